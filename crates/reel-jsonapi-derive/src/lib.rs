@@ -1,0 +1,4 @@
+//! Derive macros for reel-jsonapi.
+//!
+//! This crate is part of [reel](https://github.com/reel-rs/reel). Its functionality is being
+//! built; see the workspace README for its status.
