@@ -1,4 +1,40 @@
-//! Starts real servers (memcached, redis, PostgreSQL, a search server) on loopback for reel's tests.
+//! Starts real servers on loopback for reel's tests and stops them on drop.
 //!
-//! This crate is part of [reel](https://github.com/reel-rs/reel). Its functionality is being
-//! built; see the workspace README for its status.
+//! Tests in reel talk to the real thing: [`Memcached`] and [`Redis`] processes on ephemeral
+//! ports (several at once, with [`kill`](Memcached::kill) and [`restart`](Memcached::restart)
+//! to simulate node failures), a fresh [`Postgres`] database per test run, and a [`Search`]
+//! server — the `osmem-server` binary from PyPI, or a real Elasticsearch when `REEL_ES_URL` is
+//! set. What is missing fails the test with the command that installs it; nothing silently
+//! passes.
+//!
+//! ```no_run
+//! use reel_testkit::{Memcached, Redis};
+//!
+//! let mut nodes = Memcached::cluster(2)?;
+//! let redis = Redis::start()?;
+//! println!("memcached at {} and {}, redis at {}", nodes[0].addr(), nodes[1].addr(), redis.url());
+//! nodes[1].kill();
+//! assert!(!nodes[1].is_running());
+//! nodes[1].restart()?;
+//! # Ok::<(), reel_testkit::TestkitError>(())
+//! ```
+//!
+//! Where tools are found: `cargo xtask setup` installs Debian packages system-wide, and creates
+//! a Python venv (`reel-venv`) and an npm prefix (`reel-node`) inside the Cargo target
+//! directory. [`tools_dir`] finds that directory from the running test binary, so a custom
+//! `CARGO_TARGET_DIR` works too; `REEL_TOOLS_DIR` overrides it.
+
+mod error;
+mod postgres;
+mod process;
+mod search;
+mod tools;
+
+pub use error::TestkitError;
+pub use postgres::{DEFAULT_ADMIN_URL, Postgres};
+pub use process::{Memcached, Redis, free_port, wait_for_port};
+pub use search::Search;
+pub use tools::{node_modules, python, tools_dir, venv_bin};
+
+/// The command that installs everything reel's tests need.
+pub const SETUP_COMMAND: &str = "cargo xtask setup";

@@ -1,0 +1,162 @@
+//! An Elasticsearch-compatible server: `osmem-server` on loopback, or `REEL_ES_URL`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::TestkitError;
+use crate::tools::tools_dir;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A search server for one test: a private `osmem-server` process (an in-memory
+/// OpenSearch-compatible server from PyPI), or the real Elasticsearch at `REEL_ES_URL`.
+///
+/// Tests name their indices through [`index`](Self::index), which adds a prefix unique to
+/// this value, so tests can share an external server; with `REEL_ES_URL` those indices are
+/// deleted on drop.
+#[derive(Debug)]
+pub struct Search {
+    url: String,
+    prefix: String,
+    child: Option<Child>,
+}
+
+impl Search {
+    /// Starts `osmem-server`, or connects to `REEL_ES_URL` when it is set.
+    pub fn start() -> Result<Self, TestkitError> {
+        let prefix = format!(
+            "reel-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        if let Ok(url) = std::env::var("REEL_ES_URL") {
+            let url = url.trim_end_matches('/').to_owned();
+            return Ok(Self {
+                url,
+                prefix,
+                child: None,
+            });
+        }
+        let binary = osmem_binary()?;
+        let mut child = Command::new(&binary)
+            .args([
+                "-addr",
+                "127.0.0.1:0",
+                "-parent-pid",
+                &std::process::id().to_string(),
+                "-no-stdin-watch",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(TestkitError::io(format!("spawning {}", binary.display())))?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Err(TestkitError::NotReady {
+                server: "osmem-server".into(),
+                detail: "no stdout".into(),
+            });
+        };
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let url = read
+            .ok()
+            .and_then(|_| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .and_then(|v| v.get("url").and_then(|u| u.as_str()).map(str::to_owned));
+        match url {
+            Some(url) => Ok(Self {
+                url,
+                prefix,
+                child: Some(child),
+            }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(TestkitError::NotReady {
+                    server: "osmem-server".into(),
+                    detail: format!("unexpected first line {line:?}"),
+                })
+            }
+        }
+    }
+
+    /// The server's base URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this is an external server from `REEL_ES_URL` rather than `osmem-server`.
+    pub fn is_external(&self) -> bool {
+        self.child.is_none()
+    }
+
+    /// An index name unique to this test: `<prefix>-<name>`.
+    pub fn index(&self, name: &str) -> String {
+        format!("{}-{}", self.prefix, name)
+    }
+
+    /// The prefix of every name from [`index`](Self::index).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Kills the server process (no effect on an external server), to test outages.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Search {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.kill();
+        } else {
+            // External server: remove this test's indices (best effort, plain HTTP only).
+            let _ = http_delete(&self.url, &format!("/{}-*", self.prefix));
+        }
+    }
+}
+
+fn osmem_binary() -> Result<PathBuf, TestkitError> {
+    if let Some(path) = std::env::var_os("REEL_OSMEM_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let lib = tools_dir().join("reel-venv").join("lib");
+    if let Ok(entries) = std::fs::read_dir(&lib) {
+        for entry in entries.flatten() {
+            let candidate = entry
+                .path()
+                .join("site-packages/osmem_server/bin/osmem-server");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(TestkitError::Missing {
+        program: format!("osmem-server (looked in {})", lib.display()),
+        install: "cargo xtask setup".into(),
+    })
+}
+
+fn http_delete(base: &str, path: &str) -> std::io::Result<()> {
+    let authority = base
+        .strip_prefix("http://")
+        .ok_or_else(|| std::io::Error::other("only http:// is cleaned up"))?;
+    let mut stream = TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "DELETE {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )?;
+    let mut sink = Vec::new();
+    let _ = stream.read_to_end(&mut sink);
+    Ok(())
+}
