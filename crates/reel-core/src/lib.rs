@@ -11,6 +11,7 @@
 //! | [`Backoff`] | exponential, capped, jittered retry delays, deterministic with a seed | herd, search, geoip |
 //! | [`HotSwap`] | a read-mostly value with lock-free reads and atomic replacement | herd topology, geoip databases |
 //! | [`BackgroundTask`] | a spawned task that stops on request or on drop | herd discovery, geoip reloads |
+//! | [`client_ip`] | the client's address behind trusted proxies (`Forwarded`, `X-Forwarded-For`) | ratelimit, geoip |
 //! | [`SecretSource`], [`Secret`] | a secret from a literal, an environment variable or a file; `Debug` never prints it | cloudfront keys, MaxMind license keys, search credentials |
 //!
 //! # Example
@@ -47,6 +48,7 @@
 //! | Feature | Default | Enables |
 //! |---|---|---|
 //! | `tokio` | yes | [`BackgroundTask`], [`Backoff::retry`], [`HotSwap::subscribe`] |
+//! | `http` | no | `ClientIpResolver::resolve_headers` over an `http::HeaderMap` |
 //!
 //! Without `tokio` the crate is runtime-agnostic: clocks, backoff delays, [`HotSwap`] and
 //! secrets need no async runtime.
@@ -56,6 +58,7 @@
 //! Rust 1.94.1, the workspace's MSRV.
 
 mod backoff;
+pub mod client_ip;
 mod clock;
 mod secret;
 mod swap;

@@ -1,0 +1,1 @@
+//! Safe wrappers over the libmemcached calls reel-herd compares against (filled by reel-herd).
