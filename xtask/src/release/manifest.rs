@@ -8,7 +8,8 @@ use super::version::{Version, bump_requirement};
 
 const DEPENDENCY_TABLES: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
 
-/// One requirement rewritten by [`update_requirements`].
+/// One requirement found by [`update_requirements`]; `old == new` when it already accepted the
+/// new version and was left alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequirementChange {
     /// Where it is, such as `dependencies` or `target.'cfg(unix)'.dev-dependencies`.
@@ -17,6 +18,13 @@ pub struct RequirementChange {
     pub old: String,
     /// The requirement after.
     pub new: String,
+}
+
+impl RequirementChange {
+    /// Whether the requirement was rewritten.
+    pub fn is_change(&self) -> bool {
+        self.old != self.new
+    }
 }
 
 fn parse(text: &str) -> Result<DocumentMut> {
@@ -49,7 +57,8 @@ pub fn set_package_version(text: &str, new: &Version) -> Result<String> {
 
 /// Rewrites every requirement on `dependency` (in `[dependencies]`, `[dev-dependencies]`,
 /// `[build-dependencies]`, their `[target.*]` forms and `[workspace.dependencies]`) so it
-/// accepts `new`. Entries without a `version` (path-only, `workspace = true`) are left alone.
+/// accepts `new`, and reports every requirement it found. Entries without a `version`
+/// (path-only, `workspace = true`) are not requirements and are skipped.
 pub fn update_requirements(
     text: &str,
     dependency: &str,
@@ -122,13 +131,23 @@ fn update_table(
         };
         let new_req =
             bump_requirement(&old, new).with_context(|| format!("in [{location}] `{key}`"))?;
-        if let Some(new_req) = new_req {
-            replace_string(value, &new_req);
-            changes.push(RequirementChange {
-                table: location.to_owned(),
-                old,
-                new: new_req,
-            });
+        match new_req {
+            Some(new_req) => {
+                replace_string(value, &new_req);
+                changes.push(RequirementChange {
+                    table: location.to_owned(),
+                    old,
+                    new: new_req,
+                });
+            }
+            None => {
+                let new = old.clone();
+                changes.push(RequirementChange {
+                    table: location.to_owned(),
+                    old,
+                    new,
+                });
+            }
         }
     }
     Ok(())
@@ -199,7 +218,8 @@ version = "^0.1"
         let text = "[dependencies]\nreel-core = { path = \"../reel-core\", version = \"0.1\" }\n\n[dev-dependencies]\nreel-core = { path = \"../reel-core\" }\n\n[workspace.dependencies]\nreel-core = { version = \"0.1\", path = \"crates/reel-core\" }\n";
         let (out, changes) = update_requirements(text, "reel-core", &v("0.1.7")).unwrap();
         assert_eq!(out, text);
-        assert!(changes.is_empty());
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes.iter().all(|c| !c.is_change() && c.old == "0.1"));
         let (out, changes) = update_requirements(text, "reel-core", &v("0.2.0")).unwrap();
         assert_eq!(out.matches("\"0.2\"").count(), 2, "{out}");
         assert_eq!(changes.last().unwrap().table, "workspace.dependencies");

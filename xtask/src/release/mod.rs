@@ -76,6 +76,7 @@ pub fn run(mut args: Args) -> Result<()> {
         .required("the version bump: patch, minor, major or X.Y.Z")?
         .parse()?;
     args.finish()?;
+    let sh = workspace::shell_at(&root)?;
     let options = ReleaseOptions {
         root,
         crate_name,
@@ -83,13 +84,13 @@ pub fn run(mut args: Args) -> Result<()> {
         dry_run,
         date: today(),
     };
-    release(&options)?;
+    release(&sh, &options)?;
     Ok(())
 }
 
-/// Runs a release (see the module docs). On a failed check the files are restored.
-pub fn release(options: &ReleaseOptions) -> Result<ReleaseOutcome> {
-    let sh = workspace::shell_at(&options.root)?;
+/// Runs a release (see the module docs) with commands run in `sh`, whose working directory
+/// must be `options.root`. On a failed check the files are restored.
+pub fn release(sh: &Shell, options: &ReleaseOptions) -> Result<ReleaseOutcome> {
     let dry = options.dry_run;
     let step = |text: String| {
         if dry {
@@ -99,7 +100,7 @@ pub fn release(options: &ReleaseOptions) -> Result<ReleaseOutcome> {
         }
     };
 
-    let meta = Metadata::load(&sh)?;
+    let meta = Metadata::load(sh)?;
     let package = meta.package(&options.crate_name)?;
     if !package.publishable {
         bail!(
@@ -124,7 +125,7 @@ pub fn release(options: &ReleaseOptions) -> Result<ReleaseOutcome> {
     let previous: Version = package.version.parse()?;
     let version = options.bump.apply(&previous)?;
     let tag = format!("{}-v{version}", package.name);
-    if tag_exists(&sh, &tag)? {
+    if tag_exists(sh, &tag)? {
         bail!("the tag {tag} already exists");
     }
     step(format!(
@@ -168,16 +169,20 @@ pub fn release(options: &ReleaseOptions) -> Result<ReleaseOutcome> {
             manifest::update_requirements(&original.1, &package.name, &version)
                 .with_context(|| format!("in {}", path.display()))?;
         for change in &changes {
-            step(format!(
-                "update the requirement on {} in {} [{}]: \"{}\" -> \"{}\"",
-                package.name,
-                rel(&path).display(),
-                change.table,
-                change.old,
-                change.new
-            ));
+            let place = format!("{} [{}]", rel(&path).display(), change.table);
+            if change.is_change() {
+                step(format!(
+                    "update the requirement on {} in {place}: \"{}\" -> \"{}\"",
+                    package.name, change.old, change.new
+                ));
+            } else {
+                step(format!(
+                    "keep the requirement on {} in {place}: \"{}\" already accepts {version}",
+                    package.name, change.old
+                ));
+            }
         }
-        if !changes.is_empty() {
+        if changes.iter().any(|c| c.is_change()) {
             edits.insert(path, (original.0, updated));
         }
     }
@@ -194,8 +199,8 @@ pub fn release(options: &ReleaseOptions) -> Result<ReleaseOutcome> {
     edits.insert(changelog_path, (text, released));
 
     let name = package.name.clone();
-    let previous_tag = latest_tag(&sh, &name)?;
-    let semver_checks = workspace::has_cargo_subcommand(&sh, "semver-checks");
+    let previous_tag = latest_tag(sh, &name)?;
+    let semver_checks = workspace::has_cargo_subcommand(sh, "semver-checks");
     step(format!(
         "cargo package -p {name} --allow-dirty (build and verify the .crate)"
     ));
