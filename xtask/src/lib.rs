@@ -1,8 +1,8 @@
 //! Project automation for reel, run as `cargo xtask <command>`.
 //!
 //! One module per command, in the style of rust-analyzer's xtask: [`setup`] installs what the
-//! tests need, [`test`] runs the workspace's tests, [`docs`] builds the API docs and the guide,
-//! [`release`] cuts an independent release of one crate and [`bench`] runs the criterion
+//! tests need, [`mod@test`] runs the workspace's tests, [`docs`] builds the API docs and the guide,
+//! [`release`] cuts an independent release of one crate and [`mod@bench`] runs the criterion
 //! benchmarks and prints a table of ratios against each crate's peers.
 //!
 //! The binary (`src/main.rs`) only parses the command line; everything it runs lives here so

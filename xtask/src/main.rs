@@ -20,7 +20,19 @@ commands:
                             run criterion benches and print the ratio table
 ";
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    // Print the error chain ourselves: anyhow's default report adds a backtrace whenever
+    // RUST_BACKTRACE is set, which buries the one line that says what to do.
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let command = args.next();
     let rest = Args::new(args);
