@@ -234,6 +234,30 @@ fn refuses_a_dirty_tree_an_existing_tag_and_unpublishable_crates() {
     assert!(release(&sh, &options(&repo, "alpha", "patch", true)).is_ok());
     cmd!(sh, "git checkout -- .").run().unwrap();
 
+    // A crate that does not build fails `cargo package`: nothing is committed or tagged, and
+    // the manifests, changelog and lock file are restored.
+    write(
+        &repo.join("crates/alpha/src/lib.rs"),
+        "//! Broken.\n\n/// One.\npub fn one() -> u32 {\n    \"one\"\n}\n",
+    );
+    cmd!(sh, "git commit --quiet -am broken-alpha")
+        .run()
+        .unwrap();
+    let head = cmd!(sh, "git rev-parse HEAD").read().unwrap();
+    let err = release(&sh, &options(&repo, "alpha", "patch", false)).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("the files were restored"),
+        "{err:#}"
+    );
+    assert!(format!("{err:#}").contains("cargo package"), "{err:#}");
+    assert_eq!(cmd!(sh, "git rev-parse HEAD").read().unwrap(), head);
+    assert_eq!(cmd!(sh, "git status --porcelain").read().unwrap(), "");
+    assert_eq!(cmd!(sh, "git tag --list alpha-v0.1.1").read().unwrap(), "");
+    assert_eq!(
+        read(&repo.join("crates/alpha/CHANGELOG.md")),
+        ALPHA_CHANGELOG
+    );
+
     let err = release(&sh, &options(&repo, "gamma", "patch", false)).unwrap_err();
     assert!(
         format!("{err:#}").contains("no workspace crate named `gamma`"),

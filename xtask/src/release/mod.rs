@@ -261,6 +261,10 @@ pub fn release(sh: &Shell, options: &ReleaseOptions) -> Result<ReleaseOutcome> {
         for (path, (original, _)) in &edits {
             write(path, original)?;
         }
+        if lock_tracked {
+            // cargo rewrote the lock file for the new version; the tree was clean before.
+            cmd!(sh, "git checkout -- Cargo.lock").quiet().run()?;
+        }
         return Err(err.context("the release checks failed; the files were restored"));
     }
 
