@@ -241,7 +241,7 @@ pub fn render_page(table: &str, machine: &str, command: &str) -> String {
          pick, in the same run. The ratio is reel's mean time divided by the peer's: below 1 \
          means reel is faster. Absolute times on a shared machine are noise; ratios are the \
          figure to quote.\n\n\
-         Produced by `{command}` on {machine}.\n\n{table}"
+         Produced by `{command}` (the latest criterion run of each group) on {machine}.\n\n{table}"
     )
 }
 
@@ -275,23 +275,26 @@ pub fn run(mut args: Args) -> Result<()> {
             .with_context(|| format!("the benchmarks of {name} failed"))?;
     }
     let criterion_dir: PathBuf = meta.target_directory.join("criterion");
-    let mut measurements = collect(&criterion_dir)?;
-    if let Some(name) = &only {
-        let prefix = format!("{name}/");
-        measurements.retain(|m| m.group.starts_with(&prefix));
-    }
-    let table = render_table(&rows(&measurements));
-    println!("{table}");
-    let mut command = String::from("cargo xtask bench");
-    if let Some(name) = &only {
-        let _ = write!(command, " --crate {name}");
-    }
-    if quick {
-        command.push_str(" --quick");
-    }
+    let all = collect(&criterion_dir)?;
+    let shown: Vec<Measurement> = match &only {
+        Some(name) => {
+            let prefix = format!("{name}/");
+            all.iter()
+                .filter(|m| m.group.starts_with(&prefix))
+                .cloned()
+                .collect()
+        }
+        None => all.clone(),
+    };
+    println!("{}", render_table(&rows(&shown)));
+    // The page always holds every group on disk: a run of one crate must not drop the others.
     let page = root.join("docs/src/benchmarks.md");
-    std::fs::write(&page, render_page(&table, &machine_description(), &command))
-        .with_context(|| format!("cannot write {}", page.display()))?;
+    let text = render_page(
+        &render_table(&rows(&all)),
+        &machine_description(),
+        "cargo xtask bench",
+    );
+    std::fs::write(&page, text).with_context(|| format!("cannot write {}", page.display()))?;
     println!("bench: wrote {}", page.display());
     Ok(())
 }

@@ -179,7 +179,9 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
         "cargo xtask bench",
     );
     assert!(page.starts_with("# Benchmarks\n"));
-    assert!(page.contains("`cargo xtask bench` on 2 CPUs (Test CPU)"));
+    assert!(page.contains(
+        "`cargo xtask bench` (the latest criterion run of each group) on 2 CPUs (Test CPU)"
+    ));
     assert!(page.ends_with(&markdown));
 }
 
