@@ -6,9 +6,13 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
-/// The workspace root: the parent of this crate's directory.
+/// The workspace root: the parent of this crate's directory. `cargo run` (the `xtask` alias)
+/// sets `CARGO_MANIFEST_DIR` for the process too, which stays right if the clone has moved
+/// since xtask was built; the path baked in at build time is the fallback.
 pub fn project_root() -> Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = manifest_dir.join("..");
     root.canonicalize()
         .with_context(|| format!("cannot resolve the workspace root {}", root.display()))
 }
