@@ -1,0 +1,222 @@
+//! `cargo xtask bench`'s table, built from a criterion output tree written here the way
+//! criterion lays it out (`<group>/<function>[/<parameter>]/new/{benchmark,estimates}.json`).
+
+// Helpers as well as tests may panic: a panic here is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use xtask::bench::{Measurement, collect, format_time, render_page, render_table, rows};
+
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    Scratch(std::env::temp_dir().join(format!("xtask-{name}-{}-{nanos}", std::process::id())))
+}
+
+/// Writes one result as criterion does; `directory` is the sanitised path criterion uses.
+fn result(
+    root: &Path,
+    directory: &str,
+    group: &str,
+    function: &str,
+    param: Option<&str>,
+    mean: f64,
+) {
+    for kind in ["new", "base"] {
+        let dir = root.join(directory).join(kind);
+        std::fs::create_dir_all(&dir).unwrap();
+        let value_str = param.map_or("null".to_owned(), |p| format!("\"{p}\""));
+        std::fs::write(
+            dir.join("benchmark.json"),
+            format!(
+                r#"{{"group_id":"{group}","function_id":"{function}","value_str":{value_str},"throughput":null,"full_id":"{group}/{function}","directory_name":"{directory}","title":"{group}/{function}"}}"#
+            ),
+        )
+        .unwrap();
+        // `base` holds the previous run; only `new` may be read.
+        let mean = if kind == "new" { mean } else { mean * 100.0 };
+        std::fs::write(
+            dir.join("estimates.json"),
+            format!(
+                r#"{{"mean":{{"confidence_interval":{{"confidence_level":0.95,"lower_bound":{lo},"upper_bound":{hi}}},"point_estimate":{mean},"standard_error":1.0}},"median":{{"confidence_interval":{{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0}},"point_estimate":1.5,"standard_error":0.1}}}}"#,
+                lo = mean * 0.9,
+                hi = mean * 1.1
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(root.join(directory).join("report")).unwrap();
+}
+
+#[test]
+fn builds_the_ratio_table_from_a_criterion_tree() {
+    let tmp = scratch("bench");
+    let criterion = tmp.0.join("criterion");
+    result(
+        &criterion,
+        "reel-ratelimit_check/reel",
+        "reel-ratelimit/check",
+        "reel",
+        None,
+        50.0,
+    );
+    result(
+        &criterion,
+        "reel-ratelimit_check/governor",
+        "reel-ratelimit/check",
+        "governor",
+        None,
+        100.0,
+    );
+    result(
+        &criterion,
+        "reel-geoip_lookup/reel",
+        "reel-geoip/lookup",
+        "reel",
+        None,
+        2_000.0,
+    );
+    result(
+        &criterion,
+        "reel-geoip_lookup/maxminddb",
+        "reel-geoip/lookup",
+        "maxminddb",
+        None,
+        1_000.0,
+    );
+    result(
+        &criterion,
+        "reel-geoip_lookup/libmaxminddb",
+        "reel-geoip/lookup",
+        "libmaxminddb",
+        None,
+        4_000.0,
+    );
+    result(
+        &criterion,
+        "reel-herd_get/reel/64",
+        "reel-herd/get",
+        "reel",
+        Some("64"),
+        3.0e6,
+    );
+    result(
+        &criterion,
+        "reel-herd_get/direct/64",
+        "reel-herd/get",
+        "direct",
+        Some("64"),
+        2.0e6,
+    );
+    result(
+        &criterion,
+        "reel-jsonapi_serialize/reel",
+        "reel-jsonapi/serialize",
+        "reel",
+        None,
+        700.0,
+    );
+
+    let measurements = collect(&criterion).unwrap();
+    assert_eq!(measurements.len(), 8);
+    assert!(measurements.contains(&Measurement {
+        group: "reel-herd/get".into(),
+        function: "direct".into(),
+        parameter: Some("64".into()),
+        mean_ns: 2.0e6,
+    }));
+
+    let table = rows(&measurements);
+    let summary: Vec<(String, Option<String>, Option<String>)> = table
+        .iter()
+        .map(|r| {
+            (
+                r.group.clone(),
+                r.peer.clone(),
+                r.ratio().map(|x| format!("{x:.2}")),
+            )
+        })
+        .collect();
+    let s = |x: &str| Some(x.to_owned());
+    assert_eq!(
+        summary,
+        [
+            ("reel-geoip/lookup".into(), s("libmaxminddb"), s("0.50")),
+            ("reel-geoip/lookup".into(), s("maxminddb"), s("2.00")),
+            ("reel-herd/get/64".into(), s("direct"), s("1.50")),
+            ("reel-jsonapi/serialize".into(), None, None),
+            ("reel-ratelimit/check".into(), s("governor"), s("0.50")),
+        ]
+    );
+
+    let markdown = render_table(&table);
+    assert!(
+        markdown.contains("| reel-ratelimit/check | 50.0 ns | governor | 100.0 ns | 0.50 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| reel-herd/get/64 | 3.00 ms | direct | 2.00 ms | 1.50 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| reel-jsonapi/serialize | 700.0 ns | — | — | — |"),
+        "{markdown}"
+    );
+    let page = render_page(
+        &markdown,
+        "2 CPUs (Test CPU), 1.0 GiB RAM",
+        "cargo xtask bench",
+    );
+    assert!(page.starts_with("# Benchmarks\n"));
+    assert!(page.contains(
+        "`cargo xtask bench` (the latest criterion run of each group) on 2 CPUs (Test CPU)"
+    ));
+    assert!(page.ends_with(&markdown));
+}
+
+#[test]
+fn falls_back_to_directory_names_and_handles_no_results() {
+    let tmp = scratch("bench-empty");
+    assert!(collect(&tmp.0.join("criterion")).unwrap().is_empty());
+    assert!(render_table(&[]).contains("no results yet"));
+
+    // Without benchmark.json (older criterion), the directory names are used.
+    let dir = tmp.0.join("criterion/grp/peer/new");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("estimates.json"),
+        r#"{"mean":{"point_estimate":1500.0}}"#,
+    )
+    .unwrap();
+    let found = collect(&tmp.0.join("criterion")).unwrap();
+    assert_eq!(
+        found,
+        [Measurement {
+            group: "grp".into(),
+            function: "peer".into(),
+            parameter: None,
+            mean_ns: 1500.0
+        }]
+    );
+    let table = rows(&found);
+    assert_eq!(table[0].ours_ns, None);
+    assert_eq!(table[0].ratio(), None);
+    assert_eq!(format_time(1500.0), "1.50 µs");
+    assert_eq!(format_time(2.5e9), "2.50 s");
+
+    // A corrupt estimates file is an error naming the file, not a silent gap.
+    std::fs::write(dir.join("estimates.json"), "{not json").unwrap();
+    let err = collect(&tmp.0.join("criterion")).unwrap_err().to_string();
+    assert!(err.contains("estimates.json"), "{err}");
+}
