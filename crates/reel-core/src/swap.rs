@@ -209,35 +209,55 @@ mod tests {
     #[test]
     fn concurrent_readers_never_see_a_torn_value() {
         // Each value is a vector whose elements all equal its first element; a torn read
-        // would show two different numbers.
+        // would show two different numbers. The writer keeps replacing until the readers have
+        // done real work, so the test means something even on a loaded machine.
+        const MIN_STORES: u64 = 2_000;
+        const MIN_READS: u64 = 20_000;
         let shared = HotSwap::new(vec![0u64; 64]);
         let stop = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicU64::new(0));
+        let barrier = Arc::new(std::sync::Barrier::new(5));
         let readers: Vec<_> = (0..4)
             .map(|_| {
-                let shared = shared.clone();
-                let stop = Arc::clone(&stop);
+                let (shared, stop, reads, barrier) = (
+                    shared.clone(),
+                    Arc::clone(&stop),
+                    Arc::clone(&reads),
+                    Arc::clone(&barrier),
+                );
                 std::thread::spawn(move || {
-                    let mut reads = 0u64;
+                    barrier.wait();
                     let mut last = 0;
                     while !stop.load(Ordering::Relaxed) {
                         let v = shared.load();
                         assert!(v.iter().all(|x| *x == v[0]), "torn read");
                         assert!(v[0] >= last, "went back in time");
                         last = v[0];
-                        reads += 1;
+                        reads.fetch_add(1, Ordering::Relaxed);
                     }
-                    reads
                 })
             })
             .collect();
-        for n in 1..=2_000u64 {
+        barrier.wait();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut n = 0u64;
+        while n < MIN_STORES
+            || (reads.load(Ordering::Relaxed) < MIN_READS && std::time::Instant::now() < deadline)
+        {
+            n += 1;
             shared.store(vec![n; 64]);
+            if n % 64 == 0 {
+                std::thread::yield_now();
+            }
         }
         stop.store(true, Ordering::Relaxed);
-        let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-        assert!(total > 0);
-        assert_eq!(shared.version(), 2_000);
-        assert_eq!(shared.load()[0], 2_000);
+        readers.into_iter().for_each(|r| r.join().unwrap());
+        assert!(
+            reads.load(Ordering::Relaxed) >= MIN_READS,
+            "readers barely ran"
+        );
+        assert_eq!(shared.version(), n);
+        assert_eq!(shared.load()[0], n);
     }
 
     #[test]
