@@ -246,7 +246,7 @@ mod tests {
         {
             n += 1;
             shared.store(vec![n; 64]);
-            if n % 64 == 0 {
+            if n.is_multiple_of(64) {
                 std::thread::yield_now();
             }
         }
