@@ -1,4 +1,11 @@
-//! Manage connections to a whole memcached or redis cluster: discovery, consistent hashing, per-node pools, health.
-//!
-//! This crate is part of [reel](https://github.com/reel-rs/reel). Its functionality is being
-//! built; see the workspace README for its status.
+//! Manage a whole memcached or redis cluster as one.
+
+pub mod discovery;
+pub mod node;
+pub mod ring;
+
+pub use discovery::{BoxFuture, Discovery, DiscoveryError, ElastiCacheDiscovery, FileDiscovery, StaticDiscovery};
+#[cfg(feature = "dns")]
+pub use discovery::DnsDiscovery;
+pub use node::{Node, ParseNodeError, Topology};
+pub use ring::{Ketama, Placement, Rendezvous, Router};
