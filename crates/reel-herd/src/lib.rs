@@ -8,4 +8,12 @@ pub use discovery::{BoxFuture, Discovery, DiscoveryError, ElastiCacheDiscovery, 
 #[cfg(feature = "dns")]
 pub use discovery::DnsDiscovery;
 pub use node::{Node, ParseNodeError, Topology};
+pub mod cluster;
+mod error;
+#[cfg(feature = "memcache")]
+pub mod memcache;
+pub use cluster::{ClusterBuilder, ClusterConfig, ClusterEvent, ClusterStats, NodeStats};
+pub use error::HerdError;
+#[cfg(feature = "memcache")]
+pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, NodeFailure, StoreOutcome};
 pub use ring::{Ketama, Placement, Rendezvous, Router};
