@@ -95,6 +95,18 @@ pub enum ClusterEvent {
     },
 }
 
+/// Keys that could not be served because their node failed (multi-key operations).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct NodeFailure {
+    /// The node.
+    pub node: Node,
+    /// Its keys in this request.
+    pub keys: Vec<String>,
+    /// What went wrong.
+    pub error: HerdError,
+}
+
 /// Counters of one node, as returned by `stats()`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

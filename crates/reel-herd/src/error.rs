@@ -68,7 +68,7 @@ pub enum HerdError {
         node: Node,
         /// The redis crate's error.
         #[source]
-        error: redis::RedisError,
+        error: ::redis::RedisError,
     },
 }
 

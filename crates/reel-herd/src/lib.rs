@@ -12,8 +12,12 @@ pub mod cluster;
 mod error;
 #[cfg(feature = "memcache")]
 pub mod memcache;
-pub use cluster::{ClusterBuilder, ClusterConfig, ClusterEvent, ClusterStats, NodeStats};
+#[cfg(feature = "redis")]
+pub mod redis;
+pub use cluster::{ClusterBuilder, ClusterConfig, ClusterEvent, ClusterStats, NodeFailure, NodeStats};
 pub use error::HerdError;
 #[cfg(feature = "memcache")]
-pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, NodeFailure, StoreOutcome};
+pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, StoreOutcome};
+#[cfg(feature = "redis")]
+pub use redis::{RedisCluster, RedisMultiGet};
 pub use ring::{Ketama, Placement, Rendezvous, Router};

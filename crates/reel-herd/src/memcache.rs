@@ -21,7 +21,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::cluster::{Backend, Cluster, ClusterBuilder, ClusterConfig, NodeHandle, cluster_common_api};
+use crate::cluster::{Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api};
 use crate::discovery::BoxFuture;
 use crate::error::HerdError;
 use crate::node::Node;
@@ -63,18 +63,6 @@ pub struct GetMulti {
     pub found: HashMap<String, Vec<u8>>,
     /// One entry per node that failed, with the keys it owned.
     pub failed: Vec<NodeFailure>,
-}
-
-/// Keys that could not be read because their node failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct NodeFailure {
-    /// The node.
-    pub node: Node,
-    /// Its keys in this request.
-    pub keys: Vec<String>,
-    /// What went wrong.
-    pub error: HerdError,
 }
 
 /// A TCP stream shared by memcache-async's protocol object and this module's own commands.
