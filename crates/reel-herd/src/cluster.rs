@@ -207,6 +207,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Closes a pool whose node left the topology.
     fn close(&self, pool: &Self::Pool);
+
+    /// Called after a node failure: idle connections opened before it are likely dead too
+    /// (a restarted server drops them all), so a backend drops them instead of failing on
+    /// each one in turn.
+    fn discard_idle(&self, _pool: &Self::Pool) {}
 }
 
 struct State<P> {
@@ -531,6 +536,7 @@ impl<B: Backend> Core<B> {
 
     fn failed(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &HerdError) {
         handle.counters.errors.fetch_add(1, Ordering::Relaxed);
+        self.backend.discard_idle(&handle.pool);
         let failures = handle.health.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
         tracing::debug!(node = %handle.node, %error, failures, "cache node failure");
         if failures >= self.config.failure_limit && !handle.is_ejected() {

@@ -208,6 +208,12 @@ impl Backend for MemcacheBackend {
             pool.close();
         }
     }
+
+    fn discard_idle(&self, pool: &NodePool) {
+        if let Some(pool) = &pool.0 {
+            pool.retain(|_, _| false);
+        }
+    }
 }
 
 async fn connection(node: &Node, pool: &NodePool) -> Result<managed::Object<Manager>, HerdError> {

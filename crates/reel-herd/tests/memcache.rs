@@ -122,6 +122,15 @@ async fn a_killed_node_is_ejected_traffic_continues_and_it_comes_back() {
     for key in &keys {
         cache.set(key, b"v", Duration::ZERO).await.unwrap();
     }
+    // Several pooled connections per node, so stale ones would linger after the kill.
+    let mut concurrent = tokio::task::JoinSet::new();
+    for key in keys.iter().cloned() {
+        let cache = cache.clone();
+        concurrent.spawn(async move { cache.get(&key).await.unwrap() });
+    }
+    while let Some(done) = concurrent.join_next().await {
+        assert!(done.unwrap().is_some());
+    }
     let victim = servers[1].host_port();
     let victim_keys: Vec<&String> = keys.iter().filter(|k| cache.node_for(k.as_str()).unwrap().address() == victim).collect();
     assert!(victim_keys.len() >= 3);
@@ -262,4 +271,40 @@ async fn garbage_empty_or_hanging_discovery_changes_nothing() {
     discovery.set(Answer::Nodes(nodes.iter().rev().cloned().collect()));
     assert!(!cache.refresh().await.unwrap());
     assert_eq!(cache.topology().version(), version);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_file_drives_the_cluster_and_a_broken_file_changes_nothing() {
+    let servers = Memcached::cluster(3).unwrap();
+    let dir = std::env::temp_dir().join(format!("reel-herd-nodes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nodes");
+    let write = |text: String| {
+        let temporary = dir.join("nodes.tmp");
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(&temporary, &path).unwrap();
+    };
+    write(format!("# cache nodes\n{}\n{}\n", servers[0].host_port(), servers[1].host_port()));
+    let cache = ClusterBuilder::new(reel_herd::FileDiscovery::new(&path))
+        .poll_interval(Duration::from_secs(3600))
+        .discovery_backoff(reel_core::Backoff::new(Duration::from_millis(5), Duration::from_millis(10)).with_max_retries(1))
+        .build_memcache()
+        .await
+        .unwrap();
+    assert_eq!(cache.topology().len(), 2);
+    write(format!("{}\n{}\n{}:3\n", servers[0].host_port(), servers[1].host_port(), servers[2].host_port()));
+    assert!(cache.refresh().await.unwrap());
+    assert_eq!(cache.topology().len(), 3);
+    assert_eq!(cache.topology().nodes()[2].weight(), 3);
+    let version = cache.topology().version();
+    for broken in ["127.0.0.1:notaport\n".to_owned(), String::new(), "# nothing here\n".to_owned()] {
+        write(broken.clone());
+        assert!(cache.refresh().await.is_err(), "{broken:?}");
+        assert_eq!(cache.topology().version(), version);
+    }
+    std::fs::remove_file(&path).unwrap();
+    assert!(cache.refresh().await.is_err());
+    assert_eq!(cache.topology().len(), 3);
+    cache.set("still-works", b"1", Duration::ZERO).await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
 }
