@@ -37,7 +37,11 @@ unsafe extern "C" {
         weight: u32,
     ) -> c_int;
     fn memcached_server_count(ptr: *const MemcachedSt) -> u32;
-    fn memcached_generate_hash(ptr: *const MemcachedSt, key: *const c_char, key_length: usize) -> u32;
+    fn memcached_generate_hash(
+        ptr: *const MemcachedSt,
+        key: *const c_char,
+        key_length: usize,
+    ) -> u32;
     fn memcached_server_instance_by_position(
         ptr: *const MemcachedSt,
         server_key: u32,
@@ -105,7 +109,12 @@ impl KetamaHandle {
 
     /// Adds a server with a weight (libmemcached reads weight 0 as 1). The host string is
     /// hashed as given.
-    pub fn add_server(&mut self, host: &str, port: u16, weight: u32) -> Result<(), LibmemcachedError> {
+    pub fn add_server(
+        &mut self,
+        host: &str,
+        port: u16,
+        weight: u32,
+    ) -> Result<(), LibmemcachedError> {
         let host = CString::new(host).map_err(|_| LibmemcachedError {
             call: "memcached_server_add_with_weight (host contains NUL)",
             code: -1,
@@ -137,9 +146,8 @@ impl KetamaHandle {
         // SAFETY: the handle is live and has at least one server; `key` points to
         // `key.len()` readable bytes (libmemcached does not need NUL termination here).
         #[allow(unsafe_code)]
-        let index = unsafe {
-            memcached_generate_hash(self.ptr.as_ptr(), key.as_ptr().cast(), key.len())
-        };
+        let index =
+            unsafe { memcached_generate_hash(self.ptr.as_ptr(), key.as_ptr().cast(), key.len()) };
         Some(index)
     }
 

@@ -7,6 +7,8 @@
 //!   uses `noreply` and does not;
 //! - `herd/get_multi_100x4`: 100 keys over 4 nodes, reel's concurrent per-node get vs 4
 //!   sequential single-node multi-gets over direct connections.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and bench helpers: a panic is a failed run.
+#![allow(missing_docs)] // criterion_group! generates an undocumented function.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -38,11 +40,16 @@ fn ring_lookup(c: &mut Criterion) {
     let ring = Ketama.build(&nodes);
     let mut reference = KetamaHandle::new(true).expect("libmemcached handle");
     for node in &nodes {
-        reference.add_server(node.host(), node.port(), node.weight()).expect("add server");
+        reference
+            .add_server(node.host(), node.port(), node.weight())
+            .expect("add server");
     }
     let keys = keys(1000);
     let mut group = c.benchmark_group("herd/ring_lookup");
-    group.sample_size(10).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
     group.bench_function("reel", |b| {
         b.iter(|| {
             for key in &keys {
@@ -80,10 +87,14 @@ fn get_and_set(c: &mut Criterion) {
     let server = Memcached::start().expect("memcached (install it or run cargo xtask setup)");
     let cache = rt.block_on(cluster(std::slice::from_ref(&server)));
     let mut plain = rt.block_on(direct(&server));
-    rt.block_on(cache.set("bench:get", b"value-of-sixteen", Duration::ZERO)).expect("seed");
+    rt.block_on(cache.set("bench:get", b"value-of-sixteen", Duration::ZERO))
+        .expect("seed");
 
     let mut group = c.benchmark_group("herd/get");
-    group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     group.bench_function("reel", |b| {
         b.iter(|| rt.block_on(async { black_box(cache.get("bench:get").await.expect("get")) }))
     });
@@ -93,11 +104,17 @@ fn get_and_set(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("herd/get_set");
-    group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     group.bench_function("reel", |b| {
         b.iter(|| {
             rt.block_on(async {
-                cache.set("bench:gs", b"value-of-sixteen", Duration::ZERO).await.expect("set");
+                cache
+                    .set("bench:gs", b"value-of-sixteen", Duration::ZERO)
+                    .await
+                    .expect("set");
                 black_box(cache.get("bench:gs").await.expect("get"))
             })
         })
@@ -105,7 +122,10 @@ fn get_and_set(c: &mut Criterion) {
     group.bench_function("memcache_async_direct", |b| {
         b.iter(|| {
             rt.block_on(async {
-                plain.set("bench:gs", b"value-of-sixteen", 0).await.expect("set");
+                plain
+                    .set("bench:gs", b"value-of-sixteen", 0)
+                    .await
+                    .expect("set");
                 black_box(plain.get("bench:gs").await.expect("get"))
             })
         })
@@ -120,7 +140,10 @@ fn get_multi(c: &mut Criterion) {
     let keys = keys(100);
     rt.block_on(async {
         for key in &keys {
-            cache.set(key, b"0123456789abcdef0123456789abcdef", Duration::ZERO).await.expect("seed");
+            cache
+                .set(key, b"0123456789abcdef0123456789abcdef", Duration::ZERO)
+                .await
+                .expect("seed");
         }
     });
     // The baseline knows the placement and asks each node for its keys, one node after another.
@@ -134,7 +157,10 @@ fn get_multi(c: &mut Criterion) {
         per_node.push((rt.block_on(direct(server)), mine));
     }
     let mut group = c.benchmark_group("herd/get_multi_100x4");
-    group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     group.bench_function("reel", |b| {
         b.iter(|| {
             rt.block_on(async {

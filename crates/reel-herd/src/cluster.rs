@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reel_core::{Backoff, BackgroundTask, HotSwap, Jitter};
+use reel_core::{BackgroundTask, Backoff, HotSwap, Jitter};
 use tokio::sync::broadcast;
 
 use crate::discovery::{BoxFuture, Discovery, DiscoveryError};
@@ -203,7 +203,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn open(&self, node: &Node, config: &ClusterConfig) -> Self::Pool;
 
     /// A cheap round trip (memcached `version`, redis `PING`).
-    fn probe<'a>(&'a self, node: &'a Node, pool: &'a Self::Pool) -> BoxFuture<'a, Result<(), HerdError>>;
+    fn probe<'a>(
+        &'a self,
+        node: &'a Node,
+        pool: &'a Self::Pool,
+    ) -> BoxFuture<'a, Result<(), HerdError>>;
 
     /// Closes a pool whose node left the topology.
     fn close(&self, pool: &Self::Pool);
@@ -490,7 +494,12 @@ impl<B: Backend> Core<B> {
     /// Runs `op` on the node that owns `key`, under the command timeout, recording the
     /// outcome for health; node failures are retried `retries` times (re-routing each time,
     /// so an ejected node's keys move on).
-    pub(crate) async fn run<T, F, Fut>(&self, key: &[u8], retries: u32, op: F) -> Result<T, HerdError>
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        key: &[u8],
+        retries: u32,
+        op: F,
+    ) -> Result<T, HerdError>
     where
         F: Fn(Arc<NodeHandle<B::Pool>>) -> Fut,
         Fut: Future<Output = Result<T, HerdError>>,
@@ -528,7 +537,10 @@ impl<B: Backend> Core<B> {
         match &result {
             Err(error) if error.is_node_failure() => self.failed(handle, error),
             _ => {
-                handle.health.consecutive_failures.store(0, Ordering::Relaxed);
+                handle
+                    .health
+                    .consecutive_failures
+                    .store(0, Ordering::Relaxed);
             }
         }
         result
@@ -537,7 +549,11 @@ impl<B: Backend> Core<B> {
     fn failed(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &HerdError) {
         handle.counters.errors.fetch_add(1, Ordering::Relaxed);
         self.backend.discard_idle(&handle.pool);
-        let failures = handle.health.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
+        let failures = handle
+            .health
+            .consecutive_failures
+            .fetch_add(1, Ordering::AcqRel)
+            + 1;
         tracing::debug!(node = %handle.node, %error, failures, "cache node failure");
         if failures >= self.config.failure_limit && !handle.is_ejected() {
             self.eject(handle, error);
@@ -559,7 +575,11 @@ impl<B: Backend> Core<B> {
             return;
         }
         handle.health.ejected.store(true, Ordering::Release);
-        *handle.health.retry_at.lock().unwrap_or_else(|e| e.into_inner()) =
+        *handle
+            .health
+            .retry_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
             Some(Instant::now() + self.config.ejection_cooldown);
         handle.counters.ejections.fetch_add(1, Ordering::Relaxed);
         let next = self.rebuilt(&state.topology, state.handles.clone());
@@ -578,7 +598,10 @@ impl<B: Backend> Core<B> {
         if !state.handles.iter().any(|h| Arc::ptr_eq(h, handle)) {
             return;
         }
-        handle.health.consecutive_failures.store(0, Ordering::Relaxed);
+        handle
+            .health
+            .consecutive_failures
+            .store(0, Ordering::Relaxed);
         handle.health.ejected.store(false, Ordering::Release);
         let next = self.rebuilt(&state.topology, state.handles.clone());
         drop(state);
@@ -590,8 +613,14 @@ impl<B: Backend> Core<B> {
     }
 
     /// A state for `topology` whose placement holds the nodes that are not ejected.
-    fn rebuilt(&self, topology: &Arc<Topology>, handles: Vec<Arc<NodeHandle<B::Pool>>>) -> State<B::Pool> {
-        let live: Vec<usize> = (0..handles.len()).filter(|&i| !handles[i].is_ejected()).collect();
+    fn rebuilt(
+        &self,
+        topology: &Arc<Topology>,
+        handles: Vec<Arc<NodeHandle<B::Pool>>>,
+    ) -> State<B::Pool> {
+        let live: Vec<usize> = (0..handles.len())
+            .filter(|&i| !handles[i].is_ejected())
+            .collect();
         let live_nodes: Vec<Node> = live.iter().map(|&i| topology.nodes()[i].clone()).collect();
         State {
             topology: Arc::clone(topology),
@@ -630,7 +659,11 @@ impl<B: Backend> Core<B> {
                 Ok(()) => self.restore(&handle),
                 Err(error) => {
                     tracing::debug!(node = %handle.node, %error, "probe failed; node stays ejected");
-                    *handle.health.retry_at.lock().unwrap_or_else(|e| e.into_inner()) =
+                    *handle
+                        .health
+                        .retry_at
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) =
                         Some(Instant::now() + self.config.ejection_cooldown);
                 }
             }
@@ -639,7 +672,9 @@ impl<B: Backend> Core<B> {
 
     /// One discovery poll: attempts with timeout and backoff, then applies a changed list.
     async fn poll(&self) -> Result<bool, PollError> {
-        self.counters.discovery_polls.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .discovery_polls
+            .fetch_add(1, Ordering::Relaxed);
         let timeout = self.config.discovery_timeout;
         let attempt = || async {
             match tokio::time::timeout(timeout, self.discovery.discover()).await {
@@ -655,11 +690,15 @@ impl<B: Backend> Core<B> {
                 let error = failure.into_inner();
                 let message = match &error {
                     PollError::Empty => {
-                        self.counters.discovery_empty.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .discovery_empty
+                            .fetch_add(1, Ordering::Relaxed);
                         "discovery returned no nodes; keeping the last topology".to_owned()
                     }
                     PollError::Failed(error) => {
-                        self.counters.discovery_failures.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .discovery_failures
+                            .fetch_add(1, Ordering::Relaxed);
                         format!("{error}; keeping the last topology")
                     }
                 };
@@ -716,9 +755,17 @@ impl<B: Backend> Core<B> {
         for handle in &removed {
             self.backend.close(&handle.pool);
         }
-        self.counters.topology_changes.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .topology_changes
+            .fetch_add(1, Ordering::Relaxed);
         let removed: Vec<Node> = removed.iter().map(|h| h.node.clone()).collect();
-        tracing::info!(version, nodes = topology.len(), ?added, ?removed, "cache topology changed");
+        tracing::info!(
+            version,
+            nodes = topology.len(),
+            ?added,
+            ?removed,
+            "cache topology changed"
+        );
         self.emit(ClusterEvent::TopologyChanged {
             version,
             added,

@@ -93,7 +93,10 @@ impl HerdError {
             Self::Io { .. } | Self::Timeout { .. } | Self::Pool { .. } => true,
             #[cfg(feature = "redis")]
             Self::Redis { error, .. } => {
-                error.is_io_error() || error.is_timeout() || error.is_connection_dropped() || error.is_connection_refusal()
+                error.is_io_error()
+                    || error.is_timeout()
+                    || error.is_connection_dropped()
+                    || error.is_connection_refusal()
             }
             _ => false,
         }

@@ -21,7 +21,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::cluster::{Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api};
+use crate::cluster::{
+    Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
+};
 use crate::discovery::BoxFuture;
 use crate::error::HerdError;
 use crate::node::Node;
@@ -80,13 +82,21 @@ impl SharedStream {
 }
 
 impl AsyncRead for SharedStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         self.with(|stream| stream.poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for SharedStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.with(|stream| stream.poll_write(cx, buf))
     }
 
@@ -110,7 +120,9 @@ pub(crate) struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("clean", &self.clean).finish_non_exhaustive()
+        f.debug_struct("Connection")
+            .field("clean", &self.clean)
+            .finish_non_exhaustive()
     }
 }
 
@@ -160,7 +172,9 @@ impl managed::Manager for Manager {
         if connection.clean {
             Ok(())
         } else {
-            Err(RecycleError::message("connection was left in the middle of a command"))
+            Err(RecycleError::message(
+                "connection was left in the middle of a command",
+            ))
         }
     }
 }
@@ -193,11 +207,19 @@ impl Backend for MemcacheBackend {
         }
     }
 
-    fn probe<'a>(&'a self, node: &'a Node, pool: &'a NodePool) -> BoxFuture<'a, Result<(), HerdError>> {
+    fn probe<'a>(
+        &'a self,
+        node: &'a Node,
+        pool: &'a NodePool,
+    ) -> BoxFuture<'a, Result<(), HerdError>> {
         Box::pin(async move {
             let mut connection = connection(node, pool).await?;
             connection.clean = false;
-            connection.protocol.version().await.map_err(|e| io_error(node, e))?;
+            connection
+                .protocol
+                .version()
+                .await
+                .map_err(|e| io_error(node, e))?;
             connection.clean = true;
             Ok(())
         })
@@ -282,7 +304,10 @@ fn expiration(ttl: Duration) -> u32 {
     let value = if seconds <= RELATIVE_TTL_LIMIT {
         seconds
     } else {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         now.saturating_add(seconds)
     };
     u32::try_from(value).unwrap_or(u32::MAX)
@@ -290,7 +315,11 @@ fn expiration(ttl: Duration) -> u32 {
 
 fn storage_line(verb: &str, key: &str, value: &[u8], ttl: Duration, cas: Option<u64>) -> Vec<u8> {
     let header = match cas {
-        Some(token) => format!("{verb} {key} 0 {} {} {token}\r\n", expiration(ttl), value.len()),
+        Some(token) => format!(
+            "{verb} {key} 0 {} {} {token}\r\n",
+            expiration(ttl),
+            value.len()
+        ),
         None => format!("{verb} {key} 0 {} {}\r\n", expiration(ttl), value.len()),
     };
     let mut line = Vec::with_capacity(header.len() + value.len() + 2);
@@ -347,10 +376,13 @@ impl MemcacheCluster {
         core.run_on(
             &handle,
             Self::with_connection(&handle, async |connection| {
-                connection.command(&line).await.map_err(|error| HerdError::Io {
-                    node: node.clone(),
-                    error,
-                })
+                connection
+                    .command(&line)
+                    .await
+                    .map_err(|error| HerdError::Io {
+                        node: node.clone(),
+                        error,
+                    })
             }),
         )
         .await
@@ -360,23 +392,27 @@ impl MemcacheCluster {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, HerdError> {
         check_key(key)?;
         let core = &self.cluster.core;
-        core.run(key.as_bytes(), core.config.read_retries, |handle| async move {
-            let node = handle.node.clone();
-            let value = Self::with_connection(&handle, async |connection| {
-                match connection.protocol.get(key).await {
-                    Ok(value) => Ok(Some(value)),
-                    Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-                    Err(error) => Err(io_error(&node, error)),
+        core.run(
+            key.as_bytes(),
+            core.config.read_retries,
+            |handle| async move {
+                let node = handle.node.clone();
+                let value = Self::with_connection(&handle, async |connection| {
+                    match connection.protocol.get(key).await {
+                        Ok(value) => Ok(Some(value)),
+                        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+                        Err(error) => Err(io_error(&node, error)),
+                    }
+                })
+                .await?;
+                if value.is_some() {
+                    handle.hit();
+                } else {
+                    handle.miss();
                 }
-            })
-            .await?;
-            if value.is_some() {
-                handle.hit();
-            } else {
-                handle.miss();
-            }
-            Ok(value)
-        })
+                Ok(value)
+            },
+        )
         .await
     }
 
@@ -409,12 +445,18 @@ impl MemcacheCluster {
                         .run_on(
                             &handle,
                             Self::with_connection(&handle, async |connection| {
-                                connection.protocol.get_multi(&group).await.map_err(|e| io_error(&node, e))
+                                connection
+                                    .protocol
+                                    .get_multi(&group)
+                                    .await
+                                    .map_err(|e| io_error(&node, e))
                             }),
                         )
                         .await;
                     match outcome {
-                        Err(error) if error.is_node_failure() && attempt < core.config.read_retries => {
+                        Err(error)
+                            if error.is_node_failure() && attempt < core.config.read_retries =>
+                        {
                             attempt += 1;
                         }
                         other => return (handle, group, other),
@@ -451,7 +493,9 @@ impl MemcacheCluster {
     /// absolute time). Succeeds only when memcached answered `STORED`.
     pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), HerdError> {
         check_key(key)?;
-        let reply = self.single_line(key, storage_line("set", key, value, ttl, None)).await?;
+        let reply = self
+            .single_line(key, storage_line("set", key, value, ttl, None))
+            .await?;
         match reply.as_str() {
             "STORED" => Ok(()),
             other => Err(self.server_reply(key, other)),
@@ -459,7 +503,12 @@ impl MemcacheCluster {
     }
 
     /// Stores `value` only if `key` does not exist.
-    pub async fn add(&self, key: &str, value: &[u8], ttl: Duration) -> Result<StoreOutcome, HerdError> {
+    pub async fn add(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<StoreOutcome, HerdError> {
         check_key(key)?;
         let core = &self.cluster.core;
         core.run(key.as_bytes(), 0, |handle| async move {
@@ -467,7 +516,9 @@ impl MemcacheCluster {
             Self::with_connection(&handle, async |connection| {
                 match connection.protocol.add(key, value, expiration(ttl)).await {
                     Ok(()) => Ok(StoreOutcome::Stored),
-                    Err(error) if error.kind() == ErrorKind::AlreadyExists => Ok(StoreOutcome::NotStored),
+                    Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+                        Ok(StoreOutcome::NotStored)
+                    }
                     Err(error) => Err(io_error(&node, error)),
                 }
             })
@@ -477,9 +528,16 @@ impl MemcacheCluster {
     }
 
     /// Stores `value` only if `key` exists.
-    pub async fn replace(&self, key: &str, value: &[u8], ttl: Duration) -> Result<StoreOutcome, HerdError> {
+    pub async fn replace(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<StoreOutcome, HerdError> {
         check_key(key)?;
-        let reply = self.single_line(key, storage_line("replace", key, value, ttl, None)).await?;
+        let reply = self
+            .single_line(key, storage_line("replace", key, value, ttl, None))
+            .await?;
         match reply.as_str() {
             "STORED" => Ok(StoreOutcome::Stored),
             "NOT_STORED" => Ok(StoreOutcome::NotStored),
@@ -490,7 +548,9 @@ impl MemcacheCluster {
     /// Deletes `key`; `true` if it existed.
     pub async fn delete(&self, key: &str) -> Result<bool, HerdError> {
         check_key(key)?;
-        let reply = self.single_line(key, format!("delete {key}\r\n").into_bytes()).await?;
+        let reply = self
+            .single_line(key, format!("delete {key}\r\n").into_bytes())
+            .await?;
         match reply.as_str() {
             "DELETED" => Ok(true),
             "NOT_FOUND" => Ok(false),
@@ -536,31 +596,43 @@ impl MemcacheCluster {
     pub async fn gets(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
         check_key(key)?;
         let core = &self.cluster.core;
-        core.run(key.as_bytes(), core.config.read_retries, |handle| async move {
-            let node = handle.node.clone();
-            let value = Self::with_connection(&handle, async |connection| {
-                match connection.protocol.gets_cas(key).await {
-                    Ok((value, token)) => Ok(Some((value, CasToken(token)))),
-                    Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-                    Err(error) => Err(io_error(&node, error)),
+        core.run(
+            key.as_bytes(),
+            core.config.read_retries,
+            |handle| async move {
+                let node = handle.node.clone();
+                let value = Self::with_connection(&handle, async |connection| {
+                    match connection.protocol.gets_cas(key).await {
+                        Ok((value, token)) => Ok(Some((value, CasToken(token)))),
+                        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+                        Err(error) => Err(io_error(&node, error)),
+                    }
+                })
+                .await?;
+                if value.is_some() {
+                    handle.hit();
+                } else {
+                    handle.miss();
                 }
-            })
-            .await?;
-            if value.is_some() {
-                handle.hit();
-            } else {
-                handle.miss();
-            }
-            Ok(value)
-        })
+                Ok(value)
+            },
+        )
         .await
     }
 
     /// Replaces `key` with `value` only if it is unchanged since the `gets` that returned
     /// `token`.
-    pub async fn cas(&self, key: &str, value: &[u8], ttl: Duration, token: CasToken) -> Result<CasOutcome, HerdError> {
+    pub async fn cas(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        token: CasToken,
+    ) -> Result<CasOutcome, HerdError> {
         check_key(key)?;
-        let reply = self.single_line(key, storage_line("cas", key, value, ttl, Some(token.0))).await?;
+        let reply = self
+            .single_line(key, storage_line("cas", key, value, ttl, Some(token.0)))
+            .await?;
         match reply.as_str() {
             "STORED" => Ok(CasOutcome::Stored),
             "EXISTS" => Ok(CasOutcome::Exists),
@@ -573,7 +645,10 @@ impl MemcacheCluster {
     pub async fn touch(&self, key: &str, ttl: Duration) -> Result<bool, HerdError> {
         check_key(key)?;
         let reply = self
-            .single_line(key, format!("touch {key} {}\r\n", expiration(ttl)).into_bytes())
+            .single_line(
+                key,
+                format!("touch {key} {}\r\n", expiration(ttl)).into_bytes(),
+            )
             .await?;
         match reply.as_str() {
             "TOUCHED" => Ok(true),
@@ -594,7 +669,11 @@ impl MemcacheCluster {
                     .run_on(
                         &handle,
                         Self::with_connection(&handle, async |connection| {
-                            connection.protocol.flush().await.map_err(|e| io_error(&node, e))
+                            connection
+                                .protocol
+                                .flush()
+                                .await
+                                .map_err(|e| io_error(&node, e))
                         }),
                     )
                     .await;
@@ -630,7 +709,10 @@ mod tests {
     fn keys_that_would_break_the_protocol_are_refused() {
         assert!(check_key("user:1").is_ok());
         for bad in ["", "a b", "a\r\nset x 0 0 1", "tab\tkey", &"k".repeat(251)] {
-            assert!(matches!(check_key(bad), Err(HerdError::InvalidKey { .. })), "{bad:?}");
+            assert!(
+                matches!(check_key(bad), Err(HerdError::InvalidKey { .. })),
+                "{bad:?}"
+            );
         }
     }
 

@@ -230,7 +230,10 @@ mod tests {
     #[test]
     fn parses_host_port_and_weight() {
         let node = Node::parse("cache-1.internal:11211:3").unwrap();
-        assert_eq!((node.host(), node.port(), node.weight()), ("cache-1.internal", 11211, 3));
+        assert_eq!(
+            (node.host(), node.port(), node.weight()),
+            ("cache-1.internal", 11211, 3)
+        );
         let node: Node = "10.0.0.1:11212".parse().unwrap();
         assert_eq!(node.weight(), 1);
         assert_eq!(node.ketama_name(), "10.0.0.1:11212");

@@ -1,5 +1,5 @@
 //! The redis backend: one auto-reconnecting multiplexed connection
-//! ([`ConnectionManager`](::redis::aio::ConnectionManager)) per node. A multiplexed connection
+//! ([`ConnectionManager`]) per node. A multiplexed connection
 //! carries any number of concurrent commands, so it is the node's whole pool.
 
 use std::sync::Arc;
@@ -8,7 +8,9 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Cmd, FromRedisValue, ScriptInvocation, ToRedisArgs};
 use tokio::task::JoinSet;
 
-use crate::cluster::{Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api};
+use crate::cluster::{
+    Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
+};
 use crate::discovery::BoxFuture;
 use crate::error::HerdError;
 use crate::node::Node;
@@ -55,7 +57,11 @@ impl Backend for RedisBackend {
         }
     }
 
-    fn probe<'a>(&'a self, node: &'a Node, pool: &'a NodeConnection) -> BoxFuture<'a, Result<(), HerdError>> {
+    fn probe<'a>(
+        &'a self,
+        node: &'a Node,
+        pool: &'a NodeConnection,
+    ) -> BoxFuture<'a, Result<(), HerdError>> {
         Box::pin(async move {
             let mut connection = connection(node, pool)?;
             let reply: String = ::redis::cmd("PING")
@@ -125,11 +131,18 @@ impl RedisCluster {
     /// let value: Option<String> = redis.query("session:42", redis::cmd("GET").arg("session:42")).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn query<T: FromRedisValue>(&self, route_key: impl AsRef<[u8]>, command: &Cmd) -> Result<T, HerdError> {
+    pub async fn query<T: FromRedisValue>(
+        &self,
+        route_key: impl AsRef<[u8]>,
+        command: &Cmd,
+    ) -> Result<T, HerdError> {
         let core = &self.cluster.core;
         core.run(route_key.as_ref(), 0, |handle| async move {
             let mut connection = connection(&handle.node, &handle.pool)?;
-            command.query_async(&mut connection).await.map_err(|e| redis_error(&handle.node, e))
+            command
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| redis_error(&handle.node, e))
         })
         .await
     }
@@ -152,7 +165,10 @@ impl RedisCluster {
         let core = &self.cluster.core;
         core.run(route_key.as_ref(), 0, |handle| async move {
             let mut connection = connection(&handle.node, &handle.pool)?;
-            invocation.invoke_async(&mut connection).await.map_err(|e| redis_error(&handle.node, e))
+            invocation
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|e| redis_error(&handle.node, e))
         })
         .await
     }
@@ -160,7 +176,10 @@ impl RedisCluster {
     /// The node that owns `route_key` and a clone of its connection, for pipelines and
     /// anything else the helpers do not cover. Commands sent this way bypass health
     /// accounting.
-    pub fn connection_for(&self, route_key: impl AsRef<[u8]>) -> Result<(Node, ConnectionManager), HerdError> {
+    pub fn connection_for(
+        &self,
+        route_key: impl AsRef<[u8]>,
+    ) -> Result<(Node, ConnectionManager), HerdError> {
         let handle = self.cluster.core.route(route_key.as_ref())?;
         Ok((handle.node.clone(), connection(&handle.node, &handle.pool)?))
     }
@@ -197,7 +216,10 @@ impl RedisCluster {
                 let outcome = core
                     .run_on(&handle, async {
                         let mut connection = connection(&handle.node, &handle.pool)?;
-                        command.query_async::<T>(&mut connection).await.map_err(|e| redis_error(&handle.node, e))
+                        command
+                            .query_async::<T>(&mut connection)
+                            .await
+                            .map_err(|e| redis_error(&handle.node, e))
                     })
                     .await;
                 (handle, positions, outcome)
@@ -212,7 +234,12 @@ impl RedisCluster {
         Ok(results)
     }
 
-    fn failure<K: AsRef<[u8]>>(handle: &Handle, keys: &[K], positions: &[usize], error: HerdError) -> NodeFailure {
+    fn failure<K: AsRef<[u8]>>(
+        handle: &Handle,
+        keys: &[K],
+        positions: &[usize],
+        error: HerdError,
+    ) -> NodeFailure {
         NodeFailure {
             node: handle.node.clone(),
             keys: positions
@@ -253,18 +280,29 @@ impl RedisCluster {
                 Ok(values) => {
                     let error = HerdError::Server {
                         node: handle.node.clone(),
-                        message: format!("MGET of {} keys returned {} values", positions.len(), values.len()),
+                        message: format!(
+                            "MGET of {} keys returned {} values",
+                            positions.len(),
+                            values.len()
+                        ),
                     };
-                    result.failed.push(Self::failure(&handle, keys, &positions, error));
+                    result
+                        .failed
+                        .push(Self::failure(&handle, keys, &positions, error));
                 }
-                Err(error) => result.failed.push(Self::failure(&handle, keys, &positions, error)),
+                Err(error) => result
+                    .failed
+                    .push(Self::failure(&handle, keys, &positions, error)),
             }
         }
         Ok(result)
     }
 
     /// `MSET` grouped by node; returns the nodes that failed (empty: every pair was stored).
-    pub async fn mset<K: AsRef<[u8]>, V: ToRedisArgs>(&self, pairs: &[(K, V)]) -> Result<Vec<NodeFailure>, HerdError> {
+    pub async fn mset<K: AsRef<[u8]>, V: ToRedisArgs>(
+        &self,
+        pairs: &[(K, V)],
+    ) -> Result<Vec<NodeFailure>, HerdError> {
         let keys: Vec<&[u8]> = pairs.iter().map(|(key, _)| key.as_ref()).collect();
         let outcomes = self
             .per_node::<&[u8], ()>(&keys, |positions| {
@@ -278,13 +316,18 @@ impl RedisCluster {
         Ok(outcomes
             .into_iter()
             .filter_map(|(handle, positions, outcome)| {
-                outcome.err().map(|error| Self::failure(&handle, &keys, &positions, error))
+                outcome
+                    .err()
+                    .map(|error| Self::failure(&handle, &keys, &positions, error))
             })
             .collect())
     }
 
     /// `DEL` grouped by node; the number of keys removed and the nodes that failed.
-    pub async fn del<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<(u64, Vec<NodeFailure>), HerdError> {
+    pub async fn del<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+    ) -> Result<(u64, Vec<NodeFailure>), HerdError> {
         let outcomes = self
             .per_node::<K, u64>(keys, |positions| {
                 let mut command = ::redis::cmd("DEL");

@@ -210,9 +210,15 @@ mod tests {
             let four = nodes(4);
             let five = nodes(5);
             let added = moved_share(router, &four, &five);
-            assert!((0.12..0.28).contains(&added), "{router:?} add moved {added}");
+            assert!(
+                (0.12..0.28).contains(&added),
+                "{router:?} add moved {added}"
+            );
             let removed = moved_share(router, &five, &four);
-            assert!((0.12..0.28).contains(&removed), "{router:?} remove moved {removed}");
+            assert!(
+                (0.12..0.28).contains(&removed),
+                "{router:?} remove moved {removed}"
+            );
         }
     }
 

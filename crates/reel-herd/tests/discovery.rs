@@ -1,4 +1,5 @@
 //! Discovery sources against loopback servers speaking the real protocols.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and bench helpers: a panic is a failed run.
 
 mod common;
 
@@ -30,7 +31,9 @@ impl ConfigEndpoint {
         let server = endpoint.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let server = server.clone();
                 tokio::spawn(async move { server.serve(stream).await });
             }
@@ -87,8 +90,17 @@ async fn elasticache_config_endpoint_is_read_to_the_end() {
     let discovery = ElastiCacheDiscovery::new(&address);
     let nodes = discovery.discover().await.unwrap();
     let names: Vec<String> = nodes.iter().map(|n| n.address()).collect();
-    assert_eq!(names, ["herd-0001.cache.amazonaws.com:11211", "herd-0002.cache.amazonaws.com:11211"]);
-    assert_eq!(endpoint.commands.lock().unwrap().as_slice(), ["version", "config get cluster"]);
+    assert_eq!(
+        names,
+        [
+            "herd-0001.cache.amazonaws.com:11211",
+            "herd-0002.cache.amazonaws.com:11211"
+        ]
+    );
+    assert_eq!(
+        endpoint.commands.lock().unwrap().as_slice(),
+        ["version", "config get cluster"]
+    );
 
     // A new version with a third node is picked up.
     endpoint.set(4, "a|10.0.0.1|11211 b|10.0.0.2|11211 c|10.0.0.3|11212");
@@ -99,37 +111,63 @@ async fn elasticache_config_endpoint_is_read_to_the_end() {
     assert_eq!(discovery.discover().await.unwrap().len(), 3);
     // A new version with garbage is an error; the caller keeps its last list.
     endpoint.set(5, "garbage-that-would-not-parse");
-    assert!(matches!(discovery.discover().await, Err(DiscoveryError::Protocol { .. })));
+    assert!(matches!(
+        discovery.discover().await,
+        Err(DiscoveryError::Protocol { .. })
+    ));
 
     let by_ip = ElastiCacheDiscovery::new(&address).prefer_ip(true);
     endpoint.set(6, "a|10.0.0.1|11211");
-    assert_eq!(by_ip.discover().await.unwrap()[0].address(), "10.0.0.1:11211");
+    assert_eq!(
+        by_ip.discover().await.unwrap()[0].address(),
+        "10.0.0.1:11211"
+    );
 }
 
 #[tokio::test]
 async fn old_engines_are_asked_with_get() {
     let (endpoint, address) = ConfigEndpoint::start("1.4.5", 1, "old|10.0.0.9|11211").await;
-    let nodes = ElastiCacheDiscovery::new(&address).discover().await.unwrap();
+    let nodes = ElastiCacheDiscovery::new(&address)
+        .discover()
+        .await
+        .unwrap();
     assert_eq!(nodes[0].address(), "old:11211");
-    assert_eq!(endpoint.commands.lock().unwrap().as_slice(), ["version", "get AmazonElastiCache:cluster"]);
+    assert_eq!(
+        endpoint.commands.lock().unwrap().as_slice(),
+        ["version", "get AmazonElastiCache:cluster"]
+    );
 }
 
 #[tokio::test]
 async fn unreachable_or_rude_endpoints_are_errors() {
     let port = reel_testkit::free_port().unwrap();
     let refused = ElastiCacheDiscovery::new(format!("127.0.0.1:{port}"));
-    assert!(matches!(refused.discover().await, Err(DiscoveryError::Io { .. })));
+    assert!(matches!(
+        refused.discover().await,
+        Err(DiscoveryError::Io { .. })
+    ));
 
     // A server that closes after half a reply.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let _ = stream.write_all(b"VERSION 1.6.12\r\nCONFIG cluster 0 50\r\n1\nhalf").await;
+            let _ = stream
+                .write_all(b"VERSION 1.6.12\r\nCONFIG cluster 0 50\r\n1\nhalf")
+                .await;
         }
     });
-    let error = ElastiCacheDiscovery::new(address).discover().await.unwrap_err();
-    assert!(matches!(error, DiscoveryError::Io { .. } | DiscoveryError::Protocol { .. }), "{error}");
+    let error = ElastiCacheDiscovery::new(address)
+        .discover()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            DiscoveryError::Io { .. } | DiscoveryError::Protocol { .. }
+        ),
+        "{error}"
+    );
 }
 
 #[cfg(feature = "memcache")]
@@ -138,7 +176,12 @@ async fn a_memcache_cluster_follows_its_elasticache_endpoint() {
     use reel_herd::{ClusterBuilder, ClusterEvent};
     let servers = reel_testkit::Memcached::cluster(3).unwrap();
     let entry = |s: &reel_testkit::Memcached| format!("127.0.0.1|127.0.0.1|{}", s.port());
-    let (endpoint, address) = ConfigEndpoint::start("1.6.12", 1, &format!("{} {}", entry(&servers[0]), entry(&servers[1]))).await;
+    let (endpoint, address) = ConfigEndpoint::start(
+        "1.6.12",
+        1,
+        &format!("{} {}", entry(&servers[0]), entry(&servers[1])),
+    )
+    .await;
     let cache = ClusterBuilder::new(ElastiCacheDiscovery::new(address))
         .poll_interval(Duration::from_millis(100))
         .build_memcache()
@@ -149,8 +192,14 @@ async fn a_memcache_cluster_follows_its_elasticache_endpoint() {
     cache.set("k", b"v", Duration::ZERO).await.unwrap();
 
     endpoint.set(2, &servers.iter().map(entry).collect::<Vec<_>>().join(" "));
-    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
-    assert!(matches!(event, ClusterEvent::TopologyChanged { version: 2, .. }), "{event:?}");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(event, ClusterEvent::TopologyChanged { version: 2, .. }),
+        "{event:?}"
+    );
     assert_eq!(cache.topology().len(), 3);
     for i in 0..30 {
         let key = format!("after-scale:{i}");
@@ -174,7 +223,9 @@ mod dns {
         tokio::spawn(async move {
             let mut buf = [0u8; 512];
             loop {
-                let Ok((len, peer)) = socket.recv_from(&mut buf).await else { return };
+                let Ok((len, peer)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
                 let query = &buf[..len];
                 // Skip the 12-byte header and the question name to find its type.
                 let mut pos = 12;
@@ -226,7 +277,10 @@ mod dns {
 
     #[tokio::test]
     async fn a_records_become_nodes_and_changes_are_seen() {
-        let addresses = Arc::new(Mutex::new(vec![Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 1)]));
+        let addresses = Arc::new(Mutex::new(vec![
+            Ipv4Addr::new(127, 0, 0, 2),
+            Ipv4Addr::new(127, 0, 0, 1),
+        ]));
         let server = dns_server(Arc::clone(&addresses)).await;
         let discovery = DnsDiscovery::a_with_server("cache.herd.test.", 11211, server);
         let nodes = discovery.discover().await.unwrap();
@@ -241,11 +295,20 @@ mod dns {
 
     #[tokio::test]
     async fn srv_records_give_targets_and_ports() {
-        let addresses = Arc::new(Mutex::new(vec![Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)]));
+        let addresses = Arc::new(Mutex::new(vec![
+            Ipv4Addr::new(127, 0, 0, 1),
+            Ipv4Addr::new(127, 0, 0, 2),
+        ]));
         let server = dns_server(addresses).await;
         let discovery = DnsDiscovery::srv_with_server("_memcache._tcp.herd.test.", server);
         let nodes = discovery.discover().await.unwrap();
         let names: Vec<String> = nodes.iter().map(|n| n.address()).collect();
-        assert_eq!(names, ["_memcache._tcp.herd.test:11211", "_memcache._tcp.herd.test:11212"]);
+        assert_eq!(
+            names,
+            [
+                "_memcache._tcp.herd.test:11211",
+                "_memcache._tcp.herd.test:11212"
+            ]
+        );
     }
 }

@@ -1,4 +1,5 @@
 //! Placement of reel's ketama ring compared with libmemcached's own, key by key.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and bench helpers: a panic is a failed run.
 
 use reel_bench_ffi::libmemcached::KetamaHandle;
 use reel_herd::{Ketama, Node, Router};
@@ -7,7 +8,9 @@ fn compare(servers: &str, keys: usize) {
     let nodes = Node::parse_list(servers).unwrap();
     let mut reference = KetamaHandle::new(true).unwrap();
     for node in &nodes {
-        reference.add_server(node.host(), node.port(), node.weight()).unwrap();
+        reference
+            .add_server(node.host(), node.port(), node.weight())
+            .unwrap();
     }
     let ring = Ketama.build(&nodes);
     let mut mismatches = Vec::new();

@@ -1,5 +1,6 @@
 //! The memcached backend against real memcached processes.
 #![cfg(feature = "memcache")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and bench helpers: a panic is a failed run.
 
 mod common;
 
@@ -7,7 +8,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{Answer, SwitchDiscovery, node, raw, stat};
-use reel_herd::{CasOutcome, ClusterBuilder, ClusterEvent, MemcacheCluster, StaticDiscovery, StoreOutcome};
+use reel_herd::{
+    CasOutcome, ClusterBuilder, ClusterEvent, MemcacheCluster, StaticDiscovery, StoreOutcome,
+};
 use reel_testkit::Memcached;
 
 async fn cluster_over(servers: &[Memcached]) -> MemcacheCluster {
@@ -27,21 +30,49 @@ async fn every_command_reports_what_the_server_answered() {
     // Writes land on the node the ring picks, checked with a raw connection to that node.
     for i in 0..30 {
         let key = format!("user:{i}");
-        cache.set(&key, format!("v{i}").as_bytes(), ttl).await.unwrap();
+        cache
+            .set(&key, format!("v{i}").as_bytes(), ttl)
+            .await
+            .unwrap();
         let owner = cache.node_for(&key).unwrap().address();
-        assert!(raw(&owner, &format!("get {key}\r\n")).contains(&format!("v{i}")), "{key} on {owner}");
-        for other in servers.iter().map(Memcached::host_port).filter(|a| *a != owner) {
+        assert!(
+            raw(&owner, &format!("get {key}\r\n")).contains(&format!("v{i}")),
+            "{key} on {owner}"
+        );
+        for other in servers
+            .iter()
+            .map(Memcached::host_port)
+            .filter(|a| *a != owner)
+        {
             assert_eq!(raw(&other, &format!("get {key}\r\n")), "END\r\n");
         }
     }
-    assert_eq!(cache.get("user:3").await.unwrap().as_deref(), Some(&b"v3"[..]));
+    assert_eq!(
+        cache.get("user:3").await.unwrap().as_deref(),
+        Some(&b"v3"[..])
+    );
     assert_eq!(cache.get("missing").await.unwrap(), None);
 
-    assert_eq!(cache.add("fresh", b"1", ttl).await.unwrap(), StoreOutcome::Stored);
-    assert_eq!(cache.add("fresh", b"2", ttl).await.unwrap(), StoreOutcome::NotStored);
-    assert_eq!(cache.replace("nobody", b"1", ttl).await.unwrap(), StoreOutcome::NotStored);
-    assert_eq!(cache.replace("fresh", b"3", ttl).await.unwrap(), StoreOutcome::Stored);
-    assert_eq!(cache.get("fresh").await.unwrap().as_deref(), Some(&b"3"[..]));
+    assert_eq!(
+        cache.add("fresh", b"1", ttl).await.unwrap(),
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        cache.add("fresh", b"2", ttl).await.unwrap(),
+        StoreOutcome::NotStored
+    );
+    assert_eq!(
+        cache.replace("nobody", b"1", ttl).await.unwrap(),
+        StoreOutcome::NotStored
+    );
+    assert_eq!(
+        cache.replace("fresh", b"3", ttl).await.unwrap(),
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        cache.get("fresh").await.unwrap().as_deref(),
+        Some(&b"3"[..])
+    );
 
     assert_eq!(cache.incr("fresh", 5).await.unwrap(), Some(8));
     assert_eq!(cache.decr("fresh", 10).await.unwrap(), Some(0));
@@ -49,29 +80,53 @@ async fn every_command_reports_what_the_server_answered() {
 
     let (value, token) = cache.gets("fresh").await.unwrap().unwrap();
     assert_eq!(value, b"0");
-    assert_eq!(cache.cas("fresh", b"a", ttl, token).await.unwrap(), CasOutcome::Stored);
-    assert_eq!(cache.cas("fresh", b"b", ttl, token).await.unwrap(), CasOutcome::Exists);
+    assert_eq!(
+        cache.cas("fresh", b"a", ttl, token).await.unwrap(),
+        CasOutcome::Stored
+    );
+    assert_eq!(
+        cache.cas("fresh", b"b", ttl, token).await.unwrap(),
+        CasOutcome::Exists
+    );
     let (_, token) = cache.gets("fresh").await.unwrap().unwrap();
     assert!(cache.delete("fresh").await.unwrap());
     assert!(!cache.delete("fresh").await.unwrap());
-    assert_eq!(cache.cas("fresh", b"c", ttl, token).await.unwrap(), CasOutcome::NotFound);
+    assert_eq!(
+        cache.cas("fresh", b"c", ttl, token).await.unwrap(),
+        CasOutcome::NotFound
+    );
     assert_eq!(cache.gets("fresh").await.unwrap(), None);
 
     // An add with a TTL expires (memcached counts whole seconds).
-    assert_eq!(cache.add("short", b"x", Duration::from_secs(1)).await.unwrap(), StoreOutcome::Stored);
+    assert_eq!(
+        cache
+            .add("short", b"x", Duration::from_secs(1))
+            .await
+            .unwrap(),
+        StoreOutcome::Stored
+    );
     assert!(cache.touch("short", Duration::from_secs(1)).await.unwrap());
     assert!(!cache.touch("absent", ttl).await.unwrap());
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(cache.get("short").await.unwrap(), None);
-    assert_eq!(cache.add("short", b"y", ttl).await.unwrap(), StoreOutcome::Stored);
+    assert_eq!(
+        cache.add("short", b"y", ttl).await.unwrap(),
+        StoreOutcome::Stored
+    );
 
     // Server-side refusals are errors, not silent successes.
     let big = vec![b'x'; 2 * 1024 * 1024];
     let error = cache.set("big", &big, ttl).await.unwrap_err();
     assert!(error.to_string().contains("SERVER_ERROR"), "{error}");
     cache.set("after-big", b"ok", ttl).await.unwrap();
-    assert_eq!(cache.get("after-big").await.unwrap().as_deref(), Some(&b"ok"[..]));
-    assert!(matches!(cache.set("bad key", b"x", ttl).await, Err(reel_herd::HerdError::InvalidKey { .. })));
+    assert_eq!(
+        cache.get("after-big").await.unwrap().as_deref(),
+        Some(&b"ok"[..])
+    );
+    assert!(matches!(
+        cache.set("bad key", b"x", ttl).await,
+        Err(reel_herd::HerdError::InvalidKey { .. })
+    ));
 
     assert!(cache.flush_all().await.is_empty());
     assert_eq!(cache.get("user:3").await.unwrap(), None);
@@ -86,7 +141,10 @@ async fn get_multi_groups_by_node_and_a_dead_node_fails_only_its_keys() {
     let cache = cluster_over(&servers).await;
     let keys: Vec<String> = (0..100).map(|i| format!("item:{i}")).collect();
     for key in &keys {
-        cache.set(key, key.as_bytes(), Duration::ZERO).await.unwrap();
+        cache
+            .set(key, key.as_bytes(), Duration::ZERO)
+            .await
+            .unwrap();
     }
     let all = cache.get_multi(&keys).await.unwrap();
     assert_eq!(all.found.len(), 100);
@@ -96,7 +154,10 @@ async fn get_multi_groups_by_node_and_a_dead_node_fails_only_its_keys() {
     let dead = servers[2].host_port();
     servers[2].kill();
     let partial = cache.get_multi(&keys).await.unwrap();
-    let dead_keys: HashSet<&String> = keys.iter().filter(|k| cache.node_for(k.as_str()).unwrap().address() == dead).collect();
+    let dead_keys: HashSet<&String> = keys
+        .iter()
+        .filter(|k| cache.node_for(k.as_str()).unwrap().address() == dead)
+        .collect();
     assert!(!dead_keys.is_empty());
     assert_eq!(partial.failed.len(), 1);
     assert_eq!(partial.failed[0].node.address(), dead);
@@ -124,7 +185,7 @@ async fn a_killed_node_is_ejected_traffic_continues_and_it_comes_back() {
     }
     // Several pooled connections per node, so stale ones would linger after the kill.
     let mut concurrent = tokio::task::JoinSet::new();
-    for key in keys.iter().cloned() {
+    for key in keys.clone() {
         let cache = cache.clone();
         concurrent.spawn(async move { cache.get(&key).await.unwrap() });
     }
@@ -132,7 +193,10 @@ async fn a_killed_node_is_ejected_traffic_continues_and_it_comes_back() {
         assert!(done.unwrap().is_some());
     }
     let victim = servers[1].host_port();
-    let victim_keys: Vec<&String> = keys.iter().filter(|k| cache.node_for(k.as_str()).unwrap().address() == victim).collect();
+    let victim_keys: Vec<&String> = keys
+        .iter()
+        .filter(|k| cache.node_for(k.as_str()).unwrap().address() == victim)
+        .collect();
     assert!(victim_keys.len() >= 3);
     servers[1].kill();
 
@@ -143,13 +207,26 @@ async fn a_killed_node_is_ejected_traffic_continues_and_it_comes_back() {
         if !on_victim {
             assert_eq!(result.unwrap().as_deref(), Some(&b"v"[..]), "{key}");
         } else if cache.stats().nodes.iter().all(|n| !n.ejected) {
-            assert!(result.is_err(), "{key} should fail while its node is down and not ejected");
+            assert!(
+                result.is_err(),
+                "{key} should fail while its node is down and not ejected"
+            );
         }
     }
-    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
-    assert!(matches!(&event, ClusterEvent::NodeDown { node, .. } if node.address() == victim), "{event:?}");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&event, ClusterEvent::NodeDown { node, .. } if node.address() == victim),
+        "{event:?}"
+    );
     let stats = cache.stats();
-    let victim_stats = stats.nodes.iter().find(|n| n.node.address() == victim).unwrap();
+    let victim_stats = stats
+        .nodes
+        .iter()
+        .find(|n| n.node.address() == victim)
+        .unwrap();
     assert!(victim_stats.ejected);
     assert_eq!(victim_stats.ejections, 1);
     assert_eq!(victim_stats.errors, 3);
@@ -161,11 +238,25 @@ async fn a_killed_node_is_ejected_traffic_continues_and_it_comes_back() {
     }
     // Still down: probes fail, it stays out.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(cache.stats().nodes.iter().find(|n| n.node.address() == victim).unwrap().ejected);
+    assert!(
+        cache
+            .stats()
+            .nodes
+            .iter()
+            .find(|n| n.node.address() == victim)
+            .unwrap()
+            .ejected
+    );
 
     servers[1].restart().unwrap();
-    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
-    assert!(matches!(&event, ClusterEvent::NodeUp { node } if node.address() == victim), "{event:?}");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&event, ClusterEvent::NodeUp { node } if node.address() == victim),
+        "{event:?}"
+    );
     for key in &victim_keys {
         assert_eq!(cache.node_for(key.as_str()).unwrap().address(), victim);
         cache.set(key, b"back", Duration::ZERO).await.unwrap();
@@ -208,12 +299,21 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
     };
 
     let first_requests = |cache: &MemcacheCluster| {
-        cache.stats().nodes.iter().find(|n| n.node == nodes[0]).map(|n| n.requests).unwrap()
+        cache
+            .stats()
+            .nodes
+            .iter()
+            .find(|n| n.node == nodes[0])
+            .map(|n| n.requests)
+            .unwrap()
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = first_requests(&cache);
     discovery.set(Answer::Nodes(nodes.clone()));
-    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
     match event {
         ClusterEvent::TopologyChanged { added, removed, .. } => {
             assert_eq!(added, nodes[2..].to_vec());
@@ -226,11 +326,24 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
     assert!(first_requests(&cache) >= before);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stats = cache.stats();
-    assert!(stats.nodes.iter().filter(|n| nodes[2..].contains(&n.node)).all(|n| n.requests > 0), "{stats:?}");
+    assert!(
+        stats
+            .nodes
+            .iter()
+            .filter(|n| nodes[2..].contains(&n.node))
+            .all(|n| n.requests > 0),
+        "{stats:?}"
+    );
 
     discovery.set(Answer::Nodes(nodes[..2].to_vec()));
-    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
-    assert!(matches!(&event, ClusterEvent::TopologyChanged { removed, .. } if removed == &nodes[2..].to_vec()), "{event:?}");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&event, ClusterEvent::TopologyChanged { removed, .. } if removed == &nodes[2..].to_vec()),
+        "{event:?}"
+    );
     let (ops, errors) = load.await.unwrap();
     assert_eq!(errors, 0, "{errors} of {ops} operations failed");
     assert_eq!(cache.topology().len(), 2);
@@ -238,7 +351,12 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
     // The removed nodes' pools were closed: memcached sees no client connection left.
     tokio::time::sleep(Duration::from_millis(200)).await;
     for server in &servers[2..] {
-        assert_eq!(stat(&server.host_port(), "curr_connections"), idle_connections, "{}", server.host_port());
+        assert_eq!(
+            stat(&server.host_port(), "curr_connections"),
+            idle_connections,
+            "{}",
+            server.host_port()
+        );
     }
 }
 
@@ -250,7 +368,10 @@ async fn garbage_empty_or_hanging_discovery_changes_nothing() {
     let cache = ClusterBuilder::new(discovery.clone())
         .poll_interval(Duration::from_secs(3600))
         .discovery_timeout(Duration::from_millis(200))
-        .discovery_backoff(reel_core::Backoff::new(Duration::from_millis(10), Duration::from_millis(20)).with_max_retries(1))
+        .discovery_backoff(
+            reel_core::Backoff::new(Duration::from_millis(10), Duration::from_millis(20))
+                .with_max_retries(1),
+        )
         .build_memcache()
         .await
         .unwrap();
@@ -261,7 +382,10 @@ async fn garbage_empty_or_hanging_discovery_changes_nothing() {
         assert!(cache.refresh().await.is_err(), "{answer:?}");
         assert_eq!(cache.topology().version(), version);
         assert_eq!(cache.topology().nodes(), &nodes[..]);
-        assert_eq!(cache.get("steady").await.unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            cache.get("steady").await.unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
     }
     let stats = cache.stats();
     assert_eq!(stats.discovery_failures, 2);
@@ -284,20 +408,36 @@ async fn a_node_file_drives_the_cluster_and_a_broken_file_changes_nothing() {
         std::fs::write(&temporary, text).unwrap();
         std::fs::rename(&temporary, &path).unwrap();
     };
-    write(format!("# cache nodes\n{}\n{}\n", servers[0].host_port(), servers[1].host_port()));
+    write(format!(
+        "# cache nodes\n{}\n{}\n",
+        servers[0].host_port(),
+        servers[1].host_port()
+    ));
     let cache = ClusterBuilder::new(reel_herd::FileDiscovery::new(&path))
         .poll_interval(Duration::from_secs(3600))
-        .discovery_backoff(reel_core::Backoff::new(Duration::from_millis(5), Duration::from_millis(10)).with_max_retries(1))
+        .discovery_backoff(
+            reel_core::Backoff::new(Duration::from_millis(5), Duration::from_millis(10))
+                .with_max_retries(1),
+        )
         .build_memcache()
         .await
         .unwrap();
     assert_eq!(cache.topology().len(), 2);
-    write(format!("{}\n{}\n{}:3\n", servers[0].host_port(), servers[1].host_port(), servers[2].host_port()));
+    write(format!(
+        "{}\n{}\n{}:3\n",
+        servers[0].host_port(),
+        servers[1].host_port(),
+        servers[2].host_port()
+    ));
     assert!(cache.refresh().await.unwrap());
     assert_eq!(cache.topology().len(), 3);
     assert_eq!(cache.topology().nodes()[2].weight(), 3);
     let version = cache.topology().version();
-    for broken in ["127.0.0.1:notaport\n".to_owned(), String::new(), "# nothing here\n".to_owned()] {
+    for broken in [
+        "127.0.0.1:notaport\n".to_owned(),
+        String::new(),
+        "# nothing here\n".to_owned(),
+    ] {
         write(broken.clone());
         assert!(cache.refresh().await.is_err(), "{broken:?}");
         assert_eq!(cache.topology().version(), version);
@@ -305,6 +445,9 @@ async fn a_node_file_drives_the_cluster_and_a_broken_file_changes_nothing() {
     std::fs::remove_file(&path).unwrap();
     assert!(cache.refresh().await.is_err());
     assert_eq!(cache.topology().len(), 3);
-    cache.set("still-works", b"1", Duration::ZERO).await.unwrap();
+    cache
+        .set("still-works", b"1", Duration::ZERO)
+        .await
+        .unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,5 +1,6 @@
 //! The redis backend against real redis-server processes.
 #![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and bench helpers: a panic is a failed run.
 
 mod common;
 
@@ -12,7 +13,11 @@ use reel_testkit::Redis;
 async fn direct_get(url: &str, key: &str) -> Option<String> {
     let client = redis::Client::open(url).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("GET").arg(key).query_async(&mut connection).await.unwrap()
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,22 +31,38 @@ async fn commands_scripts_and_multi_key_helpers_run_on_the_owning_node() {
 
     for i in 0..20 {
         let key = format!("user:{i}");
-        let () = cache.query(&key, redis::cmd("SET").arg(&key).arg(i)).await.unwrap();
+        let () = cache
+            .query(&key, redis::cmd("SET").arg(&key).arg(i))
+            .await
+            .unwrap();
         let owner = cache.node_for(&key).unwrap().address();
         for server in &servers {
             let expected = (server.host_port() == owner).then(|| i.to_string());
             assert_eq!(direct_get(&server.url(), &key).await, expected, "{key}");
         }
     }
-    let value: Option<i64> = cache.query("user:7", redis::cmd("GET").arg("user:7")).await.unwrap();
+    let value: Option<i64> = cache
+        .query("user:7", redis::cmd("GET").arg("user:7"))
+        .await
+        .unwrap();
     assert_eq!(value, Some(7));
 
     let script = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
-    let first: i64 = cache.invoke_script("hits", script.key("hits").arg(3)).await.unwrap();
-    let second: i64 = cache.invoke_script("hits", script.key("hits").arg(4)).await.unwrap();
+    let first: i64 = cache
+        .invoke_script("hits", script.key("hits").arg(3))
+        .await
+        .unwrap();
+    let second: i64 = cache
+        .invoke_script("hits", script.key("hits").arg(4))
+        .await
+        .unwrap();
     assert_eq!((first, second), (3, 7));
     let owner = cache.node_for("hits").unwrap().address();
-    let owner_url = servers.iter().find(|s| s.host_port() == owner).unwrap().url();
+    let owner_url = servers
+        .iter()
+        .find(|s| s.host_port() == owner)
+        .unwrap()
+        .url();
     assert_eq!(direct_get(&owner_url, "hits").await.as_deref(), Some("7"));
 
     // A server-side error is reported, and it does not count against the node.
@@ -49,9 +70,14 @@ async fn commands_scripts_and_multi_key_helpers_run_on_the_owning_node() {
         .query::<i64>("user:1", redis::cmd("INCR").arg("user:1").arg("extra"))
         .await
         .unwrap_err();
-    assert!(matches!(error, HerdError::Redis { .. }) && !error.is_node_failure(), "{error}");
+    assert!(
+        matches!(error, HerdError::Redis { .. }) && !error.is_node_failure(),
+        "{error}"
+    );
 
-    let pairs: Vec<(String, String)> = (0..50).map(|i| (format!("m:{i}"), format!("v{i}"))).collect();
+    let pairs: Vec<(String, String)> = (0..50)
+        .map(|i| (format!("m:{i}"), format!("v{i}")))
+        .collect();
     assert!(cache.mset(&pairs).await.unwrap().is_empty());
     let mut keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
     keys.push("m:missing".to_owned());
@@ -64,7 +90,10 @@ async fn commands_scripts_and_multi_key_helpers_run_on_the_owning_node() {
     let (removed, failed) = cache.del(&keys).await.unwrap();
     assert_eq!((removed, failed.len()), (50, 0));
     let stats = cache.stats();
-    assert!(stats.nodes.iter().all(|n| n.requests > 0 && n.errors == 0), "{stats:?}");
+    assert!(
+        stats.nodes.iter().all(|n| n.requests > 0 && n.errors == 0),
+        "{stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,7 +114,11 @@ async fn redis_nodes_join_fail_are_ejected_and_return() {
     let keys: Vec<String> = (0..60).map(|i| format!("r{i}")).collect();
     let set = |key: String| {
         let cache = cache.clone();
-        async move { cache.query::<()>(&key, redis::cmd("SET").arg(&key).arg("v")).await }
+        async move {
+            cache
+                .query::<()>(&key, redis::cmd("SET").arg(&key).arg("v"))
+                .await
+        }
     };
     for key in &keys {
         set(key.clone()).await.unwrap();
@@ -93,8 +126,14 @@ async fn redis_nodes_join_fail_are_ejected_and_return() {
 
     // Scale out to three nodes.
     discovery.set(Answer::Nodes(nodes.clone()));
-    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
-    assert!(matches!(&event, ClusterEvent::TopologyChanged { added, .. } if added == &nodes[2..].to_vec()), "{event:?}");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&event, ClusterEvent::TopologyChanged { added, .. } if added == &nodes[2..].to_vec()),
+        "{event:?}"
+    );
     for key in &keys {
         set(key.clone()).await.unwrap();
     }
@@ -110,14 +149,26 @@ async fn redis_nodes_join_fail_are_ejected_and_return() {
             result.unwrap();
         }
     }
-    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
-    assert!(matches!(&event, ClusterEvent::NodeDown { node, .. } if *node == victim), "{event:?}");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&event, ClusterEvent::NodeDown { node, .. } if *node == victim),
+        "{event:?}"
+    );
     for key in &keys {
         set(key.clone()).await.unwrap();
     }
     servers[2].restart().unwrap();
-    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap();
-    assert!(matches!(&event, ClusterEvent::NodeUp { node } if *node == victim), "{event:?}");
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&event, ClusterEvent::NodeUp { node } if *node == victim),
+        "{event:?}"
+    );
     for key in &keys {
         set(key.clone()).await.unwrap();
     }

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 use reel_herd::{Ketama, Node, Rendezvous, Router};
 
-const USAGE: &str = "usage: herd-route --servers host:port[:weight],... [--router ketama|rendezvous] < keys";
+const USAGE: &str =
+    "usage: herd-route --servers host:port[:weight],... [--router ketama|rendezvous] < keys";
 
 fn main() -> ExitCode {
     match run() {
@@ -31,7 +32,12 @@ fn run() -> Result<(), String> {
             Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
             None => (arg.clone(), None),
         };
-        let mut value = || inline.clone().or_else(|| args.next()).ok_or(format!("{name} needs a value"));
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(format!("{name} needs a value"))
+        };
         match name.as_str() {
             "--servers" | "-s" => servers = Some(value()?),
             "--router" => {
@@ -55,11 +61,22 @@ fn run() -> Result<(), String> {
     }
     let stdin = io::stdin();
     let stdout = io::stdout();
-    route(router.as_ref(), &nodes, stdin.lock(), BufWriter::new(stdout.lock())).map_err(|e| e.to_string())
+    route(
+        router.as_ref(),
+        &nodes,
+        stdin.lock(),
+        BufWriter::new(stdout.lock()),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Writes `key<TAB>host:port` for every line of `input`.
-fn route(router: &dyn Router, nodes: &[Node], input: impl BufRead, mut output: impl Write) -> io::Result<()> {
+fn route(
+    router: &dyn Router,
+    nodes: &[Node],
+    input: impl BufRead,
+    mut output: impl Write,
+) -> io::Result<()> {
     let placement = router.build(nodes);
     for line in input.lines() {
         let line = line?;

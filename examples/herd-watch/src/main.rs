@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use reel_herd::{
-    ClusterBuilder, ClusterEvent, ClusterStats, DnsDiscovery, ElastiCacheDiscovery, FileDiscovery, MemcacheCluster,
-    Node, RedisCluster, StaticDiscovery, Topology,
+    ClusterBuilder, ClusterEvent, ClusterStats, DnsDiscovery, ElastiCacheDiscovery, FileDiscovery,
+    MemcacheCluster, Node, RedisCluster, StaticDiscovery, Topology,
 };
 
 const USAGE: &str = "usage: herd-watch [--backend memcache|redis] (--servers LIST | --file PATH | \
@@ -54,7 +54,10 @@ impl Cache {
         // Outcomes show up in the counters and events; the reads themselves are just load.
         let _ = match self {
             Self::Memcache(c) => c.get(key).await.map(|_| ()),
-            Self::Redis(c) => c.query::<Option<Vec<u8>>>(key, redis::cmd("GET").arg(key)).await.map(|_| ()),
+            Self::Redis(c) => c
+                .query::<Option<Vec<u8>>>(key, redis::cmd("GET").arg(key))
+                .await
+                .map(|_| ()),
         };
     }
 }
@@ -83,14 +86,25 @@ fn parse_args() -> Result<Options, String> {
         }
         let value = args.next().ok_or(format!("{name} needs a value"))?;
         let seconds = |value: &str| -> Result<Duration, String> {
-            value.parse::<f64>().ok().filter(|s| *s > 0.0).map(Duration::from_secs_f64).ok_or(format!("{name}: not a number of seconds"))
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|s| *s > 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or(format!("{name}: not a number of seconds"))
         };
         match name.as_str() {
             "--backend" => options.backend = value,
-            "--servers" | "--file" | "--elasticache" | "--dns" | "--srv" => options.source = Some((name.clone(), value)),
+            "--servers" | "--file" | "--elasticache" | "--dns" | "--srv" => {
+                options.source = Some((name.clone(), value))
+            }
             "--poll" => options.poll = seconds(&value)?,
             "--for" => options.run_for = Some(seconds(&value)?),
-            "--traffic" => options.traffic = value.parse().map_err(|_| "--traffic: not a whole number".to_owned())?,
+            "--traffic" => {
+                options.traffic = value
+                    .parse()
+                    .map_err(|_| "--traffic: not a whole number".to_owned())?
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -100,19 +114,27 @@ fn parse_args() -> Result<Options, String> {
 fn builder(source: &(String, String)) -> Result<ClusterBuilder, String> {
     let (kind, value) = source;
     Ok(match kind.as_str() {
-        "--servers" => ClusterBuilder::new(StaticDiscovery::parse(value).map_err(|e| e.to_string())?),
+        "--servers" => {
+            ClusterBuilder::new(StaticDiscovery::parse(value).map_err(|e| e.to_string())?)
+        }
         "--file" => ClusterBuilder::new(FileDiscovery::new(value)),
         "--elasticache" => ClusterBuilder::new(ElastiCacheDiscovery::new(value.clone())),
         "--dns" => {
             let node = Node::parse(value).map_err(|e| e.to_string())?;
-            ClusterBuilder::new(DnsDiscovery::a(node.host(), node.port()).map_err(|e| e.to_string())?)
+            ClusterBuilder::new(
+                DnsDiscovery::a(node.host(), node.port()).map_err(|e| e.to_string())?,
+            )
         }
         _ => ClusterBuilder::new(DnsDiscovery::srv(value.clone()).map_err(|e| e.to_string())?),
     })
 }
 
 fn print_topology(topology: &Topology) {
-    let nodes: Vec<String> = topology.nodes().iter().map(|n| format!("{n} (weight {})", n.weight())).collect();
+    let nodes: Vec<String> = topology
+        .nodes()
+        .iter()
+        .map(|n| format!("{n} (weight {})", n.weight()))
+        .collect();
     println!("topology v{}: {}", topology.version(), nodes.join(", "));
 }
 

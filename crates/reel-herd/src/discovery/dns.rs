@@ -2,7 +2,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use hickory_resolver::config::{LookupIpStrategy, NameServerConfigGroup, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{
+    LookupIpStrategy, NameServerConfigGroup, ResolverConfig, ResolverOpts,
+};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::{ResolveErrorKind, TokioResolver};
 
@@ -35,7 +37,11 @@ impl DnsDiscovery {
     /// Nodes are the A/AAAA addresses of `name`, each on `port`; the system resolver
     /// configuration (`/etc/resolv.conf`) is used.
     pub fn a(name: impl Into<String>, port: u16) -> Result<Self, DiscoveryError> {
-        Ok(Self::with_resolver(name, Mode::Addresses { port }, system_resolver()?))
+        Ok(Self::with_resolver(
+            name,
+            Mode::Addresses { port },
+            system_resolver()?,
+        ))
     }
 
     /// Nodes are the SRV records of `name` (for example `_memcache._tcp.cache.svc`).
@@ -75,7 +81,11 @@ impl DnsDiscovery {
         };
         let nodes: Vec<Node> = match self.mode {
             Mode::Addresses { port } => {
-                let lookup = self.resolver.lookup_ip(self.name.as_str()).await.map_err(failed)?;
+                let lookup = self
+                    .resolver
+                    .lookup_ip(self.name.as_str())
+                    .await
+                    .map_err(failed)?;
                 let mut addresses: Vec<IpAddr> = lookup.iter().collect();
                 // DNS servers rotate answers; a stable order keeps logs and diffs readable.
                 addresses.sort();
@@ -86,7 +96,11 @@ impl DnsDiscovery {
                     .collect()
             }
             Mode::Srv => {
-                let lookup = self.resolver.srv_lookup(self.name.as_str()).await.map_err(failed)?;
+                let lookup = self
+                    .resolver
+                    .srv_lookup(self.name.as_str())
+                    .await
+                    .map_err(failed)?;
                 let mut nodes: Vec<Node> = lookup
                     .iter()
                     .filter(|srv| srv.port() != 0)

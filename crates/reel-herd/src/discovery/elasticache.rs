@@ -83,7 +83,10 @@ impl ElastiCacheDiscovery {
         } else {
             ("get AmazonElastiCache:cluster\r\n", "VALUE")
         };
-        stream.write_all(command.as_bytes()).await.map_err(io_error)?;
+        stream
+            .write_all(command.as_bytes())
+            .await
+            .map_err(io_error)?;
         let header = self.read_line(&mut stream).await?;
         // `CONFIG cluster 0 <bytes>` or `VALUE AmazonElastiCache:cluster 0 <bytes>`.
         let mut words = header.split(' ');
@@ -108,7 +111,8 @@ impl ElastiCacheDiscovery {
                 return Err(self.garbage(format!("expected END, got `{line}`")));
             }
         }
-        let body = String::from_utf8(body).map_err(|_| self.garbage("reply is not UTF-8".into()))?;
+        let body =
+            String::from_utf8(body).map_err(|_| self.garbage("reply is not UTF-8".into()))?;
         self.parse_body(&body)
     }
 
@@ -151,7 +155,8 @@ impl ElastiCacheDiscovery {
             nodes.push(Node::new(host, port));
         }
         tracing::debug!(config_version, nodes = nodes.len(), endpoint = %self.endpoint, "ElastiCache configuration read");
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((config_version, nodes.clone()));
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((config_version, nodes.clone()));
         Ok(nodes)
     }
 
@@ -168,7 +173,8 @@ impl ElastiCacheDiscovery {
         if read == 0 || line.last() != Some(&b'\n') {
             return Err(self.garbage("the connection closed in the middle of a reply".into()));
         }
-        let line = String::from_utf8(line).map_err(|_| self.garbage("reply is not UTF-8".into()))?;
+        let line =
+            String::from_utf8(line).map_err(|_| self.garbage("reply is not UTF-8".into()))?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
 

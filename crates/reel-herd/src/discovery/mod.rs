@@ -161,7 +161,8 @@ impl Discovery for FileDiscovery {
             })?;
             let nodes = Node::parse_list(&text)?;
             tracing::debug!(path = %self.path.display(), nodes = nodes.len(), "node file read");
-            *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some((modified, len, nodes.clone()));
+            *self.cache.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((modified, len, nodes.clone()));
             Ok(nodes)
         })
     }
@@ -201,9 +202,15 @@ mod tests {
         std::fs::write(&path, "a:1\nb:2 # second\n").unwrap();
         assert_eq!(discovery.discover().await.unwrap().len(), 2);
         std::fs::write(&path, "a:1\nnot a node at all\n").unwrap();
-        assert!(matches!(discovery.discover().await, Err(DiscoveryError::Node(_))));
+        assert!(matches!(
+            discovery.discover().await,
+            Err(DiscoveryError::Node(_))
+        ));
         std::fs::remove_file(&path).unwrap();
-        assert!(matches!(discovery.discover().await, Err(DiscoveryError::Io { .. })));
+        assert!(matches!(
+            discovery.discover().await,
+            Err(DiscoveryError::Io { .. })
+        ));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and bench helpers: a panic is a failed run.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -55,7 +56,9 @@ pub(crate) fn node(host_port: &str) -> Node {
 /// Sends one raw command to a memcached and returns the reply up to `END`/a status line.
 pub(crate) fn raw(address: &str, command: &str) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     stream.write_all(command.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream);
     let mut reply = String::new();
