@@ -16,10 +16,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use futures_util::future::join_all;
 use memcache_async::ascii::Protocol;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::task::JoinSet;
 
 use crate::cluster::{
     Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
@@ -434,40 +434,34 @@ impl MemcacheCluster {
                 None => groups.push((handle, vec![key.to_owned()])),
             }
         }
-        let mut tasks = JoinSet::new();
-        for (handle, group) in groups {
-            let core = Arc::clone(&self.cluster.core);
-            tasks.spawn(async move {
-                let mut attempt = 0;
-                loop {
-                    let node = handle.node.clone();
-                    let outcome = core
-                        .run_on(
-                            &handle,
-                            Self::with_connection(&handle, async |connection| {
-                                connection
-                                    .protocol
-                                    .get_multi(&group)
-                                    .await
-                                    .map_err(|e| io_error(&node, e))
-                            }),
-                        )
-                        .await;
-                    match outcome {
-                        Err(error)
-                            if error.is_node_failure() && attempt < core.config.read_retries =>
-                        {
-                            attempt += 1;
-                        }
-                        other => return (handle, group, other),
+        // All nodes at once, in this task: no spawn, no cross-thread wake-ups.
+        let core = &self.cluster.core;
+        let outcomes = join_all(groups.into_iter().map(|(handle, group)| async move {
+            let mut attempt = 0;
+            loop {
+                let node = handle.node.clone();
+                let outcome = core
+                    .run_on(
+                        &handle,
+                        Self::with_connection(&handle, async |connection| {
+                            connection
+                                .protocol
+                                .get_multi(&group)
+                                .await
+                                .map_err(|e| io_error(&node, e))
+                        }),
+                    )
+                    .await;
+                match outcome {
+                    Err(error) if error.is_node_failure() && attempt < core.config.read_retries => {
+                        attempt += 1;
                     }
+                    other => return (handle, group, other),
                 }
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            let Ok((handle, group, outcome)) = joined else {
-                continue; // A task only ends abnormally if it panicked; its keys stay absent.
-            };
+            }
+        }))
+        .await;
+        for (handle, group, outcome) in outcomes {
             match outcome {
                 Ok(found) => {
                     for key in &group {
@@ -660,29 +654,27 @@ impl MemcacheCluster {
     /// Empties every node of the current topology (ejected ones included), concurrently.
     /// Returns the failures per node; an empty list means every node answered `OK`.
     pub async fn flush_all(&self) -> Vec<NodeFailure> {
-        let mut tasks = JoinSet::new();
-        for handle in self.cluster.core.handles() {
-            let core = Arc::clone(&self.cluster.core);
-            tasks.spawn(async move {
-                let node = handle.node.clone();
-                let outcome = core
-                    .run_on(
-                        &handle,
-                        Self::with_connection(&handle, async |connection| {
-                            connection
-                                .protocol
-                                .flush()
-                                .await
-                                .map_err(|e| io_error(&node, e))
-                        }),
-                    )
-                    .await;
-                (handle.node.clone(), outcome)
-            });
-        }
+        let core = &self.cluster.core;
+        let outcomes = join_all(core.handles().into_iter().map(|handle| async move {
+            let node = handle.node.clone();
+            let outcome = core
+                .run_on(
+                    &handle,
+                    Self::with_connection(&handle, async |connection| {
+                        connection
+                            .protocol
+                            .flush()
+                            .await
+                            .map_err(|e| io_error(&node, e))
+                    }),
+                )
+                .await;
+            (node, outcome)
+        }))
+        .await;
         let mut failures = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok((node, Err(error))) = joined {
+        for (node, outcome) in outcomes {
+            if let Err(error) = outcome {
                 failures.push(NodeFailure {
                     node,
                     keys: Vec::new(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Cmd, FromRedisValue, ScriptInvocation, ToRedisArgs};
-use tokio::task::JoinSet;
+use futures_util::future::join_all;
 
 use crate::cluster::{
     Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
@@ -206,13 +206,13 @@ impl RedisCluster {
     ) -> Result<Vec<(Handle, Vec<usize>, Result<T, HerdError>)>, HerdError>
     where
         K: AsRef<[u8]>,
-        T: FromRedisValue + Send + 'static,
+        T: FromRedisValue,
     {
-        let mut tasks = JoinSet::new();
-        for (handle, positions) in self.group(keys)? {
+        let core = &self.cluster.core;
+        let groups = self.group(keys)?;
+        let results = join_all(groups.into_iter().map(|(handle, positions)| {
             let command = build(&positions);
-            let core = Arc::clone(&self.cluster.core);
-            tasks.spawn(async move {
+            async move {
                 let outcome = core
                     .run_on(&handle, async {
                         let mut connection = connection(&handle.node, &handle.pool)?;
@@ -223,14 +223,9 @@ impl RedisCluster {
                     })
                     .await;
                 (handle, positions, outcome)
-            });
-        }
-        let mut results = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(result) = joined {
-                results.push(result);
             }
-        }
+        }))
+        .await;
         Ok(results)
     }
 
