@@ -71,13 +71,51 @@ pub struct GetMulti {
 /// Commands run one at a time on a pooled connection, and each reads its reply to the end, so
 /// neither side ever leaves buffered bytes for the other; the mutex is held only for a single
 /// non-blocking poll.
+///
+/// Writes are collected until `flush`: memcache-async writes a multi-key `get` one key at a
+/// time and flushes at the end of every command, so this sends each command in one system
+/// call instead of one per key.
 #[derive(Clone, Debug)]
-struct SharedStream(Arc<Mutex<TcpStream>>);
+struct SharedStream(Arc<Mutex<Wire>>);
+
+#[derive(Debug)]
+struct Wire {
+    stream: TcpStream,
+    pending: Vec<u8>,
+    written: usize,
+}
+
+/// Past this many buffered bytes a write first sends what is pending.
+const WRITE_BUFFER_LIMIT: usize = 64 * 1024;
+
+impl Wire {
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.pending.len() {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.pending[self.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(sent)) => self.written += sent,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.pending.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
 
 impl SharedStream {
-    fn with<R>(&self, f: impl FnOnce(Pin<&mut TcpStream>) -> R) -> R {
-        let mut stream = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f(Pin::new(&mut *stream))
+    fn new(stream: TcpStream) -> Self {
+        Self(Arc::new(Mutex::new(Wire {
+            stream,
+            pending: Vec::new(),
+            written: 0,
+        })))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Wire) -> R) -> R {
+        let mut wire = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut wire)
     }
 }
 
@@ -87,7 +125,7 @@ impl AsyncRead for SharedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.with(|stream| stream.poll_read(cx, buf))
+        self.with(|wire| Pin::new(&mut wire.stream).poll_read(cx, buf))
     }
 }
 
@@ -97,15 +135,31 @@ impl AsyncWrite for SharedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.with(|stream| stream.poll_write(cx, buf))
+        self.with(|wire| {
+            if wire.pending.len() >= WRITE_BUFFER_LIMIT {
+                match wire.drain(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            wire.pending.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        })
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.with(|stream| stream.poll_flush(cx))
+        self.with(|wire| match wire.drain(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut wire.stream).poll_flush(cx),
+            other => other,
+        })
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.with(|stream| stream.poll_shutdown(cx))
+        self.with(|wire| match wire.drain(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut wire.stream).poll_shutdown(cx),
+            other => other,
+        })
     }
 }
 
@@ -128,7 +182,7 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     fn new(stream: TcpStream) -> Self {
-        let shared = SharedStream(Arc::new(Mutex::new(stream)));
+        let shared = SharedStream::new(stream);
         Self {
             protocol: Protocol::new(shared.clone()),
             raw: BufReader::new(shared),
