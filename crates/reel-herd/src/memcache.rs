@@ -280,8 +280,11 @@ impl Backend for MemcacheBackend {
     }
 
     fn close(&self, pool: &NodePool) {
+        // Idle connections go now; connections still serving a request go when it ends and
+        // the last handle to the pool is dropped. (Closing the pool outright would fail a
+        // request that picked the node just before the topology changed.)
         if let Some(pool) = &pool.0 {
-            pool.close();
+            pool.retain(|_, _| false);
         }
     }
 

@@ -277,11 +277,17 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
         .unwrap();
     let mut events = cache.events();
 
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = {
         let cache = cache.clone();
+        let stop = std::sync::Arc::clone(&stop);
         tokio::spawn(async move {
             let (mut ops, mut errors) = (0u32, 0u32);
-            for round in 0..2_000u32 {
+            // Bounded: stops when told to, or after 100,000 rounds whatever happens.
+            for round in 0..100_000u32 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 let key = format!("load:{}", round % 200);
                 if cache.set(&key, b"x", Duration::ZERO).await.is_err() {
                     errors += 1;
@@ -344,7 +350,10 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
         matches!(&event, ClusterEvent::TopologyChanged { removed, .. } if removed == &nodes[2..].to_vec()),
         "{event:?}"
     );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ops, errors) = load.await.unwrap();
+    assert!(ops > 100, "the load barely ran: {ops} operations");
     assert_eq!(errors, 0, "{errors} of {ops} operations failed");
     assert_eq!(cache.topology().len(), 2);
     assert_eq!(cache.stats().topology_changes, 3);
