@@ -52,7 +52,8 @@ pub enum HerdError {
         /// The server's reply or the parse problem.
         message: String,
     },
-    /// No connection could be taken from the node's pool.
+    /// No connection could be taken from the node's pool in time (all busy), or the pool
+    /// could not be built. Not held against the node.
     #[error("cache node {node}: no connection available: {message}")]
     Pool {
         /// The node.
@@ -86,11 +87,11 @@ impl HerdError {
         }
     }
 
-    /// Whether the error says the node itself is unhealthy (connection, timeout, pool), as
-    /// opposed to a bad request; these count towards ejection.
+    /// Whether the error says the node itself is unhealthy (connection error, timeout), as
+    /// opposed to a bad request or a busy local pool; these count towards ejection.
     pub fn is_node_failure(&self) -> bool {
         match self {
-            Self::Io { .. } | Self::Timeout { .. } | Self::Pool { .. } => true,
+            Self::Io { .. } | Self::Timeout { .. } => true,
             #[cfg(feature = "redis")]
             Self::Redis { error, .. } => {
                 error.is_io_error()

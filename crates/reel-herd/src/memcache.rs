@@ -248,8 +248,12 @@ impl Backend for MemcacheBackend {
             address: node.address(),
             connect_timeout: config.connect_timeout,
         };
+        // Waiting for a free connection gives up at half the command timeout, so a burst
+        // that exhausts the pool fails as "pool busy" (not held against the node) before the
+        // command timeout (which is) can fire.
         let pool = managed::Pool::builder(manager)
             .max_size(config.pool_size)
+            .wait_timeout(Some(config.command_timeout / 2))
             .runtime(deadpool::Runtime::Tokio1)
             .build();
         match pool {
@@ -306,6 +310,15 @@ async fn connection(node: &Node, pool: &NodePool) -> Result<managed::Object<Mana
         managed::PoolError::Backend(error) => HerdError::Io {
             node: node.clone(),
             error,
+        },
+        managed::PoolError::Timeout(managed::TimeoutType::Create) => HerdError::Io {
+            node: node.clone(),
+            error: io::Error::new(ErrorKind::TimedOut, "connect timed out"),
+        },
+        managed::PoolError::Timeout(managed::TimeoutType::Wait) => HerdError::Pool {
+            node: node.clone(),
+            message: "every pooled connection stayed busy; raise pool_size or command_timeout"
+                .to_owned(),
         },
         other => HerdError::Pool {
             node: node.clone(),

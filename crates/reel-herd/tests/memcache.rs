@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{Answer, SwitchDiscovery, node, raw, stat};
 use reel_herd::{
-    CasOutcome, ClusterBuilder, ClusterEvent, MemcacheCluster, StaticDiscovery, StoreOutcome,
+    CasOutcome, ClusterBuilder, ClusterEvent, HerdError, MemcacheCluster, StaticDiscovery,
+    StoreOutcome,
 };
 use reel_testkit::Memcached;
 
@@ -459,4 +460,74 @@ async fn a_node_file_drives_the_cluster_and_a_broken_file_changes_nothing() {
         .await
         .unwrap();
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_node_times_out_and_is_ejected_but_a_busy_pool_is_not_held_against_it() {
+    let server = Memcached::start().unwrap();
+    // Accepts connections and never answers, like a frozen server.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_address = hung.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hung.accept().await {
+            held.push(stream);
+        }
+    });
+    let cache = ClusterBuilder::new(
+        StaticDiscovery::parse(&format!("{},{hung_address}", server.host_port())).unwrap(),
+    )
+    .pool_size(1)
+    .command_timeout(Duration::from_millis(300))
+    .failure_limit(3)
+    .read_retries(0)
+    .ejection_cooldown(Duration::from_secs(60))
+    .build_memcache()
+    .await
+    .unwrap();
+    let key = (0..1000)
+        .map(|i| format!("k{i}"))
+        .find(|k| cache.node_for(k).unwrap().address() == hung_address)
+        .unwrap();
+
+    // Two at once on a one-connection pool: one times out on the node, the other gives up
+    // waiting for the connection, and only the first counts against the node.
+    let (first, second) = tokio::join!(cache.get(&key), cache.get(&key));
+    let outcomes = [first.unwrap_err(), second.unwrap_err()];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|e| matches!(e, HerdError::Timeout { .. }))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|e| matches!(e, HerdError::Pool { .. }))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    let hung_stats = |cache: &MemcacheCluster| {
+        cache
+            .stats()
+            .nodes
+            .into_iter()
+            .find(|n| n.node.address() == hung_address)
+            .unwrap()
+    };
+    assert_eq!(hung_stats(&cache).errors, 1);
+    assert!(!hung_stats(&cache).ejected);
+
+    for _ in 0..2 {
+        assert!(matches!(
+            cache.get(&key).await,
+            Err(HerdError::Timeout { .. })
+        ));
+    }
+    assert!(hung_stats(&cache).ejected);
+    assert_eq!(cache.node_for(&key).unwrap().address(), server.host_port());
+    assert_eq!(cache.get(&key).await.unwrap(), None);
 }
