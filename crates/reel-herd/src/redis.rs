@@ -1,0 +1,345 @@
+//! The redis backend: one auto-reconnecting multiplexed connection
+//! ([`ConnectionManager`]) per node. A multiplexed connection
+//! carries any number of concurrent commands, so it is the node's whole pool.
+
+use std::sync::Arc;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, Cmd, FromRedisValue, ScriptInvocation, ToRedisArgs};
+use futures_util::future::join_all;
+
+use crate::cluster::{
+    Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
+};
+use crate::discovery::BoxFuture;
+use crate::error::HerdError;
+use crate::node::Node;
+
+/// A node's connection (None only if the redis client refused the address).
+pub(crate) struct NodeConnection(Option<ConnectionManager>);
+
+/// The redis backend of the cluster core.
+#[derive(Debug, Default)]
+pub(crate) struct RedisBackend;
+
+fn connection(node: &Node, pool: &NodeConnection) -> Result<ConnectionManager, HerdError> {
+    pool.0.clone().ok_or_else(|| HerdError::Pool {
+        node: node.clone(),
+        message: "the redis client could not be created for this address".to_owned(),
+    })
+}
+
+fn redis_error(node: &Node, error: ::redis::RedisError) -> HerdError {
+    HerdError::Redis {
+        node: node.clone(),
+        error,
+    }
+}
+
+impl Backend for RedisBackend {
+    type Pool = NodeConnection;
+
+    fn open(&self, node: &Node, config: &ClusterConfig) -> NodeConnection {
+        let url = format!("redis://{}/", node.address());
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.command_timeout))
+            // Reconnection is retried on the next command; health checks decide about the node.
+            .set_number_of_retries(1);
+        let manager = Client::open(url.as_str())
+            .and_then(|client| ConnectionManager::new_lazy_with_config(client, manager_config));
+        match manager {
+            Ok(manager) => NodeConnection(Some(manager)),
+            Err(error) => {
+                tracing::error!(%node, %error, "could not create the redis connection");
+                NodeConnection(None)
+            }
+        }
+    }
+
+    fn probe<'a>(
+        &'a self,
+        node: &'a Node,
+        pool: &'a NodeConnection,
+    ) -> BoxFuture<'a, Result<(), HerdError>> {
+        Box::pin(async move {
+            let mut connection = connection(node, pool)?;
+            let reply: String = ::redis::cmd("PING")
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| redis_error(node, e))?;
+            if reply == "PONG" {
+                Ok(())
+            } else {
+                Err(HerdError::Server {
+                    node: node.clone(),
+                    message: format!("PING answered {reply}"),
+                })
+            }
+        })
+    }
+
+    fn close(&self, _pool: &NodeConnection) {
+        // Dropping the last ConnectionManager clone closes the connection.
+    }
+}
+
+type Handle = Arc<NodeHandle<NodeConnection>>;
+
+/// Values of a multi-key read, in the order of the keys asked, and the nodes that failed.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct RedisMultiGet {
+    /// One entry per key: the value, or `None` for a miss or a key whose node failed.
+    pub values: Vec<Option<Vec<u8>>>,
+    /// One entry per node that failed, with the keys it owned.
+    pub failed: Vec<NodeFailure>,
+}
+
+/// A set of independent redis servers used as one cache: each key lives on the node the
+/// router picks (client-side sharding, not Redis Cluster). Run any command or Lua script on a
+/// key's node, or use the multi-key helpers that group keys per node. Cheap to clone.
+///
+/// Build it with [`ClusterBuilder::build_redis`].
+#[derive(Clone, Debug)]
+pub struct RedisCluster {
+    cluster: Cluster<RedisBackend>,
+}
+
+impl ClusterBuilder {
+    /// Runs the first discovery and starts a redis cluster (connections open on first use).
+    /// Fails when the first discovery fails or finds no nodes.
+    pub async fn build_redis(self) -> Result<RedisCluster, HerdError> {
+        Ok(RedisCluster {
+            cluster: self.start(RedisBackend).await?,
+        })
+    }
+}
+
+impl RedisCluster {
+    cluster_common_api!();
+
+    /// Runs `command` on the node that owns `route_key` (usually the command's key) and
+    /// converts the reply. Connection failures count towards ejecting the node; commands are
+    /// not retried (they may not be idempotent).
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::HerdError> {
+    /// let mut cmd = redis::cmd("SET");
+    /// cmd.arg("session:42").arg("data").arg("EX").arg(60);
+    /// let () = redis.query("session:42", &cmd).await?;
+    /// let value: Option<String> = redis.query("session:42", redis::cmd("GET").arg("session:42")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn query<T: FromRedisValue>(
+        &self,
+        route_key: impl AsRef<[u8]>,
+        command: &Cmd,
+    ) -> Result<T, HerdError> {
+        let core = &self.cluster.core;
+        core.run(route_key.as_ref(), 0, |handle| async move {
+            let mut connection = connection(&handle.node, &handle.pool)?;
+            command
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| redis_error(&handle.node, e))
+        })
+        .await
+    }
+
+    /// Runs a Lua script (EVALSHA, loading it on `NOSCRIPT`) on the node that owns
+    /// `route_key`. All keys the script touches must live on that node: route by the key
+    /// they share.
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::HerdError> {
+    /// let script = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    /// let total: i64 = redis.invoke_script("hits:home", script.key("hits:home").arg(3)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn invoke_script<T: FromRedisValue>(
+        &self,
+        route_key: impl AsRef<[u8]>,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, HerdError> {
+        let core = &self.cluster.core;
+        core.run(route_key.as_ref(), 0, |handle| async move {
+            let mut connection = connection(&handle.node, &handle.pool)?;
+            invocation
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|e| redis_error(&handle.node, e))
+        })
+        .await
+    }
+
+    /// The node that owns `route_key` and a clone of its connection, for pipelines and
+    /// anything else the helpers do not cover. Commands sent this way bypass health
+    /// accounting.
+    pub fn connection_for(
+        &self,
+        route_key: impl AsRef<[u8]>,
+    ) -> Result<(Node, ConnectionManager), HerdError> {
+        let handle = self.cluster.core.route(route_key.as_ref())?;
+        Ok((handle.node.clone(), connection(&handle.node, &handle.pool)?))
+    }
+
+    /// Groups `keys` by node: each group keeps the keys' positions in the input.
+    fn group<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<(Handle, Vec<usize>)>, HerdError> {
+        let mut groups: Vec<(Handle, Vec<usize>)> = Vec::new();
+        for (position, key) in keys.iter().enumerate() {
+            let handle = self.cluster.core.route(key.as_ref())?;
+            match groups.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &handle)) {
+                Some((_, group)) => group.push(position),
+                None => groups.push((handle, vec![position])),
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Runs one command per node concurrently, built by `build` from the positions (in
+    /// `keys`) of that node's keys.
+    async fn per_node<K, T>(
+        &self,
+        keys: &[K],
+        build: impl Fn(&[usize]) -> Cmd,
+    ) -> Result<Vec<(Handle, Vec<usize>, Result<T, HerdError>)>, HerdError>
+    where
+        K: AsRef<[u8]>,
+        T: FromRedisValue,
+    {
+        let core = &self.cluster.core;
+        let groups = self.group(keys)?;
+        let results = join_all(groups.into_iter().map(|(handle, positions)| {
+            let command = build(&positions);
+            async move {
+                let outcome = core
+                    .run_on(&handle, async {
+                        let mut connection = connection(&handle.node, &handle.pool)?;
+                        command
+                            .query_async::<T>(&mut connection)
+                            .await
+                            .map_err(|e| redis_error(&handle.node, e))
+                    })
+                    .await;
+                (handle, positions, outcome)
+            }
+        }))
+        .await;
+        Ok(results)
+    }
+
+    fn failure<K: AsRef<[u8]>>(
+        handle: &Handle,
+        keys: &[K],
+        positions: &[usize],
+        error: HerdError,
+    ) -> NodeFailure {
+        NodeFailure {
+            node: handle.node.clone(),
+            keys: positions
+                .iter()
+                .map(|&p| String::from_utf8_lossy(keys[p].as_ref()).into_owned())
+                .collect(),
+            error,
+        }
+    }
+
+    /// `MGET` grouped by node, all nodes concurrently; a failing node fails only its keys.
+    pub async fn mget<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<RedisMultiGet, HerdError> {
+        let mut result = RedisMultiGet {
+            values: vec![None; keys.len()],
+            failed: Vec::new(),
+        };
+        let outcomes = self
+            .per_node::<K, Vec<Option<Vec<u8>>>>(keys, |positions| {
+                let mut command = ::redis::cmd("MGET");
+                for &position in positions {
+                    command.arg(keys[position].as_ref());
+                }
+                command
+            })
+            .await?;
+        for (handle, positions, outcome) in outcomes {
+            match outcome {
+                Ok(values) if values.len() == positions.len() => {
+                    for (position, value) in positions.into_iter().zip(values) {
+                        if value.is_some() {
+                            handle.hit();
+                        } else {
+                            handle.miss();
+                        }
+                        result.values[position] = value;
+                    }
+                }
+                Ok(values) => {
+                    let error = HerdError::Server {
+                        node: handle.node.clone(),
+                        message: format!(
+                            "MGET of {} keys returned {} values",
+                            positions.len(),
+                            values.len()
+                        ),
+                    };
+                    result
+                        .failed
+                        .push(Self::failure(&handle, keys, &positions, error));
+                }
+                Err(error) => result
+                    .failed
+                    .push(Self::failure(&handle, keys, &positions, error)),
+            }
+        }
+        Ok(result)
+    }
+
+    /// `MSET` grouped by node; returns the nodes that failed (empty: every pair was stored).
+    pub async fn mset<K: AsRef<[u8]>, V: ToRedisArgs>(
+        &self,
+        pairs: &[(K, V)],
+    ) -> Result<Vec<NodeFailure>, HerdError> {
+        let keys: Vec<&[u8]> = pairs.iter().map(|(key, _)| key.as_ref()).collect();
+        let outcomes = self
+            .per_node::<&[u8], ()>(&keys, |positions| {
+                let mut command = ::redis::cmd("MSET");
+                for &position in positions {
+                    command.arg(keys[position]).arg(&pairs[position].1);
+                }
+                command
+            })
+            .await?;
+        Ok(outcomes
+            .into_iter()
+            .filter_map(|(handle, positions, outcome)| {
+                outcome
+                    .err()
+                    .map(|error| Self::failure(&handle, &keys, &positions, error))
+            })
+            .collect())
+    }
+
+    /// `DEL` grouped by node; the number of keys removed and the nodes that failed.
+    pub async fn del<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+    ) -> Result<(u64, Vec<NodeFailure>), HerdError> {
+        let outcomes = self
+            .per_node::<K, u64>(keys, |positions| {
+                let mut command = ::redis::cmd("DEL");
+                for &position in positions {
+                    command.arg(keys[position].as_ref());
+                }
+                command
+            })
+            .await?;
+        let mut removed = 0;
+        let mut failed = Vec::new();
+        for (handle, positions, outcome) in outcomes {
+            match outcome {
+                Ok(count) => removed += count,
+                Err(error) => failed.push(Self::failure(&handle, keys, &positions, error)),
+            }
+        }
+        Ok((removed, failed))
+    }
+}
