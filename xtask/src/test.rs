@@ -1,7 +1,7 @@
 //! `cargo xtask test [ARGS...]`: setup, then every test of the workspace.
 //!
-//! Runs `cargo nextest run --workspace --all-features` (or `cargo test` when nextest is not
-//! installed) and `cargo test --doc --workspace --all-features`, with `REEL_TOOLS_DIR` set so
+//! Runs `cargo test --doc --workspace --all-features`, then `cargo nextest run --workspace
+//! --all-features` (or `cargo test` when nextest is not installed), with `REEL_TOOLS_DIR` set so
 //! the tests find the venv and npm packages that setup installed. Extra arguments go to the
 //! test runner; `-p/--package` selections replace `--workspace` in both runs.
 
@@ -52,6 +52,11 @@ pub fn run(mut args: Args) -> Result<()> {
     let tools = workspace::tools_dir(&root);
     let _tools = sh.push_env("REEL_TOOLS_DIR", &tools);
     let select = &selection(&packages);
+    // Doc tests first, the main run last: its summary line closes the output, which is what
+    // CI reads to count the tests.
+    cmd!(sh, "cargo test --doc {select...} --all-features")
+        .run()
+        .context("doc tests failed")?;
     if workspace::has_cargo_subcommand(&sh, "nextest") {
         cmd!(
             sh,
@@ -65,9 +70,6 @@ pub fn run(mut args: Args) -> Result<()> {
             .run()
             .context("tests failed")?;
     }
-    cmd!(sh, "cargo test --doc {select...} --all-features")
-        .run()
-        .context("doc tests failed")?;
     Ok(())
 }
 
