@@ -16,7 +16,9 @@ pub enum QuotaError {
     #[error("the quota's rate is above one request per nanosecond; use a longer period")]
     TooFast,
     /// burst × emission interval is longer than [`MAX_CAPACITY`](crate::quota::MAX_CAPACITY).
-    #[error("the quota's bucket (burst × period / count) is longer than 100 days; lower the burst or raise the rate")]
+    #[error(
+        "the quota's bucket (burst × period / count) is longer than 100 days; lower the burst or raise the rate"
+    )]
     TooLong,
     /// The text is not a quota.
     #[error("`{0}` is not a quota; write it like `100/min`, `10/s burst 20` or `1000/1h`")]
@@ -45,13 +47,17 @@ pub enum StoreError {
     #[error("rate-limit store did not answer within {0:?}")]
     Timeout(Duration),
     /// Optimistic concurrency (compare-and-swap) kept failing under contention.
-    #[error("rate-limit state for a key kept changing; gave up after {attempts} compare-and-swap attempts")]
+    #[error(
+        "rate-limit state for a key kept changing; gave up after {attempts} compare-and-swap attempts"
+    )]
     Contention {
         /// How many attempts were made.
         attempts: u32,
     },
     /// The stored state is not a TAT this crate wrote.
-    #[error("rate-limit state `{0}` is not a timestamp in nanoseconds; was the key written by something else?")]
+    #[error(
+        "rate-limit state `{0}` is not a timestamp in nanoseconds; was the key written by something else?"
+    )]
     CorruptState(String),
     /// The quota refused the request (its cost exceeds the burst).
     #[error(transparent)]

@@ -136,20 +136,30 @@ impl RateLimiter {
     /// Decides a request of `cost`. The only error is a cost above the quota's burst (such a
     /// request can never be admitted); store failures become decisions through the failure
     /// policy, marked [`Decision::is_fallback`].
-    pub async fn check_n(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, QuotaError> {
+    pub async fn check_n(
+        &self,
+        key: &str,
+        quota: &Quota,
+        cost: u32,
+    ) -> Result<Decision, QuotaError> {
         // Refuse an impossible cost before touching the store.
         quota.decide_backlog(0, cost)?;
-        let result = match tokio::time::timeout(self.timeout, self.store.decide(key, quota, cost)).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-        };
+        let result =
+            match tokio::time::timeout(self.timeout, self.store.decide(key, quota, cost)).await {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::Timeout(self.timeout)),
+            };
         let c = &self.counters;
         match result {
             Ok(decision) => {
                 if c.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!("rate-limit store answers again; decisions come from the store");
                 }
-                let counter = if decision.is_allowed() { &c.allowed } else { &c.denied };
+                let counter = if decision.is_allowed() {
+                    &c.allowed
+                } else {
+                    &c.denied
+                };
                 counter.fetch_add(1, Ordering::Relaxed);
                 Ok(decision)
             }

@@ -135,7 +135,11 @@ impl MemoryStoreBuilder {
                         };
                         let removed = inner.sweep();
                         if removed > 0 || woken {
-                            tracing::debug!(removed, over_capacity = woken, "swept idle rate-limit keys");
+                            tracing::debug!(
+                                removed,
+                                over_capacity = woken,
+                                "swept idle rate-limit keys"
+                            );
                         }
                     }
                 },
@@ -211,7 +215,12 @@ impl MemoryStore {
     }
 }
 
-fn decide_atomic(state: &AtomicU64, quota: &Quota, now: u64, cost: u32) -> Result<Decision, QuotaError> {
+fn decide_atomic(
+    state: &AtomicU64,
+    quota: &Quota,
+    now: u64,
+    cost: u32,
+) -> Result<Decision, QuotaError> {
     let mut current = state.load(Ordering::Acquire);
     loop {
         let outcome = quota.decide(Some(current), now, cost)?;

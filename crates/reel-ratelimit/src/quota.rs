@@ -136,7 +136,8 @@ impl Quota {
             });
         }
         let capacity = self.capacity_nanos();
-        let after = backlog_nanos.saturating_add(self.emission_nanos.saturating_mul(u64::from(cost)));
+        let after =
+            backlog_nanos.saturating_add(self.emission_nanos.saturating_mul(u64::from(cost)));
         if after <= capacity {
             Ok(Outcome {
                 decision: Decision {
@@ -169,7 +170,12 @@ impl Quota {
     /// Decides a request of `cost` at `now_nanos` against a stored TAT (nanoseconds since the
     /// Unix epoch, `None` for an unknown key). On admission the outcome's
     /// [`new_tat`](Outcome::new_tat) is the value to store.
-    pub fn decide(&self, tat_nanos: Option<u64>, now_nanos: u64, cost: u32) -> Result<Outcome, QuotaError> {
+    pub fn decide(
+        &self,
+        tat_nanos: Option<u64>,
+        now_nanos: u64,
+        cost: u32,
+    ) -> Result<Outcome, QuotaError> {
         let backlog = tat_nanos.map_or(0, |tat| tat.saturating_sub(now_nanos));
         let mut outcome = self.decide_backlog(backlog, cost)?;
         outcome.now_nanos = now_nanos;
@@ -178,7 +184,9 @@ impl Quota {
 
     fn remaining(&self, backlog_nanos: u64) -> u32 {
         let free = self.capacity_nanos().saturating_sub(backlog_nanos);
-        u32::try_from(free / self.emission_nanos).unwrap_or(u32::MAX).min(self.burst)
+        u32::try_from(free / self.emission_nanos)
+            .unwrap_or(u32::MAX)
+            .min(self.burst)
     }
 }
 
@@ -228,9 +236,15 @@ impl FromStr for Quota {
 }
 
 fn parse_period(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = if number.is_empty() { 1 } else { number.parse().ok()? };
+    let number: u64 = if number.is_empty() {
+        1
+    } else {
+        number.parse().ok()?
+    };
     let unit_nanos: u64 = match unit.to_ascii_lowercase().as_str() {
         "ms" | "millis" | "millisecond" | "milliseconds" => 1_000_000,
         "s" | "sec" | "secs" | "second" | "seconds" => 1_000_000_000,
@@ -239,7 +253,10 @@ fn parse_period(text: &str) -> Option<Duration> {
         "d" | "day" | "days" => 86_400_000_000_000,
         _ => return None,
     };
-    number.checked_mul(unit_nanos).filter(|&n| n > 0).map(Duration::from_nanos)
+    number
+        .checked_mul(unit_nanos)
+        .filter(|&n| n > 0)
+        .map(Duration::from_nanos)
 }
 
 /// What a store learns from [`Quota::decide`]: the decision and, when admitted, the new state.

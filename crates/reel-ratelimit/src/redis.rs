@@ -130,7 +130,12 @@ impl<R: RedisRouter> RedisStore<R> {
         self.script.get_hash()
     }
 
-    async fn decide_inner(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, StoreError> {
+    async fn decide_inner(
+        &self,
+        key: &str,
+        quota: &Quota,
+        cost: u32,
+    ) -> Result<Decision, StoreError> {
         let redis_key = self.redis_key(key);
         let mut connection = self.router.connection_for(&redis_key);
         let now = match &self.time {

@@ -25,11 +25,16 @@ async fn connect(url: &str) -> ConnectionManager {
         .set_response_timeout(Some(Duration::from_millis(300)))
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_millis(200));
-    ConnectionManager::new_with_config(client, config).await.unwrap()
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .unwrap()
 }
 
 fn unix_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 #[tokio::test]
@@ -76,14 +81,25 @@ async fn client_time_gives_exact_figures_and_state_is_readable() {
     assert!(store.decide("alice", &quota, 4).await.is_err());
 
     // The script is reloaded after the server forgets it.
-    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
     clock.advance(Duration::from_secs(10));
-    assert_eq!(store.decide("alice", &quota, 1).await.unwrap().remaining(), 2);
+    assert_eq!(
+        store.decide("alice", &quota, 1).await.unwrap().remaining(),
+        2
+    );
 
     // Corrupt state is reported, not trusted.
     let _: () = raw.set("t:{bob}", "not a number").await.unwrap();
     let d = store.decide("bob", &quota, 1).await.unwrap();
-    assert_eq!(d.remaining(), 2, "an unreadable value counts as an empty bucket");
+    assert_eq!(
+        d.remaining(),
+        2,
+        "an unreadable value counts as an empty bucket"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +112,10 @@ async fn server_time_decides_without_a_client_clock() {
     let denied = store.decide("k", &quota, 1).await.unwrap();
     assert!(!denied.is_allowed());
     let retry = denied.retry_after().unwrap();
-    assert!(retry > Duration::from_secs(55) && retry <= Duration::from_secs(60), "{retry:?}");
+    assert!(
+        retry > Duration::from_secs(55) && retry <= Duration::from_secs(60),
+        "{retry:?}"
+    );
 }
 
 /// Routes keys over several nodes, as a reel-herd ring would.
@@ -121,7 +140,13 @@ async fn a_router_spreads_keys_over_nodes() {
     let store = RedisStore::new(TwoNodes(nodes.clone()));
     let quota: Quota = "10/s".parse().unwrap();
     for i in 0..20 {
-        assert!(store.decide(&format!("user{i}"), &quota, 1).await.unwrap().is_allowed());
+        assert!(
+            store
+                .decide(&format!("user{i}"), &quota, 1)
+                .await
+                .unwrap()
+                .is_allowed()
+        );
     }
     let mut counts = Vec::new();
     for node in &mut nodes {
@@ -165,7 +190,10 @@ fn check_bounds(admitted: u64, start_at: u64, end_at: u64, finished_at: u64) {
     let lower = 0.8 * (burst + rate * (end_at - start_at) as f64 / 1e9);
     let admitted = admitted as f64;
     assert!(admitted <= upper, "over-admission: {admitted} > {upper}");
-    assert!(admitted >= lower, "lost updates or stalls: {admitted} < {lower}");
+    assert!(
+        admitted >= lower,
+        "lost updates or stalls: {admitted} < {lower}"
+    );
 }
 
 /// Two OS processes (this test binary runs itself as the second) hammer one key.
@@ -176,7 +204,13 @@ async fn two_processes_never_over_admit() {
     let start_at = unix_nanos() + 700_000_000; // room for the child to start
     let end_at = start_at + 1_500_000_000;
     let child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "redis_hammer_child", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "redis_hammer_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_ENV, format!("{url}|shared|{start_at}|{end_at}"))
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -193,7 +227,10 @@ async fn two_processes_never_over_admit() {
         .trim()
         .parse()
         .unwrap();
-    assert!(ours > 0 && theirs > 0, "both processes were admitted: {ours} / {theirs}");
+    assert!(
+        ours > 0 && theirs > 0,
+        "both processes were admitted: {ours} / {theirs}"
+    );
     check_bounds(ours + theirs, start_at, end_at, finished_at);
 }
 
@@ -235,8 +272,12 @@ async fn kill_and_restart(policy: FailurePolicy) -> (Arc<Tally>, RateLimiter) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let workers: Vec<_> = (0..4)
         .map(|i| {
-            let (limiter, tally, restarted, stop) =
-                (limiter.clone(), tally.clone(), restarted.clone(), stop.clone());
+            let (limiter, tally, restarted, stop) = (
+                limiter.clone(),
+                tally.clone(),
+                restarted.clone(),
+                stop.clone(),
+            );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let d = limiter.check(&format!("k{i}"), &quota).await.unwrap();
@@ -278,10 +319,19 @@ async fn kill_and_restart(policy: FailurePolicy) -> (Arc<Tally>, RateLimiter) {
 async fn dead_redis_fails_closed_then_recovers() {
     let (tally, limiter) = kill_and_restart(FailurePolicy::FailClosed).await;
     let stats = limiter.stats();
-    assert!(tally.fallback_denied.load(Ordering::Relaxed) > 0, "{tally:?}");
+    assert!(
+        tally.fallback_denied.load(Ordering::Relaxed) > 0,
+        "{tally:?}"
+    );
     assert_eq!(tally.fallback_allowed.load(Ordering::Relaxed), 0);
-    assert!(tally.store_after_restart.load(Ordering::Relaxed) >= 20, "no recovery: {tally:?}");
-    assert_eq!(stats.failed_closed, tally.fallback_denied.load(Ordering::Relaxed));
+    assert!(
+        tally.store_after_restart.load(Ordering::Relaxed) >= 20,
+        "no recovery: {tally:?}"
+    );
+    assert_eq!(
+        stats.failed_closed,
+        tally.fallback_denied.load(Ordering::Relaxed)
+    );
     assert_eq!(stats.failed_open, 0);
     assert_eq!(stats.store_errors + stats.timeouts, stats.failed_closed);
 }
@@ -290,9 +340,18 @@ async fn dead_redis_fails_closed_then_recovers() {
 async fn dead_redis_fails_open_then_recovers() {
     let (tally, limiter) = kill_and_restart(FailurePolicy::FailOpen).await;
     let stats = limiter.stats();
-    assert!(tally.fallback_allowed.load(Ordering::Relaxed) > 0, "{tally:?}");
+    assert!(
+        tally.fallback_allowed.load(Ordering::Relaxed) > 0,
+        "{tally:?}"
+    );
     assert_eq!(tally.fallback_denied.load(Ordering::Relaxed), 0);
-    assert!(tally.store_after_restart.load(Ordering::Relaxed) >= 20, "no recovery: {tally:?}");
-    assert_eq!(stats.failed_open, tally.fallback_allowed.load(Ordering::Relaxed));
+    assert!(
+        tally.store_after_restart.load(Ordering::Relaxed) >= 20,
+        "no recovery: {tally:?}"
+    );
+    assert_eq!(
+        stats.failed_open,
+        tally.fallback_allowed.load(Ordering::Relaxed)
+    );
     assert_eq!(stats.store_errors + stats.timeouts, stats.failed_open);
 }
