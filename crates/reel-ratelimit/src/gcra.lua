@@ -25,6 +25,7 @@ else
 end
 
 local backlog = 0
+-- A value that is not a TAT (written by something else) counts as an empty bucket.
 local stored = redis.call('GET', KEYS[1])
 if stored then
   local tat_s, tat_ns = split(stored)

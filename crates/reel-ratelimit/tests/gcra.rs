@@ -1,5 +1,8 @@
 //! The algorithm against a manual clock: exact figures.
 
+// Helpers outside #[test] functions unwrap too: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use reel_ratelimit::{Quota, QuotaError, decode_tat, encode_tat};

@@ -1,5 +1,8 @@
 //! The memory store: exact decisions on a manual clock, eviction, and many threads on one key.
 
+// Helpers outside #[test] functions unwrap too: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

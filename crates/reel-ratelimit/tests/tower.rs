@@ -1,6 +1,8 @@
 //! The tower layer over real HTTP on loopback: an axum server and a raw HTTP/1.1 client (raw
 //! so that malformed headers reach the server unchanged).
 
+// Helpers outside #[test] functions unwrap too: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "axum")]
 
 use std::net::SocketAddr;

@@ -1,5 +1,8 @@
 //! The example in-process, with the memory store and with a real redis.
 
+// Helpers outside #[test] functions unwrap too: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 
 use example_ratelimit_axum::{Options, app, limiter, serve};
