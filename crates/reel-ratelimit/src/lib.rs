@@ -64,6 +64,7 @@
 //! 1.94.1.
 
 mod error;
+mod fast_clock;
 mod limiter;
 mod memory;
 pub mod quota;
@@ -74,6 +75,7 @@ mod store;
 pub mod tower;
 
 pub use error::{QuotaError, StoreError};
+pub use fast_clock::FastClock;
 pub use limiter::{FailurePolicy, LimiterStats, RateLimiter};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use quota::{Decision, Outcome, Quota};

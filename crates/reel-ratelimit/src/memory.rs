@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use reel_core::{BackgroundTask, SharedClock, SystemClock};
+use reel_core::{BackgroundTask, SharedClock};
+
+use crate::fast_clock::FastClock;
 use tokio::sync::Notify;
 
 use crate::error::{QuotaError, StoreError};
@@ -80,7 +82,7 @@ pub struct MemoryStoreBuilder {
 }
 
 impl MemoryStoreBuilder {
-    /// The clock decisions use (default: the system clock).
+    /// The clock decisions use (default: a [`FastClock`], anchored to the system clock).
     pub fn clock(mut self, clock: impl reel_core::Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -159,7 +161,7 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store with the system clock and default limits.
+    /// A store with a [`FastClock`] and default limits.
     pub fn new() -> Self {
         Self::default()
     }
@@ -167,7 +169,7 @@ impl MemoryStore {
     /// A builder to choose the clock, bound and sweep interval.
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder {
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(FastClock::new()),
             max_keys: 1_000_000,
             sweep_interval: Duration::from_secs(10),
             shards: None,

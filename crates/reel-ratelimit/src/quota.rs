@@ -339,6 +339,7 @@ impl Decision {
     }
 
     /// A denial for a request that can never be admitted (its cost exceeds the burst).
+    #[cfg(feature = "tower")]
     pub(crate) fn never(quota: &Quota) -> Self {
         Self {
             allowed: false,
