@@ -187,6 +187,10 @@ struct Config {
 /// draft-ietf-httpapi-ratelimit-headers-09/-10 in their structured-field form:
 /// `RateLimit-Policy: "default";q=20;w=12` (quota = burst, window = seconds to refill a
 /// full bucket) and `RateLimit: "default";r=19;t=1` (remaining, seconds until reset).
+///
+/// When the store failed and the [`FailurePolicy`](crate::FailurePolicy) decided, the limit
+/// headers are left out (the bucket's state is unknown); a fail-closed 429 still carries
+/// `Retry-After` (one emission interval).
 #[derive(Clone)]
 pub struct RateLimitLayer {
     config: Arc<Config>,
@@ -449,6 +453,14 @@ impl Config {
         decision: &Decision,
         rejected: bool,
     ) {
+        if decision.is_fallback() {
+            // The store did not answer: the bucket's state is unknown, so no figures are
+            // claimed; a fail-closed rejection still says when to come back.
+            if rejected && let Some(wait) = decision.retry_after() {
+                set_default(headers, RETRY_AFTER, ceil_secs(wait).to_string());
+            }
+            return;
+        }
         let reset = ceil_secs(decision.reset());
         if self.legacy {
             set_default(headers, X_RATELIMIT_LIMIT, decision.limit().to_string());

@@ -355,3 +355,43 @@ async fn works_as_a_plain_tower_service() {
     assert_eq!(anonymous.status(), 200);
     assert!(anonymous.headers().get("x-ratelimit-limit").is_none());
 }
+
+/// A dead redis behind the layer: fail open admits without claiming figures, fail closed
+/// rejects with `Retry-After`; both are counted.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn dead_store_follows_the_failure_policy() {
+    use reel_ratelimit::{FailurePolicy, RedisStore};
+    let mut server = reel_testkit::Redis::start().unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(200)))
+        .set_response_timeout(Some(Duration::from_millis(200)))
+        .set_number_of_retries(0);
+    let connection = redis::aio::ConnectionManager::new_with_config(client, config)
+        .await
+        .unwrap();
+    let store = Arc::new(RedisStore::new(connection));
+    let open = RateLimiter::from_arc(store.clone())
+        .with_timeout(Duration::from_millis(300))
+        .with_failure_policy(FailurePolicy::FailOpen);
+    let closed = RateLimiter::from_arc(store)
+        .with_timeout(Duration::from_millis(300))
+        .with_failure_policy(FailurePolicy::FailClosed);
+    let quota: Quota = "10/s".parse().unwrap();
+    let open_addr = serve(RateLimitLayer::new(open.clone(), quota)).await;
+    let closed_addr = serve(RateLimitLayer::new(closed.clone(), quota)).await;
+    let healthy = get_with(open_addr, "/", "").await;
+    assert_eq!(healthy.header("x-ratelimit-remaining"), Some("9"));
+
+    server.kill();
+    let reply = get_with(open_addr, "/", "").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-ratelimit-remaining"), None);
+    let reply = get_with(closed_addr, "/", "").await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(reply.header("x-ratelimit-remaining"), None);
+    assert_eq!(open.stats().failed_open, 1);
+    assert_eq!(closed.stats().failed_closed, 1);
+}
