@@ -19,7 +19,9 @@
 //!   hook on every decision.
 //!
 //! Time comes from a reel-core [`Clock`](reel_core::Clock), so tests with a
-//! [`ManualClock`](reel_core::ManualClock) are exact.
+//! [`ManualClock`](reel_core::ManualClock) are exact; the memory store defaults to
+//! [`FastClock`] (the CPU's time-stamp counter anchored to the wall clock), the redis store to
+//! the server's `TIME`.
 //!
 //! # Example
 //!
