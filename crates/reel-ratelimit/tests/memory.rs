@@ -115,7 +115,7 @@ async fn store_trait_and_limiter_agree() {
 #[test]
 fn threads_never_over_admit() {
     let store = MemoryStore::new();
-    let quota: Quota = "2000/s burst 50".parse().unwrap();
+    let quota: Quota = "2000/s burst 200".parse().unwrap();
     let admitted = Arc::new(AtomicU64::new(0));
     let run = Duration::from_millis(600);
     let start = Instant::now();
@@ -137,8 +137,8 @@ fn threads_never_over_admit() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let admitted = admitted.load(Ordering::Relaxed) as f64;
-    let upper = 50.0 + 2000.0 * elapsed + 1.0;
-    let lower = 0.9 * (50.0 + 2000.0 * run.as_secs_f64());
+    let upper = 200.0 + 2000.0 * elapsed + 1.0;
+    let lower = 0.8 * (200.0 + 2000.0 * run.as_secs_f64());
     assert!(admitted <= upper, "admitted {admitted} > bound {upper}");
     assert!(
         admitted >= lower,

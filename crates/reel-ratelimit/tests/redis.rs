@@ -189,7 +189,9 @@ fn check_bounds(admitted: u64, start_at: u64, end_at: u64, finished_at: u64) {
     let rate = 1e9 / quota.emission_nanos() as f64;
     let burst = f64::from(quota.burst());
     let upper = burst + rate * (finished_at - start_at) as f64 / 1e9 + 1.0;
-    let lower = 0.8 * (burst + rate * (end_at - start_at) as f64 / 1e9);
+    // Below the ideal only when the processes stall (2 shared cores in CI); lost updates would
+    // show as over-admission instead.
+    let lower = 0.7 * (burst + rate * (end_at - start_at) as f64 / 1e9);
     let admitted = admitted as f64;
     assert!(admitted <= upper, "over-admission: {admitted} > {upper}");
     assert!(
