@@ -1,4 +1,86 @@
-//! Distributed leaky-bucket (GCRA) rate limiter with memory, memcache and redis stores and a tower layer.
+//! Distributed leaky-bucket (GCRA) rate limiter with memory and redis stores and a tower layer.
 //!
-//! This crate is part of [reel](https://github.com/reel-rs/reel). Its functionality is being
-//! built; see the workspace README for its status.
+//! reel-ratelimit meters requests with the generic cell rate algorithm (GCRA), the leaky
+//! bucket as a meter: one timestamp of state per key (the bucket's *theoretical arrival
+//! time*), no timers, exact `remaining`/`reset`/`retry-after` figures, and a denied request
+//! consumes nothing. It provides:
+//!
+//! - [`Quota`] — "100 per minute, burst 20", built in code or parsed from `100/min burst 20`,
+//!   with a cost per request; [`Quota::decide`] is the algorithm, shared by every store.
+//! - [`Store`] — where state lives, deciding atomically; plug in your own. Built in:
+//!   [`MemoryStore`] (sharded map, lock-free compare-and-swap per key, background eviction)
+//!   and, with feature `redis`, [`RedisStore`] (one Lua script, EVALSHA, one round trip, key
+//!   expiry, hash-tagged keys, pluggable sharding).
+//! - [`RateLimiter`] — a store behind a timeout and a [`FailurePolicy`] (fail open or closed),
+//!   with counters ([`LimiterStats`]) and `tracing` events.
+//! - with feature `tower`, [`tower::RateLimitLayer`] — per-client-IP (trusted proxies aware),
+//!   per-route, per-header or custom keys, per-route quotas, costs, `X-RateLimit-*`,
+//!   `Retry-After` and IETF `RateLimit`/`RateLimit-Policy` headers, a custom rejection and a
+//!   hook on every decision.
+//!
+//! Time comes from a reel-core [`Clock`](reel_core::Clock), so tests with a
+//! [`ManualClock`](reel_core::ManualClock) are exact; the memory store defaults to
+//! [`FastClock`] (the CPU's time-stamp counter anchored to the wall clock), the redis store to
+//! the server's `TIME`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use reel_core::ManualClock;
+//! use reel_ratelimit::{MemoryStore, Quota, RateLimiter};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock = ManualClock::at_unix(Duration::from_secs(1_700_000_000));
+//! let limiter = RateLimiter::new(MemoryStore::builder().clock(clock.clone()).build());
+//! let quota: Quota = "60/min burst 3".parse()?; // one per second, three at once
+//!
+//! for remaining in [2, 1, 0] {
+//!     let decision = limiter.check("203.0.113.9", &quota).await?;
+//!     assert!(decision.is_allowed());
+//!     assert_eq!(decision.remaining(), remaining);
+//! }
+//! let denied = limiter.check("203.0.113.9", &quota).await?;
+//! assert!(!denied.is_allowed());
+//! assert_eq!(denied.retry_after(), Some(Duration::from_secs(1)));
+//! assert_eq!(denied.reset(), Duration::from_secs(3));
+//!
+//! clock.advance(Duration::from_secs(1));
+//! assert!(limiter.check("203.0.113.9", &quota).await?.is_allowed());
+//! # Ok(()) }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | enables |
+//! |---------|---------|---------|
+//! | `redis` | no | [`RedisStore`] over the `redis` crate (tokio, connection manager) |
+//! | `tower` | no | [`tower::RateLimitLayer`] for axum, hyper and any tower HTTP service |
+//! | `axum`  | no | `tower`, and the layer also reads axum's `ConnectInfo<SocketAddr>` |
+//!
+//! A memcache store (through reel-herd) is planned; it implements [`Store`] as described on
+//! the trait.
+//!
+//! # Minimum supported Rust version
+//!
+//! 1.94.1.
+
+mod error;
+mod fast_clock;
+mod limiter;
+mod memory;
+pub mod quota;
+#[cfg(feature = "redis")]
+mod redis;
+mod store;
+#[cfg(feature = "tower")]
+pub mod tower;
+
+pub use error::{QuotaError, StoreError};
+pub use fast_clock::FastClock;
+pub use limiter::{FailurePolicy, LimiterStats, RateLimiter};
+pub use memory::{MemoryStore, MemoryStoreBuilder};
+pub use quota::{Decision, Outcome, Quota};
+#[cfg(feature = "redis")]
+pub use redis::{GCRA_SCRIPT, RedisRouter, RedisStore, RedisTime};
+pub use store::{BoxFuture, Store, decode_tat, encode_tat};

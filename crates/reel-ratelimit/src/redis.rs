@@ -1,0 +1,178 @@
+//! The redis store: one Lua script per decision, called by EVALSHA.
+
+use std::fmt;
+use std::sync::Arc;
+
+use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+use reel_core::SharedClock;
+
+use crate::error::StoreError;
+use crate::quota::{Decision, Quota};
+use crate::store::{BoxFuture, Store};
+
+/// The Lua script the redis store runs (EVALSHA; loaded again automatically after NOSCRIPT).
+///
+/// Published so that operators can load it themselves or benchmark it with
+/// `redis-benchmark`: `KEYS[1]` is the bucket, `ARGV` are the emission interval and the
+/// capacity in nanoseconds, the cost, and the time (`""` for the server's `TIME`).
+pub const GCRA_SCRIPT: &str = include_str!("gcra.lua");
+
+/// Picks the connection for a key: one node, or one of several shards.
+///
+/// Implemented for a single [`ConnectionManager`] or [`MultiplexedConnection`]. To spread
+/// keys over nodes (for example with reel-herd's hash ring), implement it to return the
+/// node that owns the key; for Redis Cluster, return a cluster connection (every key the store
+/// writes carries a hash tag, so the script's single key always maps to one slot).
+pub trait RedisRouter: Send + Sync + fmt::Debug + 'static {
+    /// The connection type handed out.
+    type Connection: ConnectionLike + Send + 'static;
+
+    /// The connection that owns `key` (the full key, prefix and hash tag included).
+    fn connection_for(&self, key: &str) -> Self::Connection;
+}
+
+impl RedisRouter for ConnectionManager {
+    type Connection = ConnectionManager;
+    fn connection_for(&self, _key: &str) -> ConnectionManager {
+        self.clone()
+    }
+}
+
+impl RedisRouter for MultiplexedConnection {
+    type Connection = MultiplexedConnection;
+    fn connection_for(&self, _key: &str) -> MultiplexedConnection {
+        self.clone()
+    }
+}
+
+/// Which clock decides for the redis store.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum RedisTime {
+    /// The redis server's `TIME` (the default): every application server sees the same time,
+    /// so clock skew between them cannot bend the limit. Needs Redis 5+ (script effects
+    /// replication; the default from Redis 7 on).
+    #[default]
+    Server,
+    /// The application's clock, sent with each call: for tests with a
+    /// [`ManualClock`](reel_core::ManualClock), or servers that refuse `TIME` in scripts.
+    Client(SharedClock),
+}
+
+/// A store in redis: one key per bucket holding the TAT in decimal nanoseconds, decided by a
+/// Lua script in one round trip, with `PX` expiry once the bucket has drained.
+///
+/// Keys are written `<prefix>{<key>}`: the braces are a Redis Cluster hash tag, so the key
+/// maps to one slot wherever it runs.
+///
+/// ```no_run
+/// use reel_ratelimit::{FailurePolicy, Quota, RateLimiter, RedisStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+/// let connection = redis::aio::ConnectionManager::new(client).await?;
+/// let store = RedisStore::new(connection).with_prefix("api:rl:");
+/// let limiter = RateLimiter::new(store).with_failure_policy(FailurePolicy::FailOpen);
+///
+/// let quota: Quota = "100/min burst 20".parse()?;
+/// let decision = limiter.check("client:203.0.113.9", &quota).await?;
+/// println!("allowed: {}, remaining: {}", decision.is_allowed(), decision.remaining());
+/// # Ok(()) }
+/// ```
+pub struct RedisStore<R: RedisRouter = ConnectionManager> {
+    router: R,
+    script: Arc<redis::Script>,
+    prefix: String,
+    time: RedisTime,
+}
+
+impl<R: RedisRouter> fmt::Debug for RedisStore<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("router", &self.router)
+            .field("prefix", &self.prefix)
+            .field("time", &self.time)
+            .finish()
+    }
+}
+
+impl<R: RedisRouter> RedisStore<R> {
+    /// A store over `router` (a single connection, or your own sharding), keys prefixed
+    /// `rl:`, deciding with the server's time.
+    pub fn new(router: R) -> Self {
+        Self {
+            router,
+            script: Arc::new(redis::Script::new(GCRA_SCRIPT)),
+            prefix: "rl:".to_owned(),
+            time: RedisTime::Server,
+        }
+    }
+
+    /// Prefixes every key (default `rl:`).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Chooses whose clock decides (default: the server's).
+    pub fn with_time(mut self, time: RedisTime) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// The key written for a bucket key: `<prefix>{<key>}`.
+    pub fn redis_key(&self, key: &str) -> String {
+        format!("{}{{{}}}", self.prefix, key)
+    }
+
+    /// The SHA-1 the script is called by.
+    pub fn script_hash(&self) -> &str {
+        self.script.get_hash()
+    }
+
+    async fn decide_inner(
+        &self,
+        key: &str,
+        quota: &Quota,
+        cost: u32,
+    ) -> Result<Decision, StoreError> {
+        let redis_key = self.redis_key(key);
+        let mut connection = self.router.connection_for(&redis_key);
+        let now = match &self.time {
+            RedisTime::Server => String::new(),
+            RedisTime::Client(clock) => clock.unix_nanos().to_string(),
+        };
+        let span = tracing::trace_span!("redis_gcra", key = %redis_key);
+        let mut invocation = self.script.key(&redis_key);
+        invocation
+            .arg(quota.emission_nanos())
+            .arg(quota.capacity_nanos())
+            .arg(cost)
+            .arg(now);
+        let invocation = invocation.invoke_async::<(i64, i64)>(&mut connection);
+        let (allowed, backlog) = tracing::Instrument::instrument(invocation, span)
+            .await
+            .map_err(StoreError::backend)?;
+        let backlog = u64::try_from(backlog).unwrap_or(0);
+        let outcome = quota.decide_backlog(backlog, cost)?;
+        if outcome.decision.is_allowed() != (allowed == 1) {
+            // Only possible if the script and this crate disagree (a different script under
+            // the same SHA cannot happen); report rather than guess.
+            return Err(StoreError::CorruptState(format!(
+                "script answered allowed={allowed} for backlog {backlog} ns"
+            )));
+        }
+        Ok(outcome.decision)
+    }
+}
+
+impl<R: RedisRouter> Store for RedisStore<R> {
+    fn decide<'a>(
+        &'a self,
+        key: &'a str,
+        quota: &'a Quota,
+        cost: u32,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        Box::pin(self.decide_inner(key, quota, cost))
+    }
+}

@@ -1,0 +1,140 @@
+//! An axum service limited per client IP with reel-ratelimit.
+//!
+//! The memory store is used unless a redis URL is given (`--redis URL` or `REEL_REDIS_URL`);
+//! a memcache store through reel-herd will follow.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use reel_core::client_ip::{ClientIpResolver, TrustedProxies};
+use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
+use reel_ratelimit::{FailurePolicy, MemoryStore, Quota, RateLimiter, RedisStore};
+
+/// How the example runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The redis URL; `None` for the memory store.
+    pub redis: Option<String>,
+    /// The per-client quota.
+    pub quota: Quota,
+    /// Proxies whose `X-Forwarded-For`/`Forwarded` headers are believed.
+    pub trusted: TrustedProxies,
+    /// Fail closed instead of open when redis is down.
+    pub fail_closed: bool,
+}
+
+const USAGE: &str = "usage: example-ratelimit-axum [--listen ADDR] [--redis URL] [--quota '100/min burst 20'] [--trust CIDRS] [--fail-closed]";
+
+impl Options {
+    /// Reads the command line (without the program name) and `REEL_REDIS_URL`.
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        redis_env: Option<String>,
+    ) -> Result<Self, String> {
+        let mut options = Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            redis: redis_env.filter(|url| !url.is_empty()),
+            quota: Quota::per_minute(100)
+                .and_then(|q| q.with_burst(20))
+                .map_err(|e| e.to_string())?,
+            trusted: TrustedProxies::loopback(),
+            fail_closed: false,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+            };
+            match arg.as_str() {
+                "--listen" => {
+                    options.listen = value("--listen")?
+                        .parse()
+                        .map_err(|e| format!("--listen: {e}"))?
+                }
+                "--redis" => options.redis = Some(value("--redis")?),
+                "--quota" => {
+                    options.quota = value("--quota")?
+                        .parse()
+                        .map_err(|e| format!("--quota: {e}"))?
+                }
+                "--trust" => {
+                    options.trusted = value("--trust")?
+                        .parse()
+                        .map_err(|e| format!("--trust: {e}"))?
+                }
+                "--fail-closed" => options.fail_closed = true,
+                "-h" | "--help" => return Err(USAGE.to_owned()),
+                other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// The limiter the options ask for: redis when a URL is given, memory otherwise.
+pub async fn limiter(
+    options: &Options,
+) -> Result<RateLimiter, Box<dyn std::error::Error + Send + Sync>> {
+    let policy = if options.fail_closed {
+        FailurePolicy::FailClosed
+    } else {
+        FailurePolicy::FailOpen
+    };
+    let limiter = match &options.redis {
+        Some(url) => {
+            let client = redis::Client::open(url.as_str())?;
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_millis(500)))
+                .set_response_timeout(Some(Duration::from_millis(500)));
+            let connection = redis::aio::ConnectionManager::new_with_config(client, config).await?;
+            tracing::info!(url, "rate limits kept in redis");
+            RateLimiter::new(RedisStore::new(connection).with_prefix("example:rl:"))
+        }
+        None => {
+            tracing::info!("rate limits kept in memory");
+            RateLimiter::new(MemoryStore::new())
+        }
+    };
+    Ok(limiter
+        .with_failure_policy(policy)
+        .with_timeout(Duration::from_millis(100)))
+}
+
+/// The service: `/` and `/hello/{name}`, limited per client IP.
+pub fn app(limiter: RateLimiter, options: &Options) -> Router {
+    let layer = RateLimitLayer::new(limiter, options.quota)
+        .key(KeyExtractor::client_ip(ClientIpResolver::new(
+            options.trusted.clone(),
+        )))
+        .ietf_headers(true);
+    Router::new()
+        .route("/", get(|| async { "hello from a rate-limited service\n" }))
+        .route(
+            "/hello/{name}",
+            get(
+                |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                    format!("hello, {name}\n")
+                },
+            ),
+        )
+        .layer(layer)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
