@@ -24,6 +24,7 @@ use crate::workspace;
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "memcached",
     "redis-server",
+    "redis-tools",
     "postgresql-client",
     "libmemcached-dev",
     "libmaxminddb-dev",
