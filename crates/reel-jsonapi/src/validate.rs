@@ -1,0 +1,771 @@
+//! The untyped validator: accepts any JSON and reports every JSON:API 1.1 violation as an error
+//! object whose `source.pointer` points at the offending member.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use crate::model::{Document, ErrorDocument, ErrorObject};
+use crate::names::{member_name, MemberName};
+
+/// What a document is supposed to be; requests have stricter shapes than responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DocumentKind {
+    /// Any response document (data, errors or meta).
+    #[default]
+    Response,
+    /// A create request: one resource object, `id` optional (client-generated), `lid` allowed.
+    Create,
+    /// An update request: one resource object with `id`.
+    Update,
+    /// A relationship request: `null`, one identifier or an array of identifiers.
+    Relationship,
+}
+
+impl Document {
+    /// Parses any JSON:API response document and validates it.
+    ///
+    /// ```
+    /// use reel_jsonapi::Document;
+    /// let error = Document::parse(br#"{"data":{"type":"people"},"errors":[]}"#).unwrap_err();
+    /// let pointers: Vec<_> = error.errors.iter().filter_map(|e| e.pointer()).collect();
+    /// assert_eq!(pointers, ["/data", "/errors"]);
+    /// ```
+    pub fn parse(bytes: &[u8]) -> Result<Document, ErrorDocument> {
+        Self::parse_as(bytes, DocumentKind::Response)
+    }
+
+    /// Parses a document of the given kind and validates it.
+    pub fn parse_as(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+            ErrorDocument::from(
+                ErrorObject::new(400, "Malformed JSON")
+                    .with_detail(error.to_string())
+                    .with_pointer(""),
+            )
+        })?;
+        let errors = validate_value(&value, kind);
+        if !errors.is_empty() {
+            return Err(ErrorDocument::new(errors));
+        }
+        serde_json::from_value(value).map_err(|error| {
+            ErrorDocument::from(
+                ErrorObject::new(400, "Invalid document")
+                    .with_detail(error.to_string())
+                    .with_pointer(""),
+            )
+        })
+    }
+}
+
+/// Validates a parsed JSON value as a document of `kind`; returns every violation found.
+pub fn validate_value(value: &Value, kind: DocumentKind) -> Vec<ErrorObject> {
+    let mut validator = Validator {
+        kind,
+        errors: Vec::new(),
+        identities: HashMap::new(),
+    };
+    validator.document(value);
+    validator.errors
+}
+
+/// Validates JSON bytes as a document of `kind`; malformed JSON is one error at pointer `""`.
+pub fn validate_slice(bytes: &[u8], kind: DocumentKind) -> Vec<ErrorObject> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => validate_value(&value, kind),
+        Err(error) => vec![
+            ErrorObject::new(400, "Malformed JSON")
+                .with_detail(error.to_string())
+                .with_pointer(""),
+        ],
+    }
+}
+
+fn child(pointer: &str, token: &str) -> String {
+    let mut out = String::with_capacity(pointer.len() + token.len() + 1);
+    out.push_str(pointer);
+    out.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn index(pointer: &str, i: usize) -> String {
+    format!("{pointer}/{i}")
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+struct Validator {
+    kind: DocumentKind,
+    errors: Vec<ErrorObject>,
+    /// (type, id) → pointer of the first resource object with that identity.
+    identities: HashMap<(String, String), String>,
+}
+
+impl Validator {
+    fn error(&mut self, pointer: String, title: &str, detail: String) {
+        self.errors.push(
+            ErrorObject::new(400, title)
+                .with_detail(detail)
+                .with_pointer(pointer),
+        );
+    }
+
+    fn expect_object<'v>(&mut self, value: &'v Value, pointer: &str, what: &str) -> Option<&'v Map<String, Value>> {
+        match value {
+            Value::Object(map) => Some(map),
+            other => {
+                self.error(
+                    pointer.to_owned(),
+                    "Wrong type",
+                    format!("{what} must be an object, not {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn expect_string(&mut self, value: &Value, pointer: &str, what: &str) {
+        if !value.is_string() {
+            self.error(
+                pointer.to_owned(),
+                "Wrong type",
+                format!("{what} must be a string, not {}", type_name(value)),
+            );
+        }
+    }
+
+    /// Checks a member name; returns its kind if valid.
+    fn name(&mut self, name: &str, pointer: &str) -> Option<MemberName> {
+        let kind = member_name(name);
+        if kind.is_none() {
+            self.error(
+                pointer.to_owned(),
+                "Illegal member name",
+                format!("`{name}` breaks the member-name rules (allowed: a-z, A-Z, 0-9, non-ASCII; `-`, `_` and space only inside)"),
+            );
+        }
+        kind
+    }
+
+    /// Checks member names inside free-form values (meta, attribute values).
+    fn free_form(&mut self, value: &Value, pointer: &str) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    let here = child(pointer, key);
+                    self.name(key, &here);
+                    self.free_form(value, &here);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.free_form(item, &index(pointer, i));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn meta(&mut self, value: &Value, pointer: &str) {
+        if self.expect_object(value, pointer, "`meta`").is_some() {
+            self.free_form(value, pointer);
+        }
+    }
+
+    /// Standard members (`allowed`) plus @-members and extension members are fine; anything
+    /// else is reported. Returns false when the member was reported.
+    fn member(&mut self, key: &str, pointer: &str, allowed: &[&str], container: &str) -> bool {
+        if allowed.contains(&key) {
+            return true;
+        }
+        match self.name(key, pointer) {
+            Some(MemberName::At | MemberName::Extension) => false,
+            Some(_) => {
+                self.error(
+                    pointer.to_owned(),
+                    "Unknown member",
+                    format!("`{key}` is not allowed in {container}"),
+                );
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn document(&mut self, value: &Value) {
+        let Some(top) = self.expect_object(value, "", "A JSON:API document") else {
+            return;
+        };
+        let request = self.kind != DocumentKind::Response;
+        if request {
+            if !top.contains_key("data") {
+                self.error(
+                    String::new(),
+                    "Missing data",
+                    "a request document must contain `data`".into(),
+                );
+            }
+        } else if !(top.contains_key("data")
+            || top.contains_key("errors")
+            || top.contains_key("meta"))
+        {
+            self.error(
+                String::new(),
+                "Missing top-level member",
+                "a document must contain at least one of `data`, `errors` or `meta`".into(),
+            );
+        }
+        if top.contains_key("data") && top.contains_key("errors") {
+            self.error(
+                "/errors".into(),
+                "Conflicting members",
+                "`data` and `errors` must not coexist in the same document".into(),
+            );
+        }
+        if top.contains_key("included") && !top.contains_key("data") {
+            self.error(
+                "/included".into(),
+                "Included without data",
+                "`included` is only allowed together with `data`".into(),
+            );
+        }
+        for (key, value) in top {
+            let pointer = child("", key);
+            match key.as_str() {
+                "data" => self.data(value, &pointer),
+                "errors" if request => self.error(
+                    pointer,
+                    "Unknown member",
+                    "a request document must not contain `errors`".into(),
+                ),
+                "errors" => self.errors_member(value, &pointer),
+                "meta" => self.meta(value, &pointer),
+                "links" => self.links(value, &pointer),
+                "included" => self.included(value, &pointer),
+                "jsonapi" => self.jsonapi(value, &pointer),
+                _ => {
+                    self.member(key, &pointer, &[], "the top level");
+                }
+            }
+        }
+        self.full_linkage(top);
+    }
+
+    fn data(&mut self, value: &Value, pointer: &str) {
+        match self.kind {
+            DocumentKind::Relationship => match value {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        self.identifier(item, &index(pointer, i), false);
+                    }
+                }
+                other => self.identifier(other, pointer, false),
+            },
+            DocumentKind::Create | DocumentKind::Update => match value {
+                Value::Object(_) => self.resource(value, pointer),
+                other => self.error(
+                    pointer.to_owned(),
+                    "Wrong type",
+                    format!(
+                        "the primary data of this request must be one resource object, not {}",
+                        type_name(other)
+                    ),
+                ),
+            },
+            DocumentKind::Response => match value {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        self.resource(item, &index(pointer, i));
+                    }
+                }
+                other => self.resource(other, pointer),
+            },
+        }
+    }
+
+    fn included(&mut self, value: &Value, pointer: &str) {
+        let Value::Array(items) = value else {
+            self.error(
+                pointer.to_owned(),
+                "Wrong type",
+                format!("`included` must be an array, not {}", type_name(value)),
+            );
+            return;
+        };
+        for (i, item) in items.iter().enumerate() {
+            self.resource(item, &index(pointer, i));
+        }
+    }
+
+    /// Checks `type` and `id`/`lid`; returns the identity when it has an `id`.
+    fn identity(
+        &mut self,
+        map: &Map<String, Value>,
+        pointer: &str,
+        id_required: bool,
+        lid_allowed: bool,
+        what: &str,
+    ) -> Option<(String, String)> {
+        let type_value = match map.get("type") {
+            None => {
+                self.error(
+                    pointer.to_owned(),
+                    "Missing type",
+                    format!("{what} must contain `type`"),
+                );
+                None
+            }
+            Some(Value::String(t)) => {
+                if self.name(t, &child(pointer, "type")).is_none() {
+                    None
+                } else {
+                    Some(t.clone())
+                }
+            }
+            Some(other) => {
+                self.expect_string(other, &child(pointer, "type"), "`type`");
+                None
+            }
+        };
+        let id = match map.get("id") {
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(other) => {
+                self.expect_string(other, &child(pointer, "id"), "`id`");
+                None
+            }
+            None => None,
+        };
+        match map.get("lid") {
+            Some(_) if !lid_allowed => {
+                self.error(
+                    child(pointer, "lid"),
+                    "Unexpected lid",
+                    "`lid` is only allowed in requests".into(),
+                );
+            }
+            Some(lid) => self.expect_string(lid, &child(pointer, "lid"), "`lid`"),
+            None => {}
+        }
+        if id_required && !map.contains_key("id") {
+            let lid_ok = lid_allowed
+                && map.contains_key("lid")
+                && !(self.kind == DocumentKind::Update && pointer == "/data");
+            if !lid_ok {
+                self.error(
+                    pointer.to_owned(),
+                    "Missing id",
+                    format!("{what} must contain `id`"),
+                );
+            }
+        }
+        Some((type_value?, id?))
+    }
+
+    fn resource(&mut self, value: &Value, pointer: &str) {
+        let Some(map) = self.expect_object(value, pointer, "A resource object") else {
+            return;
+        };
+        let is_primary_request = self.kind != DocumentKind::Response && pointer == "/data";
+        let id_required = !(self.kind == DocumentKind::Create && is_primary_request);
+        let lid_allowed = self.kind != DocumentKind::Response;
+        if let Some(identity) = self.identity(map, pointer, id_required, lid_allowed, "a resource object") {
+            if let Some(first) = self.identities.get(&identity) {
+                let detail = format!(
+                    "resource `{}`/`{}` appears more than once (first at {first})",
+                    identity.0, identity.1
+                );
+                self.error(pointer.to_owned(), "Duplicate resource", detail);
+            } else {
+                self.identities.insert(identity, pointer.to_owned());
+            }
+        }
+        let allowed = [
+            "type",
+            "id",
+            "lid",
+            "attributes",
+            "relationships",
+            "links",
+            "meta",
+        ];
+        let mut attribute_names: Vec<&str> = Vec::new();
+        for (key, value) in map {
+            let here = child(pointer, key);
+            match key.as_str() {
+                "type" | "id" | "lid" => {}
+                "attributes" => {
+                    if let Some(attributes) = self.expect_object(value, &here, "`attributes`") {
+                        attribute_names = attributes.keys().map(String::as_str).collect();
+                        self.fields(attributes, &here, "attributes");
+                        for (name, value) in attributes {
+                            self.free_form(value, &child(&here, name));
+                        }
+                    }
+                }
+                "relationships" => {
+                    if let Some(relationships) =
+                        self.expect_object(value, &here, "`relationships`")
+                    {
+                        self.fields(relationships, &here, "relationships");
+                        for (name, relationship) in relationships {
+                            if name.contains(':') || name.starts_with('@') {
+                                continue;
+                            }
+                            self.relationship(relationship, &child(&here, name));
+                        }
+                    }
+                }
+                "links" => self.links(value, &here),
+                "meta" => self.meta(value, &here),
+                _ => {
+                    self.member(key, &here, &allowed, "a resource object");
+                }
+            }
+        }
+        if let Some(Value::Object(relationships)) = map.get("relationships") {
+            for name in relationships.keys() {
+                if attribute_names.contains(&name.as_str()) {
+                    self.error(
+                        child(&child(pointer, "relationships"), name),
+                        "Field name clash",
+                        format!("`{name}` is both an attribute and a relationship"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Attribute and relationship names: valid, and not `id`, `type`, `links`, `relationships`.
+    fn fields(&mut self, map: &Map<String, Value>, pointer: &str, container: &str) {
+        for key in map.keys() {
+            let here = child(pointer, key);
+            if self.name(key, &here).is_none() {
+                continue;
+            }
+            if matches!(key.as_str(), "id" | "type" | "links" | "relationships") {
+                self.error(
+                    here,
+                    "Reserved field name",
+                    format!("`{key}` must not be used as a member of `{container}`"),
+                );
+            }
+        }
+    }
+
+    fn relationship(&mut self, value: &Value, pointer: &str) {
+        let Some(map) = self.expect_object(value, pointer, "A relationship") else {
+            return;
+        };
+        if !(map.contains_key("data") || map.contains_key("links") || map.contains_key("meta")) {
+            self.error(
+                pointer.to_owned(),
+                "Empty relationship",
+                "a relationship must contain at least one of `data`, `links` or `meta`".into(),
+            );
+        }
+        for (key, value) in map {
+            let here = child(pointer, key);
+            match key.as_str() {
+                "data" => match value {
+                    Value::Null => {}
+                    Value::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            self.identifier(item, &index(&here, i), true);
+                        }
+                    }
+                    other => self.identifier(other, &here, true),
+                },
+                "links" => {
+                    self.links(value, &here);
+                    if let Value::Object(links) = value
+                        && !links
+                            .keys()
+                            .any(|k| k == "self" || k == "related" || k.contains(':'))
+                    {
+                        self.error(
+                            here,
+                            "Incomplete relationship links",
+                            "relationship links must contain `self` or `related`".into(),
+                        );
+                    }
+                }
+                "meta" => self.meta(value, &here),
+                _ => {
+                    self.member(key, &here, &[], "a relationship object");
+                }
+            }
+        }
+    }
+
+    fn identifier(&mut self, value: &Value, pointer: &str, in_relationship: bool) {
+        let Some(map) = self.expect_object(value, pointer, "A resource identifier") else {
+            return;
+        };
+        let lid_allowed = self.kind != DocumentKind::Response;
+        let _ = in_relationship;
+        self.identity(map, pointer, true, lid_allowed, "a resource identifier");
+        for (key, value) in map {
+            let here = child(pointer, key);
+            match key.as_str() {
+                "type" | "id" | "lid" => {}
+                "meta" => self.meta(value, &here),
+                _ => {
+                    self.member(key, &here, &[], "a resource identifier");
+                }
+            }
+        }
+    }
+
+    fn links(&mut self, value: &Value, pointer: &str) {
+        let Some(map) = self.expect_object(value, pointer, "`links`") else {
+            return;
+        };
+        for (key, link) in map {
+            let here = child(pointer, key);
+            if self.name(key, &here).is_none() {
+                continue;
+            }
+            self.link(link, &here);
+        }
+    }
+
+    fn link(&mut self, value: &Value, pointer: &str) {
+        match value {
+            Value::Null | Value::String(_) => {}
+            Value::Object(map) => {
+                if !map.contains_key("href") {
+                    self.error(
+                        pointer.to_owned(),
+                        "Missing href",
+                        "a link object must contain `href`".into(),
+                    );
+                }
+                for (key, value) in map {
+                    let here = child(pointer, key);
+                    match key.as_str() {
+                        "href" | "rel" | "title" | "type" => {
+                            self.expect_string(value, &here, &format!("`{key}`"));
+                        }
+                        "describedby" => self.link(value, &here),
+                        "hreflang" => match value {
+                            Value::String(_) => {}
+                            Value::Array(items) if items.iter().all(Value::is_string) => {}
+                            other => self.error(
+                                here,
+                                "Wrong type",
+                                format!(
+                                    "`hreflang` must be a string or an array of strings, not {}",
+                                    type_name(other)
+                                ),
+                            ),
+                        },
+                        "meta" => self.meta(value, &here),
+                        _ => {
+                            self.member(key, &here, &[], "a link object");
+                        }
+                    }
+                }
+            }
+            other => self.error(
+                pointer.to_owned(),
+                "Wrong type",
+                format!(
+                    "a link must be a string, a link object or null, not {}",
+                    type_name(other)
+                ),
+            ),
+        }
+    }
+
+    fn errors_member(&mut self, value: &Value, pointer: &str) {
+        let Value::Array(items) = value else {
+            self.error(
+                pointer.to_owned(),
+                "Wrong type",
+                format!("`errors` must be an array, not {}", type_name(value)),
+            );
+            return;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let here = index(pointer, i);
+            let Some(map) = self.expect_object(item, &here, "An error object") else {
+                continue;
+            };
+            for (key, value) in map {
+                let member = child(&here, key);
+                match key.as_str() {
+                    "id" | "status" | "code" | "title" | "detail" => {
+                        self.expect_string(value, &member, &format!("`{key}`"));
+                    }
+                    "links" => {
+                        self.links(value, &member);
+                        if let Value::Object(links) = value {
+                            for key in links.keys() {
+                                if !matches!(key.as_str(), "about" | "type") && !key.contains(':')
+                                {
+                                    self.error(
+                                        child(&member, key),
+                                        "Unknown member",
+                                        format!("error links may contain `about` and `type`, not `{key}`"),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    "source" => {
+                        if let Some(source) = self.expect_object(value, &member, "`source`") {
+                            for (key, value) in source {
+                                let inner = child(&member, key);
+                                match key.as_str() {
+                                    "pointer" => {
+                                        self.expect_string(value, &inner, "`pointer`");
+                                        if let Value::String(p) = value
+                                            && !p.is_empty()
+                                            && !p.starts_with('/')
+                                        {
+                                            self.error(
+                                                inner,
+                                                "Invalid JSON Pointer",
+                                                format!("`{p}` is not a JSON Pointer (must start with `/`)"),
+                                            );
+                                        }
+                                    }
+                                    "parameter" | "header" => {
+                                        self.expect_string(value, &inner, &format!("`{key}`"));
+                                    }
+                                    _ => {
+                                        self.member(key, &inner, &[], "an error source");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    "meta" => self.meta(value, &member),
+                    _ => {
+                        self.member(key, &member, &[], "an error object");
+                    }
+                }
+            }
+        }
+    }
+
+    fn jsonapi(&mut self, value: &Value, pointer: &str) {
+        let Some(map) = self.expect_object(value, pointer, "`jsonapi`") else {
+            return;
+        };
+        for (key, value) in map {
+            let here = child(pointer, key);
+            match key.as_str() {
+                "version" => self.expect_string(value, &here, "`version`"),
+                "ext" | "profile" => match value {
+                    Value::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            self.expect_string(item, &index(&here, i), "a URI");
+                        }
+                    }
+                    other => self.error(
+                        here,
+                        "Wrong type",
+                        format!("`{key}` must be an array of URIs, not {}", type_name(other)),
+                    ),
+                },
+                "meta" => self.meta(value, &here),
+                _ => {
+                    self.member(key, &here, &[], "the jsonapi object");
+                }
+            }
+        }
+    }
+
+    /// Every included resource must be reached from primary data through relationships.
+    fn full_linkage(&mut self, top: &Map<String, Value>) {
+        let Some(Value::Array(included)) = top.get("included") else {
+            return;
+        };
+        // Reachability: start from the identities referenced by primary data's relationships,
+        // then follow the relationships of included resources that are reached.
+        let mut by_identity: HashMap<(String, String), &Map<String, Value>> = HashMap::new();
+        for item in included {
+            if let Value::Object(map) = item
+                && let (Some(Value::String(t)), Some(Value::String(id))) =
+                    (map.get("type"), map.get("id"))
+            {
+                by_identity.entry((t.clone(), id.clone())).or_insert(map);
+            }
+        }
+        let mut reached: HashSet<(String, String)> = HashSet::new();
+        let mut frontier: Vec<(String, String)> = Vec::new();
+        let primary: Vec<&Value> = match top.get("data") {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(other @ Value::Object(_)) => vec![other],
+            _ => Vec::new(),
+        };
+        for resource in primary {
+            collect_linkage(resource, &mut frontier);
+            if let (Some(Value::String(t)), Some(Value::String(id))) =
+                (resource.get("type"), resource.get("id"))
+            {
+                // A relationship document's primary identifiers also link included resources.
+                frontier.push((t.clone(), id.clone()));
+            }
+        }
+        while let Some(identity) = frontier.pop() {
+            if !reached.insert(identity.clone()) {
+                continue;
+            }
+            if let Some(map) = by_identity.get(&identity) {
+                collect_linkage(&Value::Object((*map).clone()), &mut frontier);
+            }
+        }
+        for (i, item) in included.iter().enumerate() {
+            if let (Some(Value::String(t)), Some(Value::String(id))) = (item.get("type"), item.get("id"))
+                && !reached.contains(&(t.clone(), id.clone()))
+            {
+                self.error(
+                    format!("/included/{i}"),
+                    "Missing linkage",
+                    format!("included resource `{t}`/`{id}` is not linked from the primary data (full linkage)"),
+                );
+            }
+        }
+    }
+}
+
+fn collect_linkage(resource: &Value, out: &mut Vec<(String, String)>) {
+    let Some(Value::Object(relationships)) = resource.get("relationships") else {
+        return;
+    };
+    for relationship in relationships.values() {
+        let identifiers: Vec<&Value> = match relationship.get("data") {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(one @ Value::Object(_)) => vec![one],
+            _ => Vec::new(),
+        };
+        for identifier in identifiers {
+            if let (Some(Value::String(t)), Some(Value::String(id))) =
+                (identifier.get("type"), identifier.get("id"))
+            {
+                out.push((t.clone(), id.clone()));
+            }
+        }
+    }
+}
