@@ -533,6 +533,45 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         de_fields.push(quote!(#field));
     }
 
+    // A plain related resource has no value to take from a request, which carries linkage only.
+    let deserializable = !fields.iter().any(|f| {
+        matches!(
+            f.kind,
+            Kind::Relationship {
+                id_type: None,
+                shape: Shape::One,
+                ..
+            }
+        )
+    });
+    let from_resource_object = if deserializable {
+        quote! {
+        impl #krate::FromResourceObject for #ident
+        where
+            #id_ty: ::std::default::Default + ::std::str::FromStr,
+        {
+            fn from_resource_object(
+                object: #krate::model::ResourceObject,
+                pointer: &str,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                let mut errors = ::std::vec::Vec::new();
+                #krate::de::check_type(&object.type_name, #type_name, pointer, &mut errors);
+                let mut attributes = object.attributes.unwrap_or_default();
+                let mut relationships = object.relationships.unwrap_or_default();
+                #(#de_lets)*
+                #krate::de::reject_unknown(&attributes, &relationships, pointer, &mut errors);
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                #(#de_unwraps)*
+                Ok(Self { #(#de_fields),* })
+            }
+        }
+        }
+    } else {
+        quote!()
+    };
+
     Ok(quote! {
         impl #krate::ResourceType for #ident {
             const TYPE: &'static str = #type_name;
@@ -590,27 +629,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
 
-        impl #krate::FromResourceObject for #ident
-        where
-            #id_ty: ::std::default::Default + ::std::str::FromStr,
-        {
-            fn from_resource_object(
-                object: #krate::model::ResourceObject,
-                pointer: &str,
-            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
-                let mut errors = ::std::vec::Vec::new();
-                #krate::de::check_type(&object.type_name, #type_name, pointer, &mut errors);
-                let mut attributes = object.attributes.unwrap_or_default();
-                let mut relationships = object.relationships.unwrap_or_default();
-                #(#de_lets)*
-                #krate::de::reject_unknown(&attributes, &relationships, pointer, &mut errors);
-                if !errors.is_empty() {
-                    return Err(errors);
-                }
-                #(#de_unwraps)*
-                Ok(Self { #(#de_fields),* })
-            }
-        }
+        #from_resource_object
     })
 }
 

@@ -480,7 +480,7 @@ fn page_url(base: &str, params: &[(&str, &dyn Display)]) -> String {
     url.push_str(base);
     let mut separator = if base.contains('?') { '&' } else { '?' };
     for (name, value) in params {
-        let _ = write!(url, "{separator}page[{name}]={value}");
+        let _ = write!(url, "{separator}page%5B{name}%5D={value}");
         separator = '&';
     }
     url

@@ -30,7 +30,7 @@ impl Document {
     /// use reel_jsonapi::Document;
     /// let error = Document::parse(br#"{"data":{"type":"people"},"errors":[]}"#).unwrap_err();
     /// let pointers: Vec<_> = error.errors.iter().filter_map(|e| e.pointer()).collect();
-    /// assert_eq!(pointers, ["/data", "/errors"]);
+    /// assert_eq!(pointers, ["/errors", "/data"]);
     /// ```
     pub fn parse(bytes: &[u8]) -> Result<Document, ErrorDocument> {
         Self::parse_as(bytes, DocumentKind::Response)
