@@ -31,6 +31,11 @@ impl QueryRules {
         }
     }
 
+    /// The resource type these rules are for.
+    pub fn resource_type(&self) -> &'static str {
+        self.meta.type_name
+    }
+
     /// The fields that may appear in `sort`.
     pub fn sort(mut self, fields: &[&str]) -> Self {
         self.sort = fields.iter().map(|f| (*f).to_owned()).collect();
