@@ -1,5 +1,7 @@
 //! The untyped validator: each spec rule for invalid documents, checked by pointer.
 
+mod common;
+
 use reel_jsonapi::validate::{validate_slice, DocumentKind};
 use reel_jsonapi::Document;
 
@@ -141,4 +143,20 @@ fn every_error_is_a_valid_error_object() {
     let json = serde_json::to_vec(&doc).unwrap();
     assert!(validate_slice(&json, DocumentKind::Response).is_empty());
     assert_eq!(doc.status(), 400);
+}
+
+#[test]
+fn the_reference_validator_agrees_on_invalid_documents() {
+    // Each document breaks a rule both validators know; each is checked on its own.
+    let invalid = [
+        r#"{"data":{"type":"people"}}"#,
+        r#"{"data":null,"errors":[]}"#,
+        r#"{"data":{"type":"a","id":"1","name":"x"}}"#,
+        r#"{"errors":[{"status":404}]}"#,
+        r#"{"meta":{},"links":{"self":{"title":"no href"}}}"#,
+    ];
+    for doc in invalid {
+        assert!(!validate_slice(doc.as_bytes(), DocumentKind::Response).is_empty(), "{doc}");
+        assert!(common::node_validate(&[doc.to_owned()]).is_err(), "jsonapi-validator accepted {doc}");
+    }
 }

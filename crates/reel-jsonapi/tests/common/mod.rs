@@ -131,6 +131,13 @@ pub fn articles() -> Vec<Article> {
 
 /// Runs npm `jsonapi-validator` over every document; panics with its messages if any fails.
 pub fn assert_conforms(documents: &[String]) {
+    if let Err(report) = node_validate(documents) {
+        panic!("jsonapi-validator rejected documents:\n{report}");
+    }
+}
+
+/// Runs npm `jsonapi-validator`; `Err` carries its report when any document fails.
+pub fn node_validate(documents: &[String]) -> Result<(), String> {
     let node_modules = reel_testkit::node_modules().expect(
         "npm jsonapi-validator is needed: run `cargo xtask setup` \
          (npm --prefix $REEL_TOOLS_DIR/reel-node install jsonapi-validator)",
@@ -166,11 +173,11 @@ process.exit(failed ? 1 : 0);
         .output()
         .expect("node must be installed");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "jsonapi-validator rejected documents:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains(&format!("checked {}", documents.len())), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(stdout.contains(&format!("checked {}", documents.len())), "node failed: {stdout} {}", String::from_utf8_lossy(&output.stderr));
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(stdout.into_owned())
+    }
 }
