@@ -18,8 +18,15 @@ use syn::{parse_macro_input, Data, DeriveInput, Fields, LitStr, Path, Type};
 ///
 /// Field attributes: `id` (exactly one field; `Display + FromStr`), `rename = "name"`, `skip`,
 /// `visible_if = path::to_fn` (`fn(&Self, &Context<A>) -> bool`), `relationship` (the field
-/// holds related resources: `R`, `Option<R>`, `Vec<R>`, with `R` possibly boxed) and
-/// `relationship, type = "people"` (the field holds ids only: `I`, `Option<I>`, `Vec<I>`).
+/// holds related resources: `R`, `Option<R>`, `Vec<R>`, with `R` possibly in a `Box`, `Arc` or
+/// `Rc`) and `relationship, type = "people"` (the field holds ids only: `I`, `Option<I>`,
+/// `Vec<I>`).
+///
+/// `FromResourceObject` (reading requests) is implemented unless a field holds a single,
+/// non-optional related resource, which a request (linkage only) cannot fill. Skipped fields and
+/// related-resource fields are `Default` when read; the id is `Default` when a create request
+/// carries none. Generic impls over the assigns type require that related resources are not
+/// mutually recursive (a type may refer to itself).
 #[proc_macro_derive(Resource, attributes(jsonapi))]
 pub fn derive_resource(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -59,6 +59,36 @@
 //! );
 //! ```
 //!
+//! # Errors
+//!
+//! Every problem found in a request is an [`ErrorObject`] pointing at its source; an
+//! [`ErrorDocument`] collects them and knows the response status.
+//!
+//! ```
+//! use reel_jsonapi::{de::{ClientIds, Create}, ErrorDocument, ErrorObject, Resource};
+//!
+//! #[derive(Resource, Debug)]
+//! #[jsonapi(type = "people")]
+//! struct Person { #[jsonapi(id)] id: u64, name: String, age: Option<u8> }
+//!
+//! let body = br#"{"data":{"type":"people","attributes":{"name":7,"age":300}}}"#;
+//! let errors: ErrorDocument = Create::<Person>::from_slice(body, ClientIds::Forbidden).unwrap_err();
+//! let pointers: Vec<_> = errors.errors.iter().filter_map(|e| e.pointer()).collect();
+//! assert_eq!(pointers, ["/data/attributes/name", "/data/attributes/age"]);
+//! assert_eq!(errors.status(), 422);
+//!
+//! // Your own errors: a document a client can act on.
+//! let not_found = ErrorDocument::from(
+//!     ErrorObject::new(404, "Not Found").with_detail("no person 7").with_parameter("filter[id]"),
+//! );
+//! assert_eq!(
+//!     serde_json::to_string(&not_found).unwrap(),
+//!     r#"{"errors":[{"status":"404","title":"Not Found","detail":"no person 7","source":{"parameter":"filter[id]"}}]}"#
+//! );
+//! ```
+//!
+//! An axum handler is shown in the [`axum`](crate::axum) module (feature `axum`).
+//!
 //! # Feature flags
 //!
 //! | Feature  | Default | What it enables |
