@@ -599,6 +599,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             fn resource_id(&self) -> impl ::std::fmt::Display + '_ {
                 &self.#id_ident
             }
+
+            #[inline]
+            fn id_key(&self) -> #krate::ser::IdKey {
+                #[allow(unused_imports)]
+                use #krate::ser::{IdKeyExact as _, IdKeyFallback as _};
+                (&#krate::ser::IdProbe(&self.#id_ident)).id_key()
+            }
         }
 
         impl #impl_generics #krate::Resource<#assigns> for #ident where #(#bounds,)* {

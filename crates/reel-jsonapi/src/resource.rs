@@ -129,6 +129,11 @@ pub trait ResourceType {
 pub trait ResourceId {
     /// The id, written with `Display`.
     fn resource_id(&self) -> impl fmt::Display + '_;
+
+    /// The id as an exact key for deduplication; by default its `Display` text.
+    fn id_key(&self) -> crate::ser::IdKey {
+        crate::ser::IdKey::Text(self.resource_id().to_string().into_boxed_str())
+    }
 }
 
 /// A value that can be written as a JSON:API resource object with the context `A`.

@@ -73,10 +73,116 @@ pub fn any_selected(fields: Option<&[String]>, names: &[&str]) -> bool {
     }
 }
 
+/// An exact, cheaply hashed form of a resource id, used to deduplicate `included`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdKey {
+    /// An unsigned integer id.
+    Unsigned(u64),
+    /// A signed integer id.
+    Signed(i64),
+    /// Any other id, by its `Display` form.
+    Text(Box<str>),
+}
+
+/// Wraps an id for [`IdKeyExact`]/[`IdKeyFallback`] (derived code picks the exact impl for
+/// integers and strings, and `Display` for everything else).
+#[derive(Debug)]
+pub struct IdProbe<'a, T: ?Sized>(pub &'a T);
+
+/// The exact [`IdKey`] of common id types.
+pub trait IdKeyExact {
+    /// The key.
+    fn id_key(&self) -> IdKey;
+}
+
+/// The [`IdKey`] of any `Display` id, by its text.
+pub trait IdKeyFallback {
+    /// The key.
+    fn id_key(&self) -> IdKey;
+}
+
+macro_rules! exact_unsigned {
+    ($($t:ty),*) => {$(
+        impl IdKeyExact for IdProbe<'_, $t> {
+            #[inline]
+            fn id_key(&self) -> IdKey {
+                IdKey::Unsigned(u64::from(*self.0))
+            }
+        }
+    )*};
+}
+macro_rules! exact_signed {
+    ($($t:ty),*) => {$(
+        impl IdKeyExact for IdProbe<'_, $t> {
+            #[inline]
+            fn id_key(&self) -> IdKey {
+                IdKey::Signed(i64::from(*self.0))
+            }
+        }
+    )*};
+}
+exact_unsigned!(u8, u16, u32, u64);
+exact_signed!(i8, i16, i32, i64);
+
+impl IdKeyExact for IdProbe<'_, String> {
+    fn id_key(&self) -> IdKey {
+        IdKey::Text(self.0.as_str().into())
+    }
+}
+
+impl<T: Display + ?Sized> IdKeyFallback for &IdProbe<'_, T> {
+    fn id_key(&self) -> IdKey {
+        IdKey::Text(self.0.to_string().into_boxed_str())
+    }
+}
+
+/// A small multiply-rotate hasher: the keys are our own ids, not attacker-chosen map keys
+/// that could degrade a long-lived table, and the table lives for one response.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, value: u8) {
+        self.write_u64(u64::from(value));
+    }
+
+    #[inline]
+    fn write_i64(&mut self, value: i64) {
+        self.write_u64(value as u64);
+    }
+}
+
+type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
+
 /// Collects the resources of a compound document, each once, in the order first reached.
 pub struct IncludedSink<'a, A> {
-    seen: HashMap<&'static str, HashSet<String>>,
-    scratch: String,
+    seen: FastSet<(&'static str, IdKey)>,
     items: Vec<&'a dyn ErasedResource<A>>,
 }
 
@@ -91,8 +197,7 @@ impl<A> fmt::Debug for IncludedSink<'_, A> {
 impl<'a, A> IncludedSink<'a, A> {
     fn new() -> Self {
         Self {
-            seen: HashMap::new(),
-            scratch: String::new(),
+            seen: FastSet::default(),
             items: Vec::new(),
         }
     }
@@ -100,15 +205,7 @@ impl<'a, A> IncludedSink<'a, A> {
     /// Marks a resource as present (primary data) without including it. Returns `false` if it
     /// was already present.
     fn mark<R: Resource<A>>(&mut self, resource: &R) -> bool {
-        self.scratch.clear();
-        let _ = write!(self.scratch, "{}", resource.resource_id());
-        let set = self.seen.entry(R::TYPE).or_default();
-        if set.contains(self.scratch.as_str()) {
-            false
-        } else {
-            set.insert(self.scratch.clone());
-            true
-        }
+        self.seen.insert((R::TYPE, resource.id_key()))
     }
 
     /// Includes `resource` (once) and follows `include` below it.
@@ -130,6 +227,18 @@ impl<'a, A> IncludedSink<'a, A> {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+}
+
+/// Whether a resource of type `type_name` can be reached through `include` from `meta`.
+fn may_include(meta: &crate::ResourceMeta, include: &IncludeTree, type_name: &str) -> bool {
+    include.children().any(|(name, child)| {
+        meta.relationship(name)
+            .and_then(|r| r.target)
+            .is_some_and(|target| {
+                let target = target();
+                target.type_name == type_name || may_include(target, child, type_name)
+            })
+    })
 }
 
 /// Object-safe view of a [`Resource`], so that resources of different types can share the
@@ -782,8 +891,12 @@ impl<R: Resource<A>, A> Serialize for ResponseDocument<'_, R, A> {
                 Data::One(Some(resource)) => std::slice::from_ref(*resource),
                 Data::Many(resources) => resources,
             };
-            for resource in primary {
-                sink.mark(resource);
+            // Primary resources never repeat in `included`; recording them is only needed when
+            // the include paths can lead back to the primary type.
+            if may_include(R::meta(), include, R::TYPE) {
+                for resource in primary {
+                    sink.mark(resource);
+                }
             }
             for resource in primary {
                 resource.collect_included(include, &mut sink);

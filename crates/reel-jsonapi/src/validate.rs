@@ -82,22 +82,54 @@ pub fn validate_slice(bytes: &[u8], kind: DocumentKind) -> Vec<ErrorObject> {
     }
 }
 
-fn child(pointer: &str, token: &str) -> String {
-    let mut out = String::with_capacity(pointer.len() + token.len() + 1);
-    out.push_str(pointer);
-    out.push('/');
-    for c in token.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
-    }
-    out
+/// A JSON Pointer under construction; rendered only when an error needs it.
+#[derive(Clone, Copy)]
+enum Ptr<'a> {
+    Root,
+    Key(&'a Ptr<'a>, &'a str),
+    Index(&'a Ptr<'a>, usize),
 }
 
-fn index(pointer: &str, i: usize) -> String {
-    format!("{pointer}/{i}")
+impl<'a> Ptr<'a> {
+    fn key(&'a self, key: &'a str) -> Ptr<'a> {
+        Ptr::Key(self, key)
+    }
+
+    fn index(&'a self, index: usize) -> Ptr<'a> {
+        Ptr::Index(self, index)
+    }
+
+    fn is_data(&self) -> bool {
+        matches!(self, Ptr::Key(Ptr::Root, "data"))
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        self.render_into(&mut out);
+        out
+    }
+
+    fn render_into(&self, out: &mut String) {
+        match self {
+            Ptr::Root => {}
+            Ptr::Key(parent, key) => {
+                parent.render_into(out);
+                out.push('/');
+                for c in key.chars() {
+                    match c {
+                        '~' => out.push_str("~0"),
+                        '/' => out.push_str("~1"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Ptr::Index(parent, index) => {
+                parent.render_into(out);
+                out.push('/');
+                out.push_str(&index.to_string());
+            }
+        }
+    }
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -111,28 +143,44 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-struct Validator {
+trait IntoPointer {
+    fn into_pointer(self) -> String;
+}
+
+impl IntoPointer for String {
+    fn into_pointer(self) -> String {
+        self
+    }
+}
+
+impl IntoPointer for Ptr<'_> {
+    fn into_pointer(self) -> String {
+        self.render()
+    }
+}
+
+struct Validator<'v> {
     kind: DocumentKind,
     errors: Vec<ErrorObject>,
     /// (type, id) → pointer of the first resource object with that identity.
-    identities: HashMap<(String, String), String>,
+    identities: HashMap<(&'v str, &'v str), String>,
 }
 
-impl Validator {
-    fn error(&mut self, pointer: String, title: &str, detail: String) {
+impl<'v> Validator<'v> {
+    fn error(&mut self, pointer: impl IntoPointer, title: &str, detail: String) {
         self.errors.push(
             ErrorObject::new(400, title)
                 .with_detail(detail)
-                .with_pointer(pointer),
+                .with_pointer(pointer.into_pointer()),
         );
     }
 
-    fn expect_object<'v>(&mut self, value: &'v Value, pointer: &str, what: &str) -> Option<&'v Map<String, Value>> {
+    fn expect_object<'x>(&mut self, value: &'x Value, pointer: &Ptr<'_>, what: &str) -> Option<&'x Map<String, Value>> {
         match value {
             Value::Object(map) => Some(map),
             other => {
                 self.error(
-                    pointer.to_owned(),
+                    pointer.render(),
                     "Wrong type",
                     format!("{what} must be an object, not {}", type_name(other)),
                 );
@@ -141,10 +189,10 @@ impl Validator {
         }
     }
 
-    fn expect_string(&mut self, value: &Value, pointer: &str, what: &str) {
+    fn expect_string(&mut self, value: &'v Value, pointer: &Ptr<'_>, what: &str) {
         if !value.is_string() {
             self.error(
-                pointer.to_owned(),
+                pointer.render(),
                 "Wrong type",
                 format!("{what} must be a string, not {}", type_name(value)),
             );
@@ -152,11 +200,11 @@ impl Validator {
     }
 
     /// Checks a member name; returns its kind if valid.
-    fn name(&mut self, name: &str, pointer: &str) -> Option<MemberName> {
+    fn name(&mut self, name: &str, pointer: &Ptr<'_>) -> Option<MemberName> {
         let kind = member_name(name);
         if kind.is_none() {
             self.error(
-                pointer.to_owned(),
+                pointer.render(),
                 "Illegal member name",
                 format!("`{name}` breaks the member-name rules (allowed: a-z, A-Z, 0-9, non-ASCII; `-`, `_` and space only inside)"),
             );
@@ -165,25 +213,25 @@ impl Validator {
     }
 
     /// Checks member names inside free-form values (meta, attribute values).
-    fn free_form(&mut self, value: &Value, pointer: &str) {
+    fn free_form(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         match value {
             Value::Object(map) => {
                 for (key, value) in map {
-                    let here = child(pointer, key);
+                    let here = pointer.key(key);
                     self.name(key, &here);
                     self.free_form(value, &here);
                 }
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.free_form(item, &index(pointer, i));
+                    self.free_form(item, &pointer.index(i));
                 }
             }
             _ => {}
         }
     }
 
-    fn meta(&mut self, value: &Value, pointer: &str) {
+    fn meta(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         if self.expect_object(value, pointer, "`meta`").is_some() {
             self.free_form(value, pointer);
         }
@@ -191,7 +239,7 @@ impl Validator {
 
     /// Standard members (`allowed`) plus @-members and extension members are fine; anything
     /// else is reported. Returns false when the member was reported.
-    fn member(&mut self, key: &str, pointer: &str, allowed: &[&str], container: &str) -> bool {
+    fn member(&mut self, key: &str, pointer: &Ptr<'_>, allowed: &[&str], container: &str) -> bool {
         if allowed.contains(&key) {
             return true;
         }
@@ -199,7 +247,7 @@ impl Validator {
             Some(MemberName::At | MemberName::Extension) => false,
             Some(_) => {
                 self.error(
-                    pointer.to_owned(),
+                    pointer.render(),
                     "Unknown member",
                     format!("`{key}` is not allowed in {container}"),
                 );
@@ -209,8 +257,8 @@ impl Validator {
         }
     }
 
-    fn document(&mut self, value: &Value) {
-        let Some(top) = self.expect_object(value, "", "A JSON:API document") else {
+    fn document(&mut self, value: &'v Value) {
+        let Some(top) = self.expect_object(value, &Ptr::Root, "A JSON:API document") else {
             return;
         };
         let request = self.kind != DocumentKind::Response;
@@ -234,20 +282,20 @@ impl Validator {
         }
         if top.contains_key("data") && top.contains_key("errors") {
             self.error(
-                "/errors".into(),
+                "/errors".to_owned(),
                 "Conflicting members",
                 "`data` and `errors` must not coexist in the same document".into(),
             );
         }
         if top.contains_key("included") && !top.contains_key("data") {
             self.error(
-                "/included".into(),
+                "/included".to_owned(),
                 "Included without data",
                 "`included` is only allowed together with `data`".into(),
             );
         }
         for (key, value) in top {
-            let pointer = child("", key);
+            let pointer = Ptr::Root.key(key);
             match key.as_str() {
                 "data" => self.data(value, &pointer),
                 "errors" if request => self.error(
@@ -268,13 +316,13 @@ impl Validator {
         self.full_linkage(top);
     }
 
-    fn data(&mut self, value: &Value, pointer: &str) {
+    fn data(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         match self.kind {
             DocumentKind::Relationship => match value {
                 Value::Null => {}
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
-                        self.identifier(item, &index(pointer, i), false);
+                        self.identifier(item, &pointer.index(i), false);
                     }
                 }
                 other => self.identifier(other, pointer, false),
@@ -282,7 +330,7 @@ impl Validator {
             DocumentKind::Create | DocumentKind::Update => match value {
                 Value::Object(_) => self.resource(value, pointer),
                 other => self.error(
-                    pointer.to_owned(),
+                    pointer.render(),
                     "Wrong type",
                     format!(
                         "the primary data of this request must be one resource object, not {}",
@@ -294,7 +342,7 @@ impl Validator {
                 Value::Null => {}
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
-                        self.resource(item, &index(pointer, i));
+                        self.resource(item, &pointer.index(i));
                     }
                 }
                 other => self.resource(other, pointer),
@@ -302,54 +350,54 @@ impl Validator {
         }
     }
 
-    fn included(&mut self, value: &Value, pointer: &str) {
+    fn included(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         let Value::Array(items) = value else {
             self.error(
-                pointer.to_owned(),
+                pointer.render(),
                 "Wrong type",
                 format!("`included` must be an array, not {}", type_name(value)),
             );
             return;
         };
         for (i, item) in items.iter().enumerate() {
-            self.resource(item, &index(pointer, i));
+            self.resource(item, &pointer.index(i));
         }
     }
 
     /// Checks `type` and `id`/`lid`; returns the identity when it has an `id`.
     fn identity(
         &mut self,
-        map: &Map<String, Value>,
-        pointer: &str,
+        map: &'v Map<String, Value>,
+        pointer: &Ptr<'_>,
         id_required: bool,
         lid_allowed: bool,
         what: &str,
-    ) -> Option<(String, String)> {
+    ) -> Option<(&'v str, &'v str)> {
         let type_value = match map.get("type") {
             None => {
                 self.error(
-                    pointer.to_owned(),
+                    pointer.render(),
                     "Missing type",
                     format!("{what} must contain `type`"),
                 );
                 None
             }
             Some(Value::String(t)) => {
-                if self.name(t, &child(pointer, "type")).is_none() {
+                if self.name(t, &pointer.key("type")).is_none() {
                     None
                 } else {
-                    Some(t.clone())
+                    Some(t.as_str())
                 }
             }
             Some(other) => {
-                self.expect_string(other, &child(pointer, "type"), "`type`");
+                self.expect_string(other, &pointer.key("type"), "`type`");
                 None
             }
         };
         let id = match map.get("id") {
-            Some(Value::String(id)) => Some(id.clone()),
+            Some(Value::String(id)) => Some(id.as_str()),
             Some(other) => {
-                self.expect_string(other, &child(pointer, "id"), "`id`");
+                self.expect_string(other, &pointer.key("id"), "`id`");
                 None
             }
             None => None,
@@ -357,21 +405,21 @@ impl Validator {
         match map.get("lid") {
             Some(_) if !lid_allowed => {
                 self.error(
-                    child(pointer, "lid"),
+                    pointer.key("lid"),
                     "Unexpected lid",
                     "`lid` is only allowed in requests".into(),
                 );
             }
-            Some(lid) => self.expect_string(lid, &child(pointer, "lid"), "`lid`"),
+            Some(lid) => self.expect_string(lid, &pointer.key("lid"), "`lid`"),
             None => {}
         }
         if id_required && !map.contains_key("id") {
             let lid_ok = lid_allowed
                 && map.contains_key("lid")
-                && !(self.kind == DocumentKind::Update && pointer == "/data");
+                && !(self.kind == DocumentKind::Update && pointer.is_data());
             if !lid_ok {
                 self.error(
-                    pointer.to_owned(),
+                    pointer.render(),
                     "Missing id",
                     format!("{what} must contain `id`"),
                 );
@@ -380,11 +428,11 @@ impl Validator {
         Some((type_value?, id?))
     }
 
-    fn resource(&mut self, value: &Value, pointer: &str) {
+    fn resource(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         let Some(map) = self.expect_object(value, pointer, "A resource object") else {
             return;
         };
-        let is_primary_request = self.kind != DocumentKind::Response && pointer == "/data";
+        let is_primary_request = self.kind != DocumentKind::Response && pointer.is_data();
         let id_required = !(self.kind == DocumentKind::Create && is_primary_request);
         let lid_allowed = self.kind != DocumentKind::Response;
         if let Some(identity) = self.identity(map, pointer, id_required, lid_allowed, "a resource object") {
@@ -393,9 +441,9 @@ impl Validator {
                     "resource `{}`/`{}` appears more than once (first at {first})",
                     identity.0, identity.1
                 );
-                self.error(pointer.to_owned(), "Duplicate resource", detail);
+                self.error(pointer.render(), "Duplicate resource", detail);
             } else {
-                self.identities.insert(identity, pointer.to_owned());
+                self.identities.insert(identity, pointer.render());
             }
         }
         let allowed = [
@@ -409,7 +457,7 @@ impl Validator {
         ];
         let mut attribute_names: Vec<&str> = Vec::new();
         for (key, value) in map {
-            let here = child(pointer, key);
+            let here = pointer.key(key);
             match key.as_str() {
                 "type" | "id" | "lid" => {}
                 "attributes" => {
@@ -417,7 +465,7 @@ impl Validator {
                         attribute_names = attributes.keys().map(String::as_str).collect();
                         self.fields(attributes, &here, "attributes");
                         for (name, value) in attributes {
-                            self.free_form(value, &child(&here, name));
+                            self.free_form(value, &here.key(name));
                         }
                     }
                 }
@@ -430,7 +478,7 @@ impl Validator {
                             if name.contains(':') || name.starts_with('@') {
                                 continue;
                             }
-                            self.relationship(relationship, &child(&here, name));
+                            self.relationship(relationship, &here.key(name));
                         }
                     }
                 }
@@ -445,7 +493,7 @@ impl Validator {
             for name in relationships.keys() {
                 if attribute_names.contains(&name.as_str()) {
                     self.error(
-                        child(&child(pointer, "relationships"), name),
+                        pointer.key("relationships").key(name).render(),
                         "Field name clash",
                         format!("`{name}` is both an attribute and a relationship"),
                     );
@@ -455,9 +503,9 @@ impl Validator {
     }
 
     /// Attribute and relationship names: valid, and not `id`, `type`, `links`, `relationships`.
-    fn fields(&mut self, map: &Map<String, Value>, pointer: &str, container: &str) {
+    fn fields(&mut self, map: &'v Map<String, Value>, pointer: &Ptr<'_>, container: &str) {
         for key in map.keys() {
-            let here = child(pointer, key);
+            let here = pointer.key(key);
             if self.name(key, &here).is_none() {
                 continue;
             }
@@ -471,25 +519,25 @@ impl Validator {
         }
     }
 
-    fn relationship(&mut self, value: &Value, pointer: &str) {
+    fn relationship(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         let Some(map) = self.expect_object(value, pointer, "A relationship") else {
             return;
         };
         if !(map.contains_key("data") || map.contains_key("links") || map.contains_key("meta")) {
             self.error(
-                pointer.to_owned(),
+                pointer.render(),
                 "Empty relationship",
                 "a relationship must contain at least one of `data`, `links` or `meta`".into(),
             );
         }
         for (key, value) in map {
-            let here = child(pointer, key);
+            let here = pointer.key(key);
             match key.as_str() {
                 "data" => match value {
                     Value::Null => {}
                     Value::Array(items) => {
                         for (i, item) in items.iter().enumerate() {
-                            self.identifier(item, &index(&here, i), true);
+                            self.identifier(item, &here.index(i), true);
                         }
                     }
                     other => self.identifier(other, &here, true),
@@ -516,7 +564,7 @@ impl Validator {
         }
     }
 
-    fn identifier(&mut self, value: &Value, pointer: &str, in_relationship: bool) {
+    fn identifier(&mut self, value: &'v Value, pointer: &Ptr<'_>, in_relationship: bool) {
         let Some(map) = self.expect_object(value, pointer, "A resource identifier") else {
             return;
         };
@@ -524,7 +572,7 @@ impl Validator {
         let _ = in_relationship;
         self.identity(map, pointer, true, lid_allowed, "a resource identifier");
         for (key, value) in map {
-            let here = child(pointer, key);
+            let here = pointer.key(key);
             match key.as_str() {
                 "type" | "id" | "lid" => {}
                 "meta" => self.meta(value, &here),
@@ -535,12 +583,12 @@ impl Validator {
         }
     }
 
-    fn links(&mut self, value: &Value, pointer: &str) {
+    fn links(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         let Some(map) = self.expect_object(value, pointer, "`links`") else {
             return;
         };
         for (key, link) in map {
-            let here = child(pointer, key);
+            let here = pointer.key(key);
             if self.name(key, &here).is_none() {
                 continue;
             }
@@ -548,19 +596,19 @@ impl Validator {
         }
     }
 
-    fn link(&mut self, value: &Value, pointer: &str) {
+    fn link(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         match value {
             Value::Null | Value::String(_) => {}
             Value::Object(map) => {
                 if !map.contains_key("href") {
                     self.error(
-                        pointer.to_owned(),
+                        pointer.render(),
                         "Missing href",
                         "a link object must contain `href`".into(),
                     );
                 }
                 for (key, value) in map {
-                    let here = child(pointer, key);
+                    let here = pointer.key(key);
                     match key.as_str() {
                         "href" | "rel" | "title" | "type" => {
                             self.expect_string(value, &here, &format!("`{key}`"));
@@ -586,7 +634,7 @@ impl Validator {
                 }
             }
             other => self.error(
-                pointer.to_owned(),
+                pointer.render(),
                 "Wrong type",
                 format!(
                     "a link must be a string, a link object or null, not {}",
@@ -596,22 +644,22 @@ impl Validator {
         }
     }
 
-    fn errors_member(&mut self, value: &Value, pointer: &str) {
+    fn errors_member(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         let Value::Array(items) = value else {
             self.error(
-                pointer.to_owned(),
+                pointer.render(),
                 "Wrong type",
                 format!("`errors` must be an array, not {}", type_name(value)),
             );
             return;
         };
         for (i, item) in items.iter().enumerate() {
-            let here = index(pointer, i);
+            let here = pointer.index(i);
             let Some(map) = self.expect_object(item, &here, "An error object") else {
                 continue;
             };
             for (key, value) in map {
-                let member = child(&here, key);
+                let member = here.key(key);
                 match key.as_str() {
                     "id" | "status" | "code" | "title" | "detail" => {
                         self.expect_string(value, &member, &format!("`{key}`"));
@@ -623,7 +671,7 @@ impl Validator {
                                 if !matches!(key.as_str(), "about" | "type") && !key.contains(':')
                                 {
                                     self.error(
-                                        child(&member, key),
+                                        member.key(key),
                                         "Unknown member",
                                         format!("error links may contain `about` and `type`, not `{key}`"),
                                     );
@@ -634,7 +682,7 @@ impl Validator {
                     "source" => {
                         if let Some(source) = self.expect_object(value, &member, "`source`") {
                             for (key, value) in source {
-                                let inner = child(&member, key);
+                                let inner = member.key(key);
                                 match key.as_str() {
                                     "pointer" => {
                                         self.expect_string(value, &inner, "`pointer`");
@@ -668,18 +716,18 @@ impl Validator {
         }
     }
 
-    fn jsonapi(&mut self, value: &Value, pointer: &str) {
+    fn jsonapi(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         let Some(map) = self.expect_object(value, pointer, "`jsonapi`") else {
             return;
         };
         for (key, value) in map {
-            let here = child(pointer, key);
+            let here = pointer.key(key);
             match key.as_str() {
                 "version" => self.expect_string(value, &here, "`version`"),
                 "ext" | "profile" => match value {
                     Value::Array(items) => {
                         for (i, item) in items.iter().enumerate() {
-                            self.expect_string(item, &index(&here, i), "a URI");
+                            self.expect_string(item, &here.index(i), "a URI");
                         }
                     }
                     other => self.error(
