@@ -7,7 +7,7 @@
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
 use quote::quote;
-use syn::{parse_macro_input, Data, DeriveInput, Fields, LitStr, Path, Type};
+use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
 
 /// Implements the reel-jsonapi resource traits for a struct.
 ///
@@ -252,7 +252,10 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             })?;
         }
         let rust_name = ident.to_string();
-        let rust_name = rust_name.strip_prefix("r#").unwrap_or(&rust_name).to_owned();
+        let rust_name = rust_name
+            .strip_prefix("r#")
+            .unwrap_or(&rust_name)
+            .to_owned();
         let name = rename.unwrap_or_else(|| case.apply(&rust_name));
         let kind = if is_id {
             Kind::Id
@@ -260,7 +263,11 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             Kind::Skip
         } else if relationship {
             let (shape, inner) = shape_of(&field.ty);
-            let inner = if id_type.is_some() { inner } else { unbox(&inner) };
+            let inner = if id_type.is_some() {
+                inner
+            } else {
+                unbox(&inner)
+            };
             Kind::Relationship {
                 id_type,
                 shape,
@@ -297,7 +304,10 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             visible_if,
         });
     }
-    let ids: Vec<&Field> = fields.iter().filter(|f| matches!(f.kind, Kind::Id)).collect();
+    let ids: Vec<&Field> = fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Id))
+        .collect();
     let [id_field] = ids.as_slice() else {
         return Err(syn::Error::new_spanned(
             &input.ident,
@@ -380,7 +390,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             ..
         } = &f.kind
         {
-            let is_self = matches!(inner, Type::Path(p) if p.path.is_ident(ident) || p.path.is_ident("Self"));
+            let is_self =
+                matches!(inner, Type::Path(p) if p.path.is_ident(ident) || p.path.is_ident("Self"));
             if !is_self {
                 bounds.push(quote!(#inner: #krate::Resource<#assigns>));
             }
@@ -520,9 +531,15 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             } => {
                 known_relationships.push(name.clone());
                 let call = match shape {
-                    Shape::One => quote!(#krate::de::to_one_required::<#inner>(&mut relationships, #name, #t, pointer, &mut errors)),
-                    Shape::Optional => quote!(#krate::de::to_one::<#inner>(&mut relationships, #name, #t, pointer, &mut errors)),
-                    Shape::Many => quote!(#krate::de::to_many::<#inner>(&mut relationships, #name, #t, pointer, &mut errors)),
+                    Shape::One => {
+                        quote!(#krate::de::to_one_required::<#inner>(&mut relationships, #name, #t, pointer, &mut errors))
+                    }
+                    Shape::Optional => {
+                        quote!(#krate::de::to_one::<#inner>(&mut relationships, #name, #t, pointer, &mut errors))
+                    }
+                    Shape::Many => {
+                        quote!(#krate::de::to_many::<#inner>(&mut relationships, #name, #t, pointer, &mut errors))
+                    }
                 };
                 de_lets.push(quote!(let #field: Option<#ty> = #call;));
                 de_unwraps.push(quote!(let Some(#field) = #field else { return Err(errors) };));

@@ -8,10 +8,10 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use reel_jsonapi::{collection, Context, IncludeTree, Resource, ResourceType};
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use reel_jsonapi::{Context, IncludeTree, Resource, ResourceType, collection};
 use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 const ARTICLES: u64 = 10_000;
 const PEOPLE: u64 = 100;
@@ -74,7 +74,12 @@ fn articles() -> Vec<Article> {
         })
         .collect();
     let tags: Vec<_> = (0..TAGS)
-        .map(|id| std::sync::Arc::new(Tag { id, label: format!("tag-{id}") }))
+        .map(|id| {
+            std::sync::Arc::new(Tag {
+                id,
+                label: format!("tag-{id}"),
+            })
+        })
         .collect();
     (0..ARTICLES)
         .map(|id| Article {
@@ -356,19 +361,29 @@ fn serialize(c: &mut Criterion) {
 
     let ours = serde_json::to_vec(&collection(&articles, &context).include(&include)).unwrap();
     let hand = serde_json::to_vec(&HandDocument(&articles)).unwrap();
-    assert_eq!(ours, hand, "reel-jsonapi and the hand-written serializer must agree byte for byte");
+    assert_eq!(
+        ours, hand,
+        "reel-jsonapi and the hand-written serializer must agree byte for byte"
+    );
     let peer_doc = peer::document(&articles);
     let peer_bytes = serde_json::to_vec(&peer_doc).unwrap();
     assert!(!reel_jsonapi::Document::parse(&peer_bytes).is_err());
 
     let mut group = c.benchmark_group("jsonapi/serialize_10k");
-    group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Bytes(ours.len() as u64));
     group.bench_function("reel", |b| {
         let mut out = Vec::with_capacity(ours.len());
         b.iter(|| {
             out.clear();
-            serde_json::to_writer(&mut out, &collection(black_box(&articles), &context).include(&include)).unwrap();
+            serde_json::to_writer(
+                &mut out,
+                &collection(black_box(&articles), &context).include(&include),
+            )
+            .unwrap();
             black_box(out.len())
         })
     });
@@ -394,16 +409,23 @@ fn serialize(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("jsonapi/deserialize_10k");
-    group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Bytes(ours.len() as u64));
     group.bench_function("reel", |b| {
         b.iter(|| reel_jsonapi::de::from_response::<ArticleIn>(black_box(&ours)).map(|v| v.len()))
     });
     group.bench_function("reel_untyped_document", |b| {
-        b.iter(|| reel_jsonapi::Document::parse(black_box(&ours)).map(|d| d.primary_resources().len()))
+        b.iter(|| {
+            reel_jsonapi::Document::parse(black_box(&ours)).map(|d| d.primary_resources().len())
+        })
     });
     group.bench_function("serde_json_value", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&ours)).map(|v| v.is_object()))
+        b.iter(|| {
+            serde_json::from_slice::<serde_json::Value>(black_box(&ours)).map(|v| v.is_object())
+        })
     });
     group.bench_function("jsonapi_core", |b| {
         b.iter(|| {

@@ -42,7 +42,7 @@ use serde::Serialize;
 
 use crate::de::{ClientIds, Create, Update};
 use crate::model::{Document, ErrorDocument, ErrorObject};
-use crate::names::{MediaType, MediaTypeError, MEDIA_TYPE};
+use crate::names::{MEDIA_TYPE, MediaType, MediaTypeError};
 use crate::query::{Query, QueryRules};
 use crate::resource::{FromResourceObject, ResourceType};
 
@@ -123,7 +123,10 @@ fn supported(parts_extensions: &axum::http::Extensions) -> Vec<String> {
 /// Checks `Accept`: when it lists the JSON:API media type only with parameters other than
 /// `ext`/`profile` (or with unsupported extensions), the answer is 406. Returns the accepted
 /// JSON:API media type, if any.
-pub fn check_accept(headers: &HeaderMap, supported_ext: &[String]) -> Result<Option<MediaType>, ErrorObject> {
+pub fn check_accept(
+    headers: &HeaderMap,
+    supported_ext: &[String],
+) -> Result<Option<MediaType>, ErrorObject> {
     let mut saw_json_api = false;
     let mut last_problem = None;
     for value in headers.get_all(ACCEPT) {
@@ -156,7 +159,10 @@ pub fn check_accept(headers: &HeaderMap, supported_ext: &[String]) -> Result<Opt
 
 /// Checks `Content-Type` for a request with a body: it must be the JSON:API media type with only
 /// `ext`/`profile` parameters and supported extensions; otherwise 415.
-pub fn check_content_type(headers: &HeaderMap, supported_ext: &[String]) -> Result<MediaType, ErrorObject> {
+pub fn check_content_type(
+    headers: &HeaderMap,
+    supported_ext: &[String],
+) -> Result<MediaType, ErrorObject> {
     let unsupported = |detail: String| {
         ErrorObject::new(415, "Unsupported Media Type")
             .with_detail(detail)
@@ -257,10 +263,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonApiBody {
         let ext = supported(request.extensions());
         let media = check_content_type(request.headers(), &ext)?;
         check_accept(request.headers(), &ext)?;
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            ErrorObject::new(rejection.status().as_u16(), "Unreadable body")
-                .with_detail(rejection.body_text())
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ErrorObject::new(rejection.status().as_u16(), "Unreadable body")
+                    .with_detail(rejection.body_text())
+            })?;
         Ok(JsonApiBody(bytes, media))
     }
 }

@@ -13,7 +13,7 @@ use crate::model::{
     ResourceObject,
 };
 use crate::resource::FromResourceObject;
-use crate::validate::{validate_value, DocumentKind};
+use crate::validate::{DocumentKind, validate_value};
 
 fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
@@ -311,9 +311,11 @@ impl<T: FromResourceObject> Create<T> {
         let object = single_resource(parse_request(bytes, DocumentKind::Create)?)?;
         match (client_ids, &object.id) {
             (ClientIds::Forbidden, Some(_)) => {
-                return Err(ErrorObject::new(403, "Client-generated ids are not supported")
-                    .with_pointer("/data/id")
-                    .into());
+                return Err(
+                    ErrorObject::new(403, "Client-generated ids are not supported")
+                        .with_pointer("/data/id")
+                        .into(),
+                );
             }
             (ClientIds::Required, None) => {
                 return Err(ErrorObject::new(422, "Missing id")

@@ -115,12 +115,12 @@ pub use model::{
     Document, ErrorDocument, ErrorObject, ErrorSource, JsonApiObject, Link, LinkObject, Linkage,
     Links, Meta, PrimaryData, Relationship, ResourceIdentifier, ResourceObject,
 };
-pub use names::{MediaType, MEDIA_TYPE};
+pub use names::{MEDIA_TYPE, MediaType};
 pub use resource::{
-    Context, FromResourceObject, IncludeTree, RelationshipMeta, Resource, ResourceId,
-    ResourceMeta, ResourceType,
+    Context, FromResourceObject, IncludeTree, RelationshipMeta, Resource, ResourceId, ResourceMeta,
+    ResourceType,
 };
-pub use ser::{collection, document, null_document, Fieldsets, Page, ResponseDocument};
+pub use ser::{Fieldsets, Page, ResponseDocument, collection, document, null_document};
 pub use validate::DocumentKind;
 
 #[cfg(feature = "derive")]

@@ -111,7 +111,9 @@ impl Eq for MetaEq {}
 impl std::hash::Hash for MetaEq {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // Maps are ordered by key, so the serialized form is canonical.
-        serde_json::to_string(&self.0).unwrap_or_default().hash(state);
+        serde_json::to_string(&self.0)
+            .unwrap_or_default()
+            .hash(state);
     }
 }
 
@@ -295,7 +297,9 @@ impl ErrorObject {
 
     /// Sets `source.parameter` (the offending query parameter).
     pub fn with_parameter(mut self, parameter: impl Into<String>) -> Self {
-        self.source.get_or_insert_with(ErrorSource::default).parameter = Some(parameter.into());
+        self.source
+            .get_or_insert_with(ErrorSource::default)
+            .parameter = Some(parameter.into());
         self
     }
 

@@ -177,7 +177,9 @@ mod tests {
         for good in ["a", "ab", "a-b", "a_b", "a b", "über", "A1", "1"] {
             assert_eq!(member_name(good), Some(MemberName::Plain), "{good}");
         }
-        for bad in ["", "-a", "a-", "_a", "a_", " a", "a+b", "a.b", "a/b", "a,b", "@", "x:"] {
+        for bad in [
+            "", "-a", "a-", "_a", "a_", " a", "a+b", "a.b", "a/b", "a,b", "@", "x:",
+        ] {
             assert_eq!(member_name(bad), None, "{bad:?}");
         }
     }

@@ -199,7 +199,10 @@ impl Query {
                             errors.push(bad(
                                 "sort",
                                 "Unsupported sort field",
-                                format!("cannot sort by `{field}`; allowed: {}", rules.sort.join(", ")),
+                                format!(
+                                    "cannot sort by `{field}`; allowed: {}",
+                                    rules.sort.join(", ")
+                                ),
                             ));
                         }
                     }

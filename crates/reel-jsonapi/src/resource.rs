@@ -165,8 +165,10 @@ pub trait Resource<A = ()>: ResourceType + ResourceId {
 pub trait FromResourceObject: ResourceType + Sized {
     /// Converts `object`; every problem becomes an error object whose pointer starts with
     /// `pointer` (for example `/data`).
-    fn from_resource_object(object: ResourceObject, pointer: &str)
-    -> Result<Self, Vec<ErrorObject>>;
+    fn from_resource_object(
+        object: ResourceObject,
+        pointer: &str,
+    ) -> Result<Self, Vec<ErrorObject>>;
 }
 
 /// A validated tree of `include` paths, for example `author,comments.author`.

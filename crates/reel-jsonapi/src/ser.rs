@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Display, Write as _};
 
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 use crate::model::{JsonApiObject, Link, Links, Meta};
 use crate::resource::{Context, IncludeTree, Resource, ResourceId};
@@ -530,7 +530,9 @@ pub struct ToManyResources<'a, E, R>(pub &'a [E], pub std::marker::PhantomData<f
 
 impl<E, R> fmt::Debug for ToManyResources<'_, E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ToManyResources").field(&self.0.len()).finish()
+        f.debug_tuple("ToManyResources")
+            .field(&self.0.len())
+            .finish()
     }
 }
 
@@ -725,9 +727,7 @@ pub fn document<'a, R: Resource<A>, A>(
 }
 
 /// A document whose primary data is `null` (for example an empty to-one relationship).
-pub fn null_document<'a, R: Resource<A>, A>(
-    context: &'a Context<A>,
-) -> ResponseDocument<'a, R, A> {
+pub fn null_document<'a, R: Resource<A>, A>(context: &'a Context<A>) -> ResponseDocument<'a, R, A> {
     ResponseDocument::new(Data::One(None), context)
 }
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use crate::model::{Document, ErrorDocument, ErrorObject};
-use crate::names::{member_name, MemberName};
+use crate::names::{MemberName, member_name};
 
 /// What a document is supposed to be; requests have stricter shapes than responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -175,7 +175,12 @@ impl<'v> Validator<'v> {
         );
     }
 
-    fn expect_object<'x>(&mut self, value: &'x Value, pointer: &Ptr<'_>, what: &str) -> Option<&'x Map<String, Value>> {
+    fn expect_object<'x>(
+        &mut self,
+        value: &'x Value,
+        pointer: &Ptr<'_>,
+        what: &str,
+    ) -> Option<&'x Map<String, Value>> {
         match value {
             Value::Object(map) => Some(map),
             other => {
@@ -435,7 +440,9 @@ impl<'v> Validator<'v> {
         let is_primary_request = self.kind != DocumentKind::Response && pointer.is_data();
         let id_required = !(self.kind == DocumentKind::Create && is_primary_request);
         let lid_allowed = self.kind != DocumentKind::Response;
-        if let Some(identity) = self.identity(map, pointer, id_required, lid_allowed, "a resource object") {
+        if let Some(identity) =
+            self.identity(map, pointer, id_required, lid_allowed, "a resource object")
+        {
             if let Some(first) = self.identities.get(&identity) {
                 let detail = format!(
                     "resource `{}`/`{}` appears more than once (first at {first})",
@@ -470,8 +477,7 @@ impl<'v> Validator<'v> {
                     }
                 }
                 "relationships" => {
-                    if let Some(relationships) =
-                        self.expect_object(value, &here, "`relationships`")
+                    if let Some(relationships) = self.expect_object(value, &here, "`relationships`")
                     {
                         self.fields(relationships, &here, "relationships");
                         for (name, relationship) in relationships {
@@ -668,8 +674,7 @@ impl<'v> Validator<'v> {
                         self.links(value, &member);
                         if let Value::Object(links) = value {
                             for key in links.keys() {
-                                if !matches!(key.as_str(), "about" | "type") && !key.contains(':')
-                                {
+                                if !matches!(key.as_str(), "about" | "type") && !key.contains(':') {
                                     self.error(
                                         member.key(key),
                                         "Unknown member",
@@ -785,7 +790,8 @@ impl<'v> Validator<'v> {
             }
         }
         for (i, item) in included.iter().enumerate() {
-            if let (Some(Value::String(t)), Some(Value::String(id))) = (item.get("type"), item.get("id"))
+            if let (Some(Value::String(t)), Some(Value::String(id))) =
+                (item.get("type"), item.get("id"))
                 && !reached.contains(&(t.clone(), id.clone()))
             {
                 self.error(

@@ -4,10 +4,10 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use reel_jsonapi::de::{from_response, ClientIds, Create, RelationshipUpdate, Update};
+use reel_jsonapi::de::{ClientIds, Create, RelationshipUpdate, Update, from_response};
 use reel_jsonapi::query::{Query, QueryRules};
-use reel_jsonapi::validate::{validate_slice, DocumentKind};
-use reel_jsonapi::{collection, document, Context, IncludeTree, ResourceIdentifier, ResourceType};
+use reel_jsonapi::validate::{DocumentKind, validate_slice};
+use reel_jsonapi::{Context, IncludeTree, ResourceIdentifier, ResourceType, collection, document};
 
 #[test]
 fn create_without_and_with_client_id() {
@@ -16,7 +16,15 @@ fn create_without_and_with_client_id() {
     let create = Create::<Post>::from_slice(body, ClientIds::Forbidden).unwrap();
     assert_eq!(
         create.resource,
-        Post { id: 0, title: "Hi".into(), rating: None, labels: vec!["a".into()], author: 9, editor_id: None, tags: vec!["x".into()] }
+        Post {
+            id: 0,
+            title: "Hi".into(),
+            rating: None,
+            labels: vec!["a".into()],
+            author: 9,
+            editor_id: None,
+            tags: vec!["x".into()]
+        }
     );
     assert_eq!(create.client_id, None);
 
@@ -25,7 +33,10 @@ fn create_without_and_with_client_id() {
     assert_eq!(error.status(), 403);
     assert_eq!(error.errors[0].pointer(), Some("/data/id"));
     let create = Create::<Post>::from_slice(with_id, ClientIds::Allowed).unwrap();
-    assert_eq!((create.resource.id, create.client_id.as_deref()), (77, Some("77")));
+    assert_eq!(
+        (create.resource.id, create.client_id.as_deref()),
+        (77, Some("77"))
+    );
     let error = Create::<Post>::from_slice(body, ClientIds::Required).unwrap_err();
     assert_eq!(error.errors[0].pointer(), Some("/data"));
 }
@@ -61,21 +72,40 @@ fn update_checks_the_url_id() {
     let body = br#"{"data":{"type":"posts","id":"4","attributes":{"title":"New","labels":[]},"relationships":{"author":{"data":{"type":"people","id":"1"}}}}}"#;
     let update = Update::<Post>::from_slice(body, Some("4")).unwrap();
     assert_eq!(update.resource.title, "New");
-    assert!(update.is_present("title") && update.is_present("author") && !update.is_present("rating"));
+    assert!(
+        update.is_present("title") && update.is_present("author") && !update.is_present("rating")
+    );
     let conflict = Update::<Post>::from_slice(body, Some("5")).unwrap_err();
     assert_eq!(conflict.status(), 409);
     let no_id = br#"{"data":{"type":"posts","attributes":{"title":"New"}}}"#;
-    assert_eq!(Update::<Post>::from_slice(no_id, None).unwrap_err().errors[0].pointer(), Some("/data"));
+    assert_eq!(
+        Update::<Post>::from_slice(no_id, None).unwrap_err().errors[0].pointer(),
+        Some("/data")
+    );
 }
 
 #[test]
 fn relationship_updates() {
-    assert_eq!(RelationshipUpdate::from_slice(br#"{"data":null}"#, "people").unwrap(), RelationshipUpdate::ToOne(None));
     assert_eq!(
-        RelationshipUpdate::from_slice(br#"{"data":[{"type":"tags","id":"2"},{"type":"tags","lid":"new"}]}"#, "tags").unwrap(),
-        RelationshipUpdate::ToMany(vec![ResourceIdentifier::new("tags", "2"), ResourceIdentifier::local("tags", "new")])
+        RelationshipUpdate::from_slice(br#"{"data":null}"#, "people").unwrap(),
+        RelationshipUpdate::ToOne(None)
     );
-    let error = RelationshipUpdate::from_slice(br#"{"data":[{"type":"tags","id":"2"},{"type":"people","id":"3"}]}"#, "tags").unwrap_err();
+    assert_eq!(
+        RelationshipUpdate::from_slice(
+            br#"{"data":[{"type":"tags","id":"2"},{"type":"tags","lid":"new"}]}"#,
+            "tags"
+        )
+        .unwrap(),
+        RelationshipUpdate::ToMany(vec![
+            ResourceIdentifier::new("tags", "2"),
+            ResourceIdentifier::local("tags", "new")
+        ])
+    );
+    let error = RelationshipUpdate::from_slice(
+        br#"{"data":[{"type":"tags","id":"2"},{"type":"people","id":"3"}]}"#,
+        "tags",
+    )
+    .unwrap_err();
     assert_eq!(error.errors[0].pointer(), Some("/data/1/type"));
     assert_eq!(error.status(), 409);
 }
@@ -91,14 +121,24 @@ fn query_parameters_are_validated() {
         &rules,
     )
     .unwrap();
-    assert_eq!(query.include, IncludeTree::parse("comments.author", Article::meta()).unwrap());
+    assert_eq!(
+        query.include,
+        IncludeTree::parse("comments.author", Article::meta()).unwrap()
+    );
     assert_eq!(query.fields.get("people").unwrap(), ["first-name"]);
     assert_eq!(query.sort.len(), 2);
     assert!(query.sort[0].descending && query.sort[0].field == "wordCount");
     assert_eq!(query.filter["author"], "Dan G");
     assert_eq!(query.other, [("camelCase".to_owned(), "1".to_owned())]);
     let page = query.number_page(10, Some(100)).unwrap();
-    assert_eq!(page, reel_jsonapi::Page::Number { number: 3, size: 20, total: Some(100) });
+    assert_eq!(
+        page,
+        reel_jsonapi::Page::Number {
+            number: 3,
+            size: 20,
+            total: Some(100)
+        }
+    );
 
     let error = Query::parse(
         "include=tags&fields[users]=x&fields[people]=age&sort=body&page[offset]=1&page[size]=500&filter[title]=x&unknown=1",
@@ -108,7 +148,16 @@ fn query_parameters_are_validated() {
     let parameters: Vec<&str> = error.errors.iter().filter_map(|e| e.parameter()).collect();
     assert_eq!(
         parameters,
-        ["include", "fields[users]", "fields[people]", "sort", "page[offset]", "page[size]", "filter[title]", "unknown"]
+        [
+            "include",
+            "fields[users]",
+            "fields[people]",
+            "sort",
+            "page[offset]",
+            "page[size]",
+            "filter[title]",
+            "unknown"
+        ]
     );
     assert!(error.errors.iter().all(|e| e.status_code() == Some(400)));
 }
@@ -116,8 +165,24 @@ fn query_parameters_are_validated() {
 #[test]
 fn response_round_trip_of_a_collection() {
     let posts = vec![
-        Post { id: 1, title: "a".into(), rating: Some(-3), labels: vec![], author: 4, editor_id: Some(5), tags: vec!["t".into()] },
-        Post { id: 2, title: "b".into(), rating: None, labels: vec!["x".into()], author: 4, editor_id: None, tags: vec![] },
+        Post {
+            id: 1,
+            title: "a".into(),
+            rating: Some(-3),
+            labels: vec![],
+            author: 4,
+            editor_id: Some(5),
+            tags: vec!["t".into()],
+        },
+        Post {
+            id: 2,
+            title: "b".into(),
+            rating: None,
+            labels: vec!["x".into()],
+            author: 4,
+            editor_id: None,
+            tags: vec![],
+        },
     ];
     let ctx = Context::empty().with_base_url("https://x.test");
     let json = collection(&posts, &ctx).to_vec().unwrap();
@@ -134,17 +199,45 @@ fn post_strategy() -> impl Strategy<Value = Post> {
         proptest::option::of(any::<u64>()),
         proptest::collection::vec("[a-zA-Z0-9]{1,6}", 0..4),
     )
-        .prop_map(|(id, title, rating, labels, author, editor_id, tags)| Post { id, title, rating, labels, author, editor_id, tags })
+        .prop_map(
+            |(id, title, rating, labels, author, editor_id, tags)| Post {
+                id,
+                title,
+                rating,
+                labels,
+                author,
+                editor_id,
+                tags,
+            },
+        )
 }
 
 fn person_strategy() -> impl Strategy<Value = Person> {
-    (0u64..6, "[A-Za-z]{1,8}", "[A-Za-z ]{0,8}", proptest::option::of("\\PC{0,6}"))
-        .prop_map(|(id, first_name, last_name, twitter)| Person { id, first_name, last_name, twitter })
+    (
+        0u64..6,
+        "[A-Za-z]{1,8}",
+        "[A-Za-z ]{0,8}",
+        proptest::option::of("\\PC{0,6}"),
+    )
+        .prop_map(|(id, first_name, last_name, twitter)| Person {
+            id,
+            first_name,
+            last_name,
+            twitter,
+        })
 }
 
 fn comment_strategy() -> impl Strategy<Value = Comment> {
-    ("[0-9]{1,2}", ".{0,10}", proptest::option::of(person_strategy()))
-        .prop_map(|(id, body, author)| Comment { id, body, author: author.map(Box::new) })
+    (
+        "[0-9]{1,2}",
+        ".{0,10}",
+        proptest::option::of(person_strategy()),
+    )
+        .prop_map(|(id, body, author)| Comment {
+            id,
+            body,
+            author: author.map(Box::new),
+        })
 }
 
 proptest! {

@@ -2,8 +2,8 @@
 
 mod common;
 
-use reel_jsonapi::validate::{validate_slice, DocumentKind};
 use reel_jsonapi::Document;
+use reel_jsonapi::validate::{DocumentKind, validate_slice};
 
 fn pointers(json: &str, kind: DocumentKind) -> Vec<String> {
     let mut found: Vec<String> = validate_slice(json.as_bytes(), kind)
@@ -37,7 +37,11 @@ fn valid_documents_pass() {
         r#"{"data":{"type":"articles","id":"1","relationships":{"author":{"data":{"type":"people","id":"9"}}}},"included":[{"type":"people","id":"9"}]}"#,
         r#"{"data":{"type":"people","id":"1","version:id":"x","@context":"y"}}"#,
     ] {
-        assert_eq!(pointers(json, DocumentKind::Response), Vec::<String>::new(), "{json}");
+        assert_eq!(
+            pointers(json, DocumentKind::Response),
+            Vec::<String>::new(),
+            "{json}"
+        );
         assert!(Document::parse(json.as_bytes()).is_ok(), "{json}");
     }
 }
@@ -51,7 +55,10 @@ fn top_level_rules() {
     rejects(r#"{"meta":{},"included":[]}"#, &["/included"]);
     rejects(r#"{"data":null,"extra":1}"#, &["/extra"]);
     rejects(r#"{"data":null,"meta":[]}"#, &["/meta"]);
-    rejects(r#"{"data":null,"jsonapi":{"version":1,"ext":"x","other":true}}"#, &["/jsonapi/ext", "/jsonapi/other", "/jsonapi/version"]);
+    rejects(
+        r#"{"data":null,"jsonapi":{"version":1,"ext":"x","other":true}}"#,
+        &["/jsonapi/ext", "/jsonapi/other", "/jsonapi/version"],
+    );
     rejects("not json", &[""]);
 }
 
@@ -60,13 +67,30 @@ fn resource_object_rules() {
     rejects(r#"{"data":{"id":"1"}}"#, &["/data"]);
     rejects(r#"{"data":{"type":"people"}}"#, &["/data"]);
     rejects(r#"{"data":{"type":"people","id":1}}"#, &["/data/id"]);
-    rejects(r#"{"data":[{"type":"people","id":"1"},{"type":5,"id":"2"}]}"#, &["/data/1/type"]);
-    rejects(r#"{"data":{"type":"people","id":"1","lid":"x"}}"#, &["/data/lid"]);
-    rejects(r#"{"data":{"type":"people","id":"1","name":"Ada"}}"#, &["/data/name"]);
-    rejects(r#"{"data":{"type":"people","id":"1","attributes":[]}}"#, &["/data/attributes"]);
+    rejects(
+        r#"{"data":[{"type":"people","id":"1"},{"type":5,"id":"2"}]}"#,
+        &["/data/1/type"],
+    );
+    rejects(
+        r#"{"data":{"type":"people","id":"1","lid":"x"}}"#,
+        &["/data/lid"],
+    );
+    rejects(
+        r#"{"data":{"type":"people","id":"1","name":"Ada"}}"#,
+        &["/data/name"],
+    );
+    rejects(
+        r#"{"data":{"type":"people","id":"1","attributes":[]}}"#,
+        &["/data/attributes"],
+    );
     rejects(
         r#"{"data":{"type":"people","id":"1","attributes":{"id":"1","links":{},"first.name":"x","ok":{"bad+key":1}}}}"#,
-        &["/data/attributes/first.name", "/data/attributes/id", "/data/attributes/links", "/data/attributes/ok/bad+key"],
+        &[
+            "/data/attributes/first.name",
+            "/data/attributes/id",
+            "/data/attributes/links",
+            "/data/attributes/ok/bad+key",
+        ],
     );
     rejects(
         r#"{"data":{"type":"people","id":"1","attributes":{"boss":1},"relationships":{"boss":{"meta":{}}}}}"#,
@@ -77,21 +101,39 @@ fn resource_object_rules() {
 
 #[test]
 fn relationship_and_identifier_rules() {
-    rejects(r#"{"data":{"type":"a","id":"1","relationships":{"b":{}}}}"#, &["/data/relationships/b"]);
-    rejects(r#"{"data":{"type":"a","id":"1","relationships":{"b":{"data":{"type":"c"}}}}}"#, &["/data/relationships/b/data"]);
+    rejects(
+        r#"{"data":{"type":"a","id":"1","relationships":{"b":{}}}}"#,
+        &["/data/relationships/b"],
+    );
+    rejects(
+        r#"{"data":{"type":"a","id":"1","relationships":{"b":{"data":{"type":"c"}}}}}"#,
+        &["/data/relationships/b/data"],
+    );
     rejects(
         r#"{"data":{"type":"a","id":"1","relationships":{"b":{"data":[{"type":"c","id":"1","attributes":{}}]}}}}"#,
         &["/data/relationships/b/data/0/attributes"],
     );
-    rejects(r#"{"data":{"type":"a","id":"1","relationships":{"b":{"links":{"first":"/x"}}}}}"#, &["/data/relationships/b/links"]);
-    rejects(r#"{"data":{"type":"a","id":"1","relationships":{"b":{"data":null,"other":1}}}}"#, &["/data/relationships/b/other"]);
+    rejects(
+        r#"{"data":{"type":"a","id":"1","relationships":{"b":{"links":{"first":"/x"}}}}}"#,
+        &["/data/relationships/b/links"],
+    );
+    rejects(
+        r#"{"data":{"type":"a","id":"1","relationships":{"b":{"data":null,"other":1}}}}"#,
+        &["/data/relationships/b/other"],
+    );
 }
 
 #[test]
 fn links_rules() {
     rejects(r#"{"meta":{},"links":{"self":5}}"#, &["/links/self"]);
-    rejects(r#"{"meta":{},"links":{"self":{"title":"x"}}}"#, &["/links/self"]);
-    rejects(r#"{"meta":{},"links":{"self":{"href":"/x","hreflang":5,"bogus":1}}}"#, &["/links/self/bogus", "/links/self/hreflang"]);
+    rejects(
+        r#"{"meta":{},"links":{"self":{"title":"x"}}}"#,
+        &["/links/self"],
+    );
+    rejects(
+        r#"{"meta":{},"links":{"self":{"href":"/x","hreflang":5,"bogus":1}}}"#,
+        &["/links/self/bogus", "/links/self/hreflang"],
+    );
     rejects(r#"{"meta":{},"links":[]}"#, &["/links"]);
 }
 
@@ -101,7 +143,15 @@ fn error_object_rules() {
     rejects(r#"{"errors":[5]}"#, &["/errors/0"]);
     rejects(
         r#"{"errors":[{"status":404,"code":1,"source":{"pointer":"data","parameter":1,"bad":1},"links":{"self":"/x"},"extra":1}]}"#,
-        &["/errors/0/code", "/errors/0/extra", "/errors/0/links/self", "/errors/0/source/bad", "/errors/0/source/parameter", "/errors/0/source/pointer", "/errors/0/status"],
+        &[
+            "/errors/0/code",
+            "/errors/0/extra",
+            "/errors/0/links/self",
+            "/errors/0/source/bad",
+            "/errors/0/source/parameter",
+            "/errors/0/source/pointer",
+            "/errors/0/status",
+        ],
     );
 }
 
@@ -122,22 +172,61 @@ fn compound_document_rules() {
 
 #[test]
 fn request_rules() {
-    rejects_as(r#"{"data":{"type":"people","attributes":{"name":"Ada"}}}"#, DocumentKind::Create, &[]);
-    rejects_as(r#"{"data":{"type":"people","lid":"tmp-1"}}"#, DocumentKind::Create, &[]);
-    rejects_as(r#"{"data":[{"type":"people"}]}"#, DocumentKind::Create, &["/data"]);
+    rejects_as(
+        r#"{"data":{"type":"people","attributes":{"name":"Ada"}}}"#,
+        DocumentKind::Create,
+        &[],
+    );
+    rejects_as(
+        r#"{"data":{"type":"people","lid":"tmp-1"}}"#,
+        DocumentKind::Create,
+        &[],
+    );
+    rejects_as(
+        r#"{"data":[{"type":"people"}]}"#,
+        DocumentKind::Create,
+        &["/data"],
+    );
     rejects_as(r#"{"meta":{}}"#, DocumentKind::Create, &[""]);
-    rejects_as(r#"{"data":{"type":"people"},"errors":[]}"#, DocumentKind::Create, &["/errors", "/errors"]);
-    rejects_as(r#"{"data":{"type":"people","attributes":{}}}"#, DocumentKind::Update, &["/data"]);
-    rejects_as(r#"{"data":{"type":"people","lid":"x"}}"#, DocumentKind::Update, &["/data"]);
-    rejects_as(r#"{"data":[{"type":"tags","id":"2"},{"type":"tags","lid":"n1"}]}"#, DocumentKind::Relationship, &[]);
+    rejects_as(
+        r#"{"data":{"type":"people"},"errors":[]}"#,
+        DocumentKind::Create,
+        &["/errors", "/errors"],
+    );
+    rejects_as(
+        r#"{"data":{"type":"people","attributes":{}}}"#,
+        DocumentKind::Update,
+        &["/data"],
+    );
+    rejects_as(
+        r#"{"data":{"type":"people","lid":"x"}}"#,
+        DocumentKind::Update,
+        &["/data"],
+    );
+    rejects_as(
+        r#"{"data":[{"type":"tags","id":"2"},{"type":"tags","lid":"n1"}]}"#,
+        DocumentKind::Relationship,
+        &[],
+    );
     rejects_as(r#"{"data":null}"#, DocumentKind::Relationship, &[]);
-    rejects_as(r#"{"data":{"type":"tags"}}"#, DocumentKind::Relationship, &["/data"]);
-    rejects_as(r#"{"data":[{"type":"tags","id":"1","attributes":{}}]}"#, DocumentKind::Relationship, &["/data/0/attributes"]);
+    rejects_as(
+        r#"{"data":{"type":"tags"}}"#,
+        DocumentKind::Relationship,
+        &["/data"],
+    );
+    rejects_as(
+        r#"{"data":[{"type":"tags","id":"1","attributes":{}}]}"#,
+        DocumentKind::Relationship,
+        &["/data/0/attributes"],
+    );
 }
 
 #[test]
 fn every_error_is_a_valid_error_object() {
-    let errors = validate_slice(br#"{"data":{"type":"a"},"errors":[1]}"#, DocumentKind::Response);
+    let errors = validate_slice(
+        br#"{"data":{"type":"a"},"errors":[1]}"#,
+        DocumentKind::Response,
+    );
     assert!(errors.len() >= 2);
     let doc = reel_jsonapi::ErrorDocument::new(errors);
     let json = serde_json::to_vec(&doc).unwrap();
@@ -156,7 +245,13 @@ fn the_reference_validator_agrees_on_invalid_documents() {
         r#"{"meta":{},"links":{"self":{"title":"no href"}}}"#,
     ];
     for doc in invalid {
-        assert!(!validate_slice(doc.as_bytes(), DocumentKind::Response).is_empty(), "{doc}");
-        assert!(common::node_validate(&[doc.to_owned()]).is_err(), "jsonapi-validator accepted {doc}");
+        assert!(
+            !validate_slice(doc.as_bytes(), DocumentKind::Response).is_empty(),
+            "{doc}"
+        );
+        assert!(
+            common::node_validate(&[doc.to_owned()]).is_err(),
+            "jsonapi-validator accepted {doc}"
+        );
     }
 }

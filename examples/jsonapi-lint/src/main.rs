@@ -10,9 +10,10 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use reel_jsonapi::validate::{validate_slice, DocumentKind};
+use reel_jsonapi::validate::{DocumentKind, validate_slice};
 
-const USAGE: &str = "usage: jsonapi-lint [--as response|create|update|relationship] < document.json";
+const USAGE: &str =
+    "usage: jsonapi-lint [--as response|create|update|relationship] < document.json";
 
 fn parse_args() -> Result<DocumentKind, String> {
     let mut kind = DocumentKind::Response;

@@ -11,33 +11,69 @@ fn lint(args: &[&str], input: &str) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    (output.status.code().unwrap(), String::from_utf8(output.stdout).unwrap())
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
 }
 
 #[test]
 fn valid_documents_print_ok() {
-    assert_eq!(lint(&[], r#"{"data":{"type":"people","id":"1"}}"#), (0, "ok\n".into()));
-    assert_eq!(lint(&["--as", "create"], r#"{"data":{"type":"people","attributes":{"name":"Ada"}}}"#), (0, "ok\n".into()));
-    assert_eq!(lint(&["--as=relationship"], r#"{"data":[{"type":"tags","id":"1"}]}"#), (0, "ok\n".into()));
+    assert_eq!(
+        lint(&[], r#"{"data":{"type":"people","id":"1"}}"#),
+        (0, "ok\n".into())
+    );
+    assert_eq!(
+        lint(
+            &["--as", "create"],
+            r#"{"data":{"type":"people","attributes":{"name":"Ada"}}}"#
+        ),
+        (0, "ok\n".into())
+    );
+    assert_eq!(
+        lint(
+            &["--as=relationship"],
+            r#"{"data":[{"type":"tags","id":"1"}]}"#
+        ),
+        (0, "ok\n".into())
+    );
 }
 
 #[test]
 fn violations_print_pointer_and_message() {
-    let (code, out) = lint(&["--as", "response"], r#"{"data":{"type":"people"},"errors":[],"included":[{"type":"x","id":"1","bad+name":1}]}"#);
+    let (code, out) = lint(
+        &["--as", "response"],
+        r#"{"data":{"type":"people"},"errors":[],"included":[{"type":"x","id":"1","bad+name":1}]}"#,
+    );
     assert_eq!(code, 1);
     let pointers: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
     assert!(pointers.contains(&"/errors"), "{out}");
     assert!(pointers.contains(&"/data"), "{out}");
     assert!(pointers.contains(&"/included/0/bad+name"), "{out}");
-    assert!(out.lines().all(|l| l.split('\t').count() == 2 && !l.ends_with('\t')), "{out}");
+    assert!(
+        out.lines()
+            .all(|l| l.split('\t').count() == 2 && !l.ends_with('\t')),
+        "{out}"
+    );
 
     let (code, out) = lint(&["--as", "update"], r#"{"data":{"type":"people"}}"#);
-    assert_eq!((code, out.as_str()), (1, "/data\ta resource object must contain `id`\n"));
+    assert_eq!(
+        (code, out.as_str()),
+        (1, "/data\ta resource object must contain `id`\n")
+    );
     let (code, out) = lint(&[], "{not json");
     assert_eq!(code, 1);
-    assert!(out.starts_with('\t'), "malformed JSON points at the whole document: {out}");
+    assert!(
+        out.starts_with('\t'),
+        "malformed JSON points at the whole document: {out}"
+    );
 }
 
 #[test]

@@ -174,7 +174,11 @@ process.exit(failed ? 1 : 0);
         .expect("node must be installed");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(stdout.contains(&format!("checked {}", documents.len())), "node failed: {stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains(&format!("checked {}", documents.len())),
+        "node failed: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     if output.status.success() {
         Ok(())
     } else {
