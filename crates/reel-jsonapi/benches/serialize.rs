@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p reel-jsonapi --bench serialize`
 
+#![allow(missing_docs)]
+
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::Duration;

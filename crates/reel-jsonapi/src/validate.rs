@@ -754,72 +754,68 @@ impl<'v> Validator<'v> {
         let Some(Value::Array(included)) = top.get("included") else {
             return;
         };
-        // Reachability: start from the identities referenced by primary data's relationships,
-        // then follow the relationships of included resources that are reached.
-        let mut by_identity: HashMap<(String, String), &Map<String, Value>> = HashMap::new();
+        // Reachability: start from the identities referenced by primary data (and, for
+        // relationship documents, the primary identifiers), then follow the relationships of
+        // the included resources reached.
+        let mut by_identity: HashMap<(&str, &str), &Value> = HashMap::new();
         for item in included {
-            if let Value::Object(map) = item
-                && let (Some(Value::String(t)), Some(Value::String(id))) =
-                    (map.get("type"), map.get("id"))
-            {
-                by_identity.entry((t.clone(), id.clone())).or_insert(map);
+            if let Some(identity) = identity_of(item) {
+                by_identity.entry(identity).or_insert(item);
             }
         }
-        let mut reached: HashSet<(String, String)> = HashSet::new();
-        let mut frontier: Vec<(String, String)> = Vec::new();
-        let primary: Vec<&Value> = match top.get("data") {
-            Some(Value::Array(items)) => items.iter().collect(),
-            Some(other @ Value::Object(_)) => vec![other],
-            _ => Vec::new(),
+        let mut reached: HashSet<(&str, &str)> = HashSet::new();
+        let mut frontier: Vec<(&str, &str)> = Vec::new();
+        let primary: &[Value] = match top.get("data") {
+            Some(Value::Array(items)) => items,
+            Some(other @ Value::Object(_)) => std::slice::from_ref(other),
+            _ => &[],
         };
         for resource in primary {
             collect_linkage(resource, &mut frontier);
-            if let (Some(Value::String(t)), Some(Value::String(id))) =
-                (resource.get("type"), resource.get("id"))
-            {
-                // A relationship document's primary identifiers also link included resources.
-                frontier.push((t.clone(), id.clone()));
+            if let Some(identity) = identity_of(resource) {
+                frontier.push(identity);
             }
         }
         while let Some(identity) = frontier.pop() {
-            if !reached.insert(identity.clone()) {
+            if !reached.insert(identity) {
                 continue;
             }
-            if let Some(map) = by_identity.get(&identity) {
-                collect_linkage(&Value::Object((*map).clone()), &mut frontier);
+            if let Some(resource) = by_identity.get(&identity) {
+                collect_linkage(resource, &mut frontier);
             }
         }
         for (i, item) in included.iter().enumerate() {
-            if let (Some(Value::String(t)), Some(Value::String(id))) =
-                (item.get("type"), item.get("id"))
-                && !reached.contains(&(t.clone(), id.clone()))
+            if let Some((t, id)) = identity_of(item)
+                && !reached.contains(&(t, id))
             {
                 self.error(
                     format!("/included/{i}"),
                     "Missing linkage",
-                    format!("included resource `{t}`/`{id}` is not linked from the primary data (full linkage)"),
+                    format!(
+                        "included resource `{t}`/`{id}` is not linked from the primary data (full linkage)"
+                    ),
                 );
             }
         }
     }
 }
 
-fn collect_linkage(resource: &Value, out: &mut Vec<(String, String)>) {
+fn identity_of(resource: &Value) -> Option<(&str, &str)> {
+    match (resource.get("type"), resource.get("id")) {
+        (Some(Value::String(t)), Some(Value::String(id))) => Some((t, id)),
+        _ => None,
+    }
+}
+
+fn collect_linkage<'v>(resource: &'v Value, out: &mut Vec<(&'v str, &'v str)>) {
     let Some(Value::Object(relationships)) = resource.get("relationships") else {
         return;
     };
     for relationship in relationships.values() {
-        let identifiers: Vec<&Value> = match relationship.get("data") {
-            Some(Value::Array(items)) => items.iter().collect(),
-            Some(one @ Value::Object(_)) => vec![one],
-            _ => Vec::new(),
-        };
-        for identifier in identifiers {
-            if let (Some(Value::String(t)), Some(Value::String(id))) =
-                (identifier.get("type"), identifier.get("id"))
-            {
-                out.push((t.clone(), id.clone()));
-            }
+        match relationship.get("data") {
+            Some(Value::Array(items)) => out.extend(items.iter().filter_map(identity_of)),
+            Some(one @ Value::Object(_)) => out.extend(identity_of(one)),
+            _ => {}
         }
     }
 }
