@@ -89,7 +89,7 @@ enum Kind {
         id_type: Option<String>,
         shape: Shape,
         /// The related resource type (resource relationships) or the id type.
-        inner: Type,
+        inner: Box<Type>,
     },
 }
 
@@ -271,7 +271,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             Kind::Relationship {
                 id_type,
                 shape,
-                inner,
+                inner: Box::new(inner),
             }
         } else {
             if id_type.is_some() {
@@ -390,8 +390,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             ..
         } = &f.kind
         {
-            let is_self =
-                matches!(inner, Type::Path(p) if p.path.is_ident(ident) || p.path.is_ident("Self"));
+            let is_self = matches!(&**inner, Type::Path(p) if p.path.is_ident(ident) || p.path.is_ident("Self"));
             if !is_self {
                 bounds.push(quote!(#inner: #krate::Resource<#assigns>));
             }

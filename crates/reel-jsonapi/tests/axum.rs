@@ -1,6 +1,8 @@
 //! The axum integration over real HTTP on loopback: content negotiation (415/406), error
 //! documents as responses, typed request bodies and query validation.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use axum::routing::{get, post};

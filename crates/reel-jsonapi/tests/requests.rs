@@ -1,5 +1,7 @@
 //! Request documents into typed values, query parameters, and round trips (proptest).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! Response documents: exact bytes, compound documents, sparse fieldsets, links, pagination —
 //! and every document checked by our validator and by npm jsonapi-validator.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

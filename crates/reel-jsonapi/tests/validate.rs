@@ -1,5 +1,7 @@
 //! The untyped validator: each spec rule for invalid documents, checked by pointer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use reel_jsonapi::Document;

@@ -1,5 +1,7 @@
 //! Runs the `jsonapi-lint` binary on documents through stdin.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 

@@ -1,5 +1,5 @@
 //! Shared resources for the integration tests and the jsonapi-validator conformance check.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write as _;
 use std::process::Command;
