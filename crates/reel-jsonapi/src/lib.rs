@@ -87,14 +87,14 @@
 //! );
 //! ```
 //!
-//! An axum handler is shown in the [`axum`](crate::axum) module (feature `axum`).
+//! An axum handler is shown in the `axum` module (feature `axum`).
 //!
 //! # Feature flags
 //!
 //! | Feature  | Default | What it enables |
 //! |----------|---------|-----------------|
 //! | `derive` | yes     | `#[derive(Resource)]` (reel-jsonapi-derive) |
-//! | `axum`   | no      | [`axum`](crate::axum) integration: `JsonApi` responses, the `JsonApiRequest` extractor, error responses |
+//! | `axum`   | no      | `axum` module: `JsonApi` responses, the `JsonApiRequest` extractor, error responses |
 //!
 //! # MSRV
 //!
