@@ -434,8 +434,8 @@ fn serialize(c: &mut Criterion) {
     group.bench_function("jsonapi_core", |b| {
         // Its validating parse (member checks, full linkage), the peer of Document::parse.
         b.iter(|| {
-            let doc = jsonapi_core::Document::<jsonapi_core::Resource>::parse(black_box(text))
-                .unwrap();
+            let doc =
+                jsonapi_core::Document::<jsonapi_core::Resource>::parse(black_box(text)).unwrap();
             black_box(doc)
         })
     });

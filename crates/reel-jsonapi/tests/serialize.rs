@@ -353,3 +353,51 @@ fn every_produced_document_conforms_to_the_json_api_schema() {
     assert_eq!(docs.len(), 11);
     assert_conforms(&docs);
 }
+
+/// A type may relate to itself; nested include paths follow it to any depth.
+#[derive(reel_jsonapi::Resource)]
+#[jsonapi(type = "employees")]
+struct Employee {
+    #[jsonapi(id)]
+    id: u32,
+    name: String,
+    #[jsonapi(relationship)]
+    manager: Option<Box<Employee>>,
+}
+
+#[test]
+fn self_referential_includes_nest_to_any_depth() {
+    let ceo = Employee {
+        id: 1,
+        name: "Ceo".into(),
+        manager: None,
+    };
+    let vp = Employee {
+        id: 2,
+        name: "Vp".into(),
+        manager: Some(Box::new(ceo)),
+    };
+    let dev = Employee {
+        id: 3,
+        name: "Dev".into(),
+        manager: Some(Box::new(vp)),
+    };
+    let context = Context::empty();
+    let one = IncludeTree::parse("manager", Employee::meta()).unwrap();
+    let two = IncludeTree::parse("manager.manager", Employee::meta()).unwrap();
+    let ids = |include: &IncludeTree| -> Vec<String> {
+        let json = document(&dev, &context)
+            .include(include)
+            .to_string()
+            .unwrap();
+        parse(json.as_bytes())["included"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&one), ["2"]);
+    assert_eq!(ids(&two), ["2", "1"]);
+    assert!(IncludeTree::parse("manager.boss", Employee::meta()).is_err());
+}
