@@ -299,3 +299,34 @@ proptest! {
         let _ = validate_slice(&bytes, DocumentKind::Response);
     }
 }
+
+/// The generated documents also pass npm jsonapi-validator (one node run for all of them).
+#[test]
+fn generated_documents_conform_to_the_json_api_schema() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut docs = Vec::new();
+    let include = IncludeTree::parse("author", Comment::meta()).unwrap();
+    for _ in 0..40 {
+        let post = post_strategy().new_tree(&mut runner).unwrap().current();
+        docs.push(
+            document(&post, &Context::empty().with_base_url("https://x.test"))
+                .to_string()
+                .unwrap(),
+        );
+        let comment = comment_strategy().new_tree(&mut runner).unwrap().current();
+        docs.push(
+            collection(std::slice::from_ref(&comment), &Context::empty())
+                .include(&include)
+                .to_string()
+                .unwrap(),
+        );
+    }
+    for doc in &docs {
+        assert!(
+            validate_slice(doc.as_bytes(), DocumentKind::Response).is_empty(),
+            "{doc}"
+        );
+    }
+    assert_conforms(&docs);
+}
