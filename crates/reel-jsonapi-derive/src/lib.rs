@@ -5,7 +5,7 @@
 //! the attributes it accepts and a runnable example. Minimum supported Rust version: 1.94.1.
 
 use proc_macro::TokenStream;
-use proc_macro2::{Span, TokenStream as Tokens};
+use proc_macro2::TokenStream as Tokens;
 use quote::quote;
 use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
 
@@ -25,8 +25,9 @@ use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
 /// `FromResourceObject` (reading requests) is implemented unless a field holds a single,
 /// non-optional related resource, which a request (linkage only) cannot fill. Skipped fields and
 /// related-resource fields are `Default` when read; the id is `Default` when a create request
-/// carries none. Generic impls over the assigns type require that related resources are not
-/// mutually recursive (a type may refer to itself).
+/// carries none. Without `context`, the impl is generic over the assigns type, so every related
+/// resource must be too; a resource related to one with a specific `context` declares the same
+/// `context`. Related resources may refer to each other (writer ↔ books).
 #[proc_macro_derive(Resource, attributes(jsonapi))]
 pub fn derive_resource(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -371,7 +372,6 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         })
     });
 
-    let ctx_param = Span::call_site();
     let assigns: Tokens = match &context {
         Some(ty) => quote!(#ty),
         None => quote!(__A),
@@ -381,22 +381,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     } else {
         quote!(<__A>)
     };
-    let _ = ctx_param;
-    let mut bounds = Vec::new();
-    for f in &fields {
-        if let Kind::Relationship {
-            id_type: None,
-            inner,
-            ..
-        } = &f.kind
-        {
-            let is_self = matches!(&**inner, Type::Path(p) if p.path.is_ident(ident) || p.path.is_ident("Self"));
-            if !is_self {
-                bounds.push(quote!(#inner: #krate::Resource<#assigns>));
-            }
-        }
-    }
-
+    // No where-clauses on related types: unconditional impls let mutually related resources
+    // prove each other's impls without a cycle. A resource related to one with a specific
+    // `context` must declare the same `context`.
     let serialize_attributes = fields
         .iter()
         .filter(|f| matches!(f.kind, Kind::Attribute))
@@ -624,7 +611,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
 
-        impl #impl_generics #krate::Resource<#assigns> for #ident where #(#bounds,)* {
+        impl #impl_generics #krate::Resource<#assigns> for #ident {
             fn serialize_attributes<__M: #krate::__private::serde::ser::SerializeMap>(
                 &self,
                 map: &mut __M,
