@@ -254,24 +254,7 @@ pub enum ClientIds {
 }
 
 fn parse_request(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|error| {
-        ErrorDocument::from(
-            ErrorObject::new(400, "Malformed JSON")
-                .with_detail(error.to_string())
-                .with_pointer(""),
-        )
-    })?;
-    let errors = validate_value(&value, kind);
-    if !errors.is_empty() {
-        return Err(ErrorDocument::new(errors));
-    }
-    serde_json::from_value(value).map_err(|error| {
-        ErrorDocument::from(
-            ErrorObject::new(400, "Invalid document")
-                .with_detail(error.to_string())
-                .with_pointer(""),
-        )
-    })
+    Document::parse_as(bytes, kind)
 }
 
 fn single_resource(document: Document) -> Result<ResourceObject, ErrorDocument> {

@@ -49,6 +49,8 @@ impl Document {
         if !errors.is_empty() {
             return Err(ErrorDocument::new(errors));
         }
+        let mut value = value;
+        drop_extension_relationships(&mut value);
         serde_json::from_value(value).map_err(|error| {
             ErrorDocument::from(
                 ErrorObject::new(400, "Invalid document")
@@ -56,6 +58,23 @@ impl Document {
                     .with_pointer(""),
             )
         })
+    }
+}
+
+/// Extension (`ns:name`) and `@`-members of a `relationships` object are not relationships; their
+/// shape belongs to their extension, so the owned model leaves them out.
+fn drop_extension_relationships(document: &mut Value) {
+    let strip = |resource: &mut Value| {
+        if let Some(Value::Object(relationships)) = resource.get_mut("relationships") {
+            relationships.retain(|name, _| !name.contains(':') && !name.starts_with('@'));
+        }
+    };
+    for member in ["data", "included"] {
+        match document.get_mut(member) {
+            Some(Value::Array(items)) => items.iter_mut().for_each(strip),
+            Some(one @ Value::Object(_)) => strip(one),
+            _ => {}
+        }
     }
 }
 

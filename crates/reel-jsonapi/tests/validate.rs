@@ -257,3 +257,17 @@ fn the_reference_validator_agrees_on_invalid_documents() {
         );
     }
 }
+
+/// Found by the fuzzer: an extension member among relationships is not a relationship, so the
+/// validator accepts it and the owned model must too.
+#[test]
+fn extension_members_in_relationships_are_left_to_their_extension() {
+    let json = r#"{"data":{"type":"a","id":"1","relationships":{"ext:rel":{"data":{"no-type":1}},"b":{"data":null}}}}"#;
+    assert!(validate_slice(json.as_bytes(), DocumentKind::Response).is_empty());
+    let document = Document::parse(json.as_bytes()).unwrap();
+    let relationships = document.primary_resources()[0]
+        .relationships
+        .as_ref()
+        .unwrap();
+    assert_eq!(relationships.keys().collect::<Vec<_>>(), ["b"]);
+}
