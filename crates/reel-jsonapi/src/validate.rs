@@ -830,7 +830,11 @@ fn collect_linkage<'v>(resource: &'v Value, out: &mut Vec<(&'v str, &'v str)>) {
     let Some(Value::Object(relationships)) = resource.get("relationships") else {
         return;
     };
-    for relationship in relationships.values() {
+    // Extension and @-members are not relationships; their content is not linkage.
+    for (_, relationship) in relationships
+        .iter()
+        .filter(|(name, _)| !name.contains(':') && !name.starts_with('@'))
+    {
         match relationship.get("data") {
             Some(Value::Array(items)) => out.extend(items.iter().filter_map(identity_of)),
             Some(one @ Value::Object(_)) => out.extend(identity_of(one)),

@@ -270,4 +270,9 @@ fn extension_members_in_relationships_are_left_to_their_extension() {
         .as_ref()
         .unwrap();
     assert_eq!(relationships.keys().collect::<Vec<_>>(), ["b"]);
+    // ...and what an extension member holds is not linkage for `included`.
+    rejects(
+        r#"{"data":{"type":"a","id":"1","relationships":{"ext:rel":{"data":{"type":"b","id":"1"}}}},"included":[{"type":"b","id":"1"}]}"#,
+        &["/included/0"],
+    );
 }
