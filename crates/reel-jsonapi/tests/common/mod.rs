@@ -147,7 +147,12 @@ pub fn node_validate(documents: &[String]) -> Result<(), String> {
         "jsonapi-validator is not installed in {}; run `cargo xtask setup`",
         node_modules.display()
     );
-    let dir = std::env::temp_dir().join(format!("reel-jsonapi-conformance-{}", std::process::id()));
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "reel-jsonapi-conformance-{}-{run}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join(format!("docs-{}.json", documents.len()));
     let mut file = std::fs::File::create(&input).unwrap();
