@@ -1,4 +1,663 @@
-//! Derive macros for reel-jsonapi.
+//! Derive macros for [reel-jsonapi](https://docs.rs/reel-jsonapi).
 //!
-//! This crate is part of [reel](https://github.com/reel-rs/reel). Its functionality is being
-//! built; see the workspace README for its status.
+//! `#[derive(Resource)]` implements `ResourceType`, `ResourceId`, `Resource<A>` and
+//! `FromResourceObject` for a struct with named fields. See the `reel-jsonapi` crate docs for
+//! the attributes it accepts and a runnable example. Minimum supported Rust version: 1.94.1.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as Tokens;
+use quote::quote;
+use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
+
+/// Implements the reel-jsonapi resource traits for a struct.
+///
+/// Struct attributes: `#[jsonapi(type = "articles")]` (required),
+/// `rename_all = "camelCase" | "kebab-case" | "snake_case" | "as-is"`, `context = Type` (the
+/// assigns type computed attributes need; otherwise the impl is generic over it), and any number
+/// of `computed(name = "slug", with = path::to_fn)` where `fn(&Self, &Context<A>) -> impl Serialize`.
+///
+/// Field attributes: `id` (exactly one field; `Display + FromStr`), `rename = "name"`, `skip`,
+/// `visible_if = path::to_fn` (`fn(&Self, &Context<A>) -> bool`), `relationship` (the field
+/// holds related resources: `R`, `Option<R>`, `Vec<R>`, with `R` possibly in a `Box`, `Arc` or
+/// `Rc`) and `relationship, type = "people"` (the field holds ids only: `I`, `Option<I>`,
+/// `Vec<I>`).
+///
+/// `FromResourceObject` (reading requests) is implemented unless a field holds a single,
+/// non-optional related resource, which a request (linkage only) cannot fill. Skipped fields and
+/// related-resource fields are `Default` when read; the id is `Default` when a create request
+/// carries none. Without `context`, the impl is generic over the assigns type, so every related
+/// resource must be too; a resource related to one with a specific `context` declares the same
+/// `context`. Related resources may refer to each other (writer ↔ books).
+#[proc_macro_derive(Resource, attributes(jsonapi))]
+pub fn derive_resource(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match expand(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Case {
+    AsIs,
+    Camel,
+    Kebab,
+    Snake,
+}
+
+impl Case {
+    fn apply(self, name: &str) -> String {
+        match self {
+            Case::AsIs | Case::Snake => name.to_owned(),
+            Case::Kebab => name.replace('_', "-"),
+            Case::Camel => {
+                let mut out = String::with_capacity(name.len());
+                let mut upper = false;
+                for c in name.chars() {
+                    if c == '_' {
+                        upper = !out.is_empty();
+                    } else if upper {
+                        out.extend(c.to_uppercase());
+                        upper = false;
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+struct Computed {
+    name: String,
+    with: Path,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    One,
+    Optional,
+    Many,
+}
+
+enum Kind {
+    Id,
+    Attribute,
+    Skip,
+    Relationship {
+        /// `Some(type)` for id-only linkage.
+        id_type: Option<String>,
+        shape: Shape,
+        /// The related resource type (resource relationships) or the id type.
+        inner: Box<Type>,
+    },
+}
+
+struct Field {
+    ident: syn::Ident,
+    ty: Type,
+    name: String,
+    kind: Kind,
+    visible_if: Option<Path>,
+}
+
+fn shape_of(ty: &Type) -> (Shape, Type) {
+    if let Type::Path(path) = ty
+        && path.qself.is_none()
+        && let Some(last) = path.path.segments.last()
+        && let syn::PathArguments::AngleBracketed(args) = &last.arguments
+        && args.args.len() == 1
+        && let Some(syn::GenericArgument::Type(inner)) = args.args.first()
+    {
+        let shape = match last.ident.to_string().as_str() {
+            "Option" => Some(Shape::Optional),
+            "Vec" => Some(Shape::Many),
+            _ => None,
+        };
+        if let Some(shape) = shape {
+            return (shape, inner.clone());
+        }
+    }
+    (Shape::One, ty.clone())
+}
+
+/// Strips `Box`, `Arc` and `Rc` to find the related resource type.
+fn unbox(ty: &Type) -> Type {
+    if let Type::Path(path) = ty
+        && let Some(last) = path.path.segments.last()
+        && matches!(last.ident.to_string().as_str(), "Box" | "Arc" | "Rc")
+        && let syn::PathArguments::AngleBracketed(args) = &last.arguments
+        && let Some(syn::GenericArgument::Type(inner)) = args.args.first()
+    {
+        return unbox(inner);
+    }
+    ty.clone()
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            "#[derive(Resource)] does not support generic structs",
+        ));
+    }
+    let Data::Struct(data) = &input.data else {
+        return Err(syn::Error::new_spanned(
+            input,
+            "#[derive(Resource)] needs a struct",
+        ));
+    };
+    let Fields::Named(named) = &data.fields else {
+        return Err(syn::Error::new_spanned(
+            input,
+            "#[derive(Resource)] needs named fields",
+        ));
+    };
+
+    let mut type_name: Option<String> = None;
+    let mut case = Case::AsIs;
+    let mut context: Option<Type> = None;
+    let mut computed = Vec::new();
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("jsonapi")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("type") {
+                type_name = Some(meta.value()?.parse::<LitStr>()?.value());
+            } else if meta.path.is_ident("rename_all") {
+                let lit = meta.value()?.parse::<LitStr>()?;
+                case = match lit.value().as_str() {
+                    "as-is" => Case::AsIs,
+                    "camelCase" => Case::Camel,
+                    "kebab-case" => Case::Kebab,
+                    "snake_case" => Case::Snake,
+                    other => {
+                        return Err(syn::Error::new_spanned(
+                            &lit,
+                            format!(
+                                "unknown rename_all `{other}`; use as-is, camelCase, kebab-case or snake_case"
+                            ),
+                        ));
+                    }
+                };
+            } else if meta.path.is_ident("context") {
+                context = Some(meta.value()?.parse::<Type>()?);
+            } else if meta.path.is_ident("computed") {
+                let mut name = None;
+                let mut with = None;
+                meta.parse_nested_meta(|inner| {
+                    if inner.path.is_ident("name") {
+                        name = Some(inner.value()?.parse::<LitStr>()?.value());
+                    } else if inner.path.is_ident("with") {
+                        with = Some(inner.value()?.parse::<Path>()?);
+                    } else {
+                        return Err(inner.error("expected `name` or `with`"));
+                    }
+                    Ok(())
+                })?;
+                match (name, with) {
+                    (Some(name), Some(with)) => computed.push(Computed { name, with }),
+                    _ => return Err(meta.error("computed needs `name = \"..\"` and `with = path`")),
+                }
+            } else {
+                return Err(meta.error(
+                    "expected `type`, `rename_all`, `context` or `computed(...)`",
+                ));
+            }
+            Ok(())
+        })?;
+    }
+    let Some(type_name) = type_name else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "missing #[jsonapi(type = \"...\")]",
+        ));
+    };
+    if !valid_member_name(&type_name) {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            format!("`{type_name}` is not a valid JSON:API member name"),
+        ));
+    }
+
+    let mut fields = Vec::new();
+    for field in &named.named {
+        let Some(ident) = field.ident.clone() else {
+            continue;
+        };
+        let mut is_id = false;
+        let mut skip = false;
+        let mut relationship = false;
+        let mut id_type = None;
+        let mut rename = None;
+        let mut visible_if = None;
+        for attr in field.attrs.iter().filter(|a| a.path().is_ident("jsonapi")) {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("id") {
+                    is_id = true;
+                } else if meta.path.is_ident("skip") {
+                    skip = true;
+                } else if meta.path.is_ident("relationship") {
+                    relationship = true;
+                } else if meta.path.is_ident("type") {
+                    id_type = Some(meta.value()?.parse::<LitStr>()?.value());
+                } else if meta.path.is_ident("rename") {
+                    rename = Some(meta.value()?.parse::<LitStr>()?.value());
+                } else if meta.path.is_ident("visible_if") {
+                    visible_if = Some(meta.value()?.parse::<Path>()?);
+                } else {
+                    return Err(meta.error(
+                        "expected `id`, `skip`, `relationship`, `type`, `rename` or `visible_if`",
+                    ));
+                }
+                Ok(())
+            })?;
+        }
+        let rust_name = ident.to_string();
+        let rust_name = rust_name
+            .strip_prefix("r#")
+            .unwrap_or(&rust_name)
+            .to_owned();
+        let name = rename.unwrap_or_else(|| case.apply(&rust_name));
+        let kind = if is_id {
+            Kind::Id
+        } else if skip {
+            Kind::Skip
+        } else if relationship {
+            let (shape, inner) = shape_of(&field.ty);
+            let inner = if id_type.is_some() {
+                inner
+            } else {
+                unbox(&inner)
+            };
+            Kind::Relationship {
+                id_type,
+                shape,
+                inner: Box::new(inner),
+            }
+        } else {
+            if id_type.is_some() {
+                return Err(syn::Error::new_spanned(
+                    &ident,
+                    "`type = ..` belongs to `relationship` fields",
+                ));
+            }
+            Kind::Attribute
+        };
+        if !matches!(kind, Kind::Id | Kind::Skip) && !valid_member_name(&name) {
+            return Err(syn::Error::new_spanned(
+                &ident,
+                format!("`{name}` is not a valid JSON:API member name"),
+            ));
+        }
+        if !matches!(kind, Kind::Id | Kind::Skip)
+            && matches!(name.as_str(), "id" | "type" | "links" | "relationships")
+        {
+            return Err(syn::Error::new_spanned(
+                &ident,
+                format!("`{name}` is reserved by JSON:API and cannot be a field name"),
+            ));
+        }
+        fields.push(Field {
+            ident,
+            ty: field.ty.clone(),
+            name,
+            kind,
+            visible_if,
+        });
+    }
+    let ids: Vec<&Field> = fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Id))
+        .collect();
+    let [id_field] = ids.as_slice() else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "exactly one field must be marked #[jsonapi(id)]",
+        ));
+    };
+    let mut seen = std::collections::HashSet::new();
+    for name in fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Attribute | Kind::Relationship { .. }))
+        .map(|f| f.name.clone())
+        .chain(computed.iter().map(|c| c.name.clone()))
+    {
+        if !seen.insert(name.clone()) {
+            return Err(syn::Error::new_spanned(
+                &input.ident,
+                format!("field name `{name}` is used twice"),
+            ));
+        }
+    }
+
+    let ident = &input.ident;
+    let krate = quote!(::reel_jsonapi);
+    let id_ident = &id_field.ident;
+    let id_ty = &id_field.ty;
+
+    let attribute_names: Vec<&str> = fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Attribute))
+        .map(|f| f.name.as_str())
+        .collect();
+    let all_attribute_names: Vec<&str> = attribute_names
+        .iter()
+        .copied()
+        .chain(computed.iter().map(|c| c.name.as_str()))
+        .collect();
+
+    let relationship_metas = fields.iter().filter_map(|f| {
+        let Kind::Relationship {
+            id_type,
+            shape,
+            inner,
+        } = &f.kind
+        else {
+            return None;
+        };
+        let name = &f.name;
+        let to_many = *shape == Shape::Many;
+        Some(match id_type {
+            Some(t) => quote! {
+                #krate::RelationshipMeta { name: #name, to_many: #to_many, target_type: #t, target: None }
+            },
+            None => quote! {
+                #krate::RelationshipMeta {
+                    name: #name,
+                    to_many: #to_many,
+                    target_type: <#inner as #krate::ResourceType>::TYPE,
+                    target: Some(<#inner as #krate::ResourceType>::meta),
+                }
+            },
+        })
+    });
+
+    let assigns: Tokens = match &context {
+        Some(ty) => quote!(#ty),
+        None => quote!(__A),
+    };
+    let impl_generics = if context.is_some() {
+        quote!()
+    } else {
+        quote!(<__A>)
+    };
+    // No where-clauses on related types: unconditional impls let mutually related resources
+    // prove each other's impls without a cycle. A resource related to one with a specific
+    // `context` must declare the same `context`.
+    let serialize_attributes = fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Attribute))
+        .map(|f| {
+            let name = &f.name;
+            let field = &f.ident;
+            let visible = match &f.visible_if {
+                Some(path) => quote!(&& (#path)(self, context)),
+                None => quote!(),
+            };
+            quote! {
+                if #krate::ser::selected(fields, #name) #visible {
+                    map.serialize_entry(#name, &self.#field)?;
+                }
+            }
+        })
+        .chain(computed.iter().map(|c| {
+            let name = &c.name;
+            let with = &c.with;
+            quote! {
+                if #krate::ser::selected(fields, #name) {
+                    map.serialize_entry(#name, &(#with)(self, context))?;
+                }
+            }
+        }));
+
+    let serialize_relationships = fields.iter().filter_map(|f| {
+        let Kind::Relationship {
+            id_type,
+            shape,
+            inner,
+        } = &f.kind
+        else {
+            return None;
+        };
+        let name = &f.name;
+        let field = &f.ident;
+        let linkage = match (id_type, shape) {
+            (Some(t), Shape::One) => quote!(#krate::ser::ToOne(#t, Some(&self.#field))),
+            (Some(t), Shape::Optional) => quote!(#krate::ser::ToOne(#t, self.#field.as_ref())),
+            (Some(t), Shape::Many) => quote!(#krate::ser::ToManyIds(#t, &self.#field)),
+            (None, Shape::One) => quote!(#krate::ser::ToOneResource::<#inner>(Some(
+                ::std::borrow::Borrow::<#inner>::borrow(&self.#field)
+            ))),
+            (None, Shape::Optional) => quote!(#krate::ser::ToOneResource::<#inner>(
+                self.#field.as_ref().map(::std::borrow::Borrow::<#inner>::borrow)
+            )),
+            (None, Shape::Many) => quote!(#krate::ser::ToManyResources::<_, #inner>(
+                &self.#field, ::std::marker::PhantomData
+            )),
+        };
+        let visible = match &f.visible_if {
+            Some(path) => quote!(&& (#path)(self, context)),
+            None => quote!(),
+        };
+        Some(quote! {
+            if #krate::ser::selected(fields, #name) #visible {
+                map.serialize_entry(#name, &#krate::ser::RelationshipSer {
+                    owner_type: #type_name,
+                    owner_id: &owner_id,
+                    name: #name,
+                    base_url,
+                    linkage: #linkage,
+                })?;
+            }
+        })
+    });
+
+    let collect_included = fields.iter().filter_map(|f| {
+        let Kind::Relationship {
+            id_type: None,
+            shape,
+            inner,
+        } = &f.kind
+        else {
+            return None;
+        };
+        let name = &f.name;
+        let field = &f.ident;
+        let add = match shape {
+            Shape::One => quote! {
+                sink.add(::std::borrow::Borrow::<#inner>::borrow(&self.#field), sub);
+            },
+            Shape::Optional => quote! {
+                if let Some(related) = self.#field.as_ref() {
+                    sink.add(::std::borrow::Borrow::<#inner>::borrow(related), sub);
+                }
+            },
+            Shape::Many => quote! {
+                for related in self.#field.iter() {
+                    sink.add(::std::borrow::Borrow::<#inner>::borrow(related), sub);
+                }
+            },
+        };
+        Some(quote! {
+            if let Some(sub) = include.child(#name) {
+                #add
+            }
+        })
+    });
+
+    // Deserialization.
+    let mut de_lets = Vec::new();
+    let mut de_unwraps = Vec::new();
+    let mut de_fields = Vec::new();
+    let mut known_relationships = Vec::new();
+    for f in &fields {
+        let field = &f.ident;
+        let ty = &f.ty;
+        let name = &f.name;
+        match &f.kind {
+            Kind::Id => {
+                de_lets.push(quote! {
+                    let #field: Option<#ty> = #krate::de::id(object.id.as_deref(), pointer, &mut errors);
+                });
+                de_unwraps.push(quote!(let Some(#field) = #field else { return Err(errors) };));
+            }
+            Kind::Skip => {
+                de_lets.push(quote!(let #field: #ty = ::std::default::Default::default();));
+            }
+            Kind::Attribute => {
+                de_lets.push(quote! {
+                    let #field: Option<#ty> = #krate::de::attribute(&mut attributes, #name, pointer, &mut errors);
+                });
+                de_unwraps.push(quote!(let Some(#field) = #field else { return Err(errors) };));
+            }
+            Kind::Relationship {
+                id_type: Some(t),
+                shape,
+                inner,
+            } => {
+                known_relationships.push(name.clone());
+                let call = match shape {
+                    Shape::One => {
+                        quote!(#krate::de::to_one_required::<#inner>(&mut relationships, #name, #t, pointer, &mut errors))
+                    }
+                    Shape::Optional => {
+                        quote!(#krate::de::to_one::<#inner>(&mut relationships, #name, #t, pointer, &mut errors))
+                    }
+                    Shape::Many => {
+                        quote!(#krate::de::to_many::<#inner>(&mut relationships, #name, #t, pointer, &mut errors))
+                    }
+                };
+                de_lets.push(quote!(let #field: Option<#ty> = #call;));
+                de_unwraps.push(quote!(let Some(#field) = #field else { return Err(errors) };));
+            }
+            Kind::Relationship { id_type: None, .. } => {
+                known_relationships.push(name.clone());
+                de_lets.push(quote! {
+                    let #field: #ty = {
+                        relationships.remove(#name);
+                        ::std::default::Default::default()
+                    };
+                });
+            }
+        }
+        de_fields.push(quote!(#field));
+    }
+
+    // A plain related resource has no value to take from a request, which carries linkage only.
+    let deserializable = !fields.iter().any(|f| {
+        matches!(
+            f.kind,
+            Kind::Relationship {
+                id_type: None,
+                shape: Shape::One,
+                ..
+            }
+        )
+    });
+    let from_resource_object = if deserializable {
+        quote! {
+        impl #krate::FromResourceObject for #ident
+        where
+            #id_ty: ::std::default::Default + ::std::str::FromStr,
+        {
+            fn from_resource_object(
+                object: #krate::model::ResourceObject,
+                pointer: &str,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                let mut errors = ::std::vec::Vec::new();
+                #krate::de::check_type(&object.type_name, #type_name, pointer, &mut errors);
+                let mut attributes = object.attributes.unwrap_or_default();
+                let mut relationships = object.relationships.unwrap_or_default();
+                #(#de_lets)*
+                #krate::de::reject_unknown(&attributes, &relationships, pointer, &mut errors);
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                #(#de_unwraps)*
+                Ok(Self { #(#de_fields),* })
+            }
+        }
+        }
+    } else {
+        quote!()
+    };
+
+    Ok(quote! {
+        impl #krate::ResourceType for #ident {
+            const TYPE: &'static str = #type_name;
+
+            fn meta() -> &'static #krate::ResourceMeta {
+                static META: #krate::ResourceMeta = #krate::ResourceMeta {
+                    type_name: #type_name,
+                    attributes: &[#(#all_attribute_names),*],
+                    writable_attributes: &[#(#attribute_names),*],
+                    relationships: &[#(#relationship_metas),*],
+                };
+                &META
+            }
+        }
+
+        impl #krate::ResourceId for #ident {
+            #[inline]
+            fn resource_id(&self) -> impl ::std::fmt::Display + '_ {
+                &self.#id_ident
+            }
+
+            #[inline]
+            fn id_key(&self) -> #krate::ser::IdKey {
+                #[allow(unused_imports)]
+                use #krate::ser::{IdKeyExact as _, IdKeyFallback as _};
+                (&#krate::ser::IdProbe(&self.#id_ident)).id_key()
+            }
+        }
+
+        impl #impl_generics #krate::Resource<#assigns> for #ident {
+            fn serialize_attributes<__M: #krate::__private::serde::ser::SerializeMap>(
+                &self,
+                map: &mut __M,
+                fields: ::std::option::Option<&[::std::string::String]>,
+                context: &#krate::Context<#assigns>,
+            ) -> ::std::result::Result<(), __M::Error> {
+                let _ = context;
+                #(#serialize_attributes)*
+                Ok(())
+            }
+
+            fn serialize_relationships<__M: #krate::__private::serde::ser::SerializeMap>(
+                &self,
+                map: &mut __M,
+                fields: ::std::option::Option<&[::std::string::String]>,
+                context: &#krate::Context<#assigns>,
+            ) -> ::std::result::Result<(), __M::Error> {
+                let base_url = context.base_url();
+                let owner_id = &self.#id_ident;
+                let _ = (base_url, owner_id);
+                #(#serialize_relationships)*
+                Ok(())
+            }
+
+            fn collect_included<'__a>(
+                &'__a self,
+                include: &#krate::IncludeTree,
+                sink: &mut #krate::ser::IncludedSink<'__a, #assigns>,
+            ) {
+                let _ = (include, &sink);
+                #(#collect_included)*
+            }
+        }
+
+        #from_resource_object
+    })
+}
+
+fn valid_member_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c as u32 >= 0x80;
+    let (Some(first), Some(last)) = (name.chars().next(), name.chars().next_back()) else {
+        return false;
+    };
+    allowed(first)
+        && allowed(last)
+        && name
+            .chars()
+            .all(|c| allowed(c) || c == '-' || c == '_' || c == ' ')
+}

@@ -1,0 +1,294 @@
+//! axum integration (feature `axum`): responses with `application/vnd.api+json`, extractors
+//! that enforce the spec's content negotiation, and error documents as responses.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use reel_jsonapi::axum::{JsonApiQuery, JsonApiRequest, Negotiated, render};
+//! use reel_jsonapi::de::Create;
+//! use reel_jsonapi::{collection, document, Context, Resource};
+//!
+//! #[derive(Resource, Clone)]
+//! #[jsonapi(type = "people")]
+//! struct Person { #[jsonapi(id)] id: u64, name: String }
+//!
+//! async fn list(_: Negotiated, JsonApiQuery(query, _): JsonApiQuery<Person>) -> axum::response::Response {
+//!     let people = vec![Person { id: 1, name: "Ada".into() }];
+//!     let context = Context::empty().with_base_url("https://api.example.com");
+//!     render(200, &collection(&people, &context).query(&query))
+//! }
+//!
+//! async fn create(JsonApiRequest(body): JsonApiRequest<Create<Person>>) -> axum::response::Response {
+//!     let mut person = body.resource;
+//!     person.id = 2;
+//!     render(201, &document(&person, &Context::empty()))
+//! }
+//!
+//! # async fn run() {
+//! let app = Router::new().route("/people", get(list).post(create));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+
+use std::marker::PhantomData;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::de::{ClientIds, Create, Update};
+use crate::model::{Document, ErrorDocument, ErrorObject};
+use crate::names::{MEDIA_TYPE, MediaType, MediaTypeError};
+use crate::query::{Query, QueryRules};
+use crate::resource::{FromResourceObject, ResourceType};
+
+/// The extensions this server supports; add it with `axum::Extension(SupportedExtensions(..))`
+/// to accept requests that use them. Without it, any `ext` is refused (415/406).
+#[derive(Debug, Clone, Default)]
+pub struct SupportedExtensions(pub Vec<String>);
+
+/// Serializes `body` into a response with `status` and `Content-Type: application/vnd.api+json`.
+/// A serialization failure becomes a 500 error document.
+pub fn render<T: Serialize + ?Sized>(status: u16, body: &T) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE))],
+            bytes,
+        )
+            .into_response(),
+        Err(error) => ErrorDocument::from(
+            ErrorObject::new(500, "Serialization failed").with_detail(error.to_string()),
+        )
+        .into_response(),
+    }
+}
+
+/// A `200 OK` JSON:API response of any serializable document.
+#[derive(Debug, Clone)]
+pub struct JsonApi<T>(pub T);
+
+impl<T: Serialize> IntoResponse for JsonApi<T> {
+    fn into_response(self) -> Response {
+        render(200, &self.0)
+    }
+}
+
+impl IntoResponse for ErrorDocument {
+    fn into_response(self) -> Response {
+        render(self.status(), &self)
+    }
+}
+
+impl IntoResponse for ErrorObject {
+    fn into_response(self) -> Response {
+        ErrorDocument::from(self).into_response()
+    }
+}
+
+/// The rejection of every extractor here: a JSON:API error document.
+#[derive(Debug, Clone)]
+pub struct JsonApiRejection(pub ErrorDocument);
+
+impl IntoResponse for JsonApiRejection {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl From<ErrorDocument> for JsonApiRejection {
+    fn from(document: ErrorDocument) -> Self {
+        Self(document)
+    }
+}
+
+impl From<ErrorObject> for JsonApiRejection {
+    fn from(error: ErrorObject) -> Self {
+        Self(error.into())
+    }
+}
+
+fn supported(parts_extensions: &axum::http::Extensions) -> Vec<String> {
+    parts_extensions
+        .get::<SupportedExtensions>()
+        .map(|s| s.0.clone())
+        .unwrap_or_default()
+}
+
+/// Checks `Accept`: when it lists the JSON:API media type only with parameters other than
+/// `ext`/`profile` (or with unsupported extensions), the answer is 406. Returns the accepted
+/// JSON:API media type, if any.
+pub fn check_accept(
+    headers: &HeaderMap,
+    supported_ext: &[String],
+) -> Result<Option<MediaType>, ErrorObject> {
+    let mut saw_json_api = false;
+    let mut last_problem = None;
+    for value in headers.get_all(ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for range in split_ranges(value) {
+            match MediaType::parse(range) {
+                Ok(media) => {
+                    saw_json_api = true;
+                    if media.ext.iter().all(|e| supported_ext.contains(e)) {
+                        return Ok(Some(media));
+                    }
+                    last_problem = Some("an extension in `ext` is not supported".to_owned());
+                }
+                Err(MediaTypeError::NotJsonApi) => {}
+                Err(error) => {
+                    saw_json_api = true;
+                    last_problem = Some(error.to_string());
+                }
+            }
+        }
+    }
+    if saw_json_api {
+        Err(ErrorObject::new(406, "Not Acceptable")
+            .with_detail(last_problem.unwrap_or_default())
+            .with_header("Accept"))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Checks `Content-Type` for a request with a body: it must be the JSON:API media type with only
+/// `ext`/`profile` parameters and supported extensions; otherwise 415.
+pub fn check_content_type(
+    headers: &HeaderMap,
+    supported_ext: &[String],
+) -> Result<MediaType, ErrorObject> {
+    let unsupported = |detail: String| {
+        ErrorObject::new(415, "Unsupported Media Type")
+            .with_detail(detail)
+            .with_header("Content-Type")
+    };
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return Err(unsupported(format!("send the body as {MEDIA_TYPE}")));
+    };
+    let media = MediaType::parse(value).map_err(|error| unsupported(error.to_string()))?;
+    if let Some(ext) = media.ext.iter().find(|e| !supported_ext.contains(e)) {
+        return Err(unsupported(format!("extension `{ext}` is not supported")));
+    }
+    Ok(media)
+}
+
+/// Splits an `Accept` value at commas outside quotes.
+fn split_ranges(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(value[start..].trim());
+    out
+}
+
+/// Extractor for requests without a body: enforces the `Accept` rules (406) and yields the
+/// accepted JSON:API media type (with the profiles the client asked for), if it sent one.
+#[derive(Debug, Clone)]
+pub struct Negotiated(pub Option<MediaType>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Negotiated {
+    type Rejection = JsonApiRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ext = supported(&parts.extensions);
+        Ok(Negotiated(check_accept(&parts.headers, &ext)?))
+    }
+}
+
+/// A request body type the [`JsonApiRequest`] extractor can produce.
+pub trait RequestBody: Sized {
+    /// Parses and validates the body.
+    fn from_body(bytes: &[u8]) -> Result<Self, ErrorDocument>;
+}
+
+impl RequestBody for Document {
+    fn from_body(bytes: &[u8]) -> Result<Self, ErrorDocument> {
+        Document::parse(bytes)
+    }
+}
+
+impl<T: FromResourceObject> RequestBody for Create<T> {
+    /// Client-generated ids are refused with 403; read [`JsonApiBody`] and call
+    /// [`Create::from_slice`] to allow them.
+    fn from_body(bytes: &[u8]) -> Result<Self, ErrorDocument> {
+        Create::from_slice(bytes, ClientIds::Forbidden)
+    }
+}
+
+impl<T: FromResourceObject> RequestBody for Update<T> {
+    /// The URL id is not checked here; compare `update.id` with your path parameter.
+    fn from_body(bytes: &[u8]) -> Result<Self, ErrorDocument> {
+        Update::from_slice(bytes, None)
+    }
+}
+
+/// Extractor for a JSON:API request body: enforces `Content-Type` (415) and `Accept` (406),
+/// then parses and validates the body (400/403/409/422 error documents).
+#[derive(Debug, Clone)]
+pub struct JsonApiRequest<T>(pub T);
+
+impl<S: Send + Sync, T: RequestBody> FromRequest<S> for JsonApiRequest<T> {
+    type Rejection = JsonApiRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonApiBody(bytes, _) = JsonApiBody::from_request(request, state).await?;
+        Ok(JsonApiRequest(T::from_body(&bytes)?))
+    }
+}
+
+/// Extractor for the raw body after content negotiation, with the request's media type.
+#[derive(Debug, Clone)]
+pub struct JsonApiBody(pub Bytes, pub MediaType);
+
+impl<S: Send + Sync> FromRequest<S> for JsonApiBody {
+    type Rejection = JsonApiRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ext = supported(request.extensions());
+        let media = check_content_type(request.headers(), &ext)?;
+        check_accept(request.headers(), &ext)?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ErrorObject::new(rejection.status().as_u16(), "Unreadable body")
+                    .with_detail(rejection.body_text())
+            })?;
+        Ok(JsonApiBody(bytes, media))
+    }
+}
+
+/// Extractor for the query string, validated with `QueryRules::for_resource::<R>()`; the
+/// second field is the rules used. Errors are 400 documents with `source.parameter`.
+#[derive(Debug, Clone)]
+pub struct JsonApiQuery<R>(pub Query, pub PhantomData<fn() -> R>);
+
+impl<S: Send + Sync, R: ResourceType> FromRequestParts<S> for JsonApiQuery<R> {
+    type Rejection = JsonApiRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let rules = parts
+            .extensions
+            .get::<QueryRules>()
+            .filter(|rules| rules.resource_type() == R::TYPE)
+            .cloned()
+            .unwrap_or_else(QueryRules::for_resource::<R>);
+        let raw = parts.uri.query().unwrap_or("");
+        Ok(JsonApiQuery(Query::parse(raw, &rules)?, PhantomData))
+    }
+}

@@ -1,0 +1,463 @@
+//! Request documents into typed values: create (with or without a client id), update and
+//! relationship updates. Every document is validated first; every problem becomes an error
+//! object with a `source.pointer`.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::model::{
+    Document, ErrorDocument, ErrorObject, Linkage, PrimaryData, Relationship, ResourceIdentifier,
+    ResourceObject,
+};
+use crate::resource::FromResourceObject;
+use crate::validate::{DocumentKind, validate_value};
+
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Reads the id (derived code). A missing id (create without a client id) gives `Default`.
+#[doc(hidden)]
+pub fn id<I: FromStr + Default>(
+    id: Option<&str>,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<I> {
+    match id {
+        None => Some(I::default()),
+        Some(raw) => match raw.parse() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.push(
+                    ErrorObject::new(422, "Invalid id")
+                        .with_detail(format!("`{raw}` is not a valid id for this resource"))
+                        .with_pointer(format!("{pointer}/id")),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// Checks the resource type (derived code); a mismatch is a 409 Conflict per the spec.
+#[doc(hidden)]
+pub fn check_type(actual: &str, expected: &str, pointer: &str, errors: &mut Vec<ErrorObject>) {
+    if actual != expected {
+        errors.push(
+            ErrorObject::new(409, "Wrong resource type")
+                .with_detail(format!("expected type `{expected}`, got `{actual}`"))
+                .with_pointer(format!("{pointer}/type")),
+        );
+    }
+}
+
+/// Takes and deserializes one attribute (derived code). A missing attribute is read as `null`,
+/// so `Option` fields may be left out.
+#[doc(hidden)]
+pub fn attribute<T: DeserializeOwned>(
+    attributes: &mut Map<String, Value>,
+    name: &str,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<T> {
+    match attributes.remove(name) {
+        Some(value) => match serde_json::from_value(value) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                errors.push(
+                    ErrorObject::new(422, "Invalid attribute")
+                        .with_detail(format!("`{name}`: {error}"))
+                        .with_pointer(format!("{pointer}/attributes/{}", escape(name))),
+                );
+                None
+            }
+        },
+        None => match serde_json::from_value(Value::Null) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                errors.push(
+                    ErrorObject::new(422, "Missing attribute")
+                        .with_detail(format!("attribute `{name}` is required"))
+                        .with_pointer(format!("{pointer}/attributes")),
+                );
+                None
+            }
+        },
+    }
+}
+
+fn parse_identifier<I: FromStr>(
+    identifier: &ResourceIdentifier,
+    expected_type: &str,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<I> {
+    if identifier.type_name != expected_type {
+        errors.push(
+            ErrorObject::new(409, "Wrong related resource type")
+                .with_detail(format!(
+                    "expected type `{expected_type}`, got `{}`",
+                    identifier.type_name
+                ))
+                .with_pointer(format!("{pointer}/type")),
+        );
+        return None;
+    }
+    let Some(raw) = identifier.id.as_deref() else {
+        errors.push(
+            ErrorObject::new(422, "Missing id")
+                .with_detail("related resources must be identified by `id`")
+                .with_pointer(pointer.to_owned()),
+        );
+        return None;
+    };
+    match raw.parse() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.push(
+                ErrorObject::new(422, "Invalid id")
+                    .with_detail(format!("`{raw}` is not a valid id for `{expected_type}`"))
+                    .with_pointer(format!("{pointer}/id")),
+            );
+            None
+        }
+    }
+}
+
+fn take_linkage(
+    relationships: &mut BTreeMap<String, Relationship>,
+    name: &str,
+) -> Option<Option<Linkage>> {
+    relationships.remove(name).map(|r| r.data)
+}
+
+/// Reads an optional to-one relationship of ids (derived code).
+#[doc(hidden)]
+pub fn to_one<I: FromStr>(
+    relationships: &mut BTreeMap<String, Relationship>,
+    name: &str,
+    expected_type: &str,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<Option<I>> {
+    let here = format!("{pointer}/relationships/{}/data", escape(name));
+    match take_linkage(relationships, name) {
+        None | Some(None) | Some(Some(Linkage::ToOne(None))) => Some(None),
+        Some(Some(Linkage::ToOne(Some(identifier)))) => {
+            parse_identifier(&identifier, expected_type, &here, errors).map(Some)
+        }
+        Some(Some(Linkage::ToMany(_))) => {
+            errors.push(
+                ErrorObject::new(422, "Wrong linkage")
+                    .with_detail(format!("`{name}` is a to-one relationship"))
+                    .with_pointer(here),
+            );
+            None
+        }
+    }
+}
+
+/// Reads a required to-one relationship of ids (derived code).
+#[doc(hidden)]
+pub fn to_one_required<I: FromStr>(
+    relationships: &mut BTreeMap<String, Relationship>,
+    name: &str,
+    expected_type: &str,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<I> {
+    match to_one(relationships, name, expected_type, pointer, errors)? {
+        Some(id) => Some(id),
+        None => {
+            errors.push(
+                ErrorObject::new(422, "Missing relationship")
+                    .with_detail(format!("relationship `{name}` is required"))
+                    .with_pointer(format!("{pointer}/relationships")),
+            );
+            None
+        }
+    }
+}
+
+/// Reads a to-many relationship of ids (derived code). Missing means empty.
+#[doc(hidden)]
+pub fn to_many<I: FromStr>(
+    relationships: &mut BTreeMap<String, Relationship>,
+    name: &str,
+    expected_type: &str,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<Vec<I>> {
+    let here = format!("{pointer}/relationships/{}/data", escape(name));
+    match take_linkage(relationships, name) {
+        None | Some(None) => Some(Vec::new()),
+        Some(Some(Linkage::ToMany(identifiers))) => {
+            let before = errors.len();
+            let ids: Vec<I> = identifiers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, identifier)| {
+                    parse_identifier(identifier, expected_type, &format!("{here}/{i}"), errors)
+                })
+                .collect();
+            (errors.len() == before).then_some(ids)
+        }
+        Some(Some(Linkage::ToOne(_))) => {
+            errors.push(
+                ErrorObject::new(422, "Wrong linkage")
+                    .with_detail(format!("`{name}` is a to-many relationship"))
+                    .with_pointer(here),
+            );
+            None
+        }
+    }
+}
+
+/// Reports attributes and relationships the resource does not declare (derived code).
+#[doc(hidden)]
+pub fn reject_unknown(
+    attributes: &Map<String, Value>,
+    relationships: &BTreeMap<String, Relationship>,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) {
+    for name in attributes.keys() {
+        errors.push(
+            ErrorObject::new(422, "Unknown attribute")
+                .with_detail(format!("this resource has no attribute `{name}`"))
+                .with_pointer(format!("{pointer}/attributes/{}", escape(name))),
+        );
+    }
+    for name in relationships.keys() {
+        errors.push(
+            ErrorObject::new(422, "Unknown relationship")
+                .with_detail(format!("this resource has no relationship `{name}`"))
+                .with_pointer(format!("{pointer}/relationships/{}", escape(name))),
+        );
+    }
+}
+
+/// Whether a create request may carry a client-generated id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientIds {
+    /// Client ids are rejected with 403 Forbidden (the spec's answer).
+    #[default]
+    Forbidden,
+    /// Client ids are accepted but not required.
+    Allowed,
+    /// Every create request must carry an id.
+    Required,
+}
+
+fn parse_request(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
+    Document::parse_as(bytes, kind)
+}
+
+fn single_resource(document: Document) -> Result<ResourceObject, ErrorDocument> {
+    match document.data {
+        Some(PrimaryData::One(Some(object))) => Ok(*object),
+        _ => Err(ErrorObject::new(400, "Expected one resource object")
+            .with_pointer("/data")
+            .into()),
+    }
+}
+
+/// A create request (`POST /things`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Create<T> {
+    /// The new resource. Its id field holds the client id, or `Default` when none was sent.
+    pub resource: T,
+    /// The client-generated id, if one was sent.
+    pub client_id: Option<String>,
+    /// The local id (`lid`), if one was sent.
+    pub lid: Option<String>,
+}
+
+impl<T: FromResourceObject> Create<T> {
+    /// Parses and validates a create request body.
+    ///
+    /// ```
+    /// use reel_jsonapi::{de::{ClientIds, Create}, Resource};
+    /// #[derive(Resource, Debug, PartialEq)]
+    /// #[jsonapi(type = "people")]
+    /// struct Person { #[jsonapi(id)] id: u64, name: String }
+    /// let body = br#"{"data":{"type":"people","attributes":{"name":"Ada"}}}"#;
+    /// let create = Create::<Person>::from_slice(body, ClientIds::Forbidden).unwrap();
+    /// assert_eq!(create.resource.name, "Ada");
+    /// assert_eq!(create.client_id, None);
+    /// ```
+    pub fn from_slice(bytes: &[u8], client_ids: ClientIds) -> Result<Self, ErrorDocument> {
+        let object = single_resource(parse_request(bytes, DocumentKind::Create)?)?;
+        match (client_ids, &object.id) {
+            (ClientIds::Forbidden, Some(_)) => {
+                return Err(
+                    ErrorObject::new(403, "Client-generated ids are not supported")
+                        .with_pointer("/data/id")
+                        .into(),
+                );
+            }
+            (ClientIds::Required, None) => {
+                return Err(ErrorObject::new(422, "Missing id")
+                    .with_detail("this endpoint requires a client-generated id")
+                    .with_pointer("/data")
+                    .into());
+            }
+            _ => {}
+        }
+        let client_id = object.id.clone();
+        let lid = object.lid.clone();
+        let resource = T::from_resource_object(object, "/data").map_err(ErrorDocument::new)?;
+        Ok(Self {
+            resource,
+            client_id,
+            lid,
+        })
+    }
+}
+
+/// An update request (`PATCH /things/{id}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update<T> {
+    /// The resource values sent. Attributes left out are read as `null` — use `Option` fields
+    /// and [`Update::present`] for partial updates.
+    pub resource: T,
+    /// The id from the document.
+    pub id: String,
+    /// The attribute and relationship names the client sent.
+    pub present: Vec<String>,
+}
+
+impl<T: FromResourceObject> Update<T> {
+    /// Parses and validates an update request body; `url_id` is the id from the URL, which must
+    /// match the document's (409 Conflict otherwise).
+    pub fn from_slice(bytes: &[u8], url_id: Option<&str>) -> Result<Self, ErrorDocument> {
+        let object = single_resource(parse_request(bytes, DocumentKind::Update)?)?;
+        let id = object.id.clone().unwrap_or_default();
+        if let Some(url_id) = url_id
+            && url_id != id
+        {
+            return Err(ErrorObject::new(409, "Id mismatch")
+                .with_detail(format!("the URL names `{url_id}`, the document `{id}`"))
+                .with_pointer("/data/id")
+                .into());
+        }
+        let mut present: Vec<String> = object
+            .attributes
+            .iter()
+            .flat_map(|a| a.keys().cloned())
+            .collect();
+        present.extend(object.relationships.iter().flat_map(|r| r.keys().cloned()));
+        let resource = T::from_resource_object(object, "/data").map_err(ErrorDocument::new)?;
+        Ok(Self {
+            resource,
+            id,
+            present,
+        })
+    }
+
+    /// Whether the client sent the attribute or relationship `name`.
+    pub fn is_present(&self, name: &str) -> bool {
+        self.present.iter().any(|p| p == name)
+    }
+}
+
+/// A relationship update (`PATCH/POST/DELETE /things/{id}/relationships/{name}`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RelationshipUpdate {
+    /// A to-one relationship: `null` clears it.
+    ToOne(Option<ResourceIdentifier>),
+    /// A to-many relationship: the full set (PATCH) or members to add/remove (POST/DELETE).
+    ToMany(Vec<ResourceIdentifier>),
+}
+
+impl RelationshipUpdate {
+    /// Parses and validates a relationship document; every identifier must have type
+    /// `expected_type` (409 otherwise).
+    pub fn from_slice(bytes: &[u8], expected_type: &str) -> Result<Self, ErrorDocument> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+            ErrorDocument::from(
+                ErrorObject::new(400, "Malformed JSON")
+                    .with_detail(error.to_string())
+                    .with_pointer(""),
+            )
+        })?;
+        let errors = validate_value(&value, DocumentKind::Relationship);
+        if !errors.is_empty() {
+            return Err(ErrorDocument::new(errors));
+        }
+        let data = value.get("data").cloned().unwrap_or(Value::Null);
+        let linkage: Linkage = serde_json::from_value(data).map_err(|error| {
+            ErrorDocument::from(
+                ErrorObject::new(400, "Invalid linkage")
+                    .with_detail(error.to_string())
+                    .with_pointer("/data"),
+            )
+        })?;
+        let check = |identifier: &ResourceIdentifier, pointer: String| {
+            (identifier.type_name != expected_type).then(|| {
+                ErrorObject::new(409, "Wrong related resource type")
+                    .with_detail(format!(
+                        "expected `{expected_type}`, got `{}`",
+                        identifier.type_name
+                    ))
+                    .with_pointer(pointer)
+            })
+        };
+        let errors: Vec<ErrorObject> = match &linkage {
+            Linkage::ToOne(None) => Vec::new(),
+            Linkage::ToOne(Some(identifier)) => {
+                check(identifier, "/data/type".into()).into_iter().collect()
+            }
+            Linkage::ToMany(identifiers) => identifiers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, identifier)| check(identifier, format!("/data/{i}/type")))
+                .collect(),
+        };
+        if !errors.is_empty() {
+            return Err(ErrorDocument::new(errors));
+        }
+        Ok(match linkage {
+            Linkage::ToOne(one) => RelationshipUpdate::ToOne(one),
+            Linkage::ToMany(many) => RelationshipUpdate::ToMany(many),
+        })
+    }
+}
+
+/// Reads a whole response document (for example from another JSON:API service) into typed
+/// primary resources, after validating it.
+pub fn from_response<T: FromResourceObject>(bytes: &[u8]) -> Result<Vec<T>, ErrorDocument> {
+    let document = Document::parse(bytes)?;
+    let many = matches!(document.data, Some(PrimaryData::Many(_)));
+    let objects: Vec<ResourceObject> = match document.data {
+        Some(PrimaryData::Many(many)) => many,
+        Some(PrimaryData::One(Some(one))) => vec![*one],
+        _ => Vec::new(),
+    };
+    let mut errors = Vec::new();
+    let mut out = Vec::with_capacity(objects.len());
+    for (i, mut object) in objects.into_iter().enumerate() {
+        let pointer = if many {
+            format!("/data/{i}")
+        } else {
+            "/data".to_owned()
+        };
+        // Response documents carry links and meta the typed value has no place for.
+        object.links = None;
+        object.meta = None;
+        match T::from_resource_object(object, &pointer) {
+            Ok(value) => out.push(value),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ErrorDocument::new(errors))
+    }
+}

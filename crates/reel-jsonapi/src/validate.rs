@@ -1,0 +1,844 @@
+//! The untyped validator: accepts any JSON and reports every JSON:API 1.1 violation as an error
+//! object whose `source.pointer` points at the offending member.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use crate::model::{Document, ErrorDocument, ErrorObject};
+use crate::names::{MemberName, member_name};
+
+/// What a document is supposed to be; requests have stricter shapes than responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DocumentKind {
+    /// Any response document (data, errors or meta).
+    #[default]
+    Response,
+    /// A create request: one resource object, `id` optional (client-generated), `lid` allowed.
+    Create,
+    /// An update request: one resource object with `id`.
+    Update,
+    /// A relationship request: `null`, one identifier or an array of identifiers.
+    Relationship,
+}
+
+impl Document {
+    /// Parses any JSON:API response document and validates it.
+    ///
+    /// ```
+    /// use reel_jsonapi::Document;
+    /// let error = Document::parse(br#"{"data":{"type":"people"},"errors":[]}"#).unwrap_err();
+    /// let pointers: Vec<_> = error.errors.iter().filter_map(|e| e.pointer()).collect();
+    /// assert_eq!(pointers, ["/errors", "/data"]);
+    /// ```
+    pub fn parse(bytes: &[u8]) -> Result<Document, ErrorDocument> {
+        Self::parse_as(bytes, DocumentKind::Response)
+    }
+
+    /// Parses a document of the given kind and validates it.
+    pub fn parse_as(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+            ErrorDocument::from(
+                ErrorObject::new(400, "Malformed JSON")
+                    .with_detail(error.to_string())
+                    .with_pointer(""),
+            )
+        })?;
+        let errors = validate_value(&value, kind);
+        if !errors.is_empty() {
+            return Err(ErrorDocument::new(errors));
+        }
+        let mut value = value;
+        drop_extension_relationships(&mut value);
+        serde_json::from_value(value).map_err(|error| {
+            ErrorDocument::from(
+                ErrorObject::new(400, "Invalid document")
+                    .with_detail(error.to_string())
+                    .with_pointer(""),
+            )
+        })
+    }
+}
+
+/// Extension (`ns:name`) and `@`-members of a `relationships` object are not relationships; their
+/// shape belongs to their extension, so the owned model leaves them out.
+fn drop_extension_relationships(document: &mut Value) {
+    let strip = |resource: &mut Value| {
+        if let Some(Value::Object(relationships)) = resource.get_mut("relationships") {
+            relationships.retain(|name, _| !name.contains(':') && !name.starts_with('@'));
+        }
+    };
+    for member in ["data", "included"] {
+        match document.get_mut(member) {
+            Some(Value::Array(items)) => items.iter_mut().for_each(strip),
+            Some(one @ Value::Object(_)) => strip(one),
+            _ => {}
+        }
+    }
+}
+
+/// Validates a parsed JSON value as a document of `kind`; returns every violation found.
+pub fn validate_value(value: &Value, kind: DocumentKind) -> Vec<ErrorObject> {
+    let mut validator = Validator {
+        kind,
+        errors: Vec::new(),
+        identities: HashMap::new(),
+    };
+    validator.document(value);
+    validator.errors
+}
+
+/// Validates JSON bytes as a document of `kind`; malformed JSON is one error at pointer `""`.
+pub fn validate_slice(bytes: &[u8], kind: DocumentKind) -> Vec<ErrorObject> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => validate_value(&value, kind),
+        Err(error) => vec![
+            ErrorObject::new(400, "Malformed JSON")
+                .with_detail(error.to_string())
+                .with_pointer(""),
+        ],
+    }
+}
+
+/// A JSON Pointer under construction; rendered only when an error needs it.
+#[derive(Clone, Copy)]
+enum Ptr<'a> {
+    Root,
+    Key(&'a Ptr<'a>, &'a str),
+    Index(&'a Ptr<'a>, usize),
+}
+
+impl<'a> Ptr<'a> {
+    fn key(&'a self, key: &'a str) -> Ptr<'a> {
+        Ptr::Key(self, key)
+    }
+
+    fn index(&'a self, index: usize) -> Ptr<'a> {
+        Ptr::Index(self, index)
+    }
+
+    fn is_data(&self) -> bool {
+        matches!(self, Ptr::Key(Ptr::Root, "data"))
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        self.render_into(&mut out);
+        out
+    }
+
+    fn render_into(&self, out: &mut String) {
+        match self {
+            Ptr::Root => {}
+            Ptr::Key(parent, key) => {
+                parent.render_into(out);
+                out.push('/');
+                for c in key.chars() {
+                    match c {
+                        '~' => out.push_str("~0"),
+                        '/' => out.push_str("~1"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Ptr::Index(parent, index) => {
+                parent.render_into(out);
+                out.push('/');
+                out.push_str(&index.to_string());
+            }
+        }
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+trait IntoPointer {
+    fn into_pointer(self) -> String;
+}
+
+impl IntoPointer for String {
+    fn into_pointer(self) -> String {
+        self
+    }
+}
+
+impl IntoPointer for Ptr<'_> {
+    fn into_pointer(self) -> String {
+        self.render()
+    }
+}
+
+struct Validator<'v> {
+    kind: DocumentKind,
+    errors: Vec<ErrorObject>,
+    /// (type, id) → pointer of the first resource object with that identity.
+    identities: HashMap<(&'v str, &'v str), String>,
+}
+
+impl<'v> Validator<'v> {
+    fn error(&mut self, pointer: impl IntoPointer, title: &str, detail: String) {
+        self.errors.push(
+            ErrorObject::new(400, title)
+                .with_detail(detail)
+                .with_pointer(pointer.into_pointer()),
+        );
+    }
+
+    fn expect_object<'x>(
+        &mut self,
+        value: &'x Value,
+        pointer: &Ptr<'_>,
+        what: &str,
+    ) -> Option<&'x Map<String, Value>> {
+        match value {
+            Value::Object(map) => Some(map),
+            other => {
+                self.error(
+                    pointer.render(),
+                    "Wrong type",
+                    format!("{what} must be an object, not {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn expect_string(&mut self, value: &'v Value, pointer: &Ptr<'_>, what: &str) {
+        if !value.is_string() {
+            self.error(
+                pointer.render(),
+                "Wrong type",
+                format!("{what} must be a string, not {}", type_name(value)),
+            );
+        }
+    }
+
+    /// Checks a member name; returns its kind if valid.
+    fn name(&mut self, name: &str, pointer: &Ptr<'_>) -> Option<MemberName> {
+        let kind = member_name(name);
+        if kind.is_none() {
+            self.error(
+                pointer.render(),
+                "Illegal member name",
+                format!("`{name}` breaks the member-name rules (allowed: a-z, A-Z, 0-9, non-ASCII; `-`, `_` and space only inside)"),
+            );
+        }
+        kind
+    }
+
+    /// Checks member names inside free-form values (meta, attribute values).
+    fn free_form(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    let here = pointer.key(key);
+                    self.name(key, &here);
+                    self.free_form(value, &here);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.free_form(item, &pointer.index(i));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn meta(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        if self.expect_object(value, pointer, "`meta`").is_some() {
+            self.free_form(value, pointer);
+        }
+    }
+
+    /// Standard members (`allowed`) plus @-members and extension members are fine; anything
+    /// else is reported. Returns false when the member was reported.
+    fn member(&mut self, key: &str, pointer: &Ptr<'_>, allowed: &[&str], container: &str) -> bool {
+        if allowed.contains(&key) {
+            return true;
+        }
+        match self.name(key, pointer) {
+            Some(MemberName::At | MemberName::Extension) => false,
+            Some(_) => {
+                self.error(
+                    pointer.render(),
+                    "Unknown member",
+                    format!("`{key}` is not allowed in {container}"),
+                );
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn document(&mut self, value: &'v Value) {
+        let Some(top) = self.expect_object(value, &Ptr::Root, "A JSON:API document") else {
+            return;
+        };
+        let request = self.kind != DocumentKind::Response;
+        if request {
+            if !top.contains_key("data") {
+                self.error(
+                    String::new(),
+                    "Missing data",
+                    "a request document must contain `data`".into(),
+                );
+            }
+        } else if !(top.contains_key("data")
+            || top.contains_key("errors")
+            || top.contains_key("meta"))
+        {
+            self.error(
+                String::new(),
+                "Missing top-level member",
+                "a document must contain at least one of `data`, `errors` or `meta`".into(),
+            );
+        }
+        if top.contains_key("data") && top.contains_key("errors") {
+            self.error(
+                "/errors".to_owned(),
+                "Conflicting members",
+                "`data` and `errors` must not coexist in the same document".into(),
+            );
+        }
+        if top.contains_key("included") && !top.contains_key("data") {
+            self.error(
+                "/included".to_owned(),
+                "Included without data",
+                "`included` is only allowed together with `data`".into(),
+            );
+        }
+        for (key, value) in top {
+            let pointer = Ptr::Root.key(key);
+            match key.as_str() {
+                "data" => self.data(value, &pointer),
+                "errors" if request => self.error(
+                    pointer,
+                    "Unknown member",
+                    "a request document must not contain `errors`".into(),
+                ),
+                "errors" => self.errors_member(value, &pointer),
+                "meta" => self.meta(value, &pointer),
+                "links" => self.links(value, &pointer),
+                "included" => self.included(value, &pointer),
+                "jsonapi" => self.jsonapi(value, &pointer),
+                _ => {
+                    self.member(key, &pointer, &[], "the top level");
+                }
+            }
+        }
+        self.full_linkage(top);
+    }
+
+    fn data(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        match self.kind {
+            DocumentKind::Relationship => match value {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        self.identifier(item, &pointer.index(i), false);
+                    }
+                }
+                other => self.identifier(other, pointer, false),
+            },
+            DocumentKind::Create | DocumentKind::Update => match value {
+                Value::Object(_) => self.resource(value, pointer),
+                other => self.error(
+                    pointer.render(),
+                    "Wrong type",
+                    format!(
+                        "the primary data of this request must be one resource object, not {}",
+                        type_name(other)
+                    ),
+                ),
+            },
+            DocumentKind::Response => match value {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        self.resource(item, &pointer.index(i));
+                    }
+                }
+                other => self.resource(other, pointer),
+            },
+        }
+    }
+
+    fn included(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        let Value::Array(items) = value else {
+            self.error(
+                pointer.render(),
+                "Wrong type",
+                format!("`included` must be an array, not {}", type_name(value)),
+            );
+            return;
+        };
+        for (i, item) in items.iter().enumerate() {
+            self.resource(item, &pointer.index(i));
+        }
+    }
+
+    /// Checks `type` and `id`/`lid`; returns the identity when it has an `id`.
+    fn identity(
+        &mut self,
+        map: &'v Map<String, Value>,
+        pointer: &Ptr<'_>,
+        id_required: bool,
+        lid_allowed: bool,
+        what: &str,
+    ) -> Option<(&'v str, &'v str)> {
+        let type_value = match map.get("type") {
+            None => {
+                self.error(
+                    pointer.render(),
+                    "Missing type",
+                    format!("{what} must contain `type`"),
+                );
+                None
+            }
+            Some(Value::String(t)) => {
+                if self.name(t, &pointer.key("type")).is_none() {
+                    None
+                } else {
+                    Some(t.as_str())
+                }
+            }
+            Some(other) => {
+                self.expect_string(other, &pointer.key("type"), "`type`");
+                None
+            }
+        };
+        let id = match map.get("id") {
+            Some(Value::String(id)) => Some(id.as_str()),
+            Some(other) => {
+                self.expect_string(other, &pointer.key("id"), "`id`");
+                None
+            }
+            None => None,
+        };
+        match map.get("lid") {
+            Some(_) if !lid_allowed => {
+                self.error(
+                    pointer.key("lid"),
+                    "Unexpected lid",
+                    "`lid` is only allowed in requests".into(),
+                );
+            }
+            Some(lid) => self.expect_string(lid, &pointer.key("lid"), "`lid`"),
+            None => {}
+        }
+        if id_required && !map.contains_key("id") {
+            let lid_ok = lid_allowed
+                && map.contains_key("lid")
+                && !(self.kind == DocumentKind::Update && pointer.is_data());
+            if !lid_ok {
+                self.error(
+                    pointer.render(),
+                    "Missing id",
+                    format!("{what} must contain `id`"),
+                );
+            }
+        }
+        Some((type_value?, id?))
+    }
+
+    fn resource(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        let Some(map) = self.expect_object(value, pointer, "A resource object") else {
+            return;
+        };
+        let is_primary_request = self.kind != DocumentKind::Response && pointer.is_data();
+        let id_required = !(self.kind == DocumentKind::Create && is_primary_request);
+        let lid_allowed = self.kind != DocumentKind::Response;
+        if let Some(identity) =
+            self.identity(map, pointer, id_required, lid_allowed, "a resource object")
+        {
+            if let Some(first) = self.identities.get(&identity) {
+                let detail = format!(
+                    "resource `{}`/`{}` appears more than once (first at {first})",
+                    identity.0, identity.1
+                );
+                self.error(pointer.render(), "Duplicate resource", detail);
+            } else {
+                self.identities.insert(identity, pointer.render());
+            }
+        }
+        let allowed = [
+            "type",
+            "id",
+            "lid",
+            "attributes",
+            "relationships",
+            "links",
+            "meta",
+        ];
+        let mut attribute_names: Vec<&str> = Vec::new();
+        for (key, value) in map {
+            let here = pointer.key(key);
+            match key.as_str() {
+                "type" | "id" | "lid" => {}
+                "attributes" => {
+                    if let Some(attributes) = self.expect_object(value, &here, "`attributes`") {
+                        attribute_names = attributes.keys().map(String::as_str).collect();
+                        self.fields(attributes, &here, "attributes");
+                        for (name, value) in attributes {
+                            self.free_form(value, &here.key(name));
+                        }
+                    }
+                }
+                "relationships" => {
+                    if let Some(relationships) = self.expect_object(value, &here, "`relationships`")
+                    {
+                        self.fields(relationships, &here, "relationships");
+                        for (name, relationship) in relationships {
+                            if name.contains(':') || name.starts_with('@') {
+                                continue;
+                            }
+                            self.relationship(relationship, &here.key(name));
+                        }
+                    }
+                }
+                "links" => self.links(value, &here),
+                "meta" => self.meta(value, &here),
+                _ => {
+                    self.member(key, &here, &allowed, "a resource object");
+                }
+            }
+        }
+        if let Some(Value::Object(relationships)) = map.get("relationships") {
+            for name in relationships.keys() {
+                if attribute_names.contains(&name.as_str()) {
+                    self.error(
+                        pointer.key("relationships").key(name).render(),
+                        "Field name clash",
+                        format!("`{name}` is both an attribute and a relationship"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Attribute and relationship names: valid, and not `id`, `type`, `links`, `relationships`.
+    fn fields(&mut self, map: &'v Map<String, Value>, pointer: &Ptr<'_>, container: &str) {
+        for key in map.keys() {
+            let here = pointer.key(key);
+            if self.name(key, &here).is_none() {
+                continue;
+            }
+            if matches!(key.as_str(), "id" | "type" | "links" | "relationships") {
+                self.error(
+                    here,
+                    "Reserved field name",
+                    format!("`{key}` must not be used as a member of `{container}`"),
+                );
+            }
+        }
+    }
+
+    fn relationship(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        let Some(map) = self.expect_object(value, pointer, "A relationship") else {
+            return;
+        };
+        if !(map.contains_key("data") || map.contains_key("links") || map.contains_key("meta")) {
+            self.error(
+                pointer.render(),
+                "Empty relationship",
+                "a relationship must contain at least one of `data`, `links` or `meta`".into(),
+            );
+        }
+        for (key, value) in map {
+            let here = pointer.key(key);
+            match key.as_str() {
+                "data" => match value {
+                    Value::Null => {}
+                    Value::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            self.identifier(item, &here.index(i), true);
+                        }
+                    }
+                    other => self.identifier(other, &here, true),
+                },
+                "links" => {
+                    self.links(value, &here);
+                    if let Value::Object(links) = value
+                        && !links
+                            .keys()
+                            .any(|k| k == "self" || k == "related" || k.contains(':'))
+                    {
+                        self.error(
+                            here,
+                            "Incomplete relationship links",
+                            "relationship links must contain `self` or `related`".into(),
+                        );
+                    }
+                }
+                "meta" => self.meta(value, &here),
+                _ => {
+                    self.member(key, &here, &[], "a relationship object");
+                }
+            }
+        }
+    }
+
+    fn identifier(&mut self, value: &'v Value, pointer: &Ptr<'_>, in_relationship: bool) {
+        let Some(map) = self.expect_object(value, pointer, "A resource identifier") else {
+            return;
+        };
+        let lid_allowed = self.kind != DocumentKind::Response;
+        let _ = in_relationship;
+        self.identity(map, pointer, true, lid_allowed, "a resource identifier");
+        for (key, value) in map {
+            let here = pointer.key(key);
+            match key.as_str() {
+                "type" | "id" | "lid" => {}
+                "meta" => self.meta(value, &here),
+                _ => {
+                    self.member(key, &here, &[], "a resource identifier");
+                }
+            }
+        }
+    }
+
+    fn links(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        let Some(map) = self.expect_object(value, pointer, "`links`") else {
+            return;
+        };
+        for (key, link) in map {
+            let here = pointer.key(key);
+            if self.name(key, &here).is_none() {
+                continue;
+            }
+            self.link(link, &here);
+        }
+    }
+
+    fn link(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        match value {
+            Value::Null | Value::String(_) => {}
+            Value::Object(map) => {
+                if !map.contains_key("href") {
+                    self.error(
+                        pointer.render(),
+                        "Missing href",
+                        "a link object must contain `href`".into(),
+                    );
+                }
+                for (key, value) in map {
+                    let here = pointer.key(key);
+                    match key.as_str() {
+                        "href" | "rel" | "title" | "type" => {
+                            self.expect_string(value, &here, &format!("`{key}`"));
+                        }
+                        "describedby" => self.link(value, &here),
+                        "hreflang" => match value {
+                            Value::String(_) => {}
+                            Value::Array(items) if items.iter().all(Value::is_string) => {}
+                            other => self.error(
+                                here,
+                                "Wrong type",
+                                format!(
+                                    "`hreflang` must be a string or an array of strings, not {}",
+                                    type_name(other)
+                                ),
+                            ),
+                        },
+                        "meta" => self.meta(value, &here),
+                        _ => {
+                            self.member(key, &here, &[], "a link object");
+                        }
+                    }
+                }
+            }
+            other => self.error(
+                pointer.render(),
+                "Wrong type",
+                format!(
+                    "a link must be a string, a link object or null, not {}",
+                    type_name(other)
+                ),
+            ),
+        }
+    }
+
+    fn errors_member(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        let Value::Array(items) = value else {
+            self.error(
+                pointer.render(),
+                "Wrong type",
+                format!("`errors` must be an array, not {}", type_name(value)),
+            );
+            return;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let here = pointer.index(i);
+            let Some(map) = self.expect_object(item, &here, "An error object") else {
+                continue;
+            };
+            for (key, value) in map {
+                let member = here.key(key);
+                match key.as_str() {
+                    "id" | "status" | "code" | "title" | "detail" => {
+                        self.expect_string(value, &member, &format!("`{key}`"));
+                    }
+                    "links" => {
+                        self.links(value, &member);
+                        if let Value::Object(links) = value {
+                            for key in links.keys() {
+                                if !matches!(key.as_str(), "about" | "type") && !key.contains(':') {
+                                    self.error(
+                                        member.key(key),
+                                        "Unknown member",
+                                        format!("error links may contain `about` and `type`, not `{key}`"),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    "source" => {
+                        if let Some(source) = self.expect_object(value, &member, "`source`") {
+                            for (key, value) in source {
+                                let inner = member.key(key);
+                                match key.as_str() {
+                                    "pointer" => {
+                                        self.expect_string(value, &inner, "`pointer`");
+                                        if let Value::String(p) = value
+                                            && !p.is_empty()
+                                            && !p.starts_with('/')
+                                        {
+                                            self.error(
+                                                inner,
+                                                "Invalid JSON Pointer",
+                                                format!("`{p}` is not a JSON Pointer (must start with `/`)"),
+                                            );
+                                        }
+                                    }
+                                    "parameter" | "header" => {
+                                        self.expect_string(value, &inner, &format!("`{key}`"));
+                                    }
+                                    _ => {
+                                        self.member(key, &inner, &[], "an error source");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    "meta" => self.meta(value, &member),
+                    _ => {
+                        self.member(key, &member, &[], "an error object");
+                    }
+                }
+            }
+        }
+    }
+
+    fn jsonapi(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        let Some(map) = self.expect_object(value, pointer, "`jsonapi`") else {
+            return;
+        };
+        for (key, value) in map {
+            let here = pointer.key(key);
+            match key.as_str() {
+                "version" => self.expect_string(value, &here, "`version`"),
+                "ext" | "profile" => match value {
+                    Value::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            self.expect_string(item, &here.index(i), "a URI");
+                        }
+                    }
+                    other => self.error(
+                        here,
+                        "Wrong type",
+                        format!("`{key}` must be an array of URIs, not {}", type_name(other)),
+                    ),
+                },
+                "meta" => self.meta(value, &here),
+                _ => {
+                    self.member(key, &here, &[], "the jsonapi object");
+                }
+            }
+        }
+    }
+
+    /// Every included resource must be reached from primary data through relationships.
+    fn full_linkage(&mut self, top: &Map<String, Value>) {
+        let Some(Value::Array(included)) = top.get("included") else {
+            return;
+        };
+        // Reachability: start from the identities referenced by primary data (and, for
+        // relationship documents, the primary identifiers), then follow the relationships of
+        // the included resources reached.
+        let mut by_identity: HashMap<(&str, &str), &Value> = HashMap::new();
+        for item in included {
+            if let Some(identity) = identity_of(item) {
+                by_identity.entry(identity).or_insert(item);
+            }
+        }
+        let mut reached: HashSet<(&str, &str)> = HashSet::new();
+        let mut frontier: Vec<(&str, &str)> = Vec::new();
+        let primary: &[Value] = match top.get("data") {
+            Some(Value::Array(items)) => items,
+            Some(other @ Value::Object(_)) => std::slice::from_ref(other),
+            _ => &[],
+        };
+        for resource in primary {
+            collect_linkage(resource, &mut frontier);
+            if let Some(identity) = identity_of(resource) {
+                frontier.push(identity);
+            }
+        }
+        while let Some(identity) = frontier.pop() {
+            if !reached.insert(identity) {
+                continue;
+            }
+            if let Some(resource) = by_identity.get(&identity) {
+                collect_linkage(resource, &mut frontier);
+            }
+        }
+        for (i, item) in included.iter().enumerate() {
+            if let Some((t, id)) = identity_of(item)
+                && !reached.contains(&(t, id))
+            {
+                self.error(
+                    format!("/included/{i}"),
+                    "Missing linkage",
+                    format!(
+                        "included resource `{t}`/`{id}` is not linked from the primary data (full linkage)"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn identity_of(resource: &Value) -> Option<(&str, &str)> {
+    match (resource.get("type"), resource.get("id")) {
+        (Some(Value::String(t)), Some(Value::String(id))) => Some((t, id)),
+        _ => None,
+    }
+}
+
+fn collect_linkage<'v>(resource: &'v Value, out: &mut Vec<(&'v str, &'v str)>) {
+    let Some(Value::Object(relationships)) = resource.get("relationships") else {
+        return;
+    };
+    // Extension and @-members are not relationships; their content is not linkage.
+    for (_, relationship) in relationships
+        .iter()
+        .filter(|(name, _)| !name.contains(':') && !name.starts_with('@'))
+    {
+        match relationship.get("data") {
+            Some(Value::Array(items)) => out.extend(items.iter().filter_map(identity_of)),
+            Some(one @ Value::Object(_)) => out.extend(identity_of(one)),
+            _ => {}
+        }
+    }
+}
