@@ -67,14 +67,18 @@
 #[cfg(test)]
 extern crate self as reel_search;
 
+mod bulk;
 mod error;
 mod mapping;
+mod repo;
 mod query;
 mod search;
 
 pub mod migrate;
 
+pub use bulk::{BulkAction, BulkItem, BulkOp, BulkResponse, ItemError, Script};
 pub use error::Error;
+pub use repo::{AliasAction, Repo, RepoStats, WriteResult};
 pub use mapping::{Document, Field, FieldMapping, FieldSet, IndexDefinition, Indexable};
 pub use query::{
     BoolQuery, Decay, FunctionScoreQuery, LeafQuery, MatchQuery, MultiMatchQuery, NestedQuery,
