@@ -69,6 +69,7 @@ extern crate self as reel_search;
 
 mod bulk;
 mod error;
+mod indexer;
 mod mapping;
 mod repo;
 mod query;
@@ -78,6 +79,9 @@ pub mod migrate;
 
 pub use bulk::{BulkAction, BulkItem, BulkOp, BulkResponse, ItemError, Script};
 pub use error::Error;
+#[cfg(feature = "postgres")]
+pub use indexer::KeysetSource;
+pub use indexer::{FailedItem, IndexReport, Indexer, Progress};
 pub use repo::{AliasAction, Repo, RepoStats, WriteResult};
 pub use mapping::{Document, Field, FieldMapping, FieldSet, IndexDefinition, Indexable};
 pub use query::{
