@@ -36,6 +36,8 @@ pub struct Progress {
     pub indexed: u64,
     /// Documents that failed.
     pub failed: u64,
+    /// Documents skipped because they already existed (create-only runs).
+    pub skipped: u64,
     /// Bulk requests completed.
     pub batches: u64,
     /// Time since the start.
@@ -56,6 +58,8 @@ pub struct IndexReport {
     pub indexed: u64,
     /// Every document that failed, with why.
     pub failed: Vec<FailedItem>,
+    /// Documents skipped because they already existed (create-only runs).
+    pub skipped: u64,
     /// Bulk requests sent.
     pub batches: u64,
     /// Wall time.
@@ -65,7 +69,7 @@ pub struct IndexReport {
 impl IndexReport {
     /// Whether every document was indexed.
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.read == self.indexed
+        self.failed.is_empty() && self.read == self.indexed + self.skipped
     }
 }
 
@@ -93,6 +97,7 @@ pub struct Indexer<D> {
     batch_size: usize,
     batch_bytes: usize,
     concurrency: usize,
+    create_only: bool,
     preload: Option<PreloadFn<D>>,
     progress: watch::Sender<Progress>,
 }
@@ -113,6 +118,7 @@ struct Shared {
     read: AtomicU64,
     indexed: AtomicU64,
     failed: AtomicU64,
+    skipped: AtomicU64,
     batches: AtomicU64,
     start: Instant,
 }
@@ -125,6 +131,7 @@ impl Shared {
             read: self.read.load(Ordering::Relaxed),
             indexed,
             failed: self.failed.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
             elapsed,
             rate: indexed as f64 / elapsed.as_secs_f64().max(1e-9),
@@ -142,6 +149,7 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
             batch_size: 1000,
             batch_bytes: 5 * 1024 * 1024,
             concurrency: 2,
+            create_only: false,
             preload: None,
             progress: watch::channel(Progress::default()).0,
         }
@@ -162,6 +170,13 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
     /// Bulk requests in flight at once (default 2).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Sends `create` instead of `index` operations and counts documents that already exist
+    /// as skipped: a backfill then never overwrites newer documents written meanwhile.
+    pub fn create_only(mut self, yes: bool) -> Self {
+        self.create_only = yes;
         self
     }
 
@@ -209,27 +224,27 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
             read: AtomicU64::new(0),
             indexed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             start: Instant::now(),
         });
         let counted = {
             let shared = shared.clone();
-            source.map_err(Into::into).inspect_ok(move |_| {
+            source.map_err(source_error::<E>).inspect_ok(move |_: &D| {
                 shared.read.fetch_add(1, Ordering::Relaxed);
             })
         };
-        let batches = counted.try_chunks(self.batch_size).map(|chunk| {
+        let batches = counted.try_chunks(self.batch_size).map(
+            |chunk: Result<Vec<D>, futures::stream::TryChunksError<D, Error>>| {
             let shared = shared.clone();
             async move {
-                let batch = chunk.map_err(|e| Error::Source {
-                    stage: "source stream",
-                    source: e.1,
-                })?;
+                let batch = chunk.map_err(|e: futures::stream::TryChunksError<D, Error>| e.1)?;
                 let failed = self.send_batch(batch, &shared).await?;
                 let _ = self.progress.send(shared.snapshot(false));
                 Ok::<_, Error>(failed)
             }
-        });
+        },
+        );
         let mut in_flight = std::pin::pin!(batches.buffer_unordered(self.concurrency));
         let mut failed = Vec::new();
         let mut first_error = None;
@@ -252,6 +267,7 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
             read: p.read,
             indexed: p.indexed,
             failed,
+            skipped: p.skipped,
             batches: p.batches,
             elapsed: p.elapsed,
         })
@@ -269,8 +285,9 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
         let mut chunk: Vec<BulkOp> = Vec::new();
         let mut chunk_bytes = 0usize;
         for doc in &batch {
-            let op = match BulkOp::index_doc(doc) {
-                Ok(op) => op,
+            let op = match doc.document_body() {
+                Ok(body) if self.create_only => BulkOp::create(doc.document_id(), body),
+                Ok(body) => BulkOp::index(doc.document_id(), body),
                 Err(e) => {
                     failed.push(FailedItem {
                         id: doc.document_id(),
@@ -306,6 +323,10 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
         let ok = response.succeeded() as u64;
         shared.indexed.fetch_add(ok, Ordering::Relaxed);
         for item in response.failed() {
+            if self.create_only && item.status == 409 {
+                shared.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             shared.failed.fetch_add(1, Ordering::Relaxed);
             let (kind, reason) = item
                 .error
@@ -320,6 +341,13 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
             });
         }
         Ok(())
+    }
+}
+
+fn source_error<E: Into<BoxError>>(e: E) -> Error {
+    Error::Source {
+        stage: "source stream",
+        source: e.into(),
     }
 }
 

@@ -11,7 +11,7 @@
 //! - [`Indexer`]: streams rows (from PostgreSQL with keyset pagination, or any `Stream`) into an
 //!   index in bounded batches with bounded concurrency, progress events and a full failure
 //!   report;
-//! - [`Migrator`]: zero-downtime mapping changes behind a read alias.
+//! - [`VersionedIndex`]: zero-downtime mapping changes behind a read alias ([`migrate`]).
 //!
 //! # Example
 //!
@@ -79,6 +79,7 @@ pub mod migrate;
 
 pub use bulk::{BulkAction, BulkItem, BulkOp, BulkResponse, ItemError, Script};
 pub use error::Error;
+pub use migrate::{Outcome, VersionedIndex};
 #[cfg(feature = "postgres")]
 pub use indexer::KeysetSource;
 pub use indexer::{FailedItem, IndexReport, Indexer, Progress};

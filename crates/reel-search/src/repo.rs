@@ -15,6 +15,7 @@ use reel_core::{Backoff, Jitter};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use crate::bulk::{RawBulkResponse, decode_item};
 use crate::{
@@ -217,7 +218,6 @@ impl Repo {
         body: Option<Bytes>,
     ) -> Result<(u16, Bytes), Error> {
         let span = tracing::debug_span!("elasticsearch", %operation, %path);
-        let _enter = span.enter();
         let mut first = true;
         let result = self
             .backoff
@@ -245,6 +245,7 @@ impl Repo {
                 },
                 Error::is_retryable,
             )
+            .instrument(span)
             .await;
         result.map_err(|e| {
             if e.attempts > 1 {
