@@ -135,8 +135,11 @@ fn json_lit(expr: &Expr) -> syn::Result<LitStr> {
     let s = lit_str(expr)?;
     let text = s.value();
     let trimmed = text.trim();
-    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) || !balanced(trimmed) {
-        return Err(syn::Error::new(s.span(), "expected a JSON object in a string"));
+    if !(trimmed.starts_with('{') && trimmed.ends_with('}') && balanced(trimmed)) {
+        return Err(syn::Error::new(
+            s.span(),
+            "expected a JSON object in a string",
+        ));
     }
     Ok(s)
 }
@@ -262,8 +265,10 @@ fn element_type(ty: &Type) -> &Type {
     match ty {
         Type::Path(path) => {
             if let Some(last) = path.path.segments.last()
-                && ["Option", "Vec", "Box", "Arc", "Rc", "VecDeque", "HashSet", "BTreeSet"]
-                    .contains(&last.ident.to_string().as_str())
+                && [
+                    "Option", "Vec", "Box", "Arc", "Rc", "VecDeque", "HashSet", "BTreeSet",
+                ]
+                .contains(&last.ident.to_string().as_str())
                 && let PathArguments::AngleBracketed(args) = &last.arguments
                 && let Some(GenericArgument::Type(inner)) = args.args.first()
             {
@@ -428,10 +433,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
         });
 
-        let doc = LitStr::new(
-            &format!("The path of `{json_name}`."),
-            Span::call_site(),
-        );
+        let doc = LitStr::new(&format!("The path of `{json_name}`."), Span::call_site());
         if attrs.object || attrs.nested {
             path_methods.push(quote! {
                 #[doc = #doc]

@@ -11,7 +11,8 @@ use tokio::sync::watch;
 use crate::{BulkOp, Error, Indexable, Repo};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type PreloadFn<D> = Arc<dyn Fn(Vec<D>) -> BoxFuture<'static, Result<Vec<D>, BoxError>> + Send + Sync>;
+type PreloadFn<D> =
+    Arc<dyn Fn(Vec<D>) -> BoxFuture<'static, Result<Vec<D>, BoxError>> + Send + Sync>;
 
 /// A document that could not be indexed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,14 +237,15 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
         };
         let batches = counted.try_chunks(self.batch_size).map(
             |chunk: Result<Vec<D>, futures::stream::TryChunksError<D, Error>>| {
-            let shared = shared.clone();
-            async move {
-                let batch = chunk.map_err(|e: futures::stream::TryChunksError<D, Error>| e.1)?;
-                let failed = self.send_batch(batch, &shared).await?;
-                let _ = self.progress.send(shared.snapshot(false));
-                Ok::<_, Error>(failed)
-            }
-        },
+                let shared = shared.clone();
+                async move {
+                    let batch =
+                        chunk.map_err(|e: futures::stream::TryChunksError<D, Error>| e.1)?;
+                    let failed = self.send_batch(batch, &shared).await?;
+                    let _ = self.progress.send(shared.snapshot(false));
+                    Ok::<_, Error>(failed)
+                }
+            },
         );
         let mut in_flight = std::pin::pin!(batches.buffer_unordered(self.concurrency));
         let mut failed = Vec::new();
@@ -317,7 +319,12 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
         Ok(failed)
     }
 
-    async fn flush(&self, ops: Vec<BulkOp>, failed: &mut Vec<FailedItem>, shared: &Shared) -> Result<(), Error> {
+    async fn flush(
+        &self,
+        ops: Vec<BulkOp>,
+        failed: &mut Vec<FailedItem>,
+        shared: &Shared,
+    ) -> Result<(), Error> {
         let response = self.repo.bulk(&self.index, ops).await?;
         shared.batches.fetch_add(1, Ordering::Relaxed);
         let ok = response.succeeded() as u64;

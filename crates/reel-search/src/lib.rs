@@ -64,36 +64,33 @@
 //!
 //! 1.94.1.
 
-#[cfg(test)]
-extern crate self as reel_search;
-
 mod bulk;
 mod error;
 mod indexer;
 mod mapping;
-mod repo;
 mod query;
+mod repo;
 mod search;
 
 pub mod migrate;
 
 pub use bulk::{BulkAction, BulkItem, BulkOp, BulkResponse, ItemError, Script};
 pub use error::Error;
-pub use migrate::{Outcome, VersionedIndex};
 #[cfg(feature = "postgres")]
 pub use indexer::KeysetSource;
 pub use indexer::{FailedItem, IndexReport, Indexer, Progress};
-pub use repo::{AliasAction, Repo, RepoStats, WriteResult};
 pub use mapping::{Document, Field, FieldMapping, FieldSet, IndexDefinition, Indexable};
+pub use migrate::{Outcome, VersionedIndex};
 pub use query::{
     BoolQuery, Decay, FunctionScoreQuery, LeafQuery, MatchQuery, MultiMatchQuery, NestedQuery,
     Query, QueryStringQuery, RangeQuery, Sort, TypedRange,
 };
 #[cfg(feature = "derive")]
 pub use reel_search_derive::Document;
+pub use repo::{AliasAction, Repo, RepoStats, WriteResult};
 pub use search::{
-    Aggregation, Aggregations, Bucket, CompositeBucket, CompositePage, CompositeSource,
-    Highlight, Hit, Hits, RangeBucket, SearchRequest, SearchResponse, SingleBucket, Stats, Total,
+    Aggregation, Aggregations, Bucket, CompositeBucket, CompositePage, CompositeSource, Highlight,
+    Hit, Hits, RangeBucket, SearchRequest, SearchResponse, SingleBucket, Stats, Total,
     TotalRelation,
 };
 

@@ -334,8 +334,10 @@ impl IndexDefinition {
 
     /// Sets one index setting, e.g. `("refresh_interval", "1s")`.
     pub fn with_setting(mut self, key: &str, value: impl Serialize) -> Self {
-        self.settings
-            .insert(key.into(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self.settings.insert(
+            key.into(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
         self
     }
 

@@ -18,7 +18,10 @@ use futures::Stream;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use crate::{AliasAction, Document, Error, IndexDefinition, IndexReport, Indexable, Indexer, Repo, WriteResult};
+use crate::{
+    AliasAction, Document, Error, IndexDefinition, IndexReport, Indexable, Indexer, Repo,
+    WriteResult,
+};
 
 /// The `_meta` key holding the definition's fingerprint.
 pub const FINGERPRINT_META: &str = "reel_fingerprint";
@@ -328,23 +331,39 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             let ops = deleted.into_iter().map(crate::BulkOp::delete).collect();
             let r = self.repo.bulk(to, ops).await?;
             if r.failed().next().is_some() {
-                return Err(self.error(format!("re-applying deletes failed: {:?}", r.failed().next())));
+                return Err(self.error(format!(
+                    "re-applying deletes failed: {:?}",
+                    r.failed().next()
+                )));
             }
         }
         // Restore the definition's settings (or the server defaults).
         let settings = self.definition.settings();
-        let refresh = settings.get("refresh_interval").cloned().unwrap_or_else(|| "1s".into());
-        let replicas = settings.get("number_of_replicas").cloned().unwrap_or_else(|| 1.into());
+        let refresh = settings
+            .get("refresh_interval")
+            .cloned()
+            .unwrap_or_else(|| "1s".into());
+        let replicas = settings
+            .get("number_of_replicas")
+            .cloned()
+            .unwrap_or_else(|| 1.into());
         self.repo
-            .put_settings(to, &json!({"index": {"refresh_interval": refresh, "number_of_replicas": replicas}}))
+            .put_settings(
+                to,
+                &json!({"index": {"refresh_interval": refresh, "number_of_replicas": replicas}}),
+            )
             .await?;
         self.repo.refresh(to).await?;
-        self.repo.update_aliases(&self.swap_actions(from, to)).await?;
+        self.repo
+            .update_aliases(&self.swap_actions(from, to))
+            .await?;
         Ok(report)
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, MigrationState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The indices behind the write alias (the read alias when there is none yet).

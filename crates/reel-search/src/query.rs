@@ -314,7 +314,11 @@ impl Query {
 
     /// `wildcard` (`*` and `?`) on a keyword field.
     pub fn wildcard(field: impl AsRef<str>, pattern: impl Serialize) -> LeafQuery {
-        Self::leaf("wildcard", Some(field.as_ref()), Self::with("value", pattern))
+        Self::leaf(
+            "wildcard",
+            Some(field.as_ref()),
+            Self::with("value", pattern),
+        )
     }
 
     /// Documents with these `_id`s.

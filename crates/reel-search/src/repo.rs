@@ -279,9 +279,7 @@ impl Repo {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<R, Error> {
-        let (status, bytes) = self
-            .send_json(operation, method, path, query, body)
-            .await?;
+        let (status, bytes) = self.send_json(operation, method, path, query, body).await?;
         if !(200..300).contains(&status) {
             return Err(api_error(operation, status, &bytes));
         }
@@ -291,7 +289,11 @@ impl Repo {
     // ---- index admin ----
 
     /// Creates `index` with the definition's settings and mappings.
-    pub async fn create_index(&self, index: &str, definition: &IndexDefinition) -> Result<(), Error> {
+    pub async fn create_index(
+        &self,
+        index: &str,
+        definition: &IndexDefinition,
+    ) -> Result<(), Error> {
         self.create_index_with_body(index, &definition.body()).await
     }
 
@@ -313,7 +315,13 @@ impl Repo {
     pub async fn delete_index(&self, index: &str) -> Result<bool, Error> {
         let op = format!("delete index {index}");
         let (status, bytes) = self
-            .send_json(&op, Method::Delete, &format!("/{}", encode(index)), &[], None)
+            .send_json(
+                &op,
+                Method::Delete,
+                &format!("/{}", encode(index)),
+                &[],
+                None,
+            )
             .await?;
         match status {
             200..=299 => Ok(true),
@@ -415,9 +423,16 @@ impl Repo {
 
     /// Runs `_aliases` actions in one atomic call.
     pub async fn update_aliases(&self, actions: &[AliasAction]) -> Result<(), Error> {
-        let body = json!({"actions": actions.iter().map(AliasAction::to_value).collect::<Vec<_>>()});
+        let body =
+            json!({"actions": actions.iter().map(AliasAction::to_value).collect::<Vec<_>>()});
         let _: Value = self
-            .call("update aliases", Method::Post, "/_aliases", &[], Some(&body))
+            .call(
+                "update aliases",
+                Method::Post,
+                "/_aliases",
+                &[],
+                Some(&body),
+            )
             .await?;
         Ok(())
     }
@@ -426,7 +441,13 @@ impl Repo {
     pub async fn alias_indices(&self, alias: &str) -> Result<Vec<String>, Error> {
         let op = format!("get alias {alias}");
         let (status, bytes) = self
-            .send_json(&op, Method::Get, &format!("/_alias/{}", encode(alias)), &[], None)
+            .send_json(
+                &op,
+                Method::Get,
+                &format!("/_alias/{}", encode(alias)),
+                &[],
+                None,
+            )
             .await?;
         match status {
             200..=299 => {
@@ -467,13 +488,22 @@ impl Repo {
     // ---- documents ----
 
     /// Indexes (creates or replaces) a document.
-    pub async fn index<D: Indexable + ?Sized>(&self, index: &str, doc: &D) -> Result<WriteResult, Error> {
+    pub async fn index<D: Indexable + ?Sized>(
+        &self,
+        index: &str,
+        doc: &D,
+    ) -> Result<WriteResult, Error> {
         self.index_json(index, &doc.document_id(), &doc.document_body()?)
             .await
     }
 
     /// Indexes a JSON document under `id`.
-    pub async fn index_json(&self, index: &str, id: &str, body: &Value) -> Result<WriteResult, Error> {
+    pub async fn index_json(
+        &self,
+        index: &str,
+        id: &str,
+        body: &Value,
+    ) -> Result<WriteResult, Error> {
         self.call(
             &format!("index {index}/{id}"),
             Method::Put,
@@ -485,7 +515,11 @@ impl Repo {
     }
 
     /// The document `id`, decoded; `None` when missing.
-    pub async fn get<T: DeserializeOwned>(&self, index: &str, id: &str) -> Result<Option<T>, Error> {
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        id: &str,
+    ) -> Result<Option<T>, Error> {
         let op = format!("get {index}/{id}");
         let (status, bytes) = self
             .send_json(
@@ -553,23 +587,42 @@ impl Repo {
     }
 
     /// Merges `partial` into the document `id` (which must exist).
-    pub async fn update_partial(&self, index: &str, id: &str, partial: &Value) -> Result<WriteResult, Error> {
+    pub async fn update_partial(
+        &self,
+        index: &str,
+        id: &str,
+        partial: &Value,
+    ) -> Result<WriteResult, Error> {
         self.update(index, id, &json!({ "doc": partial })).await
     }
 
     /// Runs `script` on the document `id` (which must exist).
-    pub async fn update_script(&self, index: &str, id: &str, script: &Script) -> Result<WriteResult, Error> {
+    pub async fn update_script(
+        &self,
+        index: &str,
+        id: &str,
+        script: &Script,
+    ) -> Result<WriteResult, Error> {
         self.update(index, id, &json!({ "script": script })).await
     }
 
     /// Merges `partial` into the document, creating it from `partial` when missing.
-    pub async fn upsert(&self, index: &str, id: &str, partial: &Value) -> Result<WriteResult, Error> {
+    pub async fn upsert(
+        &self,
+        index: &str,
+        id: &str,
+        partial: &Value,
+    ) -> Result<WriteResult, Error> {
         self.update(index, id, &json!({ "doc": partial, "doc_as_upsert": true }))
             .await
     }
 
     /// Several documents by id, in order (`None` for missing ones).
-    pub async fn mget<T: DeserializeOwned>(&self, index: &str, ids: &[&str]) -> Result<Vec<Option<T>>, Error> {
+    pub async fn mget<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        ids: &[&str],
+    ) -> Result<Vec<Option<T>>, Error> {
         #[derive(Deserialize)]
         struct Doc<T> {
             #[serde(default)]
@@ -667,7 +720,9 @@ impl Repo {
             .fetch_add(response.items.len() as u64, Ordering::Relaxed);
         let failed = response.failed().count() as u64;
         if failed > 0 {
-            self.counters.bulk_failed.fetch_add(failed, Ordering::Relaxed);
+            self.counters
+                .bulk_failed
+                .fetch_add(failed, Ordering::Relaxed);
             tracing::warn!(index, failed, "bulk items failed");
         }
         Ok(response)
@@ -730,7 +785,12 @@ impl Repo {
     }
 
     /// Runs `script` on the documents matching `query`; returns how many were updated.
-    pub async fn update_by_query(&self, index: &str, query: Query, script: &Script) -> Result<u64, Error> {
+    pub async fn update_by_query(
+        &self,
+        index: &str,
+        query: Query,
+        script: &Script,
+    ) -> Result<u64, Error> {
         #[derive(Deserialize)]
         struct Updated {
             #[serde(default)]
@@ -851,12 +911,16 @@ impl Scan {
             ScanMode::Pit { flavor, id, .. } => {
                 let (path, body) = match flavor {
                     PitFlavor::Elasticsearch => ("/_pit", json!({ "id": id })),
-                    PitFlavor::OpenSearch => {
-                        ("/_search/point_in_time", json!({ "pit_id": [id] }))
-                    }
+                    PitFlavor::OpenSearch => ("/_search/point_in_time", json!({ "pit_id": [id] })),
                 };
                 self.repo
-                    .send_json("close point in time", Method::Delete, path, &[], Some(&body))
+                    .send_json(
+                        "close point in time",
+                        Method::Delete,
+                        path,
+                        &[],
+                        Some(&body),
+                    )
                     .await
             }
             ScanMode::Scroll { id } => {
@@ -892,7 +956,11 @@ impl Scan {
         let response: SearchResponse<T> = match &self.mode {
             ScanMode::Done | ScanMode::Start => return Ok(None),
             ScanMode::Pit { id, after, .. } => {
-                let mut req = self.request.clone().size(self.page_size).pit(id, KEEP_ALIVE);
+                let mut req = self
+                    .request
+                    .clone()
+                    .size(self.page_size)
+                    .pit(id, KEEP_ALIVE);
                 if !req.has_sort() {
                     req = req.sort(crate::Sort::asc("_doc"));
                 }
@@ -900,7 +968,13 @@ impl Scan {
                     req = req.search_after(after.clone());
                 }
                 self.repo
-                    .call("scan (point in time)", Method::Post, "/_search", &[], Some(&req.to_value()))
+                    .call(
+                        "scan (point in time)",
+                        Method::Post,
+                        "/_search",
+                        &[],
+                        Some(&req.to_value()),
+                    )
                     .await?
             }
             ScanMode::Scroll { id } if id.is_empty() => {
@@ -967,7 +1041,10 @@ impl Scan {
 fn decode<R: DeserializeOwned>(operation: &str, bytes: &[u8]) -> Result<R, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Decode {
         what: format!("the answer to {operation}"),
-        reason: format!("{e}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(300)])),
+        reason: format!(
+            "{e}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+        ),
     })
 }
 
@@ -976,7 +1053,10 @@ pub(crate) fn api_error(operation: &str, status: u16, bytes: &[u8]) -> Error {
     struct Body {
         error: Option<Value>,
     }
-    let (kind, reason) = match serde_json::from_slice::<Body>(bytes).ok().and_then(|b| b.error) {
+    let (kind, reason) = match serde_json::from_slice::<Body>(bytes)
+        .ok()
+        .and_then(|b| b.error)
+    {
         Some(Value::Object(e)) => (
             e.get("type")
                 .and_then(Value::as_str)

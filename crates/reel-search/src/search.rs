@@ -307,8 +307,7 @@ impl Aggregation {
 
     /// Buckets per calendar interval (`day`, `week`, `month`, ...).
     pub fn date_histogram(field: impl AsRef<str>, calendar_interval: &str) -> Self {
-        Self::field("date_histogram", field.as_ref())
-            .option("calendar_interval", calendar_interval)
+        Self::field("date_histogram", field.as_ref()).option("calendar_interval", calendar_interval)
     }
 
     /// Buckets per numeric interval.
@@ -432,15 +431,13 @@ enum TotalRepr {
 }
 
 fn de_total<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Total>, D::Error> {
-    Ok(
-        Option::<TotalRepr>::deserialize(d)?.map(|t| match t {
-            TotalRepr::Object(t) => t,
-            TotalRepr::Number(value) => Total {
-                value,
-                relation: TotalRelation::Eq,
-            },
-        }),
-    )
+    Ok(Option::<TotalRepr>::deserialize(d)?.map(|t| match t {
+        TotalRepr::Object(t) => t,
+        TotalRepr::Number(value) => Total {
+            value,
+            relation: TotalRelation::Eq,
+        },
+    }))
 }
 
 /// One hit.

@@ -1,5 +1,7 @@
 //! The streaming indexer: PostgreSQL rows and plain streams into the search server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;
@@ -39,7 +41,11 @@ fn rows(server: &reel_testkit::Search) -> i64 {
     std::env::var("REEL_SEARCH_INDEXER_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if server.is_external() { 100_000 } else { 10_000 })
+        .unwrap_or(if server.is_external() {
+            100_000
+        } else {
+            10_000
+        })
 }
 
 /// Every FAIL_EVERY-th row has a `note`, which the index's strict mapping rejects.
@@ -81,7 +87,9 @@ async fn streams_a_postgres_table_with_keyset_pages_preload_and_failures() {
     common::record("indexer", "create_index", &def.body());
     repo.create_index(&index, &def).await.unwrap();
 
-    let source = KeysetSource::table(pool.clone(), "items", "id").unwrap().page_size(7_000);
+    let source = KeysetSource::table(pool.clone(), "items", "id")
+        .unwrap()
+        .page_size(7_000);
     let (first, next) = source.sql();
     assert!(!first.to_uppercase().contains("OFFSET") && next.contains("id > $1"));
     let rows = source.stream::<Item, i64>();
@@ -116,18 +124,33 @@ async fn streams_a_postgres_table_with_keyset_pages_preload_and_failures() {
     let mut failed: Vec<String> = report.failed.iter().map(|f| f.id.clone()).collect();
     failed.sort_by_key(|id| id.parse::<i64>().unwrap());
     assert_eq!(failed, expected_failed);
-    assert!(report.failed.iter().all(|f| f.status == 400 && f.kind.contains("strict")));
+    assert!(
+        report
+            .failed
+            .iter()
+            .all(|f| f.status == 400 && f.kind.contains("strict"))
+    );
     // Batches of 2,500 rows, each split into several requests of at most 128 KiB.
-    assert!(report.batches as i64 > rows_total / 2_500, "{}", report.batches);
+    assert!(
+        report.batches as i64 > rows_total / 2_500,
+        "{}",
+        report.batches
+    );
 
     let events = progress.await.unwrap();
     let last = events.last().unwrap();
     assert!(last.done);
-    assert_eq!((last.read, last.indexed, last.failed), (rows_total as u64, rows_total as u64 - failures, failures));
+    assert_eq!(
+        (last.read, last.indexed, last.failed),
+        (rows_total as u64, rows_total as u64 - failures, failures)
+    );
     assert!(events.windows(2).all(|w| w[0].indexed <= w[1].indexed));
 
     repo.refresh(&index).await.unwrap();
-    assert_eq!(repo.count(&index, None).await.unwrap(), rows_total as u64 - failures);
+    assert_eq!(
+        repo.count(&index, None).await.unwrap(),
+        rows_total as u64 - failures
+    );
     let owned = repo
         .count(&index, Some(Query::term("owner_name", "owner 7").into()))
         .await
@@ -140,7 +163,9 @@ async fn a_source_error_stops_the_run_with_a_clear_error() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let index = server.index("broken");
-    repo.create_index(&index, &Item::definition()).await.unwrap();
+    repo.create_index(&index, &Item::definition())
+        .await
+        .unwrap();
     let items = (0..25).map(|i| {
         if i == 20 {
             Err(std::io::Error::other("disk on fire"))
@@ -163,7 +188,10 @@ async fn a_source_error_stops_the_run_with_a_clear_error() {
         .await
         .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("source stream") && message.contains("disk on fire"), "{message}");
+    assert!(
+        message.contains("source stream") && message.contains("disk on fire"),
+        "{message}"
+    );
     repo.refresh(&index).await.unwrap();
     // The two full batches before the error were sent.
     assert_eq!(repo.count(&index, None).await.unwrap(), 20);

@@ -1,5 +1,7 @@
 //! The JSON that `#[derive(Document)]` generates.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::IpAddr;
 
 use reel_search::{Document, FieldMapping, FieldSet, IndexDefinition, Indexable, Query};
@@ -142,7 +144,10 @@ fn typed_field_paths_follow_renames_and_nesting() {
     assert_eq!(f.owner().prefix(), "owner");
     // Typed values: `big` is i64, so `term(5)` is i64 and a range takes i64 bounds.
     let q: Query = f.big().range().gte(5).lt(10).into();
-    assert_eq!(q.to_value(), json!({"range": {"big": {"gte": 5, "lt": 10}}}));
+    assert_eq!(
+        q.to_value(),
+        json!({"range": {"big": {"gte": 5, "lt": 10}}})
+    );
     let q: Query = f.tags().term("x").into();
     assert_eq!(q.to_value(), json!({"term": {"tags": {"value": "x"}}}));
 }

@@ -1,5 +1,7 @@
 //! Zero-downtime migrations against the search server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -18,10 +20,12 @@ fn all(range: std::ops::Range<usize>) -> Source {
 /// A source fed by the test through a channel.
 fn channel() -> (tokio::sync::mpsc::Sender<Asset>, Source) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Asset>(4);
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|a| (Ok(a), rx))
-    })
-    .boxed();
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|a| (Ok(a), rx)) },
+        )
+        .boxed();
     (tx, stream)
 }
 
@@ -51,11 +55,22 @@ async fn ensure_current_creates_then_skips_then_migrates_on_change() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("assets");
-    let v = VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
-        .backfill(7, 2);
+    let v = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    )
+    .backfill(7, 2);
 
     let first = v.ensure_current(all(0..20)).await.unwrap();
-    let Outcome::Migrated { from: None, to, report, .. } = first else { panic!("{first:?}") };
+    let Outcome::Migrated {
+        from: None,
+        to,
+        report,
+        ..
+    } = first
+    else {
+        panic!("{first:?}")
+    };
     assert_eq!(to, format!("{alias}_v1"));
     assert_eq!(report.indexed, 20);
     common::record_alias_actions("migrate", &v.swap_actions(None, &to));
@@ -69,17 +84,37 @@ async fn ensure_current_creates_then_skips_then_migrates_on_change() {
 
     let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(7, 2);
     let migrated = v2.ensure_current(all(0..25)).await.unwrap();
-    let Outcome::Migrated { from, to: to2, deleted_old, .. } = migrated else { panic!() };
+    let Outcome::Migrated {
+        from,
+        to: to2,
+        deleted_old,
+        ..
+    } = migrated
+    else {
+        panic!()
+    };
     assert_eq!(from.as_deref(), Some(to.as_str()));
     assert_eq!(to2, format!("{alias}_v2"));
     assert!(deleted_old);
     common::record_alias_actions("migrate", &v2.swap_actions(Some(&to), &to2));
     assert!(!repo.index_exists(&to).await.unwrap());
-    assert_eq!(repo.alias_indices(&alias).await.unwrap(), [to2.clone()]);
-    assert_eq!(v2.write_targets().await.unwrap(), [to2.clone()]);
+    assert_eq!(
+        repo.alias_indices(&alias).await.unwrap(),
+        std::slice::from_ref(&to2)
+    );
+    assert_eq!(
+        v2.write_targets().await.unwrap(),
+        std::slice::from_ref(&to2)
+    );
     assert_eq!(repo.count(&alias, None).await.unwrap(), 25);
-    assert_eq!(repo.get_mapping(&alias).await.unwrap()["properties"]["rating"]["type"], "float");
-    assert_eq!(v2.live_fingerprint().await.unwrap(), Some(changed(&alias).fingerprint()));
+    assert_eq!(
+        repo.get_mapping(&alias).await.unwrap()["properties"]["rating"]["type"],
+        "float"
+    );
+    assert_eq!(
+        v2.live_fingerprint().await.unwrap(),
+        Some(changed(&alias).fingerprint())
+    );
 }
 
 #[tokio::test]
@@ -87,7 +122,10 @@ async fn writes_during_the_backfill_end_up_in_the_new_index() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("live");
-    let v1 = VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias));
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
     v1.ensure_current(all(0..30)).await.unwrap();
 
     let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(5, 1);
@@ -120,18 +158,26 @@ async fn writes_during_the_backfill_end_up_in_the_new_index() {
     }
     drop(tx);
     let outcome = migration.await.unwrap().unwrap();
-    let Outcome::Migrated { to, report, .. } = outcome else { panic!("{outcome:?}") };
+    let Outcome::Migrated { to, report, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
     // a20 (and a2 if it was not copied yet) already existed: skipped, not overwritten.
     assert!(report.skipped >= 1, "{report:?}");
 
-    assert_eq!(repo.alias_indices(&alias).await.unwrap(), [to.clone()]);
+    assert_eq!(
+        repo.alias_indices(&alias).await.unwrap(),
+        std::slice::from_ref(&to)
+    );
     assert_eq!(repo.count(&alias, None).await.unwrap(), 30);
     let get = |id: &'static str| {
         let repo = repo.clone();
         let alias = alias.clone();
         async move { repo.get::<Asset>(&alias, id).await.unwrap() }
     };
-    assert_eq!(get("a100").await.unwrap().title, "created during the backfill");
+    assert_eq!(
+        get("a100").await.unwrap().title,
+        "created during the backfill"
+    );
     assert_eq!(get("a2").await.unwrap().title, "updated early");
     assert_eq!(get("a20").await.unwrap().title, "updated late");
     assert!(get("a25").await.is_none());
@@ -143,7 +189,10 @@ async fn a_migration_killed_halfway_leaves_reads_on_the_old_index_and_can_be_rer
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("crash");
-    let v1 = VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias));
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
     v1.ensure_current(all(0..10)).await.unwrap();
     let old = format!("{alias}_v1");
 
@@ -163,12 +212,17 @@ async fn a_migration_killed_halfway_leaves_reads_on_the_old_index_and_can_be_rer
     drop(tx);
 
     // Reads still go to the complete old index.
-    assert_eq!(v2.current_index().await.unwrap().as_deref(), Some(old.as_str()));
+    assert_eq!(
+        v2.current_index().await.unwrap().as_deref(),
+        Some(old.as_str())
+    );
     assert_eq!(repo.count(&alias, None).await.unwrap(), 10);
     assert!(repo.index_exists(&format!("{alias}_v2")).await.unwrap());
     // ensure_current sees the old fingerprint and reruns the migration.
     let outcome = v2.ensure_current(all(0..12)).await.unwrap();
-    let Outcome::Migrated { from, to, .. } = outcome else { panic!("{outcome:?}") };
+    let Outcome::Migrated { from, to, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!(from.as_deref(), Some(old.as_str()));
     assert_eq!(to, format!("{alias}_v3"));
     assert!(!repo.index_exists(&format!("{alias}_v2")).await.unwrap());

@@ -1,5 +1,7 @@
 //! The repo against the search server (osmem-server, or Elasticsearch at `REEL_ES_URL`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Asset, asset, record, repo, search_server};
@@ -32,7 +34,9 @@ async fn creates_index_from_the_derive_and_does_crud() {
     assert_eq!(got.as_ref(), Some(&a));
     assert_eq!(repo.get::<Asset>(&index, "nope").await.unwrap(), None);
 
-    repo.update_partial(&index, "a3", &json!({"views": 7})).await.unwrap();
+    repo.update_partial(&index, "a3", &json!({"views": 7}))
+        .await
+        .unwrap();
     let script = reel_search::Script::painless("ctx._source.views += params.n").param("n", 3);
     let scripted = repo.update_script(&index, "a3", &script).await;
     let got: Asset = repo.get(&index, "a3").await.unwrap().unwrap();
@@ -59,9 +63,12 @@ async fn creates_index_from_the_derive_and_does_crud() {
     assert_eq!(many[0].as_ref().map(|a| a.id.as_str()), Some("a4"));
     assert!(many[1].is_none());
 
-    repo.put_mapping(&index, &json!({"properties": {"extra": {"type": "keyword"}}}))
-        .await
-        .unwrap();
+    repo.put_mapping(
+        &index,
+        &json!({"properties": {"extra": {"type": "keyword"}}}),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         repo.get_mapping(&index).await.unwrap()["properties"]["extra"]["type"],
         "keyword"
@@ -87,7 +94,9 @@ async fn bulk_reports_every_failed_item() {
     let server = search_server();
     let repo = repo(&server);
     let index = server.index("bulk");
-    repo.create_index(&index, &Asset::definition()).await.unwrap();
+    repo.create_index(&index, &Asset::definition())
+        .await
+        .unwrap();
     let ops = common::bulk_ops();
     for op in &ops {
         record("bulk", "bulk_action", &op.action_line());
@@ -108,7 +117,12 @@ async fn bulk_reports_every_failed_item() {
     assert_eq!(failed, expected, "{response:#?}");
     let strict = &response.items[3];
     assert!(
-        strict.error.as_ref().unwrap().kind.contains("strict_dynamic_mapping"),
+        strict
+            .error
+            .as_ref()
+            .unwrap()
+            .kind
+            .contains("strict_dynamic_mapping"),
         "{strict:?}"
     );
     assert_eq!(response.items[8].action, BulkAction::Delete);
@@ -124,10 +138,16 @@ async fn bulk_reports_every_failed_item() {
     assert_eq!(stats.bulk_failed, expected.len() as u64);
 }
 
-async fn seeded(server: &reel_testkit::Search, name: &str, n: usize) -> (reel_search::Repo, String) {
+async fn seeded(
+    server: &reel_testkit::Search,
+    name: &str,
+    n: usize,
+) -> (reel_search::Repo, String) {
     let repo = repo(server);
     let index = server.index(name);
-    repo.create_index(&index, &Asset::definition()).await.unwrap();
+    repo.create_index(&index, &Asset::definition())
+        .await
+        .unwrap();
     let ops = (0..n)
         .map(|i| reel_search::BulkOp::index_doc(&asset(i)).unwrap())
         .collect();
@@ -148,44 +168,78 @@ async fn typed_search_hits() {
     let by_name = |n: &str| queries.iter().find(|(k, _)| *k == n).unwrap().1.clone();
 
     // beach = even ids; video = i % 3 == 0 → 0, 6
-    let r = repo.search::<Asset>(&index, &by_name("bool_filter")).await.unwrap();
+    let r = repo
+        .search::<Asset>(&index, &by_name("bool_filter"))
+        .await
+        .unwrap();
     let total = r.hits.total.unwrap();
     assert_eq!((total.value, total.relation), (4 - 2, TotalRelation::Eq));
     let ids: Vec<&str> = r.hits.sources().map(|a| a.id.as_str()).collect();
     assert_eq!(ids, ["a6", "a0"]);
     assert!(r.hits.hits[0].sort.len() == 1);
 
-    let r = repo.search::<Value>(&index, &by_name("range_sorted")).await.unwrap();
-    let views: Vec<i64> = r.hits.sources().map(|v| v["views"].as_i64().unwrap()).collect();
+    let r = repo
+        .search::<Value>(&index, &by_name("range_sorted"))
+        .await
+        .unwrap();
+    let views: Vec<i64> = r
+        .hits
+        .sources()
+        .map(|v| v["views"].as_i64().unwrap())
+        .collect();
     assert_eq!(views, [20, 30, 40, 50, 60]);
-    assert!(r.hits.hits[0].source.as_ref().unwrap().get("title").is_none());
+    assert!(
+        r.hits.hits[0]
+            .source
+            .as_ref()
+            .unwrap()
+            .get("title")
+            .is_none()
+    );
 
-    let r = repo.search::<Asset>(&index, &by_name("highlight")).await.unwrap();
+    let r = repo
+        .search::<Asset>(&index, &by_name("highlight"))
+        .await
+        .unwrap();
     assert_eq!(r.hits.hits.len(), 6);
     let fragment = &r.hits.hits[0].highlight["title"][0];
     assert!(fragment.contains("<b>beach</b>"), "{fragment}");
     assert!(r.hits.hits[0].score.unwrap() > 0.0);
 
-    let r = repo.search::<Asset>(&index, &by_name("terms_ids_exists")).await.unwrap();
+    let r = repo
+        .search::<Asset>(&index, &by_name("terms_ids_exists"))
+        .await
+        .unwrap();
     // (audio or image or a0) and has duration (i % 3 != 1): image is i%3==1 → no duration.
     let mut ids: Vec<&str> = r.hits.sources().map(|a| a.id.as_str()).collect();
     ids.sort();
     assert_eq!(ids, ["a0", "a11", "a2", "a5", "a8"]);
 
-    let r = repo.search::<Asset>(&index, &by_name("multi_match_prefix")).await.unwrap();
+    let r = repo
+        .search::<Asset>(&index, &by_name("multi_match_prefix"))
+        .await
+        .unwrap();
     assert_eq!(r.hits.total.unwrap().value, 12);
 
-    let r = repo.search::<Asset>(&index, &by_name("nested_function_score")).await.unwrap();
+    let r = repo
+        .search::<Asset>(&index, &by_name("nested_function_score"))
+        .await
+        .unwrap();
     // comments with stars >= 4 exist when i % 3 == 2.
     let mut ids: Vec<&str> = r.hits.sources().map(|a| a.id.as_str()).collect();
     ids.sort();
     assert_eq!(ids, ["a11", "a2", "a5", "a8"]);
 
-    let r = repo.search::<Asset>(&index, &by_name("constant_dis_max")).await.unwrap();
+    let r = repo
+        .search::<Asset>(&index, &by_name("constant_dis_max"))
+        .await
+        .unwrap();
     assert_eq!(r.hits.hits.len(), 5);
 
     assert_eq!(
-        repo.count(&index, Some(Query::term("kind", "video").into())).await.unwrap(),
+        repo.count(&index, Some(Query::term("kind", "video").into()))
+            .await
+            .unwrap(),
         4
     );
 }
@@ -265,7 +319,11 @@ async fn scan_streams_every_hit_and_by_query_ops() {
     assert_eq!(ids.len(), 57);
 
     let filtered: Vec<reel_search::Hit<Asset>> = repo
-        .scan(&index, SearchRequest::new().query(Query::term("kind", "video")), 4)
+        .scan(
+            &index,
+            SearchRequest::new().query(Query::term("kind", "video")),
+            4,
+        )
         .try_collect()
         .await
         .unwrap();
@@ -292,7 +350,9 @@ async fn scan_streams_every_hit_and_by_query_ops() {
     repo.refresh(&index).await.unwrap();
     assert_eq!(repo.count(&index, None).await.unwrap(), 38);
     assert_eq!(
-        repo.count(&index, Some(Query::range("views").gt(0).into())).await.unwrap(),
+        repo.count(&index, Some(Query::range("views").gt(0).into()))
+            .await
+            .unwrap(),
         if scripts { 19 } else { 38 }
     );
 }
@@ -304,8 +364,11 @@ async fn connection_errors_are_retried_then_reported() {
         return;
     }
     let repo = repo(&server).with_backoff(
-        reel_core::Backoff::new(std::time::Duration::from_millis(1), std::time::Duration::from_millis(5))
-            .with_max_retries(2),
+        reel_core::Backoff::new(
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_millis(5),
+        )
+        .with_max_retries(2),
     );
     server.kill();
     let err = repo.index_exists("x").await.unwrap_err();

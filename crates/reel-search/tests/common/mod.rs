@@ -1,5 +1,5 @@
 //! Shared models, bodies and helpers of the integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,7 +40,15 @@ pub fn asset(i: usize) -> Asset {
     let kinds = ["video", "image", "audio"];
     Asset {
         id: format!("a{i}"),
-        title: format!("asset {} {}", i, if i % 2 == 0 { "beach" } else { "mountain" }),
+        title: format!(
+            "asset {} {}",
+            i,
+            if i.is_multiple_of(2) {
+                "beach"
+            } else {
+                "mountain"
+            }
+        ),
         kind: kinds[i % 3].to_owned(),
         views: i as i64 * 10,
         duration: if i % 3 == 1 { None } else { Some(i as f64) },
@@ -152,9 +160,15 @@ pub fn aggregations() -> SearchRequest {
             Aggregation::terms("kind")
                 .size(10)
                 .agg("views", Aggregation::sum("views"))
-                .agg("best", Aggregation::top_hits(1).option("sort", json!([{"views": {"order": "desc"}}]))),
+                .agg(
+                    "best",
+                    Aggregation::top_hits(1).option("sort", json!([{"views": {"order": "desc"}}])),
+                ),
         )
-        .agg("monthly", Aggregation::date_histogram("created_at", "month"))
+        .agg(
+            "monthly",
+            Aggregation::date_histogram("created_at", "month"),
+        )
         .agg("views_hist", Aggregation::histogram("views", 50.0))
         .agg(
             "view_ranges",
@@ -193,7 +207,10 @@ pub fn bulk_ops() -> Vec<BulkOp> {
         // Fails: strict mapping rejects the unknown field.
         BulkOp::index("b3", json!({"id": "b3", "unknown_field": 1})),
         BulkOp::update_doc("b1", json!({"views": 999})),
-        BulkOp::update_script("b2", Script::painless("ctx._source.views += params.n").param("n", 5)),
+        BulkOp::update_script(
+            "b2",
+            Script::painless("ctx._source.views += params.n").param("n", 5),
+        ),
         BulkOp::upsert_doc("b4", serde_json::to_value(asset(4)).unwrap()),
         // Fails: missing document.
         BulkOp::update_doc("missing", json!({"views": 1})),
