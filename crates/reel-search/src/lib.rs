@@ -49,6 +49,35 @@
 //! assert_eq!(request.to_value()["query"]["bool"]["filter"][0], json!({"term": {"kind": {"value": "video"}}}));
 //! ```
 //!
+//! A misspelt field is a compile error:
+//!
+//! ```compile_fail
+//! # use reel_search::Document;
+//! # #[derive(Document, serde::Serialize)]
+//! # struct Asset { title: String }
+//! let _ = Asset::fields().titel();
+//! ```
+//!
+//! Bulk writes report every item; zero-downtime mapping changes go through [`VersionedIndex`]
+//! (see [`migrate`] and the guide's "Zero-downtime mapping changes" chapter):
+//!
+//! ```no_run
+//! # use reel_search::{BulkOp, Document, Repo, VersionedIndex};
+//! # #[derive(Document, serde::Serialize, serde::Deserialize)]
+//! # #[search(index = "assets")]
+//! # struct Asset { #[search(id)] id: i64, title: String }
+//! # async fn run(rows: Vec<Asset>) -> Result<(), reel_search::Error> {
+//! let repo = Repo::connect("http://127.0.0.1:9200")?;
+//! let result = repo.bulk("assets", vec![BulkOp::index_doc(&rows[0])?, BulkOp::delete("7")]).await?;
+//! for item in result.failed() {
+//!     eprintln!("{} {}: {:?}", item.id, item.status, item.error);
+//! }
+//! let assets = VersionedIndex::<Asset>::new(repo);
+//! let source = futures::stream::iter(rows.into_iter().map(Ok::<_, std::io::Error>));
+//! assets.ensure_current(source).await?; // migrates only if the mapping changed
+//! # Ok(()) }
+//! ```
+//!
 //! # Features
 //!
 //! | feature    | default | enables |

@@ -14,12 +14,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::{
-    AliasAction, Document, Error, IndexDefinition, IndexReport, Indexable, Indexer, Repo,
+    AliasAction, Document, Error, IndexDefinition, IndexReport, Indexable, Indexer, Progress, Repo,
     WriteResult,
 };
 
@@ -73,15 +73,28 @@ struct MigrationState {
 /// assets.ensure_current(source).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct VersionedIndex<D> {
     repo: Repo,
     definition: IndexDefinition,
     keep_old: bool,
     batch_size: usize,
     concurrency: usize,
+    on_progress: Option<ProgressFn>,
     state: Arc<Mutex<MigrationState>>,
     _doc: std::marker::PhantomData<fn() -> D>,
+}
+
+type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+impl<D> std::fmt::Debug for VersionedIndex<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionedIndex")
+            .field("alias", &self.definition.name())
+            .field("keep_old", &self.keep_old)
+            .field("batch_size", &self.batch_size)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
 }
 
 impl<D> Clone for VersionedIndex<D> {
@@ -92,6 +105,7 @@ impl<D> Clone for VersionedIndex<D> {
             keep_old: self.keep_old,
             batch_size: self.batch_size,
             concurrency: self.concurrency,
+            on_progress: self.on_progress.clone(),
             state: self.state.clone(),
             _doc: std::marker::PhantomData,
         }
@@ -115,6 +129,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             keep_old: false,
             batch_size: 1000,
             concurrency: 2,
+            on_progress: None,
             state: Arc::default(),
             _doc: std::marker::PhantomData,
         }
@@ -130,6 +145,12 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     pub fn backfill(mut self, batch_size: usize, concurrency: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Calls `f` with the backfill's progress events (for a progress bar).
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(f));
         self
     }
 
@@ -313,12 +334,23 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         E: Into<BoxError>,
     {
         self.repo.update_aliases(&[write_add]).await?;
-        let report = Indexer::new(self.repo.clone(), to)
+        let indexer = Indexer::new(self.repo.clone(), to)
             .batch_size(self.batch_size)
             .concurrency(self.concurrency)
-            .create_only(true)
-            .run(source)
-            .await?;
+            .create_only(true);
+        let watcher = self.on_progress.clone().map(|callback| {
+            let mut events = indexer.progress();
+            tokio::spawn(async move {
+                while let Some(p) = events.next().await {
+                    callback(&p);
+                }
+            })
+        });
+        let report = indexer.run(source).await;
+        if let Some(watcher) = watcher {
+            let _ = watcher.await;
+        }
+        let report = report?;
         if !report.failed.is_empty() {
             return Err(self.error(format!(
                 "{} documents failed to index into {to} (first: {:?}); reads stay on the old index, fix and rerun",
