@@ -11,7 +11,27 @@ use syn::{
 };
 
 /// Derives `reel_search::Document` (index name, settings, mappings, typed field paths) and,
-/// when a field is marked `#[search(id)]`, `reel_search::Indexable`.
+/// when a field is marked `#[search(id)]`, `reel_search::Indexable` (serde body).
+///
+/// Container attributes (`#[search(...)]` on the struct):
+/// - `index = "name"` — the index (alias) name; default: the type name in snake_case;
+/// - `shards = 1`, `replicas = 0` — `number_of_shards` / `number_of_replicas`;
+/// - `dynamic = "strict"` — `true`, `false`, `strict` or `runtime`;
+/// - `analysis = "<json>"` — the `analysis` settings (analyzers, tokenizers, filters);
+/// - `settings = "<json>"` — any other index settings.
+///
+/// serde's `rename_all` is followed.
+///
+/// Field attributes:
+/// - `id` — the document `_id` (the field must implement `Display`);
+/// - `keyword` or `type = "geo_point"` — the field type instead of the inferred one;
+/// - `analyzer = ".."`, `search_analyzer = ".."`, `format = ".."`;
+/// - `raw` — adds a `raw` keyword sub-field (and a `<field>_raw()` typed path);
+/// - `index = false` — stored in `_source` but not searchable;
+/// - `rename = ".."` — the JSON name (serde's `rename` is followed too);
+/// - `skip` — not mapped (serde's `skip` / `skip_serializing` too);
+/// - `object` / `nested` — the field's type (or element type) is itself a `Document`;
+/// - `mapping = "<json>"` — the full mapping of the field.
 #[proc_macro_derive(Document, attributes(search))]
 pub fn derive_document(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -817,12 +817,38 @@ impl Repo {
         request: SearchRequest,
         page_size: u64,
     ) -> BoxStream<'static, Result<Hit<T>, Error>> {
+        self.scan_from(index, request, page_size, ScanMode::Start)
+    }
+
+    /// Like [`scan`](Self::scan) but always with a scroll (for servers or proxies that
+    /// refuse point-in-time requests).
+    pub fn scroll<T: DeserializeOwned + Send + 'static>(
+        &self,
+        index: &str,
+        request: SearchRequest,
+        page_size: u64,
+    ) -> BoxStream<'static, Result<Hit<T>, Error>> {
+        self.scan_from(
+            index,
+            request,
+            page_size,
+            ScanMode::Scroll { id: String::new() },
+        )
+    }
+
+    fn scan_from<T: DeserializeOwned + Send + 'static>(
+        &self,
+        index: &str,
+        request: SearchRequest,
+        page_size: u64,
+        mode: ScanMode,
+    ) -> BoxStream<'static, Result<Hit<T>, Error>> {
         let state = Scan {
             repo: self.clone(),
             index: index.to_owned(),
             request,
             page_size: page_size.max(1),
-            mode: ScanMode::Start,
+            mode,
         };
         stream::try_unfold(state, |mut state| async move {
             match state.next_page::<T>().await? {
@@ -1073,14 +1099,6 @@ pub(crate) fn api_error(operation: &str, status: u16, bytes: &[u8]) -> Error {
             String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned(),
         ),
     };
-    if status == 404 && kind.contains("not_found") {
-        return Error::Api {
-            operation: operation.to_owned(),
-            status,
-            kind,
-            reason,
-        };
-    }
     Error::Api {
         operation: operation.to_owned(),
         status,

@@ -315,8 +315,19 @@ async fn scan_streams_every_hit_and_by_query_ops() {
         .unwrap();
     let mut ids: Vec<String> = hits.into_iter().map(|h| h.id).collect();
     ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 57);
+    let mut expected: Vec<String> = (0..57).map(|i| format!("a{i}")).collect();
+    expected.sort();
+    // Every document exactly once.
+    assert_eq!(ids, expected);
+
+    let scrolled: Vec<reel_search::Hit<Asset>> = repo
+        .scroll(&index, SearchRequest::new().query(Query::match_all()), 7)
+        .try_collect()
+        .await
+        .unwrap();
+    let mut scrolled_ids: Vec<String> = scrolled.into_iter().map(|h| h.id).collect();
+    scrolled_ids.sort();
+    assert_eq!(scrolled_ids, ids);
 
     let filtered: Vec<reel_search::Hit<Asset>> = repo
         .scan(
