@@ -1,0 +1,83 @@
+//! The crate's error type.
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The HTTP request failed (connection refused, timeout, TLS); retried before surfacing.
+    #[error("request to Elasticsearch failed: {0}; check the URL and that the server is reachable")]
+    Transport(#[source] elasticsearch::Error),
+    /// Elasticsearch answered with an error status.
+    #[error("Elasticsearch answered {status} to {operation}: {kind}: {reason}")]
+    Api {
+        /// What was being done (`create index assets_v2`).
+        operation: String,
+        /// The HTTP status.
+        status: u16,
+        /// The error type (`resource_already_exists_exception`).
+        kind: String,
+        /// The server's explanation.
+        reason: String,
+    },
+    /// A document or index does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked up.
+        what: String,
+    },
+    /// A document or request body could not be (de)serialized.
+    #[error("could not encode or decode JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A response did not have the expected shape.
+    #[error("could not decode {what}: {reason}")]
+    Decode {
+        /// What was decoded.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The database read failed.
+    #[cfg(feature = "postgres")]
+    #[error("reading rows from PostgreSQL failed: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A source stream or preload hook failed.
+    #[error("{stage} failed: {source}")]
+    Source {
+        /// `source stream` or `preload hook`.
+        stage: &'static str,
+        /// The user's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A migration cannot proceed.
+    #[error("migration of `{alias}` failed: {reason}")]
+    Migration {
+        /// The alias being migrated.
+        alias: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+    /// The client could not be configured (bad URL).
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// Whether retrying could help: 429, 502, 503, 504 and connection errors.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport(_) => true,
+            Self::Api { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            Self::NotFound { .. } => Some(404),
+            _ => None,
+        }
+    }
+}

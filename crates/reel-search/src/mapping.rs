@@ -1,0 +1,401 @@
+//! Index definitions: field types inferred from Rust types, settings and typed field paths.
+
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// The Elasticsearch mapping of a Rust type, used by `#[derive(Document)]` to infer each
+/// field's type. Implement it for your own types to control how they are mapped.
+///
+/// ```
+/// use reel_search::FieldMapping;
+/// use serde_json::{Value, json};
+///
+/// struct Location { lat: f64, lon: f64 }
+///
+/// impl FieldMapping for Location {
+///     type Scalar = Location;
+///     fn field_mapping() -> Value { json!({"type": "geo_point"}) }
+/// }
+/// assert_eq!(<Option<Location>>::field_mapping(), json!({"type": "geo_point"}));
+/// ```
+pub trait FieldMapping {
+    /// The value type of a single element (`Option<T>` and `Vec<T>` map to `T`'s scalar), used
+    /// to type query values on [`Field`].
+    type Scalar;
+    /// The field's mapping, for example `{"type": "keyword"}`.
+    fn field_mapping() -> Value;
+}
+
+macro_rules! scalar_mapping {
+    ($ty:literal => $($t:ty),+) => {$(
+        impl FieldMapping for $t {
+            type Scalar = $t;
+            fn field_mapping() -> Value { json!({"type": $ty}) }
+        }
+    )+};
+}
+
+scalar_mapping!("text" => String);
+
+impl FieldMapping for str {
+    type Scalar = String;
+    fn field_mapping() -> Value {
+        json!({"type": "text"})
+    }
+}
+
+impl FieldMapping for std::borrow::Cow<'_, str> {
+    type Scalar = String;
+    fn field_mapping() -> Value {
+        json!({"type": "text"})
+    }
+}
+scalar_mapping!("keyword" => char);
+scalar_mapping!("byte" => i8);
+scalar_mapping!("short" => i16, u8);
+scalar_mapping!("integer" => i32, u16);
+scalar_mapping!("long" => i64, u32, isize);
+scalar_mapping!("unsigned_long" => u64, usize);
+// i128/u128 do not fit any numeric type; keyword keeps them exact and sortable as strings.
+scalar_mapping!("keyword" => i128, u128);
+scalar_mapping!("float" => f32);
+scalar_mapping!("double" => f64);
+scalar_mapping!("boolean" => bool);
+scalar_mapping!("ip" => std::net::IpAddr, std::net::Ipv4Addr, std::net::Ipv6Addr);
+scalar_mapping!("object" => Value);
+scalar_mapping!("date" => std::time::SystemTime);
+
+macro_rules! wrapper_mapping {
+    ($($w:ident),+) => {$(
+        impl<T: FieldMapping + ?Sized> FieldMapping for $w<T> {
+            type Scalar = T::Scalar;
+            fn field_mapping() -> Value { T::field_mapping() }
+        }
+    )+};
+}
+use std::boxed::Box;
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+wrapper_mapping!(Box, Arc, Rc);
+
+macro_rules! sized_wrapper_mapping {
+    ($($w:ident),+) => {$(
+        impl<T: FieldMapping> FieldMapping for $w<T> {
+            type Scalar = T::Scalar;
+            fn field_mapping() -> Value { T::field_mapping() }
+        }
+    )+};
+}
+sized_wrapper_mapping!(Option, Vec, VecDeque, HashSet, BTreeSet);
+
+impl<T: FieldMapping> FieldMapping for [T] {
+    type Scalar = T::Scalar;
+    fn field_mapping() -> Value {
+        T::field_mapping()
+    }
+}
+
+impl<T: FieldMapping, const N: usize> FieldMapping for [T; N] {
+    type Scalar = T::Scalar;
+    fn field_mapping() -> Value {
+        T::field_mapping()
+    }
+}
+
+impl<T: FieldMapping + ?Sized> FieldMapping for &T {
+    type Scalar = T::Scalar;
+    fn field_mapping() -> Value {
+        T::field_mapping()
+    }
+}
+
+#[cfg(feature = "chrono")]
+mod chrono_impls {
+    use super::*;
+    impl<Tz: chrono::TimeZone> FieldMapping for chrono::DateTime<Tz> {
+        type Scalar = chrono::DateTime<Tz>;
+        fn field_mapping() -> Value {
+            json!({"type": "date"})
+        }
+    }
+    impl FieldMapping for chrono::NaiveDateTime {
+        type Scalar = chrono::NaiveDateTime;
+        fn field_mapping() -> Value {
+            json!({"type": "date"})
+        }
+    }
+    impl FieldMapping for chrono::NaiveDate {
+        type Scalar = chrono::NaiveDate;
+        fn field_mapping() -> Value {
+            json!({"type": "date", "format": "strict_date"})
+        }
+    }
+}
+
+#[cfg(feature = "time")]
+mod time_impls {
+    use super::*;
+    impl FieldMapping for time::OffsetDateTime {
+        type Scalar = time::OffsetDateTime;
+        fn field_mapping() -> Value {
+            json!({"type": "date"})
+        }
+    }
+    impl FieldMapping for time::PrimitiveDateTime {
+        type Scalar = time::PrimitiveDateTime;
+        fn field_mapping() -> Value {
+            json!({"type": "date"})
+        }
+    }
+    impl FieldMapping for time::Date {
+        type Scalar = time::Date;
+        fn field_mapping() -> Value {
+            json!({"type": "date", "format": "strict_date"})
+        }
+    }
+}
+
+#[cfg(feature = "uuid")]
+impl FieldMapping for uuid::Uuid {
+    type Scalar = uuid::Uuid;
+    fn field_mapping() -> Value {
+        json!({"type": "keyword"})
+    }
+}
+
+#[cfg(feature = "decimal")]
+impl FieldMapping for rust_decimal::Decimal {
+    type Scalar = rust_decimal::Decimal;
+    /// `scaled_float` would round; `double` keeps range queries and aggregations working.
+    /// Override with `#[search(type = "scaled_float")]` + `mapping` for money columns.
+    fn field_mapping() -> Value {
+        json!({"type": "double"})
+    }
+}
+
+/// A typed path to a field, generated by `#[derive(Document)]` (`Asset::fields().title()`),
+/// so a misspelt field does not compile. `T` is the field's scalar type and types the values
+/// of term and range queries built from it.
+#[derive(Debug)]
+pub struct Field<T> {
+    path: String,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Field<T> {
+    fn clone(&self) -> Self {
+        Self::new(self.path.clone())
+    }
+}
+
+impl<T> Field<T> {
+    /// A field at `path` (dotted for object fields).
+    pub fn new(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            _type: PhantomData,
+        }
+    }
+
+    /// The dotted path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl<T> AsRef<str> for Field<T> {
+    fn as_ref(&self) -> &str {
+        &self.path
+    }
+}
+
+impl<T> std::fmt::Display for Field<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.path)
+    }
+}
+
+/// The generated set of field paths of a document (`<Name>Fields`).
+pub trait FieldSet: Default {
+    /// The set for a document embedded at `prefix` (an object or nested field).
+    fn with_prefix(prefix: String) -> Self;
+    /// The dotted prefix ("" at the root).
+    fn prefix(&self) -> &str;
+}
+
+/// A type stored in an index: its name, settings and mappings. Derive it with
+/// `#[derive(Document)]`.
+pub trait Document {
+    /// The generated typed field paths.
+    type Fields: FieldSet;
+    /// The index name (the read alias when migrations are used).
+    const INDEX: &'static str;
+    /// The mapping `properties`.
+    fn properties() -> Map<String, Value>;
+    /// Settings and mappings of the index.
+    fn definition() -> IndexDefinition;
+    /// Typed field paths for the query DSL.
+    fn fields() -> Self::Fields {
+        Self::Fields::default()
+    }
+}
+
+/// What is sent to Elasticsearch for a document: its id and its `_source`.
+///
+/// `#[derive(Document)]` implements it (serde body) when a field is marked `#[search(id)]`;
+/// implement it by hand for a custom body.
+pub trait Indexable: Send + Sync {
+    /// The document `_id`.
+    fn document_id(&self) -> String;
+    /// The document `_source`.
+    fn document_body(&self) -> Result<Value, serde_json::Error>;
+}
+
+/// An index's settings and mappings, with a fingerprint for change detection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexDefinition {
+    name: String,
+    settings: Map<String, Value>,
+    mappings: Map<String, Value>,
+}
+
+impl IndexDefinition {
+    /// A definition from explicit settings and mappings objects.
+    pub fn new(name: impl Into<String>, settings: Value, mappings: Value) -> Self {
+        Self {
+            name: name.into(),
+            settings: into_map(settings),
+            mappings: into_map(mappings),
+        }
+    }
+
+    /// The definition of a document type.
+    pub fn of<D: Document>() -> Self {
+        D::definition()
+    }
+
+    #[doc(hidden)]
+    pub fn __from_derive(
+        name: &str,
+        shards: Option<u32>,
+        replicas: Option<u32>,
+        dynamic: Option<&str>,
+        analysis: Option<&str>,
+        extra: Option<&str>,
+        properties: Map<String, Value>,
+    ) -> Self {
+        let mut settings = Map::new();
+        if let Some(extra) = extra {
+            settings.extend(crate::__private::parse_object(extra));
+        }
+        if let Some(shards) = shards {
+            settings.insert("number_of_shards".into(), shards.into());
+        }
+        if let Some(replicas) = replicas {
+            settings.insert("number_of_replicas".into(), replicas.into());
+        }
+        if let Some(analysis) = analysis {
+            settings.insert(
+                "analysis".into(),
+                Value::Object(crate::__private::parse_object(analysis)),
+            );
+        }
+        let mut mappings = Map::new();
+        if let Some(dynamic) = dynamic {
+            mappings.insert("dynamic".into(), dynamic.into());
+        }
+        mappings.insert("properties".into(), Value::Object(properties));
+        Self {
+            name: name.to_owned(),
+            settings,
+            mappings,
+        }
+    }
+
+    /// The logical index name (alias).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A copy with another logical name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The index settings (`number_of_shards`, `analysis`, ...).
+    pub fn settings(&self) -> &Map<String, Value> {
+        &self.settings
+    }
+
+    /// Sets one index setting, e.g. `("refresh_interval", "1s")`.
+    pub fn with_setting(mut self, key: &str, value: impl Serialize) -> Self {
+        self.settings.insert(
+            key.into(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
+        self
+    }
+
+    /// The mappings (`dynamic`, `properties`, `_meta`).
+    pub fn mappings(&self) -> &Map<String, Value> {
+        &self.mappings
+    }
+
+    /// A SHA-256 over the canonical JSON of settings and mappings (`_meta` excluded), used to
+    /// tell whether a live index still matches this definition.
+    pub fn fingerprint(&self) -> String {
+        let mut mappings = self.mappings.clone();
+        mappings.remove("_meta");
+        let canonical = canonical(&json!({"settings": self.settings, "mappings": mappings}));
+        let digest = Sha256::digest(canonical.as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The index-creation body: `{"settings": .., "mappings": ..}` with the fingerprint in
+    /// `mappings._meta.reel_fingerprint`.
+    pub fn body(&self) -> Value {
+        let mut mappings = self.mappings.clone();
+        let mut meta = match mappings.remove("_meta") {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        meta.insert(
+            crate::migrate::FINGERPRINT_META.into(),
+            self.fingerprint().into(),
+        );
+        mappings.insert("_meta".into(), Value::Object(meta));
+        json!({"settings": self.settings, "mappings": mappings})
+    }
+}
+
+fn into_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// JSON with object keys sorted at every level, so equal definitions hash equally.
+fn canonical(value: &Value) -> String {
+    fn sort(value: &Value) -> Value {
+        match value {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = Map::new();
+                for k in keys {
+                    out.insert(k.clone(), sort(&m[k]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    sort(value).to_string()
+}

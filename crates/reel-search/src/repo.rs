@@ -1,0 +1,1114 @@
+//! The repository: index admin, documents, bulk, search and scans over the official client.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use elasticsearch::Elasticsearch;
+use elasticsearch::http::Method;
+use elasticsearch::http::headers::HeaderMap;
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use reel_core::{Backoff, Jitter};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tracing::Instrument;
+
+use crate::bulk::{RawBulkResponse, decode_item};
+use crate::{
+    BulkItem, BulkOp, BulkResponse, Error, Hit, IndexDefinition, Indexable, Query, Script,
+    SearchRequest, SearchResponse,
+};
+
+/// The result of a single-document write.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WriteResult {
+    /// The index written.
+    #[serde(rename = "_index", default)]
+    pub index: String,
+    /// The document id.
+    #[serde(rename = "_id", default)]
+    pub id: String,
+    /// The document version after the write.
+    #[serde(rename = "_version", default)]
+    pub version: Option<u64>,
+    /// `created`, `updated`, `deleted`, `noop`.
+    #[serde(default)]
+    pub result: String,
+}
+
+/// An `_aliases` action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AliasAction {
+    /// Point `alias` at `index`.
+    Add {
+        /// The physical index.
+        index: String,
+        /// The alias.
+        alias: String,
+        /// Mark `index` as the alias's write index.
+        is_write_index: Option<bool>,
+    },
+    /// Remove `alias` from `index`.
+    Remove {
+        /// The physical index.
+        index: String,
+        /// The alias.
+        alias: String,
+    },
+}
+
+impl AliasAction {
+    /// Adds `alias` to `index`.
+    pub fn add(index: impl Into<String>, alias: impl Into<String>) -> Self {
+        Self::Add {
+            index: index.into(),
+            alias: alias.into(),
+            is_write_index: None,
+        }
+    }
+    /// Removes `alias` from `index`.
+    pub fn remove(index: impl Into<String>, alias: impl Into<String>) -> Self {
+        Self::Remove {
+            index: index.into(),
+            alias: alias.into(),
+        }
+    }
+    /// The action's JSON (`{"add": {"index": .., "alias": ..}}`).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Self::Add {
+                index,
+                alias,
+                is_write_index,
+            } => {
+                let mut m = json!({"index": index, "alias": alias});
+                if let (Some(w), Some(o)) = (is_write_index, m.as_object_mut()) {
+                    o.insert("is_write_index".into(), (*w).into());
+                }
+                json!({ "add": m })
+            }
+            Self::Remove { index, alias } => json!({"remove": {"index": index, "alias": alias}}),
+        }
+    }
+}
+
+/// Counters a user would graph.
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    bulk_items: AtomicU64,
+    bulk_failed: AtomicU64,
+}
+
+/// A snapshot of a [`Repo`]'s counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RepoStats {
+    /// HTTP requests sent (including retries).
+    pub requests: u64,
+    /// Requests or bulk items resent after 429/5xx/connection errors.
+    pub retries: u64,
+    /// Bulk items sent.
+    pub bulk_items: u64,
+    /// Bulk items that failed for good.
+    pub bulk_failed: u64,
+}
+
+/// Index admin, documents, bulk and search over the official `elasticsearch` client.
+///
+/// Every request is retried on 429/502/503/504 and connection errors with a bounded
+/// [`Backoff`]; bulk requests resend only the items that got 429/503. Works with
+/// Elasticsearch 8 and 9 (and OpenSearch-compatible servers).
+///
+/// ```no_run
+/// use reel_search::{BulkOp, Query, Repo, SearchRequest};
+/// use serde_json::{Value, json};
+///
+/// # async fn run() -> Result<(), reel_search::Error> {
+/// let repo = Repo::connect("http://127.0.0.1:9200")?;
+/// let bulk = repo
+///     .bulk("assets", vec![BulkOp::index("1", json!({"title": "beach"})), BulkOp::delete("9")])
+///     .await?;
+/// for failed in bulk.failed() {
+///     eprintln!("{} failed: {:?}", failed.id, failed.error);
+/// }
+/// repo.refresh("assets").await?;
+/// let found = repo
+///     .search::<Value>("assets", &SearchRequest::new().query(Query::matches("title", "beach")))
+///     .await?;
+/// println!("{:?} hits", found.hits.total);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Repo {
+    client: Elasticsearch,
+    backoff: Backoff,
+    counters: Arc<Counters>,
+}
+
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'*' | b',') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Repo {
+    /// A repo for one node at `url` (`http://host:9200`).
+    pub fn connect(url: &str) -> Result<Self, Error> {
+        let url = elasticsearch::http::Url::parse(url)
+            .map_err(|e| Error::Config(format!("`{url}` is not a URL: {e}")))?;
+        let transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Self::new(Elasticsearch::new(transport)))
+    }
+
+    /// A repo over a configured client (auth, TLS, node pool).
+    pub fn new(client: Elasticsearch) -> Self {
+        Self {
+            client,
+            backoff: Backoff::new(Duration::from_millis(50), Duration::from_secs(5))
+                .with_jitter(Jitter::Full)
+                .with_max_retries(5),
+            counters: Arc::default(),
+        }
+    }
+
+    /// Replaces the retry policy (keep `with_max_retries` set: retries must stay bounded).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Elasticsearch {
+        &self.client
+    }
+
+    /// Counters since creation (shared by clones).
+    pub fn stats(&self) -> RepoStats {
+        RepoStats {
+            requests: self.counters.requests.load(Ordering::Relaxed),
+            retries: self.counters.retries.load(Ordering::Relaxed),
+            bulk_items: self.counters.bulk_items.load(Ordering::Relaxed),
+            bulk_failed: self.counters.bulk_failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sends one request, retrying transport errors and 429/5xx; returns status and body.
+    async fn send(
+        &self,
+        operation: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Bytes>,
+    ) -> Result<(u16, Bytes), Error> {
+        let span = tracing::debug_span!("elasticsearch", %operation, %path);
+        let mut first = true;
+        let result = self
+            .backoff
+            .retry(
+                || {
+                    if !first {
+                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    }
+                    first = false;
+                    self.counters.requests.fetch_add(1, Ordering::Relaxed);
+                    let body = body.clone();
+                    async move {
+                        let response = self
+                            .client
+                            .send(method, path, HeaderMap::new(), Some(query), body, None)
+                            .await
+                            .map_err(Error::Transport)?;
+                        let status = response.status_code().as_u16();
+                        let bytes = response.bytes().await.map_err(Error::Transport)?;
+                        if matches!(status, 429 | 502 | 503 | 504) {
+                            return Err(api_error(operation, status, &bytes));
+                        }
+                        Ok((status, bytes))
+                    }
+                },
+                Error::is_retryable,
+            )
+            .instrument(span)
+            .await;
+        result.map_err(|e| {
+            if e.attempts > 1 {
+                tracing::warn!(attempts = e.attempts, error = %e.error, "giving up");
+            }
+            e.into_inner()
+        })
+    }
+
+    async fn send_json(
+        &self,
+        operation: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Bytes), Error> {
+        let body = match body {
+            Some(v) => Some(Bytes::from(serde_json::to_vec(v)?)),
+            None => None,
+        };
+        self.send(operation, method, path, query, body).await
+    }
+
+    /// Sends and requires a 2xx answer, decoding it.
+    async fn call<R: DeserializeOwned>(
+        &self,
+        operation: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<R, Error> {
+        let (status, bytes) = self.send_json(operation, method, path, query, body).await?;
+        if !(200..300).contains(&status) {
+            return Err(api_error(operation, status, &bytes));
+        }
+        decode(operation, &bytes)
+    }
+
+    // ---- index admin ----
+
+    /// Creates `index` with the definition's settings and mappings.
+    pub async fn create_index(
+        &self,
+        index: &str,
+        definition: &IndexDefinition,
+    ) -> Result<(), Error> {
+        self.create_index_with_body(index, &definition.body()).await
+    }
+
+    /// Creates `index` with a raw body (`settings`, `mappings`, `aliases`).
+    pub async fn create_index_with_body(&self, index: &str, body: &Value) -> Result<(), Error> {
+        let _: Value = self
+            .call(
+                &format!("create index {index}"),
+                Method::Put,
+                &format!("/{}", encode(index)),
+                &[],
+                Some(body),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes `index`; `Ok(false)` when it did not exist.
+    pub async fn delete_index(&self, index: &str) -> Result<bool, Error> {
+        let op = format!("delete index {index}");
+        let (status, bytes) = self
+            .send_json(
+                &op,
+                Method::Delete,
+                &format!("/{}", encode(index)),
+                &[],
+                None,
+            )
+            .await?;
+        match status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(api_error(&op, status, &bytes)),
+        }
+    }
+
+    /// Whether `index` (or an alias of that name) exists.
+    pub async fn index_exists(&self, index: &str) -> Result<bool, Error> {
+        let op = format!("check index {index}");
+        let (status, bytes) = self
+            .send_json(&op, Method::Head, &format!("/{}", encode(index)), &[], None)
+            .await?;
+        match status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(api_error(&op, status, &bytes)),
+        }
+    }
+
+    /// Adds fields to the mapping of `index` (`{"properties": {...}}`).
+    pub async fn put_mapping(&self, index: &str, mapping: &Value) -> Result<(), Error> {
+        let _: Value = self
+            .call(
+                &format!("put mapping of {index}"),
+                Method::Put,
+                &format!("/{}/_mapping", encode(index)),
+                &[],
+                Some(mapping),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The mappings of `index` (the first index when it is an alias).
+    pub async fn get_mapping(&self, index: &str) -> Result<Value, Error> {
+        let all: Map<String, Value> = self
+            .call(
+                &format!("get mapping of {index}"),
+                Method::Get,
+                &format!("/{}/_mapping", encode(index)),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(all
+            .into_iter()
+            .next()
+            .and_then(|(_, v)| v.get("mappings").cloned())
+            .unwrap_or(Value::Null))
+    }
+
+    /// Updates dynamic settings of `index` (`{"index": {"refresh_interval": "1s"}}`).
+    pub async fn put_settings(&self, index: &str, settings: &Value) -> Result<(), Error> {
+        let _: Value = self
+            .call(
+                &format!("put settings of {index}"),
+                Method::Put,
+                &format!("/{}/_settings", encode(index)),
+                &[],
+                Some(settings),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The `settings.index` object of `index`.
+    pub async fn get_settings(&self, index: &str) -> Result<Value, Error> {
+        let all: Map<String, Value> = self
+            .call(
+                &format!("get settings of {index}"),
+                Method::Get,
+                &format!("/{}/_settings", encode(index)),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(all
+            .into_iter()
+            .next()
+            .and_then(|(_, v)| v.pointer("/settings/index").cloned())
+            .unwrap_or(Value::Null))
+    }
+
+    /// Makes recent writes visible to search.
+    pub async fn refresh(&self, index: &str) -> Result<(), Error> {
+        let _: Value = self
+            .call(
+                &format!("refresh {index}"),
+                Method::Post,
+                &format!("/{}/_refresh", encode(index)),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `_aliases` actions in one atomic call.
+    pub async fn update_aliases(&self, actions: &[AliasAction]) -> Result<(), Error> {
+        let body =
+            json!({"actions": actions.iter().map(AliasAction::to_value).collect::<Vec<_>>()});
+        let _: Value = self
+            .call(
+                "update aliases",
+                Method::Post,
+                "/_aliases",
+                &[],
+                Some(&body),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The indices `alias` points at (empty when the alias does not exist), sorted.
+    pub async fn alias_indices(&self, alias: &str) -> Result<Vec<String>, Error> {
+        let op = format!("get alias {alias}");
+        let (status, bytes) = self
+            .send_json(
+                &op,
+                Method::Get,
+                &format!("/_alias/{}", encode(alias)),
+                &[],
+                None,
+            )
+            .await?;
+        match status {
+            200..=299 => {
+                let m: Map<String, Value> = decode(&op, &bytes)?;
+                let mut indices: Vec<String> = m.into_iter().map(|(k, _)| k).collect();
+                indices.sort();
+                Ok(indices)
+            }
+            404 => Ok(Vec::new()),
+            _ => Err(api_error(&op, status, &bytes)),
+        }
+    }
+
+    /// Physical indices whose names match `pattern` (wildcards), sorted.
+    pub async fn list_indices(&self, pattern: &str) -> Result<Vec<String>, Error> {
+        let op = format!("list indices {pattern}");
+        let (status, bytes) = self
+            .send_json(
+                &op,
+                Method::Get,
+                &format!("/{}/_settings", encode(pattern)),
+                &[("expand_wildcards", "open".into())],
+                None,
+            )
+            .await?;
+        match status {
+            200..=299 => {
+                let m: Map<String, Value> = decode(&op, &bytes)?;
+                let mut indices: Vec<String> = m.into_iter().map(|(k, _)| k).collect();
+                indices.sort();
+                Ok(indices)
+            }
+            404 => Ok(Vec::new()),
+            _ => Err(api_error(&op, status, &bytes)),
+        }
+    }
+
+    // ---- documents ----
+
+    /// Indexes (creates or replaces) a document.
+    pub async fn index<D: Indexable + ?Sized>(
+        &self,
+        index: &str,
+        doc: &D,
+    ) -> Result<WriteResult, Error> {
+        self.index_json(index, &doc.document_id(), &doc.document_body()?)
+            .await
+    }
+
+    /// Indexes a JSON document under `id`.
+    pub async fn index_json(
+        &self,
+        index: &str,
+        id: &str,
+        body: &Value,
+    ) -> Result<WriteResult, Error> {
+        self.call(
+            &format!("index {index}/{id}"),
+            Method::Put,
+            &format!("/{}/_doc/{}", encode(index), encode(id)),
+            &[],
+            Some(body),
+        )
+        .await
+    }
+
+    /// The document `id`, decoded; `None` when missing.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        id: &str,
+    ) -> Result<Option<T>, Error> {
+        let op = format!("get {index}/{id}");
+        let (status, bytes) = self
+            .send_json(
+                &op,
+                Method::Get,
+                &format!("/{}/_doc/{}", encode(index), encode(id)),
+                &[],
+                None,
+            )
+            .await?;
+        if status == 404 {
+            return Ok(None);
+        }
+        if !(200..300).contains(&status) {
+            return Err(api_error(&op, status, &bytes));
+        }
+        #[derive(Deserialize)]
+        struct Got<T> {
+            #[serde(default)]
+            found: bool,
+            #[serde(rename = "_source")]
+            source: Option<T>,
+        }
+        let got: Got<T> = decode(&op, &bytes)?;
+        Ok(if got.found { got.source } else { None })
+    }
+
+    /// Deletes the document `id`; `Ok(false)` when it did not exist.
+    pub async fn delete(&self, index: &str, id: &str) -> Result<bool, Error> {
+        let op = format!("delete {index}/{id}");
+        let (status, bytes) = self
+            .send_json(
+                &op,
+                Method::Delete,
+                &format!("/{}/_doc/{}", encode(index), encode(id)),
+                &[],
+                None,
+            )
+            .await?;
+        match status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(api_error(&op, status, &bytes)),
+        }
+    }
+
+    async fn update(&self, index: &str, id: &str, body: &Value) -> Result<WriteResult, Error> {
+        let op = format!("update {index}/{id}");
+        let (status, bytes) = self
+            .send_json(
+                &op,
+                Method::Post,
+                &format!("/{}/_update/{}", encode(index), encode(id)),
+                &[],
+                Some(body),
+            )
+            .await?;
+        match status {
+            200..=299 => decode(&op, &bytes),
+            404 => Err(Error::NotFound {
+                what: format!("document {index}/{id}"),
+            }),
+            _ => Err(api_error(&op, status, &bytes)),
+        }
+    }
+
+    /// Merges `partial` into the document `id` (which must exist).
+    pub async fn update_partial(
+        &self,
+        index: &str,
+        id: &str,
+        partial: &Value,
+    ) -> Result<WriteResult, Error> {
+        self.update(index, id, &json!({ "doc": partial })).await
+    }
+
+    /// Runs `script` on the document `id` (which must exist).
+    pub async fn update_script(
+        &self,
+        index: &str,
+        id: &str,
+        script: &Script,
+    ) -> Result<WriteResult, Error> {
+        self.update(index, id, &json!({ "script": script })).await
+    }
+
+    /// Merges `partial` into the document, creating it from `partial` when missing.
+    pub async fn upsert(
+        &self,
+        index: &str,
+        id: &str,
+        partial: &Value,
+    ) -> Result<WriteResult, Error> {
+        self.update(index, id, &json!({ "doc": partial, "doc_as_upsert": true }))
+            .await
+    }
+
+    /// Several documents by id, in order (`None` for missing ones).
+    pub async fn mget<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        ids: &[&str],
+    ) -> Result<Vec<Option<T>>, Error> {
+        #[derive(Deserialize)]
+        struct Doc<T> {
+            #[serde(default)]
+            found: bool,
+            #[serde(rename = "_source")]
+            source: Option<T>,
+        }
+        #[derive(Deserialize)]
+        struct Docs<T> {
+            docs: Vec<Doc<T>>,
+        }
+        let docs: Docs<T> = self
+            .call(
+                &format!("mget {index}"),
+                Method::Post,
+                &format!("/{}/_mget", encode(index)),
+                &[],
+                Some(&json!({ "ids": ids })),
+            )
+            .await?;
+        Ok(docs
+            .docs
+            .into_iter()
+            .map(|d| if d.found { d.source } else { None })
+            .collect())
+    }
+
+    // ---- bulk ----
+
+    /// Sends `ops` in one `_bulk` request to `index` (ops may name other indices) and returns a
+    /// result per op, in order. Items that got 429/503 are resent, bounded by the backoff;
+    /// other failures are reported, never dropped.
+    pub async fn bulk(&self, index: &str, ops: Vec<BulkOp>) -> Result<BulkResponse, Error> {
+        let mut results: Vec<Option<BulkItem>> = vec![None; ops.len()];
+        let mut pending: Vec<usize> = (0..ops.len()).collect();
+        let mut delays = self.backoff.delays();
+        let mut took = 0;
+        while !pending.is_empty() {
+            let mut body = Vec::new();
+            for &i in &pending {
+                body.extend_from_slice(ops[i].to_ndjson()?.as_bytes());
+            }
+            let op = format!("bulk into {index}");
+            let (status, bytes) = self
+                .send(
+                    &op,
+                    Method::Post,
+                    &format!("/{}/_bulk", encode(index)),
+                    &[],
+                    Some(Bytes::from(body)),
+                )
+                .await?;
+            if !(200..300).contains(&status) {
+                return Err(api_error(&op, status, &bytes));
+            }
+            let raw: RawBulkResponse = decode(&op, &bytes)?;
+            if raw.items.len() != pending.len() {
+                return Err(Error::Decode {
+                    what: op,
+                    reason: format!(
+                        "{} items answered for {} operations",
+                        raw.items.len(),
+                        pending.len()
+                    ),
+                });
+            }
+            took = raw.took;
+            let mut retry = Vec::new();
+            for (raw_item, &i) in raw.items.into_iter().zip(&pending) {
+                let item = decode_item(raw_item, &ops[i]);
+                if item.is_retryable() {
+                    retry.push(i);
+                }
+                results[i] = Some(item);
+            }
+            if retry.is_empty() {
+                break;
+            }
+            match delays.next() {
+                Some(delay) => {
+                    self.counters
+                        .retries
+                        .fetch_add(retry.len() as u64, Ordering::Relaxed);
+                    tracing::debug!(items = retry.len(), "resending throttled bulk items");
+                    tokio::time::sleep(delay).await;
+                    pending = retry;
+                }
+                None => break,
+            }
+        }
+        let items: Vec<BulkItem> = results.into_iter().flatten().collect();
+        let response = BulkResponse { took, items };
+        self.counters
+            .bulk_items
+            .fetch_add(response.items.len() as u64, Ordering::Relaxed);
+        let failed = response.failed().count() as u64;
+        if failed > 0 {
+            self.counters
+                .bulk_failed
+                .fetch_add(failed, Ordering::Relaxed);
+            tracing::warn!(index, failed, "bulk items failed");
+        }
+        Ok(response)
+    }
+
+    // ---- search ----
+
+    /// Searches `index` and decodes hits as `T`.
+    pub async fn search<T: DeserializeOwned>(
+        &self,
+        index: &str,
+        request: &SearchRequest,
+    ) -> Result<SearchResponse<T>, Error> {
+        self.call(
+            &format!("search {index}"),
+            Method::Post,
+            &format!("/{}/_search", encode(index)),
+            &[],
+            Some(&request.to_value()),
+        )
+        .await
+    }
+
+    /// Counts the documents matching `query` (all when `None`).
+    pub async fn count(&self, index: &str, query: Option<Query>) -> Result<u64, Error> {
+        #[derive(Deserialize)]
+        struct Count {
+            count: u64,
+        }
+        let body = query.map(|q| json!({ "query": q }));
+        let c: Count = self
+            .call(
+                &format!("count {index}"),
+                Method::Post,
+                &format!("/{}/_count", encode(index)),
+                &[],
+                body.as_ref(),
+            )
+            .await?;
+        Ok(c.count)
+    }
+
+    /// Deletes the documents matching `query`; returns how many.
+    pub async fn delete_by_query(&self, index: &str, query: Query) -> Result<u64, Error> {
+        #[derive(Deserialize)]
+        struct Deleted {
+            #[serde(default)]
+            deleted: u64,
+        }
+        let d: Deleted = self
+            .call(
+                &format!("delete by query in {index}"),
+                Method::Post,
+                &format!("/{}/_delete_by_query", encode(index)),
+                &[("conflicts", "proceed".into()), ("refresh", "true".into())],
+                Some(&json!({ "query": query })),
+            )
+            .await?;
+        Ok(d.deleted)
+    }
+
+    /// Runs `script` on the documents matching `query`; returns how many were updated.
+    pub async fn update_by_query(
+        &self,
+        index: &str,
+        query: Query,
+        script: &Script,
+    ) -> Result<u64, Error> {
+        #[derive(Deserialize)]
+        struct Updated {
+            #[serde(default)]
+            updated: u64,
+        }
+        let u: Updated = self
+            .call(
+                &format!("update by query in {index}"),
+                Method::Post,
+                &format!("/{}/_update_by_query", encode(index)),
+                &[("conflicts", "proceed".into()), ("refresh", "true".into())],
+                Some(&json!({ "query": query, "script": script })),
+            )
+            .await?;
+        Ok(u.updated)
+    }
+
+    /// Streams every hit of `request` on `index`, `page_size` at a time: a point in time with
+    /// `search_after` where the server supports it (Elasticsearch `_pit`, OpenSearch
+    /// `point_in_time`), otherwise a scroll. Memory is bounded by one page.
+    pub fn scan<T: DeserializeOwned + Send + 'static>(
+        &self,
+        index: &str,
+        request: SearchRequest,
+        page_size: u64,
+    ) -> BoxStream<'static, Result<Hit<T>, Error>> {
+        self.scan_from(index, request, page_size, ScanMode::Start)
+    }
+
+    /// Like [`scan`](Self::scan) but always with a scroll (for servers or proxies that
+    /// refuse point-in-time requests).
+    pub fn scroll<T: DeserializeOwned + Send + 'static>(
+        &self,
+        index: &str,
+        request: SearchRequest,
+        page_size: u64,
+    ) -> BoxStream<'static, Result<Hit<T>, Error>> {
+        self.scan_from(
+            index,
+            request,
+            page_size,
+            ScanMode::Scroll { id: String::new() },
+        )
+    }
+
+    fn scan_from<T: DeserializeOwned + Send + 'static>(
+        &self,
+        index: &str,
+        request: SearchRequest,
+        page_size: u64,
+        mode: ScanMode,
+    ) -> BoxStream<'static, Result<Hit<T>, Error>> {
+        let state = Scan {
+            repo: self.clone(),
+            index: index.to_owned(),
+            request,
+            page_size: page_size.max(1),
+            mode,
+        };
+        stream::try_unfold(state, |mut state| async move {
+            match state.next_page::<T>().await? {
+                Some(page) => Ok::<_, Error>(Some((
+                    stream::iter(page.into_iter().map(Ok::<Hit<T>, Error>)),
+                    state,
+                ))),
+                None => Ok(None),
+            }
+        })
+        .try_flatten()
+        .boxed()
+    }
+}
+
+#[derive(Debug)]
+enum ScanMode {
+    Start,
+    Pit {
+        flavor: PitFlavor,
+        id: String,
+        after: Option<Vec<Value>>,
+    },
+    Scroll {
+        id: String,
+    },
+    Done,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PitFlavor {
+    Elasticsearch,
+    OpenSearch,
+}
+
+struct Scan {
+    repo: Repo,
+    index: String,
+    request: SearchRequest,
+    page_size: u64,
+    mode: ScanMode,
+}
+
+const KEEP_ALIVE: &str = "2m";
+
+impl Scan {
+    async fn open_pit(&self) -> Result<Option<(PitFlavor, String)>, Error> {
+        let repo = &self.repo;
+        let index = encode(&self.index);
+        for (flavor, path, key) in [
+            (PitFlavor::Elasticsearch, format!("/{index}/_pit"), "id"),
+            (
+                PitFlavor::OpenSearch,
+                format!("/{index}/_search/point_in_time"),
+                "pit_id",
+            ),
+        ] {
+            let (status, bytes) = repo
+                .send(
+                    "open point in time",
+                    Method::Post,
+                    &path,
+                    &[("keep_alive", KEEP_ALIVE.into())],
+                    None,
+                )
+                .await?;
+            if (200..300).contains(&status) {
+                let v: Value = decode("open point in time", &bytes)?;
+                if let Some(id) = v.get(key).and_then(Value::as_str) {
+                    return Ok(Some((flavor, id.to_owned())));
+                }
+            } else if status == 404 && self.index_missing(&bytes) {
+                return Err(api_error("open point in time", status, &bytes));
+            }
+        }
+        Ok(None)
+    }
+
+    fn index_missing(&self, bytes: &[u8]) -> bool {
+        String::from_utf8_lossy(bytes).contains("index_not_found")
+    }
+
+    async fn close(&mut self) {
+        let mode = std::mem::replace(&mut self.mode, ScanMode::Done);
+        let result = match mode {
+            ScanMode::Pit { flavor, id, .. } => {
+                let (path, body) = match flavor {
+                    PitFlavor::Elasticsearch => ("/_pit", json!({ "id": id })),
+                    PitFlavor::OpenSearch => ("/_search/point_in_time", json!({ "pit_id": [id] })),
+                };
+                self.repo
+                    .send_json(
+                        "close point in time",
+                        Method::Delete,
+                        path,
+                        &[],
+                        Some(&body),
+                    )
+                    .await
+            }
+            ScanMode::Scroll { id } => {
+                self.repo
+                    .send_json(
+                        "clear scroll",
+                        Method::Delete,
+                        "/_search/scroll",
+                        &[],
+                        Some(&json!({ "scroll_id": [id] })),
+                    )
+                    .await
+            }
+            _ => return,
+        };
+        if let Err(error) = result {
+            // The server expires it anyway after KEEP_ALIVE.
+            tracing::debug!(%error, "could not release the scan context");
+        }
+    }
+
+    async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<VecDeque<Hit<T>>>, Error> {
+        if matches!(self.mode, ScanMode::Start) {
+            self.mode = match self.open_pit().await? {
+                Some((flavor, id)) => ScanMode::Pit {
+                    flavor,
+                    id,
+                    after: None,
+                },
+                None => ScanMode::Scroll { id: String::new() },
+            };
+        }
+        let response: SearchResponse<T> = match &self.mode {
+            ScanMode::Done | ScanMode::Start => return Ok(None),
+            ScanMode::Pit { id, after, .. } => {
+                let mut req = self
+                    .request
+                    .clone()
+                    .size(self.page_size)
+                    .pit(id, KEEP_ALIVE);
+                if !req.has_sort() {
+                    req = req.sort(crate::Sort::asc("_doc"));
+                }
+                if let Some(after) = after {
+                    req = req.search_after(after.clone());
+                }
+                self.repo
+                    .call(
+                        "scan (point in time)",
+                        Method::Post,
+                        "/_search",
+                        &[],
+                        Some(&req.to_value()),
+                    )
+                    .await?
+            }
+            ScanMode::Scroll { id } if id.is_empty() => {
+                let mut req = self.request.clone().size(self.page_size);
+                if !req.has_sort() {
+                    req = req.sort(crate::Sort::asc("_doc"));
+                }
+                self.repo
+                    .call(
+                        "scan (scroll)",
+                        Method::Post,
+                        &format!("/{}/_search", encode(&self.index)),
+                        &[("scroll", KEEP_ALIVE.into())],
+                        Some(&req.to_value()),
+                    )
+                    .await?
+            }
+            ScanMode::Scroll { id } => {
+                self.repo
+                    .call(
+                        "scan (scroll)",
+                        Method::Post,
+                        "/_search/scroll",
+                        &[],
+                        Some(&json!({"scroll": KEEP_ALIVE, "scroll_id": id})),
+                    )
+                    .await?
+            }
+        };
+        let hits: VecDeque<Hit<T>> = response.hits.hits.into();
+        if hits.is_empty() {
+            self.close().await;
+            return Ok(None);
+        }
+        let last_sort = hits.back().map(|h| h.sort.clone()).unwrap_or_default();
+        match &mut self.mode {
+            ScanMode::Pit { id, after, .. } => {
+                if last_sort.is_empty() {
+                    return Err(Error::Decode {
+                        what: "scan page".into(),
+                        reason: "hits carry no sort values to continue from".into(),
+                    });
+                }
+                *after = Some(last_sort);
+                if let Some(new_id) = response.pit_id {
+                    *id = new_id;
+                }
+            }
+            ScanMode::Scroll { id } => match response.scroll_id {
+                Some(new_id) => *id = new_id,
+                None => {
+                    return Err(Error::Decode {
+                        what: "scroll page".into(),
+                        reason: "no _scroll_id in the response".into(),
+                    });
+                }
+            },
+            _ => {}
+        }
+        Ok(Some(hits))
+    }
+}
+
+fn decode<R: DeserializeOwned>(operation: &str, bytes: &[u8]) -> Result<R, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Decode {
+        what: format!("the answer to {operation}"),
+        reason: format!(
+            "{e}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+        ),
+    })
+}
+
+pub(crate) fn api_error(operation: &str, status: u16, bytes: &[u8]) -> Error {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Option<Value>,
+    }
+    let (kind, reason) = match serde_json::from_slice::<Body>(bytes)
+        .ok()
+        .and_then(|b| b.error)
+    {
+        Some(Value::Object(e)) => (
+            e.get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned(),
+            e.get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        ),
+        Some(Value::String(reason)) => ("error".to_owned(), reason),
+        _ => (
+            "http_error".to_owned(),
+            String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned(),
+        ),
+    };
+    Error::Api {
+        operation: operation.to_owned(),
+        status,
+        kind,
+        reason,
+    }
+}
+
+impl Serialize for AliasAction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}

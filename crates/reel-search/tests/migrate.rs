@@ -1,0 +1,231 @@
+//! Zero-downtime migrations against the search server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Asset, asset};
+use futures::StreamExt;
+use reel_search::{Document, IndexDefinition, Outcome, VersionedIndex};
+use serde_json::json;
+
+type Source = futures::stream::BoxStream<'static, Result<Asset, std::io::Error>>;
+
+fn all(range: std::ops::Range<usize>) -> Source {
+    futures::stream::iter(range.map(|i| Ok(asset(i)))).boxed()
+}
+
+/// A source fed by the test through a channel.
+fn channel() -> (tokio::sync::mpsc::Sender<Asset>, Source) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Asset>(4);
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|a| (Ok(a), rx)) },
+        )
+        .boxed();
+    (tx, stream)
+}
+
+/// The same document type with a changed mapping (a new field), so the fingerprint differs.
+fn changed(alias: &str) -> IndexDefinition {
+    let def = Asset::definition();
+    let mut mappings = def.mappings().clone();
+    mappings["properties"]
+        .as_object_mut()
+        .unwrap()
+        .insert("rating".into(), json!({"type": "float"}));
+    IndexDefinition::new(alias, json!(def.settings()), json!(mappings))
+}
+
+async fn wait_for_dual_writes(index: &VersionedIndex<Asset>) {
+    for _ in 0..500 {
+        if index.write_targets().await.unwrap().len() == 2 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the migration never added the new index to the write alias");
+}
+
+#[tokio::test]
+async fn ensure_current_creates_then_skips_then_migrates_on_change() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("assets");
+    let v = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    )
+    .backfill(7, 2);
+
+    let first = v.ensure_current(all(0..20)).await.unwrap();
+    let Outcome::Migrated {
+        from: None,
+        to,
+        report,
+        ..
+    } = first
+    else {
+        panic!("{first:?}")
+    };
+    assert_eq!(to, format!("{alias}_v1"));
+    assert_eq!(report.indexed, 20);
+    common::record_alias_actions("migrate", &v.swap_actions(None, &to));
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 20);
+    // Settings restored after loading.
+    let settings = repo.get_settings(&to).await.unwrap();
+    assert_ne!(settings["refresh_interval"], "-1");
+
+    let again = v.ensure_current(all(0..20)).await.unwrap();
+    assert_eq!(again, Outcome::UpToDate { index: to.clone() });
+
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(7, 2);
+    let migrated = v2.ensure_current(all(0..25)).await.unwrap();
+    let Outcome::Migrated {
+        from,
+        to: to2,
+        deleted_old,
+        ..
+    } = migrated
+    else {
+        panic!()
+    };
+    assert_eq!(from.as_deref(), Some(to.as_str()));
+    assert_eq!(to2, format!("{alias}_v2"));
+    assert!(deleted_old);
+    common::record_alias_actions("migrate", &v2.swap_actions(Some(&to), &to2));
+    assert!(!repo.index_exists(&to).await.unwrap());
+    assert_eq!(
+        repo.alias_indices(&alias).await.unwrap(),
+        std::slice::from_ref(&to2)
+    );
+    assert_eq!(
+        v2.write_targets().await.unwrap(),
+        std::slice::from_ref(&to2)
+    );
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 25);
+    assert_eq!(
+        repo.get_mapping(&alias).await.unwrap()["properties"]["rating"]["type"],
+        "float"
+    );
+    assert_eq!(
+        v2.live_fingerprint().await.unwrap(),
+        Some(changed(&alias).fingerprint())
+    );
+}
+
+#[tokio::test]
+async fn writes_during_the_backfill_end_up_in_the_new_index() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("live");
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    v1.ensure_current(all(0..30)).await.unwrap();
+
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(5, 1);
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let v2 = v2.clone();
+        async move { v2.migrate(source).await }
+    });
+    // The backfill reads a snapshot of the database: the first half arrives now.
+    for i in 0..15 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&v2).await;
+
+    // Live writes while the backfill runs.
+    let mut fresh = asset(100);
+    fresh.title = "created during the backfill".into();
+    v2.index(&fresh).await.unwrap();
+    let mut early = asset(2);
+    early.title = "updated early".into();
+    v2.index(&early).await.unwrap();
+    let mut late = asset(20);
+    late.title = "updated late".into();
+    assert_eq!(v2.index(&late).await.unwrap().len(), 2);
+    assert!(v2.delete("a25").await.unwrap());
+
+    // The rest of the (now stale) snapshot.
+    for i in 15..30 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    drop(tx);
+    let outcome = migration.await.unwrap().unwrap();
+    let Outcome::Migrated { to, report, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    // a20 (and a2 if it was not copied yet) already existed: skipped, not overwritten.
+    assert!(report.skipped >= 1, "{report:?}");
+
+    assert_eq!(
+        repo.alias_indices(&alias).await.unwrap(),
+        std::slice::from_ref(&to)
+    );
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 30);
+    let get = |id: &'static str| {
+        let repo = repo.clone();
+        let alias = alias.clone();
+        async move { repo.get::<Asset>(&alias, id).await.unwrap() }
+    };
+    assert_eq!(
+        get("a100").await.unwrap().title,
+        "created during the backfill"
+    );
+    assert_eq!(get("a2").await.unwrap().title, "updated early");
+    assert_eq!(get("a20").await.unwrap().title, "updated late");
+    assert!(get("a25").await.is_none());
+    assert_eq!(get("a29").await.unwrap(), asset(29));
+}
+
+#[tokio::test]
+async fn a_migration_killed_halfway_leaves_reads_on_the_old_index_and_can_be_rerun() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("crash");
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    v1.ensure_current(all(0..10)).await.unwrap();
+    let old = format!("{alias}_v1");
+
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(2, 1);
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let v2 = v2.clone();
+        async move { v2.migrate(source).await }
+    });
+    for i in 0..4 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&v2).await;
+    // Kill it mid-backfill.
+    migration.abort();
+    assert!(migration.await.unwrap_err().is_cancelled());
+    drop(tx);
+
+    // Reads still go to the complete old index.
+    assert_eq!(
+        v2.current_index().await.unwrap().as_deref(),
+        Some(old.as_str())
+    );
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 10);
+    assert!(repo.index_exists(&format!("{alias}_v2")).await.unwrap());
+    // ensure_current sees the old fingerprint and reruns the migration.
+    let outcome = v2.ensure_current(all(0..12)).await.unwrap();
+    let Outcome::Migrated { from, to, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(from.as_deref(), Some(old.as_str()));
+    assert_eq!(to, format!("{alias}_v3"));
+    assert!(!repo.index_exists(&format!("{alias}_v2")).await.unwrap());
+    assert!(!repo.index_exists(&old).await.unwrap());
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 12);
+}

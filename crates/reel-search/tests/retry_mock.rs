@@ -1,0 +1,135 @@
+//! Retries of 429/503 answers. osmem-server never throttles, so these tests use a MOCK HTTP
+//! server (canned answers on a loopback socket) to produce the throttling a busy cluster sends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reel_core::Backoff;
+use reel_search::{BulkOp, Repo};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A mock server answering the n-th request with `answers[n]` (status, body); it records
+/// the request bodies.
+async fn mock_server(answers: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorded = seen.clone();
+    tokio::spawn(async move {
+        for (n, (status, body)) in answers.into_iter().cycle().enumerate().take(64) {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the head, then Content-Length bytes of body.
+            let (head_end, length) = loop {
+                let read = socket.read(&mut chunk).await.unwrap();
+                if read == 0 {
+                    break (buf.len(), 0);
+                }
+                buf.extend_from_slice(&chunk[..read]);
+                if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (pos + 4, length);
+                }
+            };
+            while buf.len() < head_end + length {
+                let read = socket.read(&mut chunk).await.unwrap();
+                if read == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+            }
+            recorded
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[head_end..]).into_owned());
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+            let _ = n;
+        }
+    });
+    (url, seen)
+}
+
+fn fast(retries: u32) -> Backoff {
+    Backoff::new(Duration::from_millis(1), Duration::from_millis(5)).with_max_retries(retries)
+}
+
+#[tokio::test]
+async fn bulk_resends_only_throttled_items() {
+    let first = json!({"took": 1, "errors": true, "items": [
+        {"index": {"_index": "x", "_id": "1", "status": 201, "result": "created"}},
+        {"index": {"_index": "x", "_id": "2", "status": 429,
+                   "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}},
+    ]});
+    let second = json!({"took": 1, "errors": false, "items": [
+        {"index": {"_index": "x", "_id": "2", "status": 201, "result": "created"}},
+    ]});
+    let (url, seen) = mock_server(vec![(200, first.to_string()), (200, second.to_string())]).await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    let response = repo
+        .bulk(
+            "x",
+            vec![
+                BulkOp::index("1", json!({"a": 1})),
+                BulkOp::index("2", json!({"a": 2})),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(!response.has_errors(), "{response:?}");
+    assert_eq!(response.items[1].status, 201);
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0].lines().count(), 4);
+    assert_eq!(
+        bodies[1].lines().next().unwrap(),
+        r#"{"index":{"_id":"2"}}"#
+    );
+    assert_eq!(bodies[1].lines().count(), 2);
+    assert_eq!(repo.stats().retries, 1);
+}
+
+#[tokio::test]
+async fn requests_retry_503_then_succeed() {
+    let (url, seen) = mock_server(vec![
+        (
+            503,
+            r#"{"error":{"type":"unavailable","reason":"starting"}}"#.into(),
+        ),
+        (200, r#"{"count": 42}"#.into()),
+    ])
+    .await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    assert_eq!(repo.count("x", None).await.unwrap(), 42);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(repo.stats().retries, 1);
+}
+
+#[tokio::test]
+async fn retries_are_bounded_and_the_last_error_is_reported() {
+    let (url, seen) = mock_server(vec![(
+        429,
+        r#"{"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}"#.into(),
+    )])
+    .await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(2));
+    let err = repo.count("x", None).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert!(err.to_string().contains("queue full"), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
