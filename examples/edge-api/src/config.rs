@@ -1,0 +1,117 @@
+//! Configuration from `REEL_*` environment variables; every backend is optional.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use reel_core::client_ip::TrustedProxies;
+use reel_ratelimit::Quota;
+
+/// How the service runs. [`Config::default`] is the zero-configuration mode: SQLite in memory,
+/// rate limits in memory, no cache, no search.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (`REEL_LISTEN`, default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// PostgreSQL (or `sqlite:`) URL (`REEL_DATABASE_URL`); `None` for SQLite in memory.
+    pub database_url: Option<String>,
+    /// Redis URL for the rate-limit store (`REEL_REDIS_URL`); `None` for the memory store.
+    pub redis_url: Option<String>,
+    /// Memcached servers for response caching, `host:port[:weight]` separated by commas
+    /// (`REEL_MEMCACHE_SERVERS`); `None` disables caching.
+    pub memcache_servers: Option<String>,
+    /// Elasticsearch/OpenSearch URL (`REEL_ES_URL`); `None` disables `/v2/search`.
+    pub search_url: Option<String>,
+    /// The search index's read alias (`REEL_ES_INDEX`, default `edge-assets`).
+    pub search_index: String,
+    /// Requests allowed per client IP (`REEL_RATE_LIMIT`, default `300/min burst 60`).
+    pub quota: Quota,
+    /// Proxies whose `Forwarded`/`X-Forwarded-For` headers are believed
+    /// (`REEL_TRUSTED_PROXIES`, CIDRs separated by commas; default loopback).
+    pub trusted_proxies: TrustedProxies,
+    /// The public base URL for links (`REEL_PUBLIC_URL`); default `http://` + the `Host` header.
+    pub public_url: Option<String>,
+    /// Where generated development files live (`REEL_DATA_DIR`, default `.edge-api`).
+    pub data_dir: PathBuf,
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A variable holds something that does not parse.
+    #[error("{name}: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why it does not parse.
+        reason: String,
+    },
+}
+
+// Constant input, checked by the config tests: `expect` cannot fire on user data here.
+#[allow(clippy::expect_used)]
+fn default_quota() -> Quota {
+    Quota::per_minute(300)
+        .and_then(|quota| quota.with_burst(60))
+        .expect("300/min burst 60 is a valid quota")
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            redis_url: None,
+            memcache_servers: None,
+            search_url: None,
+            search_index: "edge-assets".to_owned(),
+            quota: default_quota(),
+            trusted_proxies: TrustedProxies::loopback(),
+            public_url: None,
+            data_dir: PathBuf::from(".edge-api"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the `REEL_*` variables; unset or empty ones keep their defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let mut config = Self::default();
+        if let Some(listen) = get("REEL_LISTEN") {
+            config.listen = listen.parse().map_err(|e| ConfigError::Invalid {
+                name: "REEL_LISTEN",
+                reason: format!("`{listen}` is not an address like 127.0.0.1:8080 ({e})"),
+            })?;
+        }
+        config.database_url = get("REEL_DATABASE_URL");
+        config.redis_url = get("REEL_REDIS_URL");
+        config.memcache_servers = get("REEL_MEMCACHE_SERVERS");
+        config.search_url = get("REEL_ES_URL");
+        if let Some(index) = get("REEL_ES_INDEX") {
+            config.search_index = index;
+        }
+        if let Some(quota) = get("REEL_RATE_LIMIT") {
+            config.quota = quota.parse().map_err(|e| ConfigError::Invalid {
+                name: "REEL_RATE_LIMIT",
+                reason: format!("`{quota}`: {e} (example: `300/min burst 60`)"),
+            })?;
+        }
+        if let Some(trusted) = get("REEL_TRUSTED_PROXIES") {
+            config.trusted_proxies = trusted.parse().map_err(|e| ConfigError::Invalid {
+                name: "REEL_TRUSTED_PROXIES",
+                reason: format!("{e}"),
+            })?;
+        }
+        config.public_url = get("REEL_PUBLIC_URL");
+        if let Some(dir) = get("REEL_DATA_DIR") {
+            config.data_dir = PathBuf::from(dir);
+        }
+        Ok(config)
+    }
+}

@@ -1,0 +1,336 @@
+//! Assets and owners in SQLite (embedded, the default) or PostgreSQL, through sqlx's Any
+//! driver so one set of queries serves both. Placeholders are `$N`, which both accept.
+
+use std::time::Duration;
+
+use reel_jsonapi::query::SortField;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+// Every dynamic statement here is built from constants, whitelisted column names
+// (`sort_column`) and `$N` placeholders; values always travel as bind parameters.
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+use crate::model::{Asset, AssetChanges, Owner};
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DbKind::Sqlite => "sqlite",
+            DbKind::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Db {
+    pool: AnyPool,
+    kind: DbKind,
+}
+
+const ASSET_COLUMNS: &str =
+    "a.id, a.title, a.kind, a.file_name, a.size_bytes, o.id, o.name, o.email";
+
+fn asset_from_row(row: &AnyRow) -> Result<Asset, sqlx::Error> {
+    Ok(Asset {
+        id: row.try_get(0)?,
+        title: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        file_name: row.try_get(3)?,
+        size_bytes: row.try_get(4)?,
+        owner: Owner {
+            id: row.try_get(5)?,
+            name: row.try_get(6)?,
+            email: row.try_get(7)?,
+        },
+    })
+}
+
+/// Maps a JSON:API sort field (attribute name) to its column; the query rules only let
+/// attribute names through, and anything else is refused here too.
+fn sort_column(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "title" => "a.title",
+        "kind" => "a.kind",
+        "fileName" => "a.file_name",
+        "sizeBytes" => "a.size_bytes",
+        _ => return None,
+    })
+}
+
+const DEMO_OWNERS: [(&str, &str); 3] = [
+    ("Ada Lovelace", "ada@example.com"),
+    ("Grace Hopper", "grace@example.com"),
+    ("Katherine Johnson", "katherine@example.com"),
+];
+
+const DEMO_ASSETS: [(&str, &str, &str, i64, usize); 8] = [
+    (
+        "Beach sunset timelapse",
+        "video",
+        "beach-sunset.mp4",
+        48_213_004,
+        0,
+    ),
+    ("Harbour at dawn", "image", "harbour-dawn.jpg", 3_481_220, 0),
+    (
+        "Interview with the director",
+        "video",
+        "director-interview.mov",
+        912_004_771,
+        1,
+    ),
+    ("Opening theme", "audio", "opening-theme.wav", 28_004_112, 1),
+    (
+        "Storyboard, act one",
+        "document",
+        "storyboard-act-1.pdf",
+        5_221_908,
+        2,
+    ),
+    (
+        "Mountain drone flight",
+        "video",
+        "mountain-drone.mp4",
+        301_220_045,
+        2,
+    ),
+    (
+        "Studio portrait",
+        "image",
+        "studio-portrait.png",
+        7_100_332,
+        0,
+    ),
+    (
+        "Crowd ambience",
+        "audio",
+        "crowd-ambience.flac",
+        61_448_090,
+        1,
+    ),
+];
+
+impl Db {
+    /// Connects (SQLite in memory when `url` is `None`), runs the migrations and seeds demo
+    /// data into an empty database.
+    pub(crate) async fn connect(url: Option<&str>) -> Result<Self, crate::StartError> {
+        sqlx::any::install_default_drivers();
+        let (url, kind) = match url {
+            None => ("sqlite::memory:", DbKind::Sqlite),
+            Some(url) if url.starts_with("sqlite:") => (url, DbKind::Sqlite),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (url, DbKind::Postgres)
+            }
+            Some(url) => {
+                return Err(crate::StartError::Database(format!(
+                    "REEL_DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got `{}`)",
+                    url.split(':').next().unwrap_or_default()
+                )));
+            }
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        // An in-memory SQLite database lives as long as its one connection: keep it forever.
+        let options = if url.contains(":memory:") {
+            options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            options.max_connections(8)
+        };
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|e| crate::StartError::Database(format!("cannot connect: {e}")))?;
+        let migrated = match kind {
+            DbKind::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await,
+            DbKind::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await,
+        };
+        migrated.map_err(|e| crate::StartError::Database(format!("migrations failed: {e}")))?;
+        let db = Self { pool, kind };
+        db.seed()
+            .await
+            .map_err(|e| crate::StartError::Database(format!("cannot seed demo data: {e}")))?;
+        Ok(db)
+    }
+
+    pub(crate) fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    async fn seed(&self) -> Result<(), sqlx::Error> {
+        let owners: i64 = sqlx::query("SELECT COUNT(*) FROM owners")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        if owners > 0 {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut owner_ids = Vec::with_capacity(DEMO_OWNERS.len());
+        for (name, email) in DEMO_OWNERS {
+            let id: i64 =
+                sqlx::query("INSERT INTO owners (name, email) VALUES ($1, $2) RETURNING id")
+                    .bind(name)
+                    .bind(email)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+            owner_ids.push(id);
+        }
+        for (title, kind, file_name, size, owner) in DEMO_ASSETS {
+            sqlx::query(
+                "INSERT INTO assets (title, kind, file_name, size_bytes, owner_id) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(title)
+            .bind(kind)
+            .bind(file_name)
+            .bind(size)
+            .bind(owner_ids[owner % owner_ids.len()])
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            owners = DEMO_OWNERS.len(),
+            assets = DEMO_ASSETS.len(),
+            "seeded demo data"
+        );
+        Ok(())
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+
+    pub(crate) async fn count_assets(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query("SELECT COUNT(*) FROM assets")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)
+    }
+
+    pub(crate) async fn list_assets(
+        &self,
+        sort: &[SortField],
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Asset>, sqlx::Error> {
+        let mut order: Vec<String> = sort
+            .iter()
+            .filter_map(|field| {
+                let column = sort_column(&field.field)?;
+                Some(format!(
+                    "{column} {}",
+                    if field.descending { "DESC" } else { "ASC" }
+                ))
+            })
+            .collect();
+        order.push("a.id ASC".to_owned());
+        let sql = format!(
+            "SELECT {ASSET_COLUMNS} FROM assets a JOIN owners o ON o.id = a.owner_id ORDER BY {} LIMIT $1 OFFSET $2",
+            order.join(", ")
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(asset_from_row).collect()
+    }
+
+    pub(crate) async fn all_assets(&self) -> Result<Vec<Asset>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {ASSET_COLUMNS} FROM assets a JOIN owners o ON o.id = a.owner_id ORDER BY a.id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(asset_from_row).collect()
+    }
+
+    pub(crate) async fn asset(&self, id: i64) -> Result<Option<Asset>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {ASSET_COLUMNS} FROM assets a JOIN owners o ON o.id = a.owner_id WHERE a.id = $1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(asset_from_row).transpose()
+    }
+
+    /// The assets with these ids, in the order given (missing ids are skipped).
+    pub(crate) async fn assets_by_ids(&self, ids: &[i64]) -> Result<Vec<Asset>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {ASSET_COLUMNS} FROM assets a JOIN owners o ON o.id = a.owner_id WHERE a.id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let found: Vec<Asset> = rows.iter().map(asset_from_row).collect::<Result<_, _>>()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.iter().find(|asset| asset.id == *id).cloned())
+            .collect())
+    }
+
+    pub(crate) async fn owner_exists(&self, id: i64) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query("SELECT id FROM owners WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    /// Inserts a validated new asset (every field set) and returns its id.
+    pub(crate) async fn insert_asset(&self, new: &AssetChanges) -> Result<i64, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO assets (title, kind, file_name, size_bytes, owner_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(new.title.clone().unwrap_or_default())
+        .bind(new.kind.clone().unwrap_or_default())
+        .bind(new.file_name.clone().unwrap_or_default())
+        .bind(new.size_bytes.unwrap_or_default())
+        .bind(new.owner_id.unwrap_or_default())
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)
+    }
+
+    /// Applies the changes that are set; `false` when there is no such asset.
+    pub(crate) async fn update_asset(
+        &self,
+        id: i64,
+        changes: &AssetChanges,
+    ) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "UPDATE assets SET title = COALESCE($1, title), kind = COALESCE($2, kind), \
+             file_name = COALESCE($3, file_name), size_bytes = COALESCE($4, size_bytes), \
+             owner_id = COALESCE($5, owner_id) WHERE id = $6",
+        )
+        .bind(changes.title.clone())
+        .bind(changes.kind.clone())
+        .bind(changes.file_name.clone())
+        .bind(changes.size_bytes)
+        .bind(changes.owner_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,613 @@
+//! edge-api: a small asset API built from every reel crate, working with zero configuration.
+//!
+//! - assets and owners in SQLite (embedded, seeded with demo data) or PostgreSQL
+//!   (`REEL_DATABASE_URL`), with sqlx migrations for both;
+//! - `GET /v2/assets`, `GET /v2/assets/{id}`, `POST /v2/assets`, `PATCH /v2/assets/{id}` as
+//!   JSON:API documents through reel-jsonapi (`include=owner`, `fields[...]`, `sort`,
+//!   `page[number]`/`page[size]`, spec errors);
+//! - rate limits per client IP through reel-ratelimit's tower layer (memory, or redis with
+//!   `REEL_REDIS_URL`), with `X-RateLimit-*` and IETF `RateLimit` headers;
+//! - response caching of asset reads in memcached through reel-herd
+//!   (`REEL_MEMCACHE_SERVERS`), invalidated on writes;
+//! - `GET /v2/search?q=` through reel-search (`REEL_ES_URL`), the index created or migrated
+//!   at start-up and kept in sync on writes; a JSON:API 503 error without it;
+//! - `/healthz` with each backend's state.
+//!
+//! Build the service with [`app`] and run it with [`serve`]; `main.rs` does both.
+
+// JSON:API error documents are large by design and only travel on the error path of a
+// request, as in reel-jsonapi itself.
+#![allow(clippy::result_large_err)]
+
+mod cache;
+mod config;
+mod db;
+pub mod model;
+mod search;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Request, State};
+use axum::http::header::{CONTENT_TYPE, HOST, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use reel_core::client_ip::ClientIpResolver;
+use reel_jsonapi::axum::{JsonApiBody, JsonApiQuery, JsonApiRequest, Negotiated, render};
+use reel_jsonapi::de::{Create, Update};
+use reel_jsonapi::query::{QueryRules, percent_decode};
+use reel_jsonapi::{Context, ErrorDocument, ErrorObject, MEDIA_TYPE, collection, document};
+use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
+use reel_ratelimit::{FailurePolicy, MemoryStore, RateLimiter, RedisStore};
+use serde_json::{Value, json};
+
+pub use config::{Config, ConfigError};
+use model::{Asset, AssetChanges, AssetInput};
+
+/// Why the service could not start; each message names the setting to check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The database is unreachable or its migrations failed.
+    #[error("database (REEL_DATABASE_URL): {0}")]
+    Database(String),
+    /// The redis rate-limit store is unreachable.
+    #[error("rate-limit store (REEL_REDIS_URL): {0}")]
+    RateLimit(String),
+    /// The memcached servers are invalid or unreachable.
+    #[error("cache (REEL_MEMCACHE_SERVERS): {0}")]
+    Cache(String),
+    /// The search server is unreachable or the index could not be built.
+    #[error("search (REEL_ES_URL): {0}")]
+    Search(String),
+}
+
+/// The default and largest `page[size]`.
+const DEFAULT_PAGE_SIZE: u64 = 20;
+const MAX_PAGE_SIZE: u64 = 100;
+
+#[derive(Debug)]
+enum LimitStore {
+    Memory,
+    Redis(redis::aio::ConnectionManager),
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: db::Db,
+    cache: Option<cache::ResponseCache>,
+    search: Option<search::AssetSearch>,
+    limit_store: LimitStore,
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct AppState(Arc<Inner>);
+
+/// Builds the service from `config`: connects the configured backends (failing with a clear
+/// [`StartError`] when one is unreachable), migrates and seeds the database, and prepares the
+/// search index. Serve the router with [`serve`] (it needs the peer address for rate limits).
+pub async fn app(config: Config) -> Result<Router, StartError> {
+    let db = db::Db::connect(config.database_url.as_deref()).await?;
+    tracing::info!(database = db.kind().name(), "database ready");
+    let (limiter, limit_store) = limiter(&config).await?;
+    let cache = match &config.memcache_servers {
+        Some(servers) => Some(cache::ResponseCache::connect(servers).await?),
+        None => None,
+    };
+    let search = match &config.search_url {
+        Some(url) => {
+            let assets = db
+                .all_assets()
+                .await
+                .map_err(|e| StartError::Database(e.to_string()))?;
+            Some(search::AssetSearch::start(url, &config.search_index, assets).await?)
+        }
+        None => None,
+    };
+    let state = AppState(Arc::new(Inner {
+        db,
+        cache,
+        search,
+        limit_store,
+        public_url: config.public_url.clone(),
+    }));
+    let rate_limit = RateLimitLayer::new(limiter, config.quota)
+        .key(KeyExtractor::client_ip(ClientIpResolver::new(
+            config.trusted_proxies.clone(),
+        )))
+        .ietf_headers(true)
+        .on_reject(|decision| {
+            let detail = match decision.retry_after() {
+                Some(wait) => format!(
+                    "too many requests from your address; retry in {} s",
+                    wait.as_secs().max(1)
+                ),
+                None => "too many requests from your address".to_owned(),
+            };
+            let body = serde_json::to_string(&ErrorDocument::from(
+                ErrorObject::new(429, "Too Many Requests").with_detail(detail),
+            ))
+            .unwrap_or_default();
+            let mut response = axum::http::Response::new(body);
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+            response
+        });
+    let rules = QueryRules::for_resource::<Asset>().max_page_size(MAX_PAGE_SIZE);
+    let api = Router::new()
+        .route("/v2/assets", get(list_assets).post(create_asset))
+        .route("/v2/assets/{id}", get(show_asset).patch(update_asset))
+        .route("/v2/search", get(search_assets))
+        .layer(Extension(rules))
+        .layer(rate_limit);
+    Ok(Router::new()
+        .merge(api)
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(log_request))
+        .with_state(state))
+}
+
+async fn limiter(config: &Config) -> Result<(RateLimiter, LimitStore), StartError> {
+    let fail = |e: redis::RedisError| StartError::RateLimit(e.to_string());
+    let (limiter, store) = match &config.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.as_str()).map_err(fail)?;
+            let options = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_millis(500)))
+                .set_response_timeout(Some(Duration::from_millis(500)));
+            let connection = redis::aio::ConnectionManager::new_with_config(client, options)
+                .await
+                .map_err(fail)?;
+            tracing::info!("rate limits kept in redis");
+            (
+                RateLimiter::new(RedisStore::new(connection.clone()).with_prefix("edge:rl:")),
+                LimitStore::Redis(connection),
+            )
+        }
+        None => {
+            tracing::info!("rate limits kept in memory");
+            (RateLimiter::new(MemoryStore::new()), LimitStore::Memory)
+        }
+    };
+    Ok((
+        limiter
+            .with_failure_policy(FailurePolicy::FailOpen)
+            .with_timeout(Duration::from_millis(100)),
+        store,
+    ))
+}
+
+/// Serves `app` on `listener` (with the peer address the rate limiter needs) until
+/// `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+fn internal(error: impl std::fmt::Display) -> ErrorDocument {
+    tracing::error!(%error, "request failed");
+    ErrorObject::new(500, "Internal Server Error")
+        .with_detail("the database could not answer; try again")
+        .into()
+}
+
+fn not_found_asset(id: &str) -> ErrorDocument {
+    ErrorObject::new(404, "Not Found")
+        .with_detail(format!("there is no asset `{id}`"))
+        .into()
+}
+
+async fn not_found(uri: Uri) -> ErrorDocument {
+    ErrorObject::new(404, "Not Found")
+        .with_detail(format!(
+            "no route for `{}`; try /v2/assets, /v2/search?q= or /healthz",
+            uri.path()
+        ))
+        .into()
+}
+
+impl AppState {
+    fn db(&self) -> &db::Db {
+        &self.0.db
+    }
+
+    /// The public base URL: configured, or `http://` + a well-formed `Host` header.
+    fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.0.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                    })
+            })
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
+
+    /// Serves a read from the cache when it holds the body, otherwise builds, stores and
+    /// serves it. `x-cache` and `meta.cache` say which (`hit`, `miss`, or `off`).
+    async fn cached_read(
+        &self,
+        key_parts: &[&str],
+        build: impl AsyncFnOnce() -> Result<Value, ErrorDocument>,
+    ) -> Result<Response, ErrorDocument> {
+        let key = match &self.0.cache {
+            Some(cache) => cache.key(key_parts).await,
+            None => None,
+        };
+        if let (Some(cache), Some(key)) = (&self.0.cache, &key)
+            && let Some(bytes) = cache.get(key).await
+            && let Ok(body) = serde_json::from_slice::<Value>(&bytes)
+        {
+            return Ok(respond(200, body, "hit"));
+        }
+        let body = build().await?;
+        let status = match (&self.0.cache, &key) {
+            (Some(cache), Some(key)) => {
+                if let Ok(bytes) = serde_json::to_vec(&body) {
+                    cache.put(key, &bytes).await;
+                }
+                "miss"
+            }
+            (Some(_), None) => "bypass",
+            (None, _) => "off",
+        };
+        Ok(respond(200, body, status))
+    }
+
+    /// Keeps search and the cache in step with a write.
+    async fn after_write(&self, asset: &Asset) {
+        if let Some(search) = &self.0.search
+            && let Err(error) = search.sync(asset).await
+        {
+            tracing::error!(%error, asset = asset.id, "search index not updated");
+        }
+        if let Some(cache) = &self.0.cache {
+            cache.invalidate().await;
+        }
+    }
+}
+
+/// A JSON:API response of `body` with `meta.cache` and `x-cache` set to `cache`.
+fn respond(status: u16, mut body: Value, cache: &str) -> Response {
+    if let Some(object) = body.as_object_mut() {
+        let meta = object
+            .entry("meta")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("cache".into(), cache.into());
+        }
+    }
+    let mut response = render(status, &body);
+    if let Ok(value) = HeaderValue::from_str(cache) {
+        response.headers_mut().insert("x-cache", value);
+    }
+    response
+}
+
+fn to_value(document: Result<Vec<u8>, serde_json::Error>) -> Result<Value, ErrorDocument> {
+    document
+        .and_then(|bytes| serde_json::from_slice(&bytes))
+        .map_err(internal)
+}
+
+/// The query string without its `page[...]` parameters, for pagination links.
+fn without_page(raw: &str) -> String {
+    let kept: Vec<&str> = raw
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            !pair.is_empty() && !percent_decode(name).starts_with("page[")
+        })
+        .collect();
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    }
+}
+
+fn parse_id(id: &str) -> Result<i64, ErrorDocument> {
+    id.parse().map_err(|_| not_found_asset(id))
+}
+
+async fn list_assets(
+    State(state): State<AppState>,
+    _: Negotiated,
+    JsonApiQuery(query, _): JsonApiQuery<Asset>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ErrorDocument> {
+    let base = state.base_url(&headers);
+    let raw = uri.query().unwrap_or_default();
+    state
+        .cached_read(&["list", &base, raw], async || {
+            let number = query.page_number("number")?.unwrap_or(1).max(1);
+            let size = query
+                .page_number("size")?
+                .unwrap_or(DEFAULT_PAGE_SIZE)
+                .clamp(1, MAX_PAGE_SIZE);
+            let total = state.db().count_assets().await.map_err(internal)?;
+            let page = query.number_page(DEFAULT_PAGE_SIZE, Some(total.max(0) as u64))?;
+            let offset = (number - 1).saturating_mul(size).min(i64::MAX as u64) as i64;
+            let assets = state
+                .db()
+                .list_assets(&query.sort, size as i64, offset)
+                .await
+                .map_err(internal)?;
+            let context = Context::empty().with_base_url(format!("{base}/v2"));
+            let self_link = format!("{base}{uri}");
+            let collection_url = format!("{base}/v2/assets{}", without_page(raw));
+            to_value(
+                collection(&assets, &context)
+                    .query(&query)
+                    .paginate(&page, &collection_url)
+                    .link("self", self_link.as_str())
+                    .to_vec(),
+            )
+        })
+        .await
+}
+
+async fn show_asset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: Negotiated,
+    JsonApiQuery(query, _): JsonApiQuery<Asset>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ErrorDocument> {
+    let asset_id = parse_id(&id)?;
+    let base = state.base_url(&headers);
+    let raw = uri.query().unwrap_or_default();
+    state
+        .cached_read(&["show", &base, &id, raw], async || {
+            let asset = state
+                .db()
+                .asset(asset_id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| not_found_asset(&id))?;
+            let context = Context::empty().with_base_url(format!("{base}/v2"));
+            let self_link = format!("{base}{uri}");
+            to_value(
+                document(&asset, &context)
+                    .query(&query)
+                    .link("self", self_link.as_str())
+                    .to_vec(),
+            )
+        })
+        .await
+}
+
+/// 422 when the owner a request names does not exist.
+async fn check_owner(state: &AppState, changes: &AssetChanges) -> Result<(), ErrorDocument> {
+    if let Some(owner) = changes.owner_id
+        && !state.db().owner_exists(owner).await.map_err(internal)?
+    {
+        return Err(ErrorObject::new(422, "Unknown owner")
+            .with_detail(format!("there is no owner `{owner}`"))
+            .with_pointer("/data/relationships/owner/data")
+            .into());
+    }
+    Ok(())
+}
+
+async fn create_asset(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonApiRequest(create): JsonApiRequest<Create<AssetInput>>,
+) -> Result<Response, ErrorDocument> {
+    let changes = create.resource.validate(None)?;
+    check_owner(&state, &changes).await?;
+    let id = state.db().insert_asset(&changes).await.map_err(internal)?;
+    let asset = state
+        .db()
+        .asset(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| internal(format!("asset {id} vanished after its insert")))?;
+    state.after_write(&asset).await;
+    let base = state.base_url(&headers);
+    let context = Context::empty().with_base_url(format!("{base}/v2"));
+    let body = to_value(document(&asset, &context).to_vec())?;
+    let mut response = respond(201, body, "off");
+    if let Ok(location) = HeaderValue::from_str(&format!("{base}/v2/assets/{id}")) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn update_asset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonApiBody(bytes, _): JsonApiBody,
+) -> Result<Response, ErrorDocument> {
+    let update = Update::<AssetInput>::from_slice(&bytes, Some(&id))?;
+    let asset_id = parse_id(&id)?;
+    let present = |name: &str| update.is_present(name);
+    let changes = update.resource.clone().validate(Some(&present))?;
+    check_owner(&state, &changes).await?;
+    if !state
+        .db()
+        .update_asset(asset_id, &changes)
+        .await
+        .map_err(internal)?
+    {
+        return Err(not_found_asset(&id));
+    }
+    let asset = state
+        .db()
+        .asset(asset_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found_asset(&id))?;
+    state.after_write(&asset).await;
+    let base = state.base_url(&headers);
+    let context = Context::empty().with_base_url(format!("{base}/v2"));
+    let body = to_value(document(&asset, &context).to_vec())?;
+    Ok(respond(200, body, "off"))
+}
+
+async fn search_assets(
+    State(state): State<AppState>,
+    _: Negotiated,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ErrorDocument> {
+    let Some(search) = &state.0.search else {
+        return Err(ErrorObject::new(503, "Search is not configured")
+            .with_detail("this server runs without a search server; set REEL_ES_URL to an Elasticsearch or OpenSearch URL and restart")
+            .into());
+    };
+    let mut text = None;
+    let mut errors = Vec::new();
+    for pair in uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = percent_decode(name);
+        if name == "q" {
+            text = Some(percent_decode(value));
+        } else {
+            errors.push(
+                ErrorObject::new(400, "Unsupported query parameter")
+                    .with_detail(format!("`{name}` is not supported here; use q"))
+                    .with_parameter(name),
+            );
+        }
+    }
+    let text = text.map(|t| t.trim().to_owned()).unwrap_or_default();
+    if text.is_empty() {
+        errors.push(
+            ErrorObject::new(400, "Missing search text")
+                .with_detail("pass the text to search for as q, e.g. /v2/search?q=beach")
+                .with_parameter("q"),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(ErrorDocument::new(errors));
+    }
+    let (ids, total) = search
+        .search(&text, DEFAULT_PAGE_SIZE)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "search failed");
+            ErrorDocument::from(
+                ErrorObject::new(502, "Search failed")
+                    .with_detail("the search server did not answer; try again"),
+            )
+        })?;
+    let assets = state.db().assets_by_ids(&ids).await.map_err(internal)?;
+    let base = state.base_url(&headers);
+    let context = Context::empty().with_base_url(format!("{base}/v2"));
+    let self_link = format!("{base}{uri}");
+    let body = to_value(
+        collection(&assets, &context)
+            .link("self", self_link.as_str())
+            .meta("total", total)
+            .meta("q", text)
+            .to_vec(),
+    )?;
+    Ok(respond(200, body, "off"))
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let mut healthy = true;
+    let database = match state.db().ping().await {
+        Ok(()) => json!({"ok": true, "kind": state.db().kind().name()}),
+        Err(error) => {
+            healthy = false;
+            json!({"ok": false, "kind": state.db().kind().name(), "error": error.to_string()})
+        }
+    };
+    let rate_limit = match &state.0.limit_store {
+        LimitStore::Memory => json!({"ok": true, "store": "memory"}),
+        LimitStore::Redis(connection) => {
+            let mut connection = connection.clone();
+            match redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+            {
+                // Fail-open: the limiter admits requests while redis is down, so the service
+                // is degraded rather than down.
+                Ok(_) => json!({"ok": true, "store": "redis"}),
+                Err(error) => {
+                    healthy = false;
+                    json!({"ok": false, "store": "redis", "error": error.to_string()})
+                }
+            }
+        }
+    };
+    let cache = match &state.0.cache {
+        Some(cache) => {
+            let (ok, report) = cache.health().await;
+            healthy &= ok;
+            report
+        }
+        None => json!({"ok": true, "backend": "none"}),
+    };
+    let search = match &state.0.search {
+        Some(search) => {
+            let (ok, report) = search.health().await;
+            healthy &= ok;
+            report
+        }
+        None => json!({"ok": true, "configured": false}),
+    };
+    let body = json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "backends": {
+            "database": database,
+            "rateLimit": rate_limit,
+            "cache": cache,
+            "search": search,
+        },
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}

@@ -1,0 +1,207 @@
+//! The resources: owners and their assets, as JSON:API resources and search documents.
+
+use reel_jsonapi::{ErrorDocument, ErrorObject, Resource};
+use serde::{Deserialize, Serialize};
+
+/// The kinds of asset the API accepts.
+pub const KINDS: [&str; 4] = ["video", "image", "audio", "document"];
+
+/// A person who uploads assets.
+#[derive(Resource, Debug, Clone, PartialEq)]
+#[jsonapi(type = "owners", rename_all = "camelCase")]
+pub struct Owner {
+    /// Database id.
+    #[jsonapi(id)]
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Contact address.
+    pub email: String,
+}
+
+/// An uploaded file, with its owner (includable with `include=owner`).
+#[derive(Resource, Debug, Clone, PartialEq)]
+#[jsonapi(type = "assets", rename_all = "camelCase")]
+pub struct Asset {
+    /// Database id.
+    #[jsonapi(id)]
+    pub id: i64,
+    /// Title shown to people.
+    pub title: String,
+    /// One of [`KINDS`].
+    pub kind: String,
+    /// The file name under the CDN path.
+    pub file_name: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// Who uploaded it.
+    #[jsonapi(relationship)]
+    pub owner: Owner,
+}
+
+/// An asset as a create or update request carries it: every member optional, validated by
+/// [`AssetInput::validate`].
+#[derive(Resource, Debug, Clone, Default, PartialEq)]
+#[jsonapi(type = "assets", rename_all = "camelCase")]
+pub struct AssetInput {
+    /// The id (from the document on update; none on create).
+    #[jsonapi(id)]
+    pub id: i64,
+    /// Title.
+    pub title: Option<String>,
+    /// Kind.
+    pub kind: Option<String>,
+    /// File name.
+    pub file_name: Option<String>,
+    /// Size in bytes.
+    pub size_bytes: Option<i64>,
+    /// Owner id.
+    #[jsonapi(relationship, type = "owners")]
+    pub owner: Option<i64>,
+}
+
+/// A validated set of asset values; `None` leaves a column unchanged on update.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssetChanges {
+    /// New title.
+    pub title: Option<String>,
+    /// New kind.
+    pub kind: Option<String>,
+    /// New file name.
+    pub file_name: Option<String>,
+    /// New size.
+    pub size_bytes: Option<i64>,
+    /// New owner.
+    pub owner_id: Option<i64>,
+}
+
+fn invalid(pointer: &str, title: &str, detail: String) -> ErrorObject {
+    ErrorObject::new(422, title)
+        .with_detail(detail)
+        .with_pointer(pointer)
+}
+
+impl AssetInput {
+    /// Checks the values sent. `present` tells which members the client sent (update) or
+    /// `None` for a create, where title, kind, fileName, sizeBytes and owner are required.
+    pub fn validate(
+        self,
+        present: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<AssetChanges, ErrorDocument> {
+        let creating = present.is_none();
+        let sent = |name: &str| present.is_none_or(|present| present(name));
+        let mut errors = Vec::new();
+        let mut require = |name: &str, value: bool, pointer: &str| {
+            if sent(name) && !value {
+                errors.push(invalid(
+                    pointer,
+                    "Missing value",
+                    format!(
+                        "`{name}` is required{}",
+                        if creating {
+                            " to create an asset"
+                        } else {
+                            " and cannot be null"
+                        }
+                    ),
+                ));
+            }
+        };
+        require("title", self.title.is_some(), "/data/attributes/title");
+        require("kind", self.kind.is_some(), "/data/attributes/kind");
+        require(
+            "fileName",
+            self.file_name.is_some(),
+            "/data/attributes/fileName",
+        );
+        require(
+            "sizeBytes",
+            self.size_bytes.is_some(),
+            "/data/attributes/sizeBytes",
+        );
+        require(
+            "owner",
+            self.owner.is_some(),
+            "/data/relationships/owner/data",
+        );
+        if let Some(title) = &self.title {
+            let length = title.trim().chars().count();
+            if length == 0 || length > 200 {
+                errors.push(invalid(
+                    "/data/attributes/title",
+                    "Invalid title",
+                    format!("a title has 1 to 200 characters, this one has {length}"),
+                ));
+            }
+        }
+        if let Some(kind) = &self.kind
+            && !KINDS.contains(&kind.as_str())
+        {
+            errors.push(invalid(
+                "/data/attributes/kind",
+                "Invalid kind",
+                format!("`{kind}` is not one of {}", KINDS.join(", ")),
+            ));
+        }
+        if let Some(name) = &self.file_name
+            && (name.is_empty()
+                || name.len() > 255
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        {
+            errors.push(invalid(
+                "/data/attributes/fileName",
+                "Invalid file name",
+                "use 1 to 255 of the characters A-Z a-z 0-9 . - _".to_owned(),
+            ));
+        }
+        if let Some(size) = self.size_bytes
+            && size < 0
+        {
+            errors.push(invalid(
+                "/data/attributes/sizeBytes",
+                "Invalid size",
+                format!("a size cannot be negative ({size})"),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(AssetChanges {
+                title: self.title.map(|t| t.trim().to_owned()),
+                kind: self.kind,
+                file_name: self.file_name,
+                size_bytes: self.size_bytes,
+                owner_id: self.owner,
+            })
+        } else {
+            Err(ErrorDocument::new(errors))
+        }
+    }
+}
+
+/// An asset as the search index holds it.
+#[derive(reel_search::Document, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[search(index = "edge-assets", shards = 1, replicas = 0)]
+pub struct AssetDoc {
+    /// Database id.
+    #[search(id, keyword)]
+    pub id: i64,
+    /// Title, analysed for full-text search.
+    pub title: String,
+    /// Kind.
+    #[search(keyword)]
+    pub kind: String,
+    /// The owner's name, analysed.
+    pub owner_name: String,
+}
+
+impl From<&Asset> for AssetDoc {
+    fn from(asset: &Asset) -> Self {
+        Self {
+            id: asset.id,
+            title: asset.title.clone(),
+            kind: asset.kind.clone(),
+            owner_name: asset.owner.name.clone(),
+        }
+    }
+}
