@@ -174,8 +174,11 @@ fn corpus() -> Vec<Case> {
         let custom = id % 3 != 0;
         let (resource, starts, ip) = if custom {
             let resource = resource_for(&url, rng.next());
-            let starts = (rng.next() % 2 == 0).then(|| NOW - 86_400 + rng.next() % 86_401);
-            let ip = (rng.next() % 3 != 0).then(|| *rng.pick(&IPS));
+            let starts = rng
+                .next()
+                .is_multiple_of(2)
+                .then(|| NOW - 86_400 + rng.next() % 86_401);
+            let ip = (!rng.next().is_multiple_of(3)).then(|| *rng.pick(&IPS));
             (resource, starts.filter(|s| *s < expires), ip)
         } else {
             (url.clone(), None, None)
