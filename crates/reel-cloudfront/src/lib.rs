@@ -47,6 +47,25 @@
 //! # Ok::<(), reel_cloudfront::Error>(())
 //! ```
 //!
+//! Key rotation with a [`KeyRing`]:
+//!
+//! ```
+//! use reel_cloudfront::{KeyRing, Signer};
+//! use reel_core::SecretSource;
+//! # let old_pem = include_str!("../tests/keys/rsa2048-pkcs1.pem");
+//! # let new_pem = include_str!("../tests/keys/p256-sec1.pem");
+//!
+//! let ring = KeyRing::new(Signer::from_secret("KOLDKEY", &SecretSource::literal(old_pem))?);
+//! // The new public key has been uploaded and added to the distribution's key group:
+//! ring.insert(Signer::from_secret("KNEWKEY", &SecretSource::literal(new_pem))?);
+//! ring.activate("KNEWKEY")?;
+//! let url = ring.canned_url("https://d111111abcdef8.cloudfront.net/a.jpg", 4_102_444_800)?;
+//! assert!(url.contains("Key-Pair-Id=KNEWKEY"));
+//! // Once no URL signed with the old key is still valid, remove it from the key group, then:
+//! ring.retire("KOLDKEY")?;
+//! # Ok::<(), reel_cloudfront::Error>(())
+//! ```
+//!
 //! # Compatibility
 //!
 //! For every input botocore's `CloudFrontSigner` accepts and CloudFront can serve, signed URLs
@@ -66,17 +85,21 @@
 //!
 //! Rust 1.94.1.
 
+mod cache;
 mod cookies;
 mod encoding;
 mod error;
 mod key;
 mod policy;
+mod ring;
 mod signer;
 
+pub use cache::{CacheStats, CachingSigner};
 pub use cookie;
 pub use cookies::{CookieExpiry, CookieOptions, SignedCookies};
 pub use encoding::{cloudfront_base64, cloudfront_base64_decode};
 pub use error::Error;
 pub use key::{HashAlgorithm, KeyKind, PublicKey, SigningKey};
 pub use policy::{CustomPolicyBuilder, Policy, SourceIp};
+pub use ring::KeyRing;
 pub use signer::{SignedPolicy, Signer};
