@@ -5,7 +5,8 @@
 //! `cloudfront/cached_hot_resource` compares the caching signer's hot path (one URL requested
 //! over and over within an expiry bucket) with OpenSSL signing every request.
 //!
-//! `cargo bench -p reel-cloudfront --bench signing`
+//! `cargo bench -p reel-cloudfront --bench signing --features openssl` (the feature adds
+//! `reel_openssl_backend`: this crate signing through OpenSSL).
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,6 +50,20 @@ fn group(c: &mut Criterion, name: &str, pem: &str, hash: HashAlgorithm) {
             black_box(openssl.sign_to_vec().unwrap())
         });
     });
+    #[cfg(feature = "openssl")]
+    {
+        let key = reel_cloudfront::SigningKey::from_pem(pem)
+            .unwrap()
+            .with_backend(reel_cloudfront::Backend::OpenSsl)
+            .unwrap();
+        let fast = Signer::new("K2JCJMDEHXQW5F", key)
+            .unwrap()
+            .with_hash_algorithm(hash)
+            .unwrap();
+        group.bench_function("reel_openssl_backend", |b| {
+            b.iter(|| black_box(fast.canned_url(black_box(URL), EXPIRES).unwrap()));
+        });
+    }
     group.finish();
 }
 
@@ -57,11 +72,21 @@ fn sign_rsa_sha1(c: &mut Criterion) {
 }
 
 fn sign_rsa_sha256(c: &mut Criterion) {
-    group(c, "cloudfront/sign_rsa_sha256", RSA_PEM, HashAlgorithm::Sha256);
+    group(
+        c,
+        "cloudfront/sign_rsa_sha256",
+        RSA_PEM,
+        HashAlgorithm::Sha256,
+    );
 }
 
 fn sign_ecdsa_p256(c: &mut Criterion) {
-    group(c, "cloudfront/sign_ecdsa_p256", EC_PEM, HashAlgorithm::Sha256);
+    group(
+        c,
+        "cloudfront/sign_ecdsa_p256",
+        EC_PEM,
+        HashAlgorithm::Sha256,
+    );
 }
 
 fn cached_hot_resource(c: &mut Criterion) {

@@ -75,6 +75,19 @@ impl FromStr for HashAlgorithm {
     }
 }
 
+/// The library that computes signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// RustCrypto's `rsa` (constant-time, blinded) and `p256`: pure Rust, the default.
+    #[default]
+    RustCrypto,
+    /// OpenSSL through the `openssl` crate (feature `openssl`): several times faster, needs the
+    /// system's libssl.
+    #[cfg(feature = "openssl")]
+    OpenSsl,
+}
+
 /// The kind of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -107,6 +120,8 @@ impl KeyKind {
 /// (deterministic RFC 6979 nonces).
 pub struct SigningKey {
     inner: KeyInner,
+    #[cfg(feature = "openssl")]
+    openssl: Option<openssl::pkey::PKey<openssl::pkey::Private>>,
 }
 
 /// One RSA key, prepared for both digests.
@@ -219,9 +234,7 @@ impl SigningKey {
                         p256::SecretKey::from_pkcs8_der(der).map_err(|error| Error::KeyFormat {
                             reason: format!("malformed PKCS#8 P-256 key ({error})"),
                         })?;
-                    Ok(Self {
-                        inner: KeyInner::Ecdsa(key.into()),
-                    })
+                    Ok(Self::with_inner(KeyInner::Ecdsa(key.into())))
                 }
                 Some(curve) => Err(Error::UnsupportedKey {
                     found: format!("ECDSA on {}", curve_name(curve)),
@@ -243,9 +256,7 @@ impl SigningKey {
 
     fn from_sec1(der: &[u8]) -> Result<Self, Error> {
         match p256::SecretKey::from_sec1_der(der) {
-            Ok(key) => Ok(Self {
-                inner: KeyInner::Ecdsa(key.into()),
-            }),
+            Ok(key) => Ok(Self::with_inner(KeyInner::Ecdsa(key.into()))),
             Err(_) => Err(Error::UnsupportedKey {
                 found: "an EC key that is not a valid P-256 key (another curve?)".into(),
             }),
@@ -257,12 +268,58 @@ impl SigningKey {
         if bits != RSA_BITS {
             return Err(Error::RsaKeySize { bits });
         }
-        Ok(Self {
-            inner: KeyInner::Rsa(Box::new(RsaKeys {
-                sha1: rsa::pkcs1v15::SigningKey::new(key.clone()),
-                sha256: rsa::pkcs1v15::SigningKey::new(key),
-            })),
-        })
+        Ok(Self::with_inner(KeyInner::Rsa(Box::new(RsaKeys {
+            sha1: rsa::pkcs1v15::SigningKey::new(key.clone()),
+            sha256: rsa::pkcs1v15::SigningKey::new(key),
+        }))))
+    }
+
+    fn with_inner(inner: KeyInner) -> Self {
+        Self {
+            inner,
+            #[cfg(feature = "openssl")]
+            openssl: None,
+        }
+    }
+
+    /// Signs with `backend` from now on. The key stays the same key: RSA signatures are
+    /// identical whichever backend computes them.
+    pub fn with_backend(self, backend: Backend) -> Result<Self, Error> {
+        match backend {
+            Backend::RustCrypto => Ok(Self::with_inner(self.inner)),
+            #[cfg(feature = "openssl")]
+            Backend::OpenSsl => {
+                use p256::pkcs8::EncodePrivateKey as _;
+                let der = match &self.inner {
+                    KeyInner::Rsa(keys) => {
+                        let private: &rsa::PrivateKey = keys.sha1.as_ref();
+                        private.to_pkcs8_der()
+                    }
+                    KeyInner::Ecdsa(key) => key.to_pkcs8_der(),
+                }
+                .map_err(|error| Error::KeyFormat {
+                    reason: format!("cannot hand the key to OpenSSL ({error})"),
+                })?;
+                let pkey = openssl::pkey::PKey::private_key_from_pkcs8(der.as_bytes()).map_err(
+                    |error| Error::KeyFormat {
+                        reason: format!("OpenSSL refused the key ({error})"),
+                    },
+                )?;
+                Ok(Self {
+                    inner: self.inner,
+                    openssl: Some(pkey),
+                })
+            }
+        }
+    }
+
+    /// The backend computing signatures.
+    pub fn backend(&self) -> Backend {
+        #[cfg(feature = "openssl")]
+        if self.openssl.is_some() {
+            return Backend::OpenSsl;
+        }
+        Backend::RustCrypto
     }
 
     /// The key's kind.
@@ -276,6 +333,10 @@ impl SigningKey {
     /// Signs `message` with `hash`: PKCS#1 v1.5 for RSA, a DER-encoded ECDSA signature for
     /// P-256 (which refuses SHA-1).
     pub fn sign(&self, message: &[u8], hash: HashAlgorithm) -> Result<Vec<u8>, Error> {
+        #[cfg(feature = "openssl")]
+        if let Some(pkey) = &self.openssl {
+            return openssl_sign(pkey, self.kind(), message, hash);
+        }
         let failed = |error: rsa::signature::Error| Error::Signing {
             reason: error.to_string(),
         };
@@ -313,6 +374,28 @@ impl SigningKey {
     }
 }
 
+#[cfg(feature = "openssl")]
+fn openssl_sign(
+    pkey: &openssl::pkey::PKey<openssl::pkey::Private>,
+    kind: KeyKind,
+    message: &[u8],
+    hash: HashAlgorithm,
+) -> Result<Vec<u8>, Error> {
+    use openssl::hash::MessageDigest;
+    let digest = match (kind, hash) {
+        (KeyKind::EcdsaP256, HashAlgorithm::Sha1) => return Err(Error::EcdsaWithSha1),
+        (_, HashAlgorithm::Sha1) => MessageDigest::sha1(),
+        (_, HashAlgorithm::Sha256) => MessageDigest::sha256(),
+    };
+    let failed = |error: openssl::error::ErrorStack| Error::Signing {
+        reason: error.to_string(),
+    };
+    // RSA keys get PKCS#1 v1.5 padding and ECDSA keys DER signatures, OpenSSL's defaults.
+    let mut signer = openssl::sign::Signer::new(digest, pkey).map_err(failed)?;
+    signer.update(message).map_err(failed)?;
+    signer.sign_to_vec().map_err(failed)
+}
+
 fn curve_name(oid: ObjectIdentifier) -> String {
     match oid {
         OID_P384 => "P-384".into(),
@@ -325,6 +408,7 @@ impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")
             .field("kind", &self.kind())
+            .field("backend", &self.backend())
             .finish_non_exhaustive()
     }
 }

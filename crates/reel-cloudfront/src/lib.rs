@@ -80,6 +80,7 @@
 //! | Feature          | Default | What it adds                                                          |
 //! |------------------|---------|-----------------------------------------------------------------------|
 //! | `key-management` | no      | `management` module: upload public keys, key groups, via `aws-sdk-cloudfront` |
+//! | `openssl`        | no      | [`Backend::OpenSsl`]: sign through OpenSSL (system libssl), several times faster |
 //!
 //! # Minimum supported Rust version
 //!
@@ -90,6 +91,8 @@ mod cookies;
 mod encoding;
 mod error;
 mod key;
+#[cfg(feature = "key-management")]
+pub mod management;
 mod policy;
 mod ring;
 mod signer;
@@ -99,7 +102,7 @@ pub use cookie;
 pub use cookies::{CookieExpiry, CookieOptions, SignedCookies};
 pub use encoding::{cloudfront_base64, cloudfront_base64_decode};
 pub use error::Error;
-pub use key::{HashAlgorithm, KeyKind, PublicKey, SigningKey};
+pub use key::{Backend, HashAlgorithm, KeyKind, PublicKey, SigningKey};
 pub use policy::{CustomPolicyBuilder, Policy, SourceIp};
 pub use ring::KeyRing;
 pub use signer::{SignedPolicy, Signer};

@@ -402,3 +402,46 @@ fn secrets_load_keys_and_debug_never_prints_them() {
         other => panic!("{other:?}"),
     }
 }
+
+#[cfg(feature = "openssl")]
+#[test]
+fn openssl_backend_gives_the_same_answers() {
+    use reel_cloudfront::Backend;
+
+    for name in ["rsa2048-pkcs1.pem", "rsa2048-pkcs8.der"] {
+        let key = SigningKey::from_bytes(&key_bytes(name))
+            .unwrap()
+            .with_backend(Backend::OpenSsl)
+            .unwrap();
+        assert_eq!(key.backend(), Backend::OpenSsl);
+        assert!(format!("{key:?}").contains("OpenSsl"));
+        let signer = Signer::new(KEY_ID, key)
+            .unwrap()
+            .with_clock(Arc::new(clock()));
+        let url = signer.canned_url(CANNED_URL, 1_900_000_000).unwrap();
+        assert!(url.contains(CANNED_SHA1), "{name}");
+        let sha256 = signer.with_hash_algorithm(HashAlgorithm::Sha256).unwrap();
+        assert!(
+            sha256
+                .canned_url(CANNED_URL, 1_900_000_000)
+                .unwrap()
+                .contains(CANNED_SHA256)
+        );
+    }
+    let ecdsa = SigningKey::from_pem(&key_text("p256-pkcs8.pem"))
+        .unwrap()
+        .with_backend(Backend::OpenSsl)
+        .unwrap();
+    let public = ecdsa.public_key();
+    let policy = Policy::canned(CANNED_URL, 1_900_000_000).unwrap();
+    let signature = ecdsa
+        .sign(policy.json().as_bytes(), HashAlgorithm::Sha256)
+        .unwrap();
+    assert!(public.verify(policy.json().as_bytes(), &signature, HashAlgorithm::Sha256));
+    assert!(matches!(
+        ecdsa.sign(b"x", HashAlgorithm::Sha1),
+        Err(Error::EcdsaWithSha1)
+    ));
+    let back = ecdsa.with_backend(Backend::RustCrypto).unwrap();
+    assert_eq!(back.backend(), Backend::RustCrypto);
+}
