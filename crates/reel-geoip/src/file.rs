@@ -1,0 +1,2 @@
+//! Local file source.
+pub struct FileSource;
