@@ -83,4 +83,4 @@ pub use service::{
 };
 
 #[cfg(feature = "download")]
-pub use download::{DownloadSource, Edition};
+pub use download::{DownloadSource, MAXMIND_BASE_URL};
