@@ -44,7 +44,9 @@ pub struct Database {
 
 impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Database").field("info", &self.info).finish()
+        f.debug_struct("Database")
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -165,10 +167,7 @@ impl Database {
             reason: "the database has no records".to_owned(),
         })?;
         let first = first.map_err(Error::invalid)?;
-        let ip = first
-            .network()
-            .map(|n| n.ip())
-            .unwrap_or(unspecified);
+        let ip = first.network().map(|n| n.ip()).unwrap_or(unspecified);
         first
             .decode::<T>()
             .map_err(|e| Error::ProbeFailed {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reel_core::{Backoff, BackgroundTask, Jitter, SecretSource};
+use reel_core::{BackgroundTask, Backoff, Jitter, SecretSource};
 use sha2::{Digest, Sha256};
 
 use crate::{DatabaseInfo, Error, GeoIp, ReloadOutcome, Slot};
@@ -266,10 +266,13 @@ impl DownloadSource {
 
     fn cache_path(&self) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
-        let name = self.cache_name.clone().unwrap_or_else(|| match &self.origin {
-            Origin::MaxMind { edition, .. } => edition.clone(),
-            Origin::Url { .. } => self.slot.to_string(),
-        });
+        let name = self
+            .cache_name
+            .clone()
+            .unwrap_or_else(|| match &self.origin {
+                Origin::MaxMind { edition, .. } => edition.clone(),
+                Origin::Url { .. } => self.slot.to_string(),
+            });
         Some(dir.join(format!("{name}.mmdb")))
     }
 
@@ -385,7 +388,9 @@ impl DownloadSource {
                     if let Err(error) = std::fs::rename(&tmp, &path) {
                         tracing::warn!(%error, path = %path.display(), "cannot update the geoip cache");
                         let _ = std::fs::remove_file(&tmp);
-                    } else if let Err(error) = write_atomic(&meta_path(&path), validators.render().as_bytes()) {
+                    } else if let Err(error) =
+                        write_atomic(&meta_path(&path), validators.render().as_bytes())
+                    {
                         tracing::warn!(%error, "cannot write the geoip cache validators");
                     }
                 }
@@ -438,7 +443,8 @@ impl DownloadSource {
             } => {
                 let key = license_key.resolve()?;
                 let url = format!("{base_url}/geoip/databases/{edition}/download?suffix=tar.gz");
-                let sha = format!("{base_url}/geoip/databases/{edition}/download?suffix=tar.gz.sha256");
+                let sha =
+                    format!("{base_url}/geoip/databases/{edition}/download?suffix=tar.gz.sha256");
                 (url.clone(), url, Some(sha), Some((account_id.clone(), key)))
             }
             Origin::Url { url, sha256_url } => (url.clone(), url.clone(), sha256_url.clone(), None),
@@ -486,7 +492,11 @@ impl DownloadSource {
                 return Err(status_error(&sha_url, response.status().as_u16()));
             }
             let text = response.text().await.map_err(|e| network(&sha_url, &e))?;
-            let expected = text.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+            let expected = text
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
             let actual = hex::encode(Sha256::digest(&body));
             if expected != actual {
                 return Err(Error::Checksum {

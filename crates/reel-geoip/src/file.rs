@@ -72,6 +72,7 @@ pub struct FileSource {
     slot: Slot,
     poll_interval: Duration,
     settle_delay: Duration,
+    use_events: bool,
 }
 
 impl FileSource {
@@ -82,6 +83,7 @@ impl FileSource {
             slot,
             poll_interval: Duration::from_secs(5),
             settle_delay: Duration::from_millis(200),
+            use_events: true,
         }
     }
 
@@ -95,6 +97,13 @@ impl FileSource {
     /// writes in several steps is usually done.
     pub fn settle_delay(mut self, delay: Duration) -> Self {
         self.settle_delay = delay;
+        self
+    }
+
+    /// Whether to use file-system events when the `watch` feature is on (default `true`);
+    /// `false` relies on polling alone, e.g. on network file systems without events.
+    pub fn use_events(mut self, use_events: bool) -> Self {
+        self.use_events = use_events;
         self
     }
 
@@ -128,7 +137,11 @@ impl FileSource {
         let name = format!("reel-geoip file {}", self.path.display());
         BackgroundTask::spawn(name, move |mut shutdown| async move {
             let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<()>();
-            let _watcher = watch(&self.path, tx);
+            let _watcher = if self.use_events {
+                watch(&self.path, tx)
+            } else {
+                None
+            };
             let mut seen = if geoip.is_loaded(&self.slot) {
                 fingerprint(&self.path)
             } else {
@@ -176,7 +189,11 @@ fn watch(
         if let Ok(event) = event {
             // Events on siblings (the temporary file of an atomic rename) matter only once
             // the rename lands on our name, which is itself an event on our name.
-            if event.paths.iter().any(|p| p.file_name() == Some(&file_name)) {
+            if event
+                .paths
+                .iter()
+                .any(|p| p.file_name() == Some(&file_name))
+            {
                 let _ = tx.send(());
             }
         }

@@ -299,8 +299,15 @@ impl RawCity<'_> {
             network,
             continent: self.continent.as_ref().map(|p| p.to_place(locales)),
             country: self.country.as_ref().map(|p| p.to_country(locales)),
-            registered_country: self.registered_country.as_ref().map(|p| p.to_country(locales)),
-            subdivisions: self.subdivisions.iter().map(|p| p.to_place(locales)).collect(),
+            registered_country: self
+                .registered_country
+                .as_ref()
+                .map(|p| p.to_country(locales)),
+            subdivisions: self
+                .subdivisions
+                .iter()
+                .map(|p| p.to_place(locales))
+                .collect(),
             city: self.city.as_ref().map(|p| p.to_place(locales)),
             postal_code: owned(self.postal.and_then(|p| p.code)),
             latitude: location.latitude,

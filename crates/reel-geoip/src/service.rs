@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use reel_core::{HotSwap, SharedClock, SystemClock};
 use reel_core::client_ip::IpNet;
+use reel_core::{HotSwap, SharedClock, SystemClock};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
@@ -209,7 +209,10 @@ impl fmt::Debug for GeoIp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
         for state in &self.inner.slots {
-            list.entry(&(&state.slot, state.current.load().as_deref().map(Database::info)));
+            list.entry(&(
+                &state.slot,
+                state.current.load().as_deref().map(Database::info),
+            ));
         }
         list.finish()
     }
@@ -307,7 +310,9 @@ pub struct GeoLookup {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the status lock cannot leave it half-updated in a harmful way.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl GeoIp {

@@ -174,9 +174,23 @@ fn names(pairs: &[(&str, &str)]) -> Value {
 
 fn continent_names(code: &str) -> Value {
     match code {
-        "EU" => names(&[("en", "Europe"), ("de", "Europa"), ("fr", "Europe"), ("ja", "ヨーロッパ")]),
-        "NA" => names(&[("en", "North America"), ("de", "Nordamerika"), ("fr", "Amérique du Nord")]),
-        "AS" => names(&[("en", "Asia"), ("de", "Asien"), ("fr", "Asie"), ("ja", "アジア")]),
+        "EU" => names(&[
+            ("en", "Europe"),
+            ("de", "Europa"),
+            ("fr", "Europe"),
+            ("ja", "ヨーロッパ"),
+        ]),
+        "NA" => names(&[
+            ("en", "North America"),
+            ("de", "Nordamerika"),
+            ("fr", "Amérique du Nord"),
+        ]),
+        "AS" => names(&[
+            ("en", "Asia"),
+            ("de", "Asien"),
+            ("fr", "Asie"),
+            ("ja", "アジア"),
+        ]),
         "OC" => names(&[("en", "Oceania"), ("de", "Ozeanien"), ("fr", "Océanie")]),
         _ => names(&[("en", code)]),
     }
@@ -184,12 +198,25 @@ fn continent_names(code: &str) -> Value {
 
 fn country_names(code: &str) -> Value {
     match code {
-        "GB" => names(&[("en", "United Kingdom"), ("de", "Vereinigtes Königreich"), ("fr", "Royaume-Uni")]),
-        "SE" => names(&[("en", "Sweden"), ("de", "Schweden"), ("fr", "Suède"), ("ja", "スウェーデン王国")]),
+        "GB" => names(&[
+            ("en", "United Kingdom"),
+            ("de", "Vereinigtes Königreich"),
+            ("fr", "Royaume-Uni"),
+        ]),
+        "SE" => names(&[
+            ("en", "Sweden"),
+            ("de", "Schweden"),
+            ("fr", "Suède"),
+            ("ja", "スウェーデン王国"),
+        ]),
         "US" => names(&[("en", "United States"), ("de", "USA"), ("fr", "États-Unis")]),
         "CN" => names(&[("en", "China"), ("de", "China"), ("zh-CN", "中国")]),
         "IT" => names(&[("en", "Italy"), ("de", "Italien"), ("fr", "Italie")]),
-        "DE" => names(&[("en", "Germany"), ("de", "Deutschland"), ("fr", "Allemagne")]),
+        "DE" => names(&[
+            ("en", "Germany"),
+            ("de", "Deutschland"),
+            ("fr", "Allemagne"),
+        ]),
         "AU" => names(&[("en", "Australia"), ("de", "Australien")]),
         _ => names(&[("en", code)]),
     }
@@ -324,13 +351,14 @@ impl CityDatabase {
         let mut writer = Writer::builder(self.database_type.clone())
             .languages(["en", "de", "fr", "ja", "zh-CN"])
             .description(&[("en", "reel-geoip test database")])
-            .build_epoch(UNIX_EPOCH + Duration::from_secs(self.build_epoch + u64::from(self.version)))
+            .build_epoch(
+                UNIX_EPOCH + Duration::from_secs(self.build_epoch + u64::from(self.version)),
+            )
             .build();
         for (index, sample) in SAMPLES.iter().enumerate() {
-            let network: IpNet = sample
-                .network
-                .parse()
-                .map_err(|_| mmdb_writer::Error::Serialize(format!("invalid network {}", sample.network)))?;
+            let network: IpNet = sample.network.parse().map_err(|_| {
+                mmdb_writer::Error::Serialize(format!("invalid network {}", sample.network))
+            })?;
             writer.insert_value(network, city_record(index, sample, self.version))?;
         }
         for n in 0..self.filler_networks {
@@ -425,10 +453,9 @@ impl AsnDatabase {
             .build_epoch(UNIX_EPOCH + Duration::from_secs(1_764_000_000 + u64::from(self.version)))
             .build();
         for (index, sample) in SAMPLES.iter().enumerate() {
-            let network: IpNet = sample
-                .network
-                .parse()
-                .map_err(|_| mmdb_writer::Error::Serialize(format!("invalid network {}", sample.network)))?;
+            let network: IpNet = sample.network.parse().map_err(|_| {
+                mmdb_writer::Error::Serialize(format!("invalid network {}", sample.network))
+            })?;
             writer.insert_value(
                 network,
                 Value::map([
