@@ -413,9 +413,9 @@ impl DownloadSource {
             if !geoip.is_loaded(&self.slot) {
                 let this = self.clone();
                 let g = geoip.clone();
-                match tokio::task::spawn_blocking(move || this.load_cached(&g)).await {
-                    Ok(Err(error)) => tracing::warn!(%error, "cached geoip database not usable"),
-                    Ok(Ok(_)) | Err(_) => {}
+                let cached = tokio::task::spawn_blocking(move || this.load_cached(&g)).await;
+                if let Ok(Err(error)) = cached {
+                    tracing::warn!(%error, "cached geoip database not usable");
                 }
             }
             loop {

@@ -1,6 +1,7 @@
 //! The download source against a real HTTP server on loopback that behaves like MaxMind's
 //! download service (Basic auth, `suffix=tar.gz` / `suffix=tar.gz.sha256`, ETag and
 //! Last-Modified, 304) or a plain mirror. Every failure leaves the old database serving.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The local file source: zero-length, garbage and half-written files are refused while the
 //! current database keeps serving; atomic renames and in-place rewrites are picked up, through
 //! file-system events and through polling alone.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod support;
 

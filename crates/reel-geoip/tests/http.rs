@@ -1,5 +1,6 @@
 //! The tower layer and axum extractor over real HTTP on loopback: proxy headers are believed
 //! only from trusted proxies, IPv6 and `Forwarded` work, and a missing layer is a clear error.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use std::net::SocketAddr;
 

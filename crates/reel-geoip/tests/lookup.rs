@@ -1,5 +1,6 @@
 //! Lookups against databases built in the test: typed locations, locales, ASN, combined
 //! lookups, raw decoding, IPv4-mapped IPv6 and the reference reader's answers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use std::net::IpAddr;
 

@@ -1,6 +1,7 @@
 //! Lookups from several threads while the databases are replaced every few milliseconds:
 //! no lookup fails, none returns a record mixed from two versions or the wrong record, and
 //! once the readers stop only the serving database is still alive.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

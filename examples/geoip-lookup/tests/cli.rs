@@ -1,4 +1,5 @@
 //! Runs the `geoip-lookup` binary against a database it generated itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use std::io::Write;
 use std::process::{Command, Stdio};
