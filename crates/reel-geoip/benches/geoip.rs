@@ -50,8 +50,16 @@ fn raw_lookup(reader: &maxminddb::Reader<Vec<u8>>, ip: IpAddr) -> Option<Owned> 
     let city: geoip2::City<'_> = result.decode().ok()??;
     Some(Owned {
         network: result.network().ok().map(|n| n.to_string()),
-        continent: (s(city.continent.code), s(city.continent.names.english), city.continent.geoname_id),
-        country: (s(city.country.iso_code), s(city.country.names.english), city.country.geoname_id),
+        continent: (
+            s(city.continent.code),
+            s(city.continent.names.english),
+            city.continent.geoname_id,
+        ),
+        country: (
+            s(city.country.iso_code),
+            s(city.country.names.english),
+            city.country.geoname_id,
+        ),
         registered: (
             s(city.registered_country.iso_code),
             s(city.registered_country.names.english),
@@ -104,7 +112,10 @@ fn c_paths() -> CPaths {
                 ValuePath::new(&["subdivisions", &i, "names", "en"]),
             ]
         }),
-        city: [ValuePath::new(&["city", "names", "en"]), ValuePath::new(&["city", "geoname_id"])],
+        city: [
+            ValuePath::new(&["city", "names", "en"]),
+            ValuePath::new(&["city", "geoname_id"]),
+        ],
         postal: ValuePath::new(&["postal", "code"]),
         latitude: ValuePath::new(&["location", "latitude"]),
         longitude: ValuePath::new(&["location", "longitude"]),
@@ -124,7 +135,10 @@ fn c_lookup(db: &Mmdb, p: &CPaths, ip: &str) -> Option<Owned> {
         subdivisions: p
             .subdivisions
             .iter()
-            .map_while(|d| e.string(&d[0]).map(|code| (Some(code.to_owned()), s(e.string(&d[1])))))
+            .map_while(|d| {
+                e.string(&d[0])
+                    .map(|code| (Some(code.to_owned()), s(e.string(&d[1]))))
+            })
             .collect(),
         city: (s(e.string(&p.city[0])), e.u32(&p.city[1])),
         postal: s(e.string(&p.postal)),
@@ -142,7 +156,9 @@ fn lookup(c: &mut Criterion) {
     std::fs::write(&path, &bytes).unwrap();
 
     let geoip = GeoIp::new();
-    geoip.replace(&Slot::Location, bytes.clone(), "bench").unwrap();
+    geoip
+        .replace(&Slot::Location, bytes.clone(), "bench")
+        .unwrap();
     let reader = maxminddb::Reader::from_source(bytes).unwrap();
     let mmdb = Mmdb::open(&path).unwrap();
     let paths = c_paths();
@@ -158,7 +174,10 @@ fn lookup(c: &mut Criterion) {
     }
 
     let mut group = c.benchmark_group("geoip/lookup");
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     let n = addresses.len();
     let mut i = 0;
     group.bench_function("reel", |b| {
@@ -184,16 +203,25 @@ fn lookup(c: &mut Criterion) {
 
 fn reload(c: &mut Criterion) {
     // About 150 bytes per filler record: 360 000 networks make a database of 50+ MB.
-    let bytes = CityDatabase::new().filler_networks(360_000).build().unwrap();
+    let bytes = CityDatabase::new()
+        .filler_networks(360_000)
+        .build()
+        .unwrap();
     assert!(bytes.len() > 50_000_000, "only {} bytes", bytes.len());
     eprintln!("reload database: {} bytes", bytes.len());
 
     let verified = GeoIp::new();
     let unverified = GeoIp::builder()
-        .slot(Slot::Location, Check::for_slot(&Slot::Location).verify(false))
+        .slot(
+            Slot::Location,
+            Check::for_slot(&Slot::Location).verify(false),
+        )
         .build();
     let mut group = c.benchmark_group("geoip/reload_50mb");
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
     group.bench_function("reel", |b| {
         b.iter_batched(
             || bytes.clone(),

@@ -1,6 +1,7 @@
 //! A local `.mmdb` file, reloaded when it changes.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reel_core::BackgroundTask;
@@ -73,6 +74,8 @@ pub struct FileSource {
     poll_interval: Duration,
     settle_delay: Duration,
     use_events: bool,
+    /// The file as it was just before the last read by `load_now`.
+    last_read: Arc<Mutex<Option<Fingerprint>>>,
 }
 
 impl FileSource {
@@ -84,6 +87,7 @@ impl FileSource {
             poll_interval: Duration::from_secs(5),
             settle_delay: Duration::from_millis(200),
             use_events: true,
+            last_read: Arc::default(),
         }
     }
 
@@ -116,6 +120,9 @@ impl FileSource {
     /// reported in the slot status.
     pub fn load_now(&self, geoip: &GeoIp) -> Result<DatabaseInfo, Error> {
         let source = self.path.display().to_string();
+        // Taken before reading: a change during the read shows up as a new fingerprint later.
+        let before = fingerprint(&self.path);
+        *self.last_read.lock().unwrap_or_else(|p| p.into_inner()) = before;
         match std::fs::read(&self.path) {
             Ok(bytes) => geoip.replace(&self.slot, bytes, &source),
             Err(io) => {
@@ -135,15 +142,18 @@ impl FileSource {
     /// [`BackgroundTask::shutdown`] (or by dropping the handle).
     pub fn spawn(self, geoip: GeoIp) -> BackgroundTask {
         let name = format!("reel-geoip file {}", self.path.display());
+        // Decided now, not when the task first runs: a change made between this call and the
+        // task's first poll must still count as a change.
+        let last_read = *self.last_read.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = match last_read {
+            Some(fp) if geoip.is_loaded(&self.slot) => Some(fp),
+            _ if geoip.is_loaded(&self.slot) => fingerprint(&self.path),
+            _ => None,
+        };
         BackgroundTask::spawn(name, move |mut shutdown| async move {
             let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<()>();
             let _watcher = if self.use_events {
                 watch(&self.path, tx)
-            } else {
-                None
-            };
-            let mut seen = if geoip.is_loaded(&self.slot) {
-                fingerprint(&self.path)
             } else {
                 None
             };

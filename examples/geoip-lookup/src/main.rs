@@ -24,7 +24,8 @@ use std::process::ExitCode;
 use reel_geoip::{FileSource, GeoIp, Slot};
 use serde::Serialize;
 
-const USAGE: &str = "usage: geoip-lookup --db FILE < ips.txt\n       geoip-lookup --write-demo-db FILE";
+const USAGE: &str =
+    "usage: geoip-lookup --db FILE < ips.txt\n       geoip-lookup --write-demo-db FILE";
 
 #[derive(Serialize)]
 struct Answer<'a> {
@@ -100,7 +101,12 @@ fn write_demo(path: &str) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["--db", db] => run(db),
         ["--write-demo-db", path] => write_demo(path),
         ["--help" | "-h"] => {

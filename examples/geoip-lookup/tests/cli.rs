@@ -18,7 +18,12 @@ fn run_lookup(db: &std::path::Path, input: &str) -> (Vec<Value>, std::process::E
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let lines = String::from_utf8(out.stdout)
         .unwrap()
@@ -46,7 +51,12 @@ fn prints_one_json_object_per_line_and_goes_on_after_errors() {
                "longitude": -0.0931, "time_zone": "Europe/London"})
     );
     assert_eq!(lines[1]["ip"], "not-an-ip");
-    assert!(lines[1]["error"].as_str().unwrap().contains("not an IP address"));
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an IP address")
+    );
     assert_eq!(lines[1].as_object().unwrap().len(), 2);
     assert_eq!(lines[2]["city"], "Berlin");
     assert_eq!(lines[2]["network"], "2001:db8:1::/48");
@@ -74,7 +84,12 @@ fn refuses_a_file_that_is_not_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("broken.mmdb");
     std::fs::write(&db, b"garbage").unwrap();
-    let out = bin().arg("--db").arg(&db).stdin(Stdio::null()).output().unwrap();
+    let out = bin()
+        .arg("--db")
+        .arg(&db)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid MaxMind database"));
     let out = bin().output().unwrap();
