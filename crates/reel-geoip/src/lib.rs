@@ -55,7 +55,7 @@
 //! | `download` | no      | `DownloadSource`: MaxMind download service and mirrors (reqwest + rustls, gzip, tar, sha256) |
 //! | `tower`    | no      | `http::GeoIpLayer`: looks up each request's client and stores a `http::ClientGeo` |
 //! | `axum`     | no      | `http::ClientGeo` as an axum extractor (implies `tower`) |
-//! | `testdata` | no      | [`testdata`](crate::testdata): small City/ASN databases built in memory |
+//! | `testdata` | no      | `testdata`: small City/ASN/custom databases built in memory (mmdb-writer) |
 //!
 //! # Minimum supported Rust version
 //!
