@@ -177,7 +177,7 @@ fn lookup(c: &mut Criterion) {
     group
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+        .measurement_time(Duration::from_secs(5));
     let n = addresses.len();
     let mut i = 0;
     group.bench_function("reel", |b| {

@@ -139,8 +139,9 @@ fn serialize_network<S: serde::Serializer>(
 
 // ---- borrowed decoding structs -------------------------------------------------------------
 
-/// How many languages of one name are kept while decoding (GeoIP2 has eight).
-const MAX_NAMES: usize = 12;
+/// How many languages of one name are kept while decoding (GeoIP2 has eight; more are
+/// skipped, which keeps the decoded record small).
+const MAX_NAMES: usize = 8;
 
 /// The names of a place, borrowed from the database, without allocating.
 #[derive(Default)]
