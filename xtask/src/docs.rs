@@ -40,6 +40,6 @@ pub fn run(mut args: Args) -> Result<()> {
     cmd!(sh, "mdbook build {book}")
         .run()
         .context("`mdbook build docs` failed")?;
-    println!("docs: API docs in target/doc, guide in docs/book");
+    println!("docs: API docs in <target dir>/doc, the guide in docs/book");
     Ok(())
 }

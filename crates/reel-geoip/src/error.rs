@@ -1,0 +1,115 @@
+//! The crate's error type.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Everything that can go wrong opening, checking, fetching or reading a database.
+///
+/// A failed reload never takes the current database away: the error is returned to the
+/// caller, recorded in the slot's [`SlotStatus`](crate::SlotStatus) and sent as a
+/// [`ReloadEvent`](crate::ReloadEvent), and lookups go on with the database already loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done (`reading`, `writing` ...).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a readable MaxMind DB (empty, truncated, garbage or corrupt).
+    #[error("not a valid MaxMind database: {0}")]
+    InvalidDatabase(String),
+    /// The database is valid but of a type this slot does not accept.
+    #[error("database type {found:?} does not match what the {slot} slot accepts ({expected})")]
+    WrongDatabaseType {
+        /// The slot that refused it.
+        slot: String,
+        /// The `database_type` from the database metadata.
+        found: String,
+        /// What the slot accepts.
+        expected: String,
+    },
+    /// The database opened but a probe lookup failed or found no data.
+    #[error("probe lookup of {ip} failed: {reason}")]
+    ProbeFailed {
+        /// The probed address.
+        ip: IpAddr,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A record could not be decoded into the requested type.
+    #[error("decoding the record for {ip} failed: {message}")]
+    Decode {
+        /// The address looked up.
+        ip: IpAddr,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The named slot does not exist in this [`GeoIp`](crate::GeoIp).
+    #[error("no database slot named {0:?}; add it with GeoIpBuilder::custom_slot")]
+    UnknownSlot(String),
+    /// A download answered with an HTTP status other than 200 or 304.
+    #[error("GET {url} answered {status}{hint}")]
+    HttpStatus {
+        /// The URL (without credentials).
+        url: String,
+        /// The status code.
+        status: u16,
+        /// A hint on what to fix, possibly empty.
+        hint: &'static str,
+    },
+    /// A download failed on the network (connection, timeout, body cut short).
+    #[error("GET {url} failed: {message}")]
+    Network {
+        /// The URL (without credentials).
+        url: String,
+        /// The client's message.
+        message: String,
+    },
+    /// The downloaded file does not match its published SHA-256.
+    #[error("checksum mismatch for {url}: expected sha256 {expected}, got {actual}")]
+    Checksum {
+        /// The URL of the file.
+        url: String,
+        /// The published checksum.
+        expected: String,
+        /// The checksum of what arrived.
+        actual: String,
+    },
+    /// The download could not be unpacked (bad gzip, bad tar, no `.mmdb` inside).
+    #[error("cannot unpack {what}: {message}")]
+    Archive {
+        /// What was unpacked.
+        what: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// The license key could not be resolved.
+    #[error("MaxMind license key: {0}")]
+    Secret(#[from] reel_core::SecretError),
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(error: maxminddb::MaxMindDbError) -> Self {
+        Self::InvalidDatabase(error.to_string())
+    }
+
+    /// Whether retrying the same operation soon may succeed (network errors, server errors,
+    /// cut-short or corrupted transfers).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Network { .. } | Self::Checksum { .. } | Self::Archive { .. } => true,
+            Self::HttpStatus { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            _ => false,
+        }
+    }
+}

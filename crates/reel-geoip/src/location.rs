@@ -1,0 +1,330 @@
+//! Typed lookup results: [`Location`], [`Asn`] and the locale list that picks names.
+
+use std::fmt;
+
+use reel_core::client_ip::IpNet;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// Preferred languages for place names, most preferred first.
+///
+/// MaxMind databases carry names in several languages (`en`, `de`, `es`, `fr`, `ja`,
+/// `pt-BR`, `ru`, `zh-CN`), not every name in every language. A name is taken in the first
+/// language of the list the record has; if it has none of them the name is `None`.
+///
+/// ```
+/// use reel_geoip::Locales;
+///
+/// let locales = Locales::new(["de", "en"]);
+/// assert_eq!(locales.as_slice(), ["de", "en"]);
+/// assert_eq!(Locales::default().as_slice(), ["en"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locales(Vec<String>);
+
+impl Default for Locales {
+    fn default() -> Self {
+        Self(vec!["en".to_owned()])
+    }
+}
+
+impl Locales {
+    /// A fallback list, most preferred first.
+    pub fn new<S: Into<String>>(locales: impl IntoIterator<Item = S>) -> Self {
+        Self(locales.into_iter().map(Into::into).collect())
+    }
+
+    /// The languages, most preferred first.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    fn pick<'a>(&self, names: &Names<'a>) -> Option<&'a str> {
+        self.0.iter().find_map(|locale| names.get(locale))
+    }
+}
+
+impl std::str::FromStr for Locales {
+    type Err = std::convert::Infallible;
+
+    /// A comma-separated list such as `pt-BR,es,en`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(
+            text.split(',').map(str::trim).filter(|s| !s.is_empty()),
+        ))
+    }
+}
+
+/// A continent, country, subdivision or city.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Place {
+    /// GeoNames id.
+    pub geoname_id: Option<u32>,
+    /// ISO code: ISO 3166-1 alpha-2 for countries, the ISO 3166-2 subdivision part
+    /// (`ENG`, `CA`), the two-letter continent code (`EU`); `None` for cities.
+    pub iso_code: Option<String>,
+    /// The name in the first available language of the [`Locales`].
+    pub name: Option<String>,
+}
+
+/// A country: a [`Place`] that may belong to the European Union.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Country {
+    /// GeoNames id.
+    pub geoname_id: Option<u32>,
+    /// ISO 3166-1 alpha-2 code.
+    pub iso_code: Option<String>,
+    /// The name in the first available language of the [`Locales`].
+    pub name: Option<String>,
+    /// Whether the country is a member of the European Union.
+    pub is_in_european_union: bool,
+}
+
+/// Where an address is, from a City or Country database.
+///
+/// Every part is optional: a Country database has no city, many records have no postal
+/// code, and some networks are known only to the continent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Location {
+    /// The database network that contains the address.
+    #[serde(serialize_with = "serialize_network")]
+    pub network: Option<IpNet>,
+    /// Continent (code in `iso_code`).
+    pub continent: Option<Place>,
+    /// The country the address is in.
+    pub country: Option<Country>,
+    /// The country the network is registered to (may differ, e.g. for mobile networks).
+    pub registered_country: Option<Country>,
+    /// Subdivisions, largest first (e.g. England, then a county).
+    pub subdivisions: Vec<Place>,
+    /// The city.
+    pub city: Option<Place>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// Latitude in degrees.
+    pub latitude: Option<f64>,
+    /// Longitude in degrees.
+    pub longitude: Option<f64>,
+    /// Radius in kilometres around the coordinates where the address likely is.
+    pub accuracy_radius: Option<u16>,
+    /// IANA time zone, e.g. `Europe/London`.
+    pub time_zone: Option<String>,
+}
+
+/// The autonomous system an address belongs to, from an ASN or ISP database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Asn {
+    /// The database network that contains the address.
+    #[serde(serialize_with = "serialize_network")]
+    pub network: Option<IpNet>,
+    /// Autonomous system number.
+    pub number: Option<u32>,
+    /// The organisation that operates it.
+    pub organization: Option<String>,
+}
+
+fn serialize_network<S: serde::Serializer>(
+    network: &Option<IpNet>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match network {
+        Some(net) => serializer.collect_str(net),
+        None => serializer.serialize_none(),
+    }
+}
+
+// ---- borrowed decoding structs -------------------------------------------------------------
+
+/// How many languages of one name are kept while decoding (GeoIP2 has eight; more are
+/// skipped, which keeps the decoded record small).
+const MAX_NAMES: usize = 8;
+
+/// The names of a place, borrowed from the database, without allocating.
+#[derive(Default)]
+pub(crate) struct Names<'a> {
+    len: usize,
+    entries: [(&'a str, &'a str); MAX_NAMES],
+}
+
+impl<'a> Names<'a> {
+    fn get(&self, locale: &str) -> Option<&'a str> {
+        self.entries[..self.len]
+            .iter()
+            .find(|(lang, _)| *lang == locale)
+            .map(|(_, name)| *name)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Names<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NamesVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for NamesVisitor<'a> {
+            type Value = Names<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of language codes to names")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Names<'a>, M::Error> {
+                let mut names = Names::default();
+                while let Some(lang) = map.next_key::<&'de str>()? {
+                    if names.len < MAX_NAMES {
+                        let name = map.next_value::<&'de str>()?;
+                        names.entries[names.len] = (lang, name);
+                        names.len += 1;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(names)
+            }
+        }
+        deserializer.deserialize_map(NamesVisitor(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct RawPlace<'a> {
+    #[serde(default)]
+    geoname_id: Option<u32>,
+    #[serde(default, borrow)]
+    iso_code: Option<&'a str>,
+    #[serde(default, borrow)]
+    code: Option<&'a str>,
+    #[serde(default, borrow)]
+    names: Names<'a>,
+    #[serde(default)]
+    is_in_european_union: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct RawLocation<'a> {
+    #[serde(default)]
+    accuracy_radius: Option<u16>,
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+    #[serde(default, borrow)]
+    time_zone: Option<&'a str>,
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct RawPostal<'a> {
+    #[serde(default, borrow)]
+    code: Option<&'a str>,
+}
+
+/// The fields of a GeoIP2 City/Country/Enterprise record that [`Location`] uses.
+#[derive(Deserialize, Default)]
+pub(crate) struct RawCity<'a> {
+    #[serde(default, borrow)]
+    city: Option<RawPlace<'a>>,
+    #[serde(default, borrow)]
+    continent: Option<RawPlace<'a>>,
+    #[serde(default, borrow)]
+    country: Option<RawPlace<'a>>,
+    #[serde(default, borrow)]
+    registered_country: Option<RawPlace<'a>>,
+    #[serde(default, borrow)]
+    location: Option<RawLocation<'a>>,
+    #[serde(default, borrow)]
+    postal: Option<RawPostal<'a>>,
+    #[serde(default, borrow, deserialize_with = "bounded_subdivisions")]
+    subdivisions: Vec<RawPlace<'a>>,
+}
+
+/// GeoIP2 has at most a few subdivision levels; refuse absurd lists from a corrupt database
+/// before allocating for them.
+fn bounded_subdivisions<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<RawPlace<'a>>, D::Error> {
+    struct SeqVisitor<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for SeqVisitor<'a> {
+        type Value = Vec<RawPlace<'a>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of subdivisions")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4));
+            while let Some(place) = seq.next_element::<RawPlace<'a>>()? {
+                if out.len() >= 32 {
+                    return Err(de::Error::custom("more than 32 subdivisions"));
+                }
+                out.push(place);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_seq(SeqVisitor(std::marker::PhantomData))
+}
+
+/// The fields of a GeoLite2-ASN / GeoIP2-ISP record that [`Asn`] uses.
+#[derive(Deserialize, Default)]
+pub(crate) struct RawAsn<'a> {
+    #[serde(default)]
+    autonomous_system_number: Option<u32>,
+    #[serde(default, borrow)]
+    autonomous_system_organization: Option<&'a str>,
+}
+
+fn owned(s: Option<&str>) -> Option<String> {
+    s.map(str::to_owned)
+}
+
+impl RawPlace<'_> {
+    fn to_place(&self, locales: &Locales) -> Place {
+        Place {
+            geoname_id: self.geoname_id,
+            iso_code: owned(self.iso_code.or(self.code)),
+            name: owned(locales.pick(&self.names)),
+        }
+    }
+
+    fn to_country(&self, locales: &Locales) -> Country {
+        Country {
+            geoname_id: self.geoname_id,
+            iso_code: owned(self.iso_code),
+            name: owned(locales.pick(&self.names)),
+            is_in_european_union: self.is_in_european_union.unwrap_or(false),
+        }
+    }
+}
+
+impl RawCity<'_> {
+    pub(crate) fn into_location(self, network: Option<IpNet>, locales: &Locales) -> Location {
+        let location = self.location.unwrap_or_default();
+        Location {
+            network,
+            continent: self.continent.as_ref().map(|p| p.to_place(locales)),
+            country: self.country.as_ref().map(|p| p.to_country(locales)),
+            registered_country: self
+                .registered_country
+                .as_ref()
+                .map(|p| p.to_country(locales)),
+            subdivisions: self
+                .subdivisions
+                .iter()
+                .map(|p| p.to_place(locales))
+                .collect(),
+            city: self.city.as_ref().map(|p| p.to_place(locales)),
+            postal_code: owned(self.postal.and_then(|p| p.code)),
+            latitude: location.latitude,
+            longitude: location.longitude,
+            accuracy_radius: location.accuracy_radius,
+            time_zone: owned(location.time_zone),
+        }
+    }
+}
+
+impl RawAsn<'_> {
+    pub(crate) fn into_asn(self, network: Option<IpNet>) -> Asn {
+        Asn {
+            network,
+            number: self.autonomous_system_number,
+            organization: owned(self.autonomous_system_organization),
+        }
+    }
+}
