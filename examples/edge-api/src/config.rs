@@ -30,8 +30,21 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The public base URL for links (`REEL_PUBLIC_URL`); default `http://` + the `Host` header.
     pub public_url: Option<String>,
-    /// Where generated development files live (`REEL_DATA_DIR`, default `.edge-api`).
+    /// Where generated development files live (`REEL_DATA_DIR`, default `.edge-api`): the
+    /// development CloudFront key pair.
     pub data_dir: PathBuf,
+    /// The CloudFront key-pair id (`REEL_CLOUDFRONT_KEY_PAIR_ID`); with
+    /// [`cloudfront_private_key`](Self::cloudfront_private_key) it replaces the development key.
+    pub cloudfront_key_pair_id: Option<String>,
+    /// The private key as a reel-core `SecretSource` string (`env:NAME`, `file:PATH` or the PEM
+    /// itself) (`REEL_CLOUDFRONT_PRIVATE_KEY`).
+    pub cloudfront_private_key: Option<String>,
+    /// The distribution's base URL (`REEL_CLOUDFRONT_URL`, default
+    /// `https://d111111abcdef8.cloudfront.net`).
+    pub cloudfront_url: String,
+    /// A MaxMind City/Country `.mmdb` file, reloaded when it changes (`REEL_GEOIP_DB`);
+    /// `None` for a small generated demo database.
+    pub geoip_db: Option<PathBuf>,
 }
 
 /// A configuration value that cannot be used.
@@ -69,6 +82,10 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::loopback(),
             public_url: None,
             data_dir: PathBuf::from(".edge-api"),
+            cloudfront_key_pair_id: None,
+            cloudfront_private_key: None,
+            cloudfront_url: "https://d111111abcdef8.cloudfront.net".to_owned(),
+            geoip_db: None,
         }
     }
 }
@@ -112,6 +129,18 @@ impl Config {
         if let Some(dir) = get("REEL_DATA_DIR") {
             config.data_dir = PathBuf::from(dir);
         }
+        config.cloudfront_key_pair_id = get("REEL_CLOUDFRONT_KEY_PAIR_ID");
+        config.cloudfront_private_key = get("REEL_CLOUDFRONT_PRIVATE_KEY");
+        if config.cloudfront_key_pair_id.is_some() != config.cloudfront_private_key.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "REEL_CLOUDFRONT_KEY_PAIR_ID",
+                reason: "set both REEL_CLOUDFRONT_KEY_PAIR_ID and REEL_CLOUDFRONT_PRIVATE_KEY, or neither (a development key is generated)".to_owned(),
+            });
+        }
+        if let Some(url) = get("REEL_CLOUDFRONT_URL") {
+            config.cloudfront_url = url.trim_end_matches('/').to_owned();
+        }
+        config.geoip_db = get("REEL_GEOIP_DB").map(PathBuf::from);
         Ok(config)
     }
 }

@@ -22,6 +22,8 @@
 mod cache;
 mod config;
 mod db;
+pub mod downloads;
+mod geo;
 pub mod model;
 mod search;
 
@@ -37,6 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use reel_core::client_ip::ClientIpResolver;
+use reel_geoip::http::{ClientGeo, GeoIpLayer};
 use reel_jsonapi::axum::{JsonApiBody, JsonApiQuery, JsonApiRequest, Negotiated, render};
 use reel_jsonapi::de::{Create, Update};
 use reel_jsonapi::query::{QueryRules, percent_decode};
@@ -64,6 +67,12 @@ pub enum StartError {
     /// The search server is unreachable or the index could not be built.
     #[error("search (REEL_ES_URL): {0}")]
     Search(String),
+    /// The CloudFront key cannot be read, generated or parsed.
+    #[error("CloudFront signing (REEL_CLOUDFRONT_KEY_PAIR_ID / REEL_CLOUDFRONT_PRIVATE_KEY): {0}")]
+    CloudFront(String),
+    /// The geolocation database cannot be loaded.
+    #[error("geolocation (REEL_GEOIP_DB): {0}")]
+    GeoIp(String),
 }
 
 /// The default and largest `page[size]`.
@@ -83,6 +92,8 @@ struct Inner {
     search: Option<search::AssetSearch>,
     limit_store: LimitStore,
     public_url: Option<String>,
+    downloads: downloads::DownloadSigner,
+    geo: geo::Geo,
 }
 
 #[derive(Debug, Clone)]
@@ -109,12 +120,20 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         }
         None => None,
     };
+    let downloads = downloads::DownloadSigner::from_config(&config)?;
+    let geo = geo::Geo::from_config(&config)?;
+    let geo_layer = GeoIpLayer::new(
+        geo.geoip.clone(),
+        ClientIpResolver::new(config.trusted_proxies.clone()),
+    );
     let state = AppState(Arc::new(Inner {
         db,
         cache,
         search,
         limit_store,
         public_url: config.public_url.clone(),
+        downloads,
+        geo,
     }));
     let rate_limit = RateLimitLayer::new(limiter, config.quota)
         .key(KeyExtractor::client_ip(ClientIpResolver::new(
@@ -146,6 +165,7 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         .route("/v2/assets/{id}", get(show_asset).patch(update_asset))
         .route("/v2/search", get(search_assets))
         .layer(Extension(rules))
+        .layer(geo_layer)
         .layer(rate_limit);
     Ok(Router::new()
         .merge(api)
@@ -265,6 +285,7 @@ impl AppState {
     async fn cached_read(
         &self,
         key_parts: &[&str],
+        geo: &Geo,
         build: impl AsyncFnOnce() -> Result<Value, ErrorDocument>,
     ) -> Result<Response, ErrorDocument> {
         let key = match &self.0.cache {
@@ -275,7 +296,7 @@ impl AppState {
             && let Some(bytes) = cache.get(key).await
             && let Ok(body) = serde_json::from_slice::<Value>(&bytes)
         {
-            return Ok(respond(200, body, "hit"));
+            return Ok(respond(200, body, "hit", geo));
         }
         let body = build().await?;
         let status = match (&self.0.cache, &key) {
@@ -288,7 +309,7 @@ impl AppState {
             (Some(_), None) => "bypass",
             (None, _) => "off",
         };
-        Ok(respond(200, body, status))
+        Ok(respond(200, body, status, geo))
     }
 
     /// Keeps search and the cache in step with a write.
@@ -304,14 +325,22 @@ impl AppState {
     }
 }
 
-/// A JSON:API response of `body` with `meta.cache` and `x-cache` set to `cache`.
-fn respond(status: u16, mut body: Value, cache: &str) -> Response {
+/// The request's client as reel-geoip saw it.
+type Geo = Option<Extension<ClientGeo>>;
+
+/// A JSON:API response of `body` with `meta.cache` and `x-cache` set to `cache`, and the
+/// client's country (ISO code, `null` when unknown) in `meta.country`.
+fn respond(status: u16, mut body: Value, cache: &str, geo: &Geo) -> Response {
+    let country = geo
+        .as_ref()
+        .and_then(|Extension(geo)| geo.location.as_ref()?.country.as_ref()?.iso_code.clone());
     if let Some(object) = body.as_object_mut() {
         let meta = object
             .entry("meta")
             .or_insert_with(|| Value::Object(Default::default()));
         if let Some(meta) = meta.as_object_mut() {
             meta.insert("cache".into(), cache.into());
+            meta.insert("country".into(), country.map_or(Value::Null, Value::String));
         }
     }
     let mut response = render(status, &body);
@@ -353,11 +382,12 @@ async fn list_assets(
     JsonApiQuery(query, _): JsonApiQuery<Asset>,
     uri: Uri,
     headers: HeaderMap,
+    geo: Geo,
 ) -> Result<Response, ErrorDocument> {
     let base = state.base_url(&headers);
     let raw = uri.query().unwrap_or_default();
     state
-        .cached_read(&["list", &base, raw], async || {
+        .cached_read(&["list", &base, raw], &geo, async || {
             let number = query.page_number("number")?.unwrap_or(1).max(1);
             let size = query
                 .page_number("size")?
@@ -374,13 +404,15 @@ async fn list_assets(
             let context = Context::empty().with_base_url(format!("{base}/v2"));
             let self_link = format!("{base}{uri}");
             let collection_url = format!("{base}/v2/assets{}", without_page(raw));
-            to_value(
+            let mut body = to_value(
                 collection(&assets, &context)
                     .query(&query)
                     .paginate(&page, &collection_url)
                     .link("self", self_link.as_str())
                     .to_vec(),
-            )
+            )?;
+            state.0.downloads.add_links(&mut body, &assets);
+            Ok(body)
         })
         .await
 }
@@ -392,12 +424,13 @@ async fn show_asset(
     JsonApiQuery(query, _): JsonApiQuery<Asset>,
     uri: Uri,
     headers: HeaderMap,
+    geo: Geo,
 ) -> Result<Response, ErrorDocument> {
     let asset_id = parse_id(&id)?;
     let base = state.base_url(&headers);
     let raw = uri.query().unwrap_or_default();
     state
-        .cached_read(&["show", &base, &id, raw], async || {
+        .cached_read(&["show", &base, &id, raw], &geo, async || {
             let asset = state
                 .db()
                 .asset(asset_id)
@@ -406,12 +439,17 @@ async fn show_asset(
                 .ok_or_else(|| not_found_asset(&id))?;
             let context = Context::empty().with_base_url(format!("{base}/v2"));
             let self_link = format!("{base}{uri}");
-            to_value(
+            let mut body = to_value(
                 document(&asset, &context)
                     .query(&query)
                     .link("self", self_link.as_str())
                     .to_vec(),
-            )
+            )?;
+            state
+                .0
+                .downloads
+                .add_links(&mut body, std::slice::from_ref(&asset));
+            Ok(body)
         })
         .await
 }
@@ -432,6 +470,7 @@ async fn check_owner(state: &AppState, changes: &AssetChanges) -> Result<(), Err
 async fn create_asset(
     State(state): State<AppState>,
     headers: HeaderMap,
+    geo: Geo,
     JsonApiRequest(create): JsonApiRequest<Create<AssetInput>>,
 ) -> Result<Response, ErrorDocument> {
     let changes = create.resource.validate(None)?;
@@ -446,8 +485,12 @@ async fn create_asset(
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
     let context = Context::empty().with_base_url(format!("{base}/v2"));
-    let body = to_value(document(&asset, &context).to_vec())?;
-    let mut response = respond(201, body, "off");
+    let mut body = to_value(document(&asset, &context).to_vec())?;
+    state
+        .0
+        .downloads
+        .add_links(&mut body, std::slice::from_ref(&asset));
+    let mut response = respond(201, body, "off", &geo);
     if let Ok(location) = HeaderValue::from_str(&format!("{base}/v2/assets/{id}")) {
         response.headers_mut().insert(LOCATION, location);
     }
@@ -458,6 +501,7 @@ async fn update_asset(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    geo: Geo,
     JsonApiBody(bytes, _): JsonApiBody,
 ) -> Result<Response, ErrorDocument> {
     let update = Update::<AssetInput>::from_slice(&bytes, Some(&id))?;
@@ -482,8 +526,12 @@ async fn update_asset(
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
     let context = Context::empty().with_base_url(format!("{base}/v2"));
-    let body = to_value(document(&asset, &context).to_vec())?;
-    Ok(respond(200, body, "off"))
+    let mut body = to_value(document(&asset, &context).to_vec())?;
+    state
+        .0
+        .downloads
+        .add_links(&mut body, std::slice::from_ref(&asset));
+    Ok(respond(200, body, "off", &geo))
 }
 
 async fn search_assets(
@@ -491,6 +539,7 @@ async fn search_assets(
     _: Negotiated,
     uri: Uri,
     headers: HeaderMap,
+    geo: Geo,
 ) -> Result<Response, ErrorDocument> {
     let Some(search) = &state.0.search else {
         return Err(ErrorObject::new(503, "Search is not configured")
@@ -542,14 +591,15 @@ async fn search_assets(
     let base = state.base_url(&headers);
     let context = Context::empty().with_base_url(format!("{base}/v2"));
     let self_link = format!("{base}{uri}");
-    let body = to_value(
+    let mut body = to_value(
         collection(&assets, &context)
             .link("self", self_link.as_str())
             .meta("total", total)
             .meta("q", text)
             .to_vec(),
     )?;
-    Ok(respond(200, body, "off"))
+    state.0.downloads.add_links(&mut body, &assets);
+    Ok(respond(200, body, "off", &geo))
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -595,6 +645,8 @@ async fn health(State(state): State<AppState>) -> Response {
         }
         None => json!({"ok": true, "configured": false}),
     };
+    let (geo_ok, geo) = state.0.geo.health();
+    healthy &= geo_ok;
     let body = json!({
         "status": if healthy { "ok" } else { "degraded" },
         "backends": {
@@ -602,6 +654,8 @@ async fn health(State(state): State<AppState>) -> Response {
             "rateLimit": rate_limit,
             "cache": cache,
             "search": search,
+            "geoip": geo,
+            "cloudfront": {"ok": true, "keyPairId": state.0.downloads.key_pair_id()},
         },
     });
     let status = if healthy {

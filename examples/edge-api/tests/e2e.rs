@@ -1,0 +1,359 @@
+//! edge-api end to end: the app built in-process against real memcached, redis, PostgreSQL
+//! and the search server, served on a loopback port and driven over HTTP; and the
+//! zero-configuration mode (SQLite, memory store).
+
+// Test helpers (outside `#[test]` functions, which clippy.toml already covers) may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use example_edge_api::downloads::DEV_PUBLIC_KEY_FILE;
+use example_edge_api::{Config, app, serve};
+use reel_cloudfront::{HashAlgorithm, PublicKey, cloudfront_base64_decode};
+use reel_testkit::{Memcached, Postgres, Redis, Search};
+use serde_json::{Value, json};
+
+const JSON_API: &str = "application/vnd.api+json";
+
+fn scratch_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "edge-api-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Builds the app and serves it on an ephemeral loopback port; returns its base URL.
+async fn start(config: Config) -> String {
+    let router = app(config).await.expect("the app starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, router, std::future::pending()));
+    format!("http://{address}")
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A GET as the client at `client` (a trusted loopback proxy forwards for it).
+async fn get(http: &reqwest::Client, url: &str, client: &str) -> Reply {
+    send(http.get(url).header("X-Forwarded-For", client)).await
+}
+
+async fn write(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    client: &str,
+    body: Value,
+) -> Reply {
+    send(
+        http.request(method, url)
+            .header("X-Forwarded-For", client)
+            .header("Content-Type", JSON_API)
+            .body(body.to_string()),
+    )
+    .await
+}
+
+fn pointers(reply: &Reply) -> Vec<String> {
+    reply.body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["source"]["pointer"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks a canned-policy signed URL against the public key, as CloudFront does.
+fn verifies(url: &str, public: &PublicKey) -> bool {
+    let Some((resource, query)) = url.split_once('?') else {
+        return false;
+    };
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+    };
+    let (Some(expires), Some(signature)) = (param("Expires"), param("Signature")) else {
+        return false;
+    };
+    let policy = format!(
+        r#"{{"Statement":[{{"Resource":"{resource}","Condition":{{"DateLessThan":{{"AWS:EpochTime":{expires}}}}}}}]}}"#
+    );
+    let Some(signature) = cloudfront_base64_decode(signature) else {
+        return false;
+    };
+    public.verify(policy.as_bytes(), &signature, HashAlgorithm::Sha1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_stack_over_http() {
+    let memcached = Memcached::start().unwrap();
+    let redis = Redis::start().unwrap();
+    let postgres = Postgres::start().unwrap();
+    let search = Search::start().unwrap();
+    let data_dir = scratch_dir();
+    let config = Config {
+        database_url: Some(postgres.url().to_owned()),
+        redis_url: Some(redis.url()),
+        memcache_servers: Some(memcached.host_port()),
+        search_url: Some(search.url().to_owned()),
+        search_index: search.index("edge-assets"),
+        quota: "60/min burst 20".parse().unwrap(),
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    };
+    let base = start(config).await;
+    let http = reqwest::Client::new();
+    let london = "81.2.69.160";
+
+    // A compound, sorted, paginated collection.
+    let list = get(
+        &http,
+        &format!("{base}/v2/assets?include=owner&sort=-sizeBytes&page%5Bsize%5D=3"),
+        london,
+    )
+    .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.header("content-type"), Some(JSON_API));
+    assert!(list.header("x-ratelimit-remaining").is_some());
+    assert!(list.header("ratelimit-policy").is_some());
+    let data = list.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    assert_eq!(data[0]["attributes"]["sizeBytes"], json!(912_004_771));
+    assert!(
+        list.body["included"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["type"] == "owners")
+    );
+    assert_eq!(list.body["meta"]["page"]["total"], json!(8));
+    assert!(list.body["links"]["next"].as_str().is_some());
+    assert_eq!(list.body["meta"]["country"], json!("GB"));
+
+    // Sparse fieldsets and a spec error for an unknown sort field.
+    let sparse = get(
+        &http,
+        &format!("{base}/v2/assets?fields%5Bassets%5D=title"),
+        london,
+    )
+    .await;
+    let attributes = sparse.body["data"][0]["attributes"].as_object().unwrap();
+    assert_eq!(attributes.keys().collect::<Vec<_>>(), ["title"]);
+    let bad_sort = get(&http, &format!("{base}/v2/assets?sort=colour"), london).await;
+    assert_eq!(bad_sort.status, 400);
+    assert_eq!(bad_sort.body["errors"][0]["source"]["parameter"], "sort");
+
+    // A read is cached; the second one is a hit with the same document.
+    let first = get(&http, &format!("{base}/v2/assets/1"), london).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-cache"), Some("miss"));
+    let second = get(&http, &format!("{base}/v2/assets/1"), london).await;
+    assert_eq!(second.header("x-cache"), Some("hit"));
+    assert_eq!(second.body["data"], first.body["data"]);
+
+    // The download link is a CloudFront URL signed with the development key.
+    let download = first.body["data"]["links"]["download"].as_str().unwrap();
+    assert!(download.starts_with("https://d111111abcdef8.cloudfront.net/assets/1/"));
+    assert!(download.contains("Key-Pair-Id=KDEVELOPMENT0"));
+    let public_pem = std::fs::read_to_string(data_dir.join(DEV_PUBLIC_KEY_FILE)).unwrap();
+    let public = PublicKey::from_pem(&public_pem).unwrap();
+    assert!(verifies(download, &public), "{download}");
+    let tampered = download.replace("/assets/1/", "/assets/2/");
+    assert!(!verifies(&tampered, &public));
+
+    // A write invalidates the cache: the next read is a miss with the new value.
+    let patched = write(
+        &http,
+        reqwest::Method::PATCH,
+        &format!("{base}/v2/assets/1"),
+        london,
+        json!({"data": {"type": "assets", "id": "1", "attributes": {"title": "Sunrise over the bay"}}}),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let after = get(&http, &format!("{base}/v2/assets/1"), london).await;
+    assert_eq!(after.header("x-cache"), Some("miss"));
+    assert_eq!(
+        after.body["data"]["attributes"]["title"],
+        "Sunrise over the bay"
+    );
+    assert_eq!(after.body["data"]["attributes"]["kind"], "video");
+
+    // Validation errors are JSON:API error objects pointing at the members.
+    let invalid = write(
+        &http,
+        reqwest::Method::PATCH,
+        &format!("{base}/v2/assets/1"),
+        london,
+        json!({"data": {"type": "assets", "id": "1", "attributes": {"kind": "hologram", "sizeBytes": -1}}}),
+    )
+    .await;
+    assert_eq!(invalid.status, 422);
+    assert_eq!(
+        pointers(&invalid),
+        ["/data/attributes/kind", "/data/attributes/sizeBytes"]
+    );
+
+    // Create.
+    let created = write(
+        &http,
+        reqwest::Method::POST,
+        &format!("{base}/v2/assets"),
+        london,
+        json!({"data": {"type": "assets",
+            "attributes": {"title": "Lighthouse at night", "kind": "image", "fileName": "lighthouse.jpg", "sizeBytes": 1234},
+            "relationships": {"owner": {"data": {"type": "owners", "id": "2"}}}}}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let new_id = created.body["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("{base}/v2/assets/{new_id}").as_str())
+    );
+    let rejected = write(
+        &http,
+        reqwest::Method::POST,
+        &format!("{base}/v2/assets"),
+        london,
+        json!({"data": {"type": "assets",
+            "attributes": {"kind": "image", "fileName": "x.jpg", "sizeBytes": 1},
+            "relationships": {"owner": {"data": {"type": "owners", "id": "99"}}}}}),
+    )
+    .await;
+    assert_eq!(rejected.status, 422);
+    assert_eq!(pointers(&rejected), ["/data/attributes/title"]);
+    let unknown_owner = write(
+        &http,
+        reqwest::Method::POST,
+        &format!("{base}/v2/assets"),
+        london,
+        json!({"data": {"type": "assets",
+            "attributes": {"title": "t", "kind": "image", "fileName": "x.jpg", "sizeBytes": 1},
+            "relationships": {"owner": {"data": {"type": "owners", "id": "99"}}}}}),
+    )
+    .await;
+    assert_eq!(unknown_owner.status, 422);
+    assert_eq!(pointers(&unknown_owner), ["/data/relationships/owner/data"]);
+
+    // Search sees the seeded data, the update and the new asset.
+    let found = get(&http, &format!("{base}/v2/search?q=lighthouse"), london).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let ids: Vec<&str> = found.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, [new_id.as_str()]);
+    let sunrise = get(&http, &format!("{base}/v2/search?q=sunrise"), london).await;
+    assert_eq!(sunrise.body["data"][0]["id"], "1");
+    let no_text = get(&http, &format!("{base}/v2/search"), london).await;
+    assert_eq!(no_text.status, 400);
+    assert_eq!(no_text.body["errors"][0]["source"]["parameter"], "q");
+
+    // Health reports every backend.
+    let health = get(&http, &format!("{base}/healthz"), london).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    let backends = &health.body["backends"];
+    assert_eq!(backends["database"]["kind"], "postgres");
+    assert_eq!(backends["rateLimit"]["store"], "redis");
+    assert_eq!(backends["cache"]["nodes"].as_array().unwrap().len(), 1);
+    assert!(backends["search"]["target"].as_str().is_some());
+    assert_eq!(backends["geoip"]["databaseType"], "GeoLite2-City");
+
+    // A client over its quota gets a JSON:API 429 with Retry-After; others do not.
+    let mut limited = None;
+    for _ in 0..40 {
+        let reply = get(&http, &format!("{base}/v2/assets/404404"), "203.0.113.50").await;
+        if reply.status == 429 {
+            limited = Some(reply);
+            break;
+        }
+        assert_eq!(reply.status, 404);
+    }
+    let limited = limited.expect("the quota (burst 20) runs out within 40 requests");
+    assert_eq!(limited.body["errors"][0]["status"], "429");
+    assert!(limited.header("retry-after").is_some());
+    let other = get(&http, &format!("{base}/v2/assets/1"), london).await;
+    assert_eq!(other.status, 200);
+
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_config_serves_assets_from_sqlite() {
+    let data_dir = scratch_dir();
+    let base = start(Config {
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let list = send(
+        http.get(format!("{base}/v2/assets?include=owner"))
+            .header("Accept", JSON_API),
+    )
+    .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.header("content-type"), Some(JSON_API));
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 8);
+    assert_eq!(list.body["included"].as_array().unwrap().len(), 3);
+    assert_eq!(list.body["meta"]["cache"], "off");
+    assert!(list.header("x-ratelimit-limit").is_some());
+    // The peer is loopback, which the demo database does not cover.
+    assert_eq!(list.body["meta"]["country"], Value::Null);
+
+    let search = send(http.get(format!("{base}/v2/search?q=beach"))).await;
+    assert_eq!(search.status, 503);
+    assert_eq!(search.header("content-type"), Some(JSON_API));
+    assert_eq!(search.body["errors"][0]["status"], "503");
+
+    let missing = send(http.get(format!("{base}/v2/assets/77"))).await;
+    assert_eq!(missing.status, 404);
+    let wrong_type = send(
+        http.post(format!("{base}/v2/assets"))
+            .header("Content-Type", "application/json")
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(wrong_type.status, 415);
+
+    let health = send(http.get(format!("{base}/healthz"))).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["backends"]["database"]["kind"], "sqlite");
+    assert_eq!(health.body["backends"]["rateLimit"]["store"], "memory");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
