@@ -289,6 +289,21 @@ impl Db {
             .collect())
     }
 
+    pub(crate) async fn owner(&self, id: i64) -> Result<Option<Owner>, sqlx::Error> {
+        let row = sqlx::query("SELECT id, name, email FROM owners WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(Owner {
+                id: row.try_get(0)?,
+                name: row.try_get(1)?,
+                email: row.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
     pub(crate) async fn owner_exists(&self, id: i64) -> Result<bool, sqlx::Error> {
         Ok(sqlx::query("SELECT id FROM owners WHERE id = $1")
             .bind(id)

@@ -163,6 +163,12 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
     let api = Router::new()
         .route("/v2/assets", get(list_assets).post(create_asset))
         .route("/v2/assets/{id}", get(show_asset).patch(update_asset))
+        .route("/v2/assets/{id}/owner", get(asset_owner))
+        .route(
+            "/v2/assets/{id}/relationships/owner",
+            get(asset_owner_linkage),
+        )
+        .route("/v2/owners/{id}", get(show_owner))
         .route("/v2/search", get(search_assets))
         .layer(Extension(rules))
         .layer(geo_layer)
@@ -452,6 +458,88 @@ async fn show_asset(
             Ok(body)
         })
         .await
+}
+
+/// The related-resource link of an asset's owner (`relationships.owner.links.related`).
+async fn asset_owner(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: Negotiated,
+    uri: Uri,
+    headers: HeaderMap,
+    geo: Geo,
+) -> Result<Response, ErrorDocument> {
+    let asset = state
+        .db()
+        .asset(parse_id(&id)?)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found_asset(&id))?;
+    let base = state.base_url(&headers);
+    let context = Context::empty().with_base_url(format!("{base}/v2"));
+    let self_link = format!("{base}{uri}");
+    let body = to_value(
+        document(&asset.owner, &context)
+            .link("self", self_link.as_str())
+            .to_vec(),
+    )?;
+    Ok(respond(200, body, "off", &geo))
+}
+
+/// The relationship link of an asset's owner: its linkage.
+async fn asset_owner_linkage(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: Negotiated,
+    headers: HeaderMap,
+    geo: Geo,
+) -> Result<Response, ErrorDocument> {
+    let asset = state
+        .db()
+        .asset(parse_id(&id)?)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found_asset(&id))?;
+    let base = state.base_url(&headers);
+    let body = json!({
+        "links": {
+            "self": format!("{base}/v2/assets/{id}/relationships/owner"),
+            "related": format!("{base}/v2/assets/{id}/owner"),
+        },
+        "data": {"type": "owners", "id": asset.owner.id.to_string()},
+    });
+    Ok(respond(200, body, "off", &geo))
+}
+
+async fn show_owner(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: Negotiated,
+    uri: Uri,
+    headers: HeaderMap,
+    geo: Geo,
+) -> Result<Response, ErrorDocument> {
+    let missing = || {
+        ErrorDocument::from(
+            ErrorObject::new(404, "Not Found").with_detail(format!("there is no owner `{id}`")),
+        )
+    };
+    let owner_id: i64 = id.parse().map_err(|_| missing())?;
+    let owner = state
+        .db()
+        .owner(owner_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(missing)?;
+    let base = state.base_url(&headers);
+    let context = Context::empty().with_base_url(format!("{base}/v2"));
+    let self_link = format!("{base}{uri}");
+    let body = to_value(
+        document(&owner, &context)
+            .link("self", self_link.as_str())
+            .to_vec(),
+    )?;
+    Ok(respond(200, body, "off", &geo))
 }
 
 /// 422 when the owner a request names does not exist.

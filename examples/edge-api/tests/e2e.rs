@@ -351,6 +351,36 @@ async fn zero_config_serves_assets_from_sqlite() {
     .await;
     assert_eq!(wrong_type.status, 415);
 
+    // Every link the documents carry leads somewhere.
+    let asset = &list.body["data"][0];
+    for link in [
+        asset["links"]["self"].as_str().unwrap(),
+        asset["relationships"]["owner"]["links"]["related"]
+            .as_str()
+            .unwrap(),
+        asset["relationships"]["owner"]["links"]["self"]
+            .as_str()
+            .unwrap(),
+        list.body["included"][0]["links"]["self"].as_str().unwrap(),
+    ] {
+        let reply = send(http.get(link)).await;
+        assert_eq!(reply.status, 200, "{link}: {}", reply.body);
+        assert!(reply.body["data"]["type"].as_str().is_some(), "{link}");
+    }
+    let owner = send(
+        http.get(
+            asset["relationships"]["owner"]["links"]["related"]
+                .as_str()
+                .unwrap(),
+        ),
+    )
+    .await;
+    assert_eq!(owner.body["data"]["type"], "owners");
+    assert_eq!(
+        owner.body["data"]["id"],
+        asset["relationships"]["owner"]["data"]["id"]
+    );
+
     let health = send(http.get(format!("{base}/healthz"))).await;
     assert_eq!(health.status, 200);
     assert_eq!(health.body["backends"]["database"]["kind"], "sqlite");
