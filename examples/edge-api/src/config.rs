@@ -144,3 +144,58 @@ impl Config {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn nothing_set_is_the_zero_config_mode() {
+        let config = from(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.database_url.is_none() && config.redis_url.is_none());
+        assert!(config.memcache_servers.is_none() && config.search_url.is_none());
+        assert_eq!(config.quota.to_string(), default_quota().to_string());
+    }
+
+    #[test]
+    fn variables_are_read_and_empty_ones_ignored() {
+        let config = from(&[
+            ("REEL_LISTEN", "0.0.0.0:9000"),
+            ("REEL_DATABASE_URL", "postgres://db/edge"),
+            ("REEL_REDIS_URL", ""),
+            ("REEL_RATE_LIMIT", "10/s burst 5"),
+            ("REEL_CLOUDFRONT_URL", "https://cdn.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.database_url.as_deref(), Some("postgres://db/edge"));
+        assert_eq!(config.redis_url, None);
+        assert_eq!(
+            config.quota.to_string(),
+            "10/s burst 5".parse::<Quota>().unwrap().to_string()
+        );
+        assert_eq!(config.cloudfront_url, "https://cdn.example.com");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let error = from(&[("REEL_LISTEN", "localhost")]).unwrap_err();
+        assert!(error.to_string().starts_with("REEL_LISTEN:"), "{error}");
+        let error = from(&[("REEL_RATE_LIMIT", "lots")]).unwrap_err();
+        assert!(error.to_string().starts_with("REEL_RATE_LIMIT:"), "{error}");
+        let error = from(&[("REEL_CLOUDFRONT_KEY_PAIR_ID", "K1")]).unwrap_err();
+        assert!(
+            error.to_string().contains("REEL_CLOUDFRONT_PRIVATE_KEY"),
+            "{error}"
+        );
+    }
+}

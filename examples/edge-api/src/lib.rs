@@ -11,9 +11,15 @@
 //!   (`REEL_MEMCACHE_SERVERS`), invalidated on writes;
 //! - `GET /v2/search?q=` through reel-search (`REEL_ES_URL`), the index created or migrated
 //!   at start-up and kept in sync on writes; a JSON:API 503 error without it;
-//! - `/healthz` with each backend's state.
+//! - each asset's `links.download` is a CloudFront signed URL through reel-cloudfront (a
+//!   development key pair generated on first run; `REEL_CLOUDFRONT_KEY_PAIR_ID` and
+//!   `REEL_CLOUDFRONT_PRIVATE_KEY` for a real one);
+//! - the client's country in each document's `meta` through reel-geoip (a generated demo
+//!   database; `REEL_GEOIP_DB` for a real `.mmdb`, reloaded when it changes);
+//! - `/healthz` with each backend's state, `tracing` logs, graceful shutdown.
 //!
-//! Build the service with [`app`] and run it with [`serve`]; `main.rs` does both.
+//! Build the service with [`app`] and run it with [`serve`]; `main.rs` does both. Every
+//! setting is in [`Config`].
 
 // JSON:API error documents are large by design and only travel on the error path of a
 // request, as in reel-jsonapi itself.
