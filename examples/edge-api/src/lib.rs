@@ -177,6 +177,7 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         .route("/v2/owners/{id}", get(show_owner))
         .route("/v2/search", get(search_assets))
         .layer(Extension(rules))
+        .layer(axum::middleware::from_fn(country_on_errors))
         .layer(geo_layer)
         .layer(rate_limit);
     Ok(Router::new()
@@ -245,6 +246,55 @@ async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// Adds `meta.country` to JSON:API error documents too (documents get it in [`respond`]),
+/// whichever extractor or handler wrote them.
+async fn country_on_errors(request: Request, next: Next) -> Response {
+    let geo: Geo = request
+        .extensions()
+        .get::<ClientGeo>()
+        .cloned()
+        .map(Extension);
+    let response = next.run(request).await;
+    let is_json_api = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes() == MEDIA_TYPE.as_bytes());
+    if response.status().as_u16() < 400 || !is_json_api {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Error documents are small and written in one piece; anything else passes untouched.
+    const LIMIT: u64 = 64 * 1024;
+    if axum::body::HttpBody::size_hint(&body)
+        .exact()
+        .is_none_or(|length| length > LIMIT)
+    {
+        return Response::from_parts(parts, body);
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, LIMIT as usize).await else {
+        return internal("an error document could not be read").into_response();
+    };
+    let Ok(mut document) = serde_json::from_slice::<ErrorDocument>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    document.meta.get_or_insert_with(Default::default).insert(
+        "country".into(),
+        country(&geo).map_or(Value::Null, Value::String),
+    );
+    match serde_json::to_vec(&document) {
+        Ok(body) => {
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(body))
+        }
+        Err(_) => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
+}
+
+fn country(geo: &Geo) -> Option<String> {
+    geo.as_ref()
+        .and_then(|Extension(geo)| geo.location.as_ref()?.country.as_ref()?.iso_code.clone())
 }
 
 fn internal(error: impl std::fmt::Display) -> ErrorDocument {
@@ -343,9 +393,7 @@ type Geo = Option<Extension<ClientGeo>>;
 /// A JSON:API response of `body` with `meta.cache` and `x-cache` set to `cache`, and the
 /// client's country (ISO code, `null` when unknown) in `meta.country`.
 fn respond(status: u16, mut body: Value, cache: &str, geo: &Geo) -> Response {
-    let country = geo
-        .as_ref()
-        .and_then(|Extension(geo)| geo.location.as_ref()?.country.as_ref()?.iso_code.clone());
+    let country = country(geo);
     if let Some(object) = body.as_object_mut() {
         let meta = object
             .entry("meta")

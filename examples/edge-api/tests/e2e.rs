@@ -174,6 +174,7 @@ async fn full_stack_over_http() {
     let bad_sort = get(&http, &format!("{base}/v2/assets?sort=colour"), london).await;
     assert_eq!(bad_sort.status, 400);
     assert_eq!(bad_sort.body["errors"][0]["source"]["parameter"], "sort");
+    assert_eq!(bad_sort.body["meta"]["country"], json!("GB"));
 
     // A read is cached; the second one is a hit with the same document.
     let first = get(&http, &format!("{base}/v2/assets/1"), london).await;
