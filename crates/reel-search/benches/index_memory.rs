@@ -34,20 +34,23 @@ fn main() {
     let pg = reel_testkit::Postgres::start().unwrap();
     let sink = BulkSink::start();
     println!(
-        "| rows | indexer → sink rows/s | indexer peak RSS | raw sqlx stream rows/s | raw sqlx peak RSS | indexer / raw |"
+        "| rows | indexer → sink rows/s | indexer peak RSS | KeysetSource only rows/s | raw sqlx stream rows/s | raw sqlx peak RSS | indexer / raw |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &sizes {
         let table = format!("rows_{n}");
         memory::create_table(&pg, &table, n);
         let indexer = measure_in_child(Mode::Indexer, pg.url(), &table, sink.url(), "rows");
+        let keyset = measure_in_child(Mode::Keyset, pg.url(), &table, sink.url(), "rows");
         let raw = measure_in_child(Mode::RawSqlx, pg.url(), &table, sink.url(), "rows");
         assert_eq!(indexer.rows, n);
+        assert_eq!(keyset.rows, n);
         assert_eq!(raw.rows, n);
         println!(
-            "| {n} | {:.0} | {:.1} MiB | {:.0} | {:.1} MiB | {:.2} |",
+            "| {n} | {:.0} | {:.1} MiB | {:.0} | {:.0} | {:.1} MiB | {:.2} |",
             indexer.rate(),
             indexer.peak_kib as f64 / 1024.0,
+            keyset.rate(),
             raw.rate(),
             raw.peak_kib as f64 / 1024.0,
             indexer.rate() / raw.rate()

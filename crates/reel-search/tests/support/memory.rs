@@ -177,6 +177,8 @@ pub enum Mode {
     Indexer,
     /// `sqlx::query_as(..).fetch` of the same rows, nothing indexed.
     RawSqlx,
+    /// `KeysetSource` pages of the same rows, nothing indexed (where the indexer's time goes).
+    Keyset,
 }
 
 /// Runs one measurement in a fresh child process (this executable with `REEL_MEM_CHILD`).
@@ -194,6 +196,7 @@ pub fn measure_in_child(
             match mode {
                 Mode::Indexer => "indexer",
                 Mode::RawSqlx => "raw",
+                Mode::Keyset => "keyset",
             },
         )
         .env("REEL_MEM_DB", db_url)
@@ -250,6 +253,14 @@ pub fn child_main() -> bool {
             .try_fold(0u64, |n, _| async move { Ok(n + 1) })
             .await
             .unwrap()
+        } else if mode == "keyset" {
+            KeysetSource::table(pool.clone(), &table, "id")
+                .unwrap()
+                .page_size(5_000)
+                .stream::<Row, i64>()
+                .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+                .await
+                .unwrap()
         } else {
             let repo = Repo::connect(&search).unwrap();
             let source = KeysetSource::table(pool.clone(), &table, "id")
