@@ -68,6 +68,8 @@
 mod error;
 mod fast_clock;
 mod limiter;
+#[cfg(feature = "memcache")]
+mod memcache;
 mod memory;
 pub mod quota;
 #[cfg(feature = "redis")]
@@ -79,6 +81,8 @@ pub mod tower;
 pub use error::{QuotaError, StoreError};
 pub use fast_clock::FastClock;
 pub use limiter::{FailurePolicy, LimiterStats, RateLimiter};
+#[cfg(feature = "memcache")]
+pub use memcache::MemcacheStore;
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use quota::{Decision, Outcome, Quota};
 #[cfg(feature = "redis")]
