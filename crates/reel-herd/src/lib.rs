@@ -112,7 +112,7 @@ pub use discovery::{
 };
 pub use error::HerdError;
 #[cfg(feature = "memcache")]
-pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, StoreOutcome};
+pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, MetaWrite, StoreOutcome};
 pub use node::{Node, ParseNodeError, Topology};
 #[cfg(feature = "redis")]
 pub use redis::{RedisCluster, RedisMultiGet};

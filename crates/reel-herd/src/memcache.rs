@@ -18,7 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use futures_util::future::join_all;
 use memcache_async::ascii::Protocol;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
+};
 use tokio::net::TcpStream;
 
 use crate::cluster::{
@@ -50,6 +52,21 @@ pub enum CasOutcome {
     /// The item changed since the `gets` that produced the token.
     Exists,
     /// The item no longer exists (expired, evicted or deleted).
+    NotFound,
+}
+
+/// Outcome of the meta-protocol writes [`MemcacheCluster::meta_add`] and
+/// [`MemcacheCluster::meta_cas`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetaWrite {
+    /// The value was stored; the item's new CAS token (ready for the next `meta_cas`).
+    Stored(CasToken),
+    /// `meta_add`: the key already exists.
+    NotStored,
+    /// `meta_cas`: the item changed since the token was issued.
+    Exists,
+    /// `meta_cas`: the item no longer exists (expired, evicted or deleted).
     NotFound,
 }
 
@@ -202,6 +219,32 @@ impl Connection {
         }
         Ok(reply.trim_end().to_owned())
     }
+
+    /// Sends one meta command and reads its reply: the header line and, for `VA <size> ...`,
+    /// the data block that follows it.
+    async fn meta(&mut self, line: &[u8]) -> io::Result<(String, Option<Vec<u8>>)> {
+        let header = self.command(line).await?;
+        let Some(rest) = header.strip_prefix("VA ") else {
+            return Ok((header, None));
+        };
+        let size: usize = rest
+            .split(' ')
+            .next()
+            .and_then(|size| size.parse().ok())
+            .ok_or_else(|| {
+                io::Error::new(ErrorKind::InvalidData, format!("bad reply {header:?}"))
+            })?;
+        let mut data = vec![0; size + 2];
+        self.raw.read_exact(&mut data).await?;
+        if !data.ends_with(b"\r\n") {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "value block not terminated by CRLF",
+            ));
+        }
+        data.truncate(size);
+        Ok((header, Some(data)))
+    }
 }
 
 #[derive(Debug)]
@@ -341,6 +384,31 @@ fn io_error(node: &Node, error: io::Error) -> HerdError {
             error,
         }
     }
+}
+
+/// A malformed meta reply is the server's fault, not the connection's.
+fn meta_io(node: &Node, error: io::Error) -> HerdError {
+    if error.kind() == ErrorKind::InvalidData {
+        HerdError::Server {
+            node: node.clone(),
+            message: error.to_string(),
+        }
+    } else {
+        HerdError::Io {
+            node: node.clone(),
+            error,
+        }
+    }
+}
+
+/// The `c<token>` return flag of a meta reply header.
+fn meta_cas_flag(header: &str) -> Option<CasToken> {
+    header
+        .split(' ')
+        .skip(1)
+        .find_map(|flag| flag.strip_prefix('c'))
+        .and_then(|token| token.parse().ok())
+        .map(CasToken)
 }
 
 fn unexpected(node: &Node, reply: &str) -> HerdError {
@@ -702,6 +770,102 @@ impl MemcacheCluster {
             "EXISTS" => Ok(CasOutcome::Exists),
             "NOT_FOUND" => Ok(CasOutcome::NotFound),
             other => Err(self.server_reply(key, other)),
+        }
+    }
+
+    /// The value of `key` with its CAS token through the meta protocol (`mg <key> v c`), or
+    /// `None` on a miss. Same result as [`gets`](Self::gets); needs memcached 1.6+.
+    pub async fn meta_get(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
+        check_key(key)?;
+        let line = format!("mg {key} v c\r\n").into_bytes();
+        let core = &self.cluster.core;
+        core.run(key.as_bytes(), core.config.read_retries, |handle| {
+            let line = &line;
+            async move {
+                let node = handle.node.clone();
+                let (header, data) = Self::with_connection(&handle, async |connection| {
+                    connection.meta(line).await.map_err(|e| meta_io(&node, e))
+                })
+                .await?;
+                match (header.as_str(), data) {
+                    ("EN", _) => {
+                        handle.miss();
+                        Ok(None)
+                    }
+                    (header, Some(value)) => match meta_cas_flag(header) {
+                        Some(token) => {
+                            handle.hit();
+                            Ok(Some((value, token)))
+                        }
+                        None => Err(unexpected(&handle.node, header)),
+                    },
+                    (other, None) => Err(unexpected(&handle.node, other)),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Stores `value` only if `key` does not exist (`ms <key> <size> ME c T<ttl>`), returning
+    /// the new item's CAS token: an `add` that saves the `gets` before the next `cas`.
+    /// Answers [`MetaWrite::Stored`] or [`MetaWrite::NotStored`]. Needs memcached 1.6+.
+    pub async fn meta_add(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<MetaWrite, HerdError> {
+        check_key(key)?;
+        self.meta_set(key, value, format!("ME c T{}", expiration(ttl)))
+            .await
+    }
+
+    /// Replaces `key` with `value` only if its CAS token is still `token`
+    /// (`ms <key> <size> C<token> c T<ttl>`), returning the new token on success — so a
+    /// process that keeps the token can compare-and-swap again without reading first (one
+    /// round trip per update). Answers [`MetaWrite::Stored`], [`MetaWrite::Exists`] or
+    /// [`MetaWrite::NotFound`]. Needs memcached 1.6+.
+    pub async fn meta_cas(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        token: CasToken,
+    ) -> Result<MetaWrite, HerdError> {
+        check_key(key)?;
+        self.meta_set(key, value, format!("C{} c T{}", token.0, expiration(ttl)))
+            .await
+    }
+
+    async fn meta_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        flags: String,
+    ) -> Result<MetaWrite, HerdError> {
+        let mut line = format!("ms {key} {} {flags}\r\n", value.len()).into_bytes();
+        line.extend_from_slice(value);
+        line.extend_from_slice(b"\r\n");
+        let core = &self.cluster.core;
+        let handle = core.route(key.as_bytes())?;
+        let node = handle.node.clone();
+        let (header, _) = core
+            .run_on(
+                &handle,
+                Self::with_connection(&handle, async |connection| {
+                    connection.meta(&line).await.map_err(|e| meta_io(&node, e))
+                }),
+            )
+            .await?;
+        let code = header.split(' ').next().unwrap_or("");
+        match code {
+            "HD" => meta_cas_flag(&header)
+                .map(MetaWrite::Stored)
+                .ok_or_else(|| unexpected(&handle.node, &header)),
+            "NS" => Ok(MetaWrite::NotStored),
+            "EX" => Ok(MetaWrite::Exists),
+            "NF" => Ok(MetaWrite::NotFound),
+            _ => Err(unexpected(&handle.node, &header)),
         }
     }
 

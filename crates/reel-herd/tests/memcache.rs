@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{Answer, SwitchDiscovery, node, raw, stat};
 use reel_herd::{
-    CasOutcome, ClusterBuilder, ClusterEvent, HerdError, MemcacheCluster, StaticDiscovery,
-    StoreOutcome,
+    CasOutcome, ClusterBuilder, ClusterEvent, HerdError, MemcacheCluster, MetaWrite,
+    StaticDiscovery, StoreOutcome,
 };
 use reel_testkit::Memcached;
 
@@ -530,4 +530,80 @@ async fn a_hung_node_times_out_and_is_ejected_but_a_busy_pool_is_not_held_agains
     assert!(hung_stats(&cache).ejected);
     assert_eq!(cache.node_for(&key).unwrap().address(), server.host_port());
     assert_eq!(cache.get(&key).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_commands_return_cas_tokens_for_one_round_trip_updates() {
+    let servers = Memcached::cluster(2).unwrap();
+    let cache = cluster_over(&servers).await;
+    let ttl = Duration::from_secs(60);
+
+    assert_eq!(cache.meta_get("meta:k").await.unwrap(), None);
+    let MetaWrite::Stored(first) = cache.meta_add("meta:k", b"one", ttl).await.unwrap() else {
+        panic!("meta_add on a missing key must store");
+    };
+    assert_eq!(
+        cache.meta_add("meta:k", b"two", ttl).await.unwrap(),
+        MetaWrite::NotStored
+    );
+    // The token from the write is the token a read sees, and the classic `gets` agrees.
+    let (value, token) = cache.meta_get("meta:k").await.unwrap().unwrap();
+    assert_eq!((value.as_slice(), token), (&b"one"[..], first));
+    assert_eq!(cache.gets("meta:k").await.unwrap().unwrap().1, first);
+
+    // A chain of compare-and-swaps, each using the token the previous one returned.
+    let mut token = first;
+    for i in 0..5 {
+        let value = format!("v{i}");
+        match cache
+            .meta_cas("meta:k", value.as_bytes(), ttl, token)
+            .await
+            .unwrap()
+        {
+            MetaWrite::Stored(next) => {
+                assert_ne!(next, token);
+                token = next;
+            }
+            other => panic!("cas {i}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        cache.get("meta:k").await.unwrap().as_deref(),
+        Some(&b"v4"[..])
+    );
+    // A stale token is refused and changes nothing; a missing key is reported as such.
+    assert_eq!(
+        cache
+            .meta_cas("meta:k", b"stale", ttl, first)
+            .await
+            .unwrap(),
+        MetaWrite::Exists
+    );
+    assert_eq!(
+        cache.get("meta:k").await.unwrap().as_deref(),
+        Some(&b"v4"[..])
+    );
+    assert_eq!(
+        cache.meta_cas("meta:gone", b"x", ttl, token).await.unwrap(),
+        MetaWrite::NotFound
+    );
+    // The TTL is sent: the owner reports it on a raw meta get.
+    let owner = cache.node_for("meta:k").unwrap().address();
+    let reply = raw(&owner, "mg meta:k t\r\n");
+    assert!(reply.starts_with("HD t"), "{reply:?}");
+    let left: u64 = reply.trim()[4..].parse().unwrap();
+    assert!((58..=60).contains(&left), "{reply:?}");
+    // Binary-safe values, including CRLF inside the data block.
+    let MetaWrite::Stored(_) = cache.meta_add("meta:bin", b"a\r\nb\0c", ttl).await.unwrap() else {
+        panic!("stored");
+    };
+    assert_eq!(
+        cache.meta_get("meta:bin").await.unwrap().unwrap().0,
+        b"a\r\nb\0c"
+    );
+    // Keys are checked like every other command's.
+    assert!(matches!(
+        cache.meta_get("bad key").await,
+        Err(HerdError::InvalidKey { .. })
+    ));
 }

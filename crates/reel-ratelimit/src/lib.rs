@@ -1,4 +1,5 @@
-//! Distributed leaky-bucket (GCRA) rate limiter with memory and redis stores and a tower layer.
+//! Distributed leaky-bucket (GCRA) rate limiter with memory, memcache and redis stores and a
+//! tower layer.
 //!
 //! reel-ratelimit meters requests with the generic cell rate algorithm (GCRA), the leaky
 //! bucket as a meter: one timestamp of state per key (the bucket's *theoretical arrival
@@ -9,8 +10,11 @@
 //!   with a cost per request; [`Quota::decide`] is the algorithm, shared by every store.
 //! - [`Store`] — where state lives, deciding atomically; plug in your own. Built in:
 //!   [`MemoryStore`] (sharded map, lock-free compare-and-swap per key, background eviction)
-//!   and, with feature `redis`, [`RedisStore`] (one Lua script, EVALSHA, one round trip, key
-//!   expiry, hash-tagged keys, pluggable sharding).
+//!   with feature `memcache`, `MemcacheStore` (a reel-herd memcached cluster, add and
+//!   compare-and-swap with bounded jittered retries, key TTL, one round trip for an
+//!   uncontended decision on a known key), and, with feature `redis`, [`RedisStore`] (one Lua
+//!   script, EVALSHA, one round trip, key expiry, hash-tagged keys, pluggable sharding —
+//!   reel-herd's `RedisCluster` with feature `redis-herd`).
 //! - [`RateLimiter`] — a store behind a timeout and a [`FailurePolicy`] (fail open or closed),
 //!   with counters ([`LimiterStats`]) and `tracing` events.
 //! - with feature `tower`, [`tower::RateLimitLayer`] — per-client-IP (trusted proxies aware),
@@ -55,11 +59,13 @@
 //! | feature | default | enables |
 //! |---------|---------|---------|
 //! | `redis` | no | [`RedisStore`] over the `redis` crate (tokio, connection manager) |
+//! | `memcache` | no | `MemcacheStore` over reel-herd's memcached cluster (memcached 1.6+) |
+//! | `redis-herd` | no | `redis`, and [`RedisRouter`] for reel-herd's `RedisCluster` |
 //! | `tower` | no | [`tower::RateLimitLayer`] for axum, hyper and any tower HTTP service |
 //! | `axum`  | no | `tower`, and the layer also reads axum's `ConnectInfo<SocketAddr>` |
 //!
-//! A memcache store (through reel-herd) is planned; it implements [`Store`] as described on
-//! the trait.
+//! Choosing a store: the memory store for one process (or tests); redis or memcache when a
+//! fleet must share one limit — see each store's documentation for an example.
 //!
 //! # Minimum supported Rust version
 //!
@@ -68,6 +74,8 @@
 mod error;
 mod fast_clock;
 mod limiter;
+#[cfg(feature = "memcache")]
+mod memcache;
 mod memory;
 pub mod quota;
 #[cfg(feature = "redis")]
@@ -79,6 +87,8 @@ pub mod tower;
 pub use error::{QuotaError, StoreError};
 pub use fast_clock::FastClock;
 pub use limiter::{FailurePolicy, LimiterStats, RateLimiter};
+#[cfg(feature = "memcache")]
+pub use memcache::MemcacheStore;
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use quota::{Decision, Outcome, Quota};
 #[cfg(feature = "redis")]

@@ -19,29 +19,73 @@ pub const GCRA_SCRIPT: &str = include_str!("gcra.lua");
 
 /// Picks the connection for a key: one node, or one of several shards.
 ///
-/// Implemented for a single [`ConnectionManager`] or [`MultiplexedConnection`]. To spread
-/// keys over nodes (for example with reel-herd's hash ring), implement it to return the
-/// node that owns the key; for Redis Cluster, return a cluster connection (every key the store
+/// Implemented for a single [`ConnectionManager`] or [`MultiplexedConnection`] and, with
+/// feature `redis-herd`, for reel-herd's `RedisCluster` (keys spread over nodes by its hash
+/// ring, dead nodes ejected). To spread keys your own way, implement it to return the node
+/// that owns the key; for Redis Cluster, return a cluster connection (every key the store
 /// writes carries a hash tag, so the script's single key always maps to one slot).
 pub trait RedisRouter: Send + Sync + fmt::Debug + 'static {
     /// The connection type handed out.
     type Connection: ConnectionLike + Send + 'static;
 
-    /// The connection that owns `key` (the full key, prefix and hash tag included).
-    fn connection_for(&self, key: &str) -> Self::Connection;
+    /// The connection that owns `key` (the full key, prefix and hash tag included), or why
+    /// there is none (for example: every node of a sharded set is down).
+    fn connection_for(&self, key: &str) -> Result<Self::Connection, StoreError>;
+
+    /// Runs the store's script invocation on the node that owns `key` and returns its
+    /// `(allowed, backlog)` reply. The default sends it on [`connection_for`](Self::connection_for);
+    /// routers with their own bookkeeping (health, retries) override it.
+    fn invoke_script<'a>(
+        &'a self,
+        key: &'a str,
+        invocation: &'a redis::ScriptInvocation<'a>,
+    ) -> BoxFuture<'a, Result<(i64, i64), StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection_for(key)?;
+            invocation
+                .invoke_async::<(i64, i64)>(&mut connection)
+                .await
+                .map_err(StoreError::backend)
+        })
+    }
 }
 
 impl RedisRouter for ConnectionManager {
     type Connection = ConnectionManager;
-    fn connection_for(&self, _key: &str) -> ConnectionManager {
-        self.clone()
+    fn connection_for(&self, _key: &str) -> Result<ConnectionManager, StoreError> {
+        Ok(self.clone())
     }
 }
 
 impl RedisRouter for MultiplexedConnection {
     type Connection = MultiplexedConnection;
-    fn connection_for(&self, _key: &str) -> MultiplexedConnection {
-        self.clone()
+    fn connection_for(&self, _key: &str) -> Result<MultiplexedConnection, StoreError> {
+        Ok(self.clone())
+    }
+}
+
+/// The script runs on the key's node through [`reel_herd::RedisCluster::invoke_script`], so
+/// failures count towards ejecting the node and a dead node's keys move to the others.
+#[cfg(feature = "redis-herd")]
+impl RedisRouter for reel_herd::RedisCluster {
+    type Connection = ConnectionManager;
+
+    fn connection_for(&self, key: &str) -> Result<ConnectionManager, StoreError> {
+        reel_herd::RedisCluster::connection_for(self, key)
+            .map(|(_, connection)| connection)
+            .map_err(StoreError::backend)
+    }
+
+    fn invoke_script<'a>(
+        &'a self,
+        key: &'a str,
+        invocation: &'a redis::ScriptInvocation<'a>,
+    ) -> BoxFuture<'a, Result<(i64, i64), StoreError>> {
+        Box::pin(async move {
+            reel_herd::RedisCluster::invoke_script::<(i64, i64)>(self, key, invocation)
+                .await
+                .map_err(StoreError::backend)
+        })
     }
 }
 
@@ -137,7 +181,6 @@ impl<R: RedisRouter> RedisStore<R> {
         cost: u32,
     ) -> Result<Decision, StoreError> {
         let redis_key = self.redis_key(key);
-        let mut connection = self.router.connection_for(&redis_key);
         let now = match &self.time {
             RedisTime::Server => String::new(),
             RedisTime::Client(clock) => clock.unix_nanos().to_string(),
@@ -149,10 +192,8 @@ impl<R: RedisRouter> RedisStore<R> {
             .arg(quota.capacity_nanos())
             .arg(cost)
             .arg(now);
-        let invocation = invocation.invoke_async::<(i64, i64)>(&mut connection);
-        let (allowed, backlog) = tracing::Instrument::instrument(invocation, span)
-            .await
-            .map_err(StoreError::backend)?;
+        let invocation = self.router.invoke_script(&redis_key, &invocation);
+        let (allowed, backlog) = tracing::Instrument::instrument(invocation, span).await?;
         let backlog = u64::try_from(backlog).unwrap_or(0);
         let outcome = quota.decide_backlog(backlog, cost)?;
         if outcome.decision.is_allowed() != (allowed == 1) {

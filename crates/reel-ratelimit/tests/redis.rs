@@ -126,9 +126,9 @@ struct TwoNodes(Vec<ConnectionManager>);
 
 impl RedisRouter for TwoNodes {
     type Connection = ConnectionManager;
-    fn connection_for(&self, key: &str) -> ConnectionManager {
+    fn connection_for(&self, key: &str) -> Result<ConnectionManager, reel_ratelimit::StoreError> {
         let index = key.bytes().map(usize::from).sum::<usize>() % self.0.len();
-        self.0[index].clone()
+        Ok(self.0[index].clone())
     }
 }
 
@@ -358,4 +358,59 @@ async fn dead_redis_fails_open_then_recovers() {
         tally.fallback_allowed.load(Ordering::Relaxed)
     );
     assert_eq!(stats.store_errors + stats.timeouts, stats.failed_open);
+}
+
+/// reel-herd's `RedisCluster` as the router: the script runs on each key's node.
+#[cfg(feature = "redis-herd")]
+#[tokio::test]
+async fn herd_cluster_spreads_keys_and_decides_exactly() {
+    use reel_herd::{ClusterBuilder, StaticDiscovery};
+
+    let servers = Redis::cluster(2).unwrap();
+    let list: Vec<String> = servers.iter().map(Redis::host_port).collect();
+    let herd = ClusterBuilder::new(StaticDiscovery::parse(&list.join(",")).unwrap())
+        .build_redis()
+        .await
+        .unwrap();
+    let clock = ManualClock::at_unix(Duration::from_secs(1_700_000_000));
+    let store = RedisStore::new(herd.clone())
+        .with_prefix("h:")
+        .with_time(RedisTime::Client(Arc::new(clock.clone())));
+    let quota: Quota = "60/min burst 3".parse().unwrap();
+    for i in 0..20 {
+        let key = format!("user{i}");
+        for remaining in [2, 1, 0] {
+            let d = store.decide(&key, &quota, 1).await.unwrap();
+            assert!(d.is_allowed());
+            assert_eq!(d.remaining(), remaining);
+        }
+        let denied = store.decide(&key, &quota, 1).await.unwrap();
+        assert!(!denied.is_allowed());
+        assert_eq!(denied.retry_after(), Some(Duration::from_secs(1)));
+        // The key lives on the node herd's ring picks for it, and only there.
+        let redis_key = store.redis_key(&key);
+        let owner = herd.node_for(&redis_key).unwrap().address();
+        for server in &servers {
+            let mut connection = connect(&server.url()).await;
+            let value: Option<String> = connection.get(&redis_key).await.unwrap();
+            if server.host_port() == owner {
+                assert_eq!(value.as_deref(), Some("1700000003000000000"));
+            } else {
+                assert_eq!(value, None);
+            }
+        }
+    }
+    let mut counts = Vec::new();
+    for server in &servers {
+        let mut connection = connect(&server.url()).await;
+        let size: u64 = redis::cmd("DBSIZE")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        counts.push(size);
+    }
+    assert_eq!(counts.iter().sum::<u64>(), 20);
+    assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
+    clock.advance(Duration::from_secs(1));
+    assert!(store.decide("user0", &quota, 1).await.unwrap().is_allowed());
 }

@@ -1,7 +1,8 @@
 //! An axum service limited per client IP with reel-ratelimit.
 //!
-//! The memory store is used unless a redis URL is given (`--redis URL` or `REEL_REDIS_URL`);
-//! a memcache store through reel-herd will follow.
+//! The memory store is used unless a redis URL is given (`--redis URL` or `REEL_REDIS_URL`)
+//! or memcached servers are (`--memcache host:port,...` or `REEL_MEMCACHE_SERVERS`: a
+//! reel-herd cluster, keys spread over the servers by consistent hashing).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,8 +10,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use reel_core::client_ip::{ClientIpResolver, TrustedProxies};
+use reel_herd::{ClusterBuilder, StaticDiscovery};
 use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
-use reel_ratelimit::{FailurePolicy, MemoryStore, Quota, RateLimiter, RedisStore};
+use reel_ratelimit::{FailurePolicy, MemcacheStore, MemoryStore, Quota, RateLimiter, RedisStore};
 
 /// How the example runs.
 #[derive(Debug, Clone)]
@@ -19,15 +21,17 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The redis URL; `None` for the memory store.
     pub redis: Option<String>,
+    /// memcached servers (`host:port,...`); `None` for the memory store.
+    pub memcache: Option<String>,
     /// The per-client quota.
     pub quota: Quota,
     /// Proxies whose `X-Forwarded-For`/`Forwarded` headers are believed.
     pub trusted: TrustedProxies,
-    /// Fail closed instead of open when redis is down.
+    /// Fail closed instead of open when the store is down.
     pub fail_closed: bool,
 }
 
-const USAGE: &str = "usage: example-ratelimit-axum [--listen ADDR] [--redis URL] [--quota '100/min burst 20'] [--trust CIDRS] [--fail-closed]";
+const USAGE: &str = "usage: example-ratelimit-axum [--listen ADDR] [--redis URL | --memcache HOST:PORT,...] [--quota '100/min burst 20'] [--trust CIDRS] [--fail-closed]";
 
 impl Options {
     /// Reads the command line (without the program name) and `REEL_REDIS_URL`.
@@ -35,9 +39,21 @@ impl Options {
         args: impl IntoIterator<Item = String>,
         redis_env: Option<String>,
     ) -> Result<Self, String> {
+        Self::parse_with_env(args, redis_env, None)
+    }
+
+    /// Reads the command line (without the program name), `REEL_REDIS_URL` and
+    /// `REEL_MEMCACHE_SERVERS`. Arguments override the environment; redis and memcache
+    /// cannot both be chosen.
+    pub fn parse_with_env(
+        args: impl IntoIterator<Item = String>,
+        redis_env: Option<String>,
+        memcache_env: Option<String>,
+    ) -> Result<Self, String> {
         let mut options = Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             redis: redis_env.filter(|url| !url.is_empty()),
+            memcache: memcache_env.filter(|servers| !servers.is_empty()),
             quota: Quota::per_minute(100)
                 .and_then(|q| q.with_burst(20))
                 .map_err(|e| e.to_string())?,
@@ -56,7 +72,14 @@ impl Options {
                         .parse()
                         .map_err(|e| format!("--listen: {e}"))?
                 }
-                "--redis" => options.redis = Some(value("--redis")?),
+                "--redis" => {
+                    options.redis = Some(value("--redis")?);
+                    options.memcache = None;
+                }
+                "--memcache" => {
+                    options.memcache = Some(value("--memcache")?);
+                    options.redis = None;
+                }
                 "--quota" => {
                     options.quota = value("--quota")?
                         .parse()
@@ -72,11 +95,17 @@ impl Options {
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
         }
+        if options.redis.is_some() && options.memcache.is_some() {
+            return Err(format!(
+                "choose redis or memcache, not both (check REEL_REDIS_URL and REEL_MEMCACHE_SERVERS)\n{USAGE}"
+            ));
+        }
         Ok(options)
     }
 }
 
-/// The limiter the options ask for: redis when a URL is given, memory otherwise.
+/// The limiter the options ask for: redis when a URL is given, memcache when servers are,
+/// memory otherwise.
 pub async fn limiter(
     options: &Options,
 ) -> Result<RateLimiter, Box<dyn std::error::Error + Send + Sync>> {
@@ -85,8 +114,17 @@ pub async fn limiter(
     } else {
         FailurePolicy::FailOpen
     };
-    let limiter = match &options.redis {
-        Some(url) => {
+    let limiter = match (&options.redis, &options.memcache) {
+        (None, Some(servers)) => {
+            let cluster = ClusterBuilder::new(StaticDiscovery::parse(servers)?)
+                .connect_timeout(Duration::from_millis(500))
+                .command_timeout(Duration::from_millis(100))
+                .build_memcache()
+                .await?;
+            tracing::info!(servers, "rate limits kept in memcached");
+            RateLimiter::new(MemcacheStore::new(cluster).with_prefix("example:rl:"))
+        }
+        (Some(url), _) => {
             let client = redis::Client::open(url.as_str())?;
             let config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_millis(500)))
@@ -95,7 +133,7 @@ pub async fn limiter(
             tracing::info!(url, "rate limits kept in redis");
             RateLimiter::new(RedisStore::new(connection).with_prefix("example:rl:"))
         }
-        None => {
+        (None, None) => {
             tracing::info!("rate limits kept in memory");
             RateLimiter::new(MemoryStore::new())
         }

@@ -4,9 +4,10 @@ use example_ratelimit_axum::{Options, app, limiter, serve};
 
 #[tokio::main]
 async fn main() {
-    let options = match Options::parse(
+    let options = match Options::parse_with_env(
         std::env::args().skip(1),
         std::env::var("REEL_REDIS_URL").ok(),
+        std::env::var("REEL_MEMCACHE_SERVERS").ok(),
     ) {
         Ok(options) => options,
         Err(message) => {

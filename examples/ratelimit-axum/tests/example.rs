@@ -75,8 +75,64 @@ async fn redis_store_when_given_a_url() {
     exercise(addr).await;
 }
 
+#[tokio::test]
+async fn memcache_store_when_given_servers() {
+    let servers = reel_testkit::Memcached::cluster(2).unwrap();
+    let list = format!("{},{}", servers[0].host_port(), servers[1].host_port());
+    let addr = run(&[
+        "--quota",
+        "1/min burst 3",
+        "--memcache",
+        &list,
+        "--fail-closed",
+    ])
+    .await;
+    exercise(addr).await;
+    // The buckets live in memcached: one item per client, on one of the two servers.
+    let items: u64 = servers
+        .iter()
+        .map(|server| {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(server.host_port()).unwrap();
+            stream.write_all(b"stats\r\n").unwrap();
+            let mut reply = Vec::new();
+            let mut buf = [0; 8192];
+            while !reply.ends_with(b"END\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0);
+                reply.extend_from_slice(&buf[..n]);
+            }
+            let reply = String::from_utf8(reply).unwrap();
+            reply
+                .lines()
+                .find_map(|line| line.strip_prefix("STAT curr_items "))
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(items, 2);
+}
+
 #[test]
 fn options_read_args_and_environment() {
+    let options =
+        Options::parse_with_env([], None, Some("127.0.0.1:1,127.0.0.1:2".into())).unwrap();
+    assert_eq!(options.memcache.as_deref(), Some("127.0.0.1:1,127.0.0.1:2"));
+    assert_eq!(options.redis, None);
+    // An argument wins over the environment; both stores at once is an error.
+    let options = Options::parse_with_env(
+        ["--redis".into(), "redis://127.0.0.1:1".into()],
+        None,
+        Some("127.0.0.1:1".into()),
+    )
+    .unwrap();
+    assert_eq!((options.redis.is_some(), options.memcache), (true, None));
+    assert!(
+        Options::parse_with_env([], Some("redis://x".into()), Some("127.0.0.1:1".into())).is_err()
+    );
+    assert!(Options::parse(["--memcache".into()], None).is_err());
     let options = Options::parse([], Some("redis://127.0.0.1:1".into())).unwrap();
     assert_eq!(options.redis.as_deref(), Some("redis://127.0.0.1:1"));
     assert_eq!(options.quota.to_string(), "100/60s burst 20");
