@@ -35,6 +35,11 @@ impl ResponseCache {
         Ok(Self { cluster })
     }
 
+    /// The cluster, shared with the memcache rate-limit store when configured.
+    pub(crate) fn cluster(&self) -> &MemcacheCluster {
+        &self.cluster
+    }
+
     /// The cache key of a read: generation + a digest of what shapes the body. `None` when the
     /// generation cannot be read (the cache is bypassed rather than risking a stale answer).
     pub(crate) async fn key(&self, parts: &[&str]) -> Option<String> {

@@ -23,6 +23,9 @@ pub struct Config {
     pub search_url: Option<String>,
     /// The search index's read alias (`REEL_ES_INDEX`, default `edge-assets`).
     pub search_index: String,
+    /// Keep rate limits in memcached (the `REEL_MEMCACHE_SERVERS` cluster) instead of memory
+    /// or redis (`REEL_RATE_LIMIT_STORE=memcache`).
+    pub rate_limit_in_memcache: bool,
     /// Requests allowed per client IP (`REEL_RATE_LIMIT`, default `300/min burst 60`).
     pub quota: Quota,
     /// Proxies whose `Forwarded`/`X-Forwarded-For` headers are believed
@@ -78,6 +81,7 @@ impl Default for Config {
             memcache_servers: None,
             search_url: None,
             search_index: "edge-assets".to_owned(),
+            rate_limit_in_memcache: false,
             quota: default_quota(),
             trusted_proxies: TrustedProxies::loopback(),
             public_url: None,
@@ -128,6 +132,28 @@ impl Config {
         config.public_url = get("REEL_PUBLIC_URL");
         if let Some(dir) = get("REEL_DATA_DIR") {
             config.data_dir = PathBuf::from(dir);
+        }
+        match get("REEL_RATE_LIMIT_STORE").as_deref() {
+            None => {}
+            Some("memcache") if config.memcache_servers.is_some() => {
+                config.rate_limit_in_memcache = true
+            }
+            Some("memcache") => {
+                return Err(ConfigError::Invalid {
+                    name: "REEL_RATE_LIMIT_STORE",
+                    reason: "`memcache` needs REEL_MEMCACHE_SERVERS".to_owned(),
+                });
+            }
+            Some("redis") if config.redis_url.is_some() => {}
+            Some("memory") if config.redis_url.is_none() => {}
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "REEL_RATE_LIMIT_STORE",
+                    reason: format!(
+                        "`{other}`: use memcache (with REEL_MEMCACHE_SERVERS), or leave it unset for redis when REEL_REDIS_URL is set and memory otherwise"
+                    ),
+                });
+            }
         }
         config.cloudfront_key_pair_id = get("REEL_CLOUDFRONT_KEY_PAIR_ID");
         config.cloudfront_private_key = get("REEL_CLOUDFRONT_PRIVATE_KEY");

@@ -5,8 +5,9 @@
 //! - `GET /v2/assets`, `GET /v2/assets/{id}`, `POST /v2/assets`, `PATCH /v2/assets/{id}` as
 //!   JSON:API documents through reel-jsonapi (`include=owner`, `fields[...]`, `sort`,
 //!   `page[number]`/`page[size]`, spec errors);
-//! - rate limits per client IP through reel-ratelimit's tower layer (memory, or redis with
-//!   `REEL_REDIS_URL`), with `X-RateLimit-*` and IETF `RateLimit` headers;
+//! - rate limits per client IP through reel-ratelimit's tower layer (memory, redis with
+//!   `REEL_REDIS_URL`, or memcached with `REEL_RATE_LIMIT_STORE=memcache`), with
+//!   `X-RateLimit-*` and IETF `RateLimit` headers;
 //! - response caching of asset reads in memcached through reel-herd
 //!   (`REEL_MEMCACHE_SERVERS`), invalidated on writes;
 //! - `GET /v2/search?q=` through reel-search (`REEL_ES_URL`), the index created or migrated
@@ -51,7 +52,7 @@ use reel_jsonapi::de::{Create, Update};
 use reel_jsonapi::query::{QueryRules, percent_decode};
 use reel_jsonapi::{Context, ErrorDocument, ErrorObject, MEDIA_TYPE, collection, document};
 use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
-use reel_ratelimit::{FailurePolicy, MemoryStore, RateLimiter, RedisStore};
+use reel_ratelimit::{FailurePolicy, MemcacheStore, MemoryStore, RateLimiter, RedisStore};
 use serde_json::{Value, json};
 
 pub use config::{Config, ConfigError};
@@ -88,6 +89,8 @@ const MAX_PAGE_SIZE: u64 = 100;
 #[derive(Debug)]
 enum LimitStore {
     Memory,
+    /// Shares the response cache's cluster, whose health `/healthz` reports as `cache`.
+    Memcache,
     Redis(redis::aio::ConnectionManager),
 }
 
@@ -111,11 +114,11 @@ struct AppState(Arc<Inner>);
 pub async fn app(config: Config) -> Result<Router, StartError> {
     let db = db::Db::connect(config.database_url.as_deref()).await?;
     tracing::info!(database = db.kind().name(), "database ready");
-    let (limiter, limit_store) = limiter(&config).await?;
     let cache = match &config.memcache_servers {
         Some(servers) => Some(cache::ResponseCache::connect(servers).await?),
         None => None,
     };
+    let (limiter, limit_store) = limiter(&config, cache.as_ref()).await?;
     let search = match &config.search_url {
         Some(url) => {
             let assets = db
@@ -188,10 +191,22 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         .with_state(state))
 }
 
-async fn limiter(config: &Config) -> Result<(RateLimiter, LimitStore), StartError> {
+async fn limiter(
+    config: &Config,
+    cache: Option<&cache::ResponseCache>,
+) -> Result<(RateLimiter, LimitStore), StartError> {
     let fail = |e: redis::RedisError| StartError::RateLimit(e.to_string());
-    let (limiter, store) = match &config.redis_url {
-        Some(url) => {
+    let (limiter, store) = match (&config.redis_url, cache) {
+        (_, Some(cache)) if config.rate_limit_in_memcache => {
+            tracing::info!("rate limits kept in memcached");
+            (
+                RateLimiter::new(
+                    MemcacheStore::new(cache.cluster().clone()).with_prefix("edge:rl:"),
+                ),
+                LimitStore::Memcache,
+            )
+        }
+        (Some(url), _) => {
             let client = redis::Client::open(url.as_str()).map_err(fail)?;
             let options = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_millis(500)))
@@ -205,7 +220,7 @@ async fn limiter(config: &Config) -> Result<(RateLimiter, LimitStore), StartErro
                 LimitStore::Redis(connection),
             )
         }
-        None => {
+        (None, _) => {
             tracing::info!("rate limits kept in memory");
             (RateLimiter::new(MemoryStore::new()), LimitStore::Memory)
         }
@@ -755,6 +770,7 @@ async fn health(State(state): State<AppState>) -> Response {
     };
     let rate_limit = match &state.0.limit_store {
         LimitStore::Memory => json!({"ok": true, "store": "memory"}),
+        LimitStore::Memcache => json!({"ok": true, "store": "memcache"}),
         LimitStore::Redis(connection) => {
             let mut connection = connection.clone();
             match redis::cmd("PING")

@@ -388,3 +388,34 @@ async fn zero_config_serves_assets_from_sqlite() {
     assert_eq!(health.body["backends"]["rateLimit"]["store"], "memory");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_in_memcached() {
+    let memcached = Memcached::start().unwrap();
+    let data_dir = scratch_dir();
+    let base = start(Config {
+        memcache_servers: Some(memcached.host_port()),
+        rate_limit_in_memcache: true,
+        quota: "60/min burst 3".parse().unwrap(),
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let statuses: Vec<u16> = {
+        let mut out = Vec::new();
+        for _ in 0..6 {
+            out.push(
+                get(&http, &format!("{base}/v2/assets/1"), "203.0.113.9")
+                    .await
+                    .status,
+            );
+        }
+        out
+    };
+    assert_eq!(statuses[..3], [200, 200, 200]);
+    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    let health = send(http.get(format!("{base}/healthz"))).await;
+    assert_eq!(health.body["backends"]["rateLimit"]["store"], "memcache");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
