@@ -11,8 +11,34 @@ mod memory;
 
 use memory::{BulkSink, Mode, measure_in_child};
 
+const TEST_NAME: &str = "indexer_memory_bounded";
+
 fn main() {
     if memory::child_main() {
+        return;
+    }
+    // Speak enough of libtest's command line for cargo test and cargo nextest: `--list` names
+    // the one test (nextest lists before it runs), `--ignored` lists none, and a filter that
+    // does not match this test runs nothing.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            println!("{TEST_NAME}: test");
+        }
+        return;
+    }
+    let exact = args.iter().any(|a| a == "--exact");
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let selected = filters.is_empty()
+        || filters.iter().any(|f| {
+            if exact {
+                f.as_str() == TEST_NAME
+            } else {
+                TEST_NAME.contains(f.as_str())
+            }
+        });
+    if !selected || args.iter().any(|a| a == "--ignored") {
+        println!("running 0 tests");
         return;
     }
     let pg = reel_testkit::Postgres::start().unwrap();
@@ -39,5 +65,5 @@ fn main() {
         small.peak_kib,
         large.peak_kib
     );
-    println!("test indexer_memory_bounded ... ok");
+    println!("test {TEST_NAME} ... ok");
 }
