@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -17,8 +17,10 @@ use reel_ratelimit::{
 };
 use reel_testkit::Redis;
 
+mod support;
+use support::{QUOTA, Tally, check_bounds, drive_through_outage, unix_nanos};
+
 const CHILD_ENV: &str = "REEL_RATELIMIT_HAMMER";
-const QUOTA: &str = "400/s burst 20";
 
 async fn connect(url: &str) -> ConnectionManager {
     let client = redis::Client::open(url).unwrap();
@@ -30,13 +32,6 @@ async fn connect(url: &str) -> ConnectionManager {
     ConnectionManager::new_with_config(client, config)
         .await
         .unwrap()
-}
-
-fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
 }
 
 #[tokio::test]
@@ -184,22 +179,6 @@ async fn hammer(url: &str, key: &str, start_at: u64, end_at: u64, tasks: usize) 
     admitted.load(Ordering::Relaxed)
 }
 
-fn check_bounds(admitted: u64, start_at: u64, end_at: u64, finished_at: u64) {
-    let quota: Quota = QUOTA.parse().unwrap();
-    let rate = 1e9 / quota.emission_nanos() as f64;
-    let burst = f64::from(quota.burst());
-    let upper = burst + rate * (finished_at - start_at) as f64 / 1e9 + 1.0;
-    // Below the ideal only when the processes stall (2 shared cores in CI); lost updates would
-    // show as over-admission instead.
-    let lower = 0.7 * (burst + rate * (end_at - start_at) as f64 / 1e9);
-    let admitted = admitted as f64;
-    assert!(admitted <= upper, "over-admission: {admitted} > {upper}");
-    assert!(
-        admitted >= lower,
-        "lost updates or stalls: {admitted} < {lower}"
-    );
-}
-
 /// Two OS processes (this test binary runs itself as the second) hammer one key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_never_over_admit() {
@@ -256,66 +235,14 @@ async fn redis_hammer_child() {
     check_bounds(admitted, start_at, end_at, unix_nanos());
 }
 
-#[derive(Debug, Default)]
-struct Tally {
-    store: AtomicU64,
-    fallback_allowed: AtomicU64,
-    fallback_denied: AtomicU64,
-    store_after_restart: AtomicU64,
-}
-
 async fn kill_and_restart(policy: FailurePolicy) -> (Arc<Tally>, RateLimiter) {
     let mut server = Redis::start().unwrap();
     let store = RedisStore::new(connect(&server.url()).await);
     let limiter = RateLimiter::new(store)
         .with_timeout(Duration::from_millis(250))
         .with_failure_policy(policy);
-    let quota: Quota = "100000/s".parse().unwrap();
-    let tally = Arc::new(Tally::default());
-    let restarted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let workers: Vec<_> = (0..4)
-        .map(|i| {
-            let (limiter, tally, restarted, stop) = (
-                limiter.clone(),
-                tally.clone(),
-                restarted.clone(),
-                stop.clone(),
-            );
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let d = limiter.check(&format!("k{i}"), &quota).await.unwrap();
-                    match (d.is_fallback(), d.is_allowed()) {
-                        (false, _) => {
-                            tally.store.fetch_add(1, Ordering::Relaxed);
-                            if restarted.load(Ordering::Relaxed) {
-                                tally.store_after_restart.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        (true, true) => _ = tally.fallback_allowed.fetch_add(1, Ordering::Relaxed),
-                        (true, false) => _ = tally.fallback_denied.fetch_add(1, Ordering::Relaxed),
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    server.kill();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    server.restart().unwrap();
-    restarted.store(true, Ordering::Relaxed);
-    // Recovery is automatic: wait (bounded) for decisions from the store again.
-    for _ in 0..200 {
-        if tally.store_after_restart.load(Ordering::Relaxed) >= 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await.unwrap();
-    }
+    let tally =
+        drive_through_outage(&limiter, &mut server, Redis::kill, |s| s.restart().unwrap()).await;
     (tally, limiter)
 }
 
