@@ -8,6 +8,17 @@
 //! - `maxminddb_raw`: `Reader::lookup` + `decode::<geoip2::City>` + the same owned fields.
 //! - `libmaxminddb`: `MMDB_lookup_string` + one `MMDB_aget_value` per field, copied out.
 //!
+//! Wall-clock ratios on a shared 2-core machine drift by ±30% between runs, so the lookup
+//! overhead is also measured in instructions, which do not drift: with `GEOIP_ONLY` set to a
+//! contender's name the binary skips criterion and runs only that contender's lookups, once
+//! per address, `GEOIP_ROUNDS` times (default 50), inside `run_only`:
+//!
+//! ```text
+//! cargo bench -p reel-geoip --bench geoip --no-run   # prints the binary's path
+//! GEOIP_ONLY=reel valgrind --tool=callgrind --toggle-collect='geoip::run_only' <binary>
+//! GEOIP_ONLY=maxminddb_raw valgrind --tool=callgrind --toggle-collect='geoip::run_only' <binary>
+//! ```
+//!
 //! `geoip/reload_50mb`: replacing a database of more than 50 MB held in memory.
 //! - `reel`: `GeoIp::replace` with the default check (open, full verification, probe, swap).
 //! - `reel_unverified`: the same with `Check::verify(false)`.
@@ -18,7 +29,7 @@ use std::hint::black_box;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use maxminddb::geoip2;
 use reel_bench_ffi::libmaxminddb::{Mmdb, ValuePath};
 use reel_geoip::testdata::{self, CityDatabase, SAMPLES};
@@ -149,56 +160,101 @@ fn c_lookup(db: &Mmdb, p: &CPaths, ip: &str) -> Option<Owned> {
     })
 }
 
-fn lookup(c: &mut Criterion) {
-    let bytes = CityDatabase::new().filler_networks(20_000).build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bench-city.mmdb");
-    std::fs::write(&path, &bytes).unwrap();
+/// Everything the lookup contenders need, built once.
+struct Contenders {
+    geoip: GeoIp,
+    reader: maxminddb::Reader<Vec<u8>>,
+    mmdb: Mmdb,
+    paths: CPaths,
+    addresses: Vec<IpAddr>,
+    texts: Vec<String>,
+    _dir: tempfile::TempDir,
+}
 
-    let geoip = GeoIp::new();
-    geoip
-        .replace(&Slot::Location, bytes.clone(), "bench")
-        .unwrap();
-    let reader = maxminddb::Reader::from_source(bytes).unwrap();
-    let mmdb = Mmdb::open(&path).unwrap();
-    let paths = c_paths();
+impl Contenders {
+    fn new() -> Self {
+        let bytes = CityDatabase::new().filler_networks(20_000).build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench-city.mmdb");
+        std::fs::write(&path, &bytes).unwrap();
 
-    let mut addresses: Vec<IpAddr> = SAMPLES.iter().map(|s| s.address.parse().unwrap()).collect();
-    addresses.extend((0..20_000).step_by(79).map(testdata::filler_address));
-    let texts: Vec<String> = addresses.iter().map(ToString::to_string).collect();
-    // Every contender must find every address.
-    for (ip, text) in addresses.iter().zip(&texts) {
-        assert!(geoip.location(*ip).unwrap().is_some());
-        assert!(raw_lookup(&reader, *ip).is_some());
-        assert!(c_lookup(&mmdb, &paths, text).is_some());
+        let geoip = GeoIp::new();
+        geoip
+            .replace(&Slot::Location, bytes.clone(), "bench")
+            .unwrap();
+        let reader = maxminddb::Reader::from_source(bytes).unwrap();
+        let mmdb = Mmdb::open(&path).unwrap();
+        let paths = c_paths();
+
+        let mut addresses: Vec<IpAddr> =
+            SAMPLES.iter().map(|s| s.address.parse().unwrap()).collect();
+        addresses.extend((0..20_000).step_by(79).map(testdata::filler_address));
+        let texts: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+        // Every contender must find every address.
+        for (ip, text) in addresses.iter().zip(&texts) {
+            assert!(geoip.location(*ip).unwrap().is_some());
+            assert!(raw_lookup(&reader, *ip).is_some());
+            assert!(c_lookup(&mmdb, &paths, text).is_some());
+        }
+        Self {
+            geoip,
+            reader,
+            mmdb,
+            paths,
+            addresses,
+            texts,
+            _dir: dir,
+        }
     }
 
+    /// One lookup of address `i` by the contender `name`; false for an unknown name.
+    fn lookup(&self, name: &str, i: usize) -> bool {
+        match name {
+            "reel" => {
+                black_box(self.geoip.location(black_box(self.addresses[i])).unwrap());
+            }
+            "maxminddb_raw" => {
+                black_box(raw_lookup(&self.reader, black_box(self.addresses[i])));
+            }
+            "libmaxminddb" => {
+                black_box(c_lookup(&self.mmdb, &self.paths, black_box(&self.texts[i])));
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+const CONTENDERS: [&str; 3] = ["reel", "maxminddb_raw", "libmaxminddb"];
+
+fn lookup(c: &mut Criterion) {
+    let contenders = Contenders::new();
     let mut group = c.benchmark_group("geoip/lookup");
     group
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
-    let n = addresses.len();
-    let mut i = 0;
-    group.bench_function("reel", |b| {
-        b.iter(|| {
-            i = (i + 1) % n;
-            black_box(geoip.location(black_box(addresses[i])).unwrap())
-        })
-    });
-    group.bench_function("maxminddb_raw", |b| {
-        b.iter(|| {
-            i = (i + 1) % n;
-            black_box(raw_lookup(&reader, black_box(addresses[i])))
-        })
-    });
-    group.bench_function("libmaxminddb", |b| {
-        b.iter(|| {
-            i = (i + 1) % n;
-            black_box(c_lookup(&mmdb, &paths, black_box(&texts[i])))
-        })
-    });
+    let n = contenders.addresses.len();
+    for name in CONTENDERS {
+        let mut i = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 1) % n;
+                contenders.lookup(name, i)
+            })
+        });
+    }
     group.finish();
+}
+
+/// The instruction-count mode: every address `rounds` times through one contender.
+#[inline(never)]
+fn run_only(contenders: &Contenders, name: &str, rounds: usize) {
+    for _ in 0..rounds {
+        for i in 0..contenders.addresses.len() {
+            assert!(contenders.lookup(name, i), "unknown contender {name}");
+        }
+    }
 }
 
 fn reload(c: &mut Criterion) {
@@ -247,4 +303,20 @@ fn reload(c: &mut Criterion) {
 }
 
 criterion_group!(benches, lookup, reload);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(name) = std::env::var("GEOIP_ONLY") {
+        assert!(
+            CONTENDERS.contains(&name.as_str()),
+            "GEOIP_ONLY must be one of {CONTENDERS:?}"
+        );
+        let rounds = std::env::var("GEOIP_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(50);
+        run_only(&Contenders::new(), &name, rounds);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -114,6 +114,18 @@ impl Database {
         &'a self,
         ip: IpAddr,
     ) -> Result<Option<(T, Option<IpNet>)>, Error> {
+        self.read(ip, |value: T, network| (value, network))
+    }
+
+    /// Decodes the record for `ip` and hands it to `read` with its network, without moving
+    /// the decoded record out first: large borrowed records (a whole GeoIP2 City) are
+    /// converted where they were decoded.
+    #[inline]
+    pub(crate) fn read<'a, T: Deserialize<'a>, R>(
+        &'a self,
+        ip: IpAddr,
+        read: impl FnOnce(T, Option<IpNet>) -> R,
+    ) -> Result<Option<R>, Error> {
         let ip = canonical(ip);
         if ip.is_ipv6() && self.info.ip_version == 4 {
             return Ok(None);
@@ -131,16 +143,16 @@ impl Database {
                 .network()
                 .ok()
                 .and_then(|net| IpNet::new(net.ip(), net.prefix()));
-            (v, network)
+            read(v, network)
         }))
     }
 
     /// The location of `ip` from a City, Country or Enterprise database, names picked by
     /// `locales`. `Ok(None)` when no record covers the address.
     pub fn location(&self, ip: IpAddr, locales: &Locales) -> Result<Option<Location>, Error> {
-        Ok(self
-            .decode::<RawCity<'_>>(ip)?
-            .map(|(raw, network)| raw.into_location(network, locales)))
+        self.read(ip, |raw: RawCity<'_>, network| {
+            raw.to_location(network, locales)
+        })
     }
 
     /// The autonomous system of `ip` from an ASN or ISP database.

@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 
 /// Preferred languages for place names, most preferred first.
 ///
-/// MaxMind databases carry names in several languages (`en`, `de`, `es`, `fr`, `ja`,
+/// MaxMind databases carry names in eight languages (`de`, `en`, `es`, `fr`, `ja`,
 /// `pt-BR`, `ru`, `zh-CN`), not every name in every language. A name is taken in the first
-/// language of the list the record has; if it has none of them the name is `None`.
+/// language of the list the record has; if it has none of them the name is `None`. Names in
+/// other languages are not read (no MaxMind database has them); a custom database with
+/// other languages can be read through [`Database::decode`](crate::Database::decode).
 ///
 /// ```
 /// use reel_geoip::Locales;
@@ -20,27 +22,36 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(Locales::default().as_slice(), ["en"]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Locales(Vec<String>);
+pub struct Locales {
+    names: Vec<String>,
+    /// Each known language of `names`, as its index in [`LANGUAGES`], in order.
+    slots: Vec<usize>,
+}
 
 impl Default for Locales {
     fn default() -> Self {
-        Self(vec!["en".to_owned()])
+        Self::new(["en"])
     }
 }
 
 impl Locales {
     /// A fallback list, most preferred first.
     pub fn new<S: Into<String>>(locales: impl IntoIterator<Item = S>) -> Self {
-        Self(locales.into_iter().map(Into::into).collect())
+        let names: Vec<String> = locales.into_iter().map(Into::into).collect();
+        let slots = names
+            .iter()
+            .filter_map(|name| language_slot(name.as_bytes()))
+            .collect();
+        Self { names, slots }
     }
 
     /// The languages, most preferred first.
     pub fn as_slice(&self) -> &[String] {
-        &self.0
+        &self.names
     }
 
     fn pick<'a>(&self, names: &Names<'a>) -> Option<&'a str> {
-        self.0.iter().find_map(|locale| names.get(locale))
+        self.slots.iter().find_map(|&slot| names.0[slot])
     }
 }
 
@@ -139,23 +150,38 @@ fn serialize_network<S: serde::Serializer>(
 
 // ---- borrowed decoding structs -------------------------------------------------------------
 
-/// How many languages of one name are kept while decoding (GeoIP2 has eight; more are
-/// skipped, which keeps the decoded record small).
-const MAX_NAMES: usize = 8;
+/// The languages of GeoIP2/GeoLite2 names, in the order of [`Names`]' slots.
+const LANGUAGES: [&str; 8] = ["de", "en", "es", "fr", "ja", "pt-BR", "ru", "zh-CN"];
 
-/// The names of a place, borrowed from the database, without allocating.
-#[derive(Default)]
-pub(crate) struct Names<'a> {
-    len: usize,
-    entries: [(&'a str, &'a str); MAX_NAMES],
+fn language_slot(code: &[u8]) -> Option<usize> {
+    LANGUAGES.iter().position(|l| l.as_bytes() == code)
 }
 
-impl<'a> Names<'a> {
-    fn get(&self, locale: &str) -> Option<&'a str> {
-        self.entries[..self.len]
-            .iter()
-            .find(|(lang, _)| *lang == locale)
-            .map(|(_, name)| *name)
+/// The names of a place, borrowed from the database, one slot per language of
+/// [`LANGUAGES`]: no allocation, and small enough that moving a decoded record is cheap.
+/// Keys are read as raw identifiers (no UTF-8 check); names in other languages are skipped.
+#[derive(Default)]
+pub(crate) struct Names<'a>([Option<&'a str>; LANGUAGES.len()]);
+
+/// A map key as the database stores it, compared byte for byte.
+struct Key<'a>(&'a [u8]);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a language code")
+            }
+            fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Key<'a>, E> {
+                Ok(Key(v))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(v.as_bytes()))
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor(std::marker::PhantomData))
     }
 }
 
@@ -169,13 +195,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for Names<'a> {
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Names<'a>, M::Error> {
                 let mut names = Names::default();
-                while let Some(lang) = map.next_key::<&'de str>()? {
-                    if names.len < MAX_NAMES {
-                        let name = map.next_value::<&'de str>()?;
-                        names.entries[names.len] = (lang, name);
-                        names.len += 1;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
+                while let Some(Key(lang)) = map.next_key::<Key<'de>>()? {
+                    match language_slot(lang) {
+                        Some(slot) => names.0[slot] = Some(map.next_value::<&'de str>()?),
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(names)
@@ -294,8 +319,8 @@ impl RawPlace<'_> {
 }
 
 impl RawCity<'_> {
-    pub(crate) fn into_location(self, network: Option<IpNet>, locales: &Locales) -> Location {
-        let location = self.location.unwrap_or_default();
+    pub(crate) fn to_location(&self, network: Option<IpNet>, locales: &Locales) -> Location {
+        let location = self.location.as_ref();
         Location {
             network,
             continent: self.continent.as_ref().map(|p| p.to_place(locales)),
@@ -310,11 +335,11 @@ impl RawCity<'_> {
                 .map(|p| p.to_place(locales))
                 .collect(),
             city: self.city.as_ref().map(|p| p.to_place(locales)),
-            postal_code: owned(self.postal.and_then(|p| p.code)),
-            latitude: location.latitude,
-            longitude: location.longitude,
-            accuracy_radius: location.accuracy_radius,
-            time_zone: owned(location.time_zone),
+            postal_code: owned(self.postal.as_ref().and_then(|p| p.code)),
+            latitude: location.and_then(|l| l.latitude),
+            longitude: location.and_then(|l| l.longitude),
+            accuracy_radius: location.and_then(|l| l.accuracy_radius),
+            time_zone: owned(location.and_then(|l| l.time_zone)),
         }
     }
 }

@@ -466,9 +466,7 @@ impl GeoIp {
         let state = &self.inner.slots[0];
         let current = state.current.load();
         match current.as_deref() {
-            Some(db) => Ok(db
-                .decode::<RawCity<'_>>(ip)?
-                .map(|(raw, net)| raw.into_location(net, &self.inner.locales))),
+            Some(db) => db.location(ip, &self.inner.locales),
             None => Ok(None),
         }
     }

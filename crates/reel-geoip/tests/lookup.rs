@@ -120,6 +120,16 @@ fn names_follow_the_locale_fallback_list() {
     let london = only_pt.location(ip(SAMPLE_V4)).unwrap().unwrap();
     assert_eq!(london.country.as_ref().unwrap().name, None);
     assert_eq!(london.country.unwrap().iso_code.as_deref(), Some("GB"));
+
+    // A language no MaxMind database has is skipped, and the list goes on to the next one;
+    // codes are matched exactly ("EN" and "pt" are not "en" and "pt-BR").
+    let unknown_first = loaded(&["it", "EN", "pt", "fr", "en"]);
+    let london = unknown_first.location(ip(SAMPLE_V4)).unwrap().unwrap();
+    assert_eq!(london.country.unwrap().name.as_deref(), Some("Royaume-Uni"));
+    assert_eq!(london.city.unwrap().name.as_deref(), Some("London"));
+    let none_known = loaded(&["it", "nl"]);
+    let london = none_known.location(ip(SAMPLE_V4)).unwrap().unwrap();
+    assert_eq!(london.country.unwrap().name, None);
     assert_eq!(
         "pt-BR, es ,en".parse::<Locales>().unwrap().as_slice(),
         ["pt-BR", "es", "en"]
@@ -416,4 +426,37 @@ fn reload_events_are_sent() {
     );
     assert_eq!(status.source.as_deref(), Some("one"));
     assert!(status.loaded_at.is_some());
+}
+
+#[test]
+fn names_in_languages_outside_maxminds_eight_are_skipped_not_fatal() {
+    // A City-shaped custom database whose names carry extra languages, some before the
+    // known ones and one with a non-string value: decoding skips them and keeps the rest.
+    let names = RecordValue::map([
+        ("it", RecordValue::from("Regno Unito")),
+        ("x-count", RecordValue::from(7u32)),
+        ("en", RecordValue::from("United Kingdom")),
+        ("nl", RecordValue::from("Verenigd Koninkrijk")),
+        ("de", RecordValue::from("Vereinigtes Königreich")),
+    ]);
+    let record = RecordValue::map([(
+        "country",
+        RecordValue::map([("iso_code", RecordValue::from("GB")), ("names", names)]),
+    )]);
+    let bytes = testdata::custom_database("GeoIP2-City", &[("10.0.0.0/8", record)]).unwrap();
+    let db = Database::from_bytes(bytes).unwrap();
+    let at = |locales: &[&str]| {
+        db.location(ip("10.1.2.3"), &Locales::new(locales.iter().copied()))
+            .unwrap()
+            .unwrap()
+            .country
+            .unwrap()
+            .name
+    };
+    assert_eq!(at(&["it", "de"]).as_deref(), Some("Vereinigtes Königreich"));
+    assert_eq!(at(&["en"]).as_deref(), Some("United Kingdom"));
+    assert_eq!(at(&["nl"]), None);
+    // The extra languages are still there for raw decoding.
+    let raw: Option<(geoip2::Country<'_>, _)> = db.decode(ip("10.1.2.3")).unwrap();
+    assert_eq!(raw.unwrap().0.country.iso_code, Some("GB"));
 }
