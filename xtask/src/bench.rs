@@ -2,10 +2,12 @@
 //! of ratios, ours / theirs.
 //!
 //! Convention shared with the crate engineers: a comparison is a criterion group named
-//! `<crate>/<what>`; its function `reel` is ours and every other function in the group is a
-//! peer (`governor`, `libmaxminddb`, ...), run side by side in the same process. Results are read
-//! from `<target>/criterion/**/new/{benchmark,estimates}.json` (the mean's point estimate), and
-//! the table also goes to `docs/src/benchmarks.md` with a description of the machine.
+//! `<crate without reel->/<what>` (`geoip/lookup`); its function `reel` is ours, functions
+//! named `reel_<variant>` are other configurations of ours (`reel_openssl_backend`), and every
+//! other function in the group is a peer (`governor`, `libmaxminddb`, ...), run side by side in
+//! the same process. Results are read from `<target>/criterion/**/new/{benchmark,estimates}.json`
+//! (the mean's point estimate); the tables go to `docs/src/benchmarks.md` with a description of
+//! the machine, and one SVG chart per crate to `docs/src/bench/`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,11 +36,14 @@ pub struct Measurement {
     pub mean_ns: f64,
 }
 
-/// One row of the table: our time against one peer's in one group.
+/// One row of the table: one of our variants against one peer in one group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// The group, with `/<parameter>` appended for parameterised benchmarks.
     pub group: String,
+    /// Our function's name (`reel`, or a variant such as `reel_openssl_backend`), if the
+    /// group has one.
+    pub ours: Option<String>,
     /// Our mean time, if measured.
     pub ours_ns: Option<f64>,
     /// The peer's name, if the group has a peer.
@@ -55,6 +60,25 @@ impl Row {
             _ => None,
         }
     }
+
+    /// The part of the group name before the first `/` (`geoip` for `geoip/lookup`): the
+    /// crate the row belongs to.
+    pub fn family(&self) -> &str {
+        self.group.split('/').next().unwrap_or(&self.group)
+    }
+
+    /// `group` with our variant named when it is not plain `reel`.
+    pub fn label(&self) -> String {
+        match self.ours.as_deref() {
+            Some(ours) if ours != OURS => format!("{} ({ours})", self.group),
+            _ => self.group.clone(),
+        }
+    }
+}
+
+/// Whether a function name is ours: `reel` or a variant of it (`reel_<something>`).
+pub fn is_ours(function: &str) -> bool {
+    function == OURS || function.starts_with("reel_")
 }
 
 /// Reads every `new/estimates.json` under `criterion_dir` (criterion's output directory).
@@ -140,8 +164,9 @@ fn read_measurement(root: &Path, new_dir: &Path) -> Result<Measurement> {
     })
 }
 
-/// Pairs our measurement with each peer's, one row per (group, parameter, peer). A group
-/// with no peer still gets a row, and so does a peer with no `reel` function beside it.
+/// Pairs each of our measurements with each peer's, one row per (group, parameter, ours,
+/// peer), `reel` first. A group with no peer still gets a row per variant of ours, and a
+/// group with peers but nothing of ours gets a row per peer.
 pub fn rows(measurements: &[Measurement]) -> Vec<Row> {
     let mut groups: BTreeMap<String, Vec<&Measurement>> = BTreeMap::new();
     for m in measurements {
@@ -153,26 +178,36 @@ pub fn rows(measurements: &[Measurement]) -> Vec<Row> {
     }
     let mut rows = Vec::new();
     for (group, members) in groups {
-        let ours_ns = members
+        let mut ours: Vec<Option<&Measurement>> = members
             .iter()
-            .find(|m| m.function == OURS)
-            .map(|m| m.mean_ns);
-        let peers: Vec<&&Measurement> = members.iter().filter(|m| m.function != OURS).collect();
-        if peers.is_empty() {
-            rows.push(Row {
-                group: group.clone(),
-                ours_ns,
-                peer: None,
-                peer_ns: None,
-            });
+            .copied()
+            .filter(|m| is_ours(&m.function))
+            .map(Some)
+            .collect();
+        // Plain `reel` first, then the variants by name.
+        ours.sort_by_key(|m| m.map(|m| (m.function != OURS, m.function.clone())));
+        if ours.is_empty() {
+            ours.push(None);
         }
-        for peer in peers {
-            rows.push(Row {
-                group: group.clone(),
-                ours_ns,
-                peer: Some(peer.function.clone()),
-                peer_ns: Some(peer.mean_ns),
-            });
+        let mut peers: Vec<Option<&Measurement>> = members
+            .iter()
+            .copied()
+            .filter(|m| !is_ours(&m.function))
+            .map(Some)
+            .collect();
+        if peers.is_empty() {
+            peers.push(None);
+        }
+        for our in &ours {
+            for peer in &peers {
+                rows.push(Row {
+                    group: group.clone(),
+                    ours: our.map(|m| m.function.clone()),
+                    ours_ns: our.map(|m| m.mean_ns),
+                    peer: peer.map(|m| m.function.clone()),
+                    peer_ns: peer.map(|m| m.mean_ns),
+                });
+            }
         }
     }
     rows
@@ -203,7 +238,7 @@ pub fn render_table(rows: &[Row]) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
-            row.group,
+            row.label(),
             row.ours_ns.map_or_else(dash, format_time),
             row.peer.clone().unwrap_or_else(dash),
             row.peer_ns.map_or_else(dash, format_time),
@@ -233,16 +268,196 @@ pub fn machine_description() -> String {
     format!("{cpus} CPUs ({model}), {memory} RAM")
 }
 
-/// The `docs/src/benchmarks.md` page.
-pub fn render_page(table: &str, machine: &str, command: &str) -> String {
-    format!(
+/// Rows grouped by [`Row::family`], families in name order.
+pub fn families(rows: &[Row]) -> BTreeMap<String, Vec<Row>> {
+    let mut out: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    for row in rows {
+        out.entry(row.family().to_owned())
+            .or_default()
+            .push(row.clone());
+    }
+    out
+}
+
+/// Where a family's chart lives, relative to `docs/src`.
+pub fn chart_path(family: &str) -> String {
+    let safe: String = family
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("bench/{safe}.svg")
+}
+
+/// The `docs/src/benchmarks.md` page: one section per family, each with its table and the
+/// chart at [`chart_path`].
+pub fn render_page(rows: &[Row], machine: &str, command: &str) -> String {
+    let mut page = format!(
         "# Benchmarks\n\n\
          Each reel crate benchmarks itself against the crate or library a user would otherwise \
          pick, in the same run. The ratio is reel's mean time divided by the peer's: below 1 \
          means reel is faster. Absolute times on a shared machine are noise; ratios are the \
-         figure to quote.\n\n\
-         Produced by `{command}` (the latest criterion run of each group) on {machine}.\n\n{table}"
-    )
+         figure to quote. A row named `group (reel_variant)` measures one of reel's own \
+         variants (another backend, a check turned off) against the same peer. What each \
+         group measures is described at the top of the crate's `benches/*.rs` and discussed \
+         in the crate's README.\n\n\
+         Produced by `{command}` (the latest criterion run of each group) on {machine}.\n\n\
+         In the charts a bar left of the 1× line is reel faster, right of it reel slower; \
+         the scale is logarithmic.\n"
+    );
+    if rows.is_empty() {
+        page.push('\n');
+        page.push_str(&render_table(rows));
+    }
+    for (family, members) in families(rows) {
+        let _ = write!(
+            page,
+            "\n## {family}\n\n{}\n![{family}: reel / peer]({})\n",
+            render_table(&members),
+            chart_path(&family)
+        );
+    }
+    page
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A horizontal bar chart of the rows' ratios as SVG: one bar per row from the 1× line to
+/// the ratio, on a log2 scale; rows without a ratio are listed with "no peer".
+pub fn render_chart(title: &str, rows: &[Row]) -> String {
+    const WIDTH: f64 = 860.0;
+    const LABEL: f64 = 400.0;
+    const RIGHT: f64 = 70.0;
+    const TOP: f64 = 46.0;
+    const ROW: f64 = 26.0;
+    let ratios: Vec<f64> = rows
+        .iter()
+        .filter_map(Row::ratio)
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .collect();
+    // The axis spans whole powers of two and always includes ×0.5 and ×2.
+    let lo = ratios.iter().fold(0.5f64, |a, b| a.min(*b)).log2().floor();
+    let hi = ratios.iter().fold(2.0f64, |a, b| a.max(*b)).log2().ceil();
+    let plot = WIDTH - LABEL - RIGHT;
+    let x = |ratio: f64| LABEL + (ratio.log2() - lo) / (hi - lo) * plot;
+    let height = TOP + ROW * rows.len().max(1) as f64 + 34.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
+         viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
+        xml_escape(title)
+    );
+    let bottom = TOP + ROW * rows.len().max(1) as f64;
+    // Grid: one line per power of two, labelled ×0.25, ×1, ×4 ...
+    let mut power = lo;
+    while power <= hi {
+        let ratio = power.exp2();
+        let gx = x(ratio);
+        let (stroke, width) = if power == 0.0 {
+            ("#333", 1.5)
+        } else {
+            ("#ddd", 1.0)
+        };
+        let label = if ratio >= 1.0 {
+            format!("×{ratio:.0}")
+        } else {
+            format!("×{ratio}")
+        };
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{gx:.1}\" y1=\"{top:.1}\" x2=\"{gx:.1}\" y2=\"{bottom:.1}\" \
+             stroke=\"{stroke}\" stroke-width=\"{width}\"/>\n\
+             <text x=\"{gx:.1}\" y=\"{ly:.1}\" text-anchor=\"middle\" fill=\"#555\">{label}</text>",
+            top = TOP - 8.0,
+            ly = bottom + 18.0,
+        );
+        power += 1.0;
+    }
+    let one = x(1.0);
+    for (i, row) in rows.iter().enumerate() {
+        let y = TOP + ROW * i as f64;
+        let label = match &row.peer {
+            Some(peer) => format!("{} vs {peer}", row.label()),
+            None => row.label(),
+        };
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            LABEL - 8.0,
+            y + 13.0,
+            xml_escape(&label)
+        );
+        match row.ratio().filter(|r| r.is_finite() && *r > 0.0) {
+            Some(ratio) => {
+                let end = x(ratio);
+                let (left, width) = if end < one {
+                    (end, one - end)
+                } else {
+                    (one, end - one)
+                };
+                let colour = if ratio <= 1.05 { "#2e7d32" } else { "#c62828" };
+                let (tx, anchor) = if end < one {
+                    (end - 4.0, "end")
+                } else {
+                    (end + 4.0, "start")
+                };
+                let _ = writeln!(
+                    svg,
+                    "<rect x=\"{left:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"16\" \
+                     fill=\"{colour}\"/>\n\
+                     <text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{ratio:.2}</text>",
+                    y + 2.0,
+                    width.max(1.0),
+                    y + 14.0,
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    svg,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#777\">no peer in this group</text>",
+                    one + 6.0,
+                    y + 13.0
+                );
+            }
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Writes the page and one chart per family under `docs_src`, removing charts of families
+/// that no longer have results.
+pub fn write_report(docs_src: &Path, rows: &[Row], machine: &str, command: &str) -> Result<()> {
+    let chart_dir = docs_src.join("bench");
+    std::fs::create_dir_all(&chart_dir)
+        .with_context(|| format!("cannot create {}", chart_dir.display()))?;
+    for entry in std::fs::read_dir(&chart_dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    for (family, members) in families(rows) {
+        let path = docs_src.join(chart_path(&family));
+        let title = format!("{family}: reel / peer (mean time ratio)");
+        std::fs::write(&path, render_chart(&title, &members))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let page = docs_src.join("benchmarks.md");
+    std::fs::write(&page, render_page(rows, machine, command))
+        .with_context(|| format!("cannot write {}", page.display()))
 }
 
 /// `cargo xtask bench`
@@ -278,7 +493,8 @@ pub fn run(mut args: Args) -> Result<()> {
     let all = collect(&criterion_dir)?;
     let shown: Vec<Measurement> = match &only {
         Some(name) => {
-            let prefix = format!("{name}/");
+            // Groups are named after the crate without its `reel-` prefix (`geoip/lookup`).
+            let prefix = format!("{}/", name.strip_prefix("reel-").unwrap_or(name));
             all.iter()
                 .filter(|m| m.group.starts_with(&prefix))
                 .cloned()
@@ -288,13 +504,17 @@ pub fn run(mut args: Args) -> Result<()> {
     };
     println!("{}", render_table(&rows(&shown)));
     // The page always holds every group on disk: a run of one crate must not drop the others.
-    let page = root.join("docs/src/benchmarks.md");
-    let text = render_page(
-        &render_table(&rows(&all)),
+    let docs_src = root.join("docs/src");
+    write_report(
+        &docs_src,
+        &rows(&all),
         &machine_description(),
         "cargo xtask bench",
+    )?;
+    println!(
+        "bench: wrote {} and the charts in {}",
+        docs_src.join("benchmarks.md").display(),
+        docs_src.join("bench").display()
     );
-    std::fs::write(&page, text).with_context(|| format!("cannot write {}", page.display()))?;
-    println!("bench: wrote {}", page.display());
     Ok(())
 }

@@ -6,7 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use xtask::bench::{Measurement, collect, format_time, render_page, render_table, rows};
+use xtask::bench::{
+    Measurement, chart_path, collect, format_time, render_chart, render_page, render_table, rows,
+    write_report,
+};
 
 struct Scratch(PathBuf);
 
@@ -121,6 +124,14 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
     );
     result(
         &criterion,
+        "reel-geoip_lookup/reel_unverified",
+        "reel-geoip/lookup",
+        "reel_unverified",
+        None,
+        500.0,
+    );
+    result(
+        &criterion,
         "reel-jsonapi_serialize/reel",
         "reel-jsonapi/serialize",
         "reel",
@@ -129,7 +140,7 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
     );
 
     let measurements = collect(&criterion).unwrap();
-    assert_eq!(measurements.len(), 8);
+    assert_eq!(measurements.len(), 9);
     assert!(measurements.contains(&Measurement {
         group: "reel-herd/get".into(),
         function: "direct".into(),
@@ -142,7 +153,7 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
         .iter()
         .map(|r| {
             (
-                r.group.clone(),
+                r.label(),
                 r.peer.clone(),
                 r.ratio().map(|x| format!("{x:.2}")),
             )
@@ -154,6 +165,17 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
         [
             ("reel-geoip/lookup".into(), s("libmaxminddb"), s("0.50")),
             ("reel-geoip/lookup".into(), s("maxminddb"), s("2.00")),
+            // A variant of ours is compared with every peer, after plain `reel`.
+            (
+                "reel-geoip/lookup (reel_unverified)".into(),
+                s("libmaxminddb"),
+                s("0.12")
+            ),
+            (
+                "reel-geoip/lookup (reel_unverified)".into(),
+                s("maxminddb"),
+                s("0.50")
+            ),
             ("reel-herd/get/64".into(), s("direct"), s("1.50")),
             ("reel-jsonapi/serialize".into(), None, None),
             ("reel-ratelimit/check".into(), s("governor"), s("0.50")),
@@ -174,7 +196,7 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
         "{markdown}"
     );
     let page = render_page(
-        &markdown,
+        &table,
         "2 CPUs (Test CPU), 1.0 GiB RAM",
         "cargo xtask bench",
     );
@@ -182,7 +204,55 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
     assert!(page.contains(
         "`cargo xtask bench` (the latest criterion run of each group) on 2 CPUs (Test CPU)"
     ));
-    assert!(page.ends_with(&markdown));
+    // One section per crate, each with its own table and chart.
+    for family in ["reel-geoip", "reel-herd", "reel-jsonapi", "reel-ratelimit"] {
+        assert!(page.contains(&format!("\n## {family}\n")), "{page}");
+        assert!(
+            page.contains(&format!("]({})", chart_path(family))),
+            "{page}"
+        );
+    }
+    let herd = &page[page.find("## reel-herd").unwrap()..page.find("## reel-jsonapi").unwrap()];
+    assert!(herd.contains("| reel-herd/get/64 | 3.00 ms |"), "{herd}");
+    assert!(!herd.contains("reel-geoip"), "{herd}");
+
+    // The chart: valid-looking SVG, a bar per ratio, coloured by which side of 1× it falls.
+    let geoip_rows: Vec<_> = table
+        .iter()
+        .filter(|r| r.family() == "reel-geoip")
+        .cloned()
+        .collect();
+    let svg = render_chart("geoip <lookup> & co", &geoip_rows);
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.trim_end().ends_with("</svg>"));
+    assert!(
+        svg.contains("geoip &lt;lookup&gt; &amp; co"),
+        "titles are escaped"
+    );
+    assert_eq!(svg.matches("<rect x=").count(), 4, "{svg}");
+    assert_eq!(
+        svg.matches("fill=\"#c62828\"").count(),
+        1,
+        "one slower row: {svg}"
+    );
+    assert!(svg.contains(">2.00</text>") && svg.contains(">0.12</text>"));
+    // The axis reaches ×0.125 for the 0.12 ratio and ×2 at least.
+    assert!(
+        svg.contains(">×0.125</text>") && svg.contains(">×2</text>"),
+        "{svg}"
+    );
+
+    // write_report puts the page and one chart per family in place, dropping stale charts.
+    let docs = tmp.0.join("docs-src");
+    std::fs::create_dir_all(docs.join("bench")).unwrap();
+    std::fs::write(docs.join("bench/stale.svg"), "<svg/>").unwrap();
+    write_report(&docs, &table, "machine", "cargo xtask bench").unwrap();
+    assert!(!docs.join("bench/stale.svg").exists());
+    for family in ["reel-geoip", "reel-herd", "reel-jsonapi", "reel-ratelimit"] {
+        assert!(docs.join(chart_path(family)).is_file(), "{family}");
+    }
+    let written = std::fs::read_to_string(docs.join("benchmarks.md")).unwrap();
+    assert!(written.contains("## reel-ratelimit"));
 }
 
 #[test]
