@@ -142,7 +142,8 @@ pub struct SlotStatus {
     pub loaded_at: Option<SystemTime>,
     /// When a source last checked for a new database (whatever the outcome).
     pub last_check: Option<SystemTime>,
-    /// The last failure, if it happened after the last successful load.
+    /// The last failure, if nothing has succeeded since: a load, or a check that found the
+    /// serving database still current (HTTP 304), clears it.
     pub last_error: Option<String>,
     /// When `last_error` happened.
     pub last_error_at: Option<SystemTime>,
@@ -411,13 +412,17 @@ impl GeoIp {
         self.send(slot, source, ReloadOutcome::Failed(error.to_string()));
     }
 
-    /// Records a check that found nothing new (HTTP 304, an unchanged file).
+    /// Records a check that found the serving database still current (HTTP 304 for the
+    /// validators of the database that is serving). It clears `last_error`: the source
+    /// answers again and nothing newer is waiting.
     pub fn report_unchanged(&self, slot: &Slot, source: &str) {
         let Ok(state) = self.state(slot) else { return };
         let unchanged = state.unchanged.fetch_add(1, Ordering::Relaxed) + 1;
         {
             let mut status = lock(&state.status);
             status.last_check = Some(self.inner.clock.system_time());
+            status.last_error = None;
+            status.last_error_at = None;
             status.unchanged_checks = unchanged;
         }
         tracing::debug!(slot = %slot, source, "geoip database unchanged");

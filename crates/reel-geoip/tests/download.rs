@@ -330,6 +330,33 @@ async fn server_errors_are_retried_then_reported() {
 }
 
 #[tokio::test]
+async fn a_304_after_an_outage_clears_the_last_error() {
+    let (base, served) = server().await;
+    let cache = tempfile::tempdir().unwrap();
+    publish(&served, maxmind_archive(&city(1)), ETAG);
+    let geoip = GeoIp::new();
+    let source = maxmind_source(&base, cache.path());
+    source.check_now(&geoip).await.unwrap();
+
+    served.lock().unwrap().status = Some(503);
+    let err = source.check_now(&geoip).await.unwrap_err();
+    let status = geoip.status(&Slot::Location).unwrap();
+    assert_eq!(status.last_error, Some(err.to_string()));
+    assert!(status.last_error_at.is_some());
+
+    // The service is back and the serving database is still the newest: nothing to alert on.
+    served.lock().unwrap().status = None;
+    assert_eq!(
+        source.check_now(&geoip).await.unwrap(),
+        ReloadOutcome::Unchanged
+    );
+    let status = geoip.status(&Slot::Location).unwrap();
+    assert_eq!((status.last_error, status.last_error_at), (None, None));
+    assert_eq!((status.failed_reloads, status.unchanged_checks), (1, 1));
+    assert_eq!(served_version(&geoip), Some(1));
+}
+
+#[tokio::test]
 async fn wrong_checksum_is_refused() {
     let (_, attempts) = old_database_survives(
         |s| {

@@ -25,9 +25,12 @@ impl ResponseCache {
         let discovery = StaticDiscovery::parse(servers).map_err(|e| {
             crate::StartError::Cache(format!("REEL_MEMCACHE_SERVERS `{servers}`: {e}"))
         })?;
+        // The command timeout stays below the rate limiter's 100 ms budget (lib.rs): when a
+        // node stops answering, herd's own timeout must fire first so that it counts the
+        // failure and ejects the node; a limiter that cancels the call earlier would hide it.
         let cluster = ClusterBuilder::new(discovery)
             .connect_timeout(Duration::from_millis(500))
-            .command_timeout(Duration::from_millis(250))
+            .command_timeout(Duration::from_millis(80))
             .build_memcache()
             .await
             .map_err(|e| crate::StartError::Cache(e.to_string()))?;

@@ -208,9 +208,12 @@ async fn limiter(
         }
         (Some(url), _) => {
             let client = redis::Client::open(url.as_str()).map_err(fail)?;
+            // The response timeout stays inside the limiter's 100 ms (below), so that redis-rs
+            // sees a silent server as an error and reconnects instead of the limiter cancelling
+            // each call first.
             let options = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_millis(500)))
-                .set_response_timeout(Some(Duration::from_millis(500)));
+                .set_response_timeout(Some(Duration::from_millis(80)));
             let connection = redis::aio::ConnectionManager::new_with_config(client, options)
                 .await
                 .map_err(fail)?;
