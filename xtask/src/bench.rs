@@ -468,12 +468,12 @@ pub fn run(mut args: Args) -> Result<()> {
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;
     let meta = Metadata::load(&sh)?;
-    let with_benches: Vec<String> = meta
+    let with_benches: Vec<(String, Vec<String>)> = meta
         .packages
         .iter()
         .filter(|p| p.dir().join("benches").is_dir())
         .filter(|p| only.as_ref().is_none_or(|c| *c == p.name))
-        .map(|p| p.name.clone())
+        .map(|p| (p.name.clone(), p.bench_features.clone()))
         .collect();
     if let Some(name) = &only {
         meta.package(name)?;
@@ -482,10 +482,20 @@ pub fn run(mut args: Args) -> Result<()> {
         }
     }
     let quick_args: Vec<&str> = if quick { vec!["--", "--quick"] } else { vec![] };
-    for name in &with_benches {
-        println!("bench: cargo bench -p {name} {}", quick_args.join(" "));
+    for (name, features) in &with_benches {
+        // The features the bench targets require, or cargo skips those benches silently.
+        let feature_args: Vec<String> = if features.is_empty() {
+            vec![]
+        } else {
+            vec!["--features".to_owned(), features.join(",")]
+        };
+        println!(
+            "bench: cargo bench -p {name} {} {}",
+            feature_args.join(" "),
+            quick_args.join(" ")
+        );
         let quick_args = &quick_args;
-        cmd!(sh, "cargo bench -p {name} {quick_args...}")
+        cmd!(sh, "cargo bench -p {name} {feature_args...} {quick_args...}")
             .run()
             .with_context(|| format!("the benchmarks of {name} failed"))?;
     }

@@ -79,6 +79,9 @@ pub struct Package {
     pub dependencies: Vec<String>,
     /// Names of the packages it depends on as dev-dependencies.
     pub dev_dependencies: Vec<String>,
+    /// The features its `[[bench]]` targets require (`required-features`), deduplicated in
+    /// order: `cargo bench` silently skips a bench whose features are off.
+    pub bench_features: Vec<String>,
 }
 
 impl Package {
@@ -144,6 +147,32 @@ impl Metadata {
                     _ => dependencies.push(name),
                 }
             }
+            let mut bench_features: Vec<String> = Vec::new();
+            for target in package
+                .get("targets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let is_bench = target
+                    .get("kind")
+                    .and_then(Value::as_array)
+                    .is_some_and(|kinds| kinds.iter().any(|k| k == "bench"));
+                if !is_bench {
+                    continue;
+                }
+                for feature in target
+                    .get("required-features")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    if !bench_features.iter().any(|f| f == feature) {
+                        bench_features.push(feature.to_owned());
+                    }
+                }
+            }
             let publishable = match package.get("publish") {
                 Some(Value::Array(registries)) => !registries.is_empty(),
                 _ => true,
@@ -155,6 +184,7 @@ impl Metadata {
                 publishable,
                 dependencies,
                 dev_dependencies,
+                bench_features,
             });
         }
         packages.sort_by(|a, b| a.name.cmp(&b.name));
@@ -191,7 +221,11 @@ mod tests {
           "packages": [
             {"name": "b", "version": "0.2.0", "manifest_path": "/w/b/Cargo.toml", "publish": null,
              "dependencies": [{"name": "a", "kind": null}, {"name": "t", "kind": "dev"},
-                              {"name": "cc", "kind": "build"}]},
+                              {"name": "cc", "kind": "build"}],
+             "targets": [{"kind": ["lib"], "name": "b", "required-features": ["nope"]},
+                         {"kind": ["bench"], "name": "x", "required-features": ["redis"]},
+                         {"kind": ["bench"], "name": "y", "required-features": ["memcache", "redis"]},
+                         {"kind": ["bench"], "name": "z"}]},
             {"name": "a", "version": "0.1.0", "manifest_path": "/w/a/Cargo.toml", "publish": [],
              "dependencies": []}
           ]}"#;
@@ -203,6 +237,8 @@ mod tests {
         assert!(b.publishable);
         assert_eq!(b.dependencies, ["a", "cc"]);
         assert_eq!(b.dev_dependencies, ["t"]);
+        assert_eq!(b.bench_features, ["redis", "memcache"]);
+        assert!(meta.package("a").unwrap().bench_features.is_empty());
         assert_eq!(b.dir(), Path::new("/w/b"));
         assert!(!meta.package("a").unwrap().publishable);
         let err = meta.package("zz").unwrap_err().to_string();
