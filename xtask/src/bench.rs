@@ -1,5 +1,6 @@
-//! `cargo xtask bench [--crate X] [--quick]`: runs the criterion benches and prints one table
-//! of ratios, ours / theirs.
+//! `cargo xtask bench [--crate X] [--quick] [--report-only]`: runs the criterion benches and
+//! prints one table of ratios, ours / theirs; `--report-only` skips the runs and rebuilds the
+//! table, the page and the charts from the results already on disk.
 //!
 //! Convention shared with the crate engineers: a comparison is a criterion group named
 //! `<crate without reel->/<what>` (`geoip/lookup`); its function `reel` is ours, functions
@@ -32,7 +33,8 @@ pub struct Measurement {
     pub function: String,
     /// The parameter of a `BenchmarkId::new(function, parameter)`, if any.
     pub parameter: Option<String>,
-    /// Mean time per iteration, in nanoseconds.
+    /// Time per iteration in nanoseconds: criterion's slope estimate when it has one (what it
+    /// prints), else the mean.
     pub mean_ns: f64,
 }
 
@@ -124,9 +126,12 @@ fn read_json(path: &Path) -> Result<Value> {
 
 fn read_measurement(root: &Path, new_dir: &Path) -> Result<Measurement> {
     let estimates_path = new_dir.join("estimates.json");
-    let mean_ns = read_json(&estimates_path)?
-        .pointer("/mean/point_estimate")
-        .and_then(Value::as_f64)
+    // The slope (time per iteration from a regression over the samples) is the figure
+    // criterion itself prints when it has one; flat sampling has only the mean.
+    let estimates = read_json(&estimates_path)?;
+    let mean_ns = ["/slope/point_estimate", "/mean/point_estimate"]
+        .iter()
+        .find_map(|pointer| estimates.pointer(pointer).and_then(Value::as_f64))
         .with_context(|| format!("{} has no mean.point_estimate", estimates_path.display()))?;
     // benchmark.json holds the names as written in the bench; the directory names are
     // sanitised (`/` becomes `_`), so they are only the fallback.
@@ -340,14 +345,26 @@ pub fn render_chart(title: &str, rows: &[Row]) -> String {
     const RIGHT: f64 = 70.0;
     const TOP: f64 = 46.0;
     const ROW: f64 = 26.0;
+    const MAX_POWER: f64 = 6.0;
     let ratios: Vec<f64> = rows
         .iter()
         .filter_map(Row::ratio)
         .filter(|r| r.is_finite() && *r > 0.0)
         .collect();
-    // The axis spans whole powers of two and always includes ×0.5 and ×2.
-    let lo = ratios.iter().fold(0.5f64, |a, b| a.min(*b)).log2().floor();
-    let hi = ratios.iter().fold(2.0f64, |a, b| a.max(*b)).log2().ceil();
+    // The axis spans whole powers of two, always includes ×0.5 and ×2, and stops at
+    // ×1/64 and ×64: a bar beyond is drawn to the edge and its figure says how far.
+    let lo = ratios
+        .iter()
+        .fold(0.5f64, |a, b| a.min(*b))
+        .log2()
+        .floor()
+        .max(-MAX_POWER);
+    let hi = ratios
+        .iter()
+        .fold(2.0f64, |a, b| a.max(*b))
+        .log2()
+        .ceil()
+        .min(MAX_POWER);
     let plot = WIDTH - LABEL - RIGHT;
     let x = |ratio: f64| LABEL + (ratio.log2() - lo) / (hi - lo) * plot;
     let height = TOP + ROW * rows.len().max(1) as f64 + 34.0;
@@ -359,7 +376,8 @@ pub fn render_chart(title: &str, rows: &[Row]) -> String {
         xml_escape(title)
     );
     let bottom = TOP + ROW * rows.len().max(1) as f64;
-    // Grid: one line per power of two, labelled ×0.25, ×1, ×4 ...
+    // Grid: one line per power of two; labels on at most seven of them, always on ×1.
+    let label_every = ((hi - lo) / 6.0).ceil().max(1.0);
     let mut power = lo;
     while power <= hi {
         let ratio = power.exp2();
@@ -369,19 +387,24 @@ pub fn render_chart(title: &str, rows: &[Row]) -> String {
         } else {
             ("#ddd", 1.0)
         };
-        let label = if ratio >= 1.0 {
-            format!("×{ratio:.0}")
-        } else {
-            format!("×{ratio}")
-        };
         let _ = writeln!(
             svg,
             "<line x1=\"{gx:.1}\" y1=\"{top:.1}\" x2=\"{gx:.1}\" y2=\"{bottom:.1}\" \
-             stroke=\"{stroke}\" stroke-width=\"{width}\"/>\n\
-             <text x=\"{gx:.1}\" y=\"{ly:.1}\" text-anchor=\"middle\" fill=\"#555\">{label}</text>",
+             stroke=\"{stroke}\" stroke-width=\"{width}\"/>",
             top = TOP - 8.0,
-            ly = bottom + 18.0,
         );
+        if (power / label_every).fract() == 0.0 {
+            let label = if ratio >= 1.0 {
+                format!("×{ratio:.0}")
+            } else {
+                format!("×1/{:.0}", 1.0 / ratio)
+            };
+            let _ = writeln!(
+                svg,
+                "<text x=\"{gx:.1}\" y=\"{ly:.1}\" text-anchor=\"middle\" fill=\"#555\">{label}</text>",
+                ly = bottom + 18.0,
+            );
+        }
         power += 1.0;
     }
     let one = x(1.0);
@@ -400,23 +423,26 @@ pub fn render_chart(title: &str, rows: &[Row]) -> String {
         );
         match row.ratio().filter(|r| r.is_finite() && *r > 0.0) {
             Some(ratio) => {
-                let end = x(ratio);
+                let end = x(ratio.clamp(lo.exp2(), hi.exp2()));
                 let (left, width) = if end < one {
                     (end, one - end)
                 } else {
                     (one, end - one)
                 };
                 let colour = if ratio <= 1.05 { "#2e7d32" } else { "#c62828" };
-                let (tx, anchor) = if end < one {
-                    (end - 4.0, "end")
+                // The figure sits right of the 1× line for faster rows (the bar runs left,
+                // towards the labels) and after the bar for slower ones.
+                let tx = if end < one { one + 4.0 } else { end + 4.0 };
+                let figure = if ratio >= 100.0 {
+                    format!("{ratio:.0}")
                 } else {
-                    (end + 4.0, "start")
+                    format!("{ratio:.2}")
                 };
                 let _ = writeln!(
                     svg,
                     "<rect x=\"{left:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"16\" \
                      fill=\"{colour}\"/>\n\
-                     <text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{ratio:.2}</text>",
+                     <text x=\"{tx:.1}\" y=\"{:.1}\">{figure}</text>",
                     y + 2.0,
                     width.max(1.0),
                     y + 14.0,
@@ -464,6 +490,7 @@ pub fn write_report(docs_src: &Path, rows: &[Row], machine: &str, command: &str)
 pub fn run(mut args: Args) -> Result<()> {
     let only = args.value("--crate")?;
     let quick = args.flag("--quick");
+    let report_only = args.flag("--report-only");
     args.finish()?;
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;
@@ -482,7 +509,7 @@ pub fn run(mut args: Args) -> Result<()> {
         }
     }
     let quick_args: Vec<&str> = if quick { vec!["--", "--quick"] } else { vec![] };
-    for (name, features) in &with_benches {
+    for (name, features) in with_benches.iter().filter(|_| !report_only) {
         // The features the bench targets require, or cargo skips those benches silently.
         let feature_args: Vec<String> = if features.is_empty() {
             vec![]
@@ -495,9 +522,12 @@ pub fn run(mut args: Args) -> Result<()> {
             quick_args.join(" ")
         );
         let quick_args = &quick_args;
-        cmd!(sh, "cargo bench -p {name} {feature_args...} {quick_args...}")
-            .run()
-            .with_context(|| format!("the benchmarks of {name} failed"))?;
+        cmd!(
+            sh,
+            "cargo bench -p {name} {feature_args...} {quick_args...}"
+        )
+        .run()
+        .with_context(|| format!("the benchmarks of {name} failed"))?;
     }
     let criterion_dir: PathBuf = meta.target_directory.join("criterion");
     let all = collect(&criterion_dir)?;

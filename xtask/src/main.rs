@@ -16,8 +16,9 @@ commands:
   release --plan            crates changed since their last tag, in dependency order
   release --notes <crate> <version>
                             print a version's CHANGELOG section (used by the release workflow)
-  bench [--crate X] [--quick]
-                            run criterion benches and print the ratio table
+  bench [--crate X] [--quick] [--report-only]
+                            run criterion benches and print the ratio table;
+                            write docs/src/benchmarks.md and its charts
 ";
 
 fn main() -> std::process::ExitCode {

@@ -236,9 +236,18 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
         "one slower row: {svg}"
     );
     assert!(svg.contains(">2.00</text>") && svg.contains(">0.12</text>"));
-    // The axis reaches ×0.125 for the 0.12 ratio and ×2 at least.
+    // The axis reaches ×1/8 for the 0.12 ratio and ×2 at least, labelled, with ×1.
+    for label in [">×1/8</text>", ">×1</text>", ">×2</text>"] {
+        assert!(svg.contains(label), "{label}: {svg}");
+    }
+
+    // A ratio far off the scale is drawn to the ×64 edge and says its value.
+    let mut extreme = geoip_rows[1].clone();
+    extreme.peer_ns = extreme.ours_ns.map(|ours| ours / 30_000.0);
+    let svg = render_chart("extreme", &[extreme]);
+    assert!(svg.contains(">30000</text>"), "{svg}");
     assert!(
-        svg.contains(">×0.125</text>") && svg.contains(">×2</text>"),
+        svg.contains(">×64</text>") && !svg.contains(">×128</text>"),
         "{svg}"
     );
 
@@ -284,6 +293,17 @@ fn falls_back_to_directory_names_and_handles_no_results() {
     assert_eq!(table[0].ratio(), None);
     assert_eq!(format_time(1500.0), "1.50 µs");
     assert_eq!(format_time(2.5e9), "2.50 s");
+
+    // With a slope (linear sampling) the slope is the figure, as criterion prints it.
+    std::fs::write(
+        dir.join("estimates.json"),
+        r#"{"mean":{"point_estimate":1500.0},"slope":{"point_estimate":1200.0}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        collect(&tmp.0.join("criterion")).unwrap()[0].mean_ns,
+        1200.0
+    );
 
     // A corrupt estimates file is an error naming the file, not a silent gap.
     std::fs::write(dir.join("estimates.json"), "{not json").unwrap();
