@@ -231,6 +231,17 @@ pub fn format_time(ns: f64) -> String {
     }
 }
 
+/// A ratio with the digits that matter: `0.0010`, `0.32`, `1.03`, `207`.
+pub fn format_ratio(ratio: f64) -> String {
+    if ratio >= 100.0 {
+        format!("{ratio:.0}")
+    } else if ratio >= 0.01 {
+        format!("{ratio:.2}")
+    } else {
+        format!("{ratio:.4}")
+    }
+}
+
 /// The rows as a Markdown table.
 pub fn render_table(rows: &[Row]) -> String {
     let dash = || "—".to_owned();
@@ -247,7 +258,7 @@ pub fn render_table(rows: &[Row]) -> String {
             row.ours_ns.map_or_else(dash, format_time),
             row.peer.clone().unwrap_or_else(dash),
             row.peer_ns.map_or_else(dash, format_time),
-            row.ratio().map_or_else(dash, |r| format!("{r:.2}")),
+            row.ratio().map_or_else(dash, format_ratio),
         );
     }
     out
@@ -301,7 +312,16 @@ pub fn chart_path(family: &str) -> String {
 
 /// The `docs/src/benchmarks.md` page: one section per family, each with its table and the
 /// chart at [`chart_path`].
-pub fn render_page(rows: &[Row], machine: &str, command: &str) -> String {
+///
+/// `notes` maps a family to hand-written Markdown shown under its table (from
+/// `docs/src/bench/<family>.md`: what the peers are, which ones are floors rather than
+/// competitors).
+pub fn render_page(
+    rows: &[Row],
+    notes: &BTreeMap<String, String>,
+    machine: &str,
+    command: &str,
+) -> String {
     let mut page = format!(
         "# Benchmarks\n\n\
          Each reel crate benchmarks itself against the crate or library a user would otherwise \
@@ -320,12 +340,11 @@ pub fn render_page(rows: &[Row], machine: &str, command: &str) -> String {
         page.push_str(&render_table(rows));
     }
     for (family, members) in families(rows) {
-        let _ = write!(
-            page,
-            "\n## {family}\n\n{}\n![{family}: reel / peer]({})\n",
-            render_table(&members),
-            chart_path(&family)
-        );
+        let _ = write!(page, "\n## {family}\n\n{}", render_table(&members));
+        if let Some(note) = notes.get(&family) {
+            let _ = write!(page, "\n{}\n", note.trim_end());
+        }
+        let _ = writeln!(page, "\n![{family}: reel / peer]({})", chart_path(&family));
     }
     page
 }
@@ -433,11 +452,7 @@ pub fn render_chart(title: &str, rows: &[Row]) -> String {
                 // The figure sits right of the 1× line for faster rows (the bar runs left,
                 // towards the labels) and after the bar for slower ones.
                 let tx = if end < one { one + 4.0 } else { end + 4.0 };
-                let figure = if ratio >= 100.0 {
-                    format!("{ratio:.0}")
-                } else {
-                    format!("{ratio:.2}")
-                };
+                let figure = format_ratio(ratio);
                 let _ = writeln!(
                     svg,
                     "<rect x=\"{left:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"16\" \
@@ -481,8 +496,15 @@ pub fn write_report(docs_src: &Path, rows: &[Row], machine: &str, command: &str)
         std::fs::write(&path, render_chart(&title, &members))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let mut notes = BTreeMap::new();
+    for family in families(rows).into_keys() {
+        let path = docs_src.join(chart_path(&family)).with_extension("md");
+        if let Ok(note) = std::fs::read_to_string(&path) {
+            notes.insert(family, note);
+        }
+    }
     let page = docs_src.join("benchmarks.md");
-    std::fs::write(&page, render_page(rows, machine, command))
+    std::fs::write(&page, render_page(rows, &notes, machine, command))
         .with_context(|| format!("cannot write {}", page.display()))
 }
 

@@ -79,8 +79,10 @@ pub struct Package {
     pub dependencies: Vec<String>,
     /// Names of the packages it depends on as dev-dependencies.
     pub dev_dependencies: Vec<String>,
-    /// The features its `[[bench]]` targets require (`required-features`), deduplicated in
-    /// order: `cargo bench` silently skips a bench whose features are off.
+    /// The features `cargo xtask bench` turns on: those its `[[bench]]` targets require
+    /// (`required-features`; `cargo bench` silently skips a bench whose features are off),
+    /// then `[package.metadata.xtask] bench-features` (features that add contenders),
+    /// deduplicated in order.
     pub bench_features: Vec<String>,
 }
 
@@ -173,6 +175,17 @@ impl Metadata {
                     }
                 }
             }
+            for feature in package
+                .pointer("/metadata/xtask/bench-features")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if !bench_features.iter().any(|f| f == feature) {
+                    bench_features.push(feature.to_owned());
+                }
+            }
             let publishable = match package.get("publish") {
                 Some(Value::Array(registries)) => !registries.is_empty(),
                 _ => true,
@@ -225,7 +238,8 @@ mod tests {
              "targets": [{"kind": ["lib"], "name": "b", "required-features": ["nope"]},
                          {"kind": ["bench"], "name": "x", "required-features": ["redis"]},
                          {"kind": ["bench"], "name": "y", "required-features": ["memcache", "redis"]},
-                         {"kind": ["bench"], "name": "z"}]},
+                         {"kind": ["bench"], "name": "z"}],
+             "metadata": {"xtask": {"bench-features": ["redis", "openssl"]}}},
             {"name": "a", "version": "0.1.0", "manifest_path": "/w/a/Cargo.toml", "publish": [],
              "dependencies": []}
           ]}"#;
@@ -237,7 +251,7 @@ mod tests {
         assert!(b.publishable);
         assert_eq!(b.dependencies, ["a", "cc"]);
         assert_eq!(b.dev_dependencies, ["t"]);
-        assert_eq!(b.bench_features, ["redis", "memcache"]);
+        assert_eq!(b.bench_features, ["redis", "memcache", "openssl"]);
         assert!(meta.package("a").unwrap().bench_features.is_empty());
         assert_eq!(b.dir(), Path::new("/w/b"));
         assert!(!meta.package("a").unwrap().publishable);

@@ -195,8 +195,13 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
         markdown.contains("| reel-jsonapi/serialize | 700.0 ns | — | — | — |"),
         "{markdown}"
     );
+    let notes = std::collections::BTreeMap::from([(
+        "reel-herd".to_owned(),
+        "`direct` is a floor, not a competitor.\n".to_owned(),
+    )]);
     let page = render_page(
         &table,
+        &notes,
         "2 CPUs (Test CPU), 1.0 GiB RAM",
         "cargo xtask bench",
     );
@@ -215,6 +220,12 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
     let herd = &page[page.find("## reel-herd").unwrap()..page.find("## reel-jsonapi").unwrap()];
     assert!(herd.contains("| reel-herd/get/64 | 3.00 ms |"), "{herd}");
     assert!(!herd.contains("reel-geoip"), "{herd}");
+    assert!(
+        herd.contains("\n`direct` is a floor, not a competitor.\n"),
+        "{herd}"
+    );
+    assert_eq!(xtask::bench::format_ratio(0.000_99), "0.0010");
+    assert_eq!(xtask::bench::format_ratio(207.4), "207");
 
     // The chart: valid-looking SVG, a bar per ratio, coloured by which side of 1× it falls.
     let geoip_rows: Vec<_> = table
@@ -255,6 +266,7 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
     let docs = tmp.0.join("docs-src");
     std::fs::create_dir_all(docs.join("bench")).unwrap();
     std::fs::write(docs.join("bench/stale.svg"), "<svg/>").unwrap();
+    std::fs::write(docs.join("bench/reel-geoip.md"), "Notes on geoip.\n").unwrap();
     write_report(&docs, &table, "machine", "cargo xtask bench").unwrap();
     assert!(!docs.join("bench/stale.svg").exists());
     for family in ["reel-geoip", "reel-herd", "reel-jsonapi", "reel-ratelimit"] {
@@ -262,6 +274,8 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
     }
     let written = std::fs::read_to_string(docs.join("benchmarks.md")).unwrap();
     assert!(written.contains("## reel-ratelimit"));
+    assert!(written.contains("\nNotes on geoip.\n"), "{written}");
+    assert!(docs.join("bench/reel-geoip.md").is_file(), "notes are kept");
 }
 
 #[test]
