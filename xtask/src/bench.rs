@@ -325,15 +325,18 @@ pub fn render_page(
     let mut page = format!(
         "# Benchmarks\n\n\
          Each reel crate benchmarks itself against the crate or library a user would otherwise \
-         pick, in the same run. The ratio is reel's mean time divided by the peer's: below 1 \
-         means reel is faster. Absolute times on a shared machine are noise; ratios are the \
+         pick, in the same run. The ratio is reel's time per operation divided by the peer's \
+         (criterion's slope estimate, or its mean where it has no slope): below 1 means reel \
+         is faster. Absolute times on a shared machine are noise; ratios are the \
          figure to quote. A row named `group (reel_variant)` measures one of reel's own \
          variants (another backend, a check turned off) against the same peer. What each \
          group measures is described at the top of the crate's `benches/*.rs` and discussed \
          in the crate's README.\n\n\
          Produced by `{command}` (the latest criterion run of each group) on {machine}.\n\n\
-         In the charts a bar left of the 1× line is reel faster, right of it reel slower; \
-         the scale is logarithmic.\n"
+         In the charts a bar left of the 1× line is reel faster, right of it reel slower, on \
+         a logarithmic scale; green is faster or within 5 %, red more than 5 % slower. Where a \
+         peer is a floor (a raw row stream, a parse that checks nothing) rather than a \
+         competitor, the note under the table says so.\n"
     );
     if rows.is_empty() {
         page.push('\n');
@@ -359,9 +362,27 @@ fn xml_escape(text: &str) -> String {
 /// A horizontal bar chart of the rows' ratios as SVG: one bar per row from the 1× line to
 /// the ratio, on a log2 scale; rows without a ratio are listed with "no peer".
 pub fn render_chart(title: &str, rows: &[Row]) -> String {
-    const WIDTH: f64 = 860.0;
-    const LABEL: f64 = 400.0;
+    const PLOT: f64 = 460.0;
     const RIGHT: f64 = 70.0;
+    // The chart's title names the crate; each row is labelled without the `crate/` prefix.
+    let labels: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let label = row.label();
+            let label = match label.split_once('/') {
+                Some((_, rest)) => rest.to_owned(),
+                None => label,
+            };
+            match &row.peer {
+                Some(peer) => format!("{label} vs {peer}"),
+                None => label,
+            }
+        })
+        .collect();
+    // About 7 px per character at 13 px sans-serif, plus a margin.
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let label_width = (longest as f64 * 7.2 + 20.0).max(200.0);
+    let width = label_width + PLOT + RIGHT;
     const TOP: f64 = 46.0;
     const ROW: f64 = 26.0;
     const MAX_POWER: f64 = 6.0;
@@ -384,12 +405,11 @@ pub fn render_chart(title: &str, rows: &[Row]) -> String {
         .log2()
         .ceil()
         .min(MAX_POWER);
-    let plot = WIDTH - LABEL - RIGHT;
-    let x = |ratio: f64| LABEL + (ratio.log2() - lo) / (hi - lo) * plot;
+    let x = |ratio: f64| label_width + (ratio.log2() - lo) / (hi - lo) * PLOT;
     let height = TOP + ROW * rows.len().max(1) as f64 + 34.0;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
-         viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height}\" \
+         viewBox=\"0 0 {width:.0} {height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
         xml_escape(title)
@@ -427,18 +447,14 @@ pub fn render_chart(title: &str, rows: &[Row]) -> String {
         power += 1.0;
     }
     let one = x(1.0);
-    for (i, row) in rows.iter().enumerate() {
+    for (i, (row, label)) in rows.iter().zip(&labels).enumerate() {
         let y = TOP + ROW * i as f64;
-        let label = match &row.peer {
-            Some(peer) => format!("{} vs {peer}", row.label()),
-            None => row.label(),
-        };
         let _ = writeln!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            LABEL - 8.0,
+            label_width - 8.0,
             y + 13.0,
-            xml_escape(&label)
+            xml_escape(label)
         );
         match row.ratio().filter(|r| r.is_finite() && *r > 0.0) {
             Some(ratio) => {
@@ -492,7 +508,7 @@ pub fn write_report(docs_src: &Path, rows: &[Row], machine: &str, command: &str)
     }
     for (family, members) in families(rows) {
         let path = docs_src.join(chart_path(&family));
-        let title = format!("{family}: reel / peer (mean time ratio)");
+        let title = format!("{family}: reel / peer, time per operation");
         std::fs::write(&path, render_chart(&title, &members))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -567,12 +583,13 @@ pub fn run(mut args: Args) -> Result<()> {
     println!("{}", render_table(&rows(&shown)));
     // The page always holds every group on disk: a run of one crate must not drop the others.
     let docs_src = root.join("docs/src");
-    write_report(
-        &docs_src,
-        &rows(&all),
-        &machine_description(),
-        "cargo xtask bench",
-    )?;
+    let date = cmd!(sh, "date -u +%F").quiet().read().unwrap_or_default();
+    let machine = if date.is_empty() {
+        machine_description()
+    } else {
+        format!("{} (page written {date})", machine_description())
+    };
+    write_report(&docs_src, &rows(&all), &machine, "cargo xtask bench")?;
     println!(
         "bench: wrote {} and the charts in {}",
         docs_src.join("benchmarks.md").display(),
