@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use reel_core::SecretSource;
 use reel_core::client_ip::TrustedProxies;
 use reel_ratelimit::Quota;
 
@@ -48,6 +49,22 @@ pub struct Config {
     /// A MaxMind City/Country `.mmdb` file, reloaded when it changes (`REEL_GEOIP_DB`);
     /// `None` for a small generated demo database.
     pub geoip_db: Option<PathBuf>,
+    /// MaxMind's download service instead of a file: the account id
+    /// (`REEL_MAXMIND_ACCOUNT_ID`), the license key as a reel-core `SecretSource` string
+    /// (`REEL_MAXMIND_LICENSE_KEY`, e.g. `env:MAXMIND_LICENSE_KEY` or `file:/run/secrets/maxmind`)
+    /// and the edition (`REEL_MAXMIND_EDITION`, default `GeoLite2-City`).
+    pub maxmind: Option<MaxMind>,
+}
+
+/// Credentials for MaxMind's download service.
+#[derive(Debug, Clone)]
+pub struct MaxMind {
+    /// The account id.
+    pub account_id: String,
+    /// Where the license key is read from (never the key itself in logs).
+    pub license_key: SecretSource,
+    /// The edition id, such as `GeoLite2-City`.
+    pub edition: String,
 }
 
 /// A configuration value that cannot be used.
@@ -90,6 +107,7 @@ impl Default for Config {
             cloudfront_private_key: None,
             cloudfront_url: "https://d111111abcdef8.cloudfront.net".to_owned(),
             geoip_db: None,
+            maxmind: None,
         }
     }
 }
@@ -167,6 +185,34 @@ impl Config {
             config.cloudfront_url = url.trim_end_matches('/').to_owned();
         }
         config.geoip_db = get("REEL_GEOIP_DB").map(PathBuf::from);
+        config.maxmind = match (
+            get("REEL_MAXMIND_ACCOUNT_ID"),
+            get("REEL_MAXMIND_LICENSE_KEY"),
+        ) {
+            (None, None) => None,
+            (Some(account_id), Some(key)) => Some(MaxMind {
+                account_id,
+                license_key: key.parse().map_err(|e| ConfigError::Invalid {
+                    name: "REEL_MAXMIND_LICENSE_KEY",
+                    reason: format!("{e}"),
+                })?,
+                edition: get("REEL_MAXMIND_EDITION").unwrap_or_else(|| "GeoLite2-City".to_owned()),
+            }),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "REEL_MAXMIND_ACCOUNT_ID",
+                    reason:
+                        "set both REEL_MAXMIND_ACCOUNT_ID and REEL_MAXMIND_LICENSE_KEY, or neither"
+                            .to_owned(),
+                });
+            }
+        };
+        if config.maxmind.is_some() && config.geoip_db.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "REEL_GEOIP_DB",
+                reason: "set either REEL_GEOIP_DB (a local file) or the REEL_MAXMIND_* credentials (downloads), not both".to_owned(),
+            });
+        }
         Ok(config)
     }
 }
@@ -213,11 +259,46 @@ mod tests {
     }
 
     #[test]
+    fn maxmind_credentials_are_read_with_a_default_edition() {
+        let config = from(&[
+            ("REEL_MAXMIND_ACCOUNT_ID", "123456"),
+            ("REEL_MAXMIND_LICENSE_KEY", "env:MAXMIND_LICENSE_KEY"),
+        ])
+        .unwrap();
+        let maxmind = config.maxmind.unwrap();
+        assert_eq!(maxmind.account_id, "123456");
+        assert_eq!(
+            maxmind.license_key,
+            SecretSource::env("MAXMIND_LICENSE_KEY")
+        );
+        assert_eq!(maxmind.edition, "GeoLite2-City");
+        let config = from(&[
+            ("REEL_MAXMIND_ACCOUNT_ID", "123456"),
+            ("REEL_MAXMIND_LICENSE_KEY", "file:/run/secrets/maxmind"),
+            ("REEL_MAXMIND_EDITION", "GeoIP2-City"),
+        ])
+        .unwrap();
+        assert_eq!(config.maxmind.unwrap().edition, "GeoIP2-City");
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         let error = from(&[("REEL_LISTEN", "localhost")]).unwrap_err();
         assert!(error.to_string().starts_with("REEL_LISTEN:"), "{error}");
         let error = from(&[("REEL_RATE_LIMIT", "lots")]).unwrap_err();
         assert!(error.to_string().starts_with("REEL_RATE_LIMIT:"), "{error}");
+        let error = from(&[("REEL_MAXMIND_ACCOUNT_ID", "123")]).unwrap_err();
+        assert!(
+            error.to_string().contains("REEL_MAXMIND_LICENSE_KEY"),
+            "{error}"
+        );
+        let error = from(&[
+            ("REEL_MAXMIND_ACCOUNT_ID", "123"),
+            ("REEL_MAXMIND_LICENSE_KEY", "env:MAXMIND_KEY"),
+            ("REEL_GEOIP_DB", "/data/city.mmdb"),
+        ])
+        .unwrap_err();
+        assert!(error.to_string().starts_with("REEL_GEOIP_DB:"), "{error}");
         let error = from(&[("REEL_CLOUDFRONT_KEY_PAIR_ID", "K1")]).unwrap_err();
         assert!(
             error.to_string().contains("REEL_CLOUDFRONT_PRIVATE_KEY"),

@@ -1,11 +1,12 @@
 //! The client's country from reel-geoip: a real `.mmdb` (`REEL_GEOIP_DB`, reloaded when the
-//! file changes) or a small demo database generated at start-up.
+//! file changes), MaxMind's download service (`REEL_MAXMIND_*`, checked every 12 hours and
+//! cached under the data directory) or a small demo database generated at start-up.
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use reel_core::BackgroundTask;
 use reel_geoip::testdata::CityDatabase;
-use reel_geoip::{FileSource, GeoIp, Slot};
+use reel_geoip::{DownloadSource, FileSource, GeoIp, Slot};
 use serde_json::{Value, json};
 
 #[derive(Debug)]
@@ -19,15 +20,39 @@ impl Geo {
     pub(crate) fn from_config(config: &crate::Config) -> Result<Self, crate::StartError> {
         let geoip = GeoIp::new();
         let fail = |e: reel_geoip::Error| crate::StartError::GeoIp(e.to_string());
-        let reloader = match &config.geoip_db {
-            Some(path) => {
+        let reloader = match (&config.geoip_db, &config.maxmind) {
+            (None, Some(maxmind)) => {
+                let source = DownloadSource::maxmind(
+                    maxmind.account_id.clone(),
+                    maxmind.license_key.clone(),
+                    maxmind.edition.clone(),
+                )
+                .cache_dir(config.data_dir.join("geoip"))
+                .interval(Duration::from_secs(12 * 60 * 60));
+                // A restart answers from the cached copy at once; without one, lookups answer
+                // no country (and /healthz says so) until the first download lands.
+                match source.load_cached(&geoip) {
+                    Ok(Some(info)) => {
+                        tracing::info!(database_type = %info.database_type, "geolocation from the cached MaxMind download");
+                    }
+                    Ok(None) => tracing::info!(
+                        edition = %maxmind.edition,
+                        "no cached MaxMind database yet; downloading in the background"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%error, "the cached MaxMind database is not usable; downloading a new one");
+                    }
+                }
+                Some(source.spawn(geoip.clone()))
+            }
+            (Some(path), _) => {
                 let source = FileSource::new(path.clone(), Slot::Location)
                     .poll_interval(Duration::from_secs(60));
                 source.load_now(&geoip).map_err(fail)?;
                 tracing::info!(path = %path.display(), "geolocation from a MaxMind database");
                 Some(source.spawn(geoip.clone()))
             }
-            None => {
+            (None, None) => {
                 let bytes = CityDatabase::new()
                     .build()
                     .map_err(|e| crate::StartError::GeoIp(e.to_string()))?;
