@@ -96,6 +96,7 @@
 mod bulk;
 mod error;
 mod indexer;
+mod lease;
 mod mapping;
 mod query;
 mod repo;

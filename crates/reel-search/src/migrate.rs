@@ -5,19 +5,37 @@
 //! same one, or at the old and the new one while a migration backfills. Writes through
 //! [`VersionedIndex`] go to every index behind the write alias.
 //!
-//! A migration: create `assets_v{n+1}` (refresh off, no replicas while loading) → add it to
-//! the write alias → backfill with the [`Indexer`] (create-only, so documents written
-//! meanwhile win) → re-apply deletes made meanwhile → restore settings → refresh → ONE
-//! `_aliases` call moving the read and write aliases → delete or keep the old index. Until
-//! that one call, reads stay on the old index; a rerun after a crash deletes the half-built
-//! index and starts again.
+//! A migration: take the alias's migration lease → create `assets_v{n+1}` (refresh off, no
+//! replicas while loading) → add it to the write alias → backfill with the [`Indexer`]
+//! (create-only, so documents written meanwhile win) → re-apply deletes made meanwhile →
+//! restore settings → refresh → wait until no shard of the new index is initializing or
+//! relocating → ONE `_aliases` call moving the read and write aliases → delete or keep the
+//! old index → release the lease. Until that one call, reads stay on the old index; a rerun
+//! after a crash deletes the half-built index and starts again.
+//!
+//! # Several instances at once
+//!
+//! Every instance of a service typically calls [`VersionedIndex::ensure_current`] at start-up,
+//! so a rolling deploy starts several migrations of one alias at the same moment. The lease (a
+//! document in the state index `<alias>_migration`, changed only by compare-and-set) lets one
+//! of them migrate; the others wait, then find the index current and return
+//! [`Outcome::UpToDate`]. The holder renews the lease every third of its TTL
+//! ([`VersionedIndex::lease_ttl`], 30 s by default); a holder that died is taken over once its
+//! lease has not changed for a whole TTL, measured on the waiter's own clock.
+//!
+//! Deletes made through any instance while a migration backfills are recorded as tombstones in
+//! the state index and re-applied to the new index before the swap, so a row deleted in the
+//! database after the backfill read it does not come back.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+use crate::lease::{self, Lease};
+use crate::repo::{api_error, encode};
 use crate::{
     AliasAction, Document, Error, IndexDefinition, IndexReport, Indexable, Indexer, Progress, Repo,
     WriteResult,
@@ -50,12 +68,6 @@ pub enum Outcome {
     },
 }
 
-#[derive(Debug, Default)]
-struct MigrationState {
-    /// Ids deleted while a backfill runs, re-applied to the new index before the swap.
-    deleted: Option<Vec<String>>,
-}
-
 /// A logical index behind a read alias, with dual writes during migrations.
 ///
 /// ```no_run
@@ -79,8 +91,9 @@ pub struct VersionedIndex<D> {
     keep_old: bool,
     batch_size: usize,
     concurrency: usize,
+    lease_ttl: Duration,
+    shard_wait: Duration,
     on_progress: Option<ProgressFn>,
-    state: Arc<Mutex<MigrationState>>,
     _doc: std::marker::PhantomData<fn() -> D>,
 }
 
@@ -93,6 +106,8 @@ impl<D> std::fmt::Debug for VersionedIndex<D> {
             .field("keep_old", &self.keep_old)
             .field("batch_size", &self.batch_size)
             .field("concurrency", &self.concurrency)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("shard_wait", &self.shard_wait)
             .finish()
     }
 }
@@ -105,8 +120,9 @@ impl<D> Clone for VersionedIndex<D> {
             keep_old: self.keep_old,
             batch_size: self.batch_size,
             concurrency: self.concurrency,
+            lease_ttl: self.lease_ttl,
+            shard_wait: self.shard_wait,
             on_progress: self.on_progress.clone(),
-            state: self.state.clone(),
             _doc: std::marker::PhantomData,
         }
     }
@@ -129,15 +145,38 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             keep_old: false,
             batch_size: 1000,
             concurrency: 2,
+            lease_ttl: Duration::from_secs(30),
+            shard_wait: Duration::from_secs(120),
             on_progress: None,
-            state: Arc::default(),
             _doc: std::marker::PhantomData,
         }
     }
 
-    /// Keep the previous index after a migration (default: delete it).
+    /// Keep the previous index after a migration (default: delete it). Kept indices stay
+    /// until you delete them: later migrations leave them alone, and
+    /// [`retired_indices`](Self::retired_indices) lists them.
     pub fn keep_old(mut self, keep: bool) -> Self {
         self.keep_old = keep;
+        self
+    }
+
+    /// How long a migration lease lives without renewal (default 30 s, at least 30 ms): the
+    /// holder renews it every third of this, and a waiting instance takes over a lease that
+    /// did not change for this long. Longer survives longer pauses of the holder (GC-free Rust
+    /// rarely pauses, but a saturated cluster can stall renewals); shorter recovers faster
+    /// from a crashed holder.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long to wait, before the swap, for the new index's shards to finish initializing
+    /// and relocating (default 120 s; `Duration::ZERO` skips the wait). Replicas are added
+    /// after the backfill; swapping before they recover would send every search to the
+    /// primaries alone. If the wait times out the migration fails and reads stay on the old
+    /// index.
+    pub fn shard_wait(mut self, wait: Duration) -> Self {
+        self.shard_wait = wait;
         self
     }
 
@@ -197,10 +236,14 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
 
     /// The fingerprint stored in the live index's `_meta`.
     pub async fn live_fingerprint(&self) -> Result<Option<String>, Error> {
-        let Some(index) = self.current_index().await? else {
-            return Ok(None);
-        };
-        let mapping = self.repo.get_mapping(&index).await?;
+        match self.current_index().await? {
+            Some(index) => self.fingerprint_of(&index).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn fingerprint_of(&self, index: &str) -> Result<Option<String>, Error> {
+        let mapping = self.repo.get_mapping(index).await?;
         Ok(mapping
             .pointer(&format!("/_meta/{FINGERPRINT_META}"))
             .and_then(Value::as_str)
@@ -209,17 +252,40 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
 
     /// Migrates only when the live index is missing or its fingerprint differs from the
     /// definition's.
+    ///
+    /// Safe to call from every instance of a service at once: one migrates while the others
+    /// wait for it and then return [`Outcome::UpToDate`] (see the module docs).
     pub async fn ensure_current<S, E>(&self, source: S) -> Result<Outcome, Error>
     where
         S: Stream<Item = Result<D, E>> + Send,
         E: Into<BoxError>,
     {
-        if let Some(index) = self.current_index().await?
-            && self.live_fingerprint().await?.as_deref() == Some(&self.definition.fingerprint())
-        {
+        if let Some(index) = self.up_to_date().await? {
             return Ok(Outcome::UpToDate { index });
         }
-        self.migrate(source).await
+        let span = tracing::info_span!("migrate", alias = %self.alias());
+        async {
+            let lease = Lease::acquire(&self.repo, self.alias(), self.lease_ttl).await?;
+            // Another instance may have migrated while this one waited for the lease.
+            let result = match self.up_to_date().await {
+                Ok(Some(index)) => Ok(Outcome::UpToDate { index }),
+                Ok(None) => self.migrate_locked(source, &lease).await,
+                Err(e) => Err(e),
+            };
+            lease.release().await;
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The live index, if its fingerprint is the definition's.
+    async fn up_to_date(&self) -> Result<Option<String>, Error> {
+        let Some(index) = self.current_index().await? else {
+            return Ok(None);
+        };
+        let live = self.fingerprint_of(&index).await?;
+        Ok((live.as_deref() == Some(self.definition.fingerprint().as_str())).then_some(index))
     }
 
     fn error(&self, reason: String) -> Error {
@@ -227,6 +293,20 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             alias: self.alias().to_owned(),
             reason,
         }
+    }
+
+    /// Indices of earlier versions kept by [`keep_old`](Self::keep_old), oldest first.
+    pub async fn retired_indices(&self) -> Result<Vec<String>, Error> {
+        let live = self.current_index().await?;
+        let versions = self.versions().await?;
+        let Some(live_version) = live_version(&versions, live.as_deref()) else {
+            return Ok(Vec::new());
+        };
+        Ok(versions
+            .into_iter()
+            .filter(|(v, _)| *v < live_version)
+            .map(|(_, name)| name)
+            .collect())
     }
 
     /// Physical indices of this alias (`<alias>_v<n>`), as (version, name).
@@ -263,29 +343,53 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     }
 
     /// Builds a new index from `source` and moves the aliases to it (see the module docs).
+    ///
+    /// Waits for a migration of the same alias running elsewhere, then migrates anyway (use
+    /// [`ensure_current`](Self::ensure_current) to migrate only when needed).
     pub async fn migrate<S, E>(&self, source: S) -> Result<Outcome, Error>
     where
         S: Stream<Item = Result<D, E>> + Send,
         E: Into<BoxError>,
     {
         let span = tracing::info_span!("migrate", alias = %self.alias());
-        self.migrate_inner(source).instrument(span).await
+        async {
+            let lease = Lease::acquire(&self.repo, self.alias(), self.lease_ttl).await?;
+            let result = self.migrate_locked(source, &lease).await;
+            lease.release().await;
+            result
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn migrate_inner<S, E>(&self, source: S) -> Result<Outcome, Error>
+    /// Fails if the lease was lost: another instance may be migrating now.
+    fn check_lease(&self, lease: &Lease, step: &str) -> Result<(), Error> {
+        if lease.is_lost() {
+            return Err(self.error(format!(
+                "lost the migration lease before {step} (renewals failed for longer than its TTL, or another instance took it over); reads stay on the old index"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn migrate_locked<S, E>(&self, source: S, lease: &Lease) -> Result<Outcome, Error>
     where
         S: Stream<Item = Result<D, E>> + Send,
         E: Into<BoxError>,
     {
         let from = self.current_index().await?;
         let versions = self.versions().await?;
-        // Leftovers of an interrupted migration: not live, so nobody reads them.
-        for (_, name) in &versions {
-            if Some(name) != from.as_ref() {
+        // Leftovers of an interrupted migration are newer than the live index and not behind
+        // the read alias, so nobody reads them; older ones were kept on purpose (`keep_old`).
+        let live_version = live_version(&versions, from.as_deref());
+        for (v, name) in &versions {
+            if live_version.is_none_or(|live| *v > live) {
                 tracing::warn!(index = %name, "deleting the index of an interrupted migration");
+                // Also takes it off the write alias, where the interrupted run had added it.
                 self.repo.delete_index(name).await?;
             }
         }
+        lease::clear_tombstones(&self.repo, self.alias()).await?;
         let next = versions.last().map_or(1, |(v, _)| v + 1);
         let to = format!("{}_v{}", self.alias(), next);
 
@@ -298,16 +402,28 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         self.repo.create_index_with_body(&to, &body).await?;
         tracing::info!(index = %to, "created; backfilling");
 
-        // From here writes go to both indices; deletes are journaled for the new one.
-        self.lock_state().deleted = Some(Vec::new());
+        // From here writes go to both indices; deletes leave tombstones for the new one.
         let write_add = AliasAction::Add {
             index: to.clone(),
             alias: self.write_alias(),
             is_write_index: None,
         };
-        let result = self.build(&to, from.as_deref(), write_add, source).await;
-        self.lock_state().deleted = None;
-        let report = result?;
+        let report = match self
+            .build(&to, from.as_deref(), write_add, source, lease)
+            .await
+        {
+            Ok(report) => report,
+            Err(e) => {
+                // Off the write alias with it, so live writes stop going to a dead end.
+                if let Err(delete) = self.repo.delete_index(&to).await {
+                    tracing::warn!(index = %to, error = %delete, "could not delete the failed migration's index; the next migration deletes it");
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = lease::clear_tombstones(&self.repo, self.alias()).await {
+            tracing::warn!(error = %e, "could not clear the migration's tombstones; the next migration clears them");
+        }
 
         let deleted_old = match (&from, self.keep_old) {
             (Some(old), false) => self.repo.delete_index(old).await?,
@@ -328,6 +444,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         from: Option<&str>,
         write_add: AliasAction,
         source: S,
+        lease: &Lease,
     ) -> Result<IndexReport, Error>
     where
         S: Stream<Item = Result<D, E>> + Send,
@@ -358,8 +475,15 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
                 report.failed.first()
             )));
         }
-        let deleted = self.lock_state().deleted.take().unwrap_or_default();
+        self.check_lease(lease, "re-applying deletes")?;
+        let mut deleted = lease::tombstones(&self.repo, self.alias()).await?;
+        deleted.sort_unstable();
+        deleted.dedup();
         if !deleted.is_empty() {
+            tracing::info!(
+                count = deleted.len(),
+                "re-applying deletes made during the backfill"
+            );
             let ops = deleted.into_iter().map(crate::BulkOp::delete).collect();
             let r = self.repo.bulk(to, ops).await?;
             if r.failed().next().is_some() {
@@ -386,16 +510,61 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             )
             .await?;
         self.repo.refresh(to).await?;
+        self.wait_for_shards(to).await?;
+        self.check_lease(lease, "moving the aliases")?;
         self.repo
             .update_aliases(&self.swap_actions(from, to))
             .await?;
         Ok(report)
     }
 
-    fn lock_state(&self) -> std::sync::MutexGuard<'_, MigrationState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Waits until no shard of `index` is initializing or relocating (see
+    /// [`shard_wait`](Self::shard_wait)).
+    async fn wait_for_shards(&self, index: &str) -> Result<(), Error> {
+        if self.shard_wait.is_zero() {
+            return Ok(());
+        }
+        #[derive(serde::Deserialize)]
+        struct Health {
+            #[serde(default)]
+            timed_out: bool,
+            #[serde(default)]
+            initializing_shards: u64,
+            #[serde(default)]
+            relocating_shards: u64,
+        }
+        let op = format!("wait for the shards of {index}");
+        let timeout = format!("{}ms", self.shard_wait.as_millis());
+        let (status, bytes) = self
+            .repo
+            .send_json(
+                &op,
+                elasticsearch::http::Method::Get,
+                &format!("/_cluster/health/{}", encode(index)),
+                &[
+                    ("wait_for_status", "yellow".into()),
+                    ("wait_for_no_initializing_shards", "true".into()),
+                    ("wait_for_no_relocating_shards", "true".into()),
+                    ("timeout", timeout),
+                ],
+                None,
+            )
+            .await?;
+        // Elasticsearch answers 408 when the wait timed out.
+        if !(200..300).contains(&status) && status != 408 {
+            return Err(api_error(&op, status, &bytes));
+        }
+        let health: Health = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            what: op.clone(),
+            reason: e.to_string(),
+        })?;
+        if health.timed_out || status == 408 {
+            return Err(self.error(format!(
+                "{index} still had {} initializing and {} relocating shards after {:?}; reads stay on the old index (raise `shard_wait` or check the cluster's allocation)",
+                health.initializing_shards, health.relocating_shards, self.shard_wait
+            )));
+        }
+        Ok(())
     }
 
     /// The indices behind the write alias (the read alias when there is none yet).
@@ -417,16 +586,26 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         Ok(out)
     }
 
-    /// Deletes `id` from every write target; during a migration the delete is also
-    /// re-applied to the new index after its backfill.
+    /// Deletes `id` from every write target; during a migration (by any instance) the delete
+    /// is also recorded as a tombstone and re-applied to the new index after its backfill.
     pub async fn delete(&self, id: &str) -> Result<bool, Error> {
-        if let Some(journal) = self.lock_state().deleted.as_mut() {
-            journal.push(id.to_owned());
+        let targets = self.write_targets().await?;
+        if targets.len() > 1 {
+            lease::record_tombstone(&self.repo, self.alias(), id).await?;
         }
         let mut any = false;
-        for target in self.write_targets().await? {
+        for target in targets {
             any |= self.repo.delete(&target, id).await?;
         }
         Ok(any)
     }
+}
+
+/// The version number of the live index among `versions`.
+fn live_version(versions: &[(u64, String)], live: Option<&str>) -> Option<u64> {
+    let live = live?;
+    versions
+        .iter()
+        .find(|(_, name)| name == live)
+        .map(|(v, _)| *v)
 }

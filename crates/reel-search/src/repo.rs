@@ -152,7 +152,7 @@ pub struct Repo {
     counters: Arc<Counters>,
 }
 
-fn encode(segment: &str) -> String {
+pub(crate) fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for b in segment.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'*' | b',') {
@@ -255,7 +255,7 @@ impl Repo {
         })
     }
 
-    async fn send_json(
+    pub(crate) async fn send_json(
         &self,
         operation: &str,
         method: Method,

@@ -210,6 +210,16 @@ async fn a_migration_killed_halfway_leaves_reads_on_the_old_index_and_can_be_rer
     migration.abort();
     assert!(migration.await.unwrap_err().is_cancelled());
     drop(tx);
+    // The cancelled migration's lease is released in the background, not left to expire.
+    let mut held = true;
+    for _ in 0..500 {
+        held = lease_held(&repo, &alias).await;
+        if !held {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!held, "the cancelled migration's lease was never released");
 
     // Reads still go to the complete old index.
     assert_eq!(
@@ -228,4 +238,233 @@ async fn a_migration_killed_halfway_leaves_reads_on_the_old_index_and_can_be_rer
     assert!(!repo.index_exists(&format!("{alias}_v2")).await.unwrap());
     assert!(!repo.index_exists(&old).await.unwrap());
     assert_eq!(repo.count(&alias, None).await.unwrap(), 12);
+}
+
+/// A source that yields `range` slowly, so concurrent migrations overlap.
+fn slow(range: std::ops::Range<usize>) -> Source {
+    futures::stream::iter(range)
+        .then(|i| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(asset(i))
+        })
+        .boxed()
+}
+
+/// Whether the migration lease of `alias` is held.
+async fn lease_held(repo: &reel_search::Repo, alias: &str) -> bool {
+    repo.get::<serde_json::Value>(&format!("{alias}_migration"), "lease")
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test]
+async fn instances_starting_together_migrate_once() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("rolling");
+    VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
+        .ensure_current(all(0..10))
+        .await
+        .unwrap();
+
+    // A rolling deploy: four instances of the new version start at once, each with its own
+    // VersionedIndex (nothing shared but the server).
+    let runs = (0..4).map(|_| {
+        let v = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias))
+            .backfill(4, 1)
+            .lease_ttl(Duration::from_secs(5));
+        tokio::spawn(async move { v.ensure_current(slow(0..40)).await })
+    });
+    let outcomes: Vec<Outcome> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    let migrated: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Migrated { .. }))
+        .collect();
+    assert_eq!(migrated.len(), 1, "{outcomes:?}");
+    let to = format!("{alias}_v2");
+    for outcome in &outcomes {
+        match outcome {
+            Outcome::Migrated { to: t, report, .. } => {
+                assert_eq!(t, &to);
+                assert_eq!(report.indexed, 40);
+            }
+            Outcome::UpToDate { index } => assert_eq!(index, &to),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        repo.alias_indices(&alias).await.unwrap(),
+        std::slice::from_ref(&to)
+    );
+    assert_eq!(
+        repo.alias_indices(&format!("{alias}_write")).await.unwrap(),
+        std::slice::from_ref(&to)
+    );
+    assert!(!repo.index_exists(&format!("{alias}_v3")).await.unwrap());
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 40);
+    assert!(!lease_held(&repo, &alias).await);
+}
+
+#[tokio::test]
+async fn a_lease_whose_holder_died_is_taken_over_after_its_ttl() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("orphan");
+    let ttl = Duration::from_millis(400);
+    VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
+        .ensure_current(all(0..5))
+        .await
+        .unwrap();
+    // A process that took the lease and died: nobody renews it.
+    repo.index_json(
+        &format!("{alias}_migration"),
+        "lease",
+        &json!({"kind": "lease", "owner": "crashed", "beat": 0}),
+    )
+    .await
+    .unwrap();
+    assert!(lease_held(&repo, &alias).await);
+
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).lease_ttl(ttl);
+    let started = std::time::Instant::now();
+    let outcome = v2.ensure_current(all(0..6)).await.unwrap();
+    // Taken over only after a whole TTL without a change (a lower bound, never flaky).
+    assert!(started.elapsed() >= ttl, "{:?}", started.elapsed());
+    let Outcome::Migrated { to, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(to, format!("{alias}_v2"));
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 6);
+    assert!(!lease_held(&repo, &alias).await);
+}
+
+#[tokio::test]
+async fn a_lease_that_is_renewed_is_waited_for_not_taken_over() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("busy");
+    VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
+        .ensure_current(all(0..5))
+        .await
+        .unwrap();
+    let state = format!("{alias}_migration");
+    repo.index_json(
+        &state,
+        "lease",
+        &json!({"kind": "lease", "owner": "busy", "beat": 0}),
+    )
+    .await
+    .unwrap();
+    // Another instance holds the lease and renews it well within the TTL for a while.
+    let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let holder = tokio::spawn({
+        let (repo, state, released) = (repo.clone(), state.clone(), released.clone());
+        async move {
+            // Renewed every 150 ms: the waiter sees the same version several times in a row.
+            for beat in 1..=10 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                repo.index_json(
+                    &state,
+                    "lease",
+                    &json!({"kind": "lease", "owner": "busy", "beat": beat}),
+                )
+                .await
+                .unwrap();
+            }
+            released.store(true, std::sync::atomic::Ordering::SeqCst);
+            assert!(repo.delete(&state, "lease").await.unwrap());
+        }
+    });
+
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias))
+        .lease_ttl(Duration::from_secs(1));
+    let outcome = v2.ensure_current(all(0..7)).await.unwrap();
+    assert!(
+        released.load(std::sync::atomic::Ordering::SeqCst),
+        "migrated while another instance held a live lease"
+    );
+    holder.await.unwrap();
+    assert!(matches!(outcome, Outcome::Migrated { .. }), "{outcome:?}");
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 7);
+}
+
+#[tokio::test]
+async fn deletes_through_another_instance_during_the_backfill_stay_deleted() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("tomb");
+    // The instance still running the old version.
+    let old = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    old.ensure_current(all(0..20)).await.unwrap();
+
+    let new =
+        VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(3, 1);
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let new = new.clone();
+        async move { new.migrate(source).await }
+    });
+    for i in 0..5 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&new).await;
+    // The old instance deletes a row the backfill already read from the database.
+    assert!(old.delete("a15").await.unwrap());
+    for i in 5..20 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    drop(tx);
+    let outcome = migration.await.unwrap().unwrap();
+    assert!(matches!(outcome, Outcome::Migrated { .. }), "{outcome:?}");
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 19);
+    assert!(repo.get::<Asset>(&alias, "a15").await.unwrap().is_none());
+    // The tombstones are gone with the migration.
+    repo.refresh(&format!("{alias}_migration")).await.unwrap();
+    assert_eq!(
+        repo.count(&format!("{alias}_migration"), None)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn kept_indices_survive_later_migrations() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("kept");
+    let def = |rating: bool| {
+        if rating {
+            changed(&alias)
+        } else {
+            Asset::definition().with_name(&alias)
+        }
+    };
+    for (step, rating) in [false, true, false].into_iter().enumerate() {
+        let v = VersionedIndex::<Asset>::with_definition(repo.clone(), def(rating)).keep_old(true);
+        let outcome = v.ensure_current(all(0..(3 + step))).await.unwrap();
+        let Outcome::Migrated { deleted_old, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(!deleted_old);
+    }
+    let v = VersionedIndex::<Asset>::with_definition(repo.clone(), def(false));
+    assert_eq!(
+        v.retired_indices().await.unwrap(),
+        [format!("{alias}_v1"), format!("{alias}_v2")]
+    );
+    assert_eq!(
+        v.current_index().await.unwrap(),
+        Some(format!("{alias}_v3"))
+    );
+    assert_eq!(repo.count(&format!("{alias}_v1"), None).await.unwrap(), 3);
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 5);
 }
