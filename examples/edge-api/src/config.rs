@@ -52,7 +52,8 @@ pub struct Config {
     /// MaxMind's download service instead of a file: the account id
     /// (`REEL_MAXMIND_ACCOUNT_ID`), the license key as a reel-core `SecretSource` string
     /// (`REEL_MAXMIND_LICENSE_KEY`, e.g. `env:MAXMIND_LICENSE_KEY` or `file:/run/secrets/maxmind`)
-    /// and the edition (`REEL_MAXMIND_EDITION`, default `GeoLite2-City`).
+    /// and the edition (`REEL_MAXMIND_EDITION`, default `GeoLite2-City`); `REEL_MAXMIND_URL`
+    /// points the downloads at a mirror or caching proxy of the service.
     pub maxmind: Option<MaxMind>,
 }
 
@@ -65,6 +66,9 @@ pub struct MaxMind {
     pub license_key: SecretSource,
     /// The edition id, such as `GeoLite2-City`.
     pub edition: String,
+    /// The download service's base URL (`None`: `https://download.maxmind.com`); a mirror
+    /// or caching proxy answering the same paths.
+    pub base_url: Option<String>,
 }
 
 /// A configuration value that cannot be used.
@@ -197,6 +201,7 @@ impl Config {
                     reason: format!("{e}"),
                 })?,
                 edition: get("REEL_MAXMIND_EDITION").unwrap_or_else(|| "GeoLite2-City".to_owned()),
+                base_url: get("REEL_MAXMIND_URL"),
             }),
             _ => {
                 return Err(ConfigError::Invalid {
@@ -278,7 +283,19 @@ mod tests {
             ("REEL_MAXMIND_EDITION", "GeoIP2-City"),
         ])
         .unwrap();
-        assert_eq!(config.maxmind.unwrap().edition, "GeoIP2-City");
+        let maxmind = config.maxmind.unwrap();
+        assert_eq!(maxmind.edition, "GeoIP2-City");
+        assert_eq!(maxmind.base_url, None);
+        let config = from(&[
+            ("REEL_MAXMIND_ACCOUNT_ID", "123456"),
+            ("REEL_MAXMIND_LICENSE_KEY", "env:K"),
+            ("REEL_MAXMIND_URL", "http://geo-mirror.internal:8080"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.maxmind.unwrap().base_url.as_deref(),
+            Some("http://geo-mirror.internal:8080")
+        );
     }
 
     #[test]

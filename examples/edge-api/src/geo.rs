@@ -22,13 +22,16 @@ impl Geo {
         let fail = |e: reel_geoip::Error| crate::StartError::GeoIp(e.to_string());
         let reloader = match (&config.geoip_db, &config.maxmind) {
             (None, Some(maxmind)) => {
-                let source = DownloadSource::maxmind(
+                let mut source = DownloadSource::maxmind(
                     maxmind.account_id.clone(),
                     maxmind.license_key.clone(),
                     maxmind.edition.clone(),
                 )
                 .cache_dir(config.data_dir.join("geoip"))
                 .interval(Duration::from_secs(12 * 60 * 60));
+                if let Some(base_url) = &maxmind.base_url {
+                    source = source.base_url(base_url.clone());
+                }
                 // A restart answers from the cached copy at once; without one, lookups answer
                 // no country (and /healthz says so) until the first download lands.
                 match source.load_cached(&geoip) {

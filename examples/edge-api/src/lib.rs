@@ -55,7 +55,7 @@ use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
 use reel_ratelimit::{FailurePolicy, MemcacheStore, MemoryStore, RateLimiter, RedisStore};
 use serde_json::{Value, json};
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, MaxMind};
 use model::{Asset, AssetChanges, AssetInput};
 
 /// Why the service could not start; each message names the setting to check.

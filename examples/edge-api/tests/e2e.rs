@@ -419,3 +419,148 @@ async fn rate_limits_in_memcached() {
     assert_eq!(health.body["backends"]["rateLimit"]["store"], "memcache");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// What the loopback MaxMind download service answers.
+#[derive(Clone)]
+struct Downloads {
+    archive: Vec<u8>,
+    sha256: String,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    requests: std::sync::Arc<AtomicU32>,
+}
+
+/// A loopback stand-in for `download.maxmind.com` (mock: the real service needs an account):
+/// Basic auth, `suffix=tar.gz` and `suffix=tar.gz.sha256`, or 500 while `failing`.
+async fn maxmind_service(downloads: Downloads) -> String {
+    use axum::extract::{RawQuery, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+
+    async fn download(
+        State(d): State<Downloads>,
+        headers: HeaderMap,
+        RawQuery(query): RawQuery,
+    ) -> Response {
+        d.requests.fetch_add(1, Ordering::SeqCst);
+        // base64("123456:test-license-key")
+        let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+            == Some("Basic MTIzNDU2OnRlc3QtbGljZW5zZS1rZXk=");
+        if !authorized {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        if d.failing.load(Ordering::SeqCst) {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        match query.as_deref() {
+            Some("suffix=tar.gz") => d.archive.clone().into_response(),
+            Some("suffix=tar.gz.sha256") => d.sha256.clone().into_response(),
+            _ => StatusCode::BAD_REQUEST.into_response(),
+        }
+    }
+    let router = axum::Router::new()
+        .route(
+            "/geoip/databases/GeoLite2-City/download",
+            axum::routing::get(download),
+        )
+        .with_state(downloads);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}")
+}
+
+/// A `GeoLite2-City_<date>.tar.gz` as MaxMind packs it, holding `mmdb`.
+fn maxmind_archive(mmdb: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes) in [
+        ("GeoLite2-City_20261120/COPYRIGHT.txt", &b"test data"[..]),
+        ("GeoLite2-City_20261120/GeoLite2-City.mmdb", mmdb),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, path, bytes).unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Polls `/healthz` until the geo database is loaded; returns its report.
+async fn loaded_geo(http: &reqwest::Client, base: &str) -> Value {
+    for _ in 0..500 {
+        let health = send(http.get(format!("{base}/healthz"))).await;
+        if health.body["backends"]["geoip"]["ok"] == json!(true) {
+            return health.body["backends"]["geoip"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the MaxMind download never loaded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geo_data_from_the_maxmind_download_service_survives_its_outage() {
+    use sha2::Digest;
+    let mmdb = reel_geoip::testdata::CityDatabase::new().build().unwrap();
+    let archive = maxmind_archive(&mmdb);
+    let downloads = Downloads {
+        sha256: format!(
+            "{}  GeoLite2-City_20261120.tar.gz\n",
+            hex::encode(sha2::Sha256::digest(&archive))
+        ),
+        archive,
+        failing: Default::default(),
+        requests: Default::default(),
+    };
+    let service = maxmind_service(downloads.clone()).await;
+    let data_dir = scratch_dir();
+    let config = || Config {
+        data_dir: data_dir.clone(),
+        maxmind: Some(example_edge_api::MaxMind {
+            account_id: "123456".to_owned(),
+            license_key: reel_core::SecretSource::literal("test-license-key"),
+            edition: "GeoLite2-City".to_owned(),
+            base_url: Some(service.clone()),
+        }),
+        ..Config::default()
+    };
+    let http = reqwest::Client::new();
+
+    // First start: nothing cached, the download lands in the background.
+    let base = start(config()).await;
+    let geo = loaded_geo(&http, &base).await;
+    // From the download, not the demo database the zero-config mode would generate.
+    assert!(
+        geo["source"].as_str().unwrap().starts_with(&service),
+        "{geo}"
+    );
+    assert_eq!(geo["databaseType"], "GeoLite2-City");
+    assert!(
+        downloads.requests.load(Ordering::SeqCst) >= 2,
+        "archive and checksum"
+    );
+    let london = get(&http, &format!("{base}/v2/assets"), "81.2.69.160").await;
+    assert_eq!(london.status, 200, "{}", london.body);
+    assert_eq!(london.body["meta"]["country"], json!("GB"));
+
+    // MaxMind is down: a restart serves the cached copy before any request succeeds.
+    downloads.failing.store(true, Ordering::SeqCst);
+    let restarted = start(config()).await;
+    let health = send(http.get(format!("{restarted}/healthz"))).await;
+    let geo = &health.body["backends"]["geoip"];
+    assert_eq!(geo["ok"], json!(true), "{}", health.body);
+    assert!(
+        geo["source"]
+            .as_str()
+            .unwrap()
+            .starts_with(data_dir.join("geoip").to_str().unwrap()),
+        "{geo}"
+    );
+    let again = get(&http, &format!("{restarted}/v2/assets"), "81.2.69.160").await;
+    assert_eq!(again.body["meta"]["country"], json!("GB"));
+
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
