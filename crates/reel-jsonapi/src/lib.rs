@@ -116,8 +116,8 @@ pub mod validate;
 pub mod axum;
 
 pub use model::{
-    Document, ErrorDocument, ErrorObject, ErrorSource, JsonApiObject, Link, LinkObject, Linkage,
-    Links, Meta, PrimaryData, Relationship, ResourceIdentifier, ResourceObject,
+    Document, ErrorDocument, ErrorObject, ErrorSource, Hreflang, JsonApiObject, Link, LinkObject,
+    Linkage, Links, Meta, PrimaryData, Relationship, ResourceIdentifier, ResourceObject,
 };
 pub use names::{MEDIA_TYPE, MediaType};
 pub use resource::{

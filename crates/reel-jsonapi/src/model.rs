@@ -16,7 +16,7 @@ pub type Meta = serde_json::Map<String, Value>;
 pub type Links = BTreeMap<String, Option<Link>>;
 
 /// A link: either a URI string or a link object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Link {
     /// A URI-reference string.
@@ -73,7 +73,7 @@ pub struct LinkObject {
 }
 
 /// The `hreflang` member of a link object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Hreflang {
     /// One language tag.
@@ -140,7 +140,7 @@ impl ResourceIdentifier {
 }
 
 /// Resource linkage: to-one (`null` or an identifier) or to-many (an array of identifiers).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Linkage {
     /// An array of identifiers (possibly empty).
@@ -215,7 +215,7 @@ impl ResourceObject {
 ///
 /// Resource identifiers (relationship documents) are resource objects without attributes or
 /// relationships.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum PrimaryData {
     /// An array of resource objects (a collection, possibly empty).
@@ -485,3 +485,123 @@ impl std::fmt::Display for ErrorDocument {
 }
 
 impl std::error::Error for ErrorDocument {}
+
+// The four either-or members are read by hand: serde's `untagged` derive buffers the whole value
+// (for `data`, every resource of a collection) into an intermediate tree before trying each
+// variant, which cost more than the rest of a typed read. These visitors pick the variant from
+// the JSON type they are handed and read it once.
+
+/// Deserializes `T` from the map a visitor was handed.
+fn from_map<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(map: A) -> Result<T, A::Error> {
+    T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+}
+
+/// Deserializes `T` from the sequence a visitor was handed.
+fn from_seq<'de, T: Deserialize<'de>, A: serde::de::SeqAccess<'de>>(seq: A) -> Result<T, A::Error> {
+    T::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+}
+
+macro_rules! either_visitor {
+    ($visitor:ident, $target:ty, $expecting:literal, { $($method:item)* }) => {
+        struct $visitor;
+
+        impl<'de> serde::de::Visitor<'de> for $visitor {
+            type Value = $target;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str($expecting)
+            }
+
+            $($method)*
+        }
+
+        impl<'de> Deserialize<'de> for $target {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_any($visitor)
+            }
+        }
+    };
+}
+
+either_visitor!(
+    LinkVisitor,
+    Link,
+    "a link (a URI string or a link object)",
+    {
+        fn visit_str<E: serde::de::Error>(self, url: &str) -> Result<Link, E> {
+            Ok(Link::Url(url.to_owned()))
+        }
+        fn visit_string<E: serde::de::Error>(self, url: String) -> Result<Link, E> {
+            Ok(Link::Url(url))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Link, A::Error> {
+            from_map(map).map(|object| Link::Object(Box::new(object)))
+        }
+    }
+);
+
+either_visitor!(
+    HreflangVisitor,
+    Hreflang,
+    "a language tag or an array of language tags",
+    {
+        fn visit_str<E: serde::de::Error>(self, tag: &str) -> Result<Hreflang, E> {
+            Ok(Hreflang::One(tag.to_owned()))
+        }
+        fn visit_string<E: serde::de::Error>(self, tag: String) -> Result<Hreflang, E> {
+            Ok(Hreflang::One(tag))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Hreflang, A::Error> {
+            from_seq(seq).map(Hreflang::Many)
+        }
+    }
+);
+
+either_visitor!(
+    LinkageVisitor,
+    Linkage,
+    "resource linkage (null, a resource identifier or an array of them)",
+    {
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Linkage, E> {
+            Ok(Linkage::ToOne(None))
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Linkage, E> {
+            Ok(Linkage::ToOne(None))
+        }
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Linkage, D::Error> {
+            Linkage::deserialize(deserializer)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Linkage, A::Error> {
+            from_seq(seq).map(Linkage::ToMany)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Linkage, A::Error> {
+            from_map(map).map(|one| Linkage::ToOne(Some(one)))
+        }
+    }
+);
+
+either_visitor!(
+    PrimaryDataVisitor,
+    PrimaryData,
+    "primary data (null, a resource object or an array of them)",
+    {
+        fn visit_unit<E: serde::de::Error>(self) -> Result<PrimaryData, E> {
+            Ok(PrimaryData::One(None))
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<PrimaryData, E> {
+            Ok(PrimaryData::One(None))
+        }
+        fn visit_some<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<PrimaryData, D::Error> {
+            PrimaryData::deserialize(deserializer)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<PrimaryData, A::Error> {
+            from_seq(seq).map(PrimaryData::Many)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<PrimaryData, A::Error> {
+            from_map(map).map(|one| PrimaryData::One(Some(Box::new(one))))
+        }
+    }
+);

@@ -3,6 +3,44 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// Hash maps keyed by (type, id) of untrusted documents: foldhash is several times faster than
+/// SipHash on short strings and still seeded per process, so colliding ids cannot be precomputed.
+type IdentityMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type IdentitySet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// Where a resource object was first seen; rendered into a JSON Pointer only for an error.
+enum FirstAt {
+    /// `/<member>/<index>` (`/data/3`, `/included/0`), the usual case.
+    Indexed(&'static str, usize),
+    /// Any other place, rendered.
+    Rendered(String),
+}
+
+impl FirstAt {
+    fn of(pointer: &Ptr<'_>) -> FirstAt {
+        match pointer {
+            Ptr::Index(Ptr::Key(Ptr::Root, "data"), index) => FirstAt::Indexed("data", *index),
+            Ptr::Index(Ptr::Key(Ptr::Root, "included"), index) => {
+                FirstAt::Indexed("included", *index)
+            }
+            other => FirstAt::Rendered(other.render()),
+        }
+    }
+}
+
+impl std::fmt::Display for FirstAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FirstAt::Indexed(member, index) => {
+                let mut out = String::new();
+                Ptr::Root.key(member).index(*index).render_into(&mut out);
+                f.write_str(&out)
+            }
+            FirstAt::Rendered(pointer) => f.write_str(pointer),
+        }
+    }
+}
+
 use serde_json::{Map, Value};
 
 use crate::model::{Document, ErrorDocument, ErrorObject};
@@ -83,7 +121,8 @@ pub fn validate_value(value: &Value, kind: DocumentKind) -> Vec<ErrorObject> {
     let mut validator = Validator {
         kind,
         errors: Vec::new(),
-        identities: HashMap::new(),
+        identities: IdentityMap::default(),
+        valid_types: Vec::new(),
     };
     validator.document(value);
     validator.errors
@@ -182,7 +221,9 @@ struct Validator<'v> {
     kind: DocumentKind,
     errors: Vec<ErrorObject>,
     /// (type, id) → pointer of the first resource object with that identity.
-    identities: HashMap<(&'v str, &'v str), String>,
+    identities: IdentityMap<(&'v str, &'v str), FirstAt>,
+    /// Resource types already found valid member names.
+    valid_types: Vec<&'v str>,
 }
 
 impl<'v> Validator<'v> {
@@ -397,7 +438,18 @@ impl<'v> Validator<'v> {
         lid_allowed: bool,
         what: &str,
     ) -> Option<(&'v str, &'v str)> {
-        let type_value = match map.get("type") {
+        // One pass over the members instead of a lookup per member: this runs for every
+        // resource object and identifier of the document.
+        let (mut type_member, mut id_member, mut lid_member) = (None, None, None);
+        for (key, value) in map {
+            match key.as_str() {
+                "type" => type_member = Some(value),
+                "id" => id_member = Some(value),
+                "lid" => lid_member = Some(value),
+                _ => {}
+            }
+        }
+        let type_value = match type_member {
             None => {
                 self.error(
                     pointer.render(),
@@ -407,9 +459,15 @@ impl<'v> Validator<'v> {
                 None
             }
             Some(Value::String(t)) => {
-                if self.name(t, &pointer.key("type")).is_none() {
+                // A document has few types: each is checked against the member-name rules once.
+                if self.valid_types.contains(&t.as_str()) {
+                    Some(t.as_str())
+                } else if self.name(t, &pointer.key("type")).is_none() {
                     None
                 } else {
+                    if self.valid_types.len() < 16 {
+                        self.valid_types.push(t.as_str());
+                    }
                     Some(t.as_str())
                 }
             }
@@ -418,7 +476,7 @@ impl<'v> Validator<'v> {
                 None
             }
         };
-        let id = match map.get("id") {
+        let id = match id_member {
             Some(Value::String(id)) => Some(id.as_str()),
             Some(other) => {
                 self.expect_string(other, &pointer.key("id"), "`id`");
@@ -426,7 +484,7 @@ impl<'v> Validator<'v> {
             }
             None => None,
         };
-        match map.get("lid") {
+        match lid_member {
             Some(_) if !lid_allowed => {
                 self.error(
                     pointer.key("lid"),
@@ -437,9 +495,9 @@ impl<'v> Validator<'v> {
             Some(lid) => self.expect_string(lid, &pointer.key("lid"), "`lid`"),
             None => {}
         }
-        if id_required && !map.contains_key("id") {
+        if id_required && id_member.is_none() {
             let lid_ok = lid_allowed
-                && map.contains_key("lid")
+                && lid_member.is_some()
                 && !(self.kind == DocumentKind::Update && pointer.is_data());
             if !lid_ok {
                 self.error(
@@ -469,7 +527,7 @@ impl<'v> Validator<'v> {
                 );
                 self.error(pointer.render(), "Duplicate resource", detail);
             } else {
-                self.identities.insert(identity, pointer.render());
+                self.identities.insert(identity, FirstAt::of(pointer));
             }
         }
         let allowed = [
@@ -776,13 +834,13 @@ impl<'v> Validator<'v> {
         // Reachability: start from the identities referenced by primary data (and, for
         // relationship documents, the primary identifiers), then follow the relationships of
         // the included resources reached.
-        let mut by_identity: HashMap<(&str, &str), &Value> = HashMap::new();
+        let mut by_identity: IdentityMap<(&str, &str), &Value> = IdentityMap::default();
         for item in included {
             if let Some(identity) = identity_of(item) {
                 by_identity.entry(identity).or_insert(item);
             }
         }
-        let mut reached: HashSet<(&str, &str)> = HashSet::new();
+        let mut reached: IdentitySet<(&str, &str)> = IdentitySet::default();
         let mut frontier: Vec<(&str, &str)> = Vec::new();
         let primary: &[Value] = match top.get("data") {
             Some(Value::Array(items)) => items,

@@ -173,6 +173,26 @@ fn compound_document_rules() {
 }
 
 #[test]
+fn a_duplicate_names_where_its_first_copy_is() {
+    let details = |json: &str| -> Vec<String> {
+        validate_slice(json.as_bytes(), DocumentKind::Response)
+            .into_iter()
+            .filter_map(|e| e.detail)
+            .collect()
+    };
+    assert_eq!(
+        details(
+            r#"{"data":[{"type":"a","id":"1"},{"type":"a","id":"2"}],"included":[{"type":"a","id":"2"}]}"#
+        ),
+        ["resource `a`/`2` appears more than once (first at /data/1)"]
+    );
+    assert_eq!(
+        details(r#"{"data":{"type":"a","id":"7"},"included":[{"type":"a","id":"7"}]}"#),
+        ["resource `a`/`7` appears more than once (first at /data)"]
+    );
+}
+
+#[test]
 fn request_rules() {
     rejects_as(
         r#"{"data":{"type":"people","attributes":{"name":"Ada"}}}"#,
@@ -275,4 +295,69 @@ fn extension_members_in_relationships_are_left_to_their_extension() {
         r#"{"data":{"type":"a","id":"1","relationships":{"ext:rel":{"data":{"type":"b","id":"1"}}}},"included":[{"type":"b","id":"1"}]}"#,
         &["/included/0"],
     );
+}
+
+#[test]
+fn either_or_members_read_every_form() {
+    use reel_jsonapi::{Hreflang, Link, Linkage, PrimaryData};
+    let doc = Document::parse(
+        br#"{"data":{"type":"a","id":"1","relationships":{
+              "none":{"data":null},"one":{"data":{"type":"b","id":"2"}},
+              "many":{"data":[{"type":"b","id":"2"},{"type":"b","id":"3"}]},"empty":{"data":[]},
+              "absent":{"links":{"related":"/a/1/absent"}}}},
+            "included":[{"type":"b","id":"2"},{"type":"b","id":"3"}],
+            "links":{"self":"/a/1","prev":null,
+              "one":{"href":"/x","hreflang":"en"},"many":{"href":"/y","hreflang":["en","fr"]}}}"#,
+    )
+    .unwrap();
+    let Some(PrimaryData::One(Some(resource))) = &doc.data else {
+        panic!("{:?}", doc.data)
+    };
+    let relationships = resource.relationships.as_ref().unwrap();
+    let data = |name: &str| relationships[name].data.clone();
+    assert_eq!(data("none"), Some(Linkage::ToOne(None)));
+    let Some(Linkage::ToOne(Some(one))) = data("one") else {
+        panic!()
+    };
+    assert_eq!(
+        (one.type_name.as_str(), one.id.as_deref()),
+        ("b", Some("2"))
+    );
+    let Some(Linkage::ToMany(many)) = data("many") else {
+        panic!()
+    };
+    assert_eq!(many.len(), 2);
+    assert_eq!(data("empty"), Some(Linkage::ToMany(Vec::new())));
+    assert_eq!(data("absent"), None);
+    let links = doc.links.as_ref().unwrap();
+    assert_eq!(links["self"], Some(Link::Url("/a/1".into())));
+    assert_eq!(links["prev"], None);
+    let hreflang = |name: &str| match &links[name] {
+        Some(Link::Object(object)) => object.hreflang.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(hreflang("one"), Some(Hreflang::One("en".into())));
+    assert_eq!(
+        hreflang("many"),
+        Some(Hreflang::Many(vec!["en".into(), "fr".into()]))
+    );
+
+    // A collection, an empty one and null read as their variants; the model writes them back
+    // as it read them.
+    for (json, expected) in [
+        (r#"{"data":[{"type":"a","id":"1"}]}"#, 1),
+        (r#"{"data":[]}"#, 0),
+        (r#"{"data":null}"#, 0),
+    ] {
+        let doc = Document::parse(json.as_bytes()).unwrap();
+        assert_eq!(doc.primary_resources().len(), expected, "{json}");
+        assert_eq!(serde_json::to_string(&doc).unwrap(), json);
+    }
+    assert!(matches!(
+        Document::parse(br#"{"data":null}"#).unwrap().data,
+        Some(PrimaryData::One(None))
+    ));
+    // A wrong shape is an error, not a panic.
+    let error = serde_json::from_str::<Linkage>("5").unwrap_err();
+    assert!(error.to_string().contains("resource linkage"), "{error}");
 }
