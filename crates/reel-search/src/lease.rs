@@ -5,7 +5,9 @@
 //! with `_create` and renewed with `if_seq_no`/`if_primary_term`, so every change is a
 //! compare-and-set on the server. A waiting process never compares clocks: it takes a lease
 //! over only after watching its sequence number stay unchanged for a whole TTL on its own
-//! monotonic clock, so clock skew between hosts cannot make a live lease look expired.
+//! monotonic clock, so clock skew between hosts cannot make a live lease look expired. The
+//! holder, for its part, trusts its lease for only half a TTL after its last confirmed write, so
+//! it has stopped acting on it well before any waiter may take it over.
 //!
 //! The same index holds tombstones: ids deleted while a migration backfills, written by
 //! whichever process deleted them and re-applied to the new index before the swap.
@@ -214,13 +216,24 @@ async fn delete_if(repo: &Repo, index: &str, version: Version) -> Result<bool, E
     }
 }
 
+/// What the holder and its heartbeat task share.
+#[derive(Debug)]
+struct Held {
+    /// The lease document's version after our last write.
+    version: Version,
+    /// When that write was confirmed.
+    confirmed: Instant,
+}
+
 /// A held lease, renewed in the background until released or dropped.
 pub(crate) struct Lease {
     repo: Repo,
     index: String,
     owner: String,
-    version: Arc<Mutex<Version>>,
+    ttl: Duration,
+    held: Arc<Mutex<Held>>,
     lost: Arc<AtomicBool>,
+    stop: Arc<tokio::sync::Notify>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -279,38 +292,47 @@ impl Lease {
     }
 
     fn start(repo: &Repo, index: String, owner: String, version: Version, ttl: Duration) -> Self {
-        let version = Arc::new(Mutex::new(version));
+        let held = Arc::new(Mutex::new(Held {
+            version,
+            confirmed: Instant::now(),
+        }));
         let lost = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(tokio::sync::Notify::new());
         let heartbeat = tokio::spawn(heartbeat(
             repo.clone(),
             index.clone(),
             owner.clone(),
-            version.clone(),
+            held.clone(),
             lost.clone(),
+            stop.clone(),
             ttl,
         ));
         Self {
             repo: repo.clone(),
             index,
             owner,
-            version,
+            ttl,
+            held,
             lost,
+            stop,
             heartbeat: Some(heartbeat),
         }
     }
 
-    /// Whether renewals failed for a whole TTL or another process took the lease over.
+    /// Whether the lease can no longer be trusted: another process took it over, or no
+    /// renewal was confirmed for half a TTL (a waiter may take it over after a whole one).
     pub(crate) fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
+        self.lost.load(Ordering::SeqCst) || lock(&self.held).confirmed.elapsed() >= self.ttl / 2
     }
 
     /// Stops renewing and deletes the lease (if it is still ours).
     pub(crate) async fn release(mut self) {
         if let Some(task) = self.heartbeat.take() {
-            task.abort();
+            // Let a renewal in flight finish, so the delete below names the current version.
+            self.stop.notify_one();
             let _ = task.await;
         }
-        let version = *lock(&self.version);
+        let version = lock(&self.held).version;
         match delete_if(&self.repo, &self.index, version).await {
             Ok(true) => {}
             Ok(false) => {
@@ -330,44 +352,52 @@ impl Drop for Lease {
         let Some(task) = self.heartbeat.take() else {
             return;
         };
-        task.abort();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let repo = self.repo.clone();
-            let index = self.index.clone();
-            let version = *lock(&self.version);
-            runtime.spawn(async move {
-                let _ = task.await;
-                let _ = delete_if(&repo, &index, version).await;
-            });
+        self.stop.notify_one();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (repo, index, held) =
+                    (self.repo.clone(), self.index.clone(), self.held.clone());
+                runtime.spawn(async move {
+                    let _ = task.await;
+                    let version = lock(&held).version;
+                    let _ = delete_if(&repo, &index, version).await;
+                });
+            }
+            Err(_) => task.abort(),
         }
     }
 }
 
-fn lock(version: &Mutex<Version>) -> std::sync::MutexGuard<'_, Version> {
-    version
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock(held: &Mutex<Held>) -> std::sync::MutexGuard<'_, Held> {
+    held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Renews the lease every sixth of its TTL (so two renewals may fail before the holder stops
+/// trusting it at half a TTL) until stopped or lost.
 async fn heartbeat(
     repo: Repo,
     index: String,
     owner: String,
-    version: Arc<Mutex<Version>>,
+    held: Arc<Mutex<Held>>,
     lost: Arc<AtomicBool>,
+    stop: Arc<tokio::sync::Notify>,
     ttl: Duration,
 ) {
-    let period = ttl / 3;
-    let mut last_ok = Instant::now();
+    let period = ttl / 6;
     let mut beat = 0u64;
     loop {
-        tokio::time::sleep(period).await;
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = stop.notified() => return,
+        }
         beat += 1;
-        let current = *lock(&version);
+        let current = lock(&held).version;
         match put_if(&repo, &index, &owner, beat, current).await {
             Ok(Some(new)) => {
-                *lock(&version) = new;
-                last_ok = Instant::now();
+                *lock(&held) = Held {
+                    version: new,
+                    confirmed: Instant::now(),
+                };
             }
             Ok(None) => {
                 tracing::error!(%index, "the migration lease was taken over by another process");
@@ -376,7 +406,7 @@ async fn heartbeat(
             }
             Err(e) => {
                 tracing::warn!(%index, error = %e, "could not renew the migration lease");
-                if last_ok.elapsed() >= ttl {
+                if lock(&held).confirmed.elapsed() >= ttl / 2 {
                     lost.store(true, Ordering::SeqCst);
                     return;
                 }

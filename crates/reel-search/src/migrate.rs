@@ -19,9 +19,10 @@
 //! so a rolling deploy starts several migrations of one alias at the same moment. The lease (a
 //! document in the state index `<alias>_migration`, changed only by compare-and-set) lets one
 //! of them migrate; the others wait, then find the index current and return
-//! [`Outcome::UpToDate`]. The holder renews the lease every third of its TTL
-//! ([`VersionedIndex::lease_ttl`], 30 s by default); a holder that died is taken over once its
-//! lease has not changed for a whole TTL, measured on the waiter's own clock.
+//! [`Outcome::UpToDate`]. The holder renews the lease every sixth of its TTL
+//! ([`VersionedIndex::lease_ttl`], 30 s by default) and trusts it for half a TTL after its last
+//! confirmed renewal; a holder that died is taken over once its lease has not changed for a
+//! whole TTL, measured on the waiter's own clock.
 //!
 //! Deletes made through any instance while a migration backfills are recorded as tombstones in
 //! the state index and re-applied to the new index before the swap, so a row deleted in the
@@ -161,10 +162,10 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     }
 
     /// How long a migration lease lives without renewal (default 30 s, at least 30 ms): the
-    /// holder renews it every third of this, and a waiting instance takes over a lease that
-    /// did not change for this long. Longer survives longer pauses of the holder (GC-free Rust
-    /// rarely pauses, but a saturated cluster can stall renewals); shorter recovers faster
-    /// from a crashed holder.
+    /// holder renews it every sixth of this and stops trusting it half of this after its last
+    /// confirmed renewal (failing before the next step with "lost the migration lease"), and a
+    /// waiting instance takes over a lease that did not change for this long. Longer survives
+    /// longer stalls of the cluster; shorter recovers faster from a crashed holder.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl.max(Duration::from_millis(30));
         self

@@ -315,7 +315,7 @@ async fn a_lease_whose_holder_died_is_taken_over_after_its_ttl() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("orphan");
-    let ttl = Duration::from_millis(400);
+    let ttl = Duration::from_secs(2);
     VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
         .ensure_current(all(0..5))
         .await
@@ -467,4 +467,56 @@ async fn kept_indices_survive_later_migrations() {
     );
     assert_eq!(repo.count(&format!("{alias}_v1"), None).await.unwrap(), 3);
     assert_eq!(repo.count(&alias, None).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn a_holder_whose_lease_was_taken_over_stops_before_the_swap() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("usurped");
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    v1.ensure_current(all(0..10)).await.unwrap();
+    let old = format!("{alias}_v1");
+
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias))
+        .backfill(2, 1)
+        .lease_ttl(Duration::from_millis(600));
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let v2 = v2.clone();
+        async move { v2.migrate(source).await }
+    });
+    for i in 0..4 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&v2).await;
+    // Another process overwrites the lease (as a takeover does); the holder's next renewal
+    // (every 100 ms) fails its compare-and-set.
+    repo.index_json(
+        &format!("{alias}_migration"),
+        "lease",
+        &json!({"kind": "lease", "owner": "usurper", "beat": 0}),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for i in 4..10 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    drop(tx);
+    let error = migration.await.unwrap().unwrap_err();
+    assert!(
+        error.to_string().contains("lost the migration lease"),
+        "{error}"
+    );
+    // Reads never left the old index, and the half-built one is gone.
+    assert_eq!(
+        repo.alias_indices(&alias).await.unwrap(),
+        std::slice::from_ref(&old)
+    );
+    assert!(!repo.index_exists(&format!("{alias}_v2")).await.unwrap());
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 10);
 }
