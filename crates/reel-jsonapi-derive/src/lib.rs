@@ -14,7 +14,10 @@ use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
 /// Struct attributes: `#[jsonapi(type = "articles")]` (required),
 /// `rename_all = "camelCase" | "kebab-case" | "snake_case" | "as-is"`, `context = Type` (the
 /// assigns type computed attributes need; otherwise the impl is generic over it), and any number
-/// of `computed(name = "slug", with = path::to_fn)` where `fn(&Self, &Context<A>) -> impl Serialize`.
+/// of `computed(name = "slug", with = path::to_fn)` where `fn(&Self, &Context<A>) -> impl Serialize`
+/// and of `link(name = "download", with = path::to_fn)` where
+/// `fn(&Self, &Context<A>) -> Option<impl Into<Link>>` (a resource link written after `self`;
+/// `None` leaves it out).
 ///
 /// Field attributes: `id` (exactly one field; `Display + FromStr`), `rename = "name"`, `skip`,
 /// `visible_if = path::to_fn` (`fn(&Self, &Context<A>) -> bool`), `relationship` (the field
@@ -159,6 +162,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let mut case = Case::AsIs;
     let mut context: Option<Type> = None;
     let mut computed = Vec::new();
+    let mut links = Vec::new();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("jsonapi")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("type") {
@@ -181,12 +185,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 };
             } else if meta.path.is_ident("context") {
                 context = Some(meta.value()?.parse::<Type>()?);
-            } else if meta.path.is_ident("computed") {
+            } else if meta.path.is_ident("computed") || meta.path.is_ident("link") {
+                let what = if meta.path.is_ident("link") { "link" } else { "computed" };
                 let mut name = None;
                 let mut with = None;
                 meta.parse_nested_meta(|inner| {
                     if inner.path.is_ident("name") {
-                        name = Some(inner.value()?.parse::<LitStr>()?.value());
+                        name = Some(inner.value()?.parse::<LitStr>()?);
                     } else if inner.path.is_ident("with") {
                         with = Some(inner.value()?.parse::<Path>()?);
                     } else {
@@ -194,13 +199,38 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     }
                     Ok(())
                 })?;
-                match (name, with) {
-                    (Some(name), Some(with)) => computed.push(Computed { name, with }),
-                    _ => return Err(meta.error("computed needs `name = \"..\"` and `with = path`")),
+                let (Some(name), Some(with)) = (name, with) else {
+                    return Err(meta.error(format!(
+                        "{what} needs `name = \"..\"` and `with = path`"
+                    )));
+                };
+                if what == "computed" {
+                    computed.push(Computed { name: name.value(), with });
+                } else {
+                    let value = name.value();
+                    if !valid_member_name(&value) {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            format!("`{value}` is not a valid JSON:API member name"),
+                        ));
+                    }
+                    if value == "self" {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            "`self` is written from the context's base URL; give this link another name",
+                        ));
+                    }
+                    if links.iter().any(|l: &Computed| l.name == value) {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            format!("link `{value}` is declared twice"),
+                        ));
+                    }
+                    links.push(Computed { name: value, with });
                 }
             } else {
                 return Err(meta.error(
-                    "expected `type`, `rename_all`, `context` or `computed(...)`",
+                    "expected `type`, `rename_all`, `context`, `computed(...)` or `link(...)`",
                 ));
             }
             Ok(())
@@ -485,6 +515,32 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         })
     });
 
+    // The resource's own links (`link(name = .., with = ..)`); a `None` leaves the link out.
+    let resource_links = if links.is_empty() {
+        quote!()
+    } else {
+        let count = links.len();
+        let pushes = links.iter().map(|l| {
+            let name = &l.name;
+            let with = &l.with;
+            quote! {
+                if let ::std::option::Option::Some(link) = (#with)(self, context) {
+                    links.push((#name, ::std::convert::Into::<#krate::Link>::into(link)));
+                }
+            }
+        });
+        quote! {
+            fn resource_links(
+                &self,
+                context: &#krate::Context<#assigns>,
+            ) -> ::std::vec::Vec<(&'static str, #krate::Link)> {
+                let mut links = ::std::vec::Vec::with_capacity(#count);
+                #(#pushes)*
+                links
+            }
+        }
+    };
+
     // Deserialization.
     let mut de_lets = Vec::new();
     let mut de_unwraps = Vec::new();
@@ -644,6 +700,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 let _ = (include, &sink);
                 #(#collect_included)*
             }
+
+            #resource_links
         }
 
         #from_resource_object

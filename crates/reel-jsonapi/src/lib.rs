@@ -6,8 +6,8 @@
 //! validating them against the spec. It provides:
 //!
 //! - [`derive@Resource`]: resource type, id, attributes (rename, skip, computed, visible-if),
-//!   to-one/to-many relationships (linkage only, or includable resources), key-case policy and a
-//!   typed per-request [`Context`].
+//!   to-one/to-many relationships (linkage only, or includable resources), key-case policy,
+//!   per-resource links besides `self` and a typed per-request [`Context`].
 //! - [`document`] / [`collection`]: response documents with [`IncludeTree`], [`Fieldsets`],
 //!   links, [`Page`] pagination and meta.
 //! - [`de`]: typed [`Create`](de::Create), [`Update`](de::Update) and

@@ -37,6 +37,12 @@ impl From<String> for Link {
     }
 }
 
+impl From<LinkObject> for Link {
+    fn from(object: LinkObject) -> Self {
+        Link::Object(Box::new(object))
+    }
+}
+
 impl Link {
     /// The target URI, whichever form the link takes.
     pub fn href(&self) -> &str {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::ser::SerializeMap;
 
-use crate::model::{ErrorObject, ResourceObject};
+use crate::model::{ErrorObject, Link, ResourceObject};
 use crate::ser::IncludedSink;
 
 /// Per-request state that serializers can read: the base URL for links and your own typed
@@ -158,6 +158,14 @@ pub trait Resource<A = ()>: ResourceType + ResourceId {
 
     /// Adds the resources named by `include` (and, recursively, their includes) to `sink`.
     fn collect_included<'a>(&'a self, include: &IncludeTree, sink: &mut IncludedSink<'a, A>);
+
+    /// The resource object's own links, written after `self` in its `links` member (for
+    /// example a signed `download` URL). `#[derive(Resource)]` fills it from
+    /// `#[jsonapi(link(name = "..", with = path))]`; by default there are none.
+    fn resource_links(&self, context: &Context<A>) -> Vec<(&'static str, Link)> {
+        let _ = context;
+        Vec::new()
+    }
 }
 
 /// Builds a typed value from a resource object of a request. Implemented by

@@ -318,12 +318,23 @@ impl<I: Display + ?Sized> Display for PathLink<'_, I> {
     }
 }
 
-struct SelfLink<'a, I: ?Sized>(PathLink<'a, I>);
+/// A resource object's `links`: `self` (when the context has a base URL) and the resource's
+/// own links from [`Resource::resource_links`].
+struct ResourceLinks<'a, I: ?Sized> {
+    self_link: Option<PathLink<'a, I>>,
+    extra: &'a [(&'static str, Link)],
+}
 
-impl<I: Display + ?Sized> Serialize for SelfLink<'_, I> {
+impl<I: Display + ?Sized> Serialize for ResourceLinks<'_, I> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry("self", &Collect(&self.0))?;
+        let len = usize::from(self.self_link.is_some()) + self.extra.len();
+        let mut map = serializer.serialize_map(Some(len))?;
+        if let Some(link) = &self.self_link {
+            map.serialize_entry("self", &Collect(link))?;
+        }
+        for (name, link) in self.extra {
+            map.serialize_entry(name, link)?;
+        }
         map.end()
     }
 }
@@ -364,16 +375,21 @@ impl<R: Resource<A>, A> Serialize for ResourceSer<'_, R, A> {
                 &Relationships(self.resource, fields, self.context),
             )?;
         }
-        if let Some(base) = self.context.base_url() {
+        let extra = self.resource.resource_links(self.context);
+        let self_link = self.context.base_url().map(|base| PathLink {
+            base,
+            type_name: R::TYPE,
+            id: &id,
+            suffix: "",
+            name: "",
+        });
+        if self_link.is_some() || !extra.is_empty() {
             map.serialize_entry(
                 "links",
-                &SelfLink(PathLink {
-                    base,
-                    type_name: R::TYPE,
-                    id: &id,
-                    suffix: "",
-                    name: "",
-                }),
+                &ResourceLinks {
+                    self_link,
+                    extra: &extra,
+                },
             )?;
         }
         map.end()

@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use reel_jsonapi::validate::{DocumentKind, validate_slice};
 use reel_jsonapi::{
-    Context, Fieldsets, IncludeTree, JsonApiObject, Page, ResourceType, collection, document,
-    null_document,
+    Context, Fieldsets, IncludeTree, JsonApiObject, LinkObject, Page, Resource, ResourceType,
+    collection, document, null_document,
 };
 use serde_json::{Value, json};
 
@@ -32,6 +32,72 @@ fn parse_allowing(bytes: &[u8], allowed: &str) -> Value {
         String::from_utf8_lossy(bytes)
     );
     serde_json::from_slice(bytes).unwrap()
+}
+
+/// What the link functions of [`File`] need: a CDN "signer" and whether to describe files.
+#[derive(Debug, Clone)]
+struct Cdn {
+    signature: &'static str,
+    describe: bool,
+}
+
+/// A resource with its own links besides `self`: a signed download URL (none for private
+/// files) and a `describedby` link object.
+#[derive(Resource, Debug, Clone)]
+#[jsonapi(type = "files", context = Cdn)]
+#[jsonapi(link(name = "download", with = download_link))]
+#[jsonapi(link(name = "describedby", with = schema_link))]
+struct File {
+    #[jsonapi(id)]
+    id: u32,
+    name: String,
+    #[jsonapi(relationship)]
+    thumbnail: Option<Box<File>>,
+}
+
+fn download_link(file: &File, context: &Context<Cdn>) -> Option<String> {
+    (!file.name.starts_with("private")).then(|| {
+        format!(
+            "https://cdn.example.com/{}?Signature={}",
+            file.name,
+            context.assigns().signature
+        )
+    })
+}
+
+fn schema_link(_file: &File, context: &Context<Cdn>) -> Option<LinkObject> {
+    context.assigns().describe.then(|| LinkObject {
+        href: "https://api.example.com/schemas/files".into(),
+        title: Some("File schema".into()),
+        ..LinkObject::default()
+    })
+}
+
+fn files() -> Vec<File> {
+    let thumb = File {
+        id: 2,
+        name: "cat-small.png".into(),
+        thumbnail: None,
+    };
+    vec![
+        File {
+            id: 1,
+            name: "cat.png".into(),
+            thumbnail: Some(Box::new(thumb)),
+        },
+        File {
+            id: 3,
+            name: "private.pdf".into(),
+            thumbnail: None,
+        },
+    ]
+}
+
+fn cdn(describe: bool) -> Context<Cdn> {
+    Context::new(Cdn {
+        signature: "abc",
+        describe,
+    })
 }
 
 /// All documents the serializer tests produce, for the conformance check.
@@ -102,6 +168,14 @@ fn produced_documents() -> Vec<String> {
             .to_string()
             .unwrap(),
         document(&dan(), &Context::empty()).to_string().unwrap(),
+        collection(
+            &files(),
+            &cdn(true).with_base_url("https://api.example.com"),
+        )
+        .include(&IncludeTree::parse("thumbnail", File::meta()).unwrap())
+        .to_string()
+        .unwrap(),
+        collection(&files(), &cdn(false)).to_string().unwrap(),
     ];
     for doc in &docs {
         parse(doc.as_bytes());
@@ -350,7 +424,7 @@ fn pagination_links_and_meta() {
 #[test]
 fn every_produced_document_conforms_to_the_json_api_schema() {
     let docs = produced_documents();
-    assert_eq!(docs.len(), 11);
+    assert_eq!(docs.len(), 13);
     assert_conforms(&docs);
 }
 
@@ -400,4 +474,61 @@ fn self_referential_includes_nest_to_any_depth() {
     assert_eq!(ids(&one), ["2"]);
     assert_eq!(ids(&two), ["2", "1"]);
     assert!(IncludeTree::parse("manager.boss", Employee::meta()).is_err());
+}
+
+#[test]
+fn resources_carry_their_own_links_after_self() {
+    let files = files();
+    let context = cdn(true).with_base_url("https://api.example.com/");
+    let include = IncludeTree::parse("thumbnail", File::meta()).unwrap();
+    let json = collection(&files, &context)
+        .include(&include)
+        .to_string()
+        .unwrap();
+    let doc = parse(json.as_bytes());
+    let schema = json!({"href": "https://api.example.com/schemas/files", "title": "File schema"});
+    assert_eq!(
+        doc["data"][0]["links"],
+        json!({
+            "self": "https://api.example.com/files/1",
+            "download": "https://cdn.example.com/cat.png?Signature=abc",
+            "describedby": schema,
+        })
+    );
+    // `self` first, then the declared order.
+    assert!(json.contains(
+        r#""links":{"self":"https://api.example.com/files/1","download":"https://cdn.example.com/cat.png?Signature=abc","describedby":{"#
+    ));
+    // A link function that answers `None` leaves its link out.
+    assert_eq!(
+        doc["data"][1]["links"],
+        json!({"self": "https://api.example.com/files/3", "describedby": schema})
+    );
+    // Included resources are written the same way.
+    assert_eq!(
+        doc["included"][0]["links"]["download"],
+        "https://cdn.example.com/cat-small.png?Signature=abc"
+    );
+}
+
+#[test]
+fn own_links_are_written_without_a_base_url_and_omitted_when_none_apply() {
+    let files = files();
+    let doc = parse(
+        collection(&files, &cdn(false))
+            .to_string()
+            .unwrap()
+            .as_bytes(),
+    );
+    assert_eq!(
+        doc["data"][0]["links"],
+        json!({"download": "https://cdn.example.com/cat.png?Signature=abc"})
+    );
+    // No base URL, no download, no schema: no empty `links` object.
+    assert!(doc["data"][1].get("links").is_none(), "{}", doc["data"][1]);
+    // The trait method is what the derive filled in; call it directly too.
+    let links = files[0].resource_links(&cdn(true));
+    let names: Vec<&str> = links.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["download", "describedby"]);
+    assert_eq!(links[1].1.href(), "https://api.example.com/schemas/files");
 }
