@@ -5,12 +5,13 @@
 //! (`cloudfront-dev-private.pem`, `cloudfront-dev-public.pem`) and reused afterwards.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reel_cloudfront::{CachingSigner, KeyRing, Signer};
 use reel_core::SecretSource;
+use reel_jsonapi::Context;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use serde_json::Value;
 
 use crate::model::Asset;
 
@@ -25,8 +26,10 @@ pub const DEV_PUBLIC_KEY_FILE: &str = "cloudfront-dev-public.pem";
 /// How long a download link stays valid.
 const LINK_TTL: Duration = Duration::from_secs(3600);
 
+/// Signs the download links of assets; the per-request [`Context`] of asset documents carries
+/// it so that each resource object gets its `links.download`.
 #[derive(Debug)]
-pub(crate) struct DownloadSigner {
+pub struct DownloadSigner {
     signer: CachingSigner,
     base_url: String,
     key_pair_id: String,
@@ -108,34 +111,11 @@ impl DownloadSigner {
             }
         }
     }
+}
 
-    /// Adds `links.download` to every `assets` resource object of a document's primary data.
-    /// (reel-jsonapi writes only `links.self` for a resource, so the link is added to the
-    /// serialized document.)
-    pub(crate) fn add_links(&self, document: &mut Value, assets: &[Asset]) {
-        let objects: Vec<&mut Value> = match document.get_mut("data") {
-            Some(Value::Array(items)) => items.iter_mut().collect(),
-            Some(object @ Value::Object(_)) => vec![object],
-            _ => Vec::new(),
-        };
-        for object in objects {
-            let id = object.get("id").and_then(Value::as_str).map(str::to_owned);
-            let is_asset = object.get("type").and_then(Value::as_str) == Some("assets");
-            let Some(asset) = id
-                .filter(|_| is_asset)
-                .and_then(|id| assets.iter().find(|a| a.id.to_string() == id))
-            else {
-                continue;
-            };
-            let Some(url) = self.url(asset) else { continue };
-            if let Some(object) = object.as_object_mut() {
-                let links = object
-                    .entry("links")
-                    .or_insert_with(|| Value::Object(Default::default()));
-                if let Some(links) = links.as_object_mut() {
-                    links.insert("download".into(), Value::String(url));
-                }
-            }
-        }
-    }
+/// The `download` link of an asset: a CloudFront signed URL (none when signing fails, which is
+/// logged). `#[derive(Resource)]` on [`Asset`] calls it for every asset it writes, primary or
+/// included.
+pub fn download_link(asset: &Asset, context: &Context<Arc<DownloadSigner>>) -> Option<String> {
+    context.assigns().url(asset)
 }

@@ -101,7 +101,7 @@ struct Inner {
     search: Option<search::AssetSearch>,
     limit_store: LimitStore,
     public_url: Option<String>,
-    downloads: downloads::DownloadSigner,
+    downloads: Arc<downloads::DownloadSigner>,
     geo: geo::Geo,
 }
 
@@ -129,7 +129,7 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         }
         None => None,
     };
-    let downloads = downloads::DownloadSigner::from_config(&config)?;
+    let downloads = Arc::new(downloads::DownloadSigner::from_config(&config)?);
     let geo = geo::Geo::from_config(&config)?;
     let geo_layer = GeoIpLayer::new(
         geo.geoip.clone(),
@@ -360,6 +360,12 @@ impl AppState {
         format!("http://{host}")
     }
 
+    /// The serialization context of asset documents: links below `{base}/v2` and the signer
+    /// that writes each asset's `links.download`.
+    fn asset_context(&self, base: &str) -> Context<Arc<downloads::DownloadSigner>> {
+        Context::new(Arc::clone(&self.0.downloads)).with_base_url(format!("{base}/v2"))
+    }
+
     /// Serves a read from the cache when it holds the body, otherwise builds, stores and
     /// serves it. `x-cache` and `meta.cache` say which (`hit`, `miss`, or `off`).
     async fn cached_read(
@@ -479,17 +485,16 @@ async fn list_assets(
                 .list_assets(&query.sort, size as i64, offset)
                 .await
                 .map_err(internal)?;
-            let context = Context::empty().with_base_url(format!("{base}/v2"));
+            let context = state.asset_context(&base);
             let self_link = format!("{base}{uri}");
             let collection_url = format!("{base}/v2/assets{}", without_page(raw));
-            let mut body = to_value(
+            let body = to_value(
                 collection(&assets, &context)
                     .query(&query)
                     .paginate(&page, &collection_url)
                     .link("self", self_link.as_str())
                     .to_vec(),
             )?;
-            state.0.downloads.add_links(&mut body, &assets);
             Ok(body)
         })
         .await
@@ -515,18 +520,14 @@ async fn show_asset(
                 .await
                 .map_err(internal)?
                 .ok_or_else(|| not_found_asset(&id))?;
-            let context = Context::empty().with_base_url(format!("{base}/v2"));
+            let context = state.asset_context(&base);
             let self_link = format!("{base}{uri}");
-            let mut body = to_value(
+            let body = to_value(
                 document(&asset, &context)
                     .query(&query)
                     .link("self", self_link.as_str())
                     .to_vec(),
             )?;
-            state
-                .0
-                .downloads
-                .add_links(&mut body, std::slice::from_ref(&asset));
             Ok(body)
         })
         .await
@@ -644,12 +645,8 @@ async fn create_asset(
         .ok_or_else(|| internal(format!("asset {id} vanished after its insert")))?;
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
-    let context = Context::empty().with_base_url(format!("{base}/v2"));
-    let mut body = to_value(document(&asset, &context).to_vec())?;
-    state
-        .0
-        .downloads
-        .add_links(&mut body, std::slice::from_ref(&asset));
+    let context = state.asset_context(&base);
+    let body = to_value(document(&asset, &context).to_vec())?;
     let mut response = respond(201, body, "off", &geo);
     if let Ok(location) = HeaderValue::from_str(&format!("{base}/v2/assets/{id}")) {
         response.headers_mut().insert(LOCATION, location);
@@ -685,12 +682,8 @@ async fn update_asset(
         .ok_or_else(|| not_found_asset(&id))?;
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
-    let context = Context::empty().with_base_url(format!("{base}/v2"));
-    let mut body = to_value(document(&asset, &context).to_vec())?;
-    state
-        .0
-        .downloads
-        .add_links(&mut body, std::slice::from_ref(&asset));
+    let context = state.asset_context(&base);
+    let body = to_value(document(&asset, &context).to_vec())?;
     Ok(respond(200, body, "off", &geo))
 }
 
@@ -749,16 +742,15 @@ async fn search_assets(
         })?;
     let assets = state.db().assets_by_ids(&ids).await.map_err(internal)?;
     let base = state.base_url(&headers);
-    let context = Context::empty().with_base_url(format!("{base}/v2"));
+    let context = state.asset_context(&base);
     let self_link = format!("{base}{uri}");
-    let mut body = to_value(
+    let body = to_value(
         collection(&assets, &context)
             .link("self", self_link.as_str())
             .meta("total", total)
             .meta("q", text)
             .to_vec(),
     )?;
-    state.0.downloads.add_links(&mut body, &assets);
     Ok(respond(200, body, "off", &geo))
 }
 

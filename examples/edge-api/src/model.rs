@@ -19,9 +19,12 @@ pub struct Owner {
     pub email: String,
 }
 
-/// An uploaded file, with its owner (includable with `include=owner`).
+/// An uploaded file, with its owner (includable with `include=owner`) and a signed
+/// `links.download`.
 #[derive(Resource, Debug, Clone, PartialEq)]
 #[jsonapi(type = "assets", rename_all = "camelCase")]
+#[jsonapi(context = std::sync::Arc<crate::downloads::DownloadSigner>)]
+#[jsonapi(link(name = "download", with = crate::downloads::download_link))]
 pub struct Asset {
     /// Database id.
     #[jsonapi(id)]

@@ -161,6 +161,23 @@ async fn full_stack_over_http() {
     assert_eq!(list.body["meta"]["page"]["total"], json!(8));
     assert!(list.body["links"]["next"].as_str().is_some());
     assert_eq!(list.body["meta"]["country"], json!("GB"));
+    // Every asset in a collection carries its own signed link next to `self`; owners do not.
+    for asset in data {
+        let id = asset["id"].as_str().unwrap();
+        assert_eq!(
+            asset["links"]["self"],
+            json!(format!("{base}/v2/assets/{id}"))
+        );
+        let download = asset["links"]["download"].as_str().unwrap();
+        assert!(download.contains(&format!("/assets/{id}/")), "{download}");
+    }
+    assert!(
+        list.body["included"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|owner| owner["links"].get("download").is_none())
+    );
 
     // Sparse fieldsets and a spec error for an unknown sort field.
     let sparse = get(
