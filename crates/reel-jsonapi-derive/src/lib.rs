@@ -421,12 +421,12 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             let name = &f.name;
             let field = &f.ident;
             let visible = match &f.visible_if {
-                Some(path) => quote!(&& (#path)(self, context)),
+                Some(path) => quote!(&& (#path)(self, __context)),
                 None => quote!(),
             };
             quote! {
-                if #krate::ser::selected(fields, #name) #visible {
-                    map.serialize_entry(#name, &self.#field)?;
+                if #krate::ser::selected(__fields, #name) #visible {
+                    __map.serialize_entry(#name, &self.#field)?;
                 }
             }
         })
@@ -434,8 +434,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             let name = &c.name;
             let with = &c.with;
             quote! {
-                if #krate::ser::selected(fields, #name) {
-                    map.serialize_entry(#name, &(#with)(self, context))?;
+                if #krate::ser::selected(__fields, #name) {
+                    __map.serialize_entry(#name, &(#with)(self, __context))?;
                 }
             }
         }));
@@ -466,16 +466,16 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             )),
         };
         let visible = match &f.visible_if {
-            Some(path) => quote!(&& (#path)(self, context)),
+            Some(path) => quote!(&& (#path)(self, __context)),
             None => quote!(),
         };
         Some(quote! {
-            if #krate::ser::selected(fields, #name) #visible {
-                map.serialize_entry(#name, &#krate::ser::RelationshipSer {
+            if #krate::ser::selected(__fields, #name) #visible {
+                __map.serialize_entry(#name, &#krate::ser::RelationshipSer {
                     owner_type: #type_name,
-                    owner_id: &owner_id,
+                    owner_id: __owner_id,
                     name: #name,
-                    base_url,
+                    base_url: __base_url,
                     linkage: #linkage,
                 })?;
             }
@@ -495,21 +495,21 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         let field = &f.ident;
         let add = match shape {
             Shape::One => quote! {
-                sink.add(::std::borrow::Borrow::<#inner>::borrow(&self.#field), sub);
+                __sink.add(::std::borrow::Borrow::<#inner>::borrow(&self.#field), __sub);
             },
             Shape::Optional => quote! {
-                if let Some(related) = self.#field.as_ref() {
-                    sink.add(::std::borrow::Borrow::<#inner>::borrow(related), sub);
+                if let Some(__related) = self.#field.as_ref() {
+                    __sink.add(::std::borrow::Borrow::<#inner>::borrow(__related), __sub);
                 }
             },
             Shape::Many => quote! {
-                for related in self.#field.iter() {
-                    sink.add(::std::borrow::Borrow::<#inner>::borrow(related), sub);
+                for __related in self.#field.iter() {
+                    __sink.add(::std::borrow::Borrow::<#inner>::borrow(__related), __sub);
                 }
             },
         };
         Some(quote! {
-            if let Some(sub) = include.child(#name) {
+            if let Some(__sub) = __include.child(#name) {
                 #add
             }
         })
@@ -524,19 +524,19 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             let name = &l.name;
             let with = &l.with;
             quote! {
-                if let ::std::option::Option::Some(link) = (#with)(self, context) {
-                    links.push((#name, ::std::convert::Into::<#krate::Link>::into(link)));
+                if let ::std::option::Option::Some(__link) = (#with)(self, __context) {
+                    __links.push((#name, ::std::convert::Into::<#krate::Link>::into(__link)));
                 }
             }
         });
         quote! {
             fn resource_links(
                 &self,
-                context: &#krate::Context<#assigns>,
+                __context: &#krate::Context<#assigns>,
             ) -> ::std::vec::Vec<(&'static str, #krate::Link)> {
-                let mut links = ::std::vec::Vec::with_capacity(#count);
+                let mut __links = ::std::vec::Vec::with_capacity(#count);
                 #(#pushes)*
-                links
+                __links
             }
         }
     };
@@ -548,23 +548,26 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let mut known_relationships = Vec::new();
     for f in &fields {
         let field = &f.ident;
+        // Locals get a prefix so a field named like one of the generated variables
+        // (`errors`, `pointer`, ...) cannot shadow it.
+        let local = quote::format_ident!("__field_{}", f.ident);
         let ty = &f.ty;
         let name = &f.name;
         match &f.kind {
             Kind::Id => {
                 de_lets.push(quote! {
-                    let #field: Option<#ty> = #krate::de::id(object.id.as_deref(), pointer, &mut errors);
+                    let #local: Option<#ty> = #krate::de::id(__object.id.as_deref(), __pointer, &mut __errors);
                 });
-                de_unwraps.push(quote!(let Some(#field) = #field else { return Err(errors) };));
+                de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
             }
             Kind::Skip => {
-                de_lets.push(quote!(let #field: #ty = ::std::default::Default::default();));
+                de_lets.push(quote!(let #local: #ty = ::std::default::Default::default();));
             }
             Kind::Attribute => {
                 de_lets.push(quote! {
-                    let #field: Option<#ty> = #krate::de::attribute(&mut attributes, #name, pointer, &mut errors);
+                    let #local: Option<#ty> = #krate::de::attribute(&mut __attributes, #name, __pointer, &mut __errors);
                 });
-                de_unwraps.push(quote!(let Some(#field) = #field else { return Err(errors) };));
+                de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
             }
             Kind::Relationship {
                 id_type: Some(t),
@@ -574,29 +577,29 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 known_relationships.push(name.clone());
                 let call = match shape {
                     Shape::One => {
-                        quote!(#krate::de::to_one_required::<#inner>(&mut relationships, #name, #t, pointer, &mut errors))
+                        quote!(#krate::de::to_one_required::<#inner>(&mut __relationships, #name, #t, __pointer, &mut __errors))
                     }
                     Shape::Optional => {
-                        quote!(#krate::de::to_one::<#inner>(&mut relationships, #name, #t, pointer, &mut errors))
+                        quote!(#krate::de::to_one::<#inner>(&mut __relationships, #name, #t, __pointer, &mut __errors))
                     }
                     Shape::Many => {
-                        quote!(#krate::de::to_many::<#inner>(&mut relationships, #name, #t, pointer, &mut errors))
+                        quote!(#krate::de::to_many::<#inner>(&mut __relationships, #name, #t, __pointer, &mut __errors))
                     }
                 };
-                de_lets.push(quote!(let #field: Option<#ty> = #call;));
-                de_unwraps.push(quote!(let Some(#field) = #field else { return Err(errors) };));
+                de_lets.push(quote!(let #local: Option<#ty> = #call;));
+                de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
             }
             Kind::Relationship { id_type: None, .. } => {
                 known_relationships.push(name.clone());
                 de_lets.push(quote! {
-                    let #field: #ty = {
-                        relationships.remove(#name);
+                    let #local: #ty = {
+                        __relationships.remove(#name);
                         ::std::default::Default::default()
                     };
                 });
             }
         }
-        de_fields.push(quote!(#field));
+        de_fields.push(quote!(#field: #local));
     }
 
     // A plain related resource has no value to take from a request, which carries linkage only.
@@ -617,17 +620,17 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             #id_ty: ::std::default::Default + ::std::str::FromStr,
         {
             fn from_resource_object(
-                object: #krate::model::ResourceObject,
-                pointer: &str,
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
             ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
-                let mut errors = ::std::vec::Vec::new();
-                #krate::de::check_type(&object.type_name, #type_name, pointer, &mut errors);
-                let mut attributes = object.attributes.unwrap_or_default();
-                let mut relationships = object.relationships.unwrap_or_default();
+                let mut __errors = ::std::vec::Vec::new();
+                #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
+                let mut __attributes = __object.attributes.unwrap_or_default();
+                let mut __relationships = __object.relationships.unwrap_or_default();
                 #(#de_lets)*
-                #krate::de::reject_unknown(&attributes, &relationships, pointer, &mut errors);
-                if !errors.is_empty() {
-                    return Err(errors);
+                #krate::de::reject_unknown(&__attributes, &__relationships, __pointer, &mut __errors);
+                if !__errors.is_empty() {
+                    return Err(__errors);
                 }
                 #(#de_unwraps)*
                 Ok(Self { #(#de_fields),* })
@@ -670,34 +673,34 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         impl #impl_generics #krate::Resource<#assigns> for #ident {
             fn serialize_attributes<__M: #krate::__private::serde::ser::SerializeMap>(
                 &self,
-                map: &mut __M,
-                fields: ::std::option::Option<&[::std::string::String]>,
-                context: &#krate::Context<#assigns>,
+                __map: &mut __M,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<#assigns>,
             ) -> ::std::result::Result<(), __M::Error> {
-                let _ = context;
+                let _ = __context;
                 #(#serialize_attributes)*
                 Ok(())
             }
 
             fn serialize_relationships<__M: #krate::__private::serde::ser::SerializeMap>(
                 &self,
-                map: &mut __M,
-                fields: ::std::option::Option<&[::std::string::String]>,
-                context: &#krate::Context<#assigns>,
+                __map: &mut __M,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<#assigns>,
             ) -> ::std::result::Result<(), __M::Error> {
-                let base_url = context.base_url();
-                let owner_id = &self.#id_ident;
-                let _ = (base_url, owner_id);
+                let __base_url = __context.base_url();
+                let __owner_id = &self.#id_ident;
+                let _ = (__base_url, __owner_id);
                 #(#serialize_relationships)*
                 Ok(())
             }
 
             fn collect_included<'__a>(
                 &'__a self,
-                include: &#krate::IncludeTree,
-                sink: &mut #krate::ser::IncludedSink<'__a, #assigns>,
+                __include: &#krate::IncludeTree,
+                __sink: &mut #krate::ser::IncludedSink<'__a, #assigns>,
             ) {
-                let _ = (include, &sink);
+                let _ = (__include, &__sink);
                 #(#collect_included)*
             }
 

@@ -330,3 +330,62 @@ fn generated_documents_conform_to_the_json_api_schema() {
     }
     assert_conforms(&docs);
 }
+
+/// Fields (and functions) named like the variables the derive generates: none may shadow
+/// another, in either direction.
+#[derive(reel_jsonapi::Resource, Debug, Clone, PartialEq, Default)]
+#[jsonapi(type = "reports")]
+#[jsonapi(computed(name = "total", with = map))]
+struct Report {
+    #[jsonapi(id)]
+    id: u32,
+    errors: Vec<String>,
+    object: String,
+    pointer: String,
+    attributes: u8,
+    #[jsonapi(visible_if = fields)]
+    context: String,
+    #[jsonapi(skip)]
+    include: bool,
+    #[jsonapi(relationship, type = "people")]
+    sink: Option<u32>,
+    #[jsonapi(relationship, type = "people", rename = "members")]
+    relationships: Vec<u32>,
+}
+
+fn map<A>(report: &Report, _: &Context<A>) -> usize {
+    report.errors.len()
+}
+
+fn fields<A>(report: &Report, _: &Context<A>) -> bool {
+    !report.context.is_empty()
+}
+
+#[test]
+fn fields_named_like_generated_variables_read_and_write() {
+    let body = br#"{"data":{"type":"reports","attributes":{"errors":["e1","e2"],"object":"o",
+        "pointer":"/p","attributes":3,"context":"c"},
+        "relationships":{"sink":{"data":{"type":"people","id":"4"}},"members":{"data":[]}}}}"#;
+    let report = Create::<Report>::from_slice(body, ClientIds::Forbidden)
+        .unwrap()
+        .resource;
+    let expected = Report {
+        errors: vec!["e1".into(), "e2".into()],
+        object: "o".into(),
+        pointer: "/p".into(),
+        attributes: 3,
+        context: "c".into(),
+        sink: Some(4),
+        ..Report::default()
+    };
+    assert_eq!(report, expected);
+    let written: serde_json::Value =
+        serde_json::from_slice(&document(&report, &Context::empty()).to_vec().unwrap()).unwrap();
+    assert_eq!(written["data"]["attributes"]["total"], 2);
+    assert_eq!(written["data"]["attributes"]["context"], "c");
+    assert_eq!(written["data"]["relationships"]["sink"]["data"]["id"], "4");
+    // A wrong member still points at itself.
+    let bad = br#"{"data":{"type":"reports","attributes":{"errors":7}}}"#;
+    let error = Create::<Report>::from_slice(bad, ClientIds::Forbidden).unwrap_err();
+    assert_eq!(error.errors[0].pointer(), Some("/data/attributes/errors"));
+}

@@ -46,7 +46,7 @@ struct Cdn {
 #[derive(Resource, Debug, Clone)]
 #[jsonapi(type = "files", context = Cdn)]
 #[jsonapi(link(name = "download", with = download_link))]
-#[jsonapi(link(name = "describedby", with = schema_link))]
+#[jsonapi(link(name = "describedby", with = links))]
 struct File {
     #[jsonapi(id)]
     id: u32,
@@ -65,7 +65,8 @@ fn download_link(file: &File, context: &Context<Cdn>) -> Option<String> {
     })
 }
 
-fn schema_link(_file: &File, context: &Context<Cdn>) -> Option<LinkObject> {
+/// Named `links` on purpose: the derive's own local variables must not shadow it.
+fn links(_file: &File, context: &Context<Cdn>) -> Option<LinkObject> {
     context.assigns().describe.then(|| LinkObject {
         href: "https://api.example.com/schemas/files".into(),
         title: Some("File schema".into()),
