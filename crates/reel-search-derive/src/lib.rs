@@ -459,7 +459,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 #[doc = #doc]
                 pub fn #ident(&self) -> <#elem as #krate::Document>::Fields {
                     <<#elem as #krate::Document>::Fields as #krate::FieldSet>::with_prefix(
-                        self.path(#json_name),
+                        #krate::__private::field_path(&self.prefix, #json_name),
                     )
                 }
             });
@@ -467,7 +467,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             path_methods.push(quote! {
                 #[doc = #doc]
                 pub fn #ident(&self) -> #krate::Field<<#ty as #krate::FieldMapping>::Scalar> {
-                    #krate::Field::new(self.path(#json_name))
+                    #krate::Field::new(#krate::__private::field_path(&self.prefix, #json_name))
                 }
             });
             if attrs.raw {
@@ -479,7 +479,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 path_methods.push(quote! {
                     #[doc = #raw_doc]
                     pub fn #raw_ident(&self) -> #krate::Field<<#ty as #krate::FieldMapping>::Scalar> {
-                        #krate::Field::new(self.path(concat!(#json_name, ".raw")))
+                        #krate::Field::new(#krate::__private::field_path(&self.prefix, concat!(#json_name, ".raw")))
                     }
                 });
             }
@@ -538,13 +538,6 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
 
         impl #fields_struct {
-            fn path(&self, name: &str) -> ::std::string::String {
-                if self.prefix.is_empty() {
-                    name.to_owned()
-                } else {
-                    format!("{}.{}", self.prefix, name)
-                }
-            }
             #(#path_methods)*
         }
 

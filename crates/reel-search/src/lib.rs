@@ -131,6 +131,17 @@ pub mod __private {
     /// The mapping object type used by generated code.
     pub type Map = serde_json::Map<String, Value>;
 
+    /// `name` below `prefix` (`prefix.name`), or `name` alone at the top level. A free function
+    /// rather than a method of the generated field-path struct, whose methods are named after
+    /// the document's fields (a field may well be called `path`).
+    pub fn field_path(prefix: &str, name: &str) -> String {
+        if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    }
+
     pub fn type_only(ty: &str) -> Map {
         let mut m = Map::new();
         m.insert("type".into(), Value::from(ty));

@@ -224,3 +224,31 @@ fn field_mapping_is_open_to_user_types() {
     let def = IndexDefinition::new("x", json!({}), json!({"properties": {}}));
     assert_eq!(def.body()["settings"], json!({}));
 }
+
+/// Fields named like the generated path struct's own members.
+#[derive(Document, Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct StoredFile {
+    path: String,
+    prefix: String,
+    with_prefix: String,
+    #[search(object)]
+    parent: Folder,
+}
+
+#[derive(Document, Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Folder {
+    path: String,
+}
+
+#[test]
+fn fields_named_path_or_prefix_have_their_own_paths() {
+    let f = StoredFile::fields();
+    assert_eq!(f.path().path(), "path");
+    assert_eq!(f.prefix().path(), "prefix");
+    assert_eq!(f.with_prefix().path(), "with_prefix");
+    assert_eq!(f.parent().path().path(), "parent.path");
+    assert_eq!(FieldSet::prefix(&f.parent()), "parent");
+    let body = StoredFile::definition().body();
+    let parent = &body["mappings"]["properties"]["parent"];
+    assert_eq!(parent["properties"]["path"]["type"], "text");
+}
