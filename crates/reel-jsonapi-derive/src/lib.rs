@@ -72,7 +72,8 @@ impl Case {
     }
 }
 
-struct Computed {
+/// A member written by a function: a `computed(..)` attribute or a `link(..)`.
+struct NamedFn {
     name: String,
     with: Path,
 }
@@ -205,7 +206,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     )));
                 };
                 if what == "computed" {
-                    computed.push(Computed { name: name.value(), with });
+                    computed.push(NamedFn { name: name.value(), with });
                 } else {
                     let value = name.value();
                     if !valid_member_name(&value) {
@@ -220,13 +221,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                             "`self` is written from the context's base URL; give this link another name",
                         ));
                     }
-                    if links.iter().any(|l: &Computed| l.name == value) {
+                    if links.iter().any(|l: &NamedFn| l.name == value) {
                         return Err(syn::Error::new_spanned(
                             &name,
                             format!("link `{value}` is declared twice"),
                         ));
                     }
-                    links.push(Computed { name: value, with });
+                    links.push(NamedFn { name: value, with });
                 }
             } else {
                 return Err(meta.error(

@@ -488,14 +488,13 @@ async fn list_assets(
             let context = state.asset_context(&base);
             let self_link = format!("{base}{uri}");
             let collection_url = format!("{base}/v2/assets{}", without_page(raw));
-            let body = to_value(
+            to_value(
                 collection(&assets, &context)
                     .query(&query)
                     .paginate(&page, &collection_url)
                     .link("self", self_link.as_str())
                     .to_vec(),
-            )?;
-            Ok(body)
+            )
         })
         .await
 }
@@ -522,13 +521,12 @@ async fn show_asset(
                 .ok_or_else(|| not_found_asset(&id))?;
             let context = state.asset_context(&base);
             let self_link = format!("{base}{uri}");
-            let body = to_value(
+            to_value(
                 document(&asset, &context)
                     .query(&query)
                     .link("self", self_link.as_str())
                     .to_vec(),
-            )?;
-            Ok(body)
+            )
         })
         .await
 }
