@@ -113,20 +113,11 @@ fn debian(sh: &Shell) -> Result<()> {
         .copied()
         .filter(|p| !is_installed(sh, p))
         .collect();
+    let admin = admin_access(sh);
     if missing.is_empty() {
         println!("setup: Debian packages present ({})", wanted.join(", "));
     } else {
-        let sudo = if is_root(sh) {
-            false
-        } else if workspace::has_program("sudo")
-            && cmd!(sh, "sudo -n true")
-                .quiet()
-                .ignore_stderr()
-                .run()
-                .is_ok()
-        {
-            true
-        } else {
+        let Some(sudo) = admin else {
             println!(
                 "setup: missing Debian packages: {}. Run as root:\n  apt-get update && apt-get install -y {}",
                 missing.join(" "),
@@ -145,17 +136,37 @@ fn debian(sh: &Shell) -> Result<()> {
             .args(&missing)
             .run()
             .with_context(|| format!("`apt-get install {}` failed", missing.join(" ")))?;
-        if missing.contains(&"postgresql") {
-            start_local_postgres(sh, sudo)?;
+    }
+    // A machine image may ship the server installed but stopped (no service runs when a
+    // session or CI starts), so start it whenever the tests need it and nothing answers, not
+    // only right after installing it.
+    if need_server && !postgres_answers() {
+        match admin {
+            Some(sudo) => start_local_postgres(sh, sudo)?,
+            None => println!(
+                "setup: nothing answers on 127.0.0.1:5432; as root run `service postgresql start` \
+                 or set REEL_DATABASE_URL to a server where the tests may create databases"
+            ),
         }
     }
-    if need_server && !missing.contains(&"postgresql") && !postgres_answers() {
-        println!(
-            "setup: PostgreSQL is installed but nothing answers on 127.0.0.1:5432; start it \
-             (service postgresql start) or set REEL_DATABASE_URL"
-        );
-    }
     Ok(())
+}
+
+/// `Some(false)` as root, `Some(true)` with password-less sudo, `None` without either.
+fn admin_access(sh: &Shell) -> Option<bool> {
+    if is_root(sh) {
+        Some(false)
+    } else if workspace::has_program("sudo")
+        && cmd!(sh, "sudo -n true")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+    {
+        Some(true)
+    } else {
+        None
+    }
 }
 
 /// `program`, through `sudo -n` when not running as root.
@@ -207,12 +218,40 @@ fn start_local_postgres(sh: &Shell, sudo: bool) -> Result<()> {
         .args(["postgresql", "restart"])
         .quiet()
         .run();
-    if postgres_answers() {
+    if !wait_for_postgres() && workspace::has_program("pg_ctlcluster") {
+        // Without an init system `service` may do nothing; start each cluster directly.
+        for version in std::fs::read_dir("/etc/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let version = version.file_name().to_string_lossy().into_owned();
+            let _ = as_admin(sh, sudo, "pg_ctlcluster")
+                .args([version.as_str(), "main", "restart"])
+                .quiet()
+                .run();
+        }
+    }
+    if wait_for_postgres() {
         println!("setup: PostgreSQL is running on 127.0.0.1:5432");
     } else {
         println!("setup: PostgreSQL did not start; start it by hand or set REEL_DATABASE_URL");
     }
     Ok(())
+}
+
+/// Polls 127.0.0.1:5432 for up to ten seconds: a server just started needs a moment.
+fn wait_for_postgres() -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if postgres_answers() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// FNV-1a of the package list: stable across Rust versions, unlike `DefaultHasher`.
