@@ -3,12 +3,14 @@
 //! One module per command, in the style of rust-analyzer's xtask: [`setup`] installs what the
 //! tests need, [`mod@test`] runs the workspace's tests, [`docs`] builds the API docs and the guide,
 //! [`release`] cuts an independent release of one crate and [`mod@bench`] runs the criterion
-//! benchmarks and prints a table of ratios against each crate's peers.
+//! benchmarks and prints a table of ratios against each crate's peers; [`ci`] builds each crate
+//! the way its users do (alone, per feature, packaged) and runs the release-safety checks.
 //!
 //! The binary (`src/main.rs`) only parses the command line; everything it runs lives here so
 //! that tests can drive it (the release flow is tested on a scratch git repository).
 
 pub mod bench;
+pub mod ci;
 pub mod cli;
 pub mod docs;
 pub mod release;

@@ -16,6 +16,10 @@ commands:
   release --plan            crates changed since their last tag, in dependency order
   release --notes <crate> <version>
                             print a version's CHANGELOG section (used by the release workflow)
+  ci [--quick] [--only STEPS] [--skip STEPS]
+                            build what users build: each crate alone and per feature,
+                            cargo package, cargo-deny, actionlint, semver-checks, fuzz
+                            (STEPS: comma-separated; --quick: what .ci/run runs)
   bench [--crate X] [--quick] [--report-only]
                             run criterion benches and print the ratio table;
                             write docs/src/benchmarks.md and its charts
@@ -43,6 +47,7 @@ fn run() -> Result<()> {
         Some("docs") => xtask::docs::run(rest),
         Some("release") => xtask::release::run(rest),
         Some("bench") => xtask::bench::run(rest),
+        Some("ci") => xtask::ci::run(rest),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
