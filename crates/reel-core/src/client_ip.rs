@@ -27,12 +27,12 @@
 //! | Cloudflare (`CF-Connecting-IP`) | [`ClientIpResolver::cloudflare`] | `cloudflare` |
 //! | a fixed number of appending proxies (Envoy, Kubernetes ingress) | [`ClientIpResolver::hop_count`] | `hops:N` |
 //!
-//! Hostile input is expected: entries past [`MAX_HOPS`] are never read, a huge header costs
-//! time linear in its length and no allocation per entry, and nothing panics.
+//! Hostile input is expected: entries past [`MAX_HOPS`] are never parsed, a huge header costs
+//! at most one scan of its bytes and no allocation per entry, and nothing panics (the unit
+//! tests fuzz the parsers with proptest).
 //!
 //! CIDR networks are [`ipnet::IpNet`] (re-exported as [`IpNet`]).
 
-use std::collections::VecDeque;
 use std::fmt;
 #[cfg(feature = "http")]
 use std::net::SocketAddr;
@@ -49,8 +49,9 @@ use std::str::FromStr;
 pub use ipnet::IpNet;
 
 /// The most entries of a list header that a walk reads: no deployment has more proxies, and
-/// the bound keeps a hostile header from costing more than a few microseconds. A walk that
-/// reaches it ends at the address it reached (a trusted proxy).
+/// the bound keeps a hostile header cheap: both list headers are split lazily from the right,
+/// and no walk looks past this many entries.
+/// A walk that reaches it ends at the address it reached (a trusted proxy).
 pub const MAX_HOPS: usize = 64;
 
 /// Why a network could not be parsed.
@@ -220,6 +221,21 @@ impl ProxyHeader {
             Self::Forwarded => "forwarded",
             Self::XRealIp => "x-real-ip",
             Self::CfConnectingIp => "cf-connecting-ip",
+        }
+    }
+
+    /// The header's name as an `http::HeaderName` (a constant: no parsing per request).
+    #[cfg(feature = "http")]
+    pub fn header_name(self) -> http::HeaderName {
+        const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+        const X_REAL_IP: http::HeaderName = http::HeaderName::from_static("x-real-ip");
+        const CF_CONNECTING_IP: http::HeaderName =
+            http::HeaderName::from_static("cf-connecting-ip");
+        match self {
+            Self::XForwardedFor => X_FORWARDED_FOR,
+            Self::Forwarded => http::header::FORWARDED,
+            Self::XRealIp => X_REAL_IP,
+            Self::CfConnectingIp => CF_CONNECTING_IP,
         }
     }
 
@@ -514,7 +530,7 @@ impl ClientIpResolver {
     #[cfg(feature = "http")]
     pub fn resolve_headers(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
         let lines = headers
-            .get_all(self.header.name())
+            .get_all(self.header.header_name())
             .iter()
             .map(|value| value.to_str().ok());
         self.resolve_lines(peer, lines)
@@ -610,54 +626,36 @@ impl Walk<'_> {
         ControlFlow::Continue(())
     }
 
-    /// The elements of one `Forwarded` line, right to left. Quotes and escapes decide where
-    /// elements end, so the line is scanned once from the left, keeping only the last
-    /// elements a walk can reach; a line with an unterminated quoted string is malformed.
+    /// The elements of one `Forwarded` line, split lazily from the right: the elements a
+    /// walk never reaches are never looked at, so nothing a client writes left of the
+    /// proxies' elements (an unbalanced quote, a stray escape) can change how those are read.
+    /// Commas inside quoted strings do not split; proxies never escape inside an address, so
+    /// an element with a backslash is malformed, as is one left inside an unterminated quote.
     fn forwarded_line(&mut self, line: &str) -> ControlFlow<IpAddr> {
-        let keep = self.limit.saturating_sub(self.seen).max(1);
-        let Some(elements) = split_forwarded(line, keep) else {
-            return ControlFlow::Break(self.client);
-        };
-        for element in elements.into_iter().rev() {
-            self.step(forwarded_for(element))?;
-        }
-        ControlFlow::Continue(())
-    }
-}
-
-/// The last `keep` comma-separated elements of a `Forwarded` line, or `None` when a quoted
-/// string is not terminated.
-fn split_forwarded(line: &str, keep: usize) -> Option<VecDeque<&str>> {
-    fn push<'a>(element: &'a str, elements: &mut VecDeque<&'a str>, keep: usize) {
-        if elements.len() == keep {
-            elements.pop_front();
-        }
-        elements.push_back(element);
-    }
-    let mut elements = VecDeque::with_capacity(keep.min(8));
-    let mut start = 0;
-    let mut in_quotes = false;
-    let mut escaped = false;
-    for (index, byte) in line.bytes().enumerate() {
-        if in_quotes {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_quotes = false,
+        let bytes = line.as_bytes();
+        let mut end = bytes.len();
+        let mut in_quotes = false;
+        let mut escaped = false;
+        for index in (0..bytes.len()).rev() {
+            match bytes[index] {
+                b'\\' => escaped = true,
+                b'"' => in_quotes = !in_quotes,
+                b',' if !in_quotes => {
+                    let element = &line[index + 1..end];
+                    self.step((!escaped).then(|| forwarded_for(element)).flatten())?;
+                    end = index;
+                    escaped = false;
+                }
                 _ => {}
             }
-        } else if byte == b'"' {
-            in_quotes = true;
-        } else if byte == b',' {
-            push(&line[start..index], &mut elements, keep);
-            start = index + 1;
         }
+        let element = &line[..end];
+        self.step(
+            (!escaped && !in_quotes)
+                .then(|| forwarded_for(element))
+                .flatten(),
+        )
     }
-    if in_quotes {
-        return None;
-    }
-    push(&line[start..], &mut elements, keep);
-    Some(elements)
 }
 
 /// The `for=` address of one `Forwarded` element. `None` (which stops the walk) when the

@@ -421,11 +421,18 @@ fn rfc_7239_forwarded() {
             )],
         ),
         row(
-            "an unterminated quote swallowing the proxy's element",
+            "an unterminated quote before the proxy's element",
             proxy,
             &[("forwarded", "for=\"6.6.6.6, for=198.51.100.7")],
-        )
-        .expect(proxy),
+        ),
+        row(
+            "an escaped quote before the proxy's element",
+            proxy,
+            &[(
+                "forwarded",
+                r#"for="6.6.6.6\", for=7.7.7.7", for=198.51.100.7"#,
+            )],
+        ),
         row(
             "IPv6 with an obfuscated port",
             proxy,
