@@ -1,79 +1,58 @@
-//! The client's IP address behind reverse proxies, from `Forwarded` and `X-Forwarded-For`.
+//! The client's IP address behind reverse proxies: one header, chosen to match what the proxy
+//! in front of the service writes, believed only as far as trusted proxies vouch for it.
 //!
-//! Proxy headers are written by whoever sends the request, so they are believed only as far
-//! as the chain of hops is made of proxies the operator trusts: starting at the TCP peer, each
-//! trusted hop vouches for the address it forwarded from, and the first untrusted address is
-//! the client. A peer that is not a trusted proxy is the client, whatever its headers say.
+//! A proxy header is written by whoever sends the request. It tells the truth only in the
+//! parts that the operator's own proxies wrote, so a [`ClientIpResolver`] reads exactly one
+//! header — the one those proxies write ([`ProxyHeader`]) — and never falls back to another
+//! one: a front that appends to `X-Forwarded-For` (AWS ALB, nginx's
+//! `$proxy_add_x_forwarded_for`) passes a client-sent `Forwarded` through untouched, and
+//! believing that header would let the client pick its own address.
+//!
+//! The walk starts at the TCP peer. A peer that is not a [`TrustedProxies`] member is the
+//! client, whatever its headers say. Otherwise the list header is read from the right (the
+//! end that the nearest proxy appended to): each trusted address vouches for the entry to its
+//! left, and the first address that is not trusted is the client. A malformed entry, an
+//! `unknown` or an obfuscated identifier stops the walk at the last address that a trusted
+//! hop vouched for. With a hop count ([`ClientIpResolver::hop_count`], Envoy's
+//! `xff_num_trusted_hops`) the walk goes at most that many entries deep.
+//!
+//! | Front | Resolver | Preset name |
+//! |---|---|---|
+//! | none, the service faces the internet | [`ClientIpResolver::direct`] | `direct` |
+//! | proxies appending to `X-Forwarded-For` | [`ClientIpResolver::x_forwarded_for`] | `x-forwarded-for` |
+//! | proxies appending RFC 7239 `Forwarded` | [`ClientIpResolver::forwarded`] | `forwarded` |
+//! | AWS Application Load Balancer | [`ClientIpResolver::aws_alb`] | `aws-alb` |
+//! | CloudFront in front of an ALB | [`ClientIpResolver::cloudfront_alb`] | `cloudfront-alb` |
+//! | nginx setting `X-Real-IP $remote_addr` | [`ClientIpResolver::nginx_real_ip`] | `nginx-real-ip` |
+//! | Cloudflare (`CF-Connecting-IP`) | [`ClientIpResolver::cloudflare`] | `cloudflare` |
+//! | a fixed number of appending proxies (Envoy, Kubernetes ingress) | [`ClientIpResolver::hop_count`] | `hops:N` |
+//!
+//! Hostile input is expected: entries past [`MAX_HOPS`] are never parsed, a huge header costs
+//! at most one scan of its bytes and no allocation per entry, and nothing panics (the unit
+//! tests fuzz the parsers with proptest).
+//!
+//! CIDR networks are [`ipnet::IpNet`] (re-exported as [`IpNet`]).
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+#[cfg(feature = "http")]
+use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroUsize;
+use std::ops::ControlFlow;
 use std::str::FromStr;
 
-/// An IP network in CIDR form (`10.0.0.0/8`, `fd00::/8`, or a single address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
+/// An IP network in CIDR form: the [`ipnet`] crate's type, re-exported.
+///
+/// Until reel-core 0.1 this was a hand-written type with the same name; with `ipnet`,
+/// `IpNet::new` returns a `Result` and keeps the host bits (call [`IpNet::trunc`]), and
+/// parsing needs a prefix length. [`TrustedProxies`] still parses bare addresses.
+pub use ipnet::IpNet;
 
-impl IpNet {
-    /// A network from an address and a prefix length; the host bits of `addr` are cleared.
-    /// Returns `None` when the prefix is longer than the address.
-    pub fn new(addr: IpAddr, prefix: u8) -> Option<Self> {
-        let addr = addr.to_canonical();
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then(|| Self {
-            addr: mask(addr, prefix),
-            prefix,
-        })
-    }
-
-    /// The network address.
-    pub fn addr(&self) -> IpAddr {
-        self.addr
-    }
-
-    /// The prefix length.
-    pub fn prefix(&self) -> u8 {
-        self.prefix
-    }
-
-    /// Whether `ip` lies in this network. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) count
-    /// as their IPv4 address.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == self.addr
-    }
-}
-
-fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            let masked = if prefix == 0 {
-                0
-            } else {
-                bits & (u32::MAX << (32 - u32::from(prefix)))
-            };
-            IpAddr::V4(Ipv4Addr::from(masked))
-        }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let masked = if prefix == 0 {
-                0
-            } else {
-                bits & (u128::MAX << (128 - u32::from(prefix)))
-            };
-            IpAddr::V6(Ipv6Addr::from(masked))
-        }
-    }
-}
-
-impl fmt::Display for IpNet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
+/// The most entries of a list header that a walk reads: no deployment has more proxies, and
+/// the bound keeps a hostile header cheap: both list headers are split lazily from the right,
+/// and no walk looks past this many entries.
+/// A walk that reaches it ends at the address it reached (a trusted proxy).
+pub const MAX_HOPS: usize = 64;
 
 /// Why a network could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +62,7 @@ impl fmt::Display for IpNetParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`{}` is not an IP address or CIDR network (expected e.g. 10.0.0.0/8 or fd00::/8)",
+            "`{}` is not an IP address or CIDR network (expected e.g. 10.0.0.0/8, fd00::/8 or 127.0.0.1)",
             self.0
         )
     }
@@ -91,20 +70,25 @@ impl fmt::Display for IpNetParseError {
 
 impl std::error::Error for IpNetParseError {}
 
-impl FromStr for IpNet {
-    type Err = IpNetParseError;
+/// Parses `10.0.0.0/8`, `fd00::/8` or a bare address (a /32 or /128). Host bits are cleared
+/// and an IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) becomes its IPv4 network.
+fn parse_net(text: &str) -> Result<IpNet, IpNetParseError> {
+    let error = || IpNetParseError(text.trim().to_owned());
+    let text = text.trim();
+    let net = match text.split_once('/') {
+        Some(_) => text.parse::<IpNet>().map_err(|_| error())?,
+        None => IpNet::from(text.parse::<IpAddr>().map_err(|_| error())?),
+    };
+    Ok(canonical_net(net))
+}
 
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let error = || IpNetParseError(text.to_owned());
-        let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().map_err(|_| error())?)),
-            None => (text, None),
-        };
-        let addr: IpAddr = addr.parse().map_err(|_| error())?;
-        let addr = addr.to_canonical();
-        let prefix = prefix.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
-        Self::new(addr, prefix).ok_or_else(error)
+fn canonical_net(net: IpNet) -> IpNet {
+    let net = net.trunc();
+    match (net, net.addr().to_canonical()) {
+        (IpNet::V6(v6), IpAddr::V4(v4)) if v6.prefix_len() >= 96 => {
+            IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96).map_or(net, |n| n.trunc())
+        }
+        _ => net,
     }
 }
 
@@ -129,11 +113,22 @@ impl TrustedProxies {
         Self::default()
     }
 
-    /// Trusts the given networks.
+    /// Trusts the given networks (host bits are ignored).
     pub fn new(networks: impl IntoIterator<Item = IpNet>) -> Self {
         Self {
-            networks: networks.into_iter().collect(),
+            networks: networks.into_iter().map(canonical_net).collect(),
         }
+    }
+
+    /// Trusts every address. Only for a service that nothing but its proxies can reach (a
+    /// private network, a Kubernetes pod behind its ingress) together with a
+    /// [hop count](ClientIpResolver::hop_count): then the count alone decides.
+    pub fn any() -> Self {
+        Self::new(
+            ["0.0.0.0/0", "::/0"]
+                .iter()
+                .filter_map(|n| parse_net(n).ok()),
+        )
     }
 
     /// Trusts loopback (`127.0.0.0/8`, `::1`): a proxy on the same host.
@@ -141,7 +136,7 @@ impl TrustedProxies {
         Self::new(
             ["127.0.0.0/8", "::1/128"]
                 .iter()
-                .filter_map(|n| n.parse().ok()),
+                .filter_map(|n| parse_net(n).ok()),
         )
     }
 
@@ -160,8 +155,14 @@ impl TrustedProxies {
                 "fe80::/10",
             ]
             .iter()
-            .filter_map(|n| n.parse().ok()),
+            .filter_map(|n| parse_net(n).ok()),
         )
+    }
+
+    /// These networks and `other`'s.
+    pub fn union(mut self, other: &TrustedProxies) -> Self {
+        self.networks.extend(other.networks.iter().copied());
+        self
     }
 
     /// The trusted networks.
@@ -169,9 +170,13 @@ impl TrustedProxies {
         &self.networks
     }
 
-    /// Whether `ip` belongs to a trusted proxy.
+    /// Whether `ip` belongs to a trusted proxy. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`)
+    /// count as their IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.networks.iter().any(|net| net.contains(ip))
+        let canonical = ip.to_canonical();
+        self.networks
+            .iter()
+            .any(|net| net.contains(&canonical) || net.contains(&ip))
     }
 }
 
@@ -182,64 +187,314 @@ impl FromStr for TrustedProxies {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         text.split(|c: char| c == ',' || c.is_whitespace())
             .filter(|part| !part.is_empty())
-            .map(str::parse)
+            .map(parse_net)
             .collect::<Result<Vec<IpNet>, _>>()
             .map(Self::new)
     }
 }
 
-/// Which proxy header to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The one header a [`ClientIpResolver`] reads. No other header is ever consulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum ProxyHeader {
-    /// `Forwarded` (RFC 7239) when present, otherwise `X-Forwarded-For`.
+    /// `X-Forwarded-For`: a comma-separated list, each proxy appending the address it
+    /// received the request from. What AWS ALB, CloudFront, nginx, HAProxy, Envoy and most
+    /// Kubernetes ingresses write.
     #[default]
-    Any,
-    /// Only `Forwarded`.
-    Forwarded,
-    /// Only `X-Forwarded-For`.
     XForwardedFor,
+    /// `Forwarded` (RFC 7239): the `for=` parameter of each element, each proxy appending an
+    /// element. Only for fronts configured to write it (e.g. nginx with
+    /// `proxy_set_header Forwarded "$proxy_add_forwarded"`, HAProxy's `option forwarded`).
+    Forwarded,
+    /// `X-Real-IP`: one address, replaced (not appended to) by the proxy, as nginx's
+    /// `proxy_set_header X-Real-IP $remote_addr` does.
+    XRealIp,
+    /// `CF-Connecting-IP`: one address, set by Cloudflare's edge.
+    CfConnectingIp,
 }
 
-/// Resolves the client IP of a request from its TCP peer and proxy headers.
+impl ProxyHeader {
+    /// The header's name, lowercase.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+            Self::XRealIp => "x-real-ip",
+            Self::CfConnectingIp => "cf-connecting-ip",
+        }
+    }
+
+    /// The header's name as an `http::HeaderName` (a constant: no parsing per request).
+    #[cfg(feature = "http")]
+    pub fn header_name(self) -> http::HeaderName {
+        const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+        const X_REAL_IP: http::HeaderName = http::HeaderName::from_static("x-real-ip");
+        const CF_CONNECTING_IP: http::HeaderName =
+            http::HeaderName::from_static("cf-connecting-ip");
+        match self {
+            Self::XForwardedFor => X_FORWARDED_FOR,
+            Self::Forwarded => http::header::FORWARDED,
+            Self::XRealIp => X_REAL_IP,
+            Self::CfConnectingIp => CF_CONNECTING_IP,
+        }
+    }
+
+    /// Whether the header is a list that proxies append to (walked from the right), rather
+    /// than a single address that the proxy sets.
+    pub fn is_list(self) -> bool {
+        matches!(self, Self::XForwardedFor | Self::Forwarded)
+    }
+}
+
+impl fmt::Display for ProxyHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A named deployment, for configuration files and environment variables; see the
+/// [module docs](self) for the table and [`ClientIpResolver`]'s constructors for each.
+///
+/// ```
+/// use reel_core::client_ip::{ClientIpPreset, TrustedProxies};
+///
+/// let preset: ClientIpPreset = "aws-alb".parse().unwrap();
+/// let resolver = preset.resolver("10.0.0.0/16".parse::<TrustedProxies>().unwrap());
+/// let client = resolver.resolve("10.0.3.7".parse().unwrap(), ["6.6.6.6, 198.51.100.7"]);
+/// assert_eq!(client, "198.51.100.7".parse::<std::net::IpAddr>().unwrap());
+/// assert_eq!("hops:2".parse::<ClientIpPreset>().unwrap().to_string(), "hops:2");
+/// assert!("alb-ish".parse::<ClientIpPreset>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClientIpPreset {
+    /// [`ClientIpResolver::direct`] (`direct`).
+    Direct,
+    /// [`ClientIpResolver::x_forwarded_for`] (`x-forwarded-for` or `xff`).
+    XForwardedFor,
+    /// [`ClientIpResolver::forwarded`] (`forwarded`).
+    Forwarded,
+    /// [`ClientIpResolver::aws_alb`] (`aws-alb` or `alb`).
+    AwsAlb,
+    /// [`ClientIpResolver::cloudfront_alb`] (`cloudfront-alb`).
+    CloudFrontAlb,
+    /// [`ClientIpResolver::nginx_real_ip`] (`nginx-real-ip`).
+    NginxRealIp,
+    /// [`ClientIpResolver::cloudflare`] (`cloudflare`).
+    Cloudflare,
+    /// [`ClientIpResolver::hop_count`] (`hops:N`, N from 1 to [`MAX_HOPS`]).
+    HopCount(NonZeroUsize),
+}
+
+impl ClientIpPreset {
+    /// The resolver for this deployment, trusting `trusted` (the proxies' networks; see each
+    /// constructor for what belongs there).
+    pub fn resolver(self, trusted: TrustedProxies) -> ClientIpResolver {
+        match self {
+            Self::Direct => ClientIpResolver::direct(),
+            Self::XForwardedFor => ClientIpResolver::x_forwarded_for(trusted),
+            Self::Forwarded => ClientIpResolver::forwarded(trusted),
+            Self::AwsAlb => ClientIpResolver::aws_alb(trusted),
+            Self::CloudFrontAlb => ClientIpResolver::cloudfront_alb(trusted),
+            Self::NginxRealIp => ClientIpResolver::nginx_real_ip(trusted),
+            Self::Cloudflare => ClientIpResolver::cloudflare(trusted),
+            Self::HopCount(hops) => ClientIpResolver::hop_count(trusted, hops),
+        }
+    }
+}
+
+impl fmt::Display for ClientIpPreset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Direct => f.write_str("direct"),
+            Self::XForwardedFor => f.write_str("x-forwarded-for"),
+            Self::Forwarded => f.write_str("forwarded"),
+            Self::AwsAlb => f.write_str("aws-alb"),
+            Self::CloudFrontAlb => f.write_str("cloudfront-alb"),
+            Self::NginxRealIp => f.write_str("nginx-real-ip"),
+            Self::Cloudflare => f.write_str("cloudflare"),
+            Self::HopCount(hops) => write!(f, "hops:{hops}"),
+        }
+    }
+}
+
+/// Why a preset name could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIpPresetParseError(String);
+
+impl fmt::Display for ClientIpPresetParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a client-IP setting; use one of direct, x-forwarded-for, forwarded, \
+             aws-alb, cloudfront-alb, nginx-real-ip, cloudflare or hops:N (N from 1 to {MAX_HOPS})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ClientIpPresetParseError {}
+
+impl FromStr for ClientIpPreset {
+    type Err = ClientIpPresetParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let name = text.trim().to_ascii_lowercase();
+        let error = || ClientIpPresetParseError(text.trim().to_owned());
+        Ok(match name.as_str() {
+            "direct" | "none" => Self::Direct,
+            "x-forwarded-for" | "xff" => Self::XForwardedFor,
+            "forwarded" => Self::Forwarded,
+            "aws-alb" | "alb" => Self::AwsAlb,
+            "cloudfront-alb" => Self::CloudFrontAlb,
+            "nginx-real-ip" | "x-real-ip" => Self::NginxRealIp,
+            "cloudflare" => Self::Cloudflare,
+            _ => {
+                let count = name.strip_prefix("hops:").ok_or_else(error)?;
+                let hops = count
+                    .trim()
+                    .parse::<NonZeroUsize>()
+                    .ok()
+                    .filter(|n| n.get() <= MAX_HOPS)
+                    .ok_or_else(error)?;
+                Self::HopCount(hops)
+            }
+        })
+    }
+}
+
+/// Resolves the client IP of a request from its TCP peer and the one proxy header that the
+/// operator's front writes; see the [module docs](self).
 ///
 /// ```
 /// use std::net::IpAddr;
 /// use reel_core::client_ip::{ClientIpResolver, TrustedProxies};
 ///
-/// let resolver = ClientIpResolver::new(TrustedProxies::private_networks());
-/// let peer: IpAddr = "10.0.0.5".parse().unwrap(); // the load balancer
+/// let resolver = ClientIpResolver::x_forwarded_for(TrustedProxies::private_networks());
+/// let balancer: IpAddr = "10.0.0.5".parse().unwrap();
 ///
 /// // The balancer appended the address it saw; the client's own claim is ignored.
-/// let client = resolver.resolve(peer, [], ["6.6.6.6, 198.51.100.7"]);
+/// let client = resolver.resolve(balancer, ["6.6.6.6, 198.51.100.7"]);
 /// assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
-///
-/// // RFC 7239 `Forwarded`, IPv6 with a port.
-/// let client = resolver.resolve(peer, [r#"for="[2001:db8::17]:4711";proto=https"#], []);
-/// assert_eq!(client, "2001:db8::17".parse::<IpAddr>().unwrap());
 ///
 /// // A peer that is not trusted is the client, whatever its headers say.
 /// let direct: IpAddr = "203.0.113.1".parse().unwrap();
-/// assert_eq!(resolver.resolve(direct, [], ["1.2.3.4"]), direct);
+/// assert_eq!(resolver.resolve(direct, ["1.2.3.4"]), direct);
+///
+/// // RFC 7239 `Forwarded` is read only by a resolver made for it.
+/// let rfc = ClientIpResolver::forwarded(TrustedProxies::private_networks());
+/// let client = rfc.resolve(balancer, [r#"for="[2001:db8::17]:4711";proto=https"#]);
+/// assert_eq!(client, "2001:db8::17".parse::<IpAddr>().unwrap());
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientIpResolver {
     trusted: TrustedProxies,
     header: ProxyHeader,
+    hops: Option<NonZeroUsize>,
 }
 
 impl ClientIpResolver {
-    /// A resolver believing headers from `trusted` proxies, reading either header.
+    /// The same as [`x_forwarded_for`](Self::x_forwarded_for).
     pub fn new(trusted: TrustedProxies) -> Self {
+        Self::x_forwarded_for(trusted)
+    }
+
+    /// No proxy: the TCP peer is the client. For a service that faces the internet (or a
+    /// layer-4 load balancer that keeps the client's address, like AWS NLB with client IP
+    /// preservation). The [`Default`].
+    pub fn direct() -> Self {
+        Self::default()
+    }
+
+    /// `X-Forwarded-For` walked from the right through the `trusted` proxies: for any chain of
+    /// proxies that append to it, when their addresses are known (loopback for a proxy on the
+    /// same host, the private networks of a VPC). A client inside a trusted network can
+    /// extend the chain with its own entries; when clients share the proxies' networks use
+    /// [`hop_count`](Self::hop_count) or [`aws_alb`](Self::aws_alb).
+    pub fn x_forwarded_for(trusted: TrustedProxies) -> Self {
         Self {
             trusted,
-            header: ProxyHeader::Any,
+            header: ProxyHeader::XForwardedFor,
+            hops: None,
         }
     }
 
-    /// Restricts which header is read.
+    /// `Forwarded` (RFC 7239) walked from the right through the `trusted` proxies. Only for
+    /// fronts configured to write it: most append to `X-Forwarded-For` and pass a client's
+    /// `Forwarded` through untouched.
+    pub fn forwarded(trusted: TrustedProxies) -> Self {
+        Self {
+            trusted,
+            header: ProxyHeader::Forwarded,
+            hops: None,
+        }
+    }
+
+    /// AWS Application Load Balancer (`X-Forwarded-For` processing mode `append`, the
+    /// default): the rightmost `X-Forwarded-For` entry is the address the balancer saw.
+    /// `vpc` holds the balancer's subnets (its nodes connect from there); a request from
+    /// elsewhere did not come through the balancer and is keyed by its peer.
+    pub fn aws_alb(vpc: TrustedProxies) -> Self {
+        Self::hop_count(vpc, NonZeroUsize::MIN)
+    }
+
+    /// CloudFront in front of an ALB: CloudFront appends the viewer's address and the
+    /// balancer appends CloudFront's, so the client is the second entry from the right.
+    /// `trusted` holds the balancer's subnets and CloudFront's origin-facing ranges (AWS's
+    /// `ip-ranges.json`, service `CLOUDFRONT_ORIGIN_FACING`, or the managed prefix list): a
+    /// request that reached the balancer without CloudFront then resolves to its own
+    /// address instead of the entry it wrote.
+    pub fn cloudfront_alb(trusted: TrustedProxies) -> Self {
+        Self::hop_count(trusted, NonZeroUsize::MIN.saturating_add(1))
+    }
+
+    /// nginx setting `proxy_set_header X-Real-IP $remote_addr` (after its own `real_ip`
+    /// module, if any, has found the client): `X-Real-IP`, believed from `nginx` only.
+    /// nginx replaces the header, so a client-sent one never arrives; a request with several
+    /// `X-Real-IP` lines or a malformed one resolves to its peer.
+    pub fn nginx_real_ip(nginx: TrustedProxies) -> Self {
+        Self {
+            trusted: nginx,
+            header: ProxyHeader::XRealIp,
+            hops: None,
+        }
+    }
+
+    /// Cloudflare: `CF-Connecting-IP`, believed only when the peer is in `cloudflare`, the
+    /// ranges Cloudflare publishes (<https://www.cloudflare.com/ips/>) that the operator keeps
+    /// up to date. Anyone else reaching the origin directly is keyed by its own address.
+    pub fn cloudflare(cloudflare: TrustedProxies) -> Self {
+        Self {
+            trusted: cloudflare,
+            header: ProxyHeader::CfConnectingIp,
+            hops: None,
+        }
+    }
+
+    /// A fixed number of proxies, each appending to `X-Forwarded-For`: the client is the
+    /// `hops`th entry from the right, unless an entry before it is not in `trusted` (then
+    /// that entry is the client: the request skipped the first proxies). Behind an Envoy
+    /// with `use_remote_address: true` and `xff_num_trusted_hops: K`, `hops` is K + 1 (the K
+    /// proxies Envoy trusts, and Envoy itself). With [`TrustedProxies::any`] the count
+    /// alone decides, which is right only when nothing but the proxies can reach the service.
+    /// A chain shorter than `hops` ends at its leftmost entry, which a trusted proxy wrote.
+    pub fn hop_count(trusted: TrustedProxies, hops: NonZeroUsize) -> Self {
+        Self {
+            trusted,
+            header: ProxyHeader::XForwardedFor,
+            hops: Some(hops),
+        }
+    }
+
+    /// Reads `header` instead (keeping the trusted proxies and the hop count).
     pub fn with_header(mut self, header: ProxyHeader) -> Self {
         self.header = header;
+        self
+    }
+
+    /// Walks at most `hops` entries of a list header (`None`: up to [`MAX_HOPS`]).
+    pub fn with_hop_count(mut self, hops: Option<NonZeroUsize>) -> Self {
+        self.hops = hops;
         self
     }
 
@@ -248,303 +503,264 @@ impl ClientIpResolver {
         &self.trusted
     }
 
-    /// The client IP. `forwarded` and `x_forwarded_for` are the values of every occurrence of
-    /// those headers, in the order received. Malformed entries are never believed: the walk
-    /// stops at the last address that a trusted hop vouched for.
-    pub fn resolve<'a>(
+    /// The header this resolver reads.
+    pub fn header(&self) -> ProxyHeader {
+        self.header
+    }
+
+    /// The hop count, if the walk is bounded by one.
+    pub fn hop_count_limit(&self) -> Option<NonZeroUsize> {
+        self.hops
+    }
+
+    /// The client IP. `values` are the values of every occurrence of
+    /// [`header`](Self::header) in the order received (other headers are not looked at).
+    /// Malformed entries are never believed: the walk stops at the last address that a
+    /// trusted hop vouched for.
+    pub fn resolve<'a, I>(&self, peer: IpAddr, values: I) -> IpAddr
+    where
+        I: IntoIterator<Item = &'a str>,
+        I::IntoIter: DoubleEndedIterator,
+    {
+        self.resolve_lines(peer, values.into_iter().map(Some))
+    }
+
+    /// [`resolve`](Self::resolve) with the header read from an `http::HeaderMap`; a value that
+    /// is not visible ASCII is a malformed entry.
+    #[cfg(feature = "http")]
+    pub fn resolve_headers(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
+        let lines = headers
+            .get_all(self.header.header_name())
+            .iter()
+            .map(|value| value.to_str().ok());
+        self.resolve_lines(peer, lines)
+    }
+
+    /// The client IP of a request: its peer address ([`peer_addr`]) resolved with its
+    /// headers. `None` when the server recorded no peer address.
+    #[cfg(feature = "http")]
+    pub fn resolve_request<B>(&self, request: &http::Request<B>) -> Option<IpAddr> {
+        let peer = peer_addr(request.extensions())?;
+        Some(self.resolve_headers(peer.ip(), request.headers()))
+    }
+
+    /// The walk over header lines; `None` is a line that is not text (malformed).
+    fn resolve_lines<'a>(
         &self,
         peer: IpAddr,
-        forwarded: impl IntoIterator<Item = &'a str>,
-        x_forwarded_for: impl IntoIterator<Item = &'a str>,
+        lines: impl DoubleEndedIterator<Item = Option<&'a str>>,
     ) -> IpAddr {
         let peer = peer.to_canonical();
         if !self.trusted.contains(peer) {
             return peer;
         }
-        let forwarded: Vec<Option<IpAddr>> = match self.header {
-            ProxyHeader::XForwardedFor => Vec::new(),
-            _ => forwarded.into_iter().flat_map(parse_forwarded).collect(),
+        if !self.header.is_list() {
+            return single_value(lines).unwrap_or(peer);
+        }
+        let limit = self.hops.map_or(MAX_HOPS, |n| n.get().min(MAX_HOPS));
+        let mut walk = Walk {
+            trusted: &self.trusted,
+            client: peer,
+            seen: 0,
+            limit,
         };
-        let chain = if !forwarded.is_empty() || self.header == ProxyHeader::Forwarded {
-            forwarded
-        } else {
-            x_forwarded_for
-                .into_iter()
-                .flat_map(|value| value.split(','))
-                .map(parse_xff_entry)
-                .collect()
-        };
-        let mut client = peer;
-        for hop in chain.into_iter().rev() {
-            let Some(ip) = hop else { return client };
-            client = ip.to_canonical();
-            if !self.trusted.contains(client) {
+        for line in lines.rev() {
+            let Some(line) = line else { return walk.client };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let flow = match self.header {
+                ProxyHeader::Forwarded => walk.forwarded_line(line),
+                _ => walk.xff_line(line),
+            };
+            if let ControlFlow::Break(client) = flow {
                 return client;
             }
         }
-        client
-    }
-
-    /// [`resolve`](Self::resolve) with the headers read from an `http::HeaderMap`; header
-    /// values that are not visible ASCII count as malformed entries.
-    #[cfg(feature = "http")]
-    pub fn resolve_headers(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
-        // A non-ASCII value becomes a marker that parses as no address, so it stops the walk.
-        let forwarded = headers
-            .get_all(http::header::FORWARDED)
-            .iter()
-            .map(|v| v.to_str().unwrap_or("for=invalid"));
-        let xff = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .map(|v| v.to_str().unwrap_or("invalid"));
-        self.resolve(peer, forwarded, xff)
-    }
-
-    /// [`resolve`](Self::resolve) for a peer socket address.
-    pub fn resolve_socket<'a>(
-        &self,
-        peer: SocketAddr,
-        forwarded: impl IntoIterator<Item = &'a str>,
-        x_forwarded_for: impl IntoIterator<Item = &'a str>,
-    ) -> IpAddr {
-        self.resolve(peer.ip(), forwarded, x_forwarded_for)
+        walk.client
     }
 }
 
-/// One `X-Forwarded-For` entry: an address, optionally with a port or in brackets.
-fn parse_xff_entry(entry: &str) -> Option<IpAddr> {
-    parse_node(entry.trim())
+/// The address of a single-value header, if there is exactly one well-formed line.
+fn single_value<'a>(mut lines: impl Iterator<Item = Option<&'a str>>) -> Option<IpAddr> {
+    let only = lines.next()??;
+    if lines.next().is_some() {
+        return None;
+    }
+    parse_node(only).map(|ip| ip.to_canonical())
 }
 
-/// The `for=` addresses of one `Forwarded` header value, one per element; an element without
-/// a usable `for=` yields `None`.
-fn parse_forwarded(value: &str) -> Vec<Option<IpAddr>> {
-    split_unquoted(value, ',')
-        .into_iter()
-        .filter(|element| !element.trim().is_empty())
-        .map(|element| {
-            split_unquoted(element, ';')
-                .into_iter()
-                .find_map(|pair| {
-                    let (name, value) = pair.split_once('=')?;
-                    if !name.trim().eq_ignore_ascii_case("for") {
-                        return None;
-                    }
-                    let value = value.trim();
-                    let value = value
-                        .strip_prefix('"')
-                        .and_then(|v| v.strip_suffix('"'))
-                        .unwrap_or(value);
-                    Some(parse_node(value))
-                })
-                .flatten()
-        })
-        .collect()
+/// The state of a right-to-left walk.
+struct Walk<'r> {
+    trusted: &'r TrustedProxies,
+    /// The last address a trusted hop vouched for (the peer to begin with).
+    client: IpAddr,
+    /// Entries read so far.
+    seen: usize,
+    /// Entries to read at most.
+    limit: usize,
 }
 
-/// Splits on `separator` outside double quotes.
-fn split_unquoted(text: &str, separator: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut in_quotes = false;
-    let mut start = 0;
-    for (index, c) in text.char_indices() {
-        if c == '"' {
-            in_quotes = !in_quotes;
-        } else if c == separator && !in_quotes {
-            parts.push(&text[start..index]);
-            start = index + c.len_utf8();
+impl Walk<'_> {
+    /// One entry, `None` when it is not an address.
+    fn step(&mut self, hop: Option<IpAddr>) -> ControlFlow<IpAddr> {
+        let Some(ip) = hop else {
+            return ControlFlow::Break(self.client);
+        };
+        let ip = ip.to_canonical();
+        self.seen += 1;
+        self.client = ip;
+        if self.seen >= self.limit || !self.trusted.contains(ip) {
+            ControlFlow::Break(ip)
+        } else {
+            ControlFlow::Continue(())
         }
     }
-    parts.push(&text[start..]);
-    parts
+
+    /// The entries of one `X-Forwarded-For` line, right to left; lazy, so the entries a walk
+    /// never reaches are never parsed.
+    fn xff_line(&mut self, line: &str) -> ControlFlow<IpAddr> {
+        for entry in line.rsplit(',') {
+            self.step(parse_node(entry))?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The elements of one `Forwarded` line, split lazily from the right: the elements a
+    /// walk never reaches are never looked at, so nothing a client writes left of the
+    /// proxies' elements (an unbalanced quote, a stray escape) can change how those are read.
+    /// Commas inside quoted strings do not split; proxies never escape inside an address, so
+    /// an element with a backslash is malformed, as is one left inside an unterminated quote.
+    fn forwarded_line(&mut self, line: &str) -> ControlFlow<IpAddr> {
+        let bytes = line.as_bytes();
+        let mut end = bytes.len();
+        let mut in_quotes = false;
+        let mut escaped = false;
+        for index in (0..bytes.len()).rev() {
+            match bytes[index] {
+                b'\\' => escaped = true,
+                b'"' => in_quotes = !in_quotes,
+                b',' if !in_quotes => {
+                    let element = &line[index + 1..end];
+                    self.step((!escaped).then(|| forwarded_for(element)).flatten())?;
+                    end = index;
+                    escaped = false;
+                }
+                _ => {}
+            }
+        }
+        let element = &line[..end];
+        self.step(
+            (!escaped && !in_quotes)
+                .then(|| forwarded_for(element))
+                .flatten(),
+        )
+    }
+}
+
+/// The `for=` address of one `Forwarded` element. `None` (which stops the walk) when the
+/// element has no `for`, more than one, or one that is `unknown`, obfuscated (`_hidden`),
+/// escaped (no proxy escapes an address: a backslash is a parser-differential attempt) or
+/// not an address.
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let mut found = None;
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut start = 0;
+    let mut pair_end = |end: usize, start: &mut usize| -> Option<()> {
+        let pair = &element[*start..end];
+        *start = end + 1;
+        match pair.split_once('=') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("for") => {
+                if found.replace(value.trim()).is_some() {
+                    return None;
+                }
+            }
+            Some(_) => {}
+            None if pair.trim().is_empty() => {}
+            None => return None,
+        }
+        Some(())
+    };
+    for (index, byte) in element.bytes().enumerate() {
+        if in_quotes {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_quotes = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_quotes = true;
+        } else if byte == b';' {
+            pair_end(index, &mut start)?;
+        }
+    }
+    pair_end(element.len(), &mut start)?;
+    let value = found?;
+    let value = match value.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"')?,
+        None => value,
+    };
+    if value.contains(['\\', '"']) {
+        return None;
+    }
+    parse_node(value)
 }
 
 /// An address as proxies write it: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]`,
-/// `[2001:db8::1]:80`. `unknown` and obfuscated identifiers are not addresses.
+/// `[2001:db8::1]:80`, with RFC 7239's obfuscated port (`:_abc`) too. `unknown`, obfuscated
+/// identifiers, zone ids and anything else are not addresses.
 fn parse_node(text: &str) -> Option<IpAddr> {
+    let text = text.trim_matches([' ', '\t']);
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Some(ip);
     }
-    if let Ok(socket) = text.parse::<SocketAddr>() {
-        return Some(socket.ip());
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (inner, after) = rest.split_once(']')?;
+            let ip = inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6)?;
+            match after {
+                "" => return Some(ip),
+                _ => (ip, after.strip_prefix(':')?),
+            }
+        }
+        None => {
+            let (host, port) = text.rsplit_once(':')?;
+            let ip = host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)?;
+            (ip, port)
+        }
+    };
+    valid_port(port).then_some(host)
+}
+
+/// A port number, or RFC 7239's `obfport` (`_` and letters, digits, `.`, `_`, `-`).
+fn valid_port(port: &str) -> bool {
+    match port.strip_prefix('_') {
+        Some(obfuscated) => {
+            !obfuscated.is_empty()
+                && obfuscated
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        }
+        None => port.parse::<u16>().is_ok() && port.bytes().all(|b| b.is_ascii_digit()),
     }
-    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-        return inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+}
+
+/// The TCP peer of a request, from its extensions: axum's `ConnectInfo<SocketAddr>` (with
+/// feature `axum`; serve with `into_make_service_with_connect_info::<SocketAddr>()`), else a
+/// plain `SocketAddr` that a hyper service inserted. Every reel crate reads the peer through
+/// this one function, so the layers of one service always agree on it.
+#[cfg(feature = "http")]
+pub fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(addr)) =
+        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(*addr);
     }
-    None
+    extensions.get::<SocketAddr>().copied()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn networks_parse_and_match() {
-        let net: IpNet = "10.1.2.3/8".parse().unwrap();
-        assert_eq!(net.to_string(), "10.0.0.0/8");
-        assert!(net.contains(ip("10.255.0.1")));
-        assert!(
-            net.contains(ip("::ffff:10.0.0.1")),
-            "v4-mapped v6 counts as v4"
-        );
-        assert!(!net.contains(ip("11.0.0.1")));
-        let v6: IpNet = "fd00::/8".parse().unwrap();
-        assert!(v6.contains(ip("fd12::1")));
-        assert!(!v6.contains(ip("10.0.0.1")));
-        assert!(
-            "0.0.0.0/0"
-                .parse::<IpNet>()
-                .unwrap()
-                .contains(ip("8.8.8.8"))
-        );
-        for bad in [
-            "",
-            "10.0.0.0/33",
-            "::/129",
-            "nonsense",
-            "10.0.0/8",
-            "1.2.3.4/x",
-        ] {
-            assert!(bad.parse::<IpNet>().is_err(), "{bad:?} parsed");
-        }
-    }
-
-    #[test]
-    fn untrusted_peer_is_the_client() {
-        let r = ClientIpResolver::new(TrustedProxies::none());
-        assert_eq!(
-            r.resolve(ip("10.0.0.1"), ["for=1.1.1.1"], ["2.2.2.2"]),
-            ip("10.0.0.1")
-        );
-    }
-
-    #[test]
-    fn walks_right_to_left_through_trusted_hops() {
-        let r = ClientIpResolver::new("10.0.0.0/8".parse().unwrap());
-        // client 198.51.100.1 → proxy 10.0.0.2 → proxy 10.0.0.3 (peer)
-        assert_eq!(
-            r.resolve(ip("10.0.0.3"), [], ["198.51.100.1, 10.0.0.2"]),
-            ip("198.51.100.1")
-        );
-        // A spoofed leftmost entry is not believed: the first untrusted from the right wins.
-        assert_eq!(
-            r.resolve(ip("10.0.0.3"), [], ["1.1.1.1", "198.51.100.1"]),
-            ip("198.51.100.1")
-        );
-        // Everything trusted: the leftmost address.
-        assert_eq!(
-            r.resolve(ip("10.0.0.3"), [], ["10.0.0.9, 10.0.0.2"]),
-            ip("10.0.0.9")
-        );
-        // No header: the peer.
-        assert_eq!(r.resolve(ip("10.0.0.3"), [], []), ip("10.0.0.3"));
-    }
-
-    #[test]
-    fn malformed_entries_stop_the_walk() {
-        let r = ClientIpResolver::new("10.0.0.0/8".parse().unwrap());
-        assert_eq!(
-            r.resolve(ip("10.0.0.3"), [], ["1.1.1.1, garbage"]),
-            ip("10.0.0.3")
-        );
-        assert_eq!(
-            r.resolve(ip("10.0.0.3"), [], ["1.1.1.1, garbage, 10.0.0.4"]),
-            ip("10.0.0.4")
-        );
-        assert_eq!(
-            r.resolve(ip("10.0.0.3"), ["for=unknown"], []),
-            ip("10.0.0.3")
-        );
-        assert_eq!(
-            r.resolve(ip("10.0.0.3"), ["for=_hidden, for=10.0.0.7"], []),
-            ip("10.0.0.7")
-        );
-        for junk in [
-            "",
-            ",,,",
-            "\"",
-            "for=\"[::1",
-            "for=;;;",
-            "=,=",
-            "for=[zz]:1",
-        ] {
-            let _ = r.resolve(ip("10.0.0.3"), [junk], [junk]);
-        }
-    }
-
-    #[test]
-    fn forwarded_header_forms() {
-        let r = ClientIpResolver::new(TrustedProxies::private_networks());
-        let peer = ip("192.168.1.1");
-        assert_eq!(
-            r.resolve(peer, ["for=192.0.2.60;proto=http;by=203.0.113.43"], []),
-            ip("192.0.2.60")
-        );
-        assert_eq!(
-            r.resolve(peer, [r#"For="[2001:db8:cafe::17]:4711""#], []),
-            ip("2001:db8:cafe::17")
-        );
-        assert_eq!(
-            r.resolve(peer, [r#"for="192.0.2.43:47011", for=10.0.0.2"#], []),
-            ip("192.0.2.43")
-        );
-        assert_eq!(
-            r.resolve(peer, ["proto=https;for=198.51.100.17"], ["9.9.9.9"]),
-            ip("198.51.100.17"),
-            "Forwarded wins"
-        );
-        let xff_only = r.clone().with_header(ProxyHeader::XForwardedFor);
-        assert_eq!(
-            xff_only.resolve(peer, ["for=198.51.100.17"], ["9.9.9.9"]),
-            ip("9.9.9.9")
-        );
-        let fwd_only = r.with_header(ProxyHeader::Forwarded);
-        assert_eq!(fwd_only.resolve(peer, [], ["9.9.9.9"]), peer);
-    }
-
-    #[test]
-    fn ipv6_and_mapped_addresses() {
-        let r = ClientIpResolver::new(TrustedProxies::loopback());
-        assert_eq!(r.resolve(ip("::1"), [], ["2001:db8::1"]), ip("2001:db8::1"));
-        assert_eq!(
-            r.resolve(ip("::ffff:127.0.0.1"), [], ["[2001:db8::2]:443"]),
-            ip("2001:db8::2")
-        );
-        assert_eq!(
-            r.resolve(ip("::1"), [], ["::ffff:203.0.113.5"]),
-            ip("203.0.113.5")
-        );
-    }
-
-    #[test]
-    fn trusted_proxies_parse_lists() {
-        let t: TrustedProxies = "10.0.0.0/8 192.168.0.1,::1".parse().unwrap();
-        assert_eq!(t.networks().len(), 3);
-        assert!("10.0.0.0/8, nope".parse::<TrustedProxies>().is_err());
-        assert!(TrustedProxies::private_networks().contains(ip("172.20.1.1")));
-        assert!(!TrustedProxies::private_networks().contains(ip("172.32.0.1")));
-    }
-
-    #[cfg(feature = "http")]
-    #[test]
-    fn reads_header_maps() {
-        let mut headers = http::HeaderMap::new();
-        headers.append("x-forwarded-for", "198.51.100.1".parse().unwrap());
-        headers.append("x-forwarded-for", "10.0.0.2".parse().unwrap());
-        let r = ClientIpResolver::new("10.0.0.0/8".parse().unwrap());
-        assert_eq!(
-            r.resolve_headers(ip("10.0.0.3"), &headers),
-            ip("198.51.100.1")
-        );
-        headers.insert(
-            http::header::FORWARDED,
-            http::HeaderValue::from_bytes(b"for=\xff").unwrap(),
-        );
-        assert_eq!(r.resolve_headers(ip("10.0.0.3"), &headers), ip("10.0.0.3"));
-    }
-}
+mod tests;

@@ -11,7 +11,7 @@
 //! | [`Backoff`] | exponential, capped, jittered retry delays, deterministic with a seed | herd, search, geoip |
 //! | [`HotSwap`] | a read-mostly value with lock-free reads and atomic replacement | herd topology, geoip databases |
 //! | [`BackgroundTask`] | a spawned task that stops on request or on drop | herd discovery, geoip reloads |
-//! | [`client_ip`] | the client's address behind trusted proxies (`Forwarded`, `X-Forwarded-For`) | ratelimit, geoip |
+//! | [`client_ip`] | the client's address behind the operator's proxies: one header, presets for ALB, CloudFront, nginx, Cloudflare and hop counts, and the peer address of a request | ratelimit, geoip |
 //! | [`SecretSource`], [`Secret`] | a secret from a literal, an environment variable or a file; `Debug` never prints it | cloudfront keys, MaxMind license keys, search credentials |
 //!
 //! # Example
@@ -48,7 +48,8 @@
 //! | Feature | Default | Enables |
 //! |---|---|---|
 //! | `tokio` | yes | [`BackgroundTask`], [`Backoff::retry`], [`HotSwap::subscribe`] |
-//! | `http` | no | `ClientIpResolver::resolve_headers` over an `http::HeaderMap` |
+//! | `http` | no | `ClientIpResolver::resolve_headers` over an `http::HeaderMap`, `client_ip::peer_addr` from a `SocketAddr` request extension |
+//! | `axum` | no | `client_ip::peer_addr` also reads axum's `ConnectInfo<SocketAddr>` |
 //!
 //! Without `tokio` the crate is runtime-agnostic: clocks, backoff delays, [`HotSwap`] and
 //! secrets need no async runtime.

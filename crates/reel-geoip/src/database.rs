@@ -142,7 +142,8 @@ impl Database {
             let network = result
                 .network()
                 .ok()
-                .and_then(|net| IpNet::new(net.ip(), net.prefix()));
+                .and_then(|net| IpNet::new(net.ip(), net.prefix()).ok())
+                .map(|net| net.trunc());
             read(v, network)
         }))
     }

@@ -1,14 +1,15 @@
 //! HTTP integration: the client's location for every request.
 //!
 //! [`GeoIpLayer`] (feature `tower`) resolves each request's client address from the TCP peer
-//! and, only when the peer is a trusted proxy, the `Forwarded` / `X-Forwarded-For` headers —
+//! and, only when the peer is a trusted proxy, the one proxy header the resolver reads —
 //! through [`reel_core::client_ip::ClientIpResolver`], the same logic reel-ratelimit uses —
 //! looks it up and stores a [`ClientGeo`] in the request extensions. With the `axum` feature
 //! [`ClientGeo`] is also an extractor.
 //!
-//! The peer address is read from the request extensions: axum's
-//! `ConnectInfo<SocketAddr>` (serve with `into_make_service_with_connect_info::<SocketAddr>()`)
-//! or a plain `SocketAddr` inserted by the server. Without either, no [`ClientGeo`] is stored.
+//! The peer address is read by [`reel_core::client_ip::peer_addr`], as in every reel crate:
+//! axum's `ConnectInfo<SocketAddr>` (serve with
+//! `into_make_service_with_connect_info::<SocketAddr>()`), else a plain `SocketAddr` inserted
+//! by the server. Without either, no [`ClientGeo`] is stored.
 //!
 //! ```
 //! # #[cfg(feature = "axum")] {
@@ -32,11 +33,11 @@
 //! # }
 //! ```
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use reel_core::client_ip::ClientIpResolver;
+use reel_core::client_ip::{ClientIpResolver, peer_addr};
 
 use crate::{Asn, GeoIp, Location};
 
@@ -87,17 +88,6 @@ pub struct GeoIpService<S> {
     layer: GeoIpLayer,
 }
 
-fn peer<B>(request: &http::Request<B>) -> Option<IpAddr> {
-    #[cfg(feature = "axum")]
-    if let Some(info) = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-    {
-        return Some(info.0.ip());
-    }
-    request.extensions().get::<SocketAddr>().map(SocketAddr::ip)
-}
-
 impl GeoIpLayer {
     /// Resolves and looks up the client of a request with this peer and headers.
     pub fn client_geo(&self, peer: IpAddr, headers: &http::HeaderMap) -> ClientGeo {
@@ -131,8 +121,9 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match peer(&request) {
+        match peer_addr(request.extensions()) {
             Some(peer) => {
+                let peer = peer.ip();
                 let geo = self.layer.client_geo(peer, request.headers());
                 request.extensions_mut().insert(geo);
             }

@@ -76,13 +76,28 @@ async fn trusted_proxy_headers_give_the_client_location() {
         "81.2.69.160 London 64496"
     );
     assert_eq!(
+        get_with(&url, &[("x-forwarded-for", "[2001:db8:1::17]:4711")])
+            .await
+            .1,
+        "2001:db8:1::17 Berlin 64501"
+    );
+    // The resolver reads X-Forwarded-For only: a client-sent `Forwarded` that the proxy passed
+    // through does not pick the location.
+    assert_eq!(
         get_with(
             &url,
-            &[("forwarded", "for=\"[2001:db8:1::17]:4711\";proto=https")]
+            &[
+                ("forwarded", "for=81.2.69.160"),
+                ("x-forwarded-for", "216.160.83.56")
+            ]
         )
         .await
         .1,
-        "2001:db8:1::17 Berlin 64501"
+        "216.160.83.56 Milton 64498"
+    );
+    assert_eq!(
+        get_with(&url, &[("forwarded", "for=81.2.69.160")]).await.1,
+        "127.0.0.1 - -"
     );
     // The client's own claim (leftmost) is ignored: the rightmost untrusted hop wins.
     assert_eq!(

@@ -86,7 +86,7 @@ fn lookups_agree_with_libmaxminddb() {
             theirs.string(&time_zone),
             "{address}"
         );
-        let prefix = u16::from(ours.network.unwrap().prefix());
+        let prefix = u16::from(ours.network.unwrap().prefix_len());
         let expected = if ip.is_ipv4() { prefix + 96 } else { prefix };
         assert_eq!(expected, theirs.netmask(), "{address}");
         compared += 1;

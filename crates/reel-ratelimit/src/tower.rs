@@ -9,7 +9,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let limiter = RateLimiter::new(MemoryStore::new());
 //! let layer = RateLimitLayer::new(limiter, "100/min burst 20".parse()?)
-//!     // The client IP, believing X-Forwarded-For/Forwarded from the load balancers only.
+//!     // The client IP, believing X-Forwarded-For from the load balancers only.
 //!     .key(KeyExtractor::client_ip(ClientIpResolver::new("10.0.0.0/8".parse()?)))
 //!     // Logins get their own, stricter bucket.
 //!     .route(Some(http::Method::POST), "/login", "5/min".parse()?)
@@ -20,11 +20,12 @@
 //! # let _ = layer; Ok(()) }
 //! ```
 //!
-//! The peer address comes from a `std::net::SocketAddr` request extension (insert it in a
-//! hyper service) or, with feature `axum`, from axum's `ConnectInfo<SocketAddr>`.
+//! The peer address comes from [`reel_core::client_ip::peer_addr`], the function every reel
+//! crate uses: axum's `ConnectInfo<SocketAddr>` (with feature `axum`), else a
+//! `std::net::SocketAddr` request extension (insert it in a hyper service).
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -69,14 +70,12 @@ impl fmt::Debug for KeyExtractor {
 }
 
 impl KeyExtractor {
-    /// The client IP: the TCP peer, or the address that trusted proxies forwarded
-    /// (`Forwarded`, `X-Forwarded-For`). IPv6 clients are keyed by their /64, since one host
-    /// usually owns a whole /64.
+    /// The client IP: the TCP peer, or the address that trusted proxies forwarded in the one
+    /// header `resolver` reads (see [`reel_core::client_ip`] for the presets). IPv6 clients
+    /// are keyed by their /64, since one host usually owns a whole /64.
     pub fn client_ip(resolver: ClientIpResolver) -> Self {
         Self(Arc::new(move |request: &RequestHead| {
-            let peer = peer_addr(request)?;
-            let ip = resolver.resolve_headers(peer.ip(), request.headers());
-            Some(ip_key(ip))
+            resolver.resolve_request(request).map(ip_key)
         }))
     }
 
@@ -114,20 +113,6 @@ fn ip_key(ip: IpAddr) -> String {
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
     }
-}
-
-fn peer_addr(request: &RequestHead) -> Option<SocketAddr> {
-    if let Some(addr) = request.extensions().get::<SocketAddr>() {
-        return Some(*addr);
-    }
-    #[cfg(feature = "axum")]
-    if let Some(info) = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-    {
-        return Some(info.0);
-    }
-    None
 }
 
 /// What the decision hook sees.

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use reel_core::SecretSource;
-use reel_core::client_ip::TrustedProxies;
+use reel_core::client_ip::{ClientIpPreset, ClientIpResolver, TrustedProxies};
 use reel_ratelimit::Quota;
 
 /// How the service runs. [`Config::default`] is the zero-configuration mode: SQLite in memory,
@@ -29,8 +29,12 @@ pub struct Config {
     pub rate_limit_in_memcache: bool,
     /// Requests allowed per client IP (`REEL_RATE_LIMIT`, default `300/min burst 60`).
     pub quota: Quota,
-    /// Proxies whose `Forwarded`/`X-Forwarded-For` headers are believed
-    /// (`REEL_TRUSTED_PROXIES`, CIDRs separated by commas; default loopback).
+    /// What is in front of the service and which header it writes (`REEL_CLIENT_IP`: `direct`,
+    /// `x-forwarded-for` (the default), `forwarded`, `aws-alb`, `cloudfront-alb`,
+    /// `nginx-real-ip`, `cloudflare` or `hops:N`); see `reel_core::client_ip`.
+    pub client_ip: ClientIpPreset,
+    /// The proxies whose header is believed (`REEL_TRUSTED_PROXIES`, addresses and CIDRs
+    /// separated by commas; default loopback, a proxy on the same host).
     pub trusted_proxies: TrustedProxies,
     /// The public base URL for links (`REEL_PUBLIC_URL`); default `http://` + the `Host` header.
     pub public_url: Option<String>,
@@ -104,6 +108,7 @@ impl Default for Config {
             search_index: "edge-assets".to_owned(),
             rate_limit_in_memcache: false,
             quota: default_quota(),
+            client_ip: ClientIpPreset::XForwardedFor,
             trusted_proxies: TrustedProxies::loopback(),
             public_url: None,
             data_dir: PathBuf::from(".edge-api"),
@@ -117,6 +122,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// How the rate limits and the geolocation find the client's address:
+    /// [`client_ip`](Self::client_ip) trusting [`trusted_proxies`](Self::trusted_proxies).
+    pub fn client_ip_resolver(&self) -> ClientIpResolver {
+        self.client_ip.resolver(self.trusted_proxies.clone())
+    }
+
     /// Reads the `REEL_*` variables; unset or empty ones keep their defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -143,6 +154,12 @@ impl Config {
             config.quota = quota.parse().map_err(|e| ConfigError::Invalid {
                 name: "REEL_RATE_LIMIT",
                 reason: format!("`{quota}`: {e} (example: `300/min burst 60`)"),
+            })?;
+        }
+        if let Some(preset) = get("REEL_CLIENT_IP") {
+            config.client_ip = preset.parse().map_err(|e| ConfigError::Invalid {
+                name: "REEL_CLIENT_IP",
+                reason: format!("{e}"),
             })?;
         }
         if let Some(trusted) = get("REEL_TRUSTED_PROXIES") {
@@ -295,6 +312,35 @@ mod tests {
         assert_eq!(
             config.maxmind.unwrap().base_url.as_deref(),
             Some("http://geo-mirror.internal:8080")
+        );
+    }
+
+    #[test]
+    fn the_client_ip_setting_is_a_named_front_and_its_proxies() {
+        let config = from(&[]).unwrap();
+        assert_eq!(config.client_ip, ClientIpPreset::XForwardedFor);
+        assert_eq!(
+            config.client_ip_resolver(),
+            ClientIpResolver::x_forwarded_for(TrustedProxies::loopback())
+        );
+        let config = from(&[
+            ("REEL_CLIENT_IP", "aws-alb"),
+            ("REEL_TRUSTED_PROXIES", "10.0.0.0/16"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.client_ip_resolver(),
+            ClientIpResolver::aws_alb("10.0.0.0/16".parse().unwrap())
+        );
+        let config = from(&[("REEL_CLIENT_IP", "hops:2")]).unwrap();
+        assert_eq!(config.client_ip.to_string(), "hops:2");
+        let error = from(&[("REEL_CLIENT_IP", "elb")]).unwrap_err();
+        assert!(error.to_string().starts_with("REEL_CLIENT_IP:"), "{error}");
+        assert!(error.to_string().contains("aws-alb"), "{error}");
+        let error = from(&[("REEL_TRUSTED_PROXIES", "10.0.0.0/33")]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("REEL_TRUSTED_PROXIES:"),
+            "{error}"
         );
     }
 

@@ -45,7 +45,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use reel_core::client_ip::ClientIpResolver;
 use reel_geoip::http::{ClientGeo, GeoIpLayer};
 use reel_jsonapi::axum::{JsonApiBody, JsonApiQuery, JsonApiRequest, Negotiated, render};
 use reel_jsonapi::de::{Create, Update};
@@ -131,10 +130,7 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
     };
     let downloads = Arc::new(downloads::DownloadSigner::from_config(&config)?);
     let geo = geo::Geo::from_config(&config)?;
-    let geo_layer = GeoIpLayer::new(
-        geo.geoip.clone(),
-        ClientIpResolver::new(config.trusted_proxies.clone()),
-    );
+    let geo_layer = GeoIpLayer::new(geo.geoip.clone(), config.client_ip_resolver());
     let state = AppState(Arc::new(Inner {
         db,
         cache,
@@ -145,9 +141,7 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         geo,
     }));
     let rate_limit = RateLimitLayer::new(limiter, config.quota)
-        .key(KeyExtractor::client_ip(ClientIpResolver::new(
-            config.trusted_proxies.clone(),
-        )))
+        .key(KeyExtractor::client_ip(config.client_ip_resolver()))
         .ietf_headers(true)
         .on_reject(|decision| {
             let detail = match decision.retry_after() {

@@ -406,6 +406,41 @@ async fn zero_config_serves_assets_from_sqlite() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
+/// The evidence of issue 15: behind a proxy that appends to `X-Forwarded-For` and passes a
+/// client-sent `Forwarded` through untouched (AWS ALB, a default nginx), the client must not
+/// pick its own address. Loopback is the trusted proxy here; 216.160.83.56 is a US address and
+/// 81.2.69.160 a GB one in the demo database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sent_forwarded_header_does_not_pick_the_country() {
+    let data_dir = scratch_dir();
+    let base = start(Config {
+        data_dir: data_dir.clone(),
+        quota: "60/min burst 2".parse().unwrap(),
+        ..Config::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let spoofed = |url: String, claimed: &str| {
+        http.get(url)
+            .header("Forwarded", format!("for={claimed}"))
+            .header("X-Forwarded-For", "216.160.83.56")
+    };
+    let reply = send(spoofed(format!("{base}/v2/assets"), "81.2.69.160")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["meta"]["country"], json!("US"));
+    // Nor its rate-limit bucket: a new `Forwarded` address each time is still one client.
+    let statuses = [
+        send(spoofed(format!("{base}/v2/assets/1"), "89.160.20.128"))
+            .await
+            .status,
+        send(spoofed(format!("{base}/v2/assets/1"), "175.16.199.7"))
+            .await
+            .status,
+    ];
+    assert_eq!(statuses, [200, 429]);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_in_memcached() {
     let memcached = Memcached::start().unwrap();

@@ -25,7 +25,7 @@ pub struct Options {
     pub memcache: Option<String>,
     /// The per-client quota.
     pub quota: Quota,
-    /// Proxies whose `X-Forwarded-For`/`Forwarded` headers are believed.
+    /// Proxies whose `X-Forwarded-For` header is believed (walked from the right).
     pub trusted: TrustedProxies,
     /// Fail closed instead of open when the store is down.
     pub fail_closed: bool,
