@@ -86,11 +86,11 @@ pub mod tower;
 
 pub use error::{QuotaError, StoreError};
 pub use fast_clock::FastClock;
-pub use limiter::{FailurePolicy, LimiterStats, RateLimiter};
+pub use limiter::{FailurePolicy, Limit, LimitOutcome, LimiterStats, RateLimiter, Verdict};
 #[cfg(feature = "memcache")]
 pub use memcache::MemcacheStore;
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use quota::{Decision, Outcome, Quota};
 #[cfg(feature = "redis")]
-pub use redis::{GCRA_SCRIPT, RedisRouter, RedisStore, RedisTime};
-pub use store::{BoxFuture, Store, decode_tat, encode_tat};
+pub use redis::{GCRA_PEEK_SCRIPT, GCRA_SCRIPT, RedisRouter, RedisStore, RedisTime};
+pub use store::{BoxFuture, MAX_KEY_BYTES, Store, bounded_key, decode_tat, encode_tat};
