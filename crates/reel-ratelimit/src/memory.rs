@@ -267,6 +267,13 @@ impl MemoryStore {
         self.inner.map.len()
     }
 
+    /// Whether `key` has state (a bucket not yet swept).
+    pub fn contains(&self, key: &str) -> bool {
+        self.inner
+            .map
+            .contains_key(&*bounded_key(key, MAX_KEY_BYTES))
+    }
+
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.inner.map.is_empty()

@@ -443,13 +443,16 @@ impl RateLimitLayer {
     /// the tightest decides — `10/s` and `1000/day`, say. See
     /// [`RateLimiter::check_limits`] for the order and what is charged.
     pub fn limit(mut self, limit: Limit) -> Self {
-        self.update(|c| match &mut c.default_policy {
-            Some(policy) => policy.limits.push(limit),
-            None => {
-                c.default_policy = Some(Policy {
-                    name: Arc::from("default"),
-                    limits: vec![limit],
-                })
+        self.update(|c| {
+            let limit = if c.shadow { limit.shadow() } else { limit };
+            match &mut c.default_policy {
+                Some(policy) => policy.limits.push(limit),
+                None => {
+                    c.default_policy = Some(Policy {
+                        name: Arc::from("default"),
+                        limits: vec![limit],
+                    })
+                }
             }
         });
         self
@@ -481,6 +484,11 @@ impl RateLimitLayer {
             .map(Cow::into_owned)
             .collect();
         self.update(|c| {
+            let limits = if c.shadow {
+                limits.into_iter().map(Limit::shadow).collect()
+            } else {
+                limits
+            };
             c.routes.push(RouteQuota {
                 method,
                 segments,
@@ -491,12 +499,24 @@ impl RateLimitLayer {
         self
     }
 
-    /// Shadow mode for the whole layer (default off): every request is decided and
-    /// reported (decision hook, `tracing`, [`LimiterStats::shadow_denied`](crate::LimiterStats))
-    /// but none is rejected and no rate-limit header is sent — to roll a new limit out and
-    /// watch what it would refuse. Use [`Limit::shadow`] for one limit among enforced ones.
-    pub fn shadow(mut self, enabled: bool) -> Self {
-        self.update(|c| c.shadow = enabled);
+    /// Shadow mode for the whole layer: every limit, including those added afterwards,
+    /// becomes a shadow limit ([`Limit::shadow`]) — decided and reported (decision hook,
+    /// `tracing`, [`LimiterStats::shadow_denied`](crate::LimiterStats)) but never rejecting,
+    /// and no rate-limit header is sent. Roll a new limit out this way and watch what it
+    /// would refuse before enforcing it.
+    pub fn shadow(mut self) -> Self {
+        self.update(|c| {
+            c.shadow = true;
+            let policies = c
+                .default_policy
+                .iter_mut()
+                .chain(c.routes.iter_mut().map(|route| &mut route.policy));
+            for policy in policies {
+                for limit in &mut policy.limits {
+                    *limit = limit.clone().shadow();
+                }
+            }
+        });
         self
     }
 
@@ -645,23 +665,15 @@ where
                 .map(String::as_str)
                 .zip(policy.limits.iter())
                 .collect();
-            let shadow = config.shadow;
             let verdict = match config.limiter.check_limits(&checks, cost).await {
                 Ok(verdict) => verdict,
                 Err(error) => {
                     tracing::debug!(%error, policy = %policy.name, "request can never be admitted");
-                    if shadow {
-                        let (parts, ()) = head.into_parts();
-                        return inner.call(Request::from_parts(parts, body)).await;
-                    }
                     let response = too_costly(policy, cost);
                     let (parts, body) = response.into_parts();
                     return Ok(Response::from_parts(parts, ResBody::from(body)));
                 }
             };
-            if shadow && !verdict.is_allowed() {
-                tracing::info!(policy = %policy.name, key, "rate limit in shadow mode would deny this request");
-            }
             if let Some(hook) = &config.hook
                 && let Some(decision) = verdict
                     .decision()
@@ -677,12 +689,10 @@ where
                     keyless,
                 });
             }
-            if shadow || verdict.is_allowed() {
+            if verdict.is_allowed() {
                 let (parts, ()) = head.into_parts();
                 let mut response = inner.call(Request::from_parts(parts, body)).await?;
-                if !shadow {
-                    config.set_headers(response.headers_mut(), &verdict, false);
-                }
+                config.set_headers(response.headers_mut(), &verdict, false);
                 Ok(response)
             } else if let Some(decision) = verdict.decision() {
                 let response = (config.reject)(decision);

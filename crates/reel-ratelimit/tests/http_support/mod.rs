@@ -106,6 +106,12 @@ pub(crate) struct Stores {
     pub(crate) memory: Arc<dyn Store>,
     pub(crate) redis: Arc<dyn Store>,
     pub(crate) memcache: Arc<dyn Store>,
+    /// The memory store behind `memory`.
+    pub(crate) memory_handle: MemoryStore,
+    /// The redis server's URL, to look at what the store wrote.
+    pub(crate) redis_url: String,
+    /// The memcached server's `host:port`, to look at what the store wrote.
+    pub(crate) memcached_addr: String,
     /// The servers, kept alive (and stopped on drop).
     _redis: Redis,
     _memcached: Memcached,
@@ -124,9 +130,12 @@ impl Stores {
             .with_clock(clock.clone());
         let memory = MemoryStore::builder().clock(clock.clone()).build();
         Self {
-            memory: Arc::new(memory),
+            memory: Arc::new(memory.clone()),
+            memory_handle: memory,
             redis: Arc::new(redis),
             memcache: Arc::new(memcache),
+            redis_url: redis_server.url(),
+            memcached_addr: memcached.host_port(),
             _redis: redis_server,
             _memcached: memcached,
         }
