@@ -70,15 +70,16 @@ struct Inner {
     evicting: Mutex<()>,
 }
 
-/// What the store counts for one key besides the key's bytes: the map slot (key pointer and
-/// length, the state, a control byte) at the table's worst load after growth, and the
-/// allocator's header and rounding for the key. Deliberately generous: the bound is a
-/// ceiling, not an estimate.
-const ENTRY_OVERHEAD: usize = 96;
+/// What the store counts for one key besides the key's allocation: the map slot (key
+/// pointer and length, the state, a control byte) at the table's lowest load after growth,
+/// with room for the old table while it is being grown, and the eviction pass's list of
+/// states. Deliberately generous: the bound is a ceiling, not an estimate.
+const ENTRY_OVERHEAD: usize = 128;
 
-/// The bytes counted for a key of `key_len` bytes.
+/// The bytes counted for a key of `key_len` bytes: its allocation (with the allocator's
+/// header, in 16-byte steps) and [`ENTRY_OVERHEAD`].
 fn entry_bytes(key_len: usize) -> usize {
-    key_len.next_multiple_of(16) + ENTRY_OVERHEAD
+    (key_len + 8).next_multiple_of(16) + ENTRY_OVERHEAD
 }
 
 impl fmt::Debug for MemoryStore {
@@ -118,10 +119,10 @@ impl MemoryStoreBuilder {
     }
 
     /// The most bytes the keys and their state may take (default 128 MiB). Counted per key
-    /// as its length rounded up to 16 plus 96 bytes of map and allocator overhead; keys
-    /// longer than [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES) are held as a 113-byte digest
-    /// ([`bounded_key`](crate::bounded_key)), so no key costs more than about 230 bytes. A
-    /// request that would hold more evicts first.
+    /// as its allocation (length plus 8, rounded up to 16) plus 128 bytes of map overhead;
+    /// keys longer than [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES) are held as a 113-byte
+    /// digest ([`bounded_key`](crate::bounded_key)), so no key counts more than 256 bytes.
+    /// A request that would hold more evicts first.
     pub fn max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = max_bytes.max(entry_bytes(MAX_KEY_BYTES));
         self
