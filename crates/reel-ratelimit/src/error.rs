@@ -59,6 +59,9 @@ pub enum StoreError {
         "rate-limit state `{0}` is not a timestamp in nanoseconds; was the key written by something else?"
     )]
     CorruptState(String),
+    /// The store cannot do this (a custom [`Store`](crate::Store) without `peek` or `reset`).
+    #[error("this rate-limit store does not support `{0}`; implement it in the store")]
+    Unsupported(&'static str),
     /// The quota refused the request (its cost exceeds the burst).
     #[error(transparent)]
     Quota(#[from] QuotaError),

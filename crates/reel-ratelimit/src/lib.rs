@@ -15,12 +15,20 @@
 //!   uncontended decision on a known key), and, with feature `redis`, [`RedisStore`] (one Lua
 //!   script, EVALSHA, one round trip, key expiry, hash-tagged keys, pluggable sharding —
 //!   reel-herd's `RedisCluster` with feature `redis-herd`).
+//!   Every built-in store keeps keys bounded ([`bounded_key`]): a long key is held as a
+//!   readable prefix and a SHA-256 digest, so it is limited like a short one; the memory
+//!   store bounds its bytes as well as its keys.
 //! - [`RateLimiter`] — a store behind a timeout and a [`FailurePolicy`] (fail open or closed),
-//!   with counters ([`LimiterStats`]) and `tracing` events.
+//!   with counters ([`LimiterStats`]) and `tracing` events; [`peek`](RateLimiter::peek)
+//!   (no charge, no write), [`reset`](RateLimiter::reset), and several [`Limit`]s on one
+//!   request ([`check_limits`](RateLimiter::check_limits): the tightest decides; shadow
+//!   limits decide and report but never deny).
 //! - with feature `tower`, [`tower::RateLimitLayer`] — per-client-IP (trusted proxies aware),
-//!   per-route, per-header or custom keys, per-route quotas, costs, `X-RateLimit-*`,
-//!   `Retry-After` and IETF `RateLimit`/`RateLimit-Policy` headers, a custom rejection and a
-//!   hook on every decision.
+//!   per-route, per-header or custom keys, a policy for requests without a key, per-route
+//!   quotas matched by path segment or axum route, several limits per request, shadow mode,
+//!   costs (413 for a cost no bucket can hold), `X-RateLimit-*` (reset in seconds or as an
+//!   epoch time), `Retry-After` and IETF `RateLimit`/`RateLimit-Policy` headers, a custom
+//!   rejection and a hook on every decision.
 //!
 //! Time comes from a reel-core [`Clock`](reel_core::Clock), so tests with a
 //! [`ManualClock`](reel_core::ManualClock) are exact; the memory store defaults to
@@ -62,7 +70,7 @@
 //! | `memcache` | no | `MemcacheStore` over reel-herd's memcached cluster (memcached 1.6+) |
 //! | `redis-herd` | no | `redis`, and [`RedisRouter`] for reel-herd's `RedisCluster` |
 //! | `tower` | no | [`tower::RateLimitLayer`] for axum, hyper and any tower HTTP service |
-//! | `axum`  | no | `tower`, and the layer also reads axum's `ConnectInfo<SocketAddr>` |
+//! | `axum`  | no | `tower`, and the layer also reads axum's `ConnectInfo<SocketAddr>` and `MatchedPath` |
 //!
 //! Choosing a store: the memory store for one process (or tests); redis or memcache when a
 //! fleet must share one limit — see each store's documentation for an example.
@@ -86,11 +94,11 @@ pub mod tower;
 
 pub use error::{QuotaError, StoreError};
 pub use fast_clock::FastClock;
-pub use limiter::{FailurePolicy, LimiterStats, RateLimiter};
+pub use limiter::{FailurePolicy, Limit, LimitOutcome, LimiterStats, RateLimiter, Verdict};
 #[cfg(feature = "memcache")]
 pub use memcache::MemcacheStore;
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use quota::{Decision, Outcome, Quota};
 #[cfg(feature = "redis")]
-pub use redis::{GCRA_SCRIPT, RedisRouter, RedisStore, RedisTime};
-pub use store::{BoxFuture, Store, decode_tat, encode_tat};
+pub use redis::{GCRA_PEEK_SCRIPT, GCRA_SCRIPT, RedisRouter, RedisStore, RedisTime};
+pub use store::{BoxFuture, MAX_KEY_BYTES, Store, bounded_key, decode_tat, encode_tat};

@@ -69,6 +69,7 @@ struct Counters {
     timeouts: AtomicU64,
     failed_open: AtomicU64,
     failed_closed: AtomicU64,
+    shadow_denied: AtomicU64,
     failing: AtomicBool,
 }
 
@@ -88,6 +89,8 @@ pub struct LimiterStats {
     pub failed_open: u64,
     /// Requests denied because the store failed.
     pub failed_closed: u64,
+    /// Requests a shadow [`Limit`] would have denied (and let through).
+    pub shadow_denied: u64,
 }
 
 impl RateLimiter {
@@ -197,6 +200,245 @@ impl RateLimiter {
             timeouts: c.timeouts.load(Ordering::Relaxed),
             failed_open: c.failed_open.load(Ordering::Relaxed),
             failed_closed: c.failed_closed.load(Ordering::Relaxed),
+            shadow_denied: c.shadow_denied.load(Ordering::Relaxed),
         }
+    }
+
+    /// What a request of cost 1 for `key` would be told now, without consuming anything and
+    /// without writing to the store (every built-in store; a custom store answers
+    /// [`StoreError::Unsupported`] unless it implements [`Store::peek`]). Store failures are
+    /// returned, not turned into decisions.
+    pub async fn peek(&self, key: &str, quota: &Quota) -> Result<Decision, StoreError> {
+        match tokio::time::timeout(self.timeout, self.store.peek(key, quota)).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Forgets `key`'s state in the store: its bucket is full again (after a support ticket,
+    /// a successful login, a test).
+    pub async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        match tokio::time::timeout(self.timeout, self.store.reset(key)).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Decides one request of `cost` under several limits, each on its own bucket key:
+    /// `checks` pairs a bucket key with a [`Limit`].
+    ///
+    /// The limits are decided in the order given; the first enforced limit that denies
+    /// stops the chain, so the limits after it are not charged for a request that is
+    /// refused anyway (they are peeked, to report them). Put the short windows first: with
+    /// `10/s` before `1000/day`, a client hammering at 100/s spends its daily allowance on
+    /// the 10 requests a second that are admitted, not on the 90 that are refused. Shadow
+    /// limits are decided like enforced ones (so their figures are what enforcing them would
+    /// give) but never deny and never stop the chain.
+    ///
+    /// The only error is a cost above an enforced limit's burst (checked before anything is
+    /// charged): such a request can never be admitted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use reel_core::ManualClock;
+    /// use reel_ratelimit::{Limit, MemoryStore, RateLimiter};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let clock = ManualClock::at_unix(Duration::from_secs(1_700_000_000));
+    /// let limiter = RateLimiter::new(MemoryStore::builder().clock(clock.clone()).build());
+    /// let second = Limit::new("second", "2/s".parse()?);
+    /// let day = Limit::new("day", "3/day".parse()?);
+    /// let checks = [("second|alice", &second), ("day|alice", &day)];
+    ///
+    /// let verdict = limiter.check_limits(&checks, 1).await?;
+    /// assert!(verdict.is_allowed());
+    /// assert_eq!(verdict.decision().map(|d| d.remaining()), Some(1)); // the tightest
+    /// assert!(limiter.check_limits(&checks, 1).await?.is_allowed());
+    /// let denied = limiter.check_limits(&checks, 1).await?; // 2/s is spent
+    /// assert!(!denied.is_allowed());
+    /// assert_eq!(denied.deciding().map(|o| &*o.name), Some("second"));
+    ///
+    /// clock.advance(Duration::from_secs(1));
+    /// assert!(limiter.check_limits(&checks, 1).await?.is_allowed()); // the day's third
+    /// clock.advance(Duration::from_secs(1));
+    /// let denied = limiter.check_limits(&checks, 1).await?;
+    /// assert_eq!(denied.deciding().map(|o| &*o.name), Some("day"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_limits(
+        &self,
+        checks: &[(&str, &Limit)],
+        cost: u32,
+    ) -> Result<Verdict, QuotaError> {
+        for (_, limit) in checks.iter().filter(|(_, limit)| !limit.shadow) {
+            limit.quota.decide_backlog(0, cost)?;
+        }
+        let mut outcomes = Vec::with_capacity(checks.len());
+        let mut refused = false;
+        for (key, limit) in checks {
+            let charged = !refused;
+            let outcome = if refused {
+                // Not charged: the request is refused by an earlier limit.
+                match self.peek(key, &limit.quota).await {
+                    Ok(decision) => LimitOutcome::new(limit, decision, false),
+                    Err(error) => {
+                        tracing::debug!(%error, key, "cannot peek a rate limit to report it");
+                        continue;
+                    }
+                }
+            } else {
+                match self.check_n(key, &limit.quota, cost).await {
+                    Ok(decision) => LimitOutcome::new(limit, decision, true),
+                    // Only a shadow limit gets here (enforced costs were checked above).
+                    Err(_) => LimitOutcome::new(limit, Decision::never(&limit.quota), false),
+                }
+            };
+            if !outcome.decision.is_allowed() {
+                if limit.shadow {
+                    if charged {
+                        self.counters.shadow_denied.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(limit = %limit.name, key, "shadow rate limit would deny this request");
+                    }
+                } else {
+                    refused = true;
+                }
+            }
+            outcomes.push(outcome);
+        }
+        Ok(Verdict { outcomes })
+    }
+}
+
+/// One limit among several on a request ([`RateLimiter::check_limits`]): a named quota,
+/// enforced or in shadow mode.
+///
+/// A shadow limit is decided and reported (decision hook, `tracing`,
+/// [`LimiterStats::shadow_denied`]) but never denies: roll a new limit out in shadow mode,
+/// watch what it would refuse, then enforce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    name: Arc<str>,
+    quota: Quota,
+    shadow: bool,
+}
+
+impl Limit {
+    /// An enforced limit named `name` (the name appears in headers and bucket keys).
+    pub fn new(name: impl Into<Arc<str>>, quota: Quota) -> Self {
+        Self {
+            name: name.into(),
+            quota,
+            shadow: false,
+        }
+    }
+
+    /// This limit in shadow mode: decided and reported, never denying.
+    pub fn shadow(mut self) -> Self {
+        self.shadow = true;
+        self
+    }
+
+    /// The limit's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The limit's quota.
+    pub fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
+    /// Whether the limit is in shadow mode.
+    pub fn is_shadow(&self) -> bool {
+        self.shadow
+    }
+}
+
+/// What one [`Limit`] said about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LimitOutcome {
+    /// The limit's name.
+    pub name: Arc<str>,
+    /// The limit's quota.
+    pub quota: Quota,
+    /// Whether the limit is in shadow mode.
+    pub shadow: bool,
+    /// Its decision: the store's answer when charged, its current state when only peeked.
+    pub decision: Decision,
+    /// Whether the request was charged against this limit (decided, not only peeked).
+    pub charged: bool,
+}
+
+impl LimitOutcome {
+    fn new(limit: &Limit, decision: Decision, charged: bool) -> Self {
+        Self {
+            name: limit.name.clone(),
+            quota: limit.quota,
+            shadow: limit.shadow,
+            decision,
+            charged,
+        }
+    }
+}
+
+/// The answer for one request under several limits ([`RateLimiter::check_limits`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    outcomes: Vec<LimitOutcome>,
+}
+
+impl Verdict {
+    /// Whether the request is admitted: no enforced limit denied it.
+    pub fn is_allowed(&self) -> bool {
+        !self
+            .enforced()
+            .any(|outcome| outcome.charged && !outcome.decision.is_allowed())
+    }
+
+    /// Whether a shadow limit would have denied the request.
+    pub fn shadow_denied(&self) -> bool {
+        self.outcomes
+            .iter()
+            .any(|outcome| outcome.shadow && !outcome.decision.is_allowed())
+    }
+
+    /// Every limit's outcome, in the order given (a limit that could not be peeked after a
+    /// denial is left out).
+    pub fn outcomes(&self) -> &[LimitOutcome] {
+        &self.outcomes
+    }
+
+    /// The enforced limits' outcomes.
+    pub fn enforced(&self) -> impl Iterator<Item = &LimitOutcome> {
+        self.outcomes.iter().filter(|outcome| !outcome.shadow)
+    }
+
+    /// The tightest enforced limit, the one to report in single-limit headers: on denial,
+    /// the denying limit with the longest wait (so a client that waits `Retry-After` clears
+    /// every limit); on admission, the one with the fewest requests remaining. `None` when
+    /// every limit is in shadow mode.
+    pub fn deciding(&self) -> Option<&LimitOutcome> {
+        if self.is_allowed() {
+            self.enforced().min_by(|a, b| {
+                (
+                    a.decision.remaining(),
+                    std::cmp::Reverse(a.decision.reset()),
+                )
+                    .cmp(&(
+                        b.decision.remaining(),
+                        std::cmp::Reverse(b.decision.reset()),
+                    ))
+            })
+        } else {
+            self.enforced()
+                .filter(|outcome| !outcome.decision.is_allowed())
+                .max_by_key(|outcome| outcome.decision.retry_after())
+        }
+    }
+
+    /// The [`deciding`](Self::deciding) limit's decision.
+    pub fn decision(&self) -> Option<&Decision> {
+        self.deciding().map(|outcome| &outcome.decision)
     }
 }

@@ -10,11 +10,14 @@ use reel_core::{Backoff, Clock, Jitter, SharedClock, SystemClock};
 use reel_herd::{CasToken, MemcacheCluster, MetaWrite};
 
 use crate::error::StoreError;
+use crate::memory::peek_decision;
 use crate::quota::{Decision, Outcome, Quota};
-use crate::store::{BoxFuture, Store, decode_tat, encode_tat};
+use crate::store::{BoxFuture, Store, decode_tat, encode_tat, push_digest};
 
 /// The default number of compare-and-swap attempts per decision.
 const DEFAULT_ATTEMPTS: u32 = 8;
+/// memcached's longest key, in bytes.
+const MAX_MEMCACHE_KEY: usize = 250;
 /// The default bound on remembered (key → TAT, CAS token) entries.
 const DEFAULT_TOKEN_CACHE: usize = 10_000;
 
@@ -142,17 +145,39 @@ impl MemcacheStore {
     }
 
     /// The memcached key of a bucket: the prefix and the key, with spaces, control
-    /// characters and `%` written as `%XX` (memcached keys cannot hold them).
+    /// characters and `%` written as `%XX` (memcached keys cannot hold them). When that is
+    /// longer than memcached's 250 bytes, its first 185 bytes are kept readable, followed by
+    /// `~` and the SHA-256 of the prefix and key in hex: a long key (an API key header, a
+    /// long path) is limited like a short one instead of failing key validation.
     pub fn memcache_key(&self, key: &str) -> String {
-        let mut out = String::with_capacity(self.prefix.len() + key.len());
-        for part in [self.prefix.as_str(), key] {
-            for c in part.chars() {
-                if c.is_ascii_control() || c == ' ' || c == '%' {
-                    out.push_str(&format!("%{:02X}", u32::from(c)));
-                } else {
-                    out.push(c);
-                }
+        let plain = |text: &str| !text.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'%');
+        if self.prefix.len() + key.len() <= MAX_MEMCACHE_KEY && plain(&self.prefix) && plain(key) {
+            let mut out = String::with_capacity(self.prefix.len() + key.len());
+            out.push_str(&self.prefix);
+            out.push_str(key);
+            return out;
+        }
+        // The readable part of a digested key leaves room for `~` and 64 hex digits.
+        const READABLE: usize = MAX_MEMCACHE_KEY - 1 - 64;
+        let mut out = String::with_capacity(MAX_MEMCACHE_KEY + 3);
+        let mut readable = 0;
+        for c in self.prefix.chars().chain(key.chars()) {
+            if c.is_ascii_control() || c == ' ' || c == '%' {
+                out.push_str(&format!("%{:02X}", u32::from(c)));
+            } else {
+                out.push(c);
             }
+            if out.len() <= READABLE {
+                readable = out.len();
+            }
+            if out.len() > MAX_MEMCACHE_KEY {
+                break;
+            }
+        }
+        if out.len() > MAX_MEMCACHE_KEY {
+            out.truncate(readable);
+            out.push('~');
+            push_digest(&mut out, &[self.prefix.as_bytes(), key.as_bytes()]);
         }
         out
     }
@@ -275,6 +300,34 @@ impl MemcacheStore {
     }
 }
 
+impl MemcacheStore {
+    async fn peek_inner(&self, key: &str, quota: &Quota) -> Result<Decision, StoreError> {
+        let item = self.memcache_key(key);
+        self.trip();
+        let current = self
+            .cluster
+            .meta_get(&item)
+            .await
+            .map_err(StoreError::backend)?;
+        let tat = match current {
+            Some((value, _)) => Some(decode_tat(&value)?),
+            None => None,
+        };
+        Ok(peek_decision(quota, tat, self.clock.unix_nanos()))
+    }
+
+    async fn reset_inner(&self, key: &str) -> Result<(), StoreError> {
+        let item = self.memcache_key(key);
+        self.tokens.remove(&item);
+        self.trip();
+        self.cluster
+            .delete(&item)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+}
+
 /// The item's lifetime: one second past the moment the bucket has drained.
 fn ttl(outcome: &Outcome) -> Duration {
     let backlog = outcome.new_backlog_nanos.unwrap_or(0);
@@ -289,5 +342,17 @@ impl Store for MemcacheStore {
         cost: u32,
     ) -> BoxFuture<'a, Result<Decision, StoreError>> {
         Box::pin(self.decide_inner(key, quota, cost))
+    }
+
+    fn peek<'a>(
+        &'a self,
+        key: &'a str,
+        quota: &'a Quota,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        Box::pin(self.peek_inner(key, quota))
+    }
+
+    fn reset<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.reset_inner(key))
     }
 }

@@ -1,19 +1,18 @@
 //! The in-process store: a sharded map of atomic TATs.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use reel_core::{BackgroundTask, SharedClock};
 
 use crate::fast_clock::FastClock;
-use tokio::sync::Notify;
 
 use crate::error::{QuotaError, StoreError};
 use crate::quota::{Decision, Quota};
-use crate::store::{BoxFuture, Store};
+use crate::store::{BoxFuture, MAX_KEY_BYTES, Store, bounded_key};
 
 type Map = DashMap<Box<str>, AtomicU64, foldhash::fast::RandomState>;
 
@@ -23,9 +22,15 @@ type Map = DashMap<Box<str>, AtomicU64, foldhash::fast::RandomState>;
 /// a compare-and-swap loop, so requests for different keys never wait for each other and
 /// requests for the same key never lose an update. A background task (when built inside a
 /// tokio runtime) removes keys whose bucket has drained every
-/// [`sweep_interval`](MemoryStoreBuilder::sweep_interval), and sweeps early once the map
-/// holds more than [`max_keys`](MemoryStoreBuilder::max_keys) — then the keys closest to
-/// draining go first, which can only make a limit more lenient, never stricter.
+/// [`sweep_interval`](MemoryStoreBuilder::sweep_interval).
+///
+/// Memory is bounded in keys ([`max_keys`](MemoryStoreBuilder::max_keys)) and in bytes
+/// ([`max_bytes`](MemoryStoreBuilder::max_bytes)): keys longer than
+/// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES) are held as a fixed-size digest
+/// ([`bounded_key`](crate::bounded_key)), and a request that would cross a bound first evicts
+/// the drained keys and then the keys closest to draining, down to 7/8 of the bound — which
+/// can only make a limit more lenient for those keys, never stricter. A flood of distinct
+/// keys therefore costs eviction work, never unbounded memory.
 ///
 /// ```
 /// use std::time::Duration;
@@ -56,16 +61,34 @@ struct Inner {
     map: Map,
     clock: SharedClock,
     max_keys: usize,
+    max_bytes: usize,
     approx_len: AtomicUsize,
+    approx_bytes: AtomicUsize,
     evicted: AtomicU64,
-    over_capacity: Notify,
+    /// Held by the thread that evicts because a bound was crossed; the others wait on it, so
+    /// a flood cannot outrun eviction.
+    evicting: Mutex<()>,
+}
+
+/// What the store counts for one key besides the key's allocation: the map slot (key
+/// pointer and length, the state, a control byte) at the table's lowest load after growth,
+/// with room for the old table while it is being grown, and the eviction pass's list of
+/// states. Deliberately generous: the bound is a ceiling, not an estimate.
+const ENTRY_OVERHEAD: usize = 128;
+
+/// The bytes counted for a key of `key_len` bytes: its allocation (with the allocator's
+/// header, in 16-byte steps) and [`ENTRY_OVERHEAD`].
+fn entry_bytes(key_len: usize) -> usize {
+    (key_len + 8).next_multiple_of(16) + ENTRY_OVERHEAD
 }
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
             .field("keys", &self.inner.approx_len.load(Ordering::Relaxed))
+            .field("bytes", &self.inner.approx_bytes.load(Ordering::Relaxed))
             .field("max_keys", &self.inner.max_keys)
+            .field("max_bytes", &self.inner.max_bytes)
             .field("evicted", &self.inner.evicted.load(Ordering::Relaxed))
             .field("sweeping", &self._sweeper.is_some())
             .finish()
@@ -77,6 +100,7 @@ impl fmt::Debug for MemoryStore {
 pub struct MemoryStoreBuilder {
     clock: SharedClock,
     max_keys: usize,
+    max_bytes: usize,
     sweep_interval: Duration,
     shards: Option<usize>,
 }
@@ -88,9 +112,19 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// The number of keys above which the sweeper evicts early (default 1,000,000).
+    /// The most keys held (default 1,000,000). A request that would hold more evicts first.
     pub fn max_keys(mut self, max_keys: usize) -> Self {
         self.max_keys = max_keys.max(1);
+        self
+    }
+
+    /// The most bytes the keys and their state may take (default 128 MiB). Counted per key
+    /// as its allocation (length plus 8, rounded up to 16) plus 128 bytes of map overhead;
+    /// keys longer than [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES) are held as a 113-byte
+    /// digest ([`bounded_key`](crate::bounded_key)), so no key counts more than 256 bytes.
+    /// A request that would hold more evicts first.
+    pub fn max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes.max(entry_bytes(MAX_KEY_BYTES));
         self
     }
 
@@ -118,9 +152,11 @@ impl MemoryStoreBuilder {
             map,
             clock: self.clock,
             max_keys: self.max_keys,
+            max_bytes: self.max_bytes,
             approx_len: AtomicUsize::new(0),
+            approx_bytes: AtomicUsize::new(0),
             evicted: AtomicU64::new(0),
-            over_capacity: Notify::new(),
+            evicting: Mutex::new(()),
         });
         let sweeper = tokio::runtime::Handle::try_current().ok().map(|_| {
             let weak = Arc::downgrade(&inner);
@@ -129,19 +165,14 @@ impl MemoryStoreBuilder {
                 "reel-ratelimit memory sweeper",
                 move |mut shutdown| async move {
                     loop {
-                        let Some(inner) = weak.upgrade() else { return };
-                        let woken = tokio::select! {
+                        tokio::select! {
                             () = shutdown.cancelled() => return,
-                            () = tokio::time::sleep(interval) => false,
-                            () = inner.over_capacity.notified() => true,
-                        };
+                            () = tokio::time::sleep(interval) => {}
+                        }
+                        let Some(inner) = weak.upgrade() else { return };
                         let removed = inner.sweep();
-                        if removed > 0 || woken {
-                            tracing::debug!(
-                                removed,
-                                over_capacity = woken,
-                                "swept idle rate-limit keys"
-                            );
+                        if removed > 0 {
+                            tracing::debug!(removed, "swept idle rate-limit keys");
                         }
                     }
                 },
@@ -166,11 +197,12 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// A builder to choose the clock, bound and sweep interval.
+    /// A builder to choose the clock, bounds and sweep interval.
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder {
             clock: Arc::new(FastClock::new()),
             max_keys: 1_000_000,
+            max_bytes: 128 << 20,
             sweep_interval: Duration::from_secs(10),
             shards: None,
         }
@@ -178,25 +210,55 @@ impl MemoryStore {
 
     /// Decides synchronously: the same as [`Store::decide`] without the future.
     pub fn decide_now(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, QuotaError> {
+        let key = bounded_key(key, MAX_KEY_BYTES);
         let now = self.inner.clock.unix_nanos();
-        if let Some(state) = self.inner.map.get(key) {
+        if let Some(state) = self.inner.map.get(&*key) {
             return decide_atomic(&state, quota, now, cost);
         }
         // A new key: check the cost before inserting so that a refused request leaves no key.
         quota.decide_backlog(0, cost)?;
-        let state = self.inner.map.entry(Box::from(key)).or_insert_with(|| {
-            let len = self.inner.approx_len.fetch_add(1, Ordering::Relaxed) + 1;
-            if len > self.inner.max_keys {
-                self.inner.over_capacity.notify_one();
-            }
-            AtomicU64::new(0)
-        });
-        decide_atomic(&state, quota, now, cost)
+        let mut inserted = false;
+        let decision = {
+            let state = self.inner.map.entry(Box::from(&*key)).or_insert_with(|| {
+                inserted = true;
+                AtomicU64::new(0)
+            });
+            decide_atomic(&state, quota, now, cost)
+        };
+        if inserted {
+            // The shard lock is released: evicting may take every shard's lock.
+            self.inner.inserted(key.len());
+        }
+        decision
     }
 
-    /// Removes the keys whose bucket has drained, then, above `max_keys`, the keys closest to
-    /// draining. Returns how many keys were removed. The background sweeper calls this; call
-    /// it yourself when the store was built outside a tokio runtime.
+    /// What a request of cost 1 for `key` would be told now; consumes nothing and inserts
+    /// nothing.
+    pub fn peek_now(&self, key: &str, quota: &Quota) -> Decision {
+        let key = bounded_key(key, MAX_KEY_BYTES);
+        let now = self.inner.clock.unix_nanos();
+        let tat = self
+            .inner
+            .map
+            .get(&*key)
+            .map(|state| state.load(Ordering::Acquire));
+        peek_decision(quota, tat, now)
+    }
+
+    /// Forgets `key`: its bucket is full again.
+    pub fn reset_now(&self, key: &str) {
+        let key = bounded_key(key, MAX_KEY_BYTES);
+        if let Some((removed, _)) = self.inner.map.remove(&*key) {
+            self.inner.approx_len.fetch_sub(1, Ordering::Relaxed);
+            self.inner
+                .approx_bytes
+                .fetch_sub(entry_bytes(removed.len()), Ordering::Relaxed);
+        }
+    }
+
+    /// Removes the keys whose bucket has drained. Returns how many keys were removed. The
+    /// background sweeper calls this; call it yourself when the store was built outside a
+    /// tokio runtime (the bounds hold either way: a request that would cross one evicts).
     pub fn sweep(&self) -> usize {
         self.inner.sweep()
     }
@@ -206,15 +268,33 @@ impl MemoryStore {
         self.inner.map.len()
     }
 
+    /// Whether `key` has state (a bucket not yet swept).
+    pub fn contains(&self, key: &str) -> bool {
+        self.inner
+            .map
+            .contains_key(&*bounded_key(key, MAX_KEY_BYTES))
+    }
+
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.inner.map.is_empty()
     }
 
-    /// How many keys the sweeper has removed so far.
+    /// The bytes counted for the keys held (see
+    /// [`max_bytes`](MemoryStoreBuilder::max_bytes)); approximate while other threads insert.
+    pub fn bytes(&self) -> usize {
+        self.inner.approx_bytes.load(Ordering::Relaxed)
+    }
+
+    /// How many keys have been removed by sweeping and eviction so far.
     pub fn evicted(&self) -> u64 {
         self.inner.evicted.load(Ordering::Relaxed)
     }
+}
+
+/// The state of a bucket whose TAT is `tat`, as [`Quota::peek_backlog`] reports it.
+pub(crate) fn peek_decision(quota: &Quota, tat: Option<u64>, now: u64) -> Decision {
+    quota.peek_backlog(tat.map_or(0, |tat| tat.saturating_sub(now)))
 }
 
 fn decide_atomic(
@@ -237,35 +317,101 @@ fn decide_atomic(
 }
 
 impl Inner {
+    /// Counts a new key of `key_len` bytes and, when a bound is crossed, evicts before
+    /// returning.
+    fn inserted(&self, key_len: usize) {
+        let len = self.approx_len.fetch_add(1, Ordering::Relaxed) + 1;
+        let bytes = self
+            .approx_bytes
+            .fetch_add(entry_bytes(key_len), Ordering::Relaxed)
+            + entry_bytes(key_len);
+        if len <= self.max_keys && bytes <= self.max_bytes {
+            return;
+        }
+        let _evicting = self
+            .evicting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another thread may have evicted while this one waited.
+        if self.over_bounds() {
+            let removed = self.sweep();
+            tracing::debug!(
+                removed,
+                keys = self.approx_len.load(Ordering::Relaxed),
+                bytes = self.approx_bytes.load(Ordering::Relaxed),
+                "rate-limit memory store full; evicted the keys closest to draining"
+            );
+        }
+    }
+
+    fn over_bounds(&self) -> bool {
+        self.approx_len.load(Ordering::Relaxed) > self.max_keys
+            || self.approx_bytes.load(Ordering::Relaxed) > self.max_bytes
+    }
+
+    /// Removes drained keys, then, when a bound is crossed, the keys closest to draining
+    /// until the store is back under 7/8 of its bounds (so that a flood pays for one
+    /// eviction pass per eighth of the store, not one per request).
     fn sweep(&self) -> usize {
         let now = self.clock.unix_nanos();
         let mut removed = 0usize;
+        let mut bytes = 0usize;
         // `retain` holds each shard's write lock, and deciders hold a read lock across their
         // compare-and-swap, so no update to a removed key can be lost.
-        self.map.retain(|_, tat| {
+        self.map.retain(|key, tat| {
             let keep = tat.load(Ordering::Acquire) > now;
-            removed += usize::from(!keep);
+            if keep {
+                bytes += entry_bytes(key.len());
+            } else {
+                removed += 1;
+            }
             keep
         });
         let len = self.map.len();
-        if len > self.max_keys {
-            let mut tats: Vec<u64> = self
-                .map
-                .iter()
-                .map(|e| e.value().load(Ordering::Relaxed))
-                .collect();
-            let excess = tats.len().saturating_sub(self.max_keys);
+        if len > self.max_keys || bytes > self.max_bytes {
+            let target_keys = self.max_keys - self.max_keys / 8;
+            let target_bytes = self.max_bytes - self.max_bytes / 8;
+            // Entries differ in size: keep the share of keys that fits the byte target.
+            let by_bytes = (len as u128 * target_bytes as u128 / bytes.max(1) as u128) as usize;
+            let keep = target_keys.min(by_bytes);
+            let excess = len.saturating_sub(keep);
             if excess > 0 {
-                let (_, cutoff, _) = tats.select_nth_unstable(excess - 1);
-                let cutoff = *cutoff;
-                self.map.retain(|_, tat| {
-                    let keep = tat.load(Ordering::Acquire) > cutoff;
-                    removed += usize::from(!keep);
-                    keep
-                });
+                let mut tats: Vec<u64> = self
+                    .map
+                    .iter()
+                    .map(|e| e.value().load(Ordering::Relaxed))
+                    .collect();
+                let excess = excess.min(tats.len());
+                if excess > 0 {
+                    let (below, cutoff, _) = tats.select_nth_unstable(excess - 1);
+                    let cutoff = *cutoff;
+                    // Remove exactly `excess` keys: all below the cutoff, then as many at
+                    // it as are still needed (many keys share a TAT on a coarse clock).
+                    let mut ties = excess - below.iter().filter(|&&tat| tat < cutoff).count();
+                    drop(tats);
+                    bytes = 0;
+                    self.map.retain(|key, tat| {
+                        let keep = match tat.load(Ordering::Acquire).cmp(&cutoff) {
+                            std::cmp::Ordering::Greater => true,
+                            std::cmp::Ordering::Less => false,
+                            std::cmp::Ordering::Equal if ties > 0 => {
+                                ties -= 1;
+                                false
+                            }
+                            std::cmp::Ordering::Equal => true,
+                        };
+                        if keep {
+                            bytes += entry_bytes(key.len());
+                        } else {
+                            removed += 1;
+                        }
+                        keep
+                    });
+                }
             }
         }
         self.approx_len.store(self.map.len(), Ordering::Relaxed);
+        self.approx_bytes.store(bytes, Ordering::Relaxed);
         self.evicted.fetch_add(removed as u64, Ordering::Relaxed);
         removed
     }
@@ -280,5 +426,18 @@ impl Store for MemoryStore {
     ) -> BoxFuture<'a, Result<Decision, StoreError>> {
         let result = self.decide_now(key, quota, cost).map_err(StoreError::from);
         Box::pin(std::future::ready(result))
+    }
+
+    fn peek<'a>(
+        &'a self,
+        key: &'a str,
+        quota: &'a Quota,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.peek_now(key, quota))))
+    }
+
+    fn reset<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.reset_now(key);
+        Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -167,6 +167,22 @@ impl Quota {
         }
     }
 
+    /// The state of a bucket whose TAT lies `backlog_nanos` after now, as a request of cost 1
+    /// would see it, without its effect: whether it would be admitted, the `remaining`
+    /// requests and the `reset` time now (nothing consumed), and on denial the wait.
+    pub fn peek_backlog(&self, backlog_nanos: u64) -> Decision {
+        let after = backlog_nanos.saturating_add(self.emission_nanos);
+        let capacity = self.capacity_nanos();
+        Decision {
+            allowed: after <= capacity,
+            limit: self.burst,
+            remaining: self.remaining(backlog_nanos),
+            reset: Duration::from_nanos(backlog_nanos),
+            retry_after: (after > capacity).then(|| Duration::from_nanos(after - capacity)),
+            fallback: false,
+        }
+    }
+
     /// Decides a request of `cost` at `now_nanos` against a stored TAT (nanoseconds since the
     /// Unix epoch, `None` for an unknown key). On admission the outcome's
     /// [`new_tat`](Outcome::new_tat) is the value to store.
@@ -339,7 +355,6 @@ impl Decision {
     }
 
     /// A denial for a request that can never be admitted (its cost exceeds the burst).
-    #[cfg(feature = "tower")]
     pub(crate) fn never(quota: &Quota) -> Self {
         Self {
             allowed: false,

@@ -8,7 +8,7 @@ use reel_core::SharedClock;
 
 use crate::error::StoreError;
 use crate::quota::{Decision, Quota};
-use crate::store::{BoxFuture, Store};
+use crate::store::{BoxFuture, MAX_KEY_BYTES, Store, bounded_key};
 
 /// The Lua script the redis store runs (EVALSHA; loaded again automatically after NOSCRIPT).
 ///
@@ -16,6 +16,11 @@ use crate::store::{BoxFuture, Store};
 /// `redis-benchmark`: `KEYS[1]` is the bucket, `ARGV` are the emission interval and the
 /// capacity in nanoseconds, the cost, and the time (`""` for the server's `TIME`).
 pub const GCRA_SCRIPT: &str = include_str!("gcra.lua");
+
+/// The read-only Lua script behind [`Store::peek`] for the redis store: `KEYS[1]` is the
+/// bucket, `ARGV[1]` the time (`""` for the server's `TIME`); it answers `{1, backlog}` and
+/// writes nothing.
+pub const GCRA_PEEK_SCRIPT: &str = include_str!("gcra_peek.lua");
 
 /// Picks the connection for a key: one node, or one of several shards.
 ///
@@ -126,6 +131,7 @@ pub enum RedisTime {
 pub struct RedisStore<R: RedisRouter = ConnectionManager> {
     router: R,
     script: Arc<redis::Script>,
+    peek_script: Arc<redis::Script>,
     prefix: String,
     time: RedisTime,
 }
@@ -147,6 +153,7 @@ impl<R: RedisRouter> RedisStore<R> {
         Self {
             router,
             script: Arc::new(redis::Script::new(GCRA_SCRIPT)),
+            peek_script: Arc::new(redis::Script::new(GCRA_PEEK_SCRIPT)),
             prefix: "rl:".to_owned(),
             time: RedisTime::Server,
         }
@@ -164,9 +171,39 @@ impl<R: RedisRouter> RedisStore<R> {
         self
     }
 
-    /// The key written for a bucket key: `<prefix>{<key>}`.
+    /// The key written for a bucket key: `<prefix>{<key>}`, where a key longer than
+    /// [`MAX_KEY_BYTES`] is replaced by its readable start and digest ([`bounded_key`]), so
+    /// an attacker-chosen 8 KiB key costs redis no more than a short one.
     pub fn redis_key(&self, key: &str) -> String {
-        format!("{}{{{}}}", self.prefix, key)
+        format!("{}{{{}}}", self.prefix, bounded_key(key, MAX_KEY_BYTES))
+    }
+
+    fn now_arg(&self) -> String {
+        match &self.time {
+            RedisTime::Server => String::new(),
+            RedisTime::Client(clock) => clock.unix_nanos().to_string(),
+        }
+    }
+
+    async fn peek_inner(&self, key: &str, quota: &Quota) -> Result<Decision, StoreError> {
+        let redis_key = self.redis_key(key);
+        let span = tracing::trace_span!("redis_gcra_peek", key = %redis_key);
+        let mut invocation = self.peek_script.key(&redis_key);
+        invocation.arg(self.now_arg());
+        let invocation = self.router.invoke_script(&redis_key, &invocation);
+        let (_, backlog) = tracing::Instrument::instrument(invocation, span).await?;
+        Ok(quota.peek_backlog(u64::try_from(backlog).unwrap_or(0)))
+    }
+
+    async fn reset_inner(&self, key: &str) -> Result<(), StoreError> {
+        let redis_key = self.redis_key(key);
+        let mut connection = self.router.connection_for(&redis_key)?;
+        redis::cmd("DEL")
+            .arg(&redis_key)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
     }
 
     /// The SHA-1 the script is called by.
@@ -181,10 +218,7 @@ impl<R: RedisRouter> RedisStore<R> {
         cost: u32,
     ) -> Result<Decision, StoreError> {
         let redis_key = self.redis_key(key);
-        let now = match &self.time {
-            RedisTime::Server => String::new(),
-            RedisTime::Client(clock) => clock.unix_nanos().to_string(),
-        };
+        let now = self.now_arg();
         let span = tracing::trace_span!("redis_gcra", key = %redis_key);
         let mut invocation = self.script.key(&redis_key);
         invocation
@@ -215,5 +249,17 @@ impl<R: RedisRouter> Store for RedisStore<R> {
         cost: u32,
     ) -> BoxFuture<'a, Result<Decision, StoreError>> {
         Box::pin(self.decide_inner(key, quota, cost))
+    }
+
+    fn peek<'a>(
+        &'a self,
+        key: &'a str,
+        quota: &'a Quota,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        Box::pin(self.peek_inner(key, quota))
+    }
+
+    fn reset<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.reset_inner(key))
     }
 }

@@ -1,5 +1,6 @@
 //! The [`Store`] trait that keeps the per-key state, and the state's wire format.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -60,6 +61,24 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         quota: &'a Quota,
         cost: u32,
     ) -> BoxFuture<'a, Result<Decision, StoreError>>;
+
+    /// What a request of cost 1 for `key` would be told now, without consuming anything and
+    /// without writing to the store. The default answers [`StoreError::Unsupported`].
+    fn peek<'a>(
+        &'a self,
+        key: &'a str,
+        quota: &'a Quota,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        let _ = (key, quota);
+        Box::pin(std::future::ready(Err(StoreError::Unsupported("peek"))))
+    }
+
+    /// Forgets `key`'s state: its bucket is full again. The default answers
+    /// [`StoreError::Unsupported`].
+    fn reset<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = key;
+        Box::pin(std::future::ready(Err(StoreError::Unsupported("reset"))))
+    }
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -70,6 +89,18 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         cost: u32,
     ) -> BoxFuture<'a, Result<Decision, StoreError>> {
         (**self).decide(key, quota, cost)
+    }
+
+    fn peek<'a>(
+        &'a self,
+        key: &'a str,
+        quota: &'a Quota,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        (**self).peek(key, quota)
+    }
+
+    fn reset<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).reset(key)
     }
 }
 
@@ -87,4 +118,67 @@ pub fn decode_tat(bytes: &[u8]) -> Result<u64, StoreError> {
         .ok()
         .and_then(|text| text.trim().parse().ok())
         .ok_or_else(|| StoreError::CorruptState(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// Keys longer than this many bytes are stored by the built-in stores as a digest
+/// ([`bounded_key`]); shorter keys are stored as they are.
+pub const MAX_KEY_BYTES: usize = 128;
+
+/// How many leading bytes of a digested key stay readable in front of the digest.
+const READABLE_BYTES: usize = 48;
+
+/// A key of at most `max_bytes` bytes for `key`: `key` itself when it fits, otherwise its
+/// first 48 bytes (cut at a character boundary), `~` and the SHA-256 of the whole key in hex
+/// — `api-key:0123…~9f86d0…` — so that an attacker-chosen 8 KiB key costs the store no more
+/// than a short one and can never fail a store's key validation, while an operator can still
+/// tell whose bucket it is. Stable across processes and versions, so every application
+/// server sharing a store digests a key the same way.
+///
+/// Only long keys pay for the digest: a key that fits is returned borrowed.
+///
+/// ```
+/// use reel_ratelimit::bounded_key;
+///
+/// assert_eq!(bounded_key("203.0.113.9", 128), "203.0.113.9");
+/// let long = "k".repeat(8 * 1024);
+/// let bounded = bounded_key(&long, 128);
+/// assert_eq!(bounded.len(), 48 + 1 + 64);
+/// assert!(bounded.starts_with("kkkk"));
+/// assert_eq!(bounded, bounded_key(&long, 128)); // stable
+/// ```
+pub fn bounded_key(key: &str, max_bytes: usize) -> Cow<'_, str> {
+    if key.len() <= max_bytes {
+        return Cow::Borrowed(key);
+    }
+    let readable = &key[..floor_char_boundary(key, READABLE_BYTES.min(max_bytes))];
+    let mut out = String::with_capacity(readable.len() + 1 + 64);
+    out.push_str(readable);
+    out.push('~');
+    push_digest(&mut out, &[key.as_bytes()]);
+    Cow::Owned(out)
+}
+
+/// Appends the SHA-256 of the concatenated `parts` in lowercase hex (64 characters).
+pub(crate) fn push_digest(out: &mut String, parts: &[&[u8]]) {
+    use sha2::Digest;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hasher = sha2::Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    for byte in hasher.finalize() {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+}
+
+/// The largest index `<= index` that is a character boundary of `text`.
+pub(crate) fn floor_char_boundary(text: &str, index: usize) -> usize {
+    if index >= text.len() {
+        return text.len();
+    }
+    (0..=index)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }

@@ -24,19 +24,22 @@
 //! crate uses: axum's `ConnectInfo<SocketAddr>` (with feature `axum`), else a
 //! `std::net::SocketAddr` request extension (insert it in a hyper service).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
 use reel_core::client_ip::ClientIpResolver;
+use reel_core::{Clock, SharedClock, SystemClock};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::limiter::RateLimiter;
+use crate::limiter::{Limit, RateLimiter, Verdict};
 use crate::quota::{Decision, Quota};
 use crate::store::BoxFuture;
 
@@ -79,15 +82,30 @@ impl KeyExtractor {
         }))
     }
 
-    /// The method and path, for one global bucket per endpoint.
+    /// The method and route, for one global bucket per endpoint: the route axum matched
+    /// (`MatchedPath`, such as `/users/{id}`, with feature `axum`) when there is one, so that
+    /// `/users/1` and `/users/2` share a bucket; otherwise the path with empty and `.`
+    /// segments removed and `..` applied, so that `/login/` and `//login` are `/login`.
     pub fn route_and_method() -> Self {
         Self(Arc::new(|request: &RequestHead| {
-            Some(format!("{} {}", request.method(), request.uri().path()))
+            if let Some(route) = matched_path(request) {
+                return Some(format!("{} {route}", request.method()));
+            }
+            let mut key = format!("{} ", request.method());
+            for segment in path_segments(request.uri().path()) {
+                key.push('/');
+                key.push_str(&segment);
+            }
+            if key.ends_with(' ') {
+                key.push('/');
+            }
+            Some(key)
         }))
     }
 
-    /// A header's value, such as an API key; requests without it are not limited by this
-    /// layer (put the key check first). The value is used as is: keep keys short.
+    /// A header's value, such as an API key. A request without it gets the layer's
+    /// [`KeylessPolicy`]. Long values are fine: stores digest keys longer than
+    /// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES).
     pub fn header(name: HeaderName) -> Self {
         Self(Arc::new(move |request: &RequestHead| {
             let value = request.headers().get(&name)?;
@@ -95,7 +113,8 @@ impl KeyExtractor {
         }))
     }
 
-    /// Any function of the request; `None` leaves the request unlimited.
+    /// Any function of the request; `None` means the request has no key, and the layer's
+    /// [`KeylessPolicy`] applies.
     pub fn from_fn(f: impl Fn(&RequestHead) -> Option<String> + Send + Sync + 'static) -> Self {
         Self(Arc::new(f))
     }
@@ -115,6 +134,83 @@ fn ip_key(ip: IpAddr) -> String {
     }
 }
 
+/// The route axum matched for the request, if any.
+fn matched_path(request: &RequestHead) -> Option<&str> {
+    #[cfg(feature = "axum")]
+    if let Some(path) = request.extensions().get::<axum::extract::MatchedPath>() {
+        return Some(path.as_str());
+    }
+    let _ = request;
+    None
+}
+
+/// A path's segments as a router sees them: empty and `.` segments dropped, `..` applied,
+/// percent-escapes decoded (so `/login/`, `//login`, `/./login` and `/%6Cogin` are all
+/// `["login"]`).
+fn path_segments(path: &str) -> Vec<Cow<'_, str>> {
+    let mut segments: Vec<Cow<'_, str>> = Vec::new();
+    for raw in path.split('/') {
+        let segment = percent_decode(raw);
+        match &*segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ => segments.push(segment),
+        }
+    }
+    segments
+}
+
+fn percent_decode(segment: &str) -> Cow<'_, str> {
+    if !segment.contains('%') {
+        return Cow::Borrowed(segment);
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// What the layer does with a request whose [`KeyExtractor`] found no key (a missing API-key
+/// header, a service served without the peer address).
+///
+/// A keyless request is never silently unlimited unless [`Unlimited`](Self::Unlimited) is
+/// chosen; the first keyless request is logged as a warning (later ones at debug level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KeylessPolicy {
+    /// Limit it by the TCP peer's IP instead (IPv6 by /64), in buckets of their own (the
+    /// default). Without a peer address either — a service not served with `ConnectInfo`
+    /// or a `SocketAddr` extension — the request is refused with `500 Internal Server
+    /// Error`, since the limit cannot hold.
+    #[default]
+    PeerAddress,
+    /// Refuse it with this status (for example `400 Bad Request` or `401 Unauthorized` for
+    /// a missing API key) and a plain-text body saying why.
+    Reject(StatusCode),
+    /// Limit every keyless request together, in one shared bucket.
+    Shared,
+    /// Let it through unlimited. Opt-in only: it removes the limit for any client that
+    /// leaves the key out.
+    Unlimited,
+}
+
 /// What the decision hook sees.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -127,38 +223,106 @@ pub struct DecisionEvent<'a> {
     pub key: &'a str,
     /// The request's cost.
     pub cost: u32,
-    /// The decision.
+    /// The decision reported in `X-RateLimit-*`: the tightest enforced limit's (see
+    /// [`Verdict::deciding`]). When every limit is in shadow mode, the first limit's.
     pub decision: &'a Decision,
+    /// Every limit's outcome, shadow limits included.
+    pub verdict: &'a Verdict,
+    /// Whether the request had no key and the [`KeylessPolicy`] supplied one (`key` is then
+    /// `peer <ip>` or `keyless`, in buckets apart from every extracted key).
+    pub keyless: bool,
+}
+
+/// A named set of limits (`default`, or a route's).
+#[derive(Debug, Clone)]
+struct Policy {
+    name: Arc<str>,
+    limits: Vec<Limit>,
+}
+
+impl Policy {
+    fn new(name: impl Into<Arc<str>>, quota: Quota) -> Self {
+        let name = name.into();
+        Self {
+            limits: vec![Limit::new(name.clone(), quota)],
+            name,
+        }
+    }
+
+    /// The bucket key of each limit: `<policy>|<key>` for the policy's own limit,
+    /// `<policy>/<limit>|<key>` for the others.
+    fn buckets(&self, key: &str) -> Vec<String> {
+        self.limits
+            .iter()
+            .map(|limit| {
+                if limit.name() == &*self.name {
+                    format!("{}|{key}", self.name)
+                } else {
+                    format!("{}/{}|{key}", self.name, limit.name())
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
 struct RouteQuota {
-    name: String,
     method: Option<Method>,
-    path: String,
+    segments: Vec<String>,
     prefix: bool,
-    quota: Quota,
+    policy: Policy,
 }
 
 impl RouteQuota {
-    fn matches(&self, request: &RequestHead) -> bool {
-        self.method.as_ref().is_none_or(|m| m == request.method())
-            && if self.prefix {
-                request.uri().path().starts_with(&self.path)
-            } else {
-                request.uri().path() == self.path
-            }
+    fn matches(&self, request: &RequestHead, path: &[Cow<'_, str>]) -> bool {
+        if self.method.as_ref().is_some_and(|m| m != request.method()) {
+            return false;
+        }
+        // The path as a router sees it, and the route axum matched: either one matching is
+        // enough, so neither a path variant nor a route template escapes a quota.
+        self.matches_segments(path)
+            || matched_path(request)
+                .is_some_and(|route| self.matches_segments(&path_segments(route)))
+    }
+
+    fn matches_segments(&self, path: &[Cow<'_, str>]) -> bool {
+        let head = self.segments.iter().map(String::as_str);
+        if self.prefix {
+            path.len() >= self.segments.len()
+                && head.zip(path.iter()).all(|(want, got)| want == got)
+        } else {
+            path.len() == self.segments.len()
+                && head.zip(path.iter()).all(|(want, got)| want == got)
+        }
     }
 }
 
+/// How `X-RateLimit-Reset` is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ResetFormat {
+    /// Seconds until the bucket is empty again, rounded up (the default).
+    #[default]
+    DeltaSeconds,
+    /// The Unix time, in seconds (rounded up), at which the bucket is empty again, as
+    /// GitHub's API sends it.
+    EpochSeconds,
+}
+
+#[derive(Clone)]
 struct Config {
     limiter: RateLimiter,
-    default_quota: Option<Quota>,
+    default_policy: Option<Policy>,
     routes: Vec<RouteQuota>,
     key: KeyExtractor,
+    keyless: KeylessPolicy,
+    keyless_warned: Arc<AtomicBool>,
     cost: Option<Arc<CostFn>>,
     ietf: bool,
     legacy: bool,
+    reset_format: ResetFormat,
+    clock: SharedClock,
+    shadow: bool,
     reject: Arc<RejectFn>,
     hook: Option<Arc<HookFn>>,
 }
@@ -173,9 +337,19 @@ struct Config {
 /// `RateLimit-Policy: "default";q=20;w=12` (quota = burst, window = seconds to refill a
 /// full bucket) and `RateLimit: "default";r=19;t=1` (remaining, seconds until reset).
 ///
+/// With several limits on a request ([`limit`](Self::limit), [`route_limits`](Self::route_limits))
+/// the tightest decides: `X-RateLimit-*` and `Retry-After` describe it (see
+/// [`Verdict::deciding`]) and the IETF fields list every enforced limit. Shadow limits
+/// ([`Limit::shadow`], [`shadow`](Self::shadow)) never reject and are not sent to clients;
+/// the decision hook, `tracing` and [`LimiterStats::shadow_denied`](crate::LimiterStats)
+/// report them.
+///
 /// When the store failed and the [`FailurePolicy`](crate::FailurePolicy) decided, the limit
 /// headers are left out (the bucket's state is unknown); a fail-closed 429 still carries
 /// `Retry-After` (one emission interval).
+///
+/// A request whose cost exceeds an enforced limit's burst can never be admitted: it is
+/// answered `413 Content Too Large` with a body that says so, and no `Retry-After`.
 #[derive(Clone)]
 pub struct RateLimitLayer {
     config: Arc<Config>,
@@ -185,17 +359,21 @@ impl fmt::Debug for RateLimitLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimitLayer")
             .field("limiter", &self.config.limiter)
-            .field("default_quota", &self.config.default_quota)
+            .field("default_policy", &self.config.default_policy)
             .field("routes", &self.config.routes)
+            .field("keyless", &self.config.keyless)
             .field("ietf_headers", &self.config.ietf)
+            .field("reset_format", &self.config.reset_format)
+            .field("shadow", &self.config.shadow)
             .finish_non_exhaustive()
     }
 }
 
 impl RateLimitLayer {
-    /// Limits every request by client IP (the TCP peer; no proxy trusted) to `quota`.
+    /// Limits every request by client IP (the TCP peer; no proxy trusted) to `quota` (a
+    /// limit named `default`).
     pub fn new(limiter: RateLimiter, quota: Quota) -> Self {
-        Self::base(limiter, Some(quota))
+        Self::base(limiter, Some(Policy::new("default", quota)))
     }
 
     /// Limits only the routes added with [`route`](Self::route); other requests pass.
@@ -203,15 +381,20 @@ impl RateLimitLayer {
         Self::base(limiter, None)
     }
 
-    fn base(limiter: RateLimiter, default_quota: Option<Quota>) -> Self {
+    fn base(limiter: RateLimiter, default_policy: Option<Policy>) -> Self {
         Self::with_config(Config {
             limiter,
-            default_quota,
+            default_policy,
             routes: Vec::new(),
             key: KeyExtractor::client_ip(ClientIpResolver::default()),
+            keyless: KeylessPolicy::default(),
+            keyless_warned: Arc::new(AtomicBool::new(false)),
             cost: None,
             ietf: false,
             legacy: true,
+            reset_format: ResetFormat::default(),
+            clock: Arc::new(SystemClock),
+            shadow: false,
             reject: Arc::new(default_rejection),
             hook: None,
         })
@@ -224,25 +407,7 @@ impl RateLimitLayer {
     }
 
     fn update(&mut self, f: impl FnOnce(&mut Config)) {
-        match Arc::get_mut(&mut self.config) {
-            Some(config) => f(config),
-            None => {
-                let c = &self.config;
-                let mut copy = Config {
-                    limiter: c.limiter.clone(),
-                    default_quota: c.default_quota,
-                    routes: c.routes.clone(),
-                    key: c.key.clone(),
-                    cost: c.cost.clone(),
-                    ietf: c.ietf,
-                    legacy: c.legacy,
-                    reject: c.reject.clone(),
-                    hook: c.hook.clone(),
-                };
-                f(&mut copy);
-                self.config = Arc::new(copy);
-            }
-        }
+        f(Arc::make_mut(&mut self.config));
     }
 
     /// Where the bucket key comes from (default: the TCP peer's IP).
@@ -251,32 +416,110 @@ impl RateLimitLayer {
         self
     }
 
-    /// A quota for requests to `path` (exact, or a prefix when it ends in `*`), optionally
-    /// only for one method. Routes are tried in the order added; each has its own buckets,
-    /// named after the path in headers and keys.
-    pub fn route(mut self, method: Option<Method>, path: &str, quota: Quota) -> Self {
-        let (path, prefix) = match path.strip_suffix('*') {
-            Some(stripped) => (stripped.to_owned(), true),
-            None => (path.to_owned(), false),
-        };
-        let name = match &method {
-            Some(method) => format!("{method} {path}{}", if prefix { "*" } else { "" }),
-            None => format!("{path}{}", if prefix { "*" } else { "" }),
-        };
+    /// What to do with a request that has no key (default
+    /// [`KeylessPolicy::PeerAddress`]).
+    pub fn keyless(mut self, policy: KeylessPolicy) -> Self {
+        self.update(|c| c.keyless = policy);
+        self
+    }
+
+    /// Adds a limit to the default policy (the one [`new`](Self::new) set up, or a new one
+    /// for requests no route matches): every request is then decided under all of them and
+    /// the tightest decides — `10/s` and `1000/day`, say. See
+    /// [`RateLimiter::check_limits`] for the order and what is charged.
+    pub fn limit(mut self, limit: Limit) -> Self {
         self.update(|c| {
+            let limit = if c.shadow { limit.shadow() } else { limit };
+            match &mut c.default_policy {
+                Some(policy) => policy.limits.push(limit),
+                None => {
+                    c.default_policy = Some(Policy {
+                        name: Arc::from("default"),
+                        limits: vec![limit],
+                    })
+                }
+            }
+        });
+        self
+    }
+
+    /// A quota for requests to `path`, optionally only for one method. `path` matches by
+    /// segments, as a router does: `/login` matches `/login`, `/login/` and `//login` but not
+    /// `/login/x` or `/loginx`; ending it in `*` (`/api*` or `/api/*`) also matches every
+    /// path below (`/api/v1/users`, but never `/apiary`). A route axum matched
+    /// (`MatchedPath`, such as `/users/{id}`) is matched the same way, so a route quota may
+    /// name a route template. Routes are tried in the order added; each has its own
+    /// buckets, named after the path in headers and keys.
+    pub fn route(self, method: Option<Method>, path: &str, quota: Quota) -> Self {
+        let name = route_name(method.as_ref(), path);
+        self.route_limits(method, path, vec![Limit::new(name, quota)])
+    }
+
+    /// Several limits for requests to `path` (matched as in [`route`](Self::route)),
+    /// decided together; the tightest decides. Buckets are named after the path and each
+    /// limit's name.
+    pub fn route_limits(mut self, method: Option<Method>, path: &str, limits: Vec<Limit>) -> Self {
+        let name: Arc<str> = Arc::from(route_name(method.as_ref(), path));
+        let (path, prefix) = match path.strip_suffix('*') {
+            Some(stripped) => (stripped, true),
+            None => (path, false),
+        };
+        let segments = path_segments(path)
+            .into_iter()
+            .map(Cow::into_owned)
+            .collect();
+        self.update(|c| {
+            let limits = if c.shadow {
+                limits.into_iter().map(Limit::shadow).collect()
+            } else {
+                limits
+            };
             c.routes.push(RouteQuota {
-                name,
                 method,
-                path,
+                segments,
                 prefix,
-                quota,
+                policy: Policy { name, limits },
             })
         });
         self
     }
 
-    /// What a request costs (default 1). A cost above the quota's burst is rejected with 429
-    /// and no `Retry-After` (it would never be admitted).
+    /// Shadow mode for the whole layer: every limit, including those added afterwards,
+    /// becomes a shadow limit ([`Limit::shadow`]) — decided and reported (decision hook,
+    /// `tracing`, [`LimiterStats::shadow_denied`](crate::LimiterStats)) but never rejecting,
+    /// and no rate-limit header is sent. Roll a new limit out this way and watch what it
+    /// would refuse before enforcing it.
+    pub fn shadow(mut self) -> Self {
+        self.update(|c| {
+            c.shadow = true;
+            let policies = c
+                .default_policy
+                .iter_mut()
+                .chain(c.routes.iter_mut().map(|route| &mut route.policy));
+            for policy in policies {
+                for limit in &mut policy.limits {
+                    *limit = limit.clone().shadow();
+                }
+            }
+        });
+        self
+    }
+
+    /// How `X-RateLimit-Reset` is written (default: seconds from now).
+    pub fn reset_format(mut self, format: ResetFormat) -> Self {
+        self.update(|c| c.reset_format = format);
+        self
+    }
+
+    /// The clock for [`ResetFormat::EpochSeconds`] (default: the system clock; give the
+    /// store's clock when it is not the system's).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.update(|c| c.clock = Arc::new(clock));
+        self
+    }
+
+    /// What a request costs (default 1). A cost above an enforced limit's burst is refused
+    /// with `413 Content Too Large` and no `Retry-After` (it would never be admitted).
     pub fn cost(mut self, cost: impl Fn(&RequestHead) -> u32 + Send + Sync + 'static) -> Self {
         self.update(|c| c.cost = Some(Arc::new(cost)));
         self
@@ -376,68 +619,151 @@ where
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let head = Request::from_parts(parts, ());
-            let Some((policy, quota)) = config.policy_for(&head) else {
+            let Some(policy) = config.policy_for(&head) else {
                 let (parts, ()) = head.into_parts();
                 return inner.call(Request::from_parts(parts, body)).await;
             };
-            let Some(key) = config.key.extract(&head) else {
-                tracing::debug!(
-                    path = head.uri().path(),
-                    "no rate-limit key for request; not limited"
-                );
-                let (parts, ()) = head.into_parts();
-                return inner.call(Request::from_parts(parts, body)).await;
+            let (key, keyless) = match config.key.extract(&head) {
+                Some(key) => (key, false),
+                None => match config.keyless_key(&head) {
+                    Ok(Some(key)) => (key, true),
+                    Ok(None) => {
+                        let (parts, ()) = head.into_parts();
+                        return inner.call(Request::from_parts(parts, body)).await;
+                    }
+                    Err((status, message)) => {
+                        let (parts, body) = keyless_rejection(status, message).into_parts();
+                        return Ok(Response::from_parts(parts, ResBody::from(body)));
+                    }
+                },
             };
             let cost = config.cost.as_ref().map_or(1, |cost| cost(&head));
-            let bucket = format!("{policy}|{key}");
-            let decision = match config.limiter.check_n(&bucket, &quota, cost).await {
-                Ok(decision) => decision,
+            let buckets = if keyless {
+                // A control character cannot occur in a header value, so these buckets are
+                // apart from every key a header extractor can produce.
+                policy.buckets(&format!("\u{1}{key}"))
+            } else {
+                policy.buckets(&key)
+            };
+            let checks: Vec<(&str, &Limit)> = buckets
+                .iter()
+                .map(String::as_str)
+                .zip(policy.limits.iter())
+                .collect();
+            let verdict = match config.limiter.check_limits(&checks, cost).await {
+                Ok(verdict) => verdict,
                 Err(error) => {
-                    tracing::warn!(%error, policy, "request can never be admitted");
-                    Decision::never(&quota)
+                    tracing::debug!(%error, policy = %policy.name, "request can never be admitted");
+                    let response = too_costly(policy, cost);
+                    let (parts, body) = response.into_parts();
+                    return Ok(Response::from_parts(parts, ResBody::from(body)));
                 }
             };
-            if let Some(hook) = &config.hook {
+            if let Some(hook) = &config.hook
+                && let Some(decision) = verdict
+                    .decision()
+                    .or_else(|| verdict.outcomes().first().map(|o| &o.decision))
+            {
                 hook(&DecisionEvent {
                     request: &head,
-                    policy,
+                    policy: &policy.name,
                     key: &key,
                     cost,
-                    decision: &decision,
+                    decision,
+                    verdict: &verdict,
+                    keyless,
                 });
             }
-            if decision.is_allowed() {
+            if verdict.is_allowed() {
                 let (parts, ()) = head.into_parts();
                 let mut response = inner.call(Request::from_parts(parts, body)).await?;
-                config.set_headers(response.headers_mut(), policy, &quota, &decision, false);
+                config.set_headers(response.headers_mut(), &verdict, false);
                 Ok(response)
-            } else {
-                let response = (config.reject)(&decision);
+            } else if let Some(decision) = verdict.decision() {
+                let response = (config.reject)(decision);
                 let (mut parts, body) = response.into_parts();
-                config.set_headers(&mut parts.headers, policy, &quota, &decision, true);
+                config.set_headers(&mut parts.headers, &verdict, true);
                 Ok(Response::from_parts(parts, ResBody::from(body)))
+            } else {
+                // Unreachable: a refusal always has a deciding limit.
+                let (parts, ()) = head.into_parts();
+                inner.call(Request::from_parts(parts, body)).await
             }
         })
     }
 }
 
+/// The answer to a request whose cost exceeds an enforced limit's burst.
+fn too_costly(policy: &Policy, cost: u32) -> Response<String> {
+    let (name, burst) = policy
+        .limits
+        .iter()
+        .filter(|limit| !limit.is_shadow() && limit.quota().burst() < cost)
+        .map(|limit| (limit.name(), limit.quota().burst()))
+        .next()
+        .unwrap_or((&policy.name, 0));
+    let mut response = Response::new(format!(
+        "Content Too Large: this request costs {cost}, more than the {burst} the `{name}` rate limit admits at once; it can never be admitted, so split it into smaller requests instead of retrying\n"
+    ));
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    set_default(headers, X_RATELIMIT_LIMIT, burst.to_string());
+    response
+}
+
 impl Config {
-    fn policy_for(&self, request: &RequestHead) -> Option<(&str, Quota)> {
-        self.routes
-            .iter()
-            .find(|route| route.matches(request))
-            .map(|route| (route.name.as_str(), route.quota))
-            .or_else(|| self.default_quota.map(|quota| ("default", quota)))
+    fn policy_for(&self, request: &RequestHead) -> Option<&Policy> {
+        if !self.routes.is_empty() {
+            let path = path_segments(request.uri().path());
+            if let Some(route) = self
+                .routes
+                .iter()
+                .find(|route| route.matches(request, &path))
+            {
+                return Some(&route.policy);
+            }
+        }
+        self.default_policy.as_ref()
     }
 
-    fn set_headers(
-        &self,
-        headers: &mut http::HeaderMap,
-        policy: &str,
-        quota: &Quota,
-        decision: &Decision,
-        rejected: bool,
-    ) {
+    /// The key for a request the extractor found none for, `Ok(None)` to let it through
+    /// unlimited, or the response that refuses it.
+    fn keyless_key(&self, request: &RequestHead) -> Result<Option<String>, (StatusCode, &str)> {
+        if self.keyless_warned.swap(true, Ordering::Relaxed) {
+            tracing::debug!(path = request.uri().path(), policy = ?self.keyless, "request without a rate-limit key");
+        } else {
+            tracing::warn!(
+                path = request.uri().path(),
+                policy = ?self.keyless,
+                "request without a rate-limit key (missing header? service not served with ConnectInfo?); applying the keyless policy, logged once"
+            );
+        }
+        match self.keyless {
+            KeylessPolicy::PeerAddress => match reel_core::client_ip::peer_addr(request.extensions()) {
+                Some(peer) => Ok(Some(format!("peer {}", ip_key(peer.ip())))),
+                None => Err((
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the rate limiter found neither a key nor the client's address; serve the app with `into_make_service_with_connect_info::<SocketAddr>()` (axum) or insert the peer `SocketAddr` as a request extension",
+                )),
+            },
+            KeylessPolicy::Reject(status) => Err((
+                status,
+                "this request carries no rate-limit key (such as the API-key header) and cannot be served without one",
+            )),
+            KeylessPolicy::Shared => Ok(Some("keyless".to_owned())),
+            KeylessPolicy::Unlimited => Ok(None),
+        }
+    }
+
+    fn set_headers(&self, headers: &mut http::HeaderMap, verdict: &Verdict, rejected: bool) {
+        let Some(deciding) = verdict.deciding() else {
+            return;
+        };
+        let decision = &deciding.decision;
         if decision.is_fallback() {
             // The store did not answer: the bucket's state is unknown, so no figures are
             // claimed; a fail-closed rejection still says when to come back.
@@ -446,8 +772,16 @@ impl Config {
             }
             return;
         }
-        let reset = ceil_secs(decision.reset());
         if self.legacy {
+            let reset = match self.reset_format {
+                ResetFormat::DeltaSeconds => ceil_secs(decision.reset()),
+                ResetFormat::EpochSeconds => {
+                    let at = self.clock.unix_nanos().saturating_add(
+                        u64::try_from(decision.reset().as_nanos()).unwrap_or(u64::MAX),
+                    );
+                    at.div_ceil(1_000_000_000)
+                }
+            };
             set_default(headers, X_RATELIMIT_LIMIT, decision.limit().to_string());
             set_default(
                 headers,
@@ -457,25 +791,50 @@ impl Config {
             set_default(headers, X_RATELIMIT_RESET, reset.to_string());
         }
         if self.ietf {
-            let name = sf_string(policy);
-            set_default(
-                headers,
-                RATELIMIT_POLICY,
-                format!(
-                    "{name};q={};w={}",
-                    quota.burst(),
-                    ceil_secs(quota.capacity())
-                ),
-            );
-            set_default(
-                headers,
-                RATELIMIT,
-                format!("{name};r={};t={reset}", decision.remaining()),
-            );
+            let reported = || verdict.enforced().filter(|o| !o.decision.is_fallback());
+            let policies: Vec<String> = reported()
+                .map(|o| {
+                    format!(
+                        "{};q={};w={}",
+                        sf_string(&o.name),
+                        o.quota.burst(),
+                        ceil_secs(o.quota.capacity())
+                    )
+                })
+                .collect();
+            let states: Vec<String> = reported()
+                .map(|o| {
+                    format!(
+                        "{};r={};t={}",
+                        sf_string(&o.name),
+                        o.decision.remaining(),
+                        ceil_secs(o.decision.reset())
+                    )
+                })
+                .collect();
+            set_default(headers, RATELIMIT_POLICY, policies.join(", "));
+            set_default(headers, RATELIMIT, states.join(", "));
         }
         if rejected && let Some(wait) = decision.retry_after() {
             set_default(headers, RETRY_AFTER, ceil_secs(wait).to_string());
         }
+    }
+}
+
+fn keyless_rejection(status: StatusCode, message: &str) -> Response<String> {
+    let mut response = Response::new(format!("{message}\n"));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn route_name(method: Option<&Method>, path: &str) -> String {
+    match method {
+        Some(method) => format!("{method} {path}"),
+        None => path.to_owned(),
     }
 }
 

@@ -59,7 +59,7 @@ fn sweep_removes_drained_keys_only() {
 }
 
 #[test]
-fn sweep_bounds_the_size_by_dropping_the_keys_closest_to_draining() {
+fn max_keys_holds_on_every_insert_by_dropping_the_keys_closest_to_draining() {
     let clock = clock();
     let store = MemoryStore::builder()
         .clock(clock.clone())
@@ -69,13 +69,15 @@ fn sweep_bounds_the_size_by_dropping_the_keys_closest_to_draining() {
     for i in 0..30u32 {
         // Key i has a backlog of i + 1 requests, so low keys drain first.
         store.decide_now(&format!("k{i}"), &quota, i + 1).unwrap();
+        assert!(store.len() <= 10, "{} keys after k{i}", store.len());
     }
-    assert_eq!(store.sweep(), 20);
-    assert_eq!(store.len(), 10);
-    for i in 20..30u32 {
+    assert_eq!(store.evicted(), 30 - store.len() as u64);
+    // The newest keys kept their state; the oldest were evicted (a fresh, full bucket).
+    for i in 27..30u32 {
         let d = store.decide_now(&format!("k{i}"), &quota, 1).unwrap();
         assert_eq!(d.remaining(), 100 - (i + 2), "k{i} kept its state");
     }
+    assert_eq!(store.decide_now("k0", &quota, 1).unwrap().remaining(), 99);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,4 +146,29 @@ fn threads_never_over_admit() {
         admitted >= lower,
         "admitted {admitted} < {lower}: lost updates?"
     );
+}
+
+#[test]
+fn max_bytes_holds_under_a_flood_of_long_distinct_keys() {
+    let clock = clock();
+    let bound = 256 << 10;
+    let store = MemoryStore::builder()
+        .clock(clock.clone())
+        .max_bytes(bound)
+        .build();
+    let quota: Quota = "1/min".parse().unwrap();
+    let mut key = "x".repeat(8 * 1024);
+    for i in 0..2_000u32 {
+        key.replace_range(..8, &format!("{i:08}"));
+        assert!(store.decide_now(&key, &quota, 1).unwrap().is_allowed());
+        assert!(store.bytes() <= bound, "{} bytes after {i}", store.bytes());
+    }
+    assert!(store.evicted() > 0);
+    // 8 KiB keys are held as digests counted at 256 bytes: 1,024 fit in 256 KiB, and
+    // eviction leaves at least 7/8 of them.
+    assert!(store.len() >= 896, "{} keys", store.len());
+    // The newest key is still limited, and distinct long keys are distinct buckets.
+    assert!(!store.decide_now(&key, &quota, 1).unwrap().is_allowed());
+    key.replace_range(..8, "fresh-01");
+    assert!(store.decide_now(&key, &quota, 1).unwrap().is_allowed());
 }

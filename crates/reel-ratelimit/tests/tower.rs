@@ -314,7 +314,7 @@ async fn routes_costs_keys_hooks_and_custom_rejections() {
     assert_eq!(export.header("x-ratelimit-remaining"), Some("2"));
     let plain = get_with(addr, "/", key).await;
     assert_eq!(plain.status, 200, "but a cost of 1 does");
-    // Requests without the key are not limited (and not decided).
+    // Requests without the key are limited by the peer address (the default keyless policy).
     assert_eq!(get_with(addr, "/", "").await.status, 200);
 
     let decisions = decisions.lock().unwrap();
@@ -332,6 +332,7 @@ async fn routes_costs_keys_hooks_and_custom_rejections() {
             ("default", "k1", 4, true),
             ("default", "k1", 4, false),
             ("default", "k1", 1, true),
+            ("default", "peer 127.0.0.1", 1, true),
         ]
     );
     assert_eq!(limiter.stats().denied, 2);
@@ -359,13 +360,18 @@ async fn works_as_a_plain_tower_service() {
     let denied = service.clone().oneshot(request()).await.unwrap();
     assert_eq!(denied.status(), 429);
     assert_eq!(denied.headers()["retry-after"], "60");
-    // Without a peer address there is no key: the request passes unlimited.
+    // Without a peer address there is no key and no address to fall back on: the limit
+    // cannot hold, so the request is refused and the body says how to fix the service.
     let anonymous = service
         .oneshot(http::Request::new(String::new()))
         .await
         .unwrap();
-    assert_eq!(anonymous.status(), 200);
-    assert!(anonymous.headers().get("x-ratelimit-limit").is_none());
+    assert_eq!(anonymous.status(), 500);
+    assert!(
+        anonymous.body().contains("connect_info"),
+        "{}",
+        anonymous.body()
+    );
 }
 
 /// A dead redis behind the layer: fail open admits without claiming figures, fail closed
