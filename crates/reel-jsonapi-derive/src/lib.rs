@@ -371,6 +371,11 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         .filter(|f| matches!(f.kind, Kind::Attribute))
         .map(|f| f.name.as_str())
         .collect();
+    let sortable_attribute_names: Vec<&str> = fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Attribute) && f.visible_if.is_none())
+        .map(|f| f.name.as_str())
+        .collect();
     let all_attribute_names: Vec<&str> = attribute_names
         .iter()
         .copied()
@@ -509,8 +514,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 }
             },
         };
+        // A relationship hidden from this request contributes nothing to `included`.
+        let visible = match &f.visible_if {
+            Some(path) => quote!(&& (#path)(self, __sink.context())),
+            None => quote!(),
+        };
         Some(quote! {
-            if let Some(__sub) = __include.child(#name) {
+            if let Some(__sub) = __include.child(#name) #visible {
                 #add
             }
         })
@@ -651,6 +661,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     type_name: #type_name,
                     attributes: &[#(#all_attribute_names),*],
                     writable_attributes: &[#(#attribute_names),*],
+                    sortable_attributes: &[#(#sortable_attribute_names),*],
                     relationships: &[#(#relationship_metas),*],
                 };
                 &META

@@ -19,12 +19,17 @@ pub struct QueryRules {
 
 impl QueryRules {
     /// Rules for a collection of `R`: includes and fieldsets from its declared relationships,
-    /// sorting by any attribute, `page[number]`/`page[size]`, no filters.
+    /// sorting by its stored, always-visible attributes (never a computed or `visible_if` one,
+    /// whose order would leak what is hidden), `page[number]`/`page[size]`, no filters.
     pub fn for_resource<R: ResourceType>() -> Self {
         let meta = R::meta();
         Self {
             meta,
-            sort: meta.attributes.iter().map(|a| (*a).to_owned()).collect(),
+            sort: meta
+                .sortable_attributes
+                .iter()
+                .map(|a| (*a).to_owned())
+                .collect(),
             filters: Vec::new(),
             page: vec!["number".into(), "size".into()],
             max_page_size: None,

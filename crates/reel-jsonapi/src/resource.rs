@@ -66,6 +66,10 @@ pub struct ResourceMeta {
     pub attributes: &'static [&'static str],
     /// Attribute member names accepted in requests (no computed ones).
     pub writable_attributes: &'static [&'static str],
+    /// Attribute member names a client may sort by unless the endpoint says otherwise: stored
+    /// attributes that are always visible (no computed attributes, no `visible_if` ones, since
+    /// sorting by a hidden value would reveal its order).
+    pub sortable_attributes: &'static [&'static str],
     /// Relationships.
     pub relationships: &'static [RelationshipMeta],
 }
@@ -157,6 +161,7 @@ pub trait Resource<A = ()>: ResourceType + ResourceId {
     ) -> Result<(), M::Error>;
 
     /// Adds the resources named by `include` (and, recursively, their includes) to `sink`.
+    /// A relationship that is not visible with `sink.context()` (`visible_if`) adds nothing.
     fn collect_included<'a>(&'a self, include: &IncludeTree, sink: &mut IncludedSink<'a, A>);
 
     /// The resource object's own links, written after `self` in its `links` member (for

@@ -184,6 +184,7 @@ type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
 pub struct IncludedSink<'a, A> {
     seen: FastSet<(&'static str, IdKey)>,
     items: Vec<&'a dyn ErasedResource<A>>,
+    context: &'a Context<A>,
 }
 
 impl<A> fmt::Debug for IncludedSink<'_, A> {
@@ -195,11 +196,19 @@ impl<A> fmt::Debug for IncludedSink<'_, A> {
 }
 
 impl<'a, A> IncludedSink<'a, A> {
-    fn new() -> Self {
+    fn new(context: &'a Context<A>) -> Self {
         Self {
             seen: FastSet::default(),
             items: Vec::new(),
+            context,
         }
+    }
+
+    /// The context of the response being written: [`Resource::collect_included`] checks each
+    /// relationship's visibility (`visible_if`) with it, so a relationship hidden from this
+    /// request never contributes to `included`.
+    pub fn context(&self) -> &'a Context<A> {
+        self.context
     }
 
     /// Marks a resource as present (primary data) without including it. Returns `false` if it
@@ -901,7 +910,7 @@ impl<R: Resource<A>, A> Serialize for ResponseDocument<'_, R, A> {
             )?,
         }
         if let Some(include) = self.include {
-            let mut sink = IncludedSink::new();
+            let mut sink = IncludedSink::new(self.context);
             let primary: &[R] = match &self.data {
                 Data::One(None) => &[],
                 Data::One(Some(resource)) => std::slice::from_ref(*resource),

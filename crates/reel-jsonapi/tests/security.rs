@@ -1,0 +1,125 @@
+//! Security rules of issue 15: context-based visibility applies to linkage, `included` and
+//! sorting alike; query limits; checked page arithmetic; nested filters; strict request reading.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use reel_jsonapi::query::{Query, QueryRules};
+use reel_jsonapi::{Context, IncludeTree, Resource, ResourceType, collection, document};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default)]
+struct Viewer {
+    admin: bool,
+}
+
+#[derive(Resource, Debug, Clone)]
+#[jsonapi(type = "users", context = Viewer)]
+struct User {
+    #[jsonapi(id)]
+    id: u64,
+    email: String,
+}
+
+#[derive(Resource, Debug, Clone)]
+#[jsonapi(type = "articles", context = Viewer)]
+#[jsonapi(computed(name = "score", with = score))]
+struct Article {
+    #[jsonapi(id)]
+    id: u64,
+    title: String,
+    #[jsonapi(visible_if = is_admin)]
+    salary: u64,
+    #[jsonapi(relationship, visible_if = is_admin)]
+    owner: Option<User>,
+    #[jsonapi(relationship)]
+    editor: Option<User>,
+}
+
+fn score(article: &Article, _: &Context<Viewer>) -> u64 {
+    article.salary / 2
+}
+
+fn is_admin(_: &Article, context: &Context<Viewer>) -> bool {
+    context.assigns().admin
+}
+
+fn article() -> Article {
+    Article {
+        id: 1,
+        title: "Hello".into(),
+        salary: 100,
+        owner: Some(User {
+            id: 7,
+            email: "owner@example.com".into(),
+        }),
+        editor: Some(User {
+            id: 8,
+            email: "editor@example.com".into(),
+        }),
+    }
+}
+
+fn render(admin: bool, include: &str) -> Value {
+    let include = IncludeTree::parse(include, Article::meta()).unwrap();
+    let context = Context::new(Viewer { admin });
+    let article = article();
+    let bytes = document(&article, &context)
+        .include(&include)
+        .to_vec()
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn a_hidden_relationship_never_appears_in_included_or_linkage() {
+    let doc = render(false, "owner,editor");
+    let text = doc.to_string();
+    assert!(
+        !text.contains("owner@example.com"),
+        "hidden owner leaked: {text}"
+    );
+    assert!(
+        doc["data"]["relationships"].get("owner").is_none(),
+        "{text}"
+    );
+    let included: Vec<&str> = doc["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(included, ["8"], "{text}");
+
+    // An admin sees both.
+    let doc = render(true, "owner,editor");
+    assert_eq!(doc["data"]["relationships"]["owner"]["data"]["id"], "7");
+    assert_eq!(doc["included"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_hidden_relationship_is_not_included_in_a_collection_either() {
+    let include = IncludeTree::parse("owner", Article::meta()).unwrap();
+    let context = Context::new(Viewer { admin: false });
+    let articles = vec![article(), article()];
+    let json = collection(&articles, &context)
+        .include(&include)
+        .to_string()
+        .unwrap();
+    assert!(!json.contains("owner@example.com"), "{json}");
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["included"], Value::Array(vec![]));
+}
+
+#[test]
+fn sorting_by_hidden_or_computed_attributes_is_refused_by_default() {
+    let rules = QueryRules::for_resource::<Article>();
+    for field in ["salary", "-salary", "score"] {
+        let error = Query::parse(&format!("sort={field}"), &rules).unwrap_err();
+        assert_eq!(error.errors[0].parameter(), Some("sort"), "{field}");
+    }
+    let query = Query::parse("sort=-title", &rules).unwrap();
+    assert_eq!(query.sort[0].field, "title");
+    assert_eq!(Article::meta().sortable_attributes, ["title"]);
+}
