@@ -639,8 +639,11 @@ impl Page {
                     links.push(("prev", url(number - 1)));
                 }
                 let last = total.map(|t| t.div_ceil((*size).max(1)).max(1));
-                if last.is_none_or(|last| number < last) {
-                    links.push(("next", url(number + 1)));
+                // Client-supplied numbers can be as large as u64 allows: no `next` past the end.
+                if let Some(next) = number.checked_add(1)
+                    && last.is_none_or(|last| number < last)
+                {
+                    links.push(("next", url(next)));
                 }
                 if let Some(last) = last {
                     links.push(("last", url(last)));
@@ -656,8 +659,9 @@ impl Page {
                 if *offset > 0 {
                     links.push(("prev", url(offset.saturating_sub(*limit))));
                 }
-                let next = offset + limit;
-                if total.is_none_or(|t| next < t) {
+                if let Some(next) = offset.checked_add(*limit)
+                    && total.is_none_or(|t| next < t)
+                {
                     links.push(("next", url(next)));
                 }
                 if let Some(total) = total {

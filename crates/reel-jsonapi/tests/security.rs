@@ -123,3 +123,91 @@ fn sorting_by_hidden_or_computed_attributes_is_refused_by_default() {
     assert_eq!(query.sort[0].field, "title");
     assert_eq!(Article::meta().sortable_attributes, ["title"]);
 }
+
+#[test]
+fn page_sizes_and_include_depth_are_bounded_by_default() {
+    let rules = QueryRules::for_resource::<common::Article>();
+    let error = Query::parse("page[size]=1000000", &rules).unwrap_err();
+    assert_eq!(error.errors[0].parameter(), Some("page[size]"));
+    assert!(Query::parse("page[size]=100", &rules).is_ok());
+    assert!(Query::parse("page[size]=0", &rules).is_err());
+    // Configurable both ways.
+    let roomy = rules.clone().max_page_size(5000);
+    assert!(Query::parse("page[size]=1000", &roomy).is_ok());
+
+    #[derive(Resource, Debug, Clone)]
+    #[jsonapi(type = "nodes")]
+    struct Node {
+        #[jsonapi(id)]
+        id: u32,
+        #[jsonapi(relationship)]
+        parent: Option<Box<Node>>,
+    }
+    let rules = QueryRules::for_resource::<Node>();
+    assert!(Query::parse("include=parent.parent.parent", &rules).is_ok());
+    let error = Query::parse("include=parent.parent.parent.parent", &rules).unwrap_err();
+    assert_eq!(error.errors[0].parameter(), Some("include"));
+    let deep = rules.max_include_depth(5);
+    assert!(Query::parse("include=parent.parent.parent.parent.parent", &deep).is_ok());
+}
+
+#[test]
+fn page_arithmetic_on_client_numbers_never_overflows() {
+    let max = u64::MAX;
+    let links = reel_jsonapi::Page::Offset {
+        offset: max - 5,
+        limit: 10,
+        total: None,
+    }
+    .links("/articles");
+    assert!(links.iter().all(|(name, _)| *name != "next"), "{links:?}");
+    let links = reel_jsonapi::Page::Number {
+        number: max,
+        size: 10,
+        total: None,
+    }
+    .links("/articles");
+    assert!(links.iter().all(|(name, _)| *name != "next"), "{links:?}");
+
+    let rules = QueryRules::for_resource::<common::Article>();
+    let query = Query::parse(&format!("page[number]={max}&page[size]=100"), &rules).unwrap();
+    let error = query.number_page(10, None).unwrap_err();
+    assert_eq!(error.parameter(), Some("page[number]"));
+}
+
+#[test]
+fn nested_filters_are_parsed_into_keys() {
+    let rules = QueryRules::for_resource::<common::Article>().filters(&["author", "title"]);
+    let query = Query::parse(
+        "filter[author][name]=Dan&filter%5Bauthor%5D%5Bcountry%5D=NL&filter[title]=Hi",
+        &rules,
+    )
+    .unwrap();
+    let author = &query.filter["author"];
+    assert_eq!(author.get("name").and_then(|v| v.as_str()), Some("Dan"));
+    assert_eq!(author.get("country").and_then(|v| v.as_str()), Some("NL"));
+    assert_eq!(query.filter["title"], "Hi");
+    // A value and a nested key at the same place clash; an unknown top key is refused.
+    let error = Query::parse("filter[title]=a&filter[title][x]=b", &rules).unwrap_err();
+    assert_eq!(error.errors[0].parameter(), Some("filter[title][x]"));
+    let error = Query::parse("filter[owner][name]=x", &rules).unwrap_err();
+    assert_eq!(error.errors[0].parameter(), Some("filter[owner][name]"));
+}
+
+#[test]
+fn repeated_query_parameters_are_refused_consistently() {
+    let rules = QueryRules::for_resource::<common::Article>();
+    for query in [
+        "include=author&include=comments",
+        "sort=title&sort=-title",
+        "fields[articles]=title&fields[articles]=wordCount",
+        "page[size]=5&page[size]=6",
+    ] {
+        let error = Query::parse(query, &rules).unwrap_err();
+        assert_eq!(
+            error.errors[0].title.as_deref(),
+            Some("Repeated query parameter"),
+            "{query}"
+        );
+    }
+}
