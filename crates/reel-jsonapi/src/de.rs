@@ -379,13 +379,7 @@ impl RelationshipUpdate {
     /// Parses and validates a relationship document; every identifier must have type
     /// `expected_type` (409 otherwise).
     pub fn from_slice(bytes: &[u8], expected_type: &str) -> Result<Self, ErrorDocument> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
-            ErrorDocument::from(
-                ErrorObject::new(400, "Malformed JSON")
-                    .with_detail(error.to_string())
-                    .with_pointer(""),
-            )
-        })?;
+        let value: Value = crate::strict::parse_value(bytes).map_err(ErrorDocument::from)?;
         let errors = validate_value(&value, DocumentKind::Relationship);
         if !errors.is_empty() {
             return Err(ErrorDocument::new(errors));

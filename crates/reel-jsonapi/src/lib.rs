@@ -110,6 +110,7 @@ pub mod names;
 pub mod query;
 mod resource;
 pub mod ser;
+mod strict;
 pub mod validate;
 
 #[cfg(feature = "axum")]

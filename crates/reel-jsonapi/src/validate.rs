@@ -59,6 +59,10 @@ pub enum DocumentKind {
     Update,
     /// A relationship request: `null`, one identifier or an array of identifiers.
     Relationship,
+    /// Any request document whose shape the endpoint decides later: `data` is required
+    /// (`null`, a resource object or an array of them), `errors` is refused, `lid` is allowed
+    /// and primary resources need no `id`.
+    Request,
 }
 
 impl Document {
@@ -76,13 +80,7 @@ impl Document {
 
     /// Parses a document of the given kind and validates it.
     pub fn parse_as(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
-            ErrorDocument::from(
-                ErrorObject::new(400, "Malformed JSON")
-                    .with_detail(error.to_string())
-                    .with_pointer(""),
-            )
-        })?;
+        let value: Value = crate::strict::parse_value(bytes).map_err(ErrorDocument::from)?;
         let errors = validate_value(&value, kind);
         if !errors.is_empty() {
             return Err(ErrorDocument::new(errors));
@@ -128,15 +126,12 @@ pub fn validate_value(value: &Value, kind: DocumentKind) -> Vec<ErrorObject> {
     validator.errors
 }
 
-/// Validates JSON bytes as a document of `kind`; malformed JSON is one error at pointer `""`.
+/// Validates JSON bytes as a document of `kind`; malformed JSON is one error at pointer `""`,
+/// a member name repeated in one object one error pointing at its second copy.
 pub fn validate_slice(bytes: &[u8], kind: DocumentKind) -> Vec<ErrorObject> {
-    match serde_json::from_slice::<Value>(bytes) {
+    match crate::strict::parse_value(bytes) {
         Ok(value) => validate_value(&value, kind),
-        Err(error) => vec![
-            ErrorObject::new(400, "Malformed JSON")
-                .with_detail(error.to_string())
-                .with_pointer(""),
-        ],
+        Err(error) => vec![error],
     }
 }
 
@@ -403,7 +398,7 @@ impl<'v> Validator<'v> {
                     ),
                 ),
             },
-            DocumentKind::Response => match value {
+            DocumentKind::Response | DocumentKind::Request => match value {
                 Value::Null => {}
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
@@ -515,7 +510,10 @@ impl<'v> Validator<'v> {
             return;
         };
         let is_primary_request = self.kind != DocumentKind::Response && pointer.is_data();
-        let id_required = !(self.kind == DocumentKind::Create && is_primary_request);
+        let primary_of_any_request = self.kind == DocumentKind::Request
+            && (pointer.is_data() || matches!(pointer, Ptr::Index(parent, _) if parent.is_data()));
+        let id_required =
+            !(primary_of_any_request || (self.kind == DocumentKind::Create && is_primary_request));
         let lid_allowed = self.kind != DocumentKind::Response;
         if let Some(identity) =
             self.identity(map, pointer, id_required, lid_allowed, "a resource object")

@@ -211,3 +211,40 @@ fn repeated_query_parameters_are_refused_consistently() {
         );
     }
 }
+
+#[test]
+fn duplicate_member_names_are_refused_with_a_pointer() {
+    use reel_jsonapi::Document;
+    use reel_jsonapi::de::{ClientIds, Create, RelationshipUpdate};
+    use reel_jsonapi::validate::{DocumentKind, validate_slice};
+
+    let body = br#"{"data":{"type":"people","attributes":{"first-name":"a","last-name":"b","first-name":"c"}}}"#;
+    let error = Create::<common::Person>::from_slice(body, ClientIds::Forbidden).unwrap_err();
+    assert_eq!(
+        error.errors[0].pointer(),
+        Some("/data/attributes/first-name")
+    );
+    assert_eq!(error.errors[0].title.as_deref(), Some("Duplicate member"));
+    assert_eq!(error.status(), 400);
+
+    let body = br#"{"data":{"type":"articles","id":"1","type":"people"}}"#;
+    let errors = validate_slice(body, DocumentKind::Response);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].pointer(), Some("/data/type"));
+    assert!(Document::parse(body).is_err());
+
+    let body = br#"{"data":[{"type":"tags","id":"1"},{"type":"tags","id":"2","id":"3"}]}"#;
+    let error = RelationshipUpdate::from_slice(body, "tags").unwrap_err();
+    assert_eq!(error.errors[0].pointer(), Some("/data/1/id"));
+
+    // Equal names in different objects are fine; malformed JSON is still reported as such.
+    assert!(
+        validate_slice(
+            br#"{"meta":{"a":{"a":1},"b":{"a":2}}}"#,
+            DocumentKind::Response
+        )
+        .is_empty()
+    );
+    let errors = validate_slice(br#"{"meta":"#, DocumentKind::Response);
+    assert_eq!(errors[0].title.as_deref(), Some("Malformed JSON"));
+}
