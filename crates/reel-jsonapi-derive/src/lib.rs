@@ -600,11 +600,23 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 de_lets.push(quote!(let #local: Option<#ty> = #call;));
                 de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
             }
-            Kind::Relationship { id_type: None, .. } => {
+            Kind::Relationship {
+                id_type: None,
+                shape,
+                inner,
+            } => {
                 known_relationships.push(name.clone());
+                let to_many = *shape == Shape::Many;
                 de_lets.push(quote! {
                     let #local: #ty = {
-                        __relationships.remove(#name);
+                        #krate::de::resource_linkage(
+                            &mut __relationships,
+                            #name,
+                            <#inner as #krate::ResourceType>::TYPE,
+                            #to_many,
+                            __pointer,
+                            &mut __errors,
+                        );
                         ::std::default::Default::default()
                     };
                 });

@@ -216,6 +216,52 @@ pub fn to_many<I: FromStr>(
     }
 }
 
+/// Checks the linkage of a relationship whose field holds full related resources (derived
+/// code): a request carries only identifiers, which cannot fill the field, but they must still
+/// have the right shape and type (409 for a wrong type) instead of being dropped unseen.
+#[doc(hidden)]
+pub fn resource_linkage(
+    relationships: &mut BTreeMap<String, Relationship>,
+    name: &str,
+    expected_type: &str,
+    to_many: bool,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) {
+    let here = format!("{pointer}/relationships/{}/data", escape(name));
+    let check = |identifier: &ResourceIdentifier, at: String, errors: &mut Vec<ErrorObject>| {
+        if identifier.type_name != expected_type {
+            errors.push(
+                ErrorObject::new(409, "Wrong related resource type")
+                    .with_detail(format!(
+                        "expected type `{expected_type}`, got `{}`",
+                        identifier.type_name
+                    ))
+                    .with_pointer(format!("{at}/type")),
+            );
+        }
+    };
+    match (take_linkage(relationships, name), to_many) {
+        (None | Some(None), _) | (Some(Some(Linkage::ToOne(None))), false) => {}
+        (Some(Some(Linkage::ToOne(Some(identifier)))), false) => {
+            check(&identifier, here, errors);
+        }
+        (Some(Some(Linkage::ToMany(identifiers))), true) => {
+            for (i, identifier) in identifiers.iter().enumerate() {
+                check(identifier, format!("{here}/{i}"), errors);
+            }
+        }
+        (Some(Some(_)), to_many) => errors.push(
+            ErrorObject::new(422, "Wrong linkage")
+                .with_detail(format!(
+                    "`{name}` is a {} relationship",
+                    if to_many { "to-many" } else { "to-one" }
+                ))
+                .with_pointer(here),
+        ),
+    }
+}
+
 /// Reports attributes and relationships the resource does not declare (derived code).
 #[doc(hidden)]
 pub fn reject_unknown(

@@ -308,7 +308,51 @@ impl<R: Resource<A>, A> Serialize for Relationships<'_, R, A> {
     }
 }
 
-/// Writes `{base}/{type}/{id}` and an optional suffix without allocating.
+/// Whether `byte` may appear as itself in a path segment or a query value: RFC 3986
+/// unreserved characters. Everything else is percent-encoded.
+#[inline]
+fn unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Percent-encodes whatever is written through it (UTF-8 bytes outside the unreserved set).
+struct EncodingWriter<'a, W: ?Sized>(&'a mut W);
+
+impl<W: fmt::Write + ?Sized> fmt::Write for EncodingWriter<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if text.bytes().all(unreserved) {
+            return self.0.write_str(text);
+        }
+        let mut start = 0;
+        for (i, byte) in text.bytes().enumerate() {
+            if !unreserved(byte) {
+                self.0.write_str(&text[start..i])?;
+                write!(self.0, "%{byte:02X}")?;
+                start = i + 1;
+            }
+        }
+        self.0.write_str(&text[start..])
+    }
+}
+
+/// Displays a value percent-encoded as one URL path segment or query value: an id `a/b` or a
+/// cursor `a+b/c=` survives the trip through a link.
+pub struct PercentEncoded<'a, D: ?Sized>(pub &'a D);
+
+impl<D: ?Sized> fmt::Debug for PercentEncoded<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PercentEncoded")
+    }
+}
+
+impl<D: Display + ?Sized> Display for PercentEncoded<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(EncodingWriter(f), "{}", self.0)
+    }
+}
+
+/// Writes `{base}/{type}/{id}` and an optional suffix without allocating; the id is
+/// percent-encoded as a path segment.
 struct PathLink<'a, I: ?Sized> {
     base: &'a str,
     type_name: &'a str,
@@ -319,7 +363,13 @@ struct PathLink<'a, I: ?Sized> {
 
 impl<I: Display + ?Sized> Display for PathLink<'_, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.base, self.type_name, self.id)?;
+        write!(
+            f,
+            "{}/{}/{}",
+            self.base,
+            self.type_name,
+            PercentEncoded(self.id)
+        )?;
         if !self.name.is_empty() {
             write!(f, "{}{}", self.suffix, self.name)?;
         }
@@ -616,7 +666,11 @@ fn page_url(base: &str, params: &[(&str, &dyn Display)]) -> String {
     url.push_str(base);
     let mut separator = if base.contains('?') { '&' } else { '?' };
     for (name, value) in params {
-        let _ = write!(url, "{separator}page%5B{name}%5D={value}");
+        let _ = write!(
+            url,
+            "{separator}page%5B{name}%5D={}",
+            PercentEncoded(*value)
+        );
         separator = '&';
     }
     url

@@ -79,3 +79,74 @@ fn reel_reads_its_own_sparse_compound_output() {
     assert_eq!(headlines[1].title, "Rails is Omakase");
     assert_eq!(headlines[0].id, 1);
 }
+
+#[test]
+fn cursors_and_ids_are_percent_encoded_in_links() {
+    use reel_jsonapi::Page;
+    use reel_jsonapi::query::{Query, QueryRules, percent_decode};
+
+    let cursor = "a+b/c=";
+    let links = Page::Cursor {
+        size: 10,
+        next: Some(cursor.into()),
+        prev: Some("x y&z".into()),
+    }
+    .links("https://api.example.com/posts");
+    let next = &links.iter().find(|(n, _)| *n == "next").unwrap().1;
+    assert_eq!(
+        next,
+        "https://api.example.com/posts?page%5Bsize%5D=10&page%5Bafter%5D=a%2Bb%2Fc%3D"
+    );
+    // The link's query reads back to the same cursor.
+    let rules = QueryRules::for_resource::<Post>().page(&["size", "after", "before"]);
+    for (name, url) in &links {
+        let query = Query::parse(url.split_once('?').unwrap().1, &rules).unwrap();
+        match *name {
+            "next" => assert_eq!(query.page["after"], cursor),
+            "prev" => assert_eq!(query.page["before"], "x y&z"),
+            _ => {}
+        }
+    }
+    assert_eq!(percent_decode("a%2Bb%2Fc%3D"), cursor);
+
+    // Ids are encoded as one path segment in self and relationship links.
+    #[derive(reel_jsonapi::Resource, Debug)]
+    #[jsonapi(type = "files")]
+    struct File {
+        #[jsonapi(id)]
+        id: String,
+        #[jsonapi(relationship, type = "people")]
+        owner: Option<u64>,
+    }
+    let file = File {
+        id: "a/b c?d".into(),
+        owner: None,
+    };
+    let context = Context::empty().with_base_url("https://api.example.com");
+    let json: serde_json::Value =
+        serde_json::from_slice(&reel_jsonapi::document(&file, &context).to_vec().unwrap()).unwrap();
+    assert_eq!(
+        json["data"]["links"]["self"],
+        "https://api.example.com/files/a%2Fb%20c%3Fd"
+    );
+    assert_eq!(
+        json["data"]["relationships"]["owner"]["links"]["related"],
+        "https://api.example.com/files/a%2Fb%20c%3Fd/owner"
+    );
+    assert_eq!(json["data"]["id"], "a/b c?d");
+}
+
+#[test]
+fn linkage_of_resource_relationships_is_type_checked() {
+    // `Comment.author` holds a full `Person`: a request names it by identifier only, and a
+    // wrong type or shape is an error, not silently dropped.
+    let body = br#"{"data":{"type":"comments","attributes":{"body":"hi"},"relationships":{"author":{"data":{"type":"cats","id":"1"}}}}}"#;
+    let error = Create::<Comment>::from_slice(body, ClientIds::Forbidden).unwrap_err();
+    assert_eq!(pointers(&error), ["/data/relationships/author/data/type"]);
+    assert_eq!(error.status(), 409);
+    let body = br#"{"data":{"type":"comments","attributes":{"body":"hi"},"relationships":{"author":{"data":[{"type":"people","id":"1"}]}}}}"#;
+    let error = Create::<Comment>::from_slice(body, ClientIds::Forbidden).unwrap_err();
+    assert_eq!(pointers(&error), ["/data/relationships/author/data"]);
+    let body = br#"{"data":{"type":"comments","attributes":{"body":"hi"},"relationships":{"author":{"data":{"type":"people","id":"1"}}}}}"#;
+    assert!(Create::<Comment>::from_slice(body, ClientIds::Forbidden).is_ok());
+}
