@@ -557,6 +557,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let mut de_unwraps = Vec::new();
     let mut de_fields = Vec::new();
     let mut known_relationships = Vec::new();
+    let mut merges = Vec::new();
     for f in &fields {
         let field = &f.ident;
         // Locals get a prefix so a field named like one of the generated variables
@@ -579,6 +580,11 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     let #local: Option<#ty> = #krate::de::attribute(&mut __attributes, #name, __pointer, &mut __errors);
                 });
                 de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
+                merges.push(quote! {
+                    if let Some(__value) = #krate::de::attribute_patch::<#ty>(&mut __attributes, #name, __pointer, &mut __errors) {
+                        self.#field = __value;
+                    }
+                });
             }
             Kind::Relationship {
                 id_type: Some(t),
@@ -599,6 +605,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 };
                 de_lets.push(quote!(let #local: Option<#ty> = #call;));
                 de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
+                merges.push(quote! {
+                    if __relationships.contains_key(#name)
+                        && let Some(__value) = #call
+                    {
+                        self.#field = __value;
+                    }
+                });
             }
             Kind::Relationship {
                 id_type: None,
@@ -607,19 +620,23 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             } => {
                 known_relationships.push(name.clone());
                 let to_many = *shape == Shape::Many;
+                let check = quote! {
+                    #krate::de::resource_linkage(
+                        &mut __relationships,
+                        #name,
+                        <#inner as #krate::ResourceType>::TYPE,
+                        #to_many,
+                        __pointer,
+                        &mut __errors,
+                    );
+                };
                 de_lets.push(quote! {
                     let #local: #ty = {
-                        #krate::de::resource_linkage(
-                            &mut __relationships,
-                            #name,
-                            <#inner as #krate::ResourceType>::TYPE,
-                            #to_many,
-                            __pointer,
-                            &mut __errors,
-                        );
+                        #check
                         ::std::default::Default::default()
                     };
                 });
+                merges.push(check);
             }
         }
         de_fields.push(quote!(#field: #local));
@@ -657,6 +674,24 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 }
                 #(#de_unwraps)*
                 Ok(Self { #(#de_fields),* })
+            }
+
+            fn merge_resource_object(
+                mut self,
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                let mut __errors = ::std::vec::Vec::new();
+                #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
+                let mut __attributes = __object.attributes.unwrap_or_default();
+                let mut __relationships = __object.relationships.unwrap_or_default();
+                #(#merges)*
+                #krate::de::reject_unknown(&__attributes, &__relationships, __pointer, &mut __errors);
+                if __errors.is_empty() {
+                    Ok(self)
+                } else {
+                    Err(__errors)
+                }
             }
         }
         }

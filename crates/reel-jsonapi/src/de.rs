@@ -89,6 +89,22 @@ pub fn attribute<T: DeserializeOwned>(
     }
 }
 
+/// Takes and deserializes one attribute of an update (derived code): `None` when the attribute
+/// is absent (the current value stays) or invalid (an error is recorded).
+#[doc(hidden)]
+pub fn attribute_patch<T: DeserializeOwned>(
+    attributes: &mut Map<String, Value>,
+    name: &str,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<T> {
+    if attributes.contains_key(name) {
+        attribute(attributes, name, pointer, errors)
+    } else {
+        None
+    }
+}
+
 fn parse_identifier<I: FromStr>(
     identifier: &ResourceIdentifier,
     expected_type: &str,
@@ -365,16 +381,17 @@ impl<T: FromResourceObject> Create<T> {
     }
 }
 
-/// An update request (`PATCH /things/{id}`).
+/// An update request (`PATCH /things/{id}`): what the client sent, to apply onto the current
+/// resource with [`Update::apply`]. Members left out keep their current values; an explicit
+/// `null` clears an `Option`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update<T> {
-    /// The resource values sent. Attributes left out are read as `null` — use `Option` fields
-    /// and [`Update::present`] for partial updates.
-    pub resource: T,
     /// The id from the document.
     pub id: String,
     /// The attribute and relationship names the client sent.
     pub present: Vec<String>,
+    object: ResourceObject,
+    resource: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<T: FromResourceObject> Update<T> {
@@ -397,12 +414,33 @@ impl<T: FromResourceObject> Update<T> {
             .flat_map(|a| a.keys().cloned())
             .collect();
         present.extend(object.relationships.iter().flat_map(|r| r.keys().cloned()));
-        let resource = T::from_resource_object(object, "/data").map_err(ErrorDocument::new)?;
         Ok(Self {
-            resource,
             id,
             present,
+            object,
+            resource: std::marker::PhantomData,
         })
+    }
+
+    /// The updated resource: `current` with every member the client sent replaced. Errors
+    /// (a value of the wrong type, an unknown member, a wrong related type) point into
+    /// `/data`.
+    ///
+    /// ```
+    /// use reel_jsonapi::{de::Update, Resource};
+    /// #[derive(Resource, Debug, PartialEq)]
+    /// #[jsonapi(type = "people")]
+    /// struct Person { #[jsonapi(id)] id: u64, name: String, nickname: Option<String> }
+    /// let current = Person { id: 1, name: "Ada".into(), nickname: Some("A".into()) };
+    /// let body = br#"{"data":{"type":"people","id":"1","attributes":{"nickname":null}}}"#;
+    /// let update = Update::<Person>::from_slice(body, Some("1")).unwrap();
+    /// let updated = update.apply(current).unwrap();
+    /// assert_eq!(updated, Person { id: 1, name: "Ada".into(), nickname: None });
+    /// ```
+    pub fn apply(&self, current: T) -> Result<T, ErrorDocument> {
+        current
+            .merge_resource_object(self.object.clone(), "/data")
+            .map_err(ErrorDocument::new)
     }
 
     /// Whether the client sent the attribute or relationship `name`.

@@ -182,6 +182,20 @@ pub trait FromResourceObject: ResourceType + Sized {
         object: ResourceObject,
         pointer: &str,
     ) -> Result<Self, Vec<ErrorObject>>;
+
+    /// Applies `object` (an update request's resource) onto `self`: every attribute and
+    /// relationship the object carries replaces the current value (an explicit `null` sets an
+    /// `Option` to `None`), everything it leaves out keeps its current value, as JSON:API
+    /// updates require. `#[derive(Resource)]` implements it field by field; the default reads
+    /// the object as a whole with [`from_resource_object`](Self::from_resource_object).
+    fn merge_resource_object(
+        self,
+        object: ResourceObject,
+        pointer: &str,
+    ) -> Result<Self, Vec<ErrorObject>> {
+        let _ = self;
+        Self::from_resource_object(object, pointer)
+    }
 }
 
 /// A validated tree of `include` paths, for example `author,comments.author`.

@@ -150,3 +150,41 @@ fn linkage_of_resource_relationships_is_type_checked() {
     let body = br#"{"data":{"type":"comments","attributes":{"body":"hi"},"relationships":{"author":{"data":{"type":"people","id":"1"}}}}}"#;
     assert!(Create::<Comment>::from_slice(body, ClientIds::Forbidden).is_ok());
 }
+
+#[test]
+fn updates_are_partial_and_tell_missing_from_null() {
+    let current = Post {
+        id: 4,
+        title: "Old".into(),
+        rating: Some(3),
+        labels: vec!["a".into()],
+        author: 2,
+        editor_id: Some(7),
+        tags: vec!["t1".into()],
+    };
+    // Only `rating` (to null) and `tags` are sent: the required `title`, `labels` and `author`
+    // and the to-many `tags`' neighbours keep their values.
+    let body = br#"{"data":{"type":"posts","id":"4","attributes":{"rating":null},"relationships":{"tags":{"data":[{"type":"tags","id":"t2"}]}}}}"#;
+    let update = Update::<Post>::from_slice(body, Some("4")).unwrap();
+    let updated = update.apply(current.clone()).unwrap();
+    assert_eq!(
+        updated,
+        Post {
+            rating: None,
+            tags: vec!["t2".into()],
+            ..current.clone()
+        }
+    );
+    // An empty update changes nothing; a to-many left out is not emptied.
+    let body = br#"{"data":{"type":"posts","id":"4"}}"#;
+    let update = Update::<Post>::from_slice(body, Some("4")).unwrap();
+    assert_eq!(update.apply(current.clone()).unwrap(), current);
+    // Wrong values still point at themselves.
+    let body = br#"{"data":{"type":"posts","id":"4","attributes":{"title":7,"nope":1}}}"#;
+    let update = Update::<Post>::from_slice(body, Some("4")).unwrap();
+    let error = update.apply(current).unwrap_err();
+    assert_eq!(
+        pointers(&error),
+        ["/data/attributes/title", "/data/attributes/nope"]
+    );
+}
