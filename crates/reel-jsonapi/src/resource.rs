@@ -136,7 +136,7 @@ pub trait ResourceId {
 
     /// The id as an exact key for deduplication; by default its `Display` text.
     fn id_key(&self) -> crate::ser::IdKey {
-        crate::ser::IdKey::Text(self.resource_id().to_string().into_boxed_str())
+        crate::ser::IdKey::from_text(&self.resource_id().to_string())
     }
 }
 

@@ -117,7 +117,12 @@ macro_rules! exact_signed {
         impl IdKeyExact for IdProbe<'_, $t> {
             #[inline]
             fn id_key(&self) -> IdKey {
-                IdKey::Signed(i64::from(*self.0))
+                // A non-negative signed id is the same identity as the unsigned one.
+                let value = i64::from(*self.0);
+                match u64::try_from(value) {
+                    Ok(unsigned) => IdKey::Unsigned(unsigned),
+                    Err(_) => IdKey::Signed(value),
+                }
             }
         }
     )*};
@@ -127,13 +132,38 @@ exact_signed!(i8, i16, i32, i64);
 
 impl IdKeyExact for IdProbe<'_, String> {
     fn id_key(&self) -> IdKey {
-        IdKey::Text(self.0.as_str().into())
+        IdKey::from_text(self.0)
     }
 }
 
 impl<T: Display + ?Sized> IdKeyFallback for &IdProbe<'_, T> {
     fn id_key(&self) -> IdKey {
-        IdKey::Text(self.0.to_string().into_boxed_str())
+        IdKey::from_text(&self.0.to_string())
+    }
+}
+
+impl IdKey {
+    /// The key of an id written as `text`: the id's identity is its JSON:API string, so a text
+    /// id `"9"` is the same resource as an integer id `9` (both are written `"9"`).
+    pub fn from_text(text: &str) -> IdKey {
+        let canonical = |digits: &str| {
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'))
+        };
+        if canonical(text)
+            && let Ok(value) = text.parse::<u64>()
+        {
+            return IdKey::Unsigned(value);
+        }
+        if let Some(digits) = text.strip_prefix('-')
+            && canonical(digits)
+            && digits != "0"
+            && let Ok(value) = text.parse::<i64>()
+        {
+            return IdKey::Signed(value);
+        }
+        IdKey::Text(text.into())
     }
 }
 
@@ -183,6 +213,8 @@ type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
 /// Collects the resources of a compound document, each once, in the order first reached.
 pub struct IncludedSink<'a, A> {
     seen: FastSet<(&'static str, IdKey)>,
+    /// (type, id, include subtree address) already followed.
+    walked: FastSet<(&'static str, IdKey, usize)>,
     items: Vec<&'a dyn ErasedResource<A>>,
     context: &'a Context<A>,
 }
@@ -199,6 +231,7 @@ impl<'a, A> IncludedSink<'a, A> {
     fn new(context: &'a Context<A>) -> Self {
         Self {
             seen: FastSet::default(),
+            walked: FastSet::default(),
             items: Vec::new(),
             context,
         }
@@ -217,13 +250,23 @@ impl<'a, A> IncludedSink<'a, A> {
         self.seen.insert((R::TYPE, resource.id_key()))
     }
 
-    /// Includes `resource` (once) and follows `include` below it.
+    /// Includes `resource` (once) and follows `include` below it — once per resource and
+    /// include subtree, however many paths lead to it (a graph of shared `Arc`s would otherwise
+    /// be walked once per path, exponentially in the include depth).
     pub fn add<R: Resource<A>>(&mut self, resource: &'a R, include: &IncludeTree) {
-        if self.mark(resource) {
+        let key = resource.id_key();
+        let new = self.seen.insert((R::TYPE, key.clone()));
+        if new {
             self.items.push(resource);
         }
         if !include.is_empty() {
-            resource.collect_included(include, self);
+            let subtree = std::ptr::from_ref(include) as usize;
+            if new || self.walked.insert((R::TYPE, key, subtree)) {
+                if new {
+                    self.walked.insert((R::TYPE, resource.id_key(), subtree));
+                }
+                resource.collect_included(include, self);
+            }
         }
     }
 

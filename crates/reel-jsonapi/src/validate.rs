@@ -318,29 +318,36 @@ impl<'v> Validator<'v> {
         kind
     }
 
-    /// Checks member names inside free-form values (meta, attribute values).
-    fn free_form(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+    /// Checks an attribute value: any object in it (a complex attribute) must not contain
+    /// `links` or `relationships`, which the spec reserves. Its keys are the application's
+    /// data (a map keyed by `"a.b"`) and are not held to the member-name rules.
+    fn attribute_value(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         match value {
             Value::Object(map) => {
                 for (key, value) in map {
                     let here = pointer.key(key);
-                    self.name(key, &here);
-                    self.free_form(value, &here);
+                    if matches!(key.as_str(), "links" | "relationships") {
+                        self.error(
+                            here.render(),
+                            "Reserved member in attribute",
+                            format!("an object inside an attribute value must not contain `{key}`"),
+                        );
+                    }
+                    self.attribute_value(value, &here);
                 }
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.free_form(item, &pointer.index(i));
+                    self.attribute_value(item, &pointer.index(i));
                 }
             }
             _ => {}
         }
     }
 
+    /// `meta` is free-form: only its shape (an object) is checked.
     fn meta(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
-        if self.expect_object(value, pointer, "`meta`").is_some() {
-            self.free_form(value, pointer);
-        }
+        let _ = self.expect_object(value, pointer, "`meta`");
     }
 
     /// Standard members (`allowed`) plus @-members and extension members are fine; anything
@@ -593,7 +600,7 @@ impl<'v> Validator<'v> {
                         attribute_names = attributes.keys().map(String::as_str).collect();
                         self.fields(attributes, &here, "attributes");
                         for (name, value) in attributes {
-                            self.free_form(value, &here.key(name));
+                            self.attribute_value(value, &here.key(name));
                         }
                     }
                 }

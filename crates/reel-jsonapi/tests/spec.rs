@@ -188,3 +188,126 @@ fn updates_are_partial_and_tell_missing_from_null() {
         ["/data/attributes/title", "/data/attributes/nope"]
     );
 }
+
+#[test]
+fn attribute_values_are_the_applications_but_may_not_nest_links_or_relationships() {
+    // A user map with keys like "a.b" is written by reel and must read back.
+    let doc = br#"{"data":{"type":"people","id":"1","attributes":{"scores":{"a.b":1,"x+y":[{"@c d":2}]}},"meta":{"by.host":{"e/f":1}}}}"#;
+    let errors = validate_slice(doc, DocumentKind::Response);
+    assert!(errors.is_empty(), "{errors:?}");
+    // Nested `links` / `relationships` in an attribute value are reserved by the spec.
+    let doc = br#"{"data":{"type":"people","id":"1","attributes":{"address":{"links":{"self":"x"}},"tags":[{"relationships":{}}]}}}"#;
+    let pointers: Vec<String> = validate_slice(doc, DocumentKind::Response)
+        .iter()
+        .filter_map(|e| e.pointer().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "/data/attributes/address/links",
+            "/data/attributes/tags/0/relationships"
+        ]
+    );
+}
+
+#[test]
+fn numeric_and_text_ids_deduplicate_alike() {
+    // Person 9 reached with a u64 id and through a string-id type writing "9" are the same
+    // resource identity `("people", "9")` and must appear in `included` once.
+    #[derive(reel_jsonapi::Resource, Debug)]
+    #[jsonapi(type = "people")]
+    struct TextPerson {
+        #[jsonapi(id)]
+        id: String,
+        name: String,
+    }
+    #[derive(reel_jsonapi::Resource, Debug)]
+    #[jsonapi(type = "notes")]
+    struct Note {
+        #[jsonapi(id)]
+        id: u32,
+        #[jsonapi(relationship)]
+        author: Option<Person>,
+        #[jsonapi(relationship)]
+        editor: Option<TextPerson>,
+    }
+    let note = Note {
+        id: 1,
+        author: Some(dan()),
+        editor: Some(TextPerson {
+            id: "9".into(),
+            name: "Dan".into(),
+        }),
+    };
+    let include = IncludeTree::parse("author,editor", Note::meta()).unwrap();
+    let json = reel_jsonapi::document(&note, &Context::empty())
+        .include(&include)
+        .to_vec()
+        .unwrap();
+    let errors = validate_slice(&json, DocumentKind::Response);
+    assert!(errors.is_empty(), "{errors:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(doc["included"].as_array().unwrap().len(), 1);
+}
+
+mod shared_graph {
+    use std::cell::Cell;
+    use std::sync::Arc;
+
+    use reel_jsonapi::{Context, IncludeTree, Resource, ResourceType, document};
+
+    /// Counts how often the serializer looks at a `next` relationship.
+    #[derive(Debug, Default)]
+    struct Counter(Cell<usize>);
+
+    #[derive(Resource, Debug)]
+    #[jsonapi(type = "nodes", context = Counter)]
+    struct Node {
+        #[jsonapi(id)]
+        id: u32,
+        #[jsonapi(relationship, visible_if = counted)]
+        next: Vec<Arc<Node>>,
+    }
+
+    fn counted(_: &Node, context: &Context<Counter>) -> bool {
+        let counter = &context.assigns().0;
+        counter.set(counter.get() + 1);
+        true
+    }
+
+    #[test]
+    fn an_included_subtree_is_walked_once_per_resource() {
+        // 16 levels of two nodes, each linking to both nodes of the next level: 2^16 paths.
+        let depth = 16;
+        let mut level: Vec<Arc<Node>> = Vec::new();
+        for d in (0..depth).rev() {
+            level = (0..2)
+                .map(|i| {
+                    Arc::new(Node {
+                        id: d * 2 + i,
+                        next: level.clone(),
+                    })
+                })
+                .collect();
+        }
+        let root = Node {
+            id: 1000,
+            next: level,
+        };
+        let path = vec!["next"; depth as usize].join(".");
+        let include = IncludeTree::parse(&path, Node::meta()).unwrap();
+        let context = Context::new(Counter::default());
+        let json = document(&root, &context)
+            .include(&include)
+            .to_vec()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            doc["included"].as_array().unwrap().len(),
+            2 * depth as usize
+        );
+        // One look per (node, include level) while collecting plus one per written node.
+        let looks = context.assigns().0.get();
+        assert!(looks < 200, "{looks} looks at `next`");
+    }
+}
