@@ -206,7 +206,20 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     )));
                 };
                 if what == "computed" {
-                    computed.push(NamedFn { name: name.value(), with });
+                    let value = name.value();
+                    if !valid_member_name(&value) {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            format!("`{value}` is not a valid JSON:API member name"),
+                        ));
+                    }
+                    if matches!(value.as_str(), "id" | "type" | "links" | "relationships") {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            format!("`{value}` is reserved by JSON:API and cannot be a field name"),
+                        ));
+                    }
+                    computed.push(NamedFn { name: value, with });
                 } else {
                     let value = name.value();
                     if !valid_member_name(&value) {

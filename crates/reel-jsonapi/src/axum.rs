@@ -34,7 +34,7 @@ use std::marker::PhantomData;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, VARY};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -77,6 +77,27 @@ pub fn render<T: Serialize + ?Sized>(status: u16, body: &T) -> Response {
         )
         .into_response(),
     }
+}
+
+/// Like [`render`], for a request whose `Accept` was negotiated (see [`Negotiated`]): the
+/// `Content-Type` names the applied extensions and profiles (`application/vnd.api+json;
+/// ext="…"`), as the spec asks, and `Vary: Accept` tells caches that the answer depends on
+/// the request's `Accept`.
+pub fn render_negotiated<T: Serialize + ?Sized>(
+    status: u16,
+    body: &T,
+    media: Option<&MediaType>,
+) -> Response {
+    let mut response = render(status, body);
+    if let Some(media) = media.filter(|m| !m.ext.is_empty() || !m.profile.is_empty())
+        && let Ok(value) = HeaderValue::from_str(&media.to_string())
+    {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    response
+        .headers_mut()
+        .append(VARY, HeaderValue::from_static("accept"));
+    response
 }
 
 /// A `200 OK` JSON:API response of any serializable document.

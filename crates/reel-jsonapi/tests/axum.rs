@@ -10,7 +10,7 @@ use axum::{Extension, Router};
 use common::*;
 use reel_jsonapi::axum::{
     BodyLimit, JsonApiBody, JsonApiQuery, JsonApiRequest, Negotiated, SupportedExtensions,
-    check_accept, render,
+    check_accept, render, render_negotiated,
 };
 use reel_jsonapi::de::Create;
 use reel_jsonapi::validate::{DocumentKind, validate_slice};
@@ -41,6 +41,7 @@ async fn echo(JsonApiRequest(doc): JsonApiRequest<Document>) -> axum::response::
 struct Reply {
     status: u16,
     content_type: String,
+    vary: Option<String>,
     body: Vec<u8>,
 }
 
@@ -78,9 +79,15 @@ async fn send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bod
                 .map(str::to_owned)
         })
         .unwrap_or_default();
+    let vary = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("vary: ")
+            .map(str::to_owned)
+    });
     Reply {
         status,
         content_type,
+        vary,
         body,
     }
 }
@@ -436,4 +443,26 @@ async fn request_bodies_are_limited_in_size() {
         extract_body(vec![b' '; 3 * mib], true, Some(4 * mib)).await,
         Ok(3 * mib)
     );
+}
+
+async fn negotiated(Negotiated(media): Negotiated) -> axum::response::Response {
+    let people = vec![dan()];
+    render_negotiated(200, &collection(&people, &Context::empty()), media.as_ref())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_name_the_applied_profile_and_vary_on_accept() {
+    let app = Router::new().route("/people", get(negotiated));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let profile = "application/vnd.api+json; profile=\"https://example.com/p\"";
+    let reply = send(port, "GET", "/people", &[("Accept", profile)], "").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.content_type, profile.to_ascii_lowercase());
+    assert_eq!(reply.vary.as_deref(), Some("accept"));
+    let reply = send(port, "GET", "/people", &[("Accept", "*/*")], "").await;
+    assert_eq!(reply.content_type, "application/vnd.api+json");
+    assert_eq!(reply.vary.as_deref(), Some("accept"));
+    server.abort();
 }
