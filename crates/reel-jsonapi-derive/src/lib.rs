@@ -206,7 +206,20 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     )));
                 };
                 if what == "computed" {
-                    computed.push(NamedFn { name: name.value(), with });
+                    let value = name.value();
+                    if !valid_member_name(&value) {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            format!("`{value}` is not a valid JSON:API member name"),
+                        ));
+                    }
+                    if matches!(value.as_str(), "id" | "type" | "links" | "relationships") {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            format!("`{value}` is reserved by JSON:API and cannot be a field name"),
+                        ));
+                    }
+                    computed.push(NamedFn { name: value, with });
                 } else {
                     let value = name.value();
                     if !valid_member_name(&value) {
@@ -371,6 +384,11 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         .filter(|f| matches!(f.kind, Kind::Attribute))
         .map(|f| f.name.as_str())
         .collect();
+    let sortable_attribute_names: Vec<&str> = fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Attribute) && f.visible_if.is_none())
+        .map(|f| f.name.as_str())
+        .collect();
     let all_attribute_names: Vec<&str> = attribute_names
         .iter()
         .copied()
@@ -509,8 +527,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 }
             },
         };
+        // A relationship hidden from this request contributes nothing to `included`.
+        let visible = match &f.visible_if {
+            Some(path) => quote!(&& (#path)(self, __sink.context())),
+            None => quote!(),
+        };
         Some(quote! {
-            if let Some(__sub) = __include.child(#name) {
+            if let Some(__sub) = __include.child(#name) #visible {
                 #add
             }
         })
@@ -547,6 +570,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let mut de_unwraps = Vec::new();
     let mut de_fields = Vec::new();
     let mut known_relationships = Vec::new();
+    let mut merges = Vec::new();
     for f in &fields {
         let field = &f.ident;
         // Locals get a prefix so a field named like one of the generated variables
@@ -569,6 +593,11 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     let #local: Option<#ty> = #krate::de::attribute(&mut __attributes, #name, __pointer, &mut __errors);
                 });
                 de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
+                merges.push(quote! {
+                    if let Some(__value) = #krate::de::attribute_patch::<#ty>(&mut __attributes, #name, __pointer, &mut __errors) {
+                        self.#field = __value;
+                    }
+                });
             }
             Kind::Relationship {
                 id_type: Some(t),
@@ -589,15 +618,38 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 };
                 de_lets.push(quote!(let #local: Option<#ty> = #call;));
                 de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
+                merges.push(quote! {
+                    if __relationships.contains_key(#name)
+                        && let Some(__value) = #call
+                    {
+                        self.#field = __value;
+                    }
+                });
             }
-            Kind::Relationship { id_type: None, .. } => {
+            Kind::Relationship {
+                id_type: None,
+                shape,
+                inner,
+            } => {
                 known_relationships.push(name.clone());
+                let to_many = *shape == Shape::Many;
+                let check = quote! {
+                    #krate::de::resource_linkage(
+                        &mut __relationships,
+                        #name,
+                        <#inner as #krate::ResourceType>::TYPE,
+                        #to_many,
+                        __pointer,
+                        &mut __errors,
+                    );
+                };
                 de_lets.push(quote! {
                     let #local: #ty = {
-                        __relationships.remove(#name);
+                        #check
                         ::std::default::Default::default()
                     };
                 });
+                merges.push(check);
             }
         }
         de_fields.push(quote!(#field: #local));
@@ -636,6 +688,24 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 #(#de_unwraps)*
                 Ok(Self { #(#de_fields),* })
             }
+
+            fn merge_resource_object(
+                mut self,
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                let mut __errors = ::std::vec::Vec::new();
+                #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
+                let mut __attributes = __object.attributes.unwrap_or_default();
+                let mut __relationships = __object.relationships.unwrap_or_default();
+                #(#merges)*
+                #krate::de::reject_unknown(&__attributes, &__relationships, __pointer, &mut __errors);
+                if __errors.is_empty() {
+                    Ok(self)
+                } else {
+                    Err(__errors)
+                }
+            }
         }
         }
     } else {
@@ -651,6 +721,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     type_name: #type_name,
                     attributes: &[#(#all_attribute_names),*],
                     writable_attributes: &[#(#attribute_names),*],
+                    sortable_attributes: &[#(#sortable_attribute_names),*],
                     relationships: &[#(#relationship_metas),*],
                 };
                 &META

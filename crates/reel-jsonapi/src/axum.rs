@@ -34,7 +34,7 @@ use std::marker::PhantomData;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, VARY};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +45,16 @@ use crate::model::{Document, ErrorDocument, ErrorObject};
 use crate::names::{MEDIA_TYPE, MediaType, MediaTypeError};
 use crate::query::{Query, QueryRules};
 use crate::resource::{FromResourceObject, ResourceType};
+
+/// The largest request body [`JsonApiBody`] and [`JsonApiRequest`] read unless a
+/// [`BodyLimit`] extension says otherwise: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The largest request body, in bytes, the extractors here read; add it with
+/// `axum::Extension(BodyLimit(..))`. A larger body is answered with a 413 error document
+/// before it is read in full. Without it, [`DEFAULT_BODY_LIMIT`] applies.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
 
 /// The extensions this server supports; add it with `axum::Extension(SupportedExtensions(..))`
 /// to accept requests that use them. Without it, any `ext` is refused (415/406).
@@ -67,6 +77,27 @@ pub fn render<T: Serialize + ?Sized>(status: u16, body: &T) -> Response {
         )
         .into_response(),
     }
+}
+
+/// Like [`render`], for a request whose `Accept` was negotiated (see [`Negotiated`]): the
+/// `Content-Type` names the applied extensions and profiles (`application/vnd.api+json;
+/// ext="…"`), as the spec asks, and `Vary: Accept` tells caches that the answer depends on
+/// the request's `Accept`.
+pub fn render_negotiated<T: Serialize + ?Sized>(
+    status: u16,
+    body: &T,
+    media: Option<&MediaType>,
+) -> Response {
+    let mut response = render(status, body);
+    if let Some(media) = media.filter(|m| !m.ext.is_empty() || !m.profile.is_empty())
+        && let Ok(value) = HeaderValue::from_str(&media.to_string())
+    {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    response
+        .headers_mut()
+        .append(VARY, HeaderValue::from_static("accept"));
+    response
 }
 
 /// A `200 OK` JSON:API response of any serializable document.
@@ -120,25 +151,108 @@ fn supported(parts_extensions: &axum::http::Extensions) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Checks `Accept`: when it lists the JSON:API media type only with parameters other than
-/// `ext`/`profile` (or with unsupported extensions), the answer is 406. Returns the accepted
-/// JSON:API media type, if any.
+/// Splits a media range into the media type with its own parameters and its weight (`q`, RFC
+/// 9110 §12.4.2). Parameters after `q` are accept extensions and are ignored. `None` for a
+/// malformed weight.
+fn split_weight(range: &str) -> Option<(String, f32)> {
+    let mut media = String::with_capacity(range.len());
+    let mut weight = 1.0;
+    for (i, param) in split_semicolons(range).into_iter().enumerate() {
+        if i > 0
+            && let Some((name, value)) = param.split_once('=')
+            && name.trim().eq_ignore_ascii_case("q")
+        {
+            let value = value.trim();
+            let valid = !value.is_empty()
+                && value.len() <= 5
+                && value.chars().all(|c| c.is_ascii_digit() || c == '.');
+            weight = value
+                .parse::<f32>()
+                .ok()
+                .filter(|q| valid && (0.0..=1.0).contains(q))?;
+            break;
+        }
+        if i > 0 {
+            media.push(';');
+        }
+        media.push_str(param);
+    }
+    Some((media, weight))
+}
+
+/// Splits at `;` outside double quotes.
+fn split_semicolons(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out
+}
+
+/// Negotiates `Accept` per RFC 9110 and the JSON:API rules.
+///
+/// Each media range carries a weight (`q`, default 1; `q=0` means "not acceptable"). The
+/// acceptable JSON:API range with the highest weight wins: one whose only parameters are `ext`
+/// (every extension supported) and `profile`. When none is acceptable but the client also
+/// accepts `*/*` or `application/*`, the plain media type is used (`Ok(None)`), so a refused
+/// `ext` variant falls back to the plain media type the client allowed. 406 only when the
+/// client named the JSON:API media type, no instance of it is acceptable and no wildcard
+/// allows another answer. No `Accept` at all is `Ok(None)`.
 pub fn check_accept(
     headers: &HeaderMap,
     supported_ext: &[String],
 ) -> Result<Option<MediaType>, ErrorObject> {
     let mut saw_json_api = false;
+    let mut wildcard = false;
     let mut last_problem = None;
+    let mut best: Option<(f32, MediaType)> = None;
     for value in headers.get_all(ACCEPT) {
         let Ok(value) = value.to_str() else { continue };
         for range in split_ranges(value) {
-            match MediaType::parse(range) {
+            if range.is_empty() {
+                continue;
+            }
+            let Some((media_range, weight)) = split_weight(range) else {
+                // A malformed weight makes the range unusable; say so if nothing else fits.
+                last_problem = Some(format!("malformed weight in `{range}`"));
+                continue;
+            };
+            let essence = media_range
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if essence == "*/*" || essence == "application/*" {
+                wildcard |= weight > 0.0;
+                continue;
+            }
+            match MediaType::parse(&media_range) {
                 Ok(media) => {
                     saw_json_api = true;
-                    if media.ext.iter().all(|e| supported_ext.contains(e)) {
-                        return Ok(Some(media));
+                    if weight <= 0.0 {
+                        continue;
                     }
-                    last_problem = Some("an extension in `ext` is not supported".to_owned());
+                    if !media.ext.iter().all(|e| supported_ext.contains(e)) {
+                        last_problem = Some("an extension in `ext` is not supported".to_owned());
+                        continue;
+                    }
+                    if best.as_ref().is_none_or(|(w, _)| weight > *w) {
+                        best = Some((weight, media));
+                    }
                 }
                 Err(MediaTypeError::NotJsonApi) => {}
                 Err(error) => {
@@ -148,9 +262,15 @@ pub fn check_accept(
             }
         }
     }
-    if saw_json_api {
+    if let Some((_, media)) = best {
+        return Ok(Some(media));
+    }
+    if saw_json_api && !wildcard {
         Err(ErrorObject::new(406, "Not Acceptable")
-            .with_detail(last_problem.unwrap_or_default())
+            .with_detail(
+                last_problem
+                    .unwrap_or_else(|| format!("every {MEDIA_TYPE} in `Accept` has weight 0")),
+            )
             .with_header("Accept"))
     } else {
         Ok(None)
@@ -218,8 +338,10 @@ pub trait RequestBody: Sized {
 }
 
 impl RequestBody for Document {
+    /// Validated by the rules for requests ([`DocumentKind::Request`](crate::DocumentKind)):
+    /// `data` is required, `errors` refused, `lid` accepted.
     fn from_body(bytes: &[u8]) -> Result<Self, ErrorDocument> {
-        Document::parse(bytes)
+        Document::parse_as(bytes, crate::DocumentKind::Request)
     }
 }
 
@@ -260,14 +382,38 @@ impl<S: Send + Sync> FromRequest<S> for JsonApiBody {
     type Rejection = JsonApiRejection;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let _ = state;
         let ext = supported(request.extensions());
         let media = check_content_type(request.headers(), &ext)?;
         check_accept(request.headers(), &ext)?;
-        let bytes = Bytes::from_request(request, state)
+        let limit = request
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let too_large = || {
+            ErrorObject::new(413, "Request body too large")
+                .with_detail(format!("a request body may have at most {limit} bytes"))
+        };
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(too_large().into());
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
             .await
-            .map_err(|rejection| {
-                ErrorObject::new(rejection.status().as_u16(), "Unreadable body")
-                    .with_detail(rejection.body_text())
+            .map_err(|error| {
+                // `to_bytes` fails with a length-limit error once more than `limit` bytes
+                // arrived; anything else is a broken body stream.
+                if std::error::Error::source(&error)
+                    .is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
+                {
+                    too_large()
+                } else {
+                    ErrorObject::new(400, "Unreadable body").with_detail(error.to_string())
+                }
             })?;
         Ok(JsonApiBody(bytes, media))
     }

@@ -89,6 +89,22 @@ pub fn attribute<T: DeserializeOwned>(
     }
 }
 
+/// Takes and deserializes one attribute of an update (derived code): `None` when the attribute
+/// is absent (the current value stays) or invalid (an error is recorded).
+#[doc(hidden)]
+pub fn attribute_patch<T: DeserializeOwned>(
+    attributes: &mut Map<String, Value>,
+    name: &str,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<T> {
+    if attributes.contains_key(name) {
+        attribute(attributes, name, pointer, errors)
+    } else {
+        None
+    }
+}
+
 fn parse_identifier<I: FromStr>(
     identifier: &ResourceIdentifier,
     expected_type: &str,
@@ -216,6 +232,52 @@ pub fn to_many<I: FromStr>(
     }
 }
 
+/// Checks the linkage of a relationship whose field holds full related resources (derived
+/// code): a request carries only identifiers, which cannot fill the field, but they must still
+/// have the right shape and type (409 for a wrong type) instead of being dropped unseen.
+#[doc(hidden)]
+pub fn resource_linkage(
+    relationships: &mut BTreeMap<String, Relationship>,
+    name: &str,
+    expected_type: &str,
+    to_many: bool,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) {
+    let here = format!("{pointer}/relationships/{}/data", escape(name));
+    let check = |identifier: &ResourceIdentifier, at: String, errors: &mut Vec<ErrorObject>| {
+        if identifier.type_name != expected_type {
+            errors.push(
+                ErrorObject::new(409, "Wrong related resource type")
+                    .with_detail(format!(
+                        "expected type `{expected_type}`, got `{}`",
+                        identifier.type_name
+                    ))
+                    .with_pointer(format!("{at}/type")),
+            );
+        }
+    };
+    match (take_linkage(relationships, name), to_many) {
+        (None | Some(None), _) | (Some(Some(Linkage::ToOne(None))), false) => {}
+        (Some(Some(Linkage::ToOne(Some(identifier)))), false) => {
+            check(&identifier, here, errors);
+        }
+        (Some(Some(Linkage::ToMany(identifiers))), true) => {
+            for (i, identifier) in identifiers.iter().enumerate() {
+                check(identifier, format!("{here}/{i}"), errors);
+            }
+        }
+        (Some(Some(_)), to_many) => errors.push(
+            ErrorObject::new(422, "Wrong linkage")
+                .with_detail(format!(
+                    "`{name}` is a {} relationship",
+                    if to_many { "to-many" } else { "to-one" }
+                ))
+                .with_pointer(here),
+        ),
+    }
+}
+
 /// Reports attributes and relationships the resource does not declare (derived code).
 #[doc(hidden)]
 pub fn reject_unknown(
@@ -319,16 +381,17 @@ impl<T: FromResourceObject> Create<T> {
     }
 }
 
-/// An update request (`PATCH /things/{id}`).
+/// An update request (`PATCH /things/{id}`): what the client sent, to apply onto the current
+/// resource with [`Update::apply`]. Members left out keep their current values; an explicit
+/// `null` clears an `Option`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update<T> {
-    /// The resource values sent. Attributes left out are read as `null` — use `Option` fields
-    /// and [`Update::present`] for partial updates.
-    pub resource: T,
     /// The id from the document.
     pub id: String,
     /// The attribute and relationship names the client sent.
     pub present: Vec<String>,
+    object: ResourceObject,
+    resource: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<T: FromResourceObject> Update<T> {
@@ -351,12 +414,33 @@ impl<T: FromResourceObject> Update<T> {
             .flat_map(|a| a.keys().cloned())
             .collect();
         present.extend(object.relationships.iter().flat_map(|r| r.keys().cloned()));
-        let resource = T::from_resource_object(object, "/data").map_err(ErrorDocument::new)?;
         Ok(Self {
-            resource,
             id,
             present,
+            object,
+            resource: std::marker::PhantomData,
         })
+    }
+
+    /// The updated resource: `current` with every member the client sent replaced. Errors
+    /// (a value of the wrong type, an unknown member, a wrong related type) point into
+    /// `/data`.
+    ///
+    /// ```
+    /// use reel_jsonapi::{de::Update, Resource};
+    /// #[derive(Resource, Debug, PartialEq)]
+    /// #[jsonapi(type = "people")]
+    /// struct Person { #[jsonapi(id)] id: u64, name: String, nickname: Option<String> }
+    /// let current = Person { id: 1, name: "Ada".into(), nickname: Some("A".into()) };
+    /// let body = br#"{"data":{"type":"people","id":"1","attributes":{"nickname":null}}}"#;
+    /// let update = Update::<Person>::from_slice(body, Some("1")).unwrap();
+    /// let updated = update.apply(current).unwrap();
+    /// assert_eq!(updated, Person { id: 1, name: "Ada".into(), nickname: None });
+    /// ```
+    pub fn apply(&self, current: T) -> Result<T, ErrorDocument> {
+        current
+            .merge_resource_object(self.object.clone(), "/data")
+            .map_err(ErrorDocument::new)
     }
 
     /// Whether the client sent the attribute or relationship `name`.
@@ -379,13 +463,7 @@ impl RelationshipUpdate {
     /// Parses and validates a relationship document; every identifier must have type
     /// `expected_type` (409 otherwise).
     pub fn from_slice(bytes: &[u8], expected_type: &str) -> Result<Self, ErrorDocument> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
-            ErrorDocument::from(
-                ErrorObject::new(400, "Malformed JSON")
-                    .with_detail(error.to_string())
-                    .with_pointer(""),
-            )
-        })?;
+        let value: Value = crate::strict::parse_value(bytes).map_err(ErrorDocument::from)?;
         let errors = validate_value(&value, DocumentKind::Relationship);
         if !errors.is_empty() {
             return Err(ErrorDocument::new(errors));

@@ -89,6 +89,32 @@
 //!
 //! An axum handler is shown in the `axum` module (feature `axum`).
 //!
+//! Member names are checked when the derive runs, computed ones included:
+//!
+//! ```
+//! use reel_jsonapi::{Context, Resource};
+//! #[derive(Resource)]
+//! #[jsonapi(type = "people", computed(name = "full-name", with = full_name))]
+//! struct Person { #[jsonapi(id)] id: u64 }
+//! fn full_name<A>(_: &Person, _: &Context<A>) -> &'static str { "" }
+//! ```
+//!
+//! ```compile_fail
+//! use reel_jsonapi::{Context, Resource};
+//! #[derive(Resource)]
+//! #[jsonapi(type = "people", computed(name = "full.name", with = full_name))]
+//! struct Person { #[jsonapi(id)] id: u64 }
+//! fn full_name<A>(_: &Person, _: &Context<A>) -> &'static str { "" }
+//! ```
+//!
+//! ```compile_fail
+//! use reel_jsonapi::{Context, Resource};
+//! #[derive(Resource)]
+//! #[jsonapi(type = "people", computed(name = "links", with = links))]
+//! struct Person { #[jsonapi(id)] id: u64 }
+//! fn links<A>(_: &Person, _: &Context<A>) -> &'static str { "" }
+//! ```
+//!
 //! # Feature flags
 //!
 //! | Feature  | Default | What it enables |
@@ -110,6 +136,7 @@ pub mod names;
 pub mod query;
 mod resource;
 pub mod ser;
+mod strict;
 pub mod validate;
 
 #[cfg(feature = "axum")]

@@ -7,6 +7,12 @@ use crate::model::{ErrorDocument, ErrorObject};
 use crate::resource::{IncludeTree, ResourceMeta, ResourceType};
 use crate::ser::{Fieldsets, Page};
 
+/// The largest `page[size]`/`page[limit]` [`QueryRules`] accept unless told otherwise.
+pub const DEFAULT_MAX_PAGE_SIZE: u64 = 100;
+
+/// The deepest `include` path (in relationships) [`QueryRules`] accept unless told otherwise.
+pub const DEFAULT_MAX_INCLUDE_DEPTH: usize = 3;
+
 /// What an endpoint accepts in its query string.
 #[derive(Debug, Clone)]
 pub struct QueryRules {
@@ -14,20 +20,27 @@ pub struct QueryRules {
     sort: Vec<String>,
     filters: Vec<String>,
     page: Vec<String>,
-    max_page_size: Option<u64>,
+    max_page_size: u64,
+    max_include_depth: usize,
 }
 
 impl QueryRules {
     /// Rules for a collection of `R`: includes and fieldsets from its declared relationships,
-    /// sorting by any attribute, `page[number]`/`page[size]`, no filters.
+    /// sorting by its stored, always-visible attributes (never a computed or `visible_if` one,
+    /// whose order would leak what is hidden), `page[number]`/`page[size]`, no filters.
     pub fn for_resource<R: ResourceType>() -> Self {
         let meta = R::meta();
         Self {
             meta,
-            sort: meta.attributes.iter().map(|a| (*a).to_owned()).collect(),
+            sort: meta
+                .sortable_attributes
+                .iter()
+                .map(|a| (*a).to_owned())
+                .collect(),
             filters: Vec::new(),
             page: vec!["number".into(), "size".into()],
-            max_page_size: None,
+            max_page_size: DEFAULT_MAX_PAGE_SIZE,
+            max_include_depth: DEFAULT_MAX_INCLUDE_DEPTH,
         }
     }
 
@@ -55,10 +68,65 @@ impl QueryRules {
         self
     }
 
-    /// The largest `page[size]`/`page[limit]` accepted.
+    /// The largest `page[size]`/`page[limit]` accepted (default [`DEFAULT_MAX_PAGE_SIZE`]);
+    /// a larger value, `0` or a non-number is a 400 naming the parameter.
     pub fn max_page_size(mut self, max: u64) -> Self {
-        self.max_page_size = Some(max);
+        self.max_page_size = max;
         self
+    }
+
+    /// The deepest `include` path accepted, in relationships (default
+    /// [`DEFAULT_MAX_INCLUDE_DEPTH`]; `author.employer` is 2). Deeper paths are a 400 with
+    /// `source.parameter` `include`.
+    pub fn max_include_depth(mut self, max: usize) -> Self {
+        self.max_include_depth = max;
+        self
+    }
+
+    /// The largest `page[size]`/`page[limit]` accepted.
+    pub fn page_size_limit(&self) -> u64 {
+        self.max_page_size
+    }
+}
+
+/// The value of a `filter[...]` parameter: `filter[name]=v` is a [`FilterValue::Value`], and
+/// `filter[author][name]=v` nests: `filter["author"]` is a [`FilterValue::Nested`] map whose
+/// `"name"` is `v`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterValue {
+    /// A plain value.
+    Value(String),
+    /// Keys one bracket deeper.
+    Nested(BTreeMap<String, FilterValue>),
+}
+
+impl FilterValue {
+    /// The plain value, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            FilterValue::Value(value) => Some(value),
+            FilterValue::Nested(_) => None,
+        }
+    }
+
+    /// The value one key deeper, if this is nested and has `key`.
+    pub fn get(&self, key: &str) -> Option<&FilterValue> {
+        match self {
+            FilterValue::Value(_) => None,
+            FilterValue::Nested(map) => map.get(key),
+        }
+    }
+}
+
+impl PartialEq<str> for FilterValue {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == Some(other)
+    }
+}
+
+impl PartialEq<&str> for FilterValue {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == Some(*other)
     }
 }
 
@@ -82,8 +150,8 @@ pub struct Query {
     pub sort: Vec<SortField>,
     /// `page[KEY]` values.
     pub page: BTreeMap<String, String>,
-    /// `filter[NAME]` values.
-    pub filter: BTreeMap<String, String>,
+    /// `filter[NAME]` values; `filter[a][b]` nests (see [`FilterValue`]).
+    pub filter: BTreeMap<String, FilterValue>,
     /// Implementation-specific parameters (names with a character outside `a-z`).
     pub other: Vec<(String, String)>,
 }
@@ -119,13 +187,46 @@ pub fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn family(name: &str) -> (&str, Option<&str>) {
-    if let Some(open) = name.find('[')
-        && let Some(inner) = name[open + 1..].strip_suffix(']')
-    {
-        return (&name[..open], Some(inner));
+/// Splits `base[a][b]` into `base` and `[a, b]`; `None` when the brackets are malformed.
+fn family(name: &str) -> Option<(&str, Vec<&str>)> {
+    let Some(open) = name.find('[') else {
+        return Some((name, Vec::new()));
+    };
+    let mut keys = Vec::new();
+    let mut rest = &name[open..];
+    while !rest.is_empty() {
+        let inner = rest.strip_prefix('[')?;
+        let close = inner.find(']')?;
+        let key = &inner[..close];
+        if key.contains('[') {
+            return None;
+        }
+        keys.push(key);
+        rest = &inner[close + 1..];
     }
-    (name, None)
+    Some((&name[..open], keys))
+}
+
+/// Inserts `value` at `path` below `map`; `false` if the path clashes with a value already
+/// there (`filter[a]=1&filter[a][b]=2`, or the same path twice).
+fn insert_filter(map: &mut BTreeMap<String, FilterValue>, path: &[&str], value: String) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    if rest.is_empty() {
+        if map.contains_key(*first) {
+            return false;
+        }
+        map.insert((*first).to_owned(), FilterValue::Value(value));
+        return true;
+    }
+    match map
+        .entry((*first).to_owned())
+        .or_insert_with(|| FilterValue::Nested(BTreeMap::new()))
+    {
+        FilterValue::Nested(inner) => insert_filter(inner, rest, value),
+        FilterValue::Value(_) => false,
+    }
 }
 
 impl Query {
@@ -147,17 +248,57 @@ impl Query {
         let mut query = Query::default();
         let mut errors = Vec::new();
         let raw = raw.strip_prefix('?').unwrap_or(raw);
+        let mut seen: Vec<String> = Vec::new();
         for pair in raw.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let name = percent_decode(name);
             let value = percent_decode(value);
-            let (base, key) = family(&name);
-            match (base, key) {
-                ("include", None) => match IncludeTree::parse(&value, rules.meta) {
-                    Ok(tree) => query.include = tree,
+            let Some((base, keys)) = family(&name) else {
+                errors.push(bad(
+                    &name,
+                    "Malformed query parameter",
+                    format!("`{name}` has unbalanced brackets"),
+                ));
+                continue;
+            };
+            let reserved = base.chars().all(|c| c.is_ascii_lowercase());
+            // A JSON:API parameter given twice would be read one way here and possibly another
+            // way by a proxy or cache in front: refuse it instead of guessing.
+            if reserved && !base.is_empty() {
+                if seen.contains(&name) {
+                    errors.push(bad(
+                        &name,
+                        "Repeated query parameter",
+                        format!("`{name}` appears more than once; send it once, with comma-separated values where it takes a list"),
+                    ));
+                    continue;
+                }
+                seen.push(name.clone());
+            }
+            match (base, keys.as_slice()) {
+                ("include", []) => match IncludeTree::parse(&value, rules.meta) {
+                    Ok(tree) => {
+                        if let Some(path) = tree
+                            .to_paths()
+                            .into_iter()
+                            .find(|p| p.split('.').count() > rules.max_include_depth)
+                        {
+                            errors.push(bad(
+                                "include",
+                                "Include path too deep",
+                                format!(
+                                    "`{path}` is deeper than {} relationships",
+                                    rules.max_include_depth
+                                ),
+                            ));
+                        } else {
+                            query.include = tree;
+                        }
+                    }
                     Err(error) => errors.push(error),
                 },
-                ("fields", Some(type_name)) => {
+                ("fields", [type_name]) => {
+                    let type_name = *type_name;
                     let reachable = rules.meta.reachable();
                     let Some(meta) = reachable.iter().find(|m| m.type_name == type_name) else {
                         errors.push(bad(
@@ -184,7 +325,7 @@ impl Query {
                     }
                     query.fields.insert(type_name.to_owned(), fields);
                 }
-                ("sort", None) => {
+                ("sort", []) => {
                     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                         let (field, descending) = match item.strip_prefix('-') {
                             Some(field) => (field, true),
@@ -207,7 +348,8 @@ impl Query {
                         }
                     }
                 }
-                ("page", Some(key)) => {
+                ("page", [key]) => {
+                    let key = *key;
                     if !rules.page.iter().any(|p| p == key) {
                         errors.push(bad(
                             &name,
@@ -216,9 +358,8 @@ impl Query {
                         ));
                         continue;
                     }
-                    if matches!(key, "size" | "limit")
-                        && let Some(max) = rules.max_page_size
-                    {
+                    if matches!(key, "size" | "limit") {
+                        let max = rules.max_page_size;
                         match value.parse::<u64>() {
                             Ok(size) if size <= max && size > 0 => {}
                             _ => {
@@ -233,18 +374,22 @@ impl Query {
                     }
                     query.page.insert(key.to_owned(), value);
                 }
-                ("filter", Some(key)) => {
-                    if rules.filters.iter().any(|f| f == key) {
-                        query.filter.insert(key.to_owned(), value);
-                    } else {
+                ("filter", [key, ..]) => {
+                    if !rules.filters.iter().any(|f| f == key) {
                         errors.push(bad(
                             &name,
                             "Unsupported filter",
                             format!("cannot filter by `{key}`"),
                         ));
+                    } else if !insert_filter(&mut query.filter, &keys, value) {
+                        errors.push(bad(
+                            &name,
+                            "Conflicting filter",
+                            format!("`{name}` clashes with another filter parameter"),
+                        ));
                     }
                 }
-                _ if base.chars().all(|c| c.is_ascii_lowercase()) => {
+                _ if reserved => {
                     errors.push(bad(
                         &name,
                         "Unsupported query parameter",
@@ -278,12 +423,35 @@ impl Query {
     }
 
     /// A [`Page::Number`] from `page[number]` (default 1) and `page[size]` (default
-    /// `default_size`), with the total count once known.
+    /// `default_size`), with the total count once known. A page whose first resource would lie
+    /// beyond `u64::MAX` (`(number - 1) * size` overflows) is a 400 naming `page[number]`.
     pub fn number_page(&self, default_size: u64, total: Option<u64>) -> Result<Page, ErrorObject> {
+        let number = self.page_number("number")?.unwrap_or(1).max(1);
+        let size = self.page_number("size")?.unwrap_or(default_size).max(1);
+        if (number - 1).checked_mul(size).is_none() {
+            return Err(bad(
+                "page[number]",
+                "Invalid page parameter",
+                format!("page {number} of size {size} is out of range"),
+            ));
+        }
         Ok(Page::Number {
-            number: self.page_number("number")?.unwrap_or(1).max(1),
-            size: self.page_number("size")?.unwrap_or(default_size).max(1),
+            number,
+            size,
             total,
         })
+    }
+
+    /// The number of resources to skip for this query's page: `page[offset]`, or
+    /// `(page[number] - 1) * page[size]` (with `default_size`), checked: an overflow is a 400
+    /// naming the parameter.
+    pub fn page_offset(&self, default_size: u64) -> Result<u64, ErrorObject> {
+        if let Some(offset) = self.page_number("offset")? {
+            return Ok(offset);
+        }
+        match self.number_page(default_size, None)? {
+            Page::Number { number, size, .. } => Ok((number - 1).saturating_mul(size)),
+            _ => Ok(0),
+        }
     }
 }

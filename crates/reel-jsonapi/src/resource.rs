@@ -66,6 +66,10 @@ pub struct ResourceMeta {
     pub attributes: &'static [&'static str],
     /// Attribute member names accepted in requests (no computed ones).
     pub writable_attributes: &'static [&'static str],
+    /// Attribute member names a client may sort by unless the endpoint says otherwise: stored
+    /// attributes that are always visible (no computed attributes, no `visible_if` ones, since
+    /// sorting by a hidden value would reveal its order).
+    pub sortable_attributes: &'static [&'static str],
     /// Relationships.
     pub relationships: &'static [RelationshipMeta],
 }
@@ -132,7 +136,7 @@ pub trait ResourceId {
 
     /// The id as an exact key for deduplication; by default its `Display` text.
     fn id_key(&self) -> crate::ser::IdKey {
-        crate::ser::IdKey::Text(self.resource_id().to_string().into_boxed_str())
+        crate::ser::IdKey::from_text(&self.resource_id().to_string())
     }
 }
 
@@ -157,6 +161,7 @@ pub trait Resource<A = ()>: ResourceType + ResourceId {
     ) -> Result<(), M::Error>;
 
     /// Adds the resources named by `include` (and, recursively, their includes) to `sink`.
+    /// A relationship that is not visible with `sink.context()` (`visible_if`) adds nothing.
     fn collect_included<'a>(&'a self, include: &IncludeTree, sink: &mut IncludedSink<'a, A>);
 
     /// The resource object's own links, written after `self` in its `links` member (for
@@ -177,6 +182,20 @@ pub trait FromResourceObject: ResourceType + Sized {
         object: ResourceObject,
         pointer: &str,
     ) -> Result<Self, Vec<ErrorObject>>;
+
+    /// Applies `object` (an update request's resource) onto `self`: every attribute and
+    /// relationship the object carries replaces the current value (an explicit `null` sets an
+    /// `Option` to `None`), everything it leaves out keeps its current value, as JSON:API
+    /// updates require. `#[derive(Resource)]` implements it field by field; the default reads
+    /// the object as a whole with [`from_resource_object`](Self::from_resource_object).
+    fn merge_resource_object(
+        self,
+        object: ResourceObject,
+        pointer: &str,
+    ) -> Result<Self, Vec<ErrorObject>> {
+        let _ = self;
+        Self::from_resource_object(object, pointer)
+    }
 }
 
 /// A validated tree of `include` paths, for example `author,comments.author`.

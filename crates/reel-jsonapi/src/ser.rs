@@ -117,7 +117,12 @@ macro_rules! exact_signed {
         impl IdKeyExact for IdProbe<'_, $t> {
             #[inline]
             fn id_key(&self) -> IdKey {
-                IdKey::Signed(i64::from(*self.0))
+                // A non-negative signed id is the same identity as the unsigned one.
+                let value = i64::from(*self.0);
+                match u64::try_from(value) {
+                    Ok(unsigned) => IdKey::Unsigned(unsigned),
+                    Err(_) => IdKey::Signed(value),
+                }
             }
         }
     )*};
@@ -127,13 +132,38 @@ exact_signed!(i8, i16, i32, i64);
 
 impl IdKeyExact for IdProbe<'_, String> {
     fn id_key(&self) -> IdKey {
-        IdKey::Text(self.0.as_str().into())
+        IdKey::from_text(self.0)
     }
 }
 
 impl<T: Display + ?Sized> IdKeyFallback for &IdProbe<'_, T> {
     fn id_key(&self) -> IdKey {
-        IdKey::Text(self.0.to_string().into_boxed_str())
+        IdKey::from_text(&self.0.to_string())
+    }
+}
+
+impl IdKey {
+    /// The key of an id written as `text`: the id's identity is its JSON:API string, so a text
+    /// id `"9"` is the same resource as an integer id `9` (both are written `"9"`).
+    pub fn from_text(text: &str) -> IdKey {
+        let canonical = |digits: &str| {
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'))
+        };
+        if canonical(text)
+            && let Ok(value) = text.parse::<u64>()
+        {
+            return IdKey::Unsigned(value);
+        }
+        if let Some(digits) = text.strip_prefix('-')
+            && canonical(digits)
+            && digits != "0"
+            && let Ok(value) = text.parse::<i64>()
+        {
+            return IdKey::Signed(value);
+        }
+        IdKey::Text(text.into())
     }
 }
 
@@ -183,7 +213,10 @@ type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
 /// Collects the resources of a compound document, each once, in the order first reached.
 pub struct IncludedSink<'a, A> {
     seen: FastSet<(&'static str, IdKey)>,
+    /// (type, id, include subtree address) already followed.
+    walked: FastSet<(&'static str, IdKey, usize)>,
     items: Vec<&'a dyn ErasedResource<A>>,
+    context: &'a Context<A>,
 }
 
 impl<A> fmt::Debug for IncludedSink<'_, A> {
@@ -195,11 +228,20 @@ impl<A> fmt::Debug for IncludedSink<'_, A> {
 }
 
 impl<'a, A> IncludedSink<'a, A> {
-    fn new() -> Self {
+    fn new(context: &'a Context<A>) -> Self {
         Self {
             seen: FastSet::default(),
+            walked: FastSet::default(),
             items: Vec::new(),
+            context,
         }
+    }
+
+    /// The context of the response being written: [`Resource::collect_included`] checks each
+    /// relationship's visibility (`visible_if`) with it, so a relationship hidden from this
+    /// request never contributes to `included`.
+    pub fn context(&self) -> &'a Context<A> {
+        self.context
     }
 
     /// Marks a resource as present (primary data) without including it. Returns `false` if it
@@ -208,13 +250,23 @@ impl<'a, A> IncludedSink<'a, A> {
         self.seen.insert((R::TYPE, resource.id_key()))
     }
 
-    /// Includes `resource` (once) and follows `include` below it.
+    /// Includes `resource` (once) and follows `include` below it — once per resource and
+    /// include subtree, however many paths lead to it (a graph of shared `Arc`s would otherwise
+    /// be walked once per path, exponentially in the include depth).
     pub fn add<R: Resource<A>>(&mut self, resource: &'a R, include: &IncludeTree) {
-        if self.mark(resource) {
+        let key = resource.id_key();
+        let new = self.seen.insert((R::TYPE, key.clone()));
+        if new {
             self.items.push(resource);
         }
         if !include.is_empty() {
-            resource.collect_included(include, self);
+            let subtree = std::ptr::from_ref(include) as usize;
+            if new || self.walked.insert((R::TYPE, key, subtree)) {
+                if new {
+                    self.walked.insert((R::TYPE, resource.id_key(), subtree));
+                }
+                resource.collect_included(include, self);
+            }
         }
     }
 
@@ -299,7 +351,51 @@ impl<R: Resource<A>, A> Serialize for Relationships<'_, R, A> {
     }
 }
 
-/// Writes `{base}/{type}/{id}` and an optional suffix without allocating.
+/// Whether `byte` may appear as itself in a path segment or a query value: RFC 3986
+/// unreserved characters. Everything else is percent-encoded.
+#[inline]
+fn unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Percent-encodes whatever is written through it (UTF-8 bytes outside the unreserved set).
+struct EncodingWriter<'a, W: ?Sized>(&'a mut W);
+
+impl<W: fmt::Write + ?Sized> fmt::Write for EncodingWriter<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if text.bytes().all(unreserved) {
+            return self.0.write_str(text);
+        }
+        let mut start = 0;
+        for (i, byte) in text.bytes().enumerate() {
+            if !unreserved(byte) {
+                self.0.write_str(&text[start..i])?;
+                write!(self.0, "%{byte:02X}")?;
+                start = i + 1;
+            }
+        }
+        self.0.write_str(&text[start..])
+    }
+}
+
+/// Displays a value percent-encoded as one URL path segment or query value: an id `a/b` or a
+/// cursor `a+b/c=` survives the trip through a link.
+pub struct PercentEncoded<'a, D: ?Sized>(pub &'a D);
+
+impl<D: ?Sized> fmt::Debug for PercentEncoded<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PercentEncoded")
+    }
+}
+
+impl<D: Display + ?Sized> Display for PercentEncoded<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(EncodingWriter(f), "{}", self.0)
+    }
+}
+
+/// Writes `{base}/{type}/{id}` and an optional suffix without allocating; the id is
+/// percent-encoded as a path segment.
 struct PathLink<'a, I: ?Sized> {
     base: &'a str,
     type_name: &'a str,
@@ -310,7 +406,13 @@ struct PathLink<'a, I: ?Sized> {
 
 impl<I: Display + ?Sized> Display for PathLink<'_, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.base, self.type_name, self.id)?;
+        write!(
+            f,
+            "{}/{}/{}",
+            self.base,
+            self.type_name,
+            PercentEncoded(self.id)
+        )?;
         if !self.name.is_empty() {
             write!(f, "{}{}", self.suffix, self.name)?;
         }
@@ -607,7 +709,11 @@ fn page_url(base: &str, params: &[(&str, &dyn Display)]) -> String {
     url.push_str(base);
     let mut separator = if base.contains('?') { '&' } else { '?' };
     for (name, value) in params {
-        let _ = write!(url, "{separator}page%5B{name}%5D={value}");
+        let _ = write!(
+            url,
+            "{separator}page%5B{name}%5D={}",
+            PercentEncoded(*value)
+        );
         separator = '&';
     }
     url
@@ -630,8 +736,11 @@ impl Page {
                     links.push(("prev", url(number - 1)));
                 }
                 let last = total.map(|t| t.div_ceil((*size).max(1)).max(1));
-                if last.is_none_or(|last| number < last) {
-                    links.push(("next", url(number + 1)));
+                // Client-supplied numbers can be as large as u64 allows: no `next` past the end.
+                if let Some(next) = number.checked_add(1)
+                    && last.is_none_or(|last| number < last)
+                {
+                    links.push(("next", url(next)));
                 }
                 if let Some(last) = last {
                     links.push(("last", url(last)));
@@ -647,8 +756,9 @@ impl Page {
                 if *offset > 0 {
                     links.push(("prev", url(offset.saturating_sub(*limit))));
                 }
-                let next = offset + limit;
-                if total.is_none_or(|t| next < t) {
+                if let Some(next) = offset.checked_add(*limit)
+                    && total.is_none_or(|t| next < t)
+                {
                     links.push(("next", url(next)));
                 }
                 if let Some(total) = total {
@@ -901,7 +1011,7 @@ impl<R: Resource<A>, A> Serialize for ResponseDocument<'_, R, A> {
             )?,
         }
         if let Some(include) = self.include {
-            let mut sink = IncludedSink::new();
+            let mut sink = IncludedSink::new(self.context);
             let primary: &[R] = match &self.data {
                 Data::One(None) => &[],
                 Data::One(Some(resource)) => std::slice::from_ref(*resource),

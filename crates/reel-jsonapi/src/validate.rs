@@ -59,10 +59,16 @@ pub enum DocumentKind {
     Update,
     /// A relationship request: `null`, one identifier or an array of identifiers.
     Relationship,
+    /// Any request document whose shape the endpoint decides later: `data` is required
+    /// (`null`, a resource object or an array of them), `errors` is refused, `lid` is allowed
+    /// and primary resources need no `id`.
+    Request,
 }
 
 impl Document {
-    /// Parses any JSON:API response document and validates it.
+    /// Parses any JSON:API response document and validates it. Included resources that no
+    /// resource identifier names are accepted, as sparse fieldsets may have removed the
+    /// linkage (use [`validate_slice`] for the strict full-linkage check).
     ///
     /// ```
     /// use reel_jsonapi::Document;
@@ -76,14 +82,14 @@ impl Document {
 
     /// Parses a document of the given kind and validates it.
     pub fn parse_as(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
-            ErrorDocument::from(
-                ErrorObject::new(400, "Malformed JSON")
-                    .with_detail(error.to_string())
-                    .with_pointer(""),
-            )
-        })?;
-        let errors = validate_value(&value, kind);
+        let value: Value = crate::strict::parse_value(bytes).map_err(ErrorDocument::from)?;
+        // A reader cannot know whether the writer applied sparse fieldsets, which exempt a
+        // document from full linkage: it must accept such a (valid) document.
+        let errors = validate_value_with(
+            &value,
+            kind,
+            ValidateOptions::default().sparse_fieldsets(true),
+        );
         if !errors.is_empty() {
             return Err(ErrorDocument::new(errors));
         }
@@ -116,10 +122,38 @@ fn drop_extension_relationships(document: &mut Value) {
     }
 }
 
+/// How strictly [`validate_value_with`] judges what a document alone cannot show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ValidateOptions {
+    sparse_fieldsets: bool,
+}
+
+impl ValidateOptions {
+    /// The document may have been written with sparse fieldsets (`fields[TYPE]`), which the
+    /// spec exempts from full linkage: an included resource that no resource identifier names
+    /// is then not reported. A reader of responses uses this (as [`Document::parse`] does);
+    /// a linter of documents known to be unfiltered does not.
+    pub fn sparse_fieldsets(mut self, yes: bool) -> Self {
+        self.sparse_fieldsets = yes;
+        self
+    }
+}
+
 /// Validates a parsed JSON value as a document of `kind`; returns every violation found.
+/// Full linkage is checked strictly (no sparse fieldsets assumed).
 pub fn validate_value(value: &Value, kind: DocumentKind) -> Vec<ErrorObject> {
+    validate_value_with(value, kind, ValidateOptions::default())
+}
+
+/// Validates a parsed JSON value as a document of `kind` with `options`.
+pub fn validate_value_with(
+    value: &Value,
+    kind: DocumentKind,
+    options: ValidateOptions,
+) -> Vec<ErrorObject> {
     let mut validator = Validator {
         kind,
+        options,
         errors: Vec::new(),
         identities: IdentityMap::default(),
         valid_types: Vec::new(),
@@ -128,15 +162,21 @@ pub fn validate_value(value: &Value, kind: DocumentKind) -> Vec<ErrorObject> {
     validator.errors
 }
 
-/// Validates JSON bytes as a document of `kind`; malformed JSON is one error at pointer `""`.
+/// Validates JSON bytes as a document of `kind`; malformed JSON is one error at pointer `""`,
+/// a member name repeated in one object one error pointing at its second copy.
 pub fn validate_slice(bytes: &[u8], kind: DocumentKind) -> Vec<ErrorObject> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(value) => validate_value(&value, kind),
-        Err(error) => vec![
-            ErrorObject::new(400, "Malformed JSON")
-                .with_detail(error.to_string())
-                .with_pointer(""),
-        ],
+    validate_slice_with(bytes, kind, ValidateOptions::default())
+}
+
+/// [`validate_slice`] with `options`.
+pub fn validate_slice_with(
+    bytes: &[u8],
+    kind: DocumentKind,
+    options: ValidateOptions,
+) -> Vec<ErrorObject> {
+    match crate::strict::parse_value(bytes) {
+        Ok(value) => validate_value_with(&value, kind, options),
+        Err(error) => vec![error],
     }
 }
 
@@ -219,6 +259,7 @@ impl IntoPointer for Ptr<'_> {
 
 struct Validator<'v> {
     kind: DocumentKind,
+    options: ValidateOptions,
     errors: Vec<ErrorObject>,
     /// (type, id) → pointer of the first resource object with that identity.
     identities: IdentityMap<(&'v str, &'v str), FirstAt>,
@@ -277,29 +318,36 @@ impl<'v> Validator<'v> {
         kind
     }
 
-    /// Checks member names inside free-form values (meta, attribute values).
-    fn free_form(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+    /// Checks an attribute value: any object in it (a complex attribute) must not contain
+    /// `links` or `relationships`, which the spec reserves. Its keys are the application's
+    /// data (a map keyed by `"a.b"`) and are not held to the member-name rules.
+    fn attribute_value(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         match value {
             Value::Object(map) => {
                 for (key, value) in map {
                     let here = pointer.key(key);
-                    self.name(key, &here);
-                    self.free_form(value, &here);
+                    if matches!(key.as_str(), "links" | "relationships") {
+                        self.error(
+                            here.render(),
+                            "Reserved member in attribute",
+                            format!("an object inside an attribute value must not contain `{key}`"),
+                        );
+                    }
+                    self.attribute_value(value, &here);
                 }
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.free_form(item, &pointer.index(i));
+                    self.attribute_value(item, &pointer.index(i));
                 }
             }
             _ => {}
         }
     }
 
+    /// `meta` is free-form: only its shape (an object) is checked.
     fn meta(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
-        if self.expect_object(value, pointer, "`meta`").is_some() {
-            self.free_form(value, pointer);
-        }
+        let _ = self.expect_object(value, pointer, "`meta`");
     }
 
     /// Standard members (`allowed`) plus @-members and extension members are fine; anything
@@ -403,7 +451,7 @@ impl<'v> Validator<'v> {
                     ),
                 ),
             },
-            DocumentKind::Response => match value {
+            DocumentKind::Response | DocumentKind::Request => match value {
                 Value::Null => {}
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
@@ -515,7 +563,10 @@ impl<'v> Validator<'v> {
             return;
         };
         let is_primary_request = self.kind != DocumentKind::Response && pointer.is_data();
-        let id_required = !(self.kind == DocumentKind::Create && is_primary_request);
+        let primary_of_any_request = self.kind == DocumentKind::Request
+            && (pointer.is_data() || matches!(pointer, Ptr::Index(parent, _) if parent.is_data()));
+        let id_required =
+            !(primary_of_any_request || (self.kind == DocumentKind::Create && is_primary_request));
         let lid_allowed = self.kind != DocumentKind::Response;
         if let Some(identity) =
             self.identity(map, pointer, id_required, lid_allowed, "a resource object")
@@ -549,7 +600,7 @@ impl<'v> Validator<'v> {
                         attribute_names = attributes.keys().map(String::as_str).collect();
                         self.fields(attributes, &here, "attributes");
                         for (name, value) in attributes {
-                            self.free_form(value, &here.key(name));
+                            self.attribute_value(value, &here.key(name));
                         }
                     }
                 }
@@ -606,7 +657,18 @@ impl<'v> Validator<'v> {
         let Some(map) = self.expect_object(value, pointer, "A relationship") else {
             return;
         };
-        if !(map.contains_key("data") || map.contains_key("links") || map.contains_key("meta")) {
+        if self.kind != DocumentKind::Response && !map.contains_key("data") {
+            // A relationship in a POST/PATCH MUST carry `data`; without it a handler would
+            // read "no linkage" and could wipe the relationship.
+            self.error(
+                pointer.render(),
+                "Missing relationship data",
+                "a relationship in a request must contain `data` (null or [] to clear it)".into(),
+            );
+        } else if !(map.contains_key("data")
+            || map.contains_key("links")
+            || map.contains_key("meta"))
+        {
             self.error(
                 pointer.render(),
                 "Empty relationship",
@@ -826,50 +888,38 @@ impl<'v> Validator<'v> {
         }
     }
 
-    /// Every included resource must be reached from primary data through relationships.
+    /// Full linkage (JSON:API 1.1): every included resource must be identified by at least one
+    /// resource identifier in the document — primary data or the linkage of any primary or
+    /// included resource. Skipped when sparse fieldsets may have removed that linkage.
     fn full_linkage(&mut self, top: &Map<String, Value>) {
+        if self.options.sparse_fieldsets {
+            return;
+        }
         let Some(Value::Array(included)) = top.get("included") else {
             return;
         };
-        // Reachability: start from the identities referenced by primary data (and, for
-        // relationship documents, the primary identifiers), then follow the relationships of
-        // the included resources reached.
-        let mut by_identity: IdentityMap<(&str, &str), &Value> = IdentityMap::default();
-        for item in included {
-            if let Some(identity) = identity_of(item) {
-                by_identity.entry(identity).or_insert(item);
-            }
-        }
-        let mut reached: IdentitySet<(&str, &str)> = IdentitySet::default();
-        let mut frontier: Vec<(&str, &str)> = Vec::new();
+        let mut identified: IdentitySet<(&str, &str)> = IdentitySet::default();
         let primary: &[Value] = match top.get("data") {
             Some(Value::Array(items)) => items,
             Some(other @ Value::Object(_)) => std::slice::from_ref(other),
             _ => &[],
         };
-        for resource in primary {
-            collect_linkage(resource, &mut frontier);
-            if let Some(identity) = identity_of(resource) {
-                frontier.push(identity);
-            }
+        let mut linkage = Vec::new();
+        for resource in primary.iter().chain(included) {
+            collect_linkage(resource, &mut linkage);
         }
-        while let Some(identity) = frontier.pop() {
-            if !reached.insert(identity) {
-                continue;
-            }
-            if let Some(resource) = by_identity.get(&identity) {
-                collect_linkage(resource, &mut frontier);
-            }
-        }
+        // Primary data of a relationship response are identifiers themselves.
+        linkage.extend(primary.iter().filter_map(identity_of));
+        identified.extend(linkage);
         for (i, item) in included.iter().enumerate() {
             if let Some((t, id)) = identity_of(item)
-                && !reached.contains(&(t, id))
+                && !identified.contains(&(t, id))
             {
                 self.error(
                     format!("/included/{i}"),
                     "Missing linkage",
                     format!(
-                        "included resource `{t}`/`{id}` is not linked from the primary data (full linkage)"
+                        "included resource `{t}`/`{id}` is not identified by any resource identifier in the document (full linkage)"
                     ),
                 );
             }

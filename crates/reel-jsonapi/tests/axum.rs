@@ -8,7 +8,10 @@ mod common;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use common::*;
-use reel_jsonapi::axum::{JsonApiQuery, JsonApiRequest, Negotiated, SupportedExtensions, render};
+use reel_jsonapi::axum::{
+    BodyLimit, JsonApiBody, JsonApiQuery, JsonApiRequest, Negotiated, SupportedExtensions,
+    check_accept, render, render_negotiated,
+};
 use reel_jsonapi::de::Create;
 use reel_jsonapi::validate::{DocumentKind, validate_slice};
 use reel_jsonapi::{Context, Document, collection, document};
@@ -38,6 +41,7 @@ async fn echo(JsonApiRequest(doc): JsonApiRequest<Document>) -> axum::response::
 struct Reply {
     status: u16,
     content_type: String,
+    vary: Option<String>,
     body: Vec<u8>,
 }
 
@@ -75,9 +79,15 @@ async fn send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bod
                 .map(str::to_owned)
         })
         .unwrap_or_default();
+    let vary = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("vary: ")
+            .map(str::to_owned)
+    });
     Reply {
         status,
         content_type,
+        vary,
         body,
     }
 }
@@ -255,6 +265,7 @@ async fn content_negotiation_and_documents_over_http() {
     assert_eq!(reply.status, 400);
     assert_eq!(reply.content_type, jsonapi);
     produced.push(String::from_utf8(reply.body).unwrap());
+    // A request document is read by request rules: `data` is required...
     let reply = send(
         port,
         "POST",
@@ -263,7 +274,7 @@ async fn content_negotiation_and_documents_over_http() {
         r#"{"meta":{"ok":true}}"#,
     )
     .await;
-    assert_eq!(reply.status, 200);
+    assert_eq!(reply.status, 400);
 
     server.abort();
     for doc in &produced {
@@ -273,4 +284,185 @@ async fn content_negotiation_and_documents_over_http() {
         );
     }
     assert_conforms(&produced);
+}
+
+fn accept(value: &str) -> axum::http::HeaderMap {
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("accept", value.parse().unwrap());
+    headers
+}
+
+#[test]
+fn accept_is_negotiated_with_weights_and_wildcards() {
+    let supported = [ATOMIC.to_owned()];
+    let jsonapi = "application/vnd.api+json";
+    // (Accept, Ok(profile chosen) or Err(status))
+    let cases: &[(&str, Result<Option<&str>, u16>)] = &[
+        // A browser-style header: `q` is a weight, not a media-type parameter.
+        ("application/vnd.api+json;q=0.9, */*;q=0.1", Ok(None)),
+        ("application/vnd.api+json; q=0.5", Ok(None)),
+        // A refused ext variant falls back to the plain media type the client also allows...
+        (
+            "application/vnd.api+json; ext=\"https://example.com/x\", application/vnd.api+json;q=0.2",
+            Ok(None),
+        ),
+        // ...or to a wildcard.
+        (
+            "application/vnd.api+json; ext=\"https://example.com/x\", */*;q=0.1",
+            Ok(None),
+        ),
+        (
+            "application/vnd.api+json; charset=utf-8, application/*;q=0.5",
+            Ok(None),
+        ),
+        // The highest weight wins.
+        (
+            "application/vnd.api+json; profile=\"https://p/1\";q=0.4, application/vnd.api+json; profile=\"https://p/2\";q=0.8",
+            Ok(Some("https://p/2")),
+        ),
+        ("text/html, application/xml;q=0.9, */*;q=0.8", Ok(None)),
+        // q=0 means "not acceptable".
+        ("application/vnd.api+json;q=0", Err(406)),
+        ("application/vnd.api+json; charset=utf-8", Err(406)),
+        (
+            "application/vnd.api+json; ext=\"https://example.com/x\"",
+            Err(406),
+        ),
+        ("application/vnd.api+json;q=0, */*;q=0", Err(406)),
+    ];
+    for (value, expected) in cases {
+        let got = check_accept(&accept(value), &supported)
+            .map(|media| media.and_then(|m| m.profile.first().cloned()))
+            .map_err(|e| e.status_code().unwrap_or(0));
+        let expected = expected.map(|p| p.map(str::to_owned));
+        assert_eq!(got, expected, "Accept: {value}");
+    }
+    // The supported extension is chosen when asked for.
+    let media = check_accept(&accept(&format!("{jsonapi}; ext=\"{ATOMIC}\"")), &supported)
+        .unwrap()
+        .unwrap();
+    assert_eq!(media.ext, [ATOMIC]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_accept_headers_and_request_rules_over_http() {
+    let app = Router::new()
+        .route("/articles", get(list))
+        .route("/echo", post(echo));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let jsonapi = "application/vnd.api+json";
+    let reply = send(
+        port,
+        "GET",
+        "/articles",
+        &[("Accept", "application/vnd.api+json;q=0.9, */*;q=0.1")],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+
+    // A request with a `lid` is a valid request document...
+    let reply = send(
+        port,
+        "POST",
+        "/echo",
+        &[("Content-Type", jsonapi)],
+        r#"{"data":{"type":"people","lid":"new-1","attributes":{"name":"Ada"}}}"#,
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    // ...an `errors`-only body is not.
+    let reply = send(
+        port,
+        "POST",
+        "/echo",
+        &[("Content-Type", jsonapi)],
+        r#"{"errors":[{"title":"nope"}]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    let doc: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(doc["errors"][0]["source"]["pointer"], "");
+    server.abort();
+}
+
+async fn extract_body(
+    body: Vec<u8>,
+    declare_length: bool,
+    limit: Option<usize>,
+) -> Result<usize, u16> {
+    use axum::extract::FromRequest;
+    let length = body.len();
+    let mut request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/echo")
+        .header("content-type", "application/vnd.api+json");
+    if declare_length {
+        request = request.header("content-length", length.to_string());
+    }
+    if let Some(limit) = limit {
+        request = request.extension(BodyLimit(limit));
+    }
+    let request = request.body(axum::body::Body::from(body)).unwrap();
+    match JsonApiBody::from_request(request, &()).await {
+        Ok(JsonApiBody(bytes, _)) => Ok(bytes.len()),
+        Err(rejection) => Err(rejection.0.status()),
+    }
+}
+
+#[tokio::test]
+async fn request_bodies_are_limited_in_size() {
+    let mib = 1024 * 1024;
+    // The default limit is 1 MiB, whether the length is declared or not.
+    assert_eq!(extract_body(vec![b' '; mib], true, None).await, Ok(mib));
+    assert_eq!(
+        extract_body(vec![b' '; mib + mib / 2], true, None).await,
+        Err(413)
+    );
+    assert_eq!(
+        extract_body(vec![b' '; mib + mib / 2], false, None).await,
+        Err(413)
+    );
+    // A configured limit applies both ways.
+    assert_eq!(
+        extract_body(vec![b' '; 2000], false, Some(1000)).await,
+        Err(413)
+    );
+    assert_eq!(
+        extract_body(vec![b' '; 2000], true, Some(1000)).await,
+        Err(413)
+    );
+    assert_eq!(
+        extract_body(vec![b' '; 3 * mib], true, Some(4 * mib)).await,
+        Ok(3 * mib)
+    );
+}
+
+async fn negotiated(Negotiated(media): Negotiated) -> axum::response::Response {
+    let people = vec![dan()];
+    render_negotiated(200, &collection(&people, &Context::empty()), media.as_ref())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_name_the_applied_profile_and_vary_on_accept() {
+    let app = Router::new().route("/people", get(negotiated));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let profile = "application/vnd.api+json; profile=\"https://example.com/p\"";
+    let reply = send(port, "GET", "/people", &[("Accept", profile)], "").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.content_type, profile.to_ascii_lowercase());
+    assert_eq!(reply.vary.as_deref(), Some("accept"));
+    let reply = send(port, "GET", "/people", &[("Accept", "*/*")], "").await;
+    assert_eq!(reply.content_type, "application/vnd.api+json");
+    assert_eq!(reply.vary.as_deref(), Some("accept"));
+    server.abort();
 }

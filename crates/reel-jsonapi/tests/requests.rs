@@ -73,7 +73,16 @@ fn typed_errors_point_at_the_member() {
 fn update_checks_the_url_id() {
     let body = br#"{"data":{"type":"posts","id":"4","attributes":{"title":"New","labels":[]},"relationships":{"author":{"data":{"type":"people","id":"1"}}}}}"#;
     let update = Update::<Post>::from_slice(body, Some("4")).unwrap();
-    assert_eq!(update.resource.title, "New");
+    let current = Post {
+        id: 4,
+        title: "Old".into(),
+        rating: Some(3),
+        labels: vec!["a".into()],
+        author: 2,
+        editor_id: None,
+        tags: vec![],
+    };
+    assert_eq!(update.apply(current).unwrap().title, "New");
     assert!(
         update.is_present("title") && update.is_present("author") && !update.is_present("rating")
     );
@@ -251,7 +260,8 @@ proptest! {
         prop_assert!(validate_slice(&json, DocumentKind::Response).is_empty());
         prop_assert_eq!(from_response::<Post>(&json).unwrap(), vec![post.clone()]);
         let update = Update::<Post>::from_slice(&json, Some(&post.id.to_string())).unwrap();
-        prop_assert_eq!(&update.resource, &post);
+        let stale = Post { title: format!("{} (old)", post.title), labels: vec![], rating: None, ..post.clone() };
+        prop_assert_eq!(&update.apply(stale).unwrap(), &post);
         let create = Create::<Post>::from_slice(&json, ClientIds::Allowed).unwrap();
         prop_assert_eq!(create.resource, post);
     }

@@ -91,7 +91,6 @@ fn resource_object_rules() {
             "/data/attributes/first.name",
             "/data/attributes/id",
             "/data/attributes/links",
-            "/data/attributes/ok/bad+key",
         ],
     );
     rejects(

@@ -656,7 +656,9 @@ async fn update_asset(
     let update = Update::<AssetInput>::from_slice(&bytes, Some(&id))?;
     let asset_id = parse_id(&id)?;
     let present = |name: &str| update.is_present(name);
-    let changes = update.resource.clone().validate(Some(&present))?;
+    let changes = update
+        .apply(AssetInput::default())?
+        .validate(Some(&present))?;
     check_owner(&state, &changes).await?;
     if !state
         .db()

@@ -1,7 +1,7 @@
 //! `jsonapi-lint`: reads a JSON:API document on stdin and checks it against the spec.
 //!
 //! ```text
-//! jsonapi-lint [--as response|create|update|relationship] < document.json
+//! jsonapi-lint [--as response|create|update|relationship|request] < document.json
 //! ```
 //!
 //! Prints `ok` and exits 0 when the document is valid; otherwise prints one
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use reel_jsonapi::validate::{DocumentKind, validate_slice};
 
 const USAGE: &str =
-    "usage: jsonapi-lint [--as response|create|update|relationship] < document.json";
+    "usage: jsonapi-lint [--as response|create|update|relationship|request] < document.json";
 
 fn parse_args() -> Result<DocumentKind, String> {
     let mut kind = DocumentKind::Response;
@@ -32,6 +32,7 @@ fn parse_args() -> Result<DocumentKind, String> {
             "create" => DocumentKind::Create,
             "update" => DocumentKind::Update,
             "relationship" => DocumentKind::Relationship,
+            "request" => DocumentKind::Request,
             other => return Err(format!("unknown document kind `{other}`")),
         };
     }
