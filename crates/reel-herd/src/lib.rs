@@ -101,6 +101,8 @@ pub mod node;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod ring;
+#[cfg(feature = "memcache")]
+mod wire;
 
 pub use cluster::{
     ClusterBuilder, ClusterConfig, ClusterEvent, ClusterStats, NodeFailure, NodeStats,
