@@ -84,6 +84,21 @@ pub enum HerdError {
         /// Why.
         message: String,
     },
+    /// A credential could not be read from its source.
+    #[error("cache credentials: {message}")]
+    Credentials {
+        /// Which source and why.
+        message: String,
+    },
+    /// An error from the Redis Cluster client (after its own retries, redirections and slot
+    /// map refreshes).
+    #[cfg(feature = "redis-cluster")]
+    #[error("redis cluster: {error}")]
+    RedisCluster {
+        /// The redis crate's error.
+        #[source]
+        error: ::redis::RedisError,
+    },
     /// An error from the redis client.
     #[cfg(feature = "redis")]
     #[error("redis node {node}: {error}")]

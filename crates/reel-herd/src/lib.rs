@@ -80,6 +80,7 @@
 //! |------------|---------|--------------|
 //! | `memcache` | no      | [`MemcacheCluster`]: own text-protocol client (tokio), a deadpool pool per node |
 //! | `redis`    | no      | [`RedisCluster`] over the `redis` crate (`ConnectionManager` per node, scripts) |
+//! | `redis-cluster` | no | [`RedisClusterClient`]: Redis Cluster (slot map, `MOVED`/`ASK`, failover) on the `redis` crate's async cluster client |
 //! | `dns`      | no      | `DnsDiscovery` (A/AAAA and SRV) through hickory-resolver |
 //!
 //! Without features the crate is the discovery sources, the topology and the routers: enough
@@ -103,6 +104,8 @@ pub mod memcache;
 pub mod node;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis-cluster")]
+pub mod redis_cluster;
 pub mod ring;
 #[cfg(feature = "memcache")]
 mod wire;
@@ -121,4 +124,6 @@ pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, MetaWrite, S
 pub use node::{Node, ParseNodeError, Topology};
 #[cfg(feature = "redis")]
 pub use redis::{RedisCluster, RedisMultiGet};
+#[cfg(feature = "redis-cluster")]
+pub use redis_cluster::{RedisClusterBuilder, RedisClusterClient};
 pub use ring::{Ketama, KetamaRing, Placement, Rendezvous, RendezvousTable, Router};
