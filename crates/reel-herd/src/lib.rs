@@ -123,7 +123,7 @@ pub use error::HerdError;
 pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, MetaWrite, StoreOutcome};
 pub use node::{Node, ParseNodeError, Topology};
 #[cfg(feature = "redis")]
-pub use redis::{RedisCluster, RedisMultiGet};
+pub use redis::{RedisCluster, RedisMultiGet, RedisSettings};
 #[cfg(feature = "redis-cluster")]
 pub use redis_cluster::{RedisClusterBuilder, RedisClusterClient};
 pub use ring::{Ketama, KetamaRing, Placement, Rendezvous, RendezvousTable, Router};

@@ -226,7 +226,13 @@ impl Connection {
         }
         request.extend_from_slice(b"\r\n");
         self.send().await?;
-        let asked: HashSet<&str> = keys.iter().map(AsRef::as_ref).collect();
+        // A short list is searched in place: no set to build for the common single get.
+        let asked: Option<HashSet<&str>> =
+            (keys.len() > 16).then(|| keys.iter().map(AsRef::as_ref).collect());
+        let was_asked = |key: &str| match &asked {
+            Some(asked) => asked.contains(key),
+            None => keys.iter().any(|k| k.as_ref() == key),
+        };
         let with_cas = command == "gets" || command == "gats";
         let mut values = HashMap::with_capacity(keys.len());
         loop {
@@ -250,7 +256,7 @@ impl Connection {
                 (None, false) => None,
                 _ => return Err(self.desync(format!("malformed value line {line:?}"))),
             };
-            if !asked.contains(key) || values.contains_key(key) {
+            if !was_asked(key) || values.contains_key(key) {
                 return Err(self.desync(format!("value for a key that was not asked: {line:?}")));
             }
             let key = key.to_owned();
