@@ -4,7 +4,8 @@
 //! - `herd/get`: one `get` through the cluster vs a direct memcache-async connection to the
 //!   same memcached (identical wire traffic: the overhead figure);
 //! - `herd/get_set`: one `set` + one `get`; reel waits for `STORED`, memcache-async's `set`
-//!   uses `noreply` and does not;
+//!   uses `noreply` and does not, so the like-for-like baseline is `raw_direct_waits_for_stored`:
+//!   the same two commands written by hand on one connection, reading `STORED` and the value;
 //! - `herd/get_multi_100x4`: 100 keys over 4 nodes, reel's concurrent per-node get vs 4
 //!   sequential single-node multi-gets over direct connections.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test and bench helpers: a panic is a failed run.
@@ -18,6 +19,7 @@ use memcache_async::ascii::Protocol;
 use reel_bench_ffi::libmemcached::KetamaHandle;
 use reel_herd::{ClusterBuilder, Ketama, MemcacheCluster, Node, Router, StaticDiscovery};
 use reel_testkit::Memcached;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
@@ -82,6 +84,32 @@ async fn direct(server: &Memcached) -> Protocol<TcpStream> {
     Protocol::new(stream)
 }
 
+/// `set` waiting for `STORED`, then `get` read to `END`, by hand on one connection: the least
+/// a client that knows whether its write happened can do.
+async fn raw_set_get(stream: &mut BufReader<TcpStream>, line: &mut Vec<u8>) -> Vec<u8> {
+    stream
+        .get_mut()
+        .write_all(b"set bench:gs 0 0 16\r\nvalue-of-sixteen\r\n")
+        .await
+        .expect("write set");
+    line.clear();
+    stream.read_until(b'\n', line).await.expect("read STORED");
+    assert_eq!(line.as_slice(), b"STORED\r\n");
+    stream
+        .get_mut()
+        .write_all(b"get bench:gs\r\n")
+        .await
+        .expect("write get");
+    line.clear();
+    stream.read_until(b'\n', line).await.expect("read VALUE");
+    let mut value = vec![0; 16 + 2];
+    stream.read_exact(&mut value).await.expect("read value");
+    line.clear();
+    stream.read_until(b'\n', line).await.expect("read END");
+    value.truncate(16);
+    value
+}
+
 fn get_and_set(c: &mut Criterion) {
     let rt = runtime();
     let server = Memcached::start().expect("memcached (install it or run cargo xtask setup)");
@@ -118,6 +146,15 @@ fn get_and_set(c: &mut Criterion) {
                 black_box(cache.get("bench:gs").await.expect("get"))
             })
         })
+    });
+    let mut raw = rt.block_on(async {
+        let stream = TcpStream::connect(server.addr()).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        BufReader::new(stream)
+    });
+    let mut line = Vec::new();
+    group.bench_function("raw_direct_waits_for_stored", |b| {
+        b.iter(|| rt.block_on(async { black_box(raw_set_get(&mut raw, &mut line).await) }))
     });
     group.bench_function("memcache_async_direct", |b| {
         b.iter(|| {

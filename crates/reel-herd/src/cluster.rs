@@ -27,8 +27,13 @@ pub struct ClusterConfig {
     pub discovery_backoff: Backoff,
     /// Consecutive failures that eject a node.
     pub failure_limit: u32,
-    /// How long an ejected node stays out before it is probed.
+    /// How long an ejected node stays out before it is probed (the first time).
     pub ejection_cooldown: Duration,
+    /// The longest cool-down of a node that keeps failing soon after it came back (each
+    /// re-ejection within this period doubles the cool-down, up to this).
+    pub max_ejection_cooldown: Duration,
+    /// The largest share of the ring's nodes that may be ejected at once (0.0 to 1.0).
+    pub max_ejected_fraction: f64,
     /// How often ejected nodes are checked for a probe.
     pub probe_interval: Duration,
     /// Connections per node.
@@ -41,6 +46,8 @@ pub struct ClusterConfig {
     pub read_retries: u32,
     /// Capacity of the event channel; slow receivers lose the oldest events.
     pub event_capacity: usize,
+    /// TCP keepalive idle time and probe interval of memcached connections (`None`: off).
+    pub tcp_keepalive: Option<Duration>,
 }
 
 impl Default for ClusterConfig {
@@ -53,12 +60,15 @@ impl Default for ClusterConfig {
                 .with_max_retries(2),
             failure_limit: 3,
             ejection_cooldown: Duration::from_secs(10),
+            max_ejection_cooldown: Duration::from_secs(300),
+            max_ejected_fraction: 0.5,
             probe_interval: Duration::from_secs(1),
             pool_size: 8,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(1),
             read_retries: 1,
             event_capacity: 256,
+            tcp_keepalive: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -87,6 +97,9 @@ pub enum ClusterEvent {
         added: Vec<Node>,
         /// Nodes that left (their pools are closed).
         removed: Vec<Node>,
+        /// Nodes that stayed with another weight (listed with the new weight; their pools
+        /// are kept).
+        reweighted: Vec<Node>,
     },
     /// A discovery poll failed or returned nothing; the last good topology stays.
     DiscoveryFailed {
@@ -127,6 +140,12 @@ pub struct NodeStats {
     pub retries: u64,
     /// Times it was ejected.
     pub ejections: u64,
+    /// Times it reached the failure limit but stayed in the ring because the share of
+    /// ejected nodes was at its cap.
+    pub ejections_refused: u64,
+    /// The cool-down of its latest ejection (zero if never ejected); it doubles while the
+    /// node keeps failing soon after coming back.
+    pub ejection_cooldown: Duration,
 }
 
 /// Cluster-wide counters and the per-node ones.
@@ -155,6 +174,7 @@ pub(crate) struct NodeCounters {
     errors: AtomicU64,
     retries: AtomicU64,
     ejections: AtomicU64,
+    ejections_refused: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -162,14 +182,26 @@ struct Health {
     consecutive_failures: AtomicU32,
     ejected: AtomicBool,
     retry_at: Mutex<Option<Instant>>,
+    damping: Mutex<Damping>,
+}
+
+/// What makes a flapping node's cool-down grow.
+#[derive(Debug, Default)]
+struct Damping {
+    /// The cool-down of the latest ejection.
+    cooldown: Duration,
+    /// When the node last came back.
+    restored_at: Option<Instant>,
 }
 
 /// One node's pool, health and counters. Shared by every topology the node stays in.
+/// A weight-only change makes a new handle with the new [`Node`] that shares the old one's
+/// pool, health and counters.
 pub(crate) struct NodeHandle<P> {
     pub(crate) node: Node,
-    pub(crate) pool: P,
-    health: Health,
-    counters: NodeCounters,
+    pub(crate) pool: Arc<P>,
+    health: Arc<Health>,
+    counters: Arc<NodeCounters>,
 }
 
 impl<P> fmt::Debug for NodeHandle<P> {
@@ -317,7 +349,9 @@ impl ClusterBuilder {
     }
 
     /// Retries of a failed discovery attempt within one poll (default: 2 retries, 100 ms to
-    /// 2 s, full jitter).
+    /// 2 s, full jitter). A backoff without a retry cap is given one: the retries of a poll
+    /// stop after as many as fit in a poll interval, so a poll (and `build_memcache()`)
+    /// always returns.
     #[must_use]
     pub fn discovery_backoff(mut self, backoff: Backoff) -> Self {
         self.config.discovery_backoff = backoff;
@@ -336,6 +370,36 @@ impl ClusterBuilder {
     #[must_use]
     pub fn ejection_cooldown(mut self, cooldown: Duration) -> Self {
         self.config.ejection_cooldown = cooldown;
+        self
+    }
+
+    /// The longest cool-down of a flapping node (default 5 min): a node ejected again within
+    /// this period after it came back stays out twice as long as the last time.
+    #[must_use]
+    pub fn max_ejection_cooldown(mut self, cooldown: Duration) -> Self {
+        self.config.max_ejection_cooldown = cooldown;
+        self
+    }
+
+    /// The largest share of the ring that may be ejected at once (default 0.5, at least one
+    /// node always stays), as mcrouter's `global_max_tko`. When more nodes fail together the
+    /// cause is usually on this side (a network blip, a stalled runtime): the nodes past the
+    /// cap stay in the ring and their keys keep their places.
+    #[must_use]
+    pub fn max_ejected_fraction(mut self, fraction: f64) -> Self {
+        self.config.max_ejected_fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// TCP keepalive idle time and probe interval of memcached connections (default 30 s;
+    /// `None` turns it off), so an idle connection to a vanished peer is noticed.
+    #[must_use]
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.config.tcp_keepalive = idle;
         self
     }
 
@@ -486,14 +550,44 @@ impl<B: Backend> Core<B> {
         state.handles.get(index).cloned().ok_or(HerdError::NoNodes)
     }
 
+    /// The node that owns `key` once the nodes in `tried` are left out: for a read retried
+    /// after a node failure, the node its keys would move to if that node were ejected (the
+    /// next distinct node on a ketama ring). Falls back to [`route`](Self::route) when no
+    /// other node is live.
+    pub(crate) fn route_excluding(
+        &self,
+        key: &[u8],
+        tried: &[Arc<NodeHandle<B::Pool>>],
+    ) -> Result<Arc<NodeHandle<B::Pool>>, HerdError> {
+        let state = self.state.load();
+        let rest: Vec<usize> = state
+            .live
+            .iter()
+            .copied()
+            .filter(|&i| !tried.iter().any(|t| Arc::ptr_eq(t, &state.handles[i])))
+            .collect();
+        if rest.is_empty() {
+            drop(state);
+            return self.route(key);
+        }
+        let nodes: Vec<Node> = rest
+            .iter()
+            .map(|&i| state.topology.nodes()[i].clone())
+            .collect();
+        let placement = self.router.build(&nodes);
+        let slot = placement.locate(key).ok_or(HerdError::NoNodes)?;
+        let index = *rest.get(slot).ok_or(HerdError::NoNodes)?;
+        state.handles.get(index).cloned().ok_or(HerdError::NoNodes)
+    }
+
     /// Every node of the current topology (ejected ones included).
     pub(crate) fn handles(&self) -> Vec<Arc<NodeHandle<B::Pool>>> {
         self.state.load().handles.clone()
     }
 
     /// Runs `op` on the node that owns `key`, under the command timeout, recording the
-    /// outcome for health; node failures are retried `retries` times (re-routing each time,
-    /// so an ejected node's keys move on).
+    /// outcome for health; node failures are retried `retries` times, each time on the next
+    /// distinct node (never the one that just failed, which may not be ejected yet).
     pub(crate) async fn run<T, F, Fut>(
         &self,
         key: &[u8],
@@ -505,13 +599,19 @@ impl<B: Backend> Core<B> {
         Fut: Future<Output = Result<T, HerdError>>,
     {
         let mut attempt = 0;
+        let mut tried: Vec<Arc<NodeHandle<B::Pool>>> = Vec::new();
         loop {
-            let handle = self.route(key)?;
+            let handle = if tried.is_empty() {
+                self.route(key)?
+            } else {
+                self.route_excluding(key, &tried)?
+            };
             let result = self.run_on(&handle, op(Arc::clone(&handle))).await;
             match result {
                 Err(error) if error.is_node_failure() && attempt < retries => {
                     attempt += 1;
                     handle.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    tried.push(Arc::clone(&handle));
                     tracing::debug!(node = %handle.node, %error, attempt, "retrying read");
                 }
                 other => return other,
@@ -520,6 +620,9 @@ impl<B: Backend> Core<B> {
     }
 
     /// Runs one future against `handle` under the command timeout and records the outcome.
+    /// A caller that gives up first (an outer timeout shorter than herd's, a dropped request)
+    /// still leaves a failure on the node's record, so a black-holed node is ejected even
+    /// when herd's own timeout never gets to fire.
     pub(crate) async fn run_on<T>(
         &self,
         handle: &Arc<NodeHandle<B::Pool>>,
@@ -527,7 +630,14 @@ impl<B: Backend> Core<B> {
     ) -> Result<T, HerdError> {
         handle.counters.requests.fetch_add(1, Ordering::Relaxed);
         let timeout = self.config.command_timeout;
-        let result = match tokio::time::timeout(timeout, op).await {
+        let mut guard = Cancelled {
+            core: self,
+            handle,
+            armed: true,
+        };
+        let outcome = tokio::time::timeout(timeout, op).await;
+        guard.armed = false;
+        let result = match outcome {
             Ok(result) => result,
             Err(_) => Err(HerdError::Timeout {
                 node: handle.node.clone(),
@@ -548,7 +658,17 @@ impl<B: Backend> Core<B> {
 
     fn failed(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &HerdError) {
         handle.counters.errors.fetch_add(1, Ordering::Relaxed);
-        self.backend.discard_idle(&handle.pool);
+        // A connection error (refused, reset, closed) means the node dropped its connections,
+        // so the idle ones are dead too; a slow reply or a desync says nothing about them.
+        if matches!(error, HerdError::Io { error, .. } if error.kind() != std::io::ErrorKind::TimedOut)
+        {
+            self.backend.discard_idle(&handle.pool);
+        }
+        self.count_failure(handle, error);
+    }
+
+    /// Counts one consecutive failure and ejects the node at the limit.
+    fn count_failure(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &HerdError) {
         let failures = handle
             .health
             .consecutive_failures
@@ -563,7 +683,11 @@ impl<B: Backend> Core<B> {
     fn eject(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &HerdError) {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.state.load();
-        let Some(index) = state.handles.iter().position(|h| Arc::ptr_eq(h, handle)) else {
+        let Some(index) = state
+            .handles
+            .iter()
+            .position(|h| Arc::ptr_eq(&h.health, &handle.health))
+        else {
             return; // The node left the topology meanwhile.
         };
         if handle.is_ejected() {
@@ -574,18 +698,55 @@ impl<B: Backend> Core<B> {
             tracing::warn!(node = %handle.node, %error, "last live cache node failing; not ejecting");
             return;
         }
+        // mcrouter's global_max_tko: when many nodes fail at once the cause is more likely
+        // this client (a network blip, a stalled runtime) than the nodes; ejecting them all
+        // would move every key onto the survivors and the database behind them.
+        let ejected = state.handles.len() - state.live.len();
+        let cap = max_ejected(state.handles.len(), self.config.max_ejected_fraction);
+        if ejected >= cap {
+            handle
+                .counters
+                .ejections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                node = %handle.node, %error, ejected, cap,
+                "cache node failing but the share of ejected nodes is at its cap; not ejecting"
+            );
+            return;
+        }
+        let now = Instant::now();
+        let cooldown = {
+            let mut damping = handle
+                .health
+                .damping
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            // A node ejected again soon after it came back is flapping: double its cool-down.
+            let flapping = damping.restored_at.is_some_and(|at| {
+                now.duration_since(at) < self.config.max_ejection_cooldown.max(damping.cooldown)
+            });
+            damping.cooldown = if flapping {
+                damping
+                    .cooldown
+                    .saturating_mul(2)
+                    .min(self.config.max_ejection_cooldown)
+                    .max(self.config.ejection_cooldown)
+            } else {
+                self.config.ejection_cooldown
+            };
+            damping.cooldown
+        };
         handle.health.ejected.store(true, Ordering::Release);
         *handle
             .health
             .retry_at
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) =
-            Some(Instant::now() + self.config.ejection_cooldown);
+            .unwrap_or_else(|e| e.into_inner()) = Some(now + cooldown);
         handle.counters.ejections.fetch_add(1, Ordering::Relaxed);
         let next = self.rebuilt(&state.topology, state.handles.clone());
         drop(state);
         self.state.store(next);
-        tracing::warn!(node = %handle.node, %error, index, "cache node ejected");
+        tracing::warn!(node = %handle.node, %error, index, ?cooldown, "cache node ejected");
         self.emit(ClusterEvent::NodeDown {
             node: handle.node.clone(),
             reason: error.to_string(),
@@ -595,7 +756,11 @@ impl<B: Backend> Core<B> {
     fn restore(&self, handle: &Arc<NodeHandle<B::Pool>>) {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.state.load();
-        if !state.handles.iter().any(|h| Arc::ptr_eq(h, handle)) {
+        if !state
+            .handles
+            .iter()
+            .any(|h| Arc::ptr_eq(&h.health, &handle.health))
+        {
             return;
         }
         handle
@@ -603,6 +768,12 @@ impl<B: Backend> Core<B> {
             .consecutive_failures
             .store(0, Ordering::Relaxed);
         handle.health.ejected.store(false, Ordering::Release);
+        handle
+            .health
+            .damping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .restored_at = Some(Instant::now());
         let next = self.rebuilt(&state.topology, state.handles.clone());
         drop(state);
         self.state.store(next);
@@ -659,12 +830,18 @@ impl<B: Backend> Core<B> {
                 Ok(()) => self.restore(&handle),
                 Err(error) => {
                     tracing::debug!(node = %handle.node, %error, "probe failed; node stays ejected");
+                    let cooldown = handle
+                        .health
+                        .damping
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .cooldown
+                        .max(self.config.ejection_cooldown);
                     *handle
                         .health
                         .retry_at
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner()) =
-                        Some(Instant::now() + self.config.ejection_cooldown);
+                        .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + cooldown);
                 }
             }
         }
@@ -684,7 +861,7 @@ impl<B: Backend> Core<B> {
                 Err(_) => Err(PollError::Failed(DiscoveryError::Timeout(timeout))),
             }
         };
-        let nodes = match self.config.discovery_backoff.retry(attempt, |_| true).await {
+        let nodes = match self.discovery_backoff().retry(attempt, |_| true).await {
             Ok(nodes) => nodes,
             Err(failure) => {
                 let error = failure.into_inner();
@@ -710,6 +887,22 @@ impl<B: Backend> Core<B> {
         Ok(self.apply(nodes))
     }
 
+    /// The discovery backoff with a retry cap: a user-supplied backoff without one would
+    /// retry a failing source forever and never return from a poll.
+    fn discovery_backoff(&self) -> Backoff {
+        let backoff = self.config.discovery_backoff.clone();
+        if backoff.max_retries().is_some() {
+            return backoff;
+        }
+        let per_retry = self
+            .config
+            .discovery_timeout
+            .saturating_add(backoff.max())
+            .max(Duration::from_millis(1));
+        let fit = self.config.poll_interval.as_millis() / per_retry.as_millis().max(1);
+        backoff.with_max_retries(u32::try_from(fit).unwrap_or(u32::MAX).clamp(1, 10))
+    }
+
     /// Installs `nodes` as the topology if it differs; returns whether it did.
     pub(crate) fn apply(&self, nodes: Vec<Node>) -> bool {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -724,20 +917,32 @@ impl<B: Backend> Core<B> {
         };
         let topology = Arc::new(Topology::new(version, nodes));
         let mut added = Vec::new();
+        let mut reweighted = Vec::new();
         let handles: Vec<_> = topology
             .nodes()
             .iter()
             .map(|node| {
                 match state.handles.iter().find(|h| h.node.same_server(node)) {
                     // A node that stays keeps its pool, health and counters.
-                    Some(existing) => Arc::clone(existing),
+                    Some(existing) if existing.node.weight() == node.weight() => {
+                        Arc::clone(existing)
+                    }
+                    Some(existing) => {
+                        reweighted.push(node.clone());
+                        Arc::new(NodeHandle {
+                            node: node.clone(),
+                            pool: Arc::clone(&existing.pool),
+                            health: Arc::clone(&existing.health),
+                            counters: Arc::clone(&existing.counters),
+                        })
+                    }
                     None => {
                         added.push(node.clone());
                         Arc::new(NodeHandle {
                             node: node.clone(),
-                            pool: self.backend.open(node, &self.config),
-                            health: Health::default(),
-                            counters: NodeCounters::default(),
+                            pool: Arc::new(self.backend.open(node, &self.config)),
+                            health: Arc::default(),
+                            counters: Arc::default(),
                         })
                     }
                 }
@@ -746,7 +951,7 @@ impl<B: Backend> Core<B> {
         let removed: Vec<_> = state
             .handles
             .iter()
-            .filter(|old| !handles.iter().any(|h| Arc::ptr_eq(h, old)))
+            .filter(|old| !handles.iter().any(|h| h.node.same_server(&old.node)))
             .cloned()
             .collect();
         let next = self.rebuilt(&topology, handles);
@@ -764,12 +969,14 @@ impl<B: Backend> Core<B> {
             nodes = topology.len(),
             ?added,
             ?removed,
+            ?reweighted,
             "cache topology changed"
         );
         self.emit(ClusterEvent::TopologyChanged {
             version,
             added,
             removed,
+            reweighted,
         });
         true
     }
@@ -803,10 +1010,59 @@ impl<B: Backend> Core<B> {
                     errors: load(&h.counters.errors),
                     retries: load(&h.counters.retries),
                     ejections: load(&h.counters.ejections),
+                    ejections_refused: load(&h.counters.ejections_refused),
+                    ejection_cooldown: h
+                        .health
+                        .damping
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .cooldown,
                 })
                 .collect(),
         }
     }
+}
+
+/// Records a failure for a node when the command running on it is dropped before it ended
+/// (the caller's own timeout fired first, or the request was abandoned).
+struct Cancelled<'a, B: Backend> {
+    core: &'a Core<B>,
+    handle: &'a Arc<NodeHandle<B::Pool>>,
+    armed: bool,
+}
+
+impl<B: Backend> Drop for Cancelled<'_, B> {
+    fn drop(&mut self) {
+        if self.armed {
+            let error = HerdError::Io {
+                node: self.handle.node.clone(),
+                error: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the caller gave up before the node answered",
+                ),
+            };
+            // The connection is closed with the dropped command; its idle siblings stay.
+            self.handle.counters.errors.fetch_add(1, Ordering::Relaxed);
+            self.core.count_failure(self.handle, &error);
+        }
+    }
+}
+
+/// How many of `nodes` may be ejected at once under `fraction` (always leaving one live).
+fn max_ejected(nodes: usize, fraction: f64) -> usize {
+    let fraction = if fraction.is_nan() {
+        0.0
+    } else {
+        fraction.clamp(0.0, 1.0)
+    };
+    // Truncation is the point: a share of 0.5 of 3 nodes allows 1 ejection.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let cap = (nodes as f64 * fraction).floor() as usize;
+    cap.min(nodes.saturating_sub(1))
 }
 
 /// The public surface every backend's cluster type shares, written once.

@@ -44,7 +44,30 @@ pub enum HerdError {
         /// The configured timeout.
         timeout: Duration,
     },
-    /// The node answered with an error or something the protocol does not allow.
+    /// A time-to-live memcached cannot represent: beyond 30 days it is sent as an absolute
+    /// Unix time, which memcached reads as a signed 32-bit number (up to 2038-01-19); a later
+    /// time would wrap negative and store the item already expired.
+    #[error("time-to-live {ttl:?} is out of memcached's range: {reason}")]
+    InvalidTtl {
+        /// The TTL asked for.
+        ttl: Duration,
+        /// Why it cannot be sent.
+        reason: &'static str,
+    },
+    /// The connection fell out of step with the protocol: a reply the command does not allow,
+    /// a value for another key, a malformed data block. The connection is closed and the
+    /// failure counts against the node.
+    #[error("cache node {node} broke the protocol: {message}")]
+    Protocol {
+        /// The node.
+        node: Node,
+        /// What was received.
+        message: String,
+    },
+    /// The node refused this one command (`ERROR`, `CLIENT_ERROR ...`, `SERVER_ERROR ...`) or
+    /// answered in a way the call does not accept. The node is healthy: this never counts
+    /// towards ejection. (The connection is closed all the same, so nothing the server may
+    /// still send for it can be read by a later command.)
     #[error("cache node {node} answered: {message}")]
     Server {
         /// The node.
@@ -60,6 +83,21 @@ pub enum HerdError {
         node: Node,
         /// Why.
         message: String,
+    },
+    /// A credential could not be read from its source.
+    #[error("cache credentials: {message}")]
+    Credentials {
+        /// Which source and why.
+        message: String,
+    },
+    /// An error from the Redis Cluster client (after its own retries, redirections and slot
+    /// map refreshes).
+    #[cfg(feature = "redis-cluster")]
+    #[error("redis cluster: {error}")]
+    RedisCluster {
+        /// The redis crate's error.
+        #[source]
+        error: ::redis::RedisError,
     },
     /// An error from the redis client.
     #[cfg(feature = "redis")]
@@ -80,6 +118,7 @@ impl HerdError {
             Self::Io { node, .. }
             | Self::Timeout { node, .. }
             | Self::Server { node, .. }
+            | Self::Protocol { node, .. }
             | Self::Pool { node, .. } => Some(node),
             #[cfg(feature = "redis")]
             Self::Redis { node, .. } => Some(node),
@@ -87,11 +126,12 @@ impl HerdError {
         }
     }
 
-    /// Whether the error says the node itself is unhealthy (connection error, timeout), as
-    /// opposed to a bad request or a busy local pool; these count towards ejection.
+    /// Whether the error says the node itself is unhealthy (connection error, timeout,
+    /// protocol desync), as opposed to a refused command, a bad request or a busy local pool;
+    /// these count towards ejection.
     pub fn is_node_failure(&self) -> bool {
         match self {
-            Self::Io { .. } | Self::Timeout { .. } => true,
+            Self::Io { .. } | Self::Timeout { .. } | Self::Protocol { .. } => true,
             #[cfg(feature = "redis")]
             Self::Redis { error, .. } => {
                 error.is_io_error()

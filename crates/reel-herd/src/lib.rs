@@ -17,12 +17,15 @@
 //!   connection for redis), opened when the node appears, closed when it leaves, untouched for
 //!   nodes that stay.
 //! - **Health**: a node failing `failure_limit` times in a row is ejected from the ring for a
-//!   cool-down (twemproxy's auto-eject), then probed (`version` / `PING`) and brought back.
+//!   cool-down (twemproxy's auto-eject), never more than a share of the ring at once
+//!   (mcrouter's `global_max_tko`), for growing periods if it flaps, then probed
+//!   (`version` / `PING`) and brought back.
 //!   [`ClusterEvent`]s (`NodeUp`, `NodeDown`, `TopologyChanged`, `DiscoveryFailed`) go out on a
 //!   broadcast channel; [`ClusterStats`] counts requests, hits, misses, errors, retries and
 //!   ejections per node.
-//! - **Backends**: [`MemcacheCluster`] (feature `memcache`; every write reports what the server
-//!   answered — see [`memcache`] for how memcache-async's gaps are covered) and
+//! - **Backends**: [`MemcacheCluster`] (feature `memcache`; reel-herd's own text-protocol
+//!   client: every reply checked, any error closes the connection, meta commands only on
+//!   memcached >= 1.6.10 — see [`memcache`]) and
 //!   [`RedisCluster`] (feature `redis`; any command or Lua script on a key's node, multi-key
 //!   helpers grouped by node).
 //!
@@ -75,8 +78,9 @@
 //!
 //! | feature    | default | what it adds |
 //! |------------|---------|--------------|
-//! | `memcache` | no      | [`MemcacheCluster`] over memcache-async (tokio) with a deadpool pool per node |
+//! | `memcache` | no      | [`MemcacheCluster`]: own text-protocol client (tokio), a deadpool pool per node |
 //! | `redis`    | no      | [`RedisCluster`] over the `redis` crate (`ConnectionManager` per node, scripts) |
+//! | `redis-cluster` | no | [`RedisClusterClient`]: Redis Cluster (slot map, `MOVED`/`ASK`, failover) on the `redis` crate's async cluster client |
 //! | `dns`      | no      | `DnsDiscovery` (A/AAAA and SRV) through hickory-resolver |
 //!
 //! Without features the crate is the discovery sources, the topology and the routers: enough
@@ -100,7 +104,11 @@ pub mod memcache;
 pub mod node;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis-cluster")]
+pub mod redis_cluster;
 pub mod ring;
+#[cfg(feature = "memcache")]
+mod wire;
 
 pub use cluster::{
     ClusterBuilder, ClusterConfig, ClusterEvent, ClusterStats, NodeFailure, NodeStats,
@@ -115,5 +123,7 @@ pub use error::HerdError;
 pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, MetaWrite, StoreOutcome};
 pub use node::{Node, ParseNodeError, Topology};
 #[cfg(feature = "redis")]
-pub use redis::{RedisCluster, RedisMultiGet};
+pub use redis::{RedisCluster, RedisMultiGet, RedisSettings};
+#[cfg(feature = "redis-cluster")]
+pub use redis_cluster::{RedisClusterBuilder, RedisClusterClient};
 pub use ring::{Ketama, KetamaRing, Placement, Rendezvous, RendezvousTable, Router};

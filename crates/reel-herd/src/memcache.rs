@@ -1,27 +1,28 @@
-//! The memcached backend: one deadpool pool of memcache-async connections per node.
+//! The memcached backend: one deadpool pool of connections per node, each speaking
+//! memcached's text protocol through reel-herd's own implementation.
 //!
-//! memcache-async sends `set`, `delete` and `append` with `noreply` (the server's answer is
-//! never read, so a failed write looks like a success), reads `NOT FOUND` where memcached says
-//! `NOT_FOUND` in `cas`, always writes flags 0 and has no `replace` or `touch`. This module
-//! uses memcache-async where its replies are read correctly (`get`, multi-key `get`, `gets`,
-//! `add`, `incr`/`decr`, `version`, `flush_all`) and sends `set`, `replace`, `delete`, `cas` and
-//! `touch` itself, as plain ASCII commands without `noreply`, over the same pooled TCP stream,
-//! reading the server's reply line. Every write therefore reports what memcached answered.
+//! reel-herd owns the whole text protocol rather than writing part of it over another
+//! crate's socket: a command and its reply are one implementation, so every reply is read to
+//! its end, checked against what the command allows, and any error or unexpected reply
+//! closes the connection instead of returning it to the pool (see [`HerdError::Protocol`]
+//! and [`HerdError::Server`]). A reply can therefore never be read by the wrong command.
+//!
+//! Each new connection asks the server's `version`. The meta commands (`meta_get`,
+//! `meta_add`, `meta_cas`) go out as `mg`/`ms` only to memcached 1.6.10 or later (the first
+//! release with `HD` and the positional `ms` data length); older servers (AWS ElastiCache
+//! 1.6.6, Google Memorystore 1.5.16) get the classic `gets`/`add`/`cas` commands with the
+//! same results.
+//!
+//! TTLs are rounded *up* to whole seconds (a 500 ms TTL is sent as 1 s, never as 0, which
+//! memcached reads as "never expires"); beyond 30 days they are sent as an absolute Unix time,
+//! and one past memcached's signed 32-bit range is refused with [`HerdError::InvalidTtl`].
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use futures_util::future::join_all;
-use memcache_async::ascii::Protocol;
-use tokio::io::{
-    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
-};
-use tokio::net::TcpStream;
 
 use crate::cluster::{
     Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
@@ -29,6 +30,7 @@ use crate::cluster::{
 use crate::discovery::BoxFuture;
 use crate::error::HerdError;
 use crate::node::Node;
+use crate::wire::{self, Connection};
 
 /// memcached reads expirations above 30 days as absolute Unix times.
 const RELATIVE_TTL_LIMIT: u64 = 60 * 60 * 24 * 30;
@@ -84,193 +86,27 @@ pub struct GetMulti {
     pub failed: Vec<NodeFailure>,
 }
 
-/// A TCP stream shared by memcache-async's protocol object and this module's own commands.
-/// Commands run one at a time on a pooled connection, and each reads its reply to the end, so
-/// neither side ever leaves buffered bytes for the other; the mutex is held only for a single
-/// non-blocking poll.
-///
-/// Writes are collected until `flush`: memcache-async writes a multi-key `get` one key at a
-/// time and flushes at the end of every command, so this sends each command in one system
-/// call instead of one per key.
-#[derive(Clone, Debug)]
-struct SharedStream(Arc<Mutex<Wire>>);
-
-#[derive(Debug)]
-struct Wire {
-    stream: TcpStream,
-    pending: Vec<u8>,
-    written: usize,
-}
-
-/// Past this many buffered bytes a write first sends what is pending.
-const WRITE_BUFFER_LIMIT: usize = 64 * 1024;
-
-impl Wire {
-    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.written < self.pending.len() {
-            match Pin::new(&mut self.stream).poll_write(cx, &self.pending[self.written..]) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(sent)) => self.written += sent,
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        self.pending.clear();
-        self.written = 0;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl SharedStream {
-    fn new(stream: TcpStream) -> Self {
-        Self(Arc::new(Mutex::new(Wire {
-            stream,
-            pending: Vec::new(),
-            written: 0,
-        })))
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut Wire) -> R) -> R {
-        let mut wire = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut wire)
-    }
-}
-
-impl AsyncRead for SharedStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.with(|wire| Pin::new(&mut wire.stream).poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for SharedStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.with(|wire| {
-            if wire.pending.len() >= WRITE_BUFFER_LIMIT {
-                match wire.drain(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-            wire.pending.extend_from_slice(buf);
-            Poll::Ready(Ok(buf.len()))
-        })
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.with(|wire| match wire.drain(cx) {
-            Poll::Ready(Ok(())) => Pin::new(&mut wire.stream).poll_flush(cx),
-            other => other,
-        })
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.with(|wire| match wire.drain(cx) {
-            Poll::Ready(Ok(())) => Pin::new(&mut wire.stream).poll_shutdown(cx),
-            other => other,
-        })
-    }
-}
-
-/// One pooled memcached connection.
-pub(crate) struct Connection {
-    protocol: Protocol<SharedStream>,
-    raw: BufReader<SharedStream>,
-    /// False while a command is in flight; a connection dropped mid-command (timeout) or
-    /// left after an I/O error is never reused.
-    clean: bool,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("clean", &self.clean)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Connection {
-    fn new(stream: TcpStream) -> Self {
-        let shared = SharedStream::new(stream);
-        Self {
-            protocol: Protocol::new(shared.clone()),
-            raw: BufReader::new(shared),
-            clean: true,
-        }
-    }
-
-    /// Sends one command (and optional data block) and reads the one-line reply.
-    async fn command(&mut self, line: &[u8]) -> io::Result<String> {
-        let stream = self.raw.get_mut();
-        stream.write_all(line).await?;
-        stream.flush().await?;
-        let mut reply = String::new();
-        let read = self.raw.read_line(&mut reply).await?;
-        if read == 0 || !reply.ends_with('\n') {
-            return Err(ErrorKind::UnexpectedEof.into());
-        }
-        Ok(reply.trim_end().to_owned())
-    }
-
-    /// Sends one meta command and reads its reply: the header line and, for `VA <size> ...`,
-    /// the data block that follows it.
-    async fn meta(&mut self, line: &[u8]) -> io::Result<(String, Option<Vec<u8>>)> {
-        let header = self.command(line).await?;
-        let Some(rest) = header.strip_prefix("VA ") else {
-            return Ok((header, None));
-        };
-        let size: usize = rest
-            .split(' ')
-            .next()
-            .and_then(|size| size.parse().ok())
-            .ok_or_else(|| {
-                io::Error::new(ErrorKind::InvalidData, format!("bad reply {header:?}"))
-            })?;
-        let mut data = vec![0; size + 2];
-        self.raw.read_exact(&mut data).await?;
-        if !data.ends_with(b"\r\n") {
-            return Err(io::Error::new(
-                ErrorKind::InvalidData,
-                "value block not terminated by CRLF",
-            ));
-        }
-        data.truncate(size);
-        Ok((header, Some(data)))
-    }
-}
-
 #[derive(Debug)]
 pub(crate) struct Manager {
-    address: String,
+    node: Node,
     connect_timeout: Duration,
+    keepalive: Option<Duration>,
 }
 
 impl managed::Manager for Manager {
     type Type = Connection;
-    type Error = io::Error;
+    type Error = HerdError;
 
-    async fn create(&self) -> Result<Connection, io::Error> {
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.address))
-            .await
-            .map_err(|_| io::Error::new(ErrorKind::TimedOut, "connect timed out"))??;
-        stream.set_nodelay(true)?;
-        Ok(Connection::new(stream))
+    async fn create(&self) -> Result<Connection, HerdError> {
+        wire::connect(&self.node, self.connect_timeout, self.keepalive).await
     }
 
-    async fn recycle(&self, connection: &mut Connection, _: &Metrics) -> RecycleResult<io::Error> {
+    async fn recycle(&self, connection: &mut Connection, _: &Metrics) -> RecycleResult<HerdError> {
         if connection.clean {
             Ok(())
         } else {
             Err(RecycleError::message(
-                "connection was left in the middle of a command",
+                "connection was left in the middle of a command or after an error",
             ))
         }
     }
@@ -288,8 +124,9 @@ impl Backend for MemcacheBackend {
 
     fn open(&self, node: &Node, config: &ClusterConfig) -> NodePool {
         let manager = Manager {
-            address: node.address(),
+            node: node.clone(),
             connect_timeout: config.connect_timeout,
+            keepalive: config.tcp_keepalive,
         };
         // Waiting for a free connection gives up at half the command timeout, so a burst
         // that exhausts the pool fails as "pool busy" (not held against the node) before the
@@ -315,14 +152,7 @@ impl Backend for MemcacheBackend {
     ) -> BoxFuture<'a, Result<(), HerdError>> {
         Box::pin(async move {
             let mut connection = connection(node, pool).await?;
-            connection.clean = false;
-            connection
-                .protocol
-                .version()
-                .await
-                .map_err(|e| io_error(node, e))?;
-            connection.clean = true;
-            Ok(())
+            connection.version().await.map(|_| ())
         })
     }
 
@@ -350,13 +180,10 @@ async fn connection(node: &Node, pool: &NodePool) -> Result<managed::Object<Mana
         });
     };
     pool.get().await.map_err(|error| match error {
-        managed::PoolError::Backend(error) => HerdError::Io {
-            node: node.clone(),
-            error,
-        },
+        managed::PoolError::Backend(error) => error,
         managed::PoolError::Timeout(managed::TimeoutType::Create) => HerdError::Io {
             node: node.clone(),
-            error: io::Error::new(ErrorKind::TimedOut, "connect timed out"),
+            error: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
         },
         managed::PoolError::Timeout(managed::TimeoutType::Wait) => HerdError::Pool {
             node: node.clone(),
@@ -370,37 +197,6 @@ async fn connection(node: &Node, pool: &NodePool) -> Result<managed::Object<Mana
     })
 }
 
-/// Maps an error from memcache-async: `Other` carries a server error line (fully read);
-/// anything else is a broken connection.
-fn io_error(node: &Node, error: io::Error) -> HerdError {
-    if error.kind() == ErrorKind::Other {
-        HerdError::Server {
-            node: node.clone(),
-            message: error.to_string(),
-        }
-    } else {
-        HerdError::Io {
-            node: node.clone(),
-            error,
-        }
-    }
-}
-
-/// A malformed meta reply is the server's fault, not the connection's.
-fn meta_io(node: &Node, error: io::Error) -> HerdError {
-    if error.kind() == ErrorKind::InvalidData {
-        HerdError::Server {
-            node: node.clone(),
-            message: error.to_string(),
-        }
-    } else {
-        HerdError::Io {
-            node: node.clone(),
-            error,
-        }
-    }
-}
-
 /// The `c<token>` return flag of a meta reply header.
 fn meta_cas_flag(header: &str) -> Option<CasToken> {
     header
@@ -412,9 +208,9 @@ fn meta_cas_flag(header: &str) -> Option<CasToken> {
 }
 
 fn unexpected(node: &Node, reply: &str) -> HerdError {
-    HerdError::Server {
+    HerdError::Protocol {
         node: node.clone(),
-        message: reply.to_owned(),
+        message: format!("unexpected reply {reply:?}"),
     }
 }
 
@@ -436,38 +232,64 @@ fn check_key(key: &str) -> Result<(), HerdError> {
     })
 }
 
-/// memcached's expiration field: seconds up to 30 days, an absolute Unix time beyond.
-fn expiration(ttl: Duration) -> u32 {
-    let seconds = ttl.as_secs();
+/// memcached's expiration field: 0 for no expiry, whole seconds (rounded up, so a non-zero
+/// TTL never becomes 0) up to 30 days, an absolute Unix time beyond, which must fit
+/// memcached's signed 32-bit time.
+fn expiration(ttl: Duration) -> Result<u32, HerdError> {
+    expiration_at(ttl, unix_now())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn expiration_at(ttl: Duration, now: u64) -> Result<u32, HerdError> {
+    if ttl.is_zero() {
+        return Ok(0);
+    }
+    let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
     let value = if seconds <= RELATIVE_TTL_LIMIT {
         seconds
     } else {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
         now.saturating_add(seconds)
     };
-    u32::try_from(value).unwrap_or(u32::MAX)
-}
-
-fn storage_line(verb: &str, key: &str, value: &[u8], ttl: Duration, cas: Option<u64>) -> Vec<u8> {
-    let header = match cas {
-        Some(token) => format!(
-            "{verb} {key} 0 {} {} {token}\r\n",
-            expiration(ttl),
-            value.len()
-        ),
-        None => format!("{verb} {key} 0 {} {}\r\n", expiration(ttl), value.len()),
-    };
-    let mut line = Vec::with_capacity(header.len() + value.len() + 2);
-    line.extend_from_slice(header.as_bytes());
-    line.extend_from_slice(value);
-    line.extend_from_slice(b"\r\n");
-    line
+    match i32::try_from(value) {
+        Ok(value) => Ok(value.unsigned_abs()),
+        Err(_) => Err(HerdError::InvalidTtl {
+            ttl,
+            reason: "it ends after 2038-01-19 03:14:07 UTC, the last time memcached can store",
+        }),
+    }
 }
 
 type Handle = Arc<NodeHandle<NodePool>>;
+
+/// Runs a read (`|connection| -> Result<Option<T>, HerdError>`) on the key's node, retried on
+/// the next distinct node after a node failure, counting hits and misses. (A macro rather
+/// than a function taking an async closure: a borrowed async closure makes the future lose
+/// `Send`.)
+macro_rules! read {
+    ($self:ident, $key:expr, async |$connection:ident| $body:block) => {{
+        let core = &$self.cluster.core;
+        core.run(
+            $key.as_bytes(),
+            core.config.read_retries,
+            |handle| async move {
+                let value = Self::with_connection(&handle, async |$connection| $body).await?;
+                if value.is_some() {
+                    handle.hit();
+                } else {
+                    handle.miss();
+                }
+                Ok(value)
+            },
+        )
+        .await
+    }};
+}
 
 /// A memcached cluster: routes each key to its node, pools connections per node, ejects
 /// failing nodes and follows discovery. Cheap to clone; `Send + Sync`.
@@ -491,82 +313,71 @@ impl ClusterBuilder {
 impl MemcacheCluster {
     cluster_common_api!();
 
-    /// Runs `command` on a pooled connection of `handle`'s node; marks the connection dirty
-    /// for the duration so a cancelled or failed command never leaves it in the pool.
+    /// Runs `command` on a pooled connection of `handle`'s node. The connection goes back to
+    /// the pool only if the command read an allowed reply to its end; after an error, or when
+    /// the future is dropped mid-command, it is closed.
     async fn with_connection<T>(
         handle: &Handle,
         command: impl AsyncFnOnce(&mut Connection) -> Result<T, HerdError>,
     ) -> Result<T, HerdError> {
         let mut connection = connection(&handle.node, &handle.pool).await?;
-        connection.clean = false;
         let result = command(&mut connection).await;
-        // Only a command that completed normally leaves the stream at a reply boundary for
-        // sure; after any error the connection is dropped rather than recycled.
-        connection.clean = result.is_ok();
+        if result.is_err() {
+            connection.clean = false;
+        }
         result
     }
 
-    /// Runs a command that sends `line` and reads one reply line, on the key's node.
-    async fn single_line(&self, key: &str, line: Vec<u8>) -> Result<String, HerdError> {
+    /// Runs a write on the key's node (no retry: a write may have reached the server).
+    async fn write<T>(
+        &self,
+        key: &str,
+        command: impl AsyncFnOnce(&mut Connection) -> Result<T, HerdError>,
+    ) -> Result<T, HerdError> {
         let core = &self.cluster.core;
         let handle = core.route(key.as_bytes())?;
-        let node = handle.node.clone();
-        core.run_on(
-            &handle,
-            Self::with_connection(&handle, async |connection| {
-                connection
-                    .command(&line)
-                    .await
-                    .map_err(|error| HerdError::Io {
-                        node: node.clone(),
-                        error,
-                    })
-            }),
-        )
-        .await
+        core.run_on(&handle, Self::with_connection(&handle, command))
+            .await
     }
 
     /// The value of `key`, or `None` on a miss.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, HerdError> {
+        Ok(self.get_with_flags(key).await?.map(|(value, _)| value))
+    }
+
+    /// The value of `key` with its client flags (the 32-bit number stored beside the value,
+    /// which libmemcached, pylibmc and PHP clients use to mark serialisation and compression),
+    /// or `None` on a miss.
+    pub async fn get_with_flags(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HerdError> {
         check_key(key)?;
-        let core = &self.cluster.core;
-        core.run(
-            key.as_bytes(),
-            core.config.read_retries,
-            |handle| async move {
-                let node = handle.node.clone();
-                let value = Self::with_connection(&handle, async |connection| {
-                    match connection.protocol.get(key).await {
-                        Ok(value) => Ok(Some(value)),
-                        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-                        Err(error) => Err(io_error(&node, error)),
-                    }
-                })
-                .await?;
-                if value.is_some() {
-                    handle.hit();
-                } else {
-                    handle.miss();
-                }
-                Ok(value)
-            },
-        )
-        .await
+        read!(self, key, async |connection| {
+            let mut values = connection.retrieve("get", None, &[key]).await?;
+            Ok(values.remove(key).map(|value| (value.data, value.flags)))
+        })
+    }
+
+    /// Fetches `key` and sets its expiry to `ttl` in the same round trip (`gat`), or `None`
+    /// on a miss.
+    pub async fn gat(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, HerdError> {
+        check_key(key)?;
+        let exptime = expiration(ttl)?;
+        read!(self, key, async |connection| {
+            let mut values = connection.retrieve("gat", Some(exptime), &[key]).await?;
+            Ok(values.remove(key).map(|value| value.data))
+        })
     }
 
     /// Fetches many keys: they are grouped by node and each node is asked once, all nodes
     /// concurrently. A node that fails fails only its own keys (listed in
-    /// [`GetMulti::failed`]); the call itself fails only for an invalid key.
+    /// [`GetMulti::failed`]); the call itself fails only for an invalid key. A node that
+    /// refuses the command (`SERVER_ERROR`) fails its keys without counting as a node failure.
     pub async fn get_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<GetMulti, HerdError> {
         let mut groups: Vec<(Handle, Vec<String>)> = Vec::new();
         let mut result = GetMulti::default();
         for key in keys {
             let key = key.as_ref();
             check_key(key)?;
-            let handle = match self.cluster.core.route(key.as_bytes()) {
-                Ok(handle) => handle,
-                Err(error) => return Err(error),
-            };
+            let handle = self.cluster.core.route(key.as_bytes())?;
             match groups.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &handle)) {
                 Some((_, group)) => group.push(key.to_owned()),
                 None => groups.push((handle, vec![key.to_owned()])),
@@ -577,16 +388,11 @@ impl MemcacheCluster {
         let outcomes = join_all(groups.into_iter().map(|(handle, group)| async move {
             let mut attempt = 0;
             loop {
-                let node = handle.node.clone();
                 let outcome = core
                     .run_on(
                         &handle,
                         Self::with_connection(&handle, async |connection| {
-                            connection
-                                .protocol
-                                .get_multi(&group)
-                                .await
-                                .map_err(|e| io_error(&node, e))
+                            connection.retrieve("get", None, &group).await
                         }),
                     )
                     .await;
@@ -609,7 +415,9 @@ impl MemcacheCluster {
                             handle.miss();
                         }
                     }
-                    result.found.extend(found);
+                    result
+                        .found
+                        .extend(found.into_iter().map(|(key, value)| (key, value.data)));
                 }
                 Err(error) => result.failed.push(NodeFailure {
                     node: handle.node.clone(),
@@ -621,14 +429,50 @@ impl MemcacheCluster {
         Ok(result)
     }
 
-    /// Stores `value` under `key` for `ttl` (zero: no expiry; beyond 30 days it is sent as an
-    /// absolute time). Succeeds only when memcached answered `STORED`.
-    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), HerdError> {
+    async fn store(
+        &self,
+        verb: &str,
+        key: &str,
+        value: &[u8],
+        flags: u32,
+        ttl: Duration,
+        cas: Option<u64>,
+    ) -> Result<&'static str, HerdError> {
         check_key(key)?;
-        let reply = self
-            .single_line(key, storage_line("set", key, value, ttl, None))
-            .await?;
-        match reply.as_str() {
+        let exptime = expiration(ttl)?;
+        self.write(key, async |connection| {
+            connection
+                .store(verb, key, flags, exptime, value, cas)
+                .await
+        })
+        .await
+    }
+
+    fn stored(&self, key: &str, status: &str) -> Result<StoreOutcome, HerdError> {
+        match status {
+            "STORED" => Ok(StoreOutcome::Stored),
+            "NOT_STORED" => Ok(StoreOutcome::NotStored),
+            other => Err(self.server_reply(key, other)),
+        }
+    }
+
+    /// Stores `value` under `key` for `ttl` (zero: no expiry; a fraction of a second is
+    /// rounded up; beyond 30 days it is sent as an absolute time). Succeeds only when
+    /// memcached answered `STORED`.
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), HerdError> {
+        self.set_with_flags(key, value, 0, ttl).await
+    }
+
+    /// [`set`](Self::set) with client flags stored beside the value (see
+    /// [`get_with_flags`](Self::get_with_flags)).
+    pub async fn set_with_flags(
+        &self,
+        key: &str,
+        value: &[u8],
+        flags: u32,
+        ttl: Duration,
+    ) -> Result<(), HerdError> {
+        match self.store("set", key, value, flags, ttl, None).await? {
             "STORED" => Ok(()),
             other => Err(self.server_reply(key, other)),
         }
@@ -641,22 +485,8 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
     ) -> Result<StoreOutcome, HerdError> {
-        check_key(key)?;
-        let core = &self.cluster.core;
-        core.run(key.as_bytes(), 0, |handle| async move {
-            let node = handle.node.clone();
-            Self::with_connection(&handle, async |connection| {
-                match connection.protocol.add(key, value, expiration(ttl)).await {
-                    Ok(()) => Ok(StoreOutcome::Stored),
-                    Err(error) if error.kind() == ErrorKind::AlreadyExists => {
-                        Ok(StoreOutcome::NotStored)
-                    }
-                    Err(error) => Err(io_error(&node, error)),
-                }
-            })
-            .await
-        })
-        .await
+        let status = self.store("add", key, value, 0, ttl, None).await?;
+        self.stored(key, status)
     }
 
     /// Stores `value` only if `key` exists.
@@ -666,60 +496,51 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
     ) -> Result<StoreOutcome, HerdError> {
-        check_key(key)?;
-        let reply = self
-            .single_line(key, storage_line("replace", key, value, ttl, None))
+        let status = self.store("replace", key, value, 0, ttl, None).await?;
+        self.stored(key, status)
+    }
+
+    /// Appends `value` to the existing value of `key` (its TTL and flags unchanged);
+    /// [`StoreOutcome::NotStored`] if the key does not exist.
+    pub async fn append(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, HerdError> {
+        let status = self
+            .store("append", key, value, 0, Duration::ZERO, None)
             .await?;
-        match reply.as_str() {
-            "STORED" => Ok(StoreOutcome::Stored),
-            "NOT_STORED" => Ok(StoreOutcome::NotStored),
-            other => Err(self.server_reply(key, other)),
-        }
+        self.stored(key, status)
+    }
+
+    /// Prepends `value` to the existing value of `key` (its TTL and flags unchanged);
+    /// [`StoreOutcome::NotStored`] if the key does not exist.
+    pub async fn prepend(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, HerdError> {
+        let status = self
+            .store("prepend", key, value, 0, Duration::ZERO, None)
+            .await?;
+        self.stored(key, status)
     }
 
     /// Deletes `key`; `true` if it existed.
     pub async fn delete(&self, key: &str) -> Result<bool, HerdError> {
         check_key(key)?;
-        let reply = self
-            .single_line(key, format!("delete {key}\r\n").into_bytes())
-            .await?;
-        match reply.as_str() {
-            "DELETED" => Ok(true),
-            "NOT_FOUND" => Ok(false),
-            other => Err(self.server_reply(key, other)),
-        }
+        self.write(key, async |connection| connection.delete(key).await)
+            .await
     }
 
     /// Adds `by` to the decimal number stored at `key`; the new value, or `None` if the key
     /// does not exist. (memcached wraps at 2^64.)
     pub async fn incr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
-        self.counter(key, by, true).await
+        check_key(key)?;
+        self.write(key, async |connection| {
+            connection.counter(key, by, true).await
+        })
+        .await
     }
 
     /// Subtracts `by` (memcached stops at 0); the new value, or `None` if the key does not
     /// exist.
     pub async fn decr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
-        self.counter(key, by, false).await
-    }
-
-    async fn counter(&self, key: &str, by: u64, up: bool) -> Result<Option<u64>, HerdError> {
         check_key(key)?;
-        let core = &self.cluster.core;
-        core.run(key.as_bytes(), 0, |handle| async move {
-            let node = handle.node.clone();
-            Self::with_connection(&handle, async |connection| {
-                let result = if up {
-                    connection.protocol.increment(key, by).await
-                } else {
-                    connection.protocol.decrement(key, by).await
-                };
-                match result {
-                    Ok(value) => Ok(Some(value)),
-                    Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-                    Err(error) => Err(io_error(&node, error)),
-                }
-            })
-            .await
+        self.write(key, async |connection| {
+            connection.counter(key, by, false).await
         })
         .await
     }
@@ -727,29 +548,9 @@ impl MemcacheCluster {
     /// The value of `key` with its CAS token, or `None` on a miss.
     pub async fn gets(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
         check_key(key)?;
-        let core = &self.cluster.core;
-        core.run(
-            key.as_bytes(),
-            core.config.read_retries,
-            |handle| async move {
-                let node = handle.node.clone();
-                let value = Self::with_connection(&handle, async |connection| {
-                    match connection.protocol.gets_cas(key).await {
-                        Ok((value, token)) => Ok(Some((value, CasToken(token)))),
-                        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-                        Err(error) => Err(io_error(&node, error)),
-                    }
-                })
-                .await?;
-                if value.is_some() {
-                    handle.hit();
-                } else {
-                    handle.miss();
-                }
-                Ok(value)
-            },
-        )
-        .await
+        read!(self, key, async |connection| {
+            gets_on(connection, key).await
+        })
     }
 
     /// Replaces `key` with `value` only if it is unchanged since the `gets` that returned
@@ -761,11 +562,7 @@ impl MemcacheCluster {
         ttl: Duration,
         token: CasToken,
     ) -> Result<CasOutcome, HerdError> {
-        check_key(key)?;
-        let reply = self
-            .single_line(key, storage_line("cas", key, value, ttl, Some(token.0)))
-            .await?;
-        match reply.as_str() {
+        match self.store("cas", key, value, 0, ttl, Some(token.0)).await? {
             "STORED" => Ok(CasOutcome::Stored),
             "EXISTS" => Ok(CasOutcome::Exists),
             "NOT_FOUND" => Ok(CasOutcome::NotFound),
@@ -773,42 +570,38 @@ impl MemcacheCluster {
         }
     }
 
-    /// The value of `key` with its CAS token through the meta protocol (`mg <key> v c`), or
-    /// `None` on a miss. Same result as [`gets`](Self::gets); needs memcached 1.6+.
+    /// The value of `key` with its CAS token, or `None` on a miss: `mg <key> v c` on
+    /// memcached 1.6.10 and later, `gets` on older servers (same result).
     pub async fn meta_get(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
         check_key(key)?;
         let line = format!("mg {key} v c\r\n").into_bytes();
-        let core = &self.cluster.core;
-        core.run(key.as_bytes(), core.config.read_retries, |handle| {
-            let line = &line;
-            async move {
-                let node = handle.node.clone();
-                let (header, data) = Self::with_connection(&handle, async |connection| {
-                    connection.meta(line).await.map_err(|e| meta_io(&node, e))
-                })
-                .await?;
-                match (header.as_str(), data) {
-                    ("EN", _) => {
-                        handle.miss();
-                        Ok(None)
+        let line = &line;
+        read!(self, key, async |connection| {
+            if !connection.server_version().has_meta() {
+                return gets_on(connection, key).await;
+            }
+            let (header, data) = connection.meta(line, &["VA", "EN"]).await?;
+            match data {
+                None => Ok(None),
+                Some(value) => match meta_cas_flag(&header) {
+                    Some(token) => Ok(Some((value, token))),
+                    None => {
+                        connection.clean = false;
+                        Err(wire_desync(connection, &header))
                     }
-                    (header, Some(value)) => match meta_cas_flag(header) {
-                        Some(token) => {
-                            handle.hit();
-                            Ok(Some((value, token)))
-                        }
-                        None => Err(unexpected(&handle.node, header)),
-                    },
-                    (other, None) => Err(unexpected(&handle.node, other)),
-                }
+                },
             }
         })
-        .await
     }
 
-    /// Stores `value` only if `key` does not exist (`ms <key> <size> ME c T<ttl>`), returning
-    /// the new item's CAS token: an `add` that saves the `gets` before the next `cas`.
-    /// Answers [`MetaWrite::Stored`] or [`MetaWrite::NotStored`]. Needs memcached 1.6+.
+    /// Stores `value` only if `key` does not exist, returning the new item's CAS token: an
+    /// `add` that saves the `gets` before the next `cas`. Answers [`MetaWrite::Stored`] or
+    /// [`MetaWrite::NotStored`].
+    ///
+    /// On memcached 1.6.10 and later this is one `ms <key> <size> ME c T<ttl>`; on older
+    /// servers it is `add` then `gets`. There, if another client changed the item between the
+    /// two, the token returned is `CasToken(0)`, which no item ever has: the next `cas` with
+    /// it answers `Exists` and the caller reads again, as after any lost race.
     pub async fn meta_add(
         &self,
         key: &str,
@@ -816,15 +609,32 @@ impl MemcacheCluster {
         ttl: Duration,
     ) -> Result<MetaWrite, HerdError> {
         check_key(key)?;
-        self.meta_set(key, value, format!("ME c T{}", expiration(ttl)))
-            .await
+        let exptime = expiration(ttl)?;
+        let line = meta_set_line(key, value, &format!("ME c T{exptime}"));
+        let line = &line;
+        self.write(key, async |connection| {
+            if connection.server_version().has_meta() {
+                return meta_set_on(connection, line).await;
+            }
+            match connection
+                .store("add", key, 0, exptime, value, None)
+                .await?
+            {
+                "STORED" => Ok(MetaWrite::Stored(
+                    token_after_write(connection, key, value).await?,
+                )),
+                _ => Ok(MetaWrite::NotStored),
+            }
+        })
+        .await
     }
 
-    /// Replaces `key` with `value` only if its CAS token is still `token`
-    /// (`ms <key> <size> C<token> c T<ttl>`), returning the new token on success — so a
-    /// process that keeps the token can compare-and-swap again without reading first (one
-    /// round trip per update). Answers [`MetaWrite::Stored`], [`MetaWrite::Exists`] or
-    /// [`MetaWrite::NotFound`]. Needs memcached 1.6+.
+    /// Replaces `key` with `value` only if its CAS token is still `token`, returning the new
+    /// token on success — so a process that keeps the token can compare-and-swap again
+    /// without reading first (one round trip per update on memcached 1.6.10 and later:
+    /// `ms <key> <size> C<token> c T<ttl>`; `cas` then `gets` on older servers, with the same
+    /// `CasToken(0)` rule as [`meta_add`](Self::meta_add)). Answers [`MetaWrite::Stored`],
+    /// [`MetaWrite::Exists`] or [`MetaWrite::NotFound`].
     pub async fn meta_cas(
         &self,
         key: &str,
@@ -833,56 +643,33 @@ impl MemcacheCluster {
         token: CasToken,
     ) -> Result<MetaWrite, HerdError> {
         check_key(key)?;
-        self.meta_set(key, value, format!("C{} c T{}", token.0, expiration(ttl)))
-            .await
-    }
-
-    async fn meta_set(
-        &self,
-        key: &str,
-        value: &[u8],
-        flags: String,
-    ) -> Result<MetaWrite, HerdError> {
-        let mut line = format!("ms {key} {} {flags}\r\n", value.len()).into_bytes();
-        line.extend_from_slice(value);
-        line.extend_from_slice(b"\r\n");
-        let core = &self.cluster.core;
-        let handle = core.route(key.as_bytes())?;
-        let node = handle.node.clone();
-        let (header, _) = core
-            .run_on(
-                &handle,
-                Self::with_connection(&handle, async |connection| {
-                    connection.meta(&line).await.map_err(|e| meta_io(&node, e))
-                }),
-            )
-            .await?;
-        let code = header.split(' ').next().unwrap_or("");
-        match code {
-            "HD" => meta_cas_flag(&header)
-                .map(MetaWrite::Stored)
-                .ok_or_else(|| unexpected(&handle.node, &header)),
-            "NS" => Ok(MetaWrite::NotStored),
-            "EX" => Ok(MetaWrite::Exists),
-            "NF" => Ok(MetaWrite::NotFound),
-            _ => Err(unexpected(&handle.node, &header)),
-        }
+        let exptime = expiration(ttl)?;
+        let line = meta_set_line(key, value, &format!("C{} c T{exptime}", token.0));
+        let line = &line;
+        self.write(key, async |connection| {
+            if connection.server_version().has_meta() {
+                return meta_set_on(connection, line).await;
+            }
+            match connection
+                .store("cas", key, 0, exptime, value, Some(token.0))
+                .await?
+            {
+                "STORED" => Ok(MetaWrite::Stored(
+                    token_after_write(connection, key, value).await?,
+                )),
+                "EXISTS" => Ok(MetaWrite::Exists),
+                _ => Ok(MetaWrite::NotFound),
+            }
+        })
+        .await
     }
 
     /// Sets a new expiry on `key` without fetching it; `true` if it exists.
     pub async fn touch(&self, key: &str, ttl: Duration) -> Result<bool, HerdError> {
         check_key(key)?;
-        let reply = self
-            .single_line(
-                key,
-                format!("touch {key} {}\r\n", expiration(ttl)).into_bytes(),
-            )
-            .await?;
-        match reply.as_str() {
-            "TOUCHED" => Ok(true),
-            "NOT_FOUND" => Ok(false),
-            other => Err(self.server_reply(key, other)),
-        }
+        let exptime = expiration(ttl)?;
+        self.write(key, async |connection| connection.touch(key, exptime).await)
+            .await
     }
 
     /// Empties every node of the current topology (ejected ones included), concurrently.
@@ -890,20 +677,13 @@ impl MemcacheCluster {
     pub async fn flush_all(&self) -> Vec<NodeFailure> {
         let core = &self.cluster.core;
         let outcomes = join_all(core.handles().into_iter().map(|handle| async move {
-            let node = handle.node.clone();
             let outcome = core
                 .run_on(
                     &handle,
-                    Self::with_connection(&handle, async |connection| {
-                        connection
-                            .protocol
-                            .flush()
-                            .await
-                            .map_err(|e| io_error(&node, e))
-                    }),
+                    Self::with_connection(&handle, async |connection| connection.flush_all().await),
                 )
                 .await;
-            (node, outcome)
+            (handle.node.clone(), outcome)
         }))
         .await;
         let mut failures = Vec::new();
@@ -921,9 +701,62 @@ impl MemcacheCluster {
 
     fn server_reply(&self, key: &str, reply: &str) -> HerdError {
         match self.cluster.core.route(key.as_bytes()) {
-            Ok(handle) => unexpected(&handle.node, reply),
+            Ok(handle) => HerdError::Server {
+                node: handle.node.clone(),
+                message: reply.to_owned(),
+            },
             Err(error) => error,
         }
+    }
+}
+
+fn wire_desync(connection: &Connection, header: &str) -> HerdError {
+    unexpected(connection.node(), header)
+}
+
+async fn gets_on(
+    connection: &mut Connection,
+    key: &str,
+) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
+    let mut values = connection.retrieve("gets", None, &[key]).await?;
+    Ok(values
+        .remove(key)
+        .map(|value| (value.data, CasToken(value.cas.unwrap_or(0)))))
+}
+
+/// The token of the item just written on a server without meta commands: `gets`, kept only
+/// if the value is still the one written.
+async fn token_after_write(
+    connection: &mut Connection,
+    key: &str,
+    value: &[u8],
+) -> Result<CasToken, HerdError> {
+    Ok(match gets_on(connection, key).await? {
+        Some((current, token)) if current == value => token,
+        _ => CasToken(0),
+    })
+}
+
+fn meta_set_line(key: &str, value: &[u8], flags: &str) -> Vec<u8> {
+    let mut line = format!("ms {key} {} {flags}\r\n", value.len()).into_bytes();
+    line.extend_from_slice(value);
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
+async fn meta_set_on(connection: &mut Connection, line: &[u8]) -> Result<MetaWrite, HerdError> {
+    let (header, _) = connection.meta(line, &["HD", "NS", "EX", "NF"]).await?;
+    match header.split(' ').next().unwrap_or("") {
+        "HD" => match meta_cas_flag(&header) {
+            Some(token) => Ok(MetaWrite::Stored(token)),
+            None => {
+                connection.clean = false;
+                Err(wire_desync(connection, &header))
+            }
+        },
+        "NS" => Ok(MetaWrite::NotStored),
+        "EX" => Ok(MetaWrite::Exists),
+        _ => Ok(MetaWrite::NotFound),
     }
 }
 
@@ -943,9 +776,25 @@ mod tests {
     }
 
     #[test]
-    fn long_ttls_become_absolute_times() {
-        assert_eq!(expiration(Duration::ZERO), 0);
-        assert_eq!(expiration(Duration::from_secs(60)), 60);
-        assert!(expiration(Duration::from_secs(RELATIVE_TTL_LIMIT + 1)) > 1_700_000_000);
+    fn ttls_round_up_and_long_ones_become_absolute_times() {
+        let now = 1_800_000_000;
+        assert_eq!(expiration_at(Duration::ZERO, now).unwrap(), 0);
+        assert_eq!(expiration_at(Duration::from_millis(1), now).unwrap(), 1);
+        assert_eq!(expiration_at(Duration::from_millis(500), now).unwrap(), 1);
+        assert_eq!(expiration_at(Duration::from_millis(1500), now).unwrap(), 2);
+        assert_eq!(expiration_at(Duration::from_secs(60), now).unwrap(), 60);
+        let month = Duration::from_secs(RELATIVE_TTL_LIMIT);
+        assert_eq!(expiration_at(month, now).unwrap(), 2_592_000);
+        assert_eq!(
+            expiration_at(month + Duration::from_millis(1), now).unwrap(),
+            1_802_592_001
+        );
+        // Past 2^31 - 1 memcached would wrap the time negative: refused.
+        let too_far = Duration::from_secs(i32::MAX as u64 - now + 1);
+        assert!(matches!(
+            expiration_at(too_far, now),
+            Err(HerdError::InvalidTtl { .. })
+        ));
+        assert!(expiration_at(too_far - Duration::from_secs(1), now).is_ok());
     }
 }

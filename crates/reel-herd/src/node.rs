@@ -212,13 +212,18 @@ impl Topology {
         self.nodes.is_empty()
     }
 
-    /// Whether `nodes` lists the same servers with the same weights, in any order.
+    /// Whether `nodes` lists the same servers with the same weights, in any order. Duplicate
+    /// servers in `nodes` count by their first entry, as in [`Topology::new`].
     pub fn same_nodes(&self, nodes: &[Node]) -> bool {
+        let mut theirs: Vec<&Node> = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            if !theirs.iter().any(|seen| seen.same_server(node)) {
+                theirs.push(node);
+            }
+        }
         let mut mine: Vec<&Node> = self.nodes.iter().collect();
-        let mut theirs: Vec<&Node> = nodes.iter().collect();
         mine.sort();
         theirs.sort();
-        theirs.dedup_by(|a, b| a.same_server(b));
         mine == theirs
     }
 }
@@ -277,5 +282,15 @@ mod tests {
         assert!(topology.same_nodes(&Node::parse_list("b:2,a:1").unwrap()));
         assert!(!topology.same_nodes(&Node::parse_list("b:2:2,a:1").unwrap()));
         assert!(!topology.same_nodes(&Node::parse_list("a:1").unwrap()));
+    }
+
+    #[test]
+    fn a_duplicate_with_two_weights_is_not_a_change() {
+        // Whichever weight sorts first, the first entry is the one kept.
+        for list in ["a:1:5,b:2,a:1:1", "a:1:1,b:2,a:1:5"] {
+            let nodes = Node::parse_list(list).unwrap();
+            let topology = Topology::new(1, nodes.clone());
+            assert!(topology.same_nodes(&nodes), "{list}");
+        }
     }
 }

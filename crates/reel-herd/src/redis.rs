@@ -5,8 +5,11 @@
 use std::sync::Arc;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, Cmd, FromRedisValue, ScriptInvocation, ToRedisArgs};
+use ::redis::{
+    Client, Cmd, ConnectionInfo, FromRedisValue, IntoConnectionInfo, ScriptInvocation, ToRedisArgs,
+};
 use futures_util::future::join_all;
+use reel_core::SecretSource;
 
 use crate::cluster::{
     Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
@@ -20,7 +23,80 @@ pub(crate) struct NodeConnection(Option<ConnectionManager>);
 
 /// The redis backend of the cluster core.
 #[derive(Debug, Default)]
-pub(crate) struct RedisBackend;
+pub(crate) struct RedisBackend {
+    settings: RedisSettings,
+}
+
+/// What every node connection of a [`RedisCluster`] authenticates and selects: an ACL user
+/// and password (Redis 6+ ACLs, ElastiCache RBAC, MemoryDB) or a password alone (`AUTH`),
+/// and a database number. Secrets are read from their [`SecretSource`] each time a node's
+/// connection is opened (a node that joins later picks up a rotated password).
+///
+/// ```
+/// use reel_core::SecretSource;
+/// use reel_herd::RedisSettings;
+///
+/// let settings = RedisSettings::new()
+///     .username(SecretSource::literal("app"))
+///     .password(SecretSource::env("REDIS_PASSWORD"))
+///     .database(2);
+/// # let _ = settings;
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RedisSettings {
+    username: Option<SecretSource>,
+    password: Option<SecretSource>,
+    database: i64,
+}
+
+impl RedisSettings {
+    /// No user, no password, database 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The ACL user name.
+    #[must_use]
+    pub fn username(mut self, username: SecretSource) -> Self {
+        self.username = Some(username);
+        self
+    }
+
+    /// The password (of the ACL user, or of `default`).
+    #[must_use]
+    pub fn password(mut self, password: SecretSource) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// The database number (`SELECT`); cluster-mode servers only have database 0.
+    #[must_use]
+    pub fn database(mut self, database: i64) -> Self {
+        self.database = database;
+        self
+    }
+
+    fn connection_info(&self, node: &Node) -> Result<ConnectionInfo, String> {
+        let info = format!("redis://{}/", node.address())
+            .as_str()
+            .into_connection_info()
+            .map_err(|error| error.to_string())?;
+        let mut redis = info.redis_settings().clone().set_db(self.database);
+        if let Some(username) = &self.username {
+            let secret = username
+                .resolve()
+                .map_err(|error| format!("{}: {error}", username.describe()))?;
+            redis = redis.set_username(secret.expose());
+        }
+        if let Some(password) = &self.password {
+            let secret = password
+                .resolve()
+                .map_err(|error| format!("{}: {error}", password.describe()))?;
+            redis = redis.set_password(secret.expose());
+        }
+        Ok(info.set_redis_settings(redis))
+    }
+}
 
 fn connection(node: &Node, pool: &NodeConnection) -> Result<ConnectionManager, HerdError> {
     pool.0.clone().ok_or_else(|| HerdError::Pool {
@@ -40,13 +116,19 @@ impl Backend for RedisBackend {
     type Pool = NodeConnection;
 
     fn open(&self, node: &Node, config: &ClusterConfig) -> NodeConnection {
-        let url = format!("redis://{}/", node.address());
+        let info = match self.settings.connection_info(node) {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::error!(%node, %error, "could not read the redis credentials");
+                return NodeConnection(None);
+            }
+        };
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.command_timeout))
             // Reconnection is retried on the next command; health checks decide about the node.
             .set_number_of_retries(1);
-        let manager = Client::open(url.as_str())
+        let manager = Client::open(info)
             .and_then(|client| ConnectionManager::new_lazy_with_config(client, manager_config));
         match manager {
             Ok(manager) => NodeConnection(Some(manager)),
@@ -110,8 +192,16 @@ impl ClusterBuilder {
     /// Runs the first discovery and starts a redis cluster (connections open on first use).
     /// Fails when the first discovery fails or finds no nodes.
     pub async fn build_redis(self) -> Result<RedisCluster, HerdError> {
+        self.build_redis_with(RedisSettings::new()).await
+    }
+
+    /// [`build_redis`](Self::build_redis) with credentials and a database for every node.
+    pub async fn build_redis_with(
+        self,
+        settings: RedisSettings,
+    ) -> Result<RedisCluster, HerdError> {
         Ok(RedisCluster {
-            cluster: self.start(RedisBackend).await?,
+            cluster: self.start(RedisBackend { settings }).await?,
         })
     }
 }

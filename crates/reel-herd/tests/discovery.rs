@@ -218,6 +218,16 @@ mod dns {
     /// A tiny DNS server: answers A queries for any name with the current address list
     /// (TTL 0), SRV queries with one record per address, and AAAA with no records.
     async fn dns_server(addresses: Arc<Mutex<Vec<Ipv4Addr>>>) -> std::net::SocketAddr {
+        zone_server(addresses, false, false).await
+    }
+
+    /// The same server; with `dual_stack` every name also has the AAAA record `::1`, with
+    /// `srv_priorities` SRV record `i` has priority `i` (0 first, the rest backups).
+    async fn zone_server(
+        addresses: Arc<Mutex<Vec<Ipv4Addr>>>,
+        dual_stack: bool,
+        srv_priorities: bool,
+    ) -> std::net::SocketAddr {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let address = socket.local_addr().unwrap();
         tokio::spawn(async move {
@@ -239,6 +249,11 @@ mod dns {
                 let qtype = u16::from_be_bytes([query[pos + 1], query[pos + 2]]);
                 let list = addresses.lock().unwrap().clone();
                 let mut answers = Vec::new();
+                if qtype == 28 && dual_stack {
+                    let mut record = vec![0xc0, 0x0c, 0, 28, 0, 1, 0, 0, 0, 0, 0, 16];
+                    record.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+                    answers.push(record);
+                }
                 for (i, ip) in list.iter().enumerate() {
                     let mut record = vec![0xc0, 0x0c];
                     match qtype {
@@ -252,7 +267,9 @@ mod dns {
                             let target = &query[12..pos + 1];
                             let rdlength = (6 + target.len()) as u16;
                             record.extend_from_slice(&rdlength.to_be_bytes());
-                            record.extend_from_slice(&[0, 0, 0, 1]);
+                            let priority = if srv_priorities { i as u16 } else { 0 };
+                            record.extend_from_slice(&priority.to_be_bytes());
+                            record.extend_from_slice(&[0, 1]);
                             record.extend_from_slice(&(11211 + i as u16).to_be_bytes());
                             record.extend_from_slice(target);
                         }
@@ -309,6 +326,114 @@ mod dns {
                 "_memcache._tcp.herd.test:11211",
                 "_memcache._tcp.herd.test:11212"
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dual_stack_name_is_one_node_per_server() {
+        let addresses = Arc::new(Mutex::new(vec![Ipv4Addr::new(127, 0, 0, 1)]));
+        let server = zone_server(addresses, true, false).await;
+        let discovery = DnsDiscovery::a_with_server("cache.herd.test.", 11211, server);
+        let nodes = discovery.discover().await.unwrap();
+        let names: Vec<String> = nodes.iter().map(|n| n.address()).collect();
+        assert_eq!(names, ["127.0.0.1:11211"]);
+    }
+
+    #[tokio::test]
+    async fn srv_backup_records_take_no_traffic() {
+        let addresses = Arc::new(Mutex::new(vec![
+            Ipv4Addr::new(127, 0, 0, 1),
+            Ipv4Addr::new(127, 0, 0, 2),
+        ]));
+        let server = zone_server(addresses, false, true).await;
+        let discovery = DnsDiscovery::srv_with_server("_memcache._tcp.herd.test.", server);
+        let nodes = discovery.discover().await.unwrap();
+        let names: Vec<String> = nodes.iter().map(|n| n.address()).collect();
+        assert_eq!(names, ["_memcache._tcp.herd.test:11211"]);
+    }
+}
+
+#[cfg(feature = "memcache")]
+mod topology_edges {
+    use super::common::{Answer, SwitchDiscovery, node};
+    use reel_core::Backoff;
+    use reel_herd::{ClusterBuilder, HerdError};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_duplicate_entry_with_two_weights_is_not_a_change_on_every_poll() {
+        let nodes = vec![
+            node("127.0.0.1:11211:5"),
+            node("127.0.0.2:11211"),
+            node("127.0.0.1:11211:1"),
+        ];
+        let cache = ClusterBuilder::new(SwitchDiscovery::new(nodes))
+            .poll_interval(Duration::from_secs(3600))
+            .build_memcache()
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            assert!(
+                !cache.refresh().await.unwrap(),
+                "the same list read as a change"
+            );
+        }
+        assert_eq!(cache.stats().topology_changes, 1);
+        assert_eq!(cache.topology().nodes()[0].weight(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_weight_only_change_shows_the_new_weight() {
+        let discovery =
+            SwitchDiscovery::new(vec![node("127.0.0.1:11211"), node("127.0.0.2:11211")]);
+        let cache = ClusterBuilder::new(discovery.clone())
+            .poll_interval(Duration::from_secs(3600))
+            .build_memcache()
+            .await
+            .unwrap();
+        discovery.set(Answer::Nodes(vec![
+            node("127.0.0.1:11211:3"),
+            node("127.0.0.2:11211"),
+        ]));
+        assert!(cache.refresh().await.unwrap());
+        let stats = cache.stats();
+        let reweighted = stats
+            .nodes
+            .iter()
+            .find(|n| n.node.host() == "127.0.0.1")
+            .unwrap();
+        assert_eq!(reweighted.node.weight(), 3, "{stats:?}");
+        // The ring follows the new weight: node_for answers with the node as it is now.
+        let owners: Vec<_> = (0..200)
+            .filter_map(|i| cache.node_for(format!("k{i}")))
+            .filter(|n| n.host() == "127.0.0.1")
+            .collect();
+        assert!(owners.iter().all(|n| n.weight() == 3));
+        assert!(
+            owners.len() > 120,
+            "weight 3 of 4 owns most keys: {}",
+            owners.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_discovery_backoff_without_a_retry_cap_still_returns() {
+        let discovery = SwitchDiscovery::new(vec![node("127.0.0.1:11211")]);
+        discovery.set(Answer::Error);
+        let build = ClusterBuilder::new(discovery)
+            .poll_interval(Duration::from_millis(500))
+            .discovery_timeout(Duration::from_millis(50))
+            .discovery_backoff(Backoff::new(
+                Duration::from_millis(10),
+                Duration::from_millis(20),
+            ))
+            .build_memcache();
+        let outcome = tokio::time::timeout(Duration::from_secs(20), build)
+            .await
+            .expect("build_memcache() never returned with an uncapped backoff");
+        assert!(
+            matches!(outcome, Err(HerdError::Discovery(_))),
+            "{outcome:?}"
         );
     }
 }

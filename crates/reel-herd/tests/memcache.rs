@@ -290,10 +290,12 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
                     break;
                 }
                 let key = format!("load:{}", round % 200);
-                if cache.set(&key, b"x", Duration::ZERO).await.is_err() {
+                if let Err(e) = cache.set(&key, b"x", Duration::ZERO).await {
+                    eprintln!("load: set failed: {e}");
                     errors += 1;
                 }
-                if cache.get(&key).await.is_err() {
+                if let Err(e) = cache.get(&key).await {
+                    eprintln!("load: get failed: {e}");
                     errors += 1;
                 }
                 ops += 2;

@@ -177,3 +177,58 @@ async fn redis_nodes_join_fail_are_ejected_and_return() {
     assert_eq!(victim_stats.ejections, 1);
     assert!(!victim_stats.ejected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_authenticate_as_an_acl_user_and_select_the_database() {
+    use reel_core::SecretSource;
+    use reel_herd::RedisSettings;
+
+    let server = Redis::start().unwrap();
+    let url = server.url();
+    {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+        let () = redis::cmd("ACL")
+            .arg(&["SETUSER", "app", "on", ">s3cret", "~*", "&*", "+@all"][..])
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        // Nobody gets in without credentials any more.
+        let () = redis::cmd("ACL")
+            .arg(&["SETUSER", "default", "off"][..])
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+    }
+    let discovery = StaticDiscovery::parse(&server.host_port()).unwrap();
+    let cache = ClusterBuilder::new(discovery)
+        .build_redis_with(
+            RedisSettings::new()
+                .username(SecretSource::literal("app"))
+                .password(SecretSource::literal("s3cret"))
+                .database(3),
+        )
+        .await
+        .unwrap();
+    let () = cache
+        .query("acl:key", redis::cmd("SET").arg("acl:key").arg("in-db-3"))
+        .await
+        .unwrap();
+    let authed = format!("redis://app:s3cret@{}/3", server.host_port());
+    assert_eq!(
+        direct_get(&authed, "acl:key").await.as_deref(),
+        Some("in-db-3")
+    );
+    let db0 = format!("redis://app:s3cret@{}/0", server.host_port());
+    assert_eq!(direct_get(&db0, "acl:key").await, None);
+
+    // Without credentials the same cluster is refused, and says so.
+    let anonymous = ClusterBuilder::new(StaticDiscovery::parse(&server.host_port()).unwrap())
+        .build_redis()
+        .await
+        .unwrap();
+    let refused: Result<(), HerdError> = anonymous
+        .query("acl:key", redis::cmd("GET").arg("acl:key"))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+}

@@ -27,12 +27,14 @@
 mod error;
 mod postgres;
 mod process;
+mod redis_cluster;
 mod search;
 mod tools;
 
 pub use error::TestkitError;
 pub use postgres::{DEFAULT_ADMIN_URL, Postgres};
 pub use process::{Memcached, Redis, free_port, wait_for_port};
+pub use redis_cluster::RedisCluster;
 pub use search::Search;
 pub use tools::{node_modules, python, tools_dir, venv_bin};
 

@@ -281,6 +281,12 @@ macro_rules! server_type {
             pub fn is_running(&mut self) -> bool {
                 self.server.is_running()
             }
+
+            /// The process id while it runs, to send it signals (SIGSTOP freezes a server
+            /// with its connections open: a black hole, not a refusal).
+            pub fn pid(&self) -> Option<u32> {
+                self.server.child.as_ref().map(Child::id)
+            }
         }
     };
 }

@@ -14,9 +14,12 @@ use crate::node::Node;
 /// Resolves a name on every poll, the way a Kubernetes headless service or a Route 53
 /// multi-value record exposes a cluster.
 ///
-/// - [`DnsDiscovery::a`]: every A and AAAA address of the name becomes a node on `port`;
-/// - [`DnsDiscovery::srv`]: every SRV record becomes a node at its target and port (the
-///   target name is kept, so ketama placement follows names, not addresses).
+/// - [`DnsDiscovery::a`]: every address of the name becomes a node on `port` — its IPv4
+///   addresses when it has any, its IPv6 addresses otherwise (a dual-stack server is one
+///   node, not two);
+/// - [`DnsDiscovery::srv`]: every SRV record of the lowest priority value becomes a node at
+///   its target and port (higher values are backups and take no traffic; the target name is
+///   kept, so ketama placement follows names, not addresses).
 ///
 /// Record TTLs are honoured by the resolver's cache. A name that resolves to nothing is
 /// reported as a failure, so the cluster keeps its last good topology.
@@ -87,6 +90,12 @@ impl DnsDiscovery {
                     .await
                     .map_err(failed)?;
                 let mut addresses: Vec<IpAddr> = lookup.iter().collect();
+                // A dual-stack server has an A and an AAAA record: as two nodes it would own
+                // twice its share of keys and be ejected twice. One family is used: IPv4 when
+                // the name has any IPv4 address, IPv6 otherwise.
+                if addresses.iter().any(IpAddr::is_ipv4) {
+                    addresses.retain(IpAddr::is_ipv4);
+                }
                 // DNS servers rotate answers; a stable order keeps logs and diffs readable.
                 addresses.sort();
                 addresses.dedup();
@@ -101,9 +110,16 @@ impl DnsDiscovery {
                     .srv_lookup(self.name.as_str())
                     .await
                     .map_err(failed)?;
-                let mut nodes: Vec<Node> = lookup
+                // RFC 2782: clients use the records of the lowest priority value; the others
+                // are backups for when none of those answer, not members of the pool.
+                let best = lookup
                     .iter()
                     .filter(|srv| srv.port() != 0)
+                    .map(|srv| srv.priority())
+                    .min();
+                let mut nodes: Vec<Node> = lookup
+                    .iter()
+                    .filter(|srv| srv.port() != 0 && Some(srv.priority()) == best)
                     .map(|srv| {
                         let target = srv.target().to_utf8();
                         Node::new(target.trim_end_matches('.'), srv.port())

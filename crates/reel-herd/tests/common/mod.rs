@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use reel_herd::{BoxFuture, Discovery, DiscoveryError, Node};
 
+pub(crate) mod fake_memcached;
+
 /// What [`SwitchDiscovery`] answers next; the test flips it.
 #[derive(Clone, Debug)]
 pub(crate) enum Answer {
