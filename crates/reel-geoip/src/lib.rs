@@ -77,7 +77,7 @@ pub mod testdata;
 pub use database::{Database, DatabaseInfo};
 pub use error::Error;
 pub use file::FileSource;
-pub use location::{Asn, Country, Locales, Location, Place};
+pub use location::{AnonymousIp, Asn, Country, Locales, Location, Place};
 pub use service::{
     Check, GeoIp, GeoIpBuilder, GeoLookup, ReloadEvent, ReloadOutcome, Slot, SlotStatus,
 };

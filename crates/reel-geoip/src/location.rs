@@ -136,6 +136,35 @@ pub struct Asn {
     pub number: Option<u32>,
     /// The organisation that operates it.
     pub organization: Option<String>,
+    /// The ISP (ISP databases only).
+    pub isp: Option<String>,
+    /// The organisation the network is assigned to (ISP databases only).
+    pub network_organization: Option<String>,
+    /// Mobile country code (ISP databases only, mobile networks).
+    pub mobile_country_code: Option<String>,
+    /// Mobile network code (ISP databases only, mobile networks).
+    pub mobile_network_code: Option<String>,
+}
+
+/// Whether an address is known to hide its user, from a GeoIP2 Anonymous IP database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AnonymousIp {
+    /// The database network that contains the address.
+    #[serde(serialize_with = "serialize_network")]
+    pub network: Option<IpNet>,
+    /// Any of the flags below.
+    pub is_anonymous: bool,
+    /// A VPN provider's address.
+    pub is_anonymous_vpn: bool,
+    /// A hosting or VPN provider's address.
+    pub is_hosting_provider: bool,
+    /// A public proxy.
+    pub is_public_proxy: bool,
+    /// A proxy on a residential network (suspected).
+    pub is_residential_proxy: bool,
+    /// A Tor exit node.
+    pub is_tor_exit_node: bool,
 }
 
 fn serialize_network<S: serde::Serializer>(
@@ -293,6 +322,45 @@ pub(crate) struct RawAsn<'a> {
     autonomous_system_number: Option<u32>,
     #[serde(default, borrow)]
     autonomous_system_organization: Option<&'a str>,
+    #[serde(default, borrow)]
+    isp: Option<&'a str>,
+    #[serde(default, borrow)]
+    organization: Option<&'a str>,
+    #[serde(default, borrow)]
+    mobile_country_code: Option<&'a str>,
+    #[serde(default, borrow)]
+    mobile_network_code: Option<&'a str>,
+}
+
+/// A GeoIP2 Anonymous IP record.
+#[derive(Deserialize, Default)]
+pub(crate) struct RawAnonymousIp {
+    #[serde(default)]
+    is_anonymous: bool,
+    #[serde(default)]
+    is_anonymous_vpn: bool,
+    #[serde(default)]
+    is_hosting_provider: bool,
+    #[serde(default)]
+    is_public_proxy: bool,
+    #[serde(default)]
+    is_residential_proxy: bool,
+    #[serde(default)]
+    is_tor_exit_node: bool,
+}
+
+impl RawAnonymousIp {
+    pub(crate) fn into_anonymous_ip(self, network: Option<IpNet>) -> AnonymousIp {
+        AnonymousIp {
+            network,
+            is_anonymous: self.is_anonymous,
+            is_anonymous_vpn: self.is_anonymous_vpn,
+            is_hosting_provider: self.is_hosting_provider,
+            is_public_proxy: self.is_public_proxy,
+            is_residential_proxy: self.is_residential_proxy,
+            is_tor_exit_node: self.is_tor_exit_node,
+        }
+    }
 }
 
 fn owned(s: Option<&str>) -> Option<String> {
@@ -350,6 +418,10 @@ impl RawAsn<'_> {
             network,
             number: self.autonomous_system_number,
             organization: owned(self.autonomous_system_organization),
+            isp: owned(self.isp),
+            network_organization: owned(self.organization),
+            mobile_country_code: owned(self.mobile_country_code),
+            mobile_network_code: owned(self.mobile_network_code),
         }
     }
 }
