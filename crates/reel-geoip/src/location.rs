@@ -14,12 +14,23 @@ use serde::{Deserialize, Serialize};
 /// other languages are not read (no MaxMind database has them); a custom database with
 /// other languages can be read through [`Database::decode`](crate::Database::decode).
 ///
+/// Tags are matched case-insensitively (`_` taken as `-`); a tag that is not one of the eight
+/// falls back to the MaxMind language with the same primary language: `en-US` and `en_GB`
+/// read `en`, `pt` and `pt-PT` read `pt-BR`, `zh` and `zh-TW` read `zh-CN` (MaxMind has
+/// only Simplified Chinese). A list in which no tag matches any MaxMind language reads
+/// English and says so in [`unknown`](Self::unknown) and a warning when a
+/// [`GeoIp`](crate::GeoIp) is built.
+///
 /// ```
 /// use reel_geoip::Locales;
 ///
 /// let locales = Locales::new(["de", "en"]);
 /// assert_eq!(locales.as_slice(), ["de", "en"]);
 /// assert_eq!(Locales::default().as_slice(), ["en"]);
+/// assert_eq!(Locales::new(["en-US"]).languages(), ["en"]);
+/// assert_eq!(Locales::new(["pt-PT", "fr_CA", "xx"]).languages(), ["pt-BR", "fr"]);
+/// assert_eq!(Locales::new(["xx"]).unknown(), ["xx"]);
+/// assert_eq!(Locales::new(["xx"]).languages(), ["en"]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Locales {
@@ -38,16 +49,35 @@ impl Locales {
     /// A fallback list, most preferred first.
     pub fn new<S: Into<String>>(locales: impl IntoIterator<Item = S>) -> Self {
         let names: Vec<String> = locales.into_iter().map(Into::into).collect();
-        let slots = names
-            .iter()
-            .filter_map(|name| language_slot(name.as_bytes()))
-            .collect();
+        let mut slots: Vec<usize> = Vec::new();
+        for slot in names.iter().filter_map(|name| resolve_language(name)) {
+            if !slots.contains(&slot) {
+                slots.push(slot);
+            }
+        }
+        if slots.is_empty() {
+            slots.push(ENGLISH);
+        }
         Self { names, slots }
     }
 
-    /// The languages, most preferred first.
+    /// The languages as given, most preferred first.
     pub fn as_slice(&self) -> &[String] {
         &self.names
+    }
+
+    /// The MaxMind languages names are read in, most preferred first, after fallbacks.
+    pub fn languages(&self) -> Vec<&'static str> {
+        self.slots.iter().map(|&slot| LANGUAGES[slot]).collect()
+    }
+
+    /// The given tags that match no MaxMind language, even by primary language.
+    pub fn unknown(&self) -> Vec<&str> {
+        self.names
+            .iter()
+            .filter(|name| resolve_language(name).is_none())
+            .map(String::as_str)
+            .collect()
     }
 
     fn pick<'a>(&self, names: &Names<'a>) -> Option<&'a str> {
@@ -182,8 +212,28 @@ fn serialize_network<S: serde::Serializer>(
 /// The languages of GeoIP2/GeoLite2 names, in the order of [`Names`]' slots.
 const LANGUAGES: [&str; 8] = ["de", "en", "es", "fr", "ja", "pt-BR", "ru", "zh-CN"];
 
+const ENGLISH: usize = 1;
+
 fn language_slot(code: &[u8]) -> Option<usize> {
     LANGUAGES.iter().position(|l| l.as_bytes() == code)
+}
+
+/// The MaxMind language of a tag: exact (case-insensitive, `_` as `-`), else by primary
+/// language (`en-US` → `en`, `pt` → `pt-BR`).
+fn resolve_language(tag: &str) -> Option<usize> {
+    let tag = tag.trim().replace('_', "-");
+    if let Some(slot) = LANGUAGES.iter().position(|l| l.eq_ignore_ascii_case(&tag)) {
+        return Some(slot);
+    }
+    let primary = tag.split('-').next().unwrap_or("");
+    if primary.is_empty() {
+        return None;
+    }
+    LANGUAGES.iter().position(|l| {
+        l.split('-')
+            .next()
+            .is_some_and(|p| p.eq_ignore_ascii_case(primary))
+    })
 }
 
 /// The names of a place, borrowed from the database, one slot per language of

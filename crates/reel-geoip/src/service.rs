@@ -272,8 +272,14 @@ impl GeoIpBuilder {
         self
     }
 
-    /// Builds the service, every slot empty.
+    /// Builds the service, every slot empty. Locale tags that match no MaxMind language are
+    /// reported with a warning (see [`Locales`]).
     pub fn build(self) -> GeoIp {
+        let unknown = self.locales.unknown();
+        if !unknown.is_empty() {
+            tracing::warn!(?unknown, reading = ?self.locales.languages(),
+                "locales match no MaxMind language (de en es fr ja pt-BR ru zh-CN)");
+        }
         let (events, _) = broadcast::channel(64);
         let slots = self
             .checks
