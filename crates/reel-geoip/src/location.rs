@@ -123,6 +123,54 @@ pub struct Country {
     pub is_in_european_union: bool,
 }
 
+/// A country represented by people in another one, such as military bases abroad.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RepresentedCountry {
+    /// GeoNames id.
+    pub geoname_id: Option<u32>,
+    /// ISO 3166-1 alpha-2 code.
+    pub iso_code: Option<String>,
+    /// The name in the first available language of the [`Locales`].
+    pub name: Option<String>,
+    /// Whether the country is a member of the European Union.
+    pub is_in_european_union: bool,
+    /// What kind of representation (`military`).
+    pub kind: Option<String>,
+}
+
+/// Flags and network facts of a City, Country or Enterprise record. GeoLite2 has
+/// `is_anonymous_proxy`, `is_satellite_provider` and `is_anycast`; GeoIP2 Enterprise and
+/// Insights have the rest. Absent flags are `false`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Traits {
+    /// Any anonymizer (Enterprise).
+    pub is_anonymous: bool,
+    /// An anonymous proxy (deprecated by MaxMind, still in GeoLite2).
+    pub is_anonymous_proxy: bool,
+    /// A VPN provider (Enterprise).
+    pub is_anonymous_vpn: bool,
+    /// An anycast network.
+    pub is_anycast: bool,
+    /// A hosting provider (Enterprise).
+    pub is_hosting_provider: bool,
+    /// A corporate proxy or VPN (Enterprise).
+    pub is_legitimate_proxy: bool,
+    /// A public proxy (Enterprise).
+    pub is_public_proxy: bool,
+    /// A residential proxy (Enterprise).
+    pub is_residential_proxy: bool,
+    /// A satellite provider.
+    pub is_satellite_provider: bool,
+    /// A Tor exit node (Enterprise).
+    pub is_tor_exit_node: bool,
+    /// The user type (`residential`, `business`, `cellular` ...; Enterprise).
+    pub user_type: Option<String>,
+    /// The connection type (`Cable/DSL`, `Cellular` ...; Enterprise).
+    pub connection_type: Option<String>,
+}
+
 /// Where an address is, from a City or Country database.
 ///
 /// Every part is optional: a Country database has no city, many records have no postal
@@ -139,6 +187,8 @@ pub struct Location {
     pub country: Option<Country>,
     /// The country the network is registered to (may differ, e.g. for mobile networks).
     pub registered_country: Option<Country>,
+    /// The country represented by the users of the address (military bases abroad).
+    pub represented_country: Option<RepresentedCountry>,
     /// Subdivisions, largest first (e.g. England, then a county).
     pub subdivisions: Vec<Place>,
     /// The city.
@@ -153,6 +203,10 @@ pub struct Location {
     pub accuracy_radius: Option<u16>,
     /// IANA time zone, e.g. `Europe/London`.
     pub time_zone: Option<String>,
+    /// US metro (DMA) code.
+    pub metro_code: Option<u16>,
+    /// Anonymizer, proxy and network flags.
+    pub traits: Traits,
 }
 
 /// The autonomous system an address belongs to, from an ASN or ISP database.
@@ -301,6 +355,8 @@ pub(crate) struct RawPlace<'a> {
     names: Names<'a>,
     #[serde(default)]
     is_in_european_union: Option<bool>,
+    #[serde(default, borrow, rename = "type")]
+    kind: Option<&'a str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -313,6 +369,36 @@ pub(crate) struct RawLocation<'a> {
     longitude: Option<f64>,
     #[serde(default, borrow)]
     time_zone: Option<&'a str>,
+    #[serde(default)]
+    metro_code: Option<u16>,
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct RawTraits<'a> {
+    #[serde(default)]
+    is_anonymous: bool,
+    #[serde(default)]
+    is_anonymous_proxy: bool,
+    #[serde(default)]
+    is_anonymous_vpn: bool,
+    #[serde(default)]
+    is_anycast: bool,
+    #[serde(default)]
+    is_hosting_provider: bool,
+    #[serde(default)]
+    is_legitimate_proxy: bool,
+    #[serde(default)]
+    is_public_proxy: bool,
+    #[serde(default)]
+    is_residential_proxy: bool,
+    #[serde(default)]
+    is_satellite_provider: bool,
+    #[serde(default)]
+    is_tor_exit_node: bool,
+    #[serde(default, borrow)]
+    user_type: Option<&'a str>,
+    #[serde(default, borrow)]
+    connection_type: Option<&'a str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -332,6 +418,10 @@ pub(crate) struct RawCity<'a> {
     country: Option<RawPlace<'a>>,
     #[serde(default, borrow)]
     registered_country: Option<RawPlace<'a>>,
+    #[serde(default, borrow)]
+    represented_country: Option<RawPlace<'a>>,
+    #[serde(default, borrow)]
+    traits: Option<RawTraits<'a>>,
     #[serde(default, borrow)]
     location: Option<RawLocation<'a>>,
     #[serde(default, borrow)]
@@ -434,6 +524,35 @@ impl RawPlace<'_> {
             is_in_european_union: self.is_in_european_union.unwrap_or(false),
         }
     }
+
+    fn to_represented(&self, locales: &Locales) -> RepresentedCountry {
+        RepresentedCountry {
+            geoname_id: self.geoname_id,
+            iso_code: owned(self.iso_code),
+            name: owned(locales.pick(&self.names)),
+            is_in_european_union: self.is_in_european_union.unwrap_or(false),
+            kind: owned(self.kind),
+        }
+    }
+}
+
+impl RawTraits<'_> {
+    fn to_traits(&self) -> Traits {
+        Traits {
+            is_anonymous: self.is_anonymous,
+            is_anonymous_proxy: self.is_anonymous_proxy,
+            is_anonymous_vpn: self.is_anonymous_vpn,
+            is_anycast: self.is_anycast,
+            is_hosting_provider: self.is_hosting_provider,
+            is_legitimate_proxy: self.is_legitimate_proxy,
+            is_public_proxy: self.is_public_proxy,
+            is_residential_proxy: self.is_residential_proxy,
+            is_satellite_provider: self.is_satellite_provider,
+            is_tor_exit_node: self.is_tor_exit_node,
+            user_type: owned(self.user_type),
+            connection_type: owned(self.connection_type),
+        }
+    }
 }
 
 impl RawCity<'_> {
@@ -447,6 +566,10 @@ impl RawCity<'_> {
                 .registered_country
                 .as_ref()
                 .map(|p| p.to_country(locales)),
+            represented_country: self
+                .represented_country
+                .as_ref()
+                .map(|p| p.to_represented(locales)),
             subdivisions: self
                 .subdivisions
                 .iter()
@@ -458,6 +581,12 @@ impl RawCity<'_> {
             longitude: location.and_then(|l| l.longitude),
             accuracy_radius: location.and_then(|l| l.accuracy_radius),
             time_zone: owned(location.and_then(|l| l.time_zone)),
+            metro_code: location.and_then(|l| l.metro_code),
+            traits: self
+                .traits
+                .as_ref()
+                .map(RawTraits::to_traits)
+                .unwrap_or_default(),
         }
     }
 }

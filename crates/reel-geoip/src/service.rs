@@ -327,6 +327,9 @@ pub struct GeoLookup {
     pub location: Option<Location>,
     /// From the ASN slot; `None` if no record covers the address or no database is loaded.
     pub asn: Option<Asn>,
+    /// From the Anonymous IP slot; `None` if no record covers the address or no database is
+    /// loaded.
+    pub anonymous_ip: Option<AnonymousIp>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -489,10 +492,28 @@ impl GeoIp {
 
     /// The location of `ip` from the location slot; `Ok(None)` if not covered or not loaded.
     pub fn location(&self, ip: IpAddr) -> Result<Option<Location>, Error> {
+        self.location_in(ip, &self.inner.locales)
+    }
+
+    /// [`location`](Self::location) with names in `locales` for this lookup only (e.g. from
+    /// a request's `Accept-Language`) instead of the service's.
+    ///
+    /// ```
+    /// use reel_geoip::{GeoIp, Locales, Slot};
+    /// use reel_geoip::testdata::{CityDatabase, SAMPLE_V4};
+    ///
+    /// let geoip = GeoIp::new();
+    /// geoip.replace(&Slot::Location, CityDatabase::new().build()?, "demo")?;
+    /// let french = Locales::new(["fr-CH", "en"]);
+    /// let london = geoip.location_in(SAMPLE_V4.parse()?, &french)?.unwrap();
+    /// assert_eq!(london.country.unwrap().name.as_deref(), Some("Royaume-Uni"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn location_in(&self, ip: IpAddr, locales: &Locales) -> Result<Option<Location>, Error> {
         let state = &self.inner.slots[0];
         let current = state.current.load();
         match current.as_deref() {
-            Some(db) => db.location(ip, &self.inner.locales),
+            Some(db) => db.location(ip, locales),
             None => Ok(None),
         }
     }
@@ -527,12 +548,13 @@ impl GeoIp {
         Ok(&self.state(slot)?.check)
     }
 
-    /// Location and ASN of `ip` in one call.
+    /// Location, ASN and anonymity flags of `ip` in one call.
     pub fn lookup(&self, ip: IpAddr) -> Result<GeoLookup, Error> {
         Ok(GeoLookup {
             ip: ip.to_canonical(),
             location: self.location(ip)?,
             asn: self.asn(ip)?,
+            anonymous_ip: self.anonymous_ip(ip)?,
         })
     }
 

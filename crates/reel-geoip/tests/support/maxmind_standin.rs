@@ -64,6 +64,9 @@ pub(crate) struct Served {
     /// Published right after the storage host served an archive.
     pub(crate) release_after_download: Option<(Vec<u8>, String)>,
     pub(crate) files: Vec<(String, Vec<u8>)>,
+    /// Editions served with their own archive (one release, dated 20261120) instead of
+    /// `releases`.
+    pub(crate) editions: Vec<(String, Vec<u8>)>,
     pub(crate) requests: Vec<Request>,
     storage: String,
 }
@@ -110,6 +113,16 @@ fn publish_locked(s: &mut Served, archive: Vec<u8>, etag: &str) {
         archive,
         etag: etag.to_owned(),
     });
+}
+
+fn edition_release(s: &Served, edition: &str) -> Option<Release> {
+    let (_, archive) = s.editions.iter().find(|(e, _)| e == edition)?;
+    Some(Release {
+        date: "20261120".to_owned(),
+        sha256: format!("{}  {edition}_20261120.tar.gz\n", sha256(archive)),
+        archive: archive.clone(),
+        etag: format!("\"{edition}\""),
+    })
 }
 
 fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
@@ -160,9 +173,10 @@ async fn download(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let release = match get("date") {
-        Some(date) => s.releases.iter().find(|r| r.date == date).cloned(),
-        None => s.releases.last().cloned(),
+    let release = match (edition_release(&s, &edition), get("date")) {
+        (Some(release), _) => Some(release),
+        (None, Some(date)) => s.releases.iter().find(|r| r.date == date).cloned(),
+        (None, None) => s.releases.last().cloned(),
     };
     let Some(release) = release else {
         return StatusCode::NOT_FOUND.into_response();
@@ -199,7 +213,10 @@ async fn storage(
         // Real storage hosts refuse a request carrying both a signature and credentials.
         return StatusCode::BAD_REQUEST.into_response();
     }
-    let Some(release) = s.releases.iter().find(|r| r.date == date).cloned() else {
+    let edition = file.split('_').next().unwrap_or("");
+    let release = edition_release(&s, edition)
+        .or_else(|| s.releases.iter().find(|r| r.date == date).cloned());
+    let Some(release) = release else {
         return StatusCode::NOT_FOUND.into_response();
     };
     if let Some((archive, etag)) = s.release_after_download.take() {
