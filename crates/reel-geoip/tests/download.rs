@@ -619,3 +619,29 @@ async fn two_updaters_on_one_directory_never_corrupt_it() {
         assert!(names.is_empty(), "round {round}: {names:?}");
     }
 }
+
+#[tokio::test]
+async fn another_writers_temp_file_is_never_touched() {
+    // Every container is PID 1: a temp file named after the PID may be another pod's write
+    // in progress on the shared volume. It must be neither truncated nor renamed into place.
+    let (base, served) = server().await;
+    publish(&served, maxmind_archive(&city(1)), ETAG);
+    let cache = tempfile::tempdir().unwrap();
+    let theirs = cache
+        .path()
+        .join(format!("GeoLite2-City.mmdb.tmp-{}", std::process::id()));
+    std::fs::write(&theirs, b"another pod's half-written download").unwrap();
+    let geoip = GeoIp::new();
+    maxmind_source(&base, cache.path())
+        .check_now(&geoip)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&theirs).unwrap(),
+        b"another pod's half-written download"
+    );
+    assert_eq!(
+        std::fs::read(cache.path().join("GeoLite2-City.mmdb")).unwrap(),
+        city(1)
+    );
+}
