@@ -96,6 +96,17 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A download, or what it unpacks to, is larger than the configured limit. Refused before
+    /// the excess is read into memory.
+    #[error("{what} is larger than the limit of {limit} bytes{hint}")]
+    TooLarge {
+        /// What was too large (the URL without credentials, or the archive entry).
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+        /// A hint on what to fix, possibly empty.
+        hint: &'static str,
+    },
 }
 
 impl Error {
@@ -103,12 +114,18 @@ impl Error {
         Self::InvalidDatabase(error.to_string())
     }
 
-    /// Whether retrying the same operation soon may succeed (network errors, server errors,
-    /// cut-short or corrupted transfers).
+    /// Whether retrying the same operation soon may succeed: network errors (including a
+    /// body cut short), server errors (5xx) and request timeouts (408).
+    ///
+    /// Not transient: a checksum mismatch (the download is date-pinned, so the same request
+    /// gives the same bytes), an archive without a `.mmdb`, an invalid or wrong-type database,
+    /// a size limit, and `429 Too Many Requests` (MaxMind's daily download quota: retrying
+    /// within minutes only spends more of it). Each download of these would fail again and
+    /// count against the quota, so sources wait much longer before trying them again.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Network { .. } | Self::Checksum { .. } | Self::Archive { .. } => true,
-            Self::HttpStatus { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            Self::Network { .. } => true,
+            Self::HttpStatus { status, .. } => *status >= 500 || *status == 408,
             _ => false,
         }
     }

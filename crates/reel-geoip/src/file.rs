@@ -14,18 +14,27 @@ struct Fingerprint {
     len: u64,
     modified: Option<SystemTime>,
     inode: u64,
+    /// Permission bits and status-change time: a `chmod` that makes an unreadable file
+    /// readable changes neither content nor mtime, and must still trigger a reload.
+    mode: u32,
+    changed: (i64, i64),
 }
 
 fn fingerprint(path: &Path) -> Option<Fingerprint> {
     let meta = std::fs::metadata(path).ok()?;
     #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    let (inode, mode, changed) = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.ino(), meta.mode(), (meta.ctime(), meta.ctime_nsec()))
+    };
     #[cfg(not(unix))]
-    let inode = 0;
+    let (inode, mode, changed) = (0, 0, (0, 0));
     Some(Fingerprint {
         len: meta.len(),
         modified: meta.modified().ok(),
         inode,
+        mode,
+        changed,
     })
 }
 
@@ -39,6 +48,10 @@ fn fingerprint(path: &Path) -> Option<Fingerprint> {
 /// loads the file; a half-written file fails the [`Check`](crate::Check) and is ignored (the
 /// failure is reported, the current database keeps serving), and the next change is tried
 /// again. Replace files by renaming a complete file over the old one where you can.
+///
+/// A permission change counts as a change (a file made readable by `chmod` is loaded), and a
+/// deleted file is reported once as a failure in the slot status and events (the loaded
+/// database keeps serving) and loaded again when it reappears.
 ///
 /// ```
 /// use std::time::Duration;
@@ -171,7 +184,24 @@ impl FileSource {
                 }
                 first = false;
                 let current = fingerprint(&self.path);
-                if current.is_none() || current == seen {
+                if current.is_none() {
+                    if seen.is_some() {
+                        // Say so once; the loaded database keeps serving, and the file is
+                        // loaded again as soon as it reappears.
+                        seen = None;
+                        let error = Error::Io {
+                            action: "watching",
+                            path: self.path.clone(),
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::NotFound,
+                                "the database file was deleted; the last loaded database keeps serving",
+                            ),
+                        };
+                        geoip.report_failure(&self.slot, &self.path.display().to_string(), &error);
+                    }
+                    continue;
+                }
+                if current == seen {
                     continue;
                 }
                 seen = current;

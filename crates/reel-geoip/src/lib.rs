@@ -77,10 +77,12 @@ pub mod testdata;
 pub use database::{Database, DatabaseInfo};
 pub use error::Error;
 pub use file::FileSource;
-pub use location::{Asn, Country, Locales, Location, Place};
+pub use location::{
+    AnonymousIp, Asn, Country, Locales, Location, Place, RepresentedCountry, Traits,
+};
 pub use service::{
     Check, GeoIp, GeoIpBuilder, GeoLookup, ReloadEvent, ReloadOutcome, Slot, SlotStatus,
 };
 
 #[cfg(feature = "download")]
-pub use download::{DownloadSource, MAXMIND_BASE_URL};
+pub use download::{DownloadSource, MAXMIND_BASE_URL, Updater};

@@ -14,12 +14,23 @@ use serde::{Deserialize, Serialize};
 /// other languages are not read (no MaxMind database has them); a custom database with
 /// other languages can be read through [`Database::decode`](crate::Database::decode).
 ///
+/// Tags are matched case-insensitively (`_` taken as `-`); a tag that is not one of the eight
+/// falls back to the MaxMind language with the same primary language: `en-US` and `en_GB`
+/// read `en`, `pt` and `pt-PT` read `pt-BR`, `zh` and `zh-TW` read `zh-CN` (MaxMind has
+/// only Simplified Chinese). A list in which no tag matches any MaxMind language reads
+/// English and says so in [`unknown`](Self::unknown) and a warning when a
+/// [`GeoIp`](crate::GeoIp) is built.
+///
 /// ```
 /// use reel_geoip::Locales;
 ///
 /// let locales = Locales::new(["de", "en"]);
 /// assert_eq!(locales.as_slice(), ["de", "en"]);
 /// assert_eq!(Locales::default().as_slice(), ["en"]);
+/// assert_eq!(Locales::new(["en-US"]).languages(), ["en"]);
+/// assert_eq!(Locales::new(["pt-PT", "fr_CA", "xx"]).languages(), ["pt-BR", "fr"]);
+/// assert_eq!(Locales::new(["xx"]).unknown(), ["xx"]);
+/// assert_eq!(Locales::new(["xx"]).languages(), ["en"]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Locales {
@@ -38,16 +49,35 @@ impl Locales {
     /// A fallback list, most preferred first.
     pub fn new<S: Into<String>>(locales: impl IntoIterator<Item = S>) -> Self {
         let names: Vec<String> = locales.into_iter().map(Into::into).collect();
-        let slots = names
-            .iter()
-            .filter_map(|name| language_slot(name.as_bytes()))
-            .collect();
+        let mut slots: Vec<usize> = Vec::new();
+        for slot in names.iter().filter_map(|name| resolve_language(name)) {
+            if !slots.contains(&slot) {
+                slots.push(slot);
+            }
+        }
+        if slots.is_empty() {
+            slots.push(ENGLISH);
+        }
         Self { names, slots }
     }
 
-    /// The languages, most preferred first.
+    /// The languages as given, most preferred first.
     pub fn as_slice(&self) -> &[String] {
         &self.names
+    }
+
+    /// The MaxMind languages names are read in, most preferred first, after fallbacks.
+    pub fn languages(&self) -> Vec<&'static str> {
+        self.slots.iter().map(|&slot| LANGUAGES[slot]).collect()
+    }
+
+    /// The given tags that match no MaxMind language, even by primary language.
+    pub fn unknown(&self) -> Vec<&str> {
+        self.names
+            .iter()
+            .filter(|name| resolve_language(name).is_none())
+            .map(String::as_str)
+            .collect()
     }
 
     fn pick<'a>(&self, names: &Names<'a>) -> Option<&'a str> {
@@ -93,6 +123,54 @@ pub struct Country {
     pub is_in_european_union: bool,
 }
 
+/// A country represented by people in another one, such as military bases abroad.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RepresentedCountry {
+    /// GeoNames id.
+    pub geoname_id: Option<u32>,
+    /// ISO 3166-1 alpha-2 code.
+    pub iso_code: Option<String>,
+    /// The name in the first available language of the [`Locales`].
+    pub name: Option<String>,
+    /// Whether the country is a member of the European Union.
+    pub is_in_european_union: bool,
+    /// What kind of representation (`military`).
+    pub kind: Option<String>,
+}
+
+/// Flags and network facts of a City, Country or Enterprise record. GeoLite2 has
+/// `is_anonymous_proxy`, `is_satellite_provider` and `is_anycast`; GeoIP2 Enterprise and
+/// Insights have the rest. Absent flags are `false`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Traits {
+    /// Any anonymizer (Enterprise).
+    pub is_anonymous: bool,
+    /// An anonymous proxy (deprecated by MaxMind, still in GeoLite2).
+    pub is_anonymous_proxy: bool,
+    /// A VPN provider (Enterprise).
+    pub is_anonymous_vpn: bool,
+    /// An anycast network.
+    pub is_anycast: bool,
+    /// A hosting provider (Enterprise).
+    pub is_hosting_provider: bool,
+    /// A corporate proxy or VPN (Enterprise).
+    pub is_legitimate_proxy: bool,
+    /// A public proxy (Enterprise).
+    pub is_public_proxy: bool,
+    /// A residential proxy (Enterprise).
+    pub is_residential_proxy: bool,
+    /// A satellite provider.
+    pub is_satellite_provider: bool,
+    /// A Tor exit node (Enterprise).
+    pub is_tor_exit_node: bool,
+    /// The user type (`residential`, `business`, `cellular` ...; Enterprise).
+    pub user_type: Option<String>,
+    /// The connection type (`Cable/DSL`, `Cellular` ...; Enterprise).
+    pub connection_type: Option<String>,
+}
+
 /// Where an address is, from a City or Country database.
 ///
 /// Every part is optional: a Country database has no city, many records have no postal
@@ -109,6 +187,8 @@ pub struct Location {
     pub country: Option<Country>,
     /// The country the network is registered to (may differ, e.g. for mobile networks).
     pub registered_country: Option<Country>,
+    /// The country represented by the users of the address (military bases abroad).
+    pub represented_country: Option<RepresentedCountry>,
     /// Subdivisions, largest first (e.g. England, then a county).
     pub subdivisions: Vec<Place>,
     /// The city.
@@ -123,6 +203,10 @@ pub struct Location {
     pub accuracy_radius: Option<u16>,
     /// IANA time zone, e.g. `Europe/London`.
     pub time_zone: Option<String>,
+    /// US metro (DMA) code.
+    pub metro_code: Option<u16>,
+    /// Anonymizer, proxy and network flags.
+    pub traits: Traits,
 }
 
 /// The autonomous system an address belongs to, from an ASN or ISP database.
@@ -136,6 +220,35 @@ pub struct Asn {
     pub number: Option<u32>,
     /// The organisation that operates it.
     pub organization: Option<String>,
+    /// The ISP (ISP databases only).
+    pub isp: Option<String>,
+    /// The organisation the network is assigned to (ISP databases only).
+    pub network_organization: Option<String>,
+    /// Mobile country code (ISP databases only, mobile networks).
+    pub mobile_country_code: Option<String>,
+    /// Mobile network code (ISP databases only, mobile networks).
+    pub mobile_network_code: Option<String>,
+}
+
+/// Whether an address is known to hide its user, from a GeoIP2 Anonymous IP database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AnonymousIp {
+    /// The database network that contains the address.
+    #[serde(serialize_with = "serialize_network")]
+    pub network: Option<IpNet>,
+    /// Any of the flags below.
+    pub is_anonymous: bool,
+    /// A VPN provider's address.
+    pub is_anonymous_vpn: bool,
+    /// A hosting or VPN provider's address.
+    pub is_hosting_provider: bool,
+    /// A public proxy.
+    pub is_public_proxy: bool,
+    /// A proxy on a residential network (suspected).
+    pub is_residential_proxy: bool,
+    /// A Tor exit node.
+    pub is_tor_exit_node: bool,
 }
 
 fn serialize_network<S: serde::Serializer>(
@@ -153,8 +266,28 @@ fn serialize_network<S: serde::Serializer>(
 /// The languages of GeoIP2/GeoLite2 names, in the order of [`Names`]' slots.
 const LANGUAGES: [&str; 8] = ["de", "en", "es", "fr", "ja", "pt-BR", "ru", "zh-CN"];
 
+const ENGLISH: usize = 1;
+
 fn language_slot(code: &[u8]) -> Option<usize> {
     LANGUAGES.iter().position(|l| l.as_bytes() == code)
+}
+
+/// The MaxMind language of a tag: exact (case-insensitive, `_` as `-`), else by primary
+/// language (`en-US` → `en`, `pt` → `pt-BR`).
+fn resolve_language(tag: &str) -> Option<usize> {
+    let tag = tag.trim().replace('_', "-");
+    if let Some(slot) = LANGUAGES.iter().position(|l| l.eq_ignore_ascii_case(&tag)) {
+        return Some(slot);
+    }
+    let primary = tag.split('-').next().unwrap_or("");
+    if primary.is_empty() {
+        return None;
+    }
+    LANGUAGES.iter().position(|l| {
+        l.split('-')
+            .next()
+            .is_some_and(|p| p.eq_ignore_ascii_case(primary))
+    })
 }
 
 /// The names of a place, borrowed from the database, one slot per language of
@@ -222,6 +355,8 @@ pub(crate) struct RawPlace<'a> {
     names: Names<'a>,
     #[serde(default)]
     is_in_european_union: Option<bool>,
+    #[serde(default, borrow, rename = "type")]
+    kind: Option<&'a str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -234,6 +369,36 @@ pub(crate) struct RawLocation<'a> {
     longitude: Option<f64>,
     #[serde(default, borrow)]
     time_zone: Option<&'a str>,
+    #[serde(default)]
+    metro_code: Option<u16>,
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct RawTraits<'a> {
+    #[serde(default)]
+    is_anonymous: bool,
+    #[serde(default)]
+    is_anonymous_proxy: bool,
+    #[serde(default)]
+    is_anonymous_vpn: bool,
+    #[serde(default)]
+    is_anycast: bool,
+    #[serde(default)]
+    is_hosting_provider: bool,
+    #[serde(default)]
+    is_legitimate_proxy: bool,
+    #[serde(default)]
+    is_public_proxy: bool,
+    #[serde(default)]
+    is_residential_proxy: bool,
+    #[serde(default)]
+    is_satellite_provider: bool,
+    #[serde(default)]
+    is_tor_exit_node: bool,
+    #[serde(default, borrow)]
+    user_type: Option<&'a str>,
+    #[serde(default, borrow)]
+    connection_type: Option<&'a str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -253,6 +418,10 @@ pub(crate) struct RawCity<'a> {
     country: Option<RawPlace<'a>>,
     #[serde(default, borrow)]
     registered_country: Option<RawPlace<'a>>,
+    #[serde(default, borrow)]
+    represented_country: Option<RawPlace<'a>>,
+    #[serde(default, borrow)]
+    traits: Option<RawTraits<'a>>,
     #[serde(default, borrow)]
     location: Option<RawLocation<'a>>,
     #[serde(default, borrow)]
@@ -293,6 +462,45 @@ pub(crate) struct RawAsn<'a> {
     autonomous_system_number: Option<u32>,
     #[serde(default, borrow)]
     autonomous_system_organization: Option<&'a str>,
+    #[serde(default, borrow)]
+    isp: Option<&'a str>,
+    #[serde(default, borrow)]
+    organization: Option<&'a str>,
+    #[serde(default, borrow)]
+    mobile_country_code: Option<&'a str>,
+    #[serde(default, borrow)]
+    mobile_network_code: Option<&'a str>,
+}
+
+/// A GeoIP2 Anonymous IP record.
+#[derive(Deserialize, Default)]
+pub(crate) struct RawAnonymousIp {
+    #[serde(default)]
+    is_anonymous: bool,
+    #[serde(default)]
+    is_anonymous_vpn: bool,
+    #[serde(default)]
+    is_hosting_provider: bool,
+    #[serde(default)]
+    is_public_proxy: bool,
+    #[serde(default)]
+    is_residential_proxy: bool,
+    #[serde(default)]
+    is_tor_exit_node: bool,
+}
+
+impl RawAnonymousIp {
+    pub(crate) fn into_anonymous_ip(self, network: Option<IpNet>) -> AnonymousIp {
+        AnonymousIp {
+            network,
+            is_anonymous: self.is_anonymous,
+            is_anonymous_vpn: self.is_anonymous_vpn,
+            is_hosting_provider: self.is_hosting_provider,
+            is_public_proxy: self.is_public_proxy,
+            is_residential_proxy: self.is_residential_proxy,
+            is_tor_exit_node: self.is_tor_exit_node,
+        }
+    }
 }
 
 fn owned(s: Option<&str>) -> Option<String> {
@@ -316,6 +524,35 @@ impl RawPlace<'_> {
             is_in_european_union: self.is_in_european_union.unwrap_or(false),
         }
     }
+
+    fn to_represented(&self, locales: &Locales) -> RepresentedCountry {
+        RepresentedCountry {
+            geoname_id: self.geoname_id,
+            iso_code: owned(self.iso_code),
+            name: owned(locales.pick(&self.names)),
+            is_in_european_union: self.is_in_european_union.unwrap_or(false),
+            kind: owned(self.kind),
+        }
+    }
+}
+
+impl RawTraits<'_> {
+    fn to_traits(&self) -> Traits {
+        Traits {
+            is_anonymous: self.is_anonymous,
+            is_anonymous_proxy: self.is_anonymous_proxy,
+            is_anonymous_vpn: self.is_anonymous_vpn,
+            is_anycast: self.is_anycast,
+            is_hosting_provider: self.is_hosting_provider,
+            is_legitimate_proxy: self.is_legitimate_proxy,
+            is_public_proxy: self.is_public_proxy,
+            is_residential_proxy: self.is_residential_proxy,
+            is_satellite_provider: self.is_satellite_provider,
+            is_tor_exit_node: self.is_tor_exit_node,
+            user_type: owned(self.user_type),
+            connection_type: owned(self.connection_type),
+        }
+    }
 }
 
 impl RawCity<'_> {
@@ -329,6 +566,10 @@ impl RawCity<'_> {
                 .registered_country
                 .as_ref()
                 .map(|p| p.to_country(locales)),
+            represented_country: self
+                .represented_country
+                .as_ref()
+                .map(|p| p.to_represented(locales)),
             subdivisions: self
                 .subdivisions
                 .iter()
@@ -340,6 +581,12 @@ impl RawCity<'_> {
             longitude: location.and_then(|l| l.longitude),
             accuracy_radius: location.and_then(|l| l.accuracy_radius),
             time_zone: owned(location.and_then(|l| l.time_zone)),
+            metro_code: location.and_then(|l| l.metro_code),
+            traits: self
+                .traits
+                .as_ref()
+                .map(RawTraits::to_traits)
+                .unwrap_or_default(),
         }
     }
 }
@@ -350,6 +597,10 @@ impl RawAsn<'_> {
             network,
             number: self.autonomous_system_number,
             organization: owned(self.autonomous_system_organization),
+            isp: owned(self.isp),
+            network_organization: owned(self.organization),
+            mobile_country_code: owned(self.mobile_country_code),
+            mobile_network_code: owned(self.mobile_network_code),
         }
     }
 }

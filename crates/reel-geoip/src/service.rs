@@ -11,7 +11,7 @@ use reel_core::{HotSwap, SharedClock, SystemClock};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
-use crate::location::{Asn, Locales, Location, RawAsn, RawCity};
+use crate::location::{AnonymousIp, Asn, Locales, Location, RawAnonymousIp, RawAsn, RawCity};
 use crate::{Database, DatabaseInfo, Error};
 
 /// Which database a slot holds. A [`GeoIp`] has a location slot and an ASN slot, and any
@@ -23,6 +23,8 @@ pub enum Slot {
     Location,
     /// An ASN or ISP database ([`Asn`]).
     Asn,
+    /// An Anonymous IP database ([`AnonymousIp`]: VPN, hosting, proxy, Tor flags).
+    AnonymousIp,
     /// Any other database, read with [`GeoIp::decode`].
     Custom(String),
 }
@@ -39,6 +41,7 @@ impl fmt::Display for Slot {
         match self {
             Self::Location => f.write_str("location"),
             Self::Asn => f.write_str("asn"),
+            Self::AnonymousIp => f.write_str("anonymous_ip"),
             Self::Custom(name) => f.write_str(name),
         }
     }
@@ -74,11 +77,13 @@ impl Check {
     }
 
     /// The default check of a slot: `City`/`Country`/`Enterprise` types for
-    /// [`Slot::Location`], `ASN`/`ISP` for [`Slot::Asn`], anything for custom slots.
+    /// [`Slot::Location`], `ASN`/`ISP` for [`Slot::Asn`], `Anonymous-IP` for
+    /// [`Slot::AnonymousIp`], anything for custom slots.
     pub fn for_slot(slot: &Slot) -> Self {
         match slot {
             Slot::Location => Self::accepting(["City", "Country", "Enterprise"]),
             Slot::Asn => Self::accepting(["ASN", "ISP"]),
+            Slot::AnonymousIp => Self::accepting(["Anonymous-IP"]),
             Slot::Custom(_) => Self::any(),
         }
     }
@@ -95,7 +100,16 @@ impl Check {
         self
     }
 
-    fn accepts(&self, database_type: &str) -> bool {
+    /// What the check accepts, for error messages.
+    pub(crate) fn accepted_description(&self) -> String {
+        if self.accepted_types.is_empty() {
+            "any database".to_owned()
+        } else {
+            self.accepted_types.join(" | ")
+        }
+    }
+
+    pub(crate) fn accepts(&self, database_type: &str) -> bool {
         self.accepted_types.is_empty()
             || self
                 .accepted_types
@@ -258,8 +272,14 @@ impl GeoIpBuilder {
         self
     }
 
-    /// Builds the service, every slot empty.
+    /// Builds the service, every slot empty. Locale tags that match no MaxMind language are
+    /// reported with a warning (see [`Locales`]).
     pub fn build(self) -> GeoIp {
+        let unknown = self.locales.unknown();
+        if !unknown.is_empty() {
+            tracing::warn!(?unknown, reading = ?self.locales.languages(),
+                "locales match no MaxMind language (de en es fr ja pt-BR ru zh-CN)");
+        }
         let (events, _) = broadcast::channel(64);
         let slots = self
             .checks
@@ -307,6 +327,9 @@ pub struct GeoLookup {
     pub location: Option<Location>,
     /// From the ASN slot; `None` if no record covers the address or no database is loaded.
     pub asn: Option<Asn>,
+    /// From the Anonymous IP slot; `None` if no record covers the address or no database is
+    /// loaded.
+    pub anonymous_ip: Option<AnonymousIp>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -324,6 +347,7 @@ impl GeoIp {
             checks: vec![
                 (Slot::Location, Check::for_slot(&Slot::Location)),
                 (Slot::Asn, Check::for_slot(&Slot::Asn)),
+                (Slot::AnonymousIp, Check::for_slot(&Slot::AnonymousIp)),
             ],
             clock: None,
         }
@@ -468,10 +492,28 @@ impl GeoIp {
 
     /// The location of `ip` from the location slot; `Ok(None)` if not covered or not loaded.
     pub fn location(&self, ip: IpAddr) -> Result<Option<Location>, Error> {
+        self.location_in(ip, &self.inner.locales)
+    }
+
+    /// [`location`](Self::location) with names in `locales` for this lookup only (e.g. from
+    /// a request's `Accept-Language`) instead of the service's.
+    ///
+    /// ```
+    /// use reel_geoip::{GeoIp, Locales, Slot};
+    /// use reel_geoip::testdata::{CityDatabase, SAMPLE_V4};
+    ///
+    /// let geoip = GeoIp::new();
+    /// geoip.replace(&Slot::Location, CityDatabase::new().build()?, "demo")?;
+    /// let french = Locales::new(["fr-CH", "en"]);
+    /// let london = geoip.location_in(SAMPLE_V4.parse()?, &french)?.unwrap();
+    /// assert_eq!(london.country.unwrap().name.as_deref(), Some("Royaume-Uni"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn location_in(&self, ip: IpAddr, locales: &Locales) -> Result<Option<Location>, Error> {
         let state = &self.inner.slots[0];
         let current = state.current.load();
         match current.as_deref() {
-            Some(db) => db.location(ip, &self.inner.locales),
+            Some(db) => db.location(ip, locales),
             None => Ok(None),
         }
     }
@@ -488,12 +530,31 @@ impl GeoIp {
         }
     }
 
-    /// Location and ASN of `ip` in one call.
+    /// The anonymity flags of `ip` from the Anonymous IP slot; `Ok(None)` if not covered or
+    /// not loaded.
+    pub fn anonymous_ip(&self, ip: IpAddr) -> Result<Option<AnonymousIp>, Error> {
+        let state = &self.inner.slots[2];
+        let current = state.current.load();
+        match current.as_deref() {
+            Some(db) => Ok(db
+                .decode::<RawAnonymousIp>(ip)?
+                .map(|(raw, net)| raw.into_anonymous_ip(net))),
+            None => Ok(None),
+        }
+    }
+
+    /// The slot's [`Check`].
+    pub(crate) fn check(&self, slot: &Slot) -> Result<&Check, Error> {
+        Ok(&self.state(slot)?.check)
+    }
+
+    /// Location, ASN and anonymity flags of `ip` in one call.
     pub fn lookup(&self, ip: IpAddr) -> Result<GeoLookup, Error> {
         Ok(GeoLookup {
             ip: ip.to_canonical(),
             location: self.location(ip)?,
             asn: self.asn(ip)?,
+            anonymous_ip: self.anonymous_ip(ip)?,
         })
     }
 
@@ -574,12 +635,14 @@ fn open_checked(state: &SlotState, bytes: Vec<u8>) -> Result<Database, Error> {
     match state.slot {
         Slot::Location => database.probe_first::<RawCity<'_>>()?,
         Slot::Asn => database.probe_first::<RawAsn<'_>>()?,
+        Slot::AnonymousIp => database.probe_first::<RawAnonymousIp>()?,
         Slot::Custom(_) => database.probe_first::<serde::de::IgnoredAny>()?,
     }
     for &ip in &state.check.probes {
         let found = match state.slot {
             Slot::Location => database.decode::<RawCity<'_>>(ip)?.is_some(),
             Slot::Asn => database.decode::<RawAsn<'_>>(ip)?.is_some(),
+            Slot::AnonymousIp => database.decode::<RawAnonymousIp>(ip)?.is_some(),
             Slot::Custom(_) => database.decode::<serde::de::IgnoredAny>(ip)?.is_some(),
         };
         if !found {

@@ -1,164 +1,24 @@
-//! The download source against a real HTTP server on loopback that behaves like MaxMind's
-//! download service (Basic auth, `suffix=tar.gz` / `suffix=tar.gz.sha256`, ETag and
-//! Last-Modified, 304) or a plain mirror. Every failure leaves the old database serving.
+//! The download source against the loopback stand-in for MaxMind's download service
+//! (`support/maxmind_standin.rs`: Basic auth, 302 to a storage host, `suffix=tar.gz` /
+//! `suffix=tar.gz.sha256` with `date=`, ETag and Last-Modified, 304, 429, 5xx) or a plain
+//! mirror. Every failure leaves the old database serving.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod support;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use reel_core::{Backoff, Jitter, SecretSource};
 use reel_geoip::testdata::{AsnDatabase, CityDatabase};
 use reel_geoip::{DownloadSource, Error, GeoIp, ReloadOutcome, Slot};
-use sha2::{Digest, Sha256};
 use support::served_version;
 
-const ACCOUNT: &str = "424242";
-const KEY: &str = "test-license-key";
-const ETAG: &str = "\"v-1\"";
-const LAST_MODIFIED: &str = "Fri, 20 Nov 2026 10:00:00 GMT";
-
-#[derive(Default)]
-struct Served {
-    archive: Vec<u8>,
-    sha256: String,
-    /// When set, the download answers with this status.
-    status: Option<u16>,
-    etag: String,
-    files: Vec<(String, Vec<u8>)>,
-    /// (path and query, If-None-Match, If-Modified-Since, authorized)
-    requests: Vec<(String, Option<String>, Option<String>, bool)>,
-}
-
-type Shared = Arc<Mutex<Served>>;
-
-fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, data) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append_data(&mut header, name, *data).unwrap();
-    }
-    let tar = builder.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
-}
-
-fn maxmind_archive(mmdb: &[u8]) -> Vec<u8> {
-    tar_gz(&[
-        ("GeoLite2-City_20261120/COPYRIGHT.txt", b"made up for tests"),
-        ("GeoLite2-City_20261120/GeoLite2-City.mmdb", mmdb),
-    ])
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn publish(served: &Shared, archive: Vec<u8>, etag: &str) {
-    let mut s = served.lock().unwrap();
-    s.sha256 = format!("{}  GeoLite2-City_20261120.tar.gz\n", sha256(&archive));
-    s.archive = archive;
-    s.etag = etag.to_owned();
-}
-
-async fn download(State(served): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
-    let text = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &header::HeaderValue| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    use base64_free::basic;
-    let authorized = text(header::AUTHORIZATION) == Some(basic(ACCOUNT, KEY));
-    let if_none_match = text(header::IF_NONE_MATCH);
-    let mut s = served.lock().unwrap();
-    s.requests.push((
-        uri.to_string(),
-        if_none_match.clone(),
-        text(header::IF_MODIFIED_SINCE),
-        authorized,
-    ));
-    if !authorized {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    match uri.query() {
-        Some("suffix=tar.gz.sha256") => s.sha256.clone().into_response(),
-        Some("suffix=tar.gz") => {
-            if let Some(status) = s.status {
-                return StatusCode::from_u16(status).unwrap().into_response();
-            }
-            if if_none_match.as_deref() == Some(s.etag.as_str()) {
-                return StatusCode::NOT_MODIFIED.into_response();
-            }
-            Response::builder()
-                .header(header::ETAG, s.etag.clone())
-                .header(header::LAST_MODIFIED, LAST_MODIFIED)
-                .header(header::CONTENT_TYPE, "application/gzip")
-                .body(Body::from(s.archive.clone()))
-                .unwrap()
-        }
-        _ => StatusCode::BAD_REQUEST.into_response(),
-    }
-}
-
-async fn files(State(served): State<Shared>, Path(name): Path<String>) -> Response {
-    let s = served.lock().unwrap();
-    match s.files.iter().find(|(n, _)| *n == name) {
-        Some((_, body)) => body.clone().into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-/// A tiny Basic-auth encoder so the test checks the header byte for byte without another crate.
-mod base64_free {
-    pub(crate) fn basic(user: &str, password: &str) -> String {
-        const TABLE: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let input = format!("{user}:{password}").into_bytes();
-        let mut out = String::new();
-        for chunk in input.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        format!("Basic {out}")
-    }
-}
-
-async fn server() -> (String, Shared) {
-    let served: Shared = Arc::default();
-    let app = Router::new()
-        .route("/geoip/databases/{edition}/download", get(download))
-        .route("/files/{name}", get(files))
-        .with_state(served.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), served)
-}
+use support::maxmind_standin::{
+    ACCOUNT, ETAG, KEY, LAST_MODIFIED, Shared, download_requests, maxmind_archive, publish, server,
+    sha256, tar_gz,
+};
 
 fn quick_backoff() -> Backoff {
     Backoff::new(Duration::from_millis(1), Duration::from_millis(5))
@@ -177,16 +37,6 @@ fn city(version: u32) -> Vec<u8> {
     CityDatabase::new().version(version).build().unwrap()
 }
 
-fn download_requests(served: &Shared) -> usize {
-    served
-        .lock()
-        .unwrap()
-        .requests
-        .iter()
-        .filter(|r| r.0.ends_with("suffix=tar.gz"))
-        .count()
-}
-
 #[tokio::test]
 async fn downloads_verifies_caches_and_answers_304() {
     let (base, served) = server().await;
@@ -203,19 +53,37 @@ async fn downloads_verifies_caches_and_answers_304() {
     assert_eq!(served_version(&geoip), Some(1));
     {
         let s = served.lock().unwrap();
-        let paths: Vec<&str> = s.requests.iter().map(|r| r.0.as_str()).collect();
+        let paths: Vec<(&str, &str)> = s
+            .requests
+            .iter()
+            .map(|r| (r.host, r.path.as_str()))
+            .collect();
         assert_eq!(
             paths,
             [
-                "/geoip/databases/GeoLite2-City/download?suffix=tar.gz",
-                "/geoip/databases/GeoLite2-City/download?suffix=tar.gz.sha256",
+                (
+                    "api",
+                    "/geoip/databases/GeoLite2-City/download?suffix=tar.gz"
+                ),
+                (
+                    "storage",
+                    "/storage/20261120/GeoLite2-City_20261120.tar.gz?X-Amz-Signature=storage-signature-secret"
+                ),
+                (
+                    "api",
+                    "/geoip/databases/GeoLite2-City/download?date=20261120&suffix=tar.gz.sha256"
+                ),
             ]
         );
         assert!(
-            s.requests.iter().all(|r| r.3),
-            "Basic auth on every request"
+            s.requests.iter().all(|r| (r.host == "api") == r.authorized),
+            "Basic auth on every API request, never to the storage host: {:?}",
+            s.requests
         );
-        assert_eq!(s.requests[0].1, None, "first download is unconditional");
+        assert_eq!(
+            s.requests[0].if_none_match, None,
+            "first download is unconditional"
+        );
     }
     let cached = std::fs::read(cache.path().join("GeoLite2-City.mmdb")).unwrap();
     assert_eq!(cached, city(1));
@@ -226,8 +94,8 @@ async fn downloads_verifies_caches_and_answers_304() {
     {
         let s = served.lock().unwrap();
         let last = s.requests.last().unwrap();
-        assert_eq!(last.1.as_deref(), Some(ETAG));
-        assert_eq!(last.2.as_deref(), Some(LAST_MODIFIED));
+        assert_eq!(last.if_none_match.as_deref(), Some(ETAG));
+        assert_eq!(last.if_modified_since.as_deref(), Some(LAST_MODIFIED));
     }
     let status = geoip.status(&Slot::Location).unwrap();
     assert_eq!(
@@ -251,7 +119,14 @@ async fn downloads_verifies_caches_and_answers_304() {
         ReloadOutcome::Unchanged
     );
     assert_eq!(
-        served.lock().unwrap().requests.last().unwrap().1.as_deref(),
+        served
+            .lock()
+            .unwrap()
+            .requests
+            .last()
+            .unwrap()
+            .if_none_match
+            .as_deref(),
         Some(ETAG)
     );
 
@@ -361,12 +236,15 @@ async fn wrong_checksum_is_refused() {
     let (_, attempts) = old_database_survives(
         |s| {
             publish(s, maxmind_archive(&city(2)), "\"v-2\"");
-            s.lock().unwrap().sha256 = format!("{}  GeoLite2-City.tar.gz\n", "0".repeat(64));
+            s.lock().unwrap().releases.last_mut().unwrap().sha256 =
+                format!("{}  GeoLite2-City.tar.gz\n", "0".repeat(64));
         },
         |e| matches!(e, Error::Checksum { expected, .. } if *expected == "0".repeat(64)),
     )
     .await;
-    assert_eq!(attempts, 3, "a corrupted transfer is worth retrying");
+    // The download is pinned to its release date, so the same request gives the same bytes:
+    // retrying only spends MaxMind's daily download quota.
+    assert_eq!(attempts, 1, "a checksum mismatch is not retried");
 }
 
 #[tokio::test]
@@ -386,7 +264,7 @@ async fn corrupt_database_inside_a_valid_archive_is_refused() {
 
 #[tokio::test]
 async fn archive_without_a_database_is_refused() {
-    old_database_survives(
+    let (_, attempts) = old_database_survives(
         |s| {
             publish(
                 s,
@@ -397,6 +275,10 @@ async fn archive_without_a_database_is_refused() {
         |e| matches!(e, Error::Archive { message, .. } if message.contains("no .mmdb")),
     )
     .await;
+    assert_eq!(
+        attempts, 1,
+        "the same archive would fail again: not retried"
+    );
 }
 
 #[tokio::test]
@@ -579,4 +461,187 @@ async fn spawned_source_serves_the_cache_then_polls() {
     assert_eq!(served_version(&geoip), Some(2));
     support::wait_for(&mut events, "a 304 on the next poll", support::is_unchanged).await;
     task.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_started_during_an_outage_serves_within_seconds_of_the_return() {
+    let (base, served) = server().await;
+    publish(&served, maxmind_archive(&city(1)), ETAG);
+    served.lock().unwrap().status = Some(503);
+    let geoip = GeoIp::new();
+    let mut events = geoip.events();
+    // The production interval: a retry after it would come tomorrow.
+    let task = DownloadSource::maxmind(ACCOUNT, SecretSource::literal(KEY), "GeoLite2-City")
+        .base_url(&base)
+        .backoff(quick_backoff())
+        .interval(Duration::from_secs(12 * 3600))
+        .spawn(geoip.clone());
+    support::wait_for(&mut events, "the first failed check", support::is_failed).await;
+    support::wait_for(
+        &mut events,
+        "a second check while empty",
+        support::is_failed,
+    )
+    .await;
+    assert!(!geoip.is_loaded(&Slot::Location));
+
+    served.lock().unwrap().status = None;
+    let back = tokio::time::Instant::now();
+    support::wait_for(
+        &mut events,
+        "the download after the outage",
+        support::is_loaded,
+    )
+    .await;
+    // The empty-slot backoff starts at 1 s and doubles; after two failures the next check
+    // comes within a few seconds (wait_for gives up after 20 s).
+    assert_eq!(served_version(&geoip), Some(1));
+    println!("served {:?} after the service came back", back.elapsed());
+    task.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_release_published_between_archive_and_checksum_still_verifies() {
+    let (base, served) = server().await;
+    publish(&served, maxmind_archive(&city(1)), ETAG);
+    // MaxMind publishes version 2 right after our archive left the storage host: the
+    // checksum must be the one of the release that arrived (date-pinned), not the newest.
+    served.lock().unwrap().release_after_download =
+        Some((maxmind_archive(&city(2)), "\"v-2\"".to_owned()));
+    let cache = tempfile::tempdir().unwrap();
+    let geoip = GeoIp::new();
+    let source = maxmind_source(&base, cache.path());
+    source.check_now(&geoip).await.unwrap();
+    assert_eq!(served_version(&geoip), Some(1));
+    // The next check finds version 2.
+    source.check_now(&geoip).await.unwrap();
+    assert_eq!(served_version(&geoip), Some(2));
+}
+
+#[tokio::test]
+async fn validators_are_tied_to_the_url_they_came_from() {
+    let (old_base, old_served) = server().await;
+    let (new_base, new_served) = server().await;
+    let cache = tempfile::tempdir().unwrap();
+    publish(&old_served, maxmind_archive(&city(1)), ETAG);
+    maxmind_source(&old_base, cache.path())
+        .check_now(&GeoIp::new())
+        .await
+        .unwrap();
+    // The new mirror happens to use the same ETag for a newer database.
+    publish(&new_served, maxmind_archive(&city(2)), ETAG);
+
+    let geoip = GeoIp::new();
+    let moved = maxmind_source(&new_base, cache.path());
+    assert!(moved.load_cached(&geoip).unwrap().is_some());
+    assert_eq!(served_version(&geoip), Some(1));
+    let outcome = moved.check_now(&geoip).await.unwrap();
+    let first = new_served.lock().unwrap().requests[0].clone();
+    assert_eq!(
+        (first.if_none_match, first.if_modified_since),
+        (None, None),
+        "validators of another URL must not be sent"
+    );
+    assert!(matches!(outcome, ReloadOutcome::Loaded(_)), "{outcome:?}");
+    assert_eq!(served_version(&geoip), Some(2));
+}
+
+#[tokio::test]
+async fn a_corrupt_cache_is_moved_aside_and_start_up_succeeds() {
+    let (base, served) = server().await;
+    publish(&served, maxmind_archive(&city(1)), ETAG);
+    let cache = tempfile::tempdir().unwrap();
+    let cached = cache.path().join("GeoLite2-City.mmdb");
+    let mut truncated = city(1);
+    truncated.truncate(truncated.len() / 2);
+    std::fs::write(&cached, &truncated).unwrap();
+
+    let geoip = GeoIp::new();
+    let source = maxmind_source(&base, cache.path());
+    // The documented start-up `load_cached(..)?` must not crash-loop on a bad cache.
+    assert_eq!(source.load_cached(&geoip).unwrap(), None);
+    assert!(!cached.exists(), "the corrupt file is moved aside");
+    assert_eq!(
+        std::fs::read(cache.path().join("GeoLite2-City.mmdb.corrupt")).unwrap(),
+        truncated
+    );
+    assert!(geoip.status(&Slot::Location).unwrap().last_error.is_some());
+    source.check_now(&geoip).await.unwrap();
+    assert_eq!(served_version(&geoip), Some(1));
+    assert_eq!(std::fs::read(&cached).unwrap(), city(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_updaters_on_one_directory_never_corrupt_it() {
+    let (base, served) = server().await;
+    let cache = tempfile::tempdir().unwrap();
+    let big = |version| {
+        CityDatabase::new()
+            .version(version)
+            .filler_networks(20_000)
+            .build()
+            .unwrap()
+    };
+    for round in 1..=6u32 {
+        publish(
+            &served,
+            maxmind_archive(&big(round)),
+            &format!("\"v-{round}\""),
+        );
+        // Two pods (same PID 1 in their containers) updating one shared volume at once.
+        let (a, b) = (GeoIp::new(), GeoIp::new());
+        let (sa, sb) = (
+            maxmind_source(&base, cache.path()),
+            maxmind_source(&base, cache.path()),
+        );
+        let (ra, rb) = tokio::join!(sa.check_now(&a), sb.check_now(&b));
+        ra.unwrap();
+        rb.unwrap();
+        // A pod starting now reads a whole, current database from the cache.
+        let restarted = GeoIp::new();
+        let info = maxmind_source(&base, cache.path())
+            .load_cached(&restarted)
+            .unwrap();
+        assert!(
+            info.is_some(),
+            "round {round}: the cache was set aside as corrupt"
+        );
+        assert_eq!(
+            served_version(&restarted),
+            Some(round as u16),
+            "round {round}"
+        );
+        let names: Vec<String> = std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains("tmp") || n.contains("corrupt"))
+            .collect();
+        assert!(names.is_empty(), "round {round}: {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn another_writers_temp_file_is_never_touched() {
+    // Every container is PID 1: a temp file named after the PID may be another pod's write
+    // in progress on the shared volume. It must be neither truncated nor renamed into place.
+    let (base, served) = server().await;
+    publish(&served, maxmind_archive(&city(1)), ETAG);
+    let cache = tempfile::tempdir().unwrap();
+    let theirs = cache
+        .path()
+        .join(format!("GeoLite2-City.mmdb.tmp-{}", std::process::id()));
+    std::fs::write(&theirs, b"another pod's half-written download").unwrap();
+    let geoip = GeoIp::new();
+    maxmind_source(&base, cache.path())
+        .check_now(&geoip)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&theirs).unwrap(),
+        b"another pod's half-written download"
+    );
+    assert_eq!(
+        std::fs::read(cache.path().join("GeoLite2-City.mmdb")).unwrap(),
+        city(1)
+    );
 }

@@ -122,14 +122,19 @@ fn names_follow_the_locale_fallback_list() {
     assert_eq!(london.country.unwrap().iso_code.as_deref(), Some("GB"));
 
     // A language no MaxMind database has is skipped, and the list goes on to the next one;
-    // codes are matched exactly ("EN" and "pt" are not "en" and "pt-BR").
-    let unknown_first = loaded(&["it", "EN", "pt", "fr", "en"]);
+    // codes are matched case-insensitively and by primary language ("pt" reads "pt-BR",
+    // which this record lacks, "FR-ca" reads "fr").
+    let unknown_first = loaded(&["it", "pt", "FR-ca", "en"]);
     let london = unknown_first.location(ip(SAMPLE_V4)).unwrap().unwrap();
     assert_eq!(london.country.unwrap().name.as_deref(), Some("Royaume-Uni"));
     assert_eq!(london.city.unwrap().name.as_deref(), Some("London"));
+    // No tag matches any MaxMind language: English, not silence (and a warning at build).
     let none_known = loaded(&["it", "nl"]);
     let london = none_known.location(ip(SAMPLE_V4)).unwrap().unwrap();
-    assert_eq!(london.country.unwrap().name, None);
+    assert_eq!(
+        london.country.unwrap().name.as_deref(),
+        Some("United Kingdom")
+    );
     assert_eq!(
         "pt-BR, es ,en".parse::<Locales>().unwrap().as_slice(),
         ["pt-BR", "es", "en"]
@@ -455,7 +460,8 @@ fn names_in_languages_outside_maxminds_eight_are_skipped_not_fatal() {
     };
     assert_eq!(at(&["it", "de"]).as_deref(), Some("Vereinigtes Königreich"));
     assert_eq!(at(&["en"]).as_deref(), Some("United Kingdom"));
-    assert_eq!(at(&["nl"]), None);
+    // No MaxMind language in the list: English.
+    assert_eq!(at(&["nl"]).as_deref(), Some("United Kingdom"));
     // The extra languages are still there for raw decoding.
     let raw: Option<(geoip2::Country<'_>, _)> = db.decode(ip("10.1.2.3")).unwrap();
     assert_eq!(raw.unwrap().0.country.iso_code, Some("GB"));

@@ -3,12 +3,18 @@
 //!
 //! ```text
 //! {"ip":"81.2.69.160","network":"81.2.69.0/24","country":"GB","continent":"EU","subdivision":"ENG",
-//!  "city":"London","postal":"EC1A","latitude":51.5142,"longitude":-0.0931,"time_zone":"Europe/London"}
+//!  "city":"London","postal":"EC1A","latitude":51.5142,"longitude":-0.0931,"time_zone":"Europe/London",
+//!  "registered_country":"GB","represented_country":null,"metro_code":null,"traits":[]}
 //! ```
 //!
-//! Country, continent and subdivision (the first, largest one) are ISO codes, the city is its
-//! English name, and anything the database does not know is `null`. A line that is not an IP
-//! address prints `{"ip":<line>,"error":<message>}` and the run goes on.
+//! Country, continent, subdivision (the first, largest one), registered and represented
+//! country (military bases abroad) are ISO codes, the city is its name in the `--locale`
+//! language (default English; `en-US`, `pt` and the like fall back to the database's
+//! language), `metro_code` the US metro code, `traits` the names of the flags the record sets
+//! (`is_anonymous_proxy`, `is_satellite_provider`, `is_anycast`, and with GeoIP2 Enterprise
+//! `is_anonymous_vpn`, `is_public_proxy`, `is_tor_exit_node` ...), and anything the database
+//! does not know is `null`. A line that is not an IP address prints
+//! `{"ip":<line>,"error":<message>}` and the run goes on.
 //!
 //! `geoip-lookup --write-demo-db FILE` writes a small made-up City database to try it with:
 //!
@@ -21,11 +27,10 @@ use std::io::{BufRead, Write};
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use reel_geoip::{FileSource, GeoIp, Slot};
+use reel_geoip::{FileSource, GeoIp, Slot, Traits};
 use serde::Serialize;
 
-const USAGE: &str =
-    "usage: geoip-lookup --db FILE < ips.txt\n       geoip-lookup --write-demo-db FILE";
+const USAGE: &str = "usage: geoip-lookup --db FILE [--locale TAG] < ips.txt\n       geoip-lookup --write-demo-db FILE";
 
 #[derive(Serialize)]
 struct Answer<'a> {
@@ -39,6 +44,29 @@ struct Answer<'a> {
     latitude: Option<f64>,
     longitude: Option<f64>,
     time_zone: Option<String>,
+    registered_country: Option<String>,
+    represented_country: Option<String>,
+    metro_code: Option<u16>,
+    traits: Vec<&'static str>,
+}
+
+/// The names of the flags a record sets.
+fn trait_names(traits: &Traits) -> Vec<&'static str> {
+    [
+        ("is_anonymous", traits.is_anonymous),
+        ("is_anonymous_proxy", traits.is_anonymous_proxy),
+        ("is_anonymous_vpn", traits.is_anonymous_vpn),
+        ("is_anycast", traits.is_anycast),
+        ("is_hosting_provider", traits.is_hosting_provider),
+        ("is_legitimate_proxy", traits.is_legitimate_proxy),
+        ("is_public_proxy", traits.is_public_proxy),
+        ("is_residential_proxy", traits.is_residential_proxy),
+        ("is_satellite_provider", traits.is_satellite_provider),
+        ("is_tor_exit_node", traits.is_tor_exit_node),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
 }
 
 #[derive(Serialize)]
@@ -67,15 +95,21 @@ fn answer(geoip: &GeoIp, line: &str) -> Result<String, serde_json::Error> {
                 latitude: location.and_then(|l| l.latitude),
                 longitude: location.and_then(|l| l.longitude),
                 time_zone: location.and_then(|l| l.time_zone.clone()),
+                registered_country: location
+                    .and_then(|l| l.registered_country.as_ref()?.iso_code.clone()),
+                represented_country: location
+                    .and_then(|l| l.represented_country.as_ref()?.iso_code.clone()),
+                metro_code: location.and_then(|l| l.metro_code),
+                traits: location.map(|l| trait_names(&l.traits)).unwrap_or_default(),
             })
         }
         Err(error) => serde_json::to_string(&Failure { ip: line, error }),
     }
 }
 
-fn run(db: &str) -> Result<(), String> {
-    // English names; the location slot accepts City and Country databases.
-    let geoip = GeoIp::builder().locales(["en"]).build();
+fn run(db: &str, locale: &str) -> Result<(), String> {
+    // The location slot accepts City, Country and Enterprise databases.
+    let geoip = GeoIp::builder().locales([locale, "en"]).build();
     FileSource::new(db, Slot::Location)
         .load_now(&geoip)
         .map_err(|e| e.to_string())?;
@@ -107,7 +141,8 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["--db", db] => run(db),
+        ["--db", db] => run(db, "en"),
+        ["--db", db, "--locale", locale] | ["--locale", locale, "--db", db] => run(db, locale),
         ["--write-demo-db", path] => write_demo(path),
         ["--help" | "-h"] => {
             println!("{USAGE}");

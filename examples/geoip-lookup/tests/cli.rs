@@ -48,7 +48,8 @@ fn prints_one_json_object_per_line_and_goes_on_after_errors() {
         lines[0],
         json!({"ip": "81.2.69.160", "network": "81.2.69.0/24", "country": "GB", "continent": "EU",
                "subdivision": "ENG", "city": "London", "postal": "EC1A", "latitude": 51.5142,
-               "longitude": -0.0931, "time_zone": "Europe/London"})
+               "longitude": -0.0931, "time_zone": "Europe/London", "registered_country": "GB",
+               "represented_country": null, "metro_code": null, "traits": []})
     );
     assert_eq!(lines[1]["ip"], "not-an-ip");
     assert!(
@@ -66,7 +67,8 @@ fn prints_one_json_object_per_line_and_goes_on_after_errors() {
         lines[3],
         json!({"ip": "198.51.100.1", "network": null, "country": null, "continent": null,
                "subdivision": null, "city": null, "postal": null, "latitude": null,
-               "longitude": null, "time_zone": null})
+               "longitude": null, "time_zone": null, "registered_country": null,
+               "represented_country": null, "metro_code": null, "traits": []})
     );
     // Country-level record: no city, subdivision or postal code.
     assert_eq!(lines[4]["ip"], "2.125.160.216");
@@ -94,4 +96,38 @@ fn refuses_a_file_that_is_not_a_database() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid MaxMind database"));
     let out = bin().output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn locale_picks_the_city_name_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.mmdb");
+    assert!(
+        bin()
+            .arg("--write-demo-db")
+            .arg(&db)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = bin()
+        .arg("--db")
+        .arg(&db)
+        .args(["--locale", "de-AT"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = out;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"2001:db8:1::17\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["city"], "Berlin");
+    assert_eq!(line["country"], "DE");
 }

@@ -49,3 +49,4 @@ pub(crate) fn served_version(geoip: &GeoIp) -> Option<u16> {
         .unwrap()
         .and_then(|l| l.accuracy_radius)
 }
+pub(crate) mod maxmind_standin;
