@@ -7,7 +7,6 @@ use p256::ecdsa::signature::{SignatureEncoding as _, Signer as _, Verifier as _}
 use p256::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use reel_core::SecretSource;
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
-#[cfg(any(feature = "aws-lc", feature = "openssl"))]
 use rsa::pkcs8::der::zeroize::Zeroizing;
 use rsa::pkcs8::{DecodePublicKey as _, ObjectIdentifier, PrivateKeyInfoRef};
 use rsa::traits::PublicKeyParts as _;
@@ -234,9 +233,10 @@ impl SigningKey {
         Self::decode_der(der, None)
     }
 
-    /// Decodes a private key, PEM or DER, encrypted as PKCS#8 `ENCRYPTED PRIVATE KEY` with
-    /// `passphrase` (PBES2: PBKDF2 with HMAC-SHA-1 or SHA-2, or scrypt; AES-CBC or 3DES-CBC:
-    /// what `openssl pkcs8 -topk8` and `cryptography`'s `BestAvailableEncryption` write).
+    /// Decodes a private key, PEM or DER, encrypted with `passphrase`: PKCS#8
+    /// `ENCRYPTED PRIVATE KEY` (PBES2: PBKDF2 with HMAC-SHA-1 or SHA-2, or scrypt; AES-CBC or
+    /// 3DES-CBC: what `openssl pkcs8 -topk8` and `cryptography`'s `BestAvailableEncryption`
+    /// write) or OpenSSL's legacy PEM encryption (`Proc-Type: 4,ENCRYPTED`, AES-CBC or 3DES).
     /// Like `cryptography`, refuses a passphrase for a key that is not encrypted.
     #[cfg(feature = "encrypted-keys")]
     pub fn from_encrypted(bytes: &[u8], passphrase: impl AsRef<[u8]>) -> Result<Self, Error> {
@@ -304,14 +304,20 @@ impl SigningKey {
             .iter()
             .any(|(name, value)| name == "Proc-Type" && value.contains("ENCRYPTED"));
         if encrypted_header {
-            return Err(Error::KeyFormat {
-                reason: format!(
-                    "the {} is encrypted in OpenSSL's legacy PEM format (Proc-Type: \
-                     4,ENCRYPTED), which is not supported; convert it to encrypted PKCS#8 \
-                     (`openssl pkcs8 -topk8 -v2 aes256 -in key.pem -out key.p8.pem`) or decrypt it",
-                    block.label
+            let Some(passphrase) = passphrase else {
+                return Err(encrypted_without_passphrase());
+            };
+            let der = decrypt_legacy_pem(block, passphrase)?;
+            return match block.label.as_str() {
+                "RSA PRIVATE KEY" => Self::from_rsa(
+                    rsa::PrivateKey::from_pkcs1_der(&der).map_err(|_| wrong_passphrase())?,
                 ),
-            });
+                "EC PRIVATE KEY" => Self::from_sec1(&der),
+                "PRIVATE KEY" => Self::from_pkcs8(&der),
+                _ => Err(Error::UnsupportedKey {
+                    found: "DSA".into(),
+                }),
+            };
         }
         let der = &block.der;
         if block.label == "ENCRYPTED PRIVATE KEY" {
@@ -644,8 +650,94 @@ fn encrypted_without_passphrase() -> Error {
          (`openssl pkey -in key.pem -out plain.pem`)"
     };
     Error::KeyFormat {
-        reason: format!("the key is encrypted (PKCS#8 ENCRYPTED PRIVATE KEY); {how}"),
+        reason: format!("the key is encrypted; {how}"),
     }
+}
+
+fn wrong_passphrase() -> Error {
+    Error::KeyFormat {
+        reason: "cannot decrypt the key: wrong passphrase".into(),
+    }
+}
+
+/// Decrypts OpenSSL's legacy PEM encryption (`Proc-Type: 4,ENCRYPTED`, `DEK-Info: CIPHER,IV`):
+/// the key is `EVP_BytesToKey` with MD5, one iteration and the IV's first 8 bytes as salt.
+#[cfg(feature = "encrypted-keys")]
+fn decrypt_legacy_pem(block: &pem::Block, passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    use cbc::cipher::block_padding::Pkcs7;
+    use cbc::cipher::{BlockModeDecrypt as _, KeyIvInit as _};
+    use md5::Digest as _;
+
+    let unsupported = |what: String| Error::KeyFormat {
+        reason: format!(
+            "the {} uses legacy PEM encryption with {what}; convert it to encrypted PKCS#8 \
+             (`openssl pkcs8 -topk8 -v2 aes256 -in key.pem -out key.p8.pem`)",
+            block.label
+        ),
+    };
+    let dek_info = block
+        .headers
+        .iter()
+        .find(|(name, _)| name == "DEK-Info")
+        .map(|(_, value)| value.as_str())
+        .ok_or_else(|| unsupported("no DEK-Info header".into()))?;
+    let (cipher, iv_hex) = dek_info
+        .split_once(',')
+        .ok_or_else(|| unsupported(format!("a malformed DEK-Info {dek_info:?}")))?;
+    let iv: Vec<u8> = (0..iv_hex.len())
+        .step_by(2)
+        .map(|i| {
+            iv_hex
+                .get(i..i + 2)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| unsupported(format!("a malformed IV {iv_hex:?}")))?;
+    let key_len = match cipher.trim() {
+        "AES-128-CBC" => 16,
+        "AES-192-CBC" => 24,
+        "AES-256-CBC" => 32,
+        "DES-EDE3-CBC" => 24,
+        other => return Err(unsupported(format!("cipher {other:?}"))),
+    };
+    let salt = iv
+        .get(..8)
+        .ok_or_else(|| unsupported(format!("an IV of {} bytes", iv.len())))?;
+    let mut key = Zeroizing::new(Vec::with_capacity(key_len + 16));
+    let mut previous: Vec<u8> = Vec::new();
+    while key.len() < key_len {
+        let mut md5 = md5::Md5::new();
+        md5.update(&previous);
+        md5.update(passphrase);
+        md5.update(salt);
+        previous = md5.finalize().to_vec();
+        key.extend_from_slice(&previous);
+    }
+    key.truncate(key_len);
+    let bad_length = |_| unsupported(format!("an IV of {} bytes", iv.len()));
+    let plain = match cipher.trim() {
+        "AES-128-CBC" => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, &iv)
+            .map_err(bad_length)?
+            .decrypt_padded_vec::<Pkcs7>(&block.der),
+        "AES-192-CBC" => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, &iv)
+            .map_err(bad_length)?
+            .decrypt_padded_vec::<Pkcs7>(&block.der),
+        "AES-256-CBC" => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, &iv)
+            .map_err(bad_length)?
+            .decrypt_padded_vec::<Pkcs7>(&block.der),
+        _ => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+            .map_err(bad_length)?
+            .decrypt_padded_vec::<Pkcs7>(&block.der),
+    };
+    plain.map(Zeroizing::new).map_err(|_| wrong_passphrase())
+}
+
+#[cfg(not(feature = "encrypted-keys"))]
+fn decrypt_legacy_pem(
+    _block: &pem::Block,
+    _passphrase: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    Err(encrypted_without_passphrase())
 }
 
 /// Whether `der` is shaped like a PKCS#8 `EncryptedPrivateKeyInfo`: a SEQUENCE of an

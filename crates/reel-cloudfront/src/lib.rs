@@ -10,7 +10,7 @@
 //!   CloudFront would reject.
 //! - [`SigningKey`] / [`Signer`]: RSA 2048 (PKCS#1 or PKCS#8, PEM or DER) with PKCS#1 v1.5 over
 //!   SHA-1 (CloudFront's default) or SHA-256, and ECDSA P-256 (SHA-256, DER signatures). Keys
-//!   are parsed once, from every PEM layout Python `cryptography` loads (and encrypted PKCS#8
+//!   are parsed once, from every PEM layout Python `cryptography` loads (and encrypted keys
 //!   with feature `encrypted-keys`).
 //! - [`Policy::from_json`]: sign a stored policy as given; [`encode_url`]: percent-encode a URL
 //!   as the AWS JS SDK does before signing.
@@ -86,7 +86,7 @@
 //! | Feature          | Default | What it adds                                                          |
 //! |------------------|---------|-----------------------------------------------------------------------|
 //! | `aws-lc`         | yes     | [`Backend::AwsLc`]: RSA-SHA256 and ECDSA P-256 through AWS-LC, built from source (no system library); RSA-SHA1 stays pure Rust |
-//! | `encrypted-keys` | no      | [`SigningKey::from_encrypted`]: PKCS#8 `ENCRYPTED PRIVATE KEY` with a passphrase |
+//! | `encrypted-keys` | no      | [`SigningKey::from_encrypted`]: encrypted PKCS#8 and legacy `Proc-Type: 4,ENCRYPTED` PEM keys with a passphrase |
 //! | `key-management` | no      | `management` module: upload public keys, key groups, via `aws-sdk-cloudfront` |
 //! | `openssl`        | no      | `Backend::OpenSsl`: sign through OpenSSL (system libssl), SHA-1 included |
 //!

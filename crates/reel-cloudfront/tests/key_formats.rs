@@ -337,9 +337,7 @@ fn without_signature(url: &str) -> String {
 }
 
 /// Files `cryptography` loads and reel knowingly refuses, with the words reel's error must use.
-const KNOWN_GAPS: [(&str, &str); 3] = [
-    // OpenSSL's legacy PEM encryption (MD5-based key derivation).
-    ("traditional-enc", "legacy PEM format"),
+const KNOWN_GAPS: [(&str, &str); 2] = [
     // PKCS#12 PBE (PBES1), `openssl pkcs8 -v1 PBE-SHA1-3DES`.
     ("pbe-sha1-3des", "re-encrypt it with"),
     // `openssl ec -param_enc explicit`: the curve spelled out instead of named.
