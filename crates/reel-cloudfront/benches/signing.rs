@@ -1,7 +1,9 @@
 //! Signed URLs per second next to OpenSSL signing the same policy bytes with the same key.
 //!
-//! `reel` builds the whole signed URL (policy JSON, signature, CloudFront base64, query);
-//! `openssl` computes only the raw signature, so the ratio slightly favours OpenSSL.
+//! `reel` builds the whole signed URL (policy JSON, signature, CloudFront base64, query) with
+//! the default build (AWS-LC for RSA-SHA256 and ECDSA, the `rsa` crate for RSA-SHA1);
+//! `reel_rust_crypto` is the pure-Rust backend (`default-features = false`); `openssl` computes
+//! only the raw signature, so the ratio slightly favours OpenSSL.
 //! `cloudfront/cached_hot_resource` compares the caching signer's hot path (one URL requested
 //! over and over within an expiry bucket) with OpenSSL signing every request.
 //!
@@ -49,6 +51,19 @@ fn group(c: &mut Criterion, name: &str, pem: &str, hash: HashAlgorithm) {
             openssl.update(black_box(policy.json().as_bytes())).unwrap();
             black_box(openssl.sign_to_vec().unwrap())
         });
+    });
+    let pure = Signer::new(
+        "K2JCJMDEHXQW5F",
+        reel_cloudfront::SigningKey::from_pem(pem)
+            .unwrap()
+            .with_backend(reel_cloudfront::Backend::RustCrypto)
+            .unwrap(),
+    )
+    .unwrap()
+    .with_hash_algorithm(hash)
+    .unwrap();
+    group.bench_function("reel_rust_crypto", |b| {
+        b.iter(|| black_box(pure.canned_url(black_box(URL), EXPIRES).unwrap()));
     });
     #[cfg(feature = "openssl")]
     {

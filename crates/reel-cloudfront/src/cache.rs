@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::cookies::{CookieOptions, SignedCookies};
-use crate::key::HashAlgorithm;
+use crate::key::{HashAlgorithm, KeyFingerprint};
 use crate::policy::{Policy, validate_url};
 use crate::ring::KeyRing;
 use crate::signer::SignedPolicy;
 
+/// A cached signature belongs to one key's material, not just its key-pair id: a key replaced
+/// under the same id never gets the old key's signatures.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
+    fingerprint: KeyFingerprint,
     key_pair_id: String,
     hash: HashAlgorithm,
     policy: String,
@@ -26,7 +29,8 @@ struct CacheKey {
 /// With a granularity of 5 minutes and a time-to-live of 1 hour, every request for a resource
 /// between 12:00:00 and 12:04:59 gets a URL expiring at 13:05:00: one RSA signature instead of
 /// one per request. URLs therefore live between `ttl` and `ttl + granularity`. The cache key
-/// includes the active key-pair id, so a rotation takes effect at once. Concurrent misses on
+/// includes the active key-pair id and the key's fingerprint, so a rotation, or a key replaced
+/// under the same id, takes effect at once. Concurrent misses on
 /// the same policy sign once.
 ///
 /// ```
@@ -95,6 +99,7 @@ impl CachingSigner {
     pub fn sign(&self, policy: &Policy) -> Result<Arc<SignedPolicy>, Error> {
         let signer = self.ring.active();
         let key = CacheKey {
+            fingerprint: signer.fingerprint(),
             key_pair_id: signer.key_pair_id().to_owned(),
             hash: signer.hash_algorithm(),
             policy: policy.json().to_owned(),

@@ -26,10 +26,12 @@ pub enum Error {
         reason: &'static str,
     },
     /// A character that would change the policy's JSON (`"`, `\`), or that CloudFront never sees
-    /// in a request URL (control characters, whitespace, `#`), appears in a URL or resource.
+    /// raw in a request URL (control characters, whitespace, `#`, non-ASCII characters, which
+    /// clients send percent-encoded), appears in a URL or resource.
     #[error(
         "{what} contains {character:?} at byte {position}: it would change the policy's meaning \
-         (policy injection) or never match a request; percent-encode it"
+         (policy injection) or never match the request clients send, so CloudFront would answer \
+         403; percent-encode it (`reel_cloudfront::encode_url` encodes a URL as the AWS JS SDK does)"
     )]
     ForbiddenCharacter {
         /// `"the URL"` or `"the resource"`.
@@ -84,6 +86,12 @@ pub enum Error {
         starts: u64,
         /// `DateLessThan`.
         expires: u64,
+    },
+    /// A policy given as JSON is not one CloudFront accepts.
+    #[error("invalid policy JSON: {reason}")]
+    InvalidPolicy {
+        /// What is wrong with it.
+        reason: String,
     },
     /// The URL to sign is not covered by the policy's resource.
     #[error(

@@ -7,14 +7,13 @@ use p256::ecdsa::signature::{SignatureEncoding as _, Signer as _, Verifier as _}
 use p256::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use reel_core::SecretSource;
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
-use rsa::pkcs8::der::pem;
 use rsa::pkcs8::der::zeroize::Zeroizing;
 use rsa::pkcs8::{DecodePublicKey as _, ObjectIdentifier, PrivateKeyInfoRef};
 use rsa::traits::PublicKeyParts as _;
 use sha1::Sha1;
 use sha2::Sha256;
 
-use crate::Error;
+use crate::{Error, pem};
 
 const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
@@ -25,6 +24,15 @@ const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 const OID_DSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10040.4.1");
 const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 const OID_ED448: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.113");
+
+/// `prime-field` (1.2.840.10045.1.1) as DER: present in explicit EC curve parameters.
+const OID_PRIME_FIELD_DER: [u8; 9] = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x01, 0x01];
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
 
 /// The RSA modulus size CloudFront accepts.
 const RSA_BITS: usize = 2048;
@@ -76,16 +84,61 @@ impl FromStr for HashAlgorithm {
 }
 
 /// The library that computes signatures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// The default is [`AwsLc`](Self::AwsLc) with feature `aws-lc` (on by default) and
+/// [`RustCrypto`](Self::RustCrypto) without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Backend {
-    /// RustCrypto's `rsa` (constant-time, blinded) and `p256`: pure Rust, the default.
-    #[default]
+    /// RustCrypto's `rsa` (constant-time, blinded) and `p256`: pure Rust, no C compiler needed.
+    /// Also used for RSA with SHA-1 under [`AwsLc`](Self::AwsLc).
     RustCrypto,
+    /// AWS-LC through `aws-lc-rs` (feature `aws-lc`, the default): assembly RSA and ECDSA,
+    /// built from source with no system library. Signs RSA-SHA256 and ECDSA P-256; RSA with
+    /// SHA-1 falls back to [`RustCrypto`](Self::RustCrypto), as AWS-LC's safe API only
+    /// verifies PKCS#1 v1.5 SHA-1 signatures.
+    #[cfg(feature = "aws-lc")]
+    AwsLc,
     /// OpenSSL through the `openssl` crate (feature `openssl`): several times faster, needs the
     /// system's libssl.
     #[cfg(feature = "openssl")]
     OpenSsl,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        #[cfg(feature = "aws-lc")]
+        return Self::AwsLc;
+        #[cfg(not(feature = "aws-lc"))]
+        return Self::RustCrypto;
+    }
+}
+
+/// The SHA-256 of a public key's DER encoding (SubjectPublicKeyInfo): which key material a
+/// signature comes from, whatever key-pair id it is filed under.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyFingerprint([u8; 32]);
+
+impl KeyFingerprint {
+    /// A fingerprint from 32 bytes (for signers that identify their key another way).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyFingerprint(")?;
+        for byte in &self.0[..8] {
+            write!(f, "{byte:02x}")?;
+        }
+        write!(f, "..)")
+    }
 }
 
 /// The kind of a key.
@@ -112,16 +165,19 @@ impl KeyKind {
 /// A CloudFront private key, decoded and checked once, ready to sign many policies.
 ///
 /// Accepts RSA 2048-bit keys (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`, PEM or DER) and
-/// ECDSA P-256 keys (SEC1 `EC PRIVATE KEY` or PKCS#8, PEM or DER). DSA, Ed25519, other curves,
-/// other RSA sizes and encrypted keys are refused with an [`Error`] saying what was found.
-/// `Debug` shows the key kind only.
+/// ECDSA P-256 keys (SEC1 `EC PRIVATE KEY` or PKCS#8, PEM or DER), in every PEM layout Python
+/// `cryptography` loads (see [`from_pem`](Self::from_pem)); with feature `encrypted-keys`, also
+/// PKCS#8 `ENCRYPTED PRIVATE KEY`s with a passphrase. DSA, Ed25519, other curves, other RSA
+/// sizes are refused with an [`Error`] saying what was found. `Debug` shows the key kind only.
 ///
-/// RSA signing uses the `rsa` crate (constant-time arithmetic, blinded); ECDSA uses `p256`
-/// (deterministic RFC 6979 nonces).
+/// Signatures come from the [`Backend`] chosen: AWS-LC by default (feature `aws-lc`), which
+/// covers RSA-SHA256 and ECDSA P-256; RSA with SHA-1 always uses the `rsa` crate (constant-time
+/// arithmetic, blinded), because AWS-LC's safe API has no SHA-1 signing.
 pub struct SigningKey {
     inner: KeyInner,
-    #[cfg(feature = "openssl")]
-    openssl: Option<openssl::pkey::PKey<openssl::pkey::Private>>,
+    fast: FastKey,
+    public: PublicKey,
+    fingerprint: KeyFingerprint,
 }
 
 /// One RSA key, prepared for both digests.
@@ -135,84 +191,201 @@ enum KeyInner {
     Ecdsa(p256::ecdsa::SigningKey),
 }
 
+/// The key as the selected fast backend holds it.
+enum FastKey {
+    None,
+    #[cfg(feature = "aws-lc")]
+    AwsLcRsa(Box<aws_lc_rs::signature::RsaKeyPair>),
+    #[cfg(feature = "aws-lc")]
+    AwsLcEcdsa(Box<aws_lc_rs::signature::EcdsaKeyPair>),
+    #[cfg(feature = "openssl")]
+    OpenSsl(openssl::pkey::PKey<openssl::pkey::Private>),
+}
+
+/// PEM labels Python `cryptography` looks for when loading a private key.
+const PRIVATE_KEY_LABELS: [&str; 5] = [
+    "PRIVATE KEY",
+    "ENCRYPTED PRIVATE KEY",
+    "RSA PRIVATE KEY",
+    "EC PRIVATE KEY",
+    "DSA PRIVATE KEY",
+];
+
 impl SigningKey {
-    /// Decodes a PEM (`-----BEGIN ...`) or DER private key.
+    /// Decodes a private key from PEM text (anything with a `-----BEGIN ` line) or DER.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let start = bytes
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(bytes.len());
-        if bytes[start..].starts_with(b"-----BEGIN") {
-            let text = std::str::from_utf8(&bytes[start..]).map_err(|_| Error::KeyFormat {
-                reason: "the PEM text is not valid UTF-8".into(),
-            })?;
-            Self::from_pem(text)
-        } else {
-            Self::from_der(bytes)
-        }
+        Self::decode(bytes, None)
     }
 
     /// Decodes a PEM private key: `RSA PRIVATE KEY`, `PRIVATE KEY` or `EC PRIVATE KEY`.
+    ///
+    /// Accepts exactly the layouts Python `cryptography`'s `load_pem_private_key` accepts: text
+    /// before and after the block, other blocks first (the `EC PARAMETERS` block `openssl
+    /// ecparam -genkey` writes), any line width or the whole key on one line, CRLF, indentation,
+    /// header lines, unpadded base64. A key copied from an environment variable with literal
+    /// `\n` sequences is refused here as there; [`from_secret`](Self::from_secret) accepts it.
     pub fn from_pem(text: &str) -> Result<Self, Error> {
-        let text = text.trim();
-        let (label, der) = pem::decode_vec(text.as_bytes()).map_err(|error| Error::KeyFormat {
-            reason: format!("not a PEM private key ({error})"),
+        Self::decode_pem(text.as_bytes(), None)
+    }
+
+    /// Decodes a DER private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+        Self::decode_der(der, None)
+    }
+
+    /// Decodes a private key, PEM or DER, encrypted with `passphrase`: PKCS#8
+    /// `ENCRYPTED PRIVATE KEY` (PBES2: PBKDF2 with HMAC-SHA-1 or SHA-2, or scrypt; AES-CBC or
+    /// 3DES-CBC: what `openssl pkcs8 -topk8` and `cryptography`'s `BestAvailableEncryption`
+    /// write) or OpenSSL's legacy PEM encryption (`Proc-Type: 4,ENCRYPTED`, AES-CBC or 3DES).
+    /// Like `cryptography`, refuses a passphrase for a key that is not encrypted.
+    #[cfg(feature = "encrypted-keys")]
+    pub fn from_encrypted(bytes: &[u8], passphrase: impl AsRef<[u8]>) -> Result<Self, Error> {
+        Self::decode(bytes, Some(passphrase.as_ref()))
+    }
+
+    /// Reads the key from a [`SecretSource`] holding PEM text or DER. `key_pair_id` only labels
+    /// errors. A PEM whose line breaks arrive as literal `\n` (as environment variables and
+    /// JSON secrets often carry keys) is read with real line breaks.
+    pub fn from_secret(source: &SecretSource, key_pair_id: &str) -> Result<Self, Error> {
+        Self::from_secret_inner(source, key_pair_id, None)
+    }
+
+    /// Like [`from_secret`](Self::from_secret) for a key encrypted with the passphrase held in
+    /// `passphrase` (see [`from_encrypted`](Self::from_encrypted)).
+    #[cfg(feature = "encrypted-keys")]
+    pub fn from_encrypted_secret(
+        source: &SecretSource,
+        passphrase: &SecretSource,
+        key_pair_id: &str,
+    ) -> Result<Self, Error> {
+        let passphrase = passphrase.resolve().map_err(|source| Error::Secret {
+            key_pair_id: key_pair_id.to_owned(),
+            source,
         })?;
-        let der = Zeroizing::new(der);
-        match label {
+        Self::from_secret_inner(source, key_pair_id, Some(passphrase.expose_bytes()))
+    }
+
+    fn from_secret_inner(
+        source: &SecretSource,
+        key_pair_id: &str,
+        passphrase: Option<&[u8]>,
+    ) -> Result<Self, Error> {
+        let secret = source.resolve().map_err(|source| Error::Secret {
+            key_pair_id: key_pair_id.to_owned(),
+            source,
+        })?;
+        let bytes = secret.expose_bytes();
+        match unescape_newlines(bytes) {
+            Some(unescaped) => Self::decode(&unescaped, passphrase),
+            None => Self::decode(bytes, passphrase),
+        }
+    }
+
+    fn decode(bytes: &[u8], passphrase: Option<&[u8]>) -> Result<Self, Error> {
+        if pem::looks_like_pem(bytes) {
+            Self::decode_pem(bytes, passphrase)
+        } else {
+            Self::decode_der(bytes, passphrase)
+        }
+    }
+
+    fn decode_pem(bytes: &[u8], passphrase: Option<&[u8]>) -> Result<Self, Error> {
+        let blocks = pem::parse_all(bytes).map_err(|reason| Error::KeyFormat {
+            reason: format!("not a valid PEM file: {reason}"),
+        })?;
+        let Some(block) = blocks
+            .iter()
+            .find(|block| PRIVATE_KEY_LABELS.contains(&block.label.as_str()))
+        else {
+            return Err(no_private_key_block(&blocks, bytes));
+        };
+        let encrypted_header = block
+            .headers
+            .iter()
+            .any(|(name, value)| name == "Proc-Type" && value.contains("ENCRYPTED"));
+        if encrypted_header {
+            let Some(passphrase) = passphrase else {
+                return Err(encrypted_without_passphrase());
+            };
+            let der = decrypt_legacy_pem(block, passphrase)?;
+            return match block.label.as_str() {
+                "RSA PRIVATE KEY" => Self::from_rsa(
+                    rsa::PrivateKey::from_pkcs1_der(&der).map_err(|_| wrong_passphrase())?,
+                ),
+                "EC PRIVATE KEY" => Self::from_sec1(&der),
+                "PRIVATE KEY" => Self::from_pkcs8(&der),
+                _ => Err(Error::UnsupportedKey {
+                    found: "DSA".into(),
+                }),
+            };
+        }
+        let der = &block.der;
+        if block.label == "ENCRYPTED PRIVATE KEY" {
+            return Self::decrypt_pkcs8(der, passphrase);
+        }
+        refuse_passphrase(passphrase)?;
+        match block.label.as_str() {
             "RSA PRIVATE KEY" => {
-                Self::from_rsa(rsa::PrivateKey::from_pkcs1_der(&der).map_err(|error| {
+                Self::from_rsa(rsa::PrivateKey::from_pkcs1_der(der).map_err(|error| {
                     Error::KeyFormat {
                         reason: format!("malformed PKCS#1 RSA key ({error})"),
                     }
                 })?)
             }
-            "PRIVATE KEY" => Self::from_pkcs8(&der),
-            "EC PRIVATE KEY" => Self::from_sec1(&der),
-            "DSA PRIVATE KEY" => Err(Error::UnsupportedKey {
+            "PRIVATE KEY" => Self::from_pkcs8(der),
+            "EC PRIVATE KEY" => Self::from_sec1(der),
+            _ => Err(Error::UnsupportedKey {
                 found: "DSA".into(),
-            }),
-            "ENCRYPTED PRIVATE KEY" => Err(Error::KeyFormat {
-                reason: "the key is encrypted; decrypt it first \
-                         (`openssl pkey -in key.pem -out plain.pem`)"
-                    .into(),
-            }),
-            "OPENSSH PRIVATE KEY" => Err(Error::KeyFormat {
-                reason: "OpenSSH key format; convert it with `ssh-keygen -p -m PEM -f key`".into(),
-            }),
-            "PUBLIC KEY" | "RSA PUBLIC KEY" | "CERTIFICATE" => Err(Error::KeyFormat {
-                reason: format!("this is a {label}, not a private key"),
-            }),
-            other => Err(Error::KeyFormat {
-                reason: format!("unexpected PEM label {other:?}"),
             }),
         }
     }
 
-    /// Decodes a DER private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
-    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+    fn decode_der(der: &[u8], passphrase: Option<&[u8]>) -> Result<Self, Error> {
         if PrivateKeyInfoRef::try_from(der).is_ok() {
+            refuse_passphrase(passphrase)?;
             return Self::from_pkcs8(der);
         }
+        if looks_like_encrypted_pkcs8(der) {
+            return Self::decrypt_pkcs8(der, passphrase);
+        }
         if let Ok(key) = rsa::PrivateKey::from_pkcs1_der(der) {
+            refuse_passphrase(passphrase)?;
             return Self::from_rsa(key);
         }
         if p256::SecretKey::from_sec1_der(der).is_ok() {
+            refuse_passphrase(passphrase)?;
             return Self::from_sec1(der);
         }
         Err(Error::KeyFormat {
-            reason: "not a PKCS#8, PKCS#1 or SEC1 DER private key".into(),
+            reason: "not a PEM private key, nor a PKCS#8, PKCS#1 or SEC1 DER private key".into(),
         })
     }
 
-    /// Reads the key from a [`SecretSource`] holding PEM text. `key_pair_id` only labels
-    /// errors.
-    pub fn from_secret(source: &SecretSource, key_pair_id: &str) -> Result<Self, Error> {
-        let secret = source.resolve().map_err(|source| Error::Secret {
-            key_pair_id: key_pair_id.to_owned(),
-            source,
+    #[cfg(feature = "encrypted-keys")]
+    fn decrypt_pkcs8(der: &[u8], passphrase: Option<&[u8]>) -> Result<Self, Error> {
+        let Some(passphrase) = passphrase else {
+            return Err(encrypted_without_passphrase());
+        };
+        let info =
+            pkcs8::EncryptedPrivateKeyInfoRef::try_from(der).map_err(|error| Error::KeyFormat {
+                reason: format!(
+                    "cannot decrypt the PKCS#8 key: its encryption scheme is not PBES2 (PKCS#12 \
+                     or PBES1 `-v1` schemes are not supported) or it is malformed ({error}); \
+                     re-encrypt it with `openssl pkcs8 -topk8 -v2 aes256`"
+                ),
+            })?;
+        let plain = info.decrypt(passphrase).map_err(|error| Error::KeyFormat {
+            reason: format!(
+                "cannot decrypt the PKCS#8 key: wrong passphrase or an unsupported scheme \
+                 ({error}); PBES2 with PBKDF2 or scrypt and AES-CBC or 3DES is supported"
+            ),
         })?;
-        Self::from_bytes(secret.expose_bytes())
+        Self::from_pkcs8(plain.as_bytes())
+    }
+
+    #[cfg(not(feature = "encrypted-keys"))]
+    fn decrypt_pkcs8(_der: &[u8], _passphrase: Option<&[u8]>) -> Result<Self, Error> {
+        Err(encrypted_without_passphrase())
     }
 
     fn from_pkcs8(der: &[u8]) -> Result<Self, Error> {
@@ -234,7 +407,7 @@ impl SigningKey {
                         p256::SecretKey::from_pkcs8_der(der).map_err(|error| Error::KeyFormat {
                             reason: format!("malformed PKCS#8 P-256 key ({error})"),
                         })?;
-                    Ok(Self::with_inner(KeyInner::Ecdsa(key.into())))
+                    Self::with_inner(KeyInner::Ecdsa(key.into()))
                 }
                 Some(curve) => Err(Error::UnsupportedKey {
                     found: format!("ECDSA on {}", curve_name(curve)),
@@ -256,7 +429,13 @@ impl SigningKey {
 
     fn from_sec1(der: &[u8]) -> Result<Self, Error> {
         match p256::SecretKey::from_sec1_der(der) {
-            Ok(key) => Ok(Self::with_inner(KeyInner::Ecdsa(key.into()))),
+            Ok(key) => Self::with_inner(KeyInner::Ecdsa(key.into())),
+            Err(_) if contains(der, &OID_PRIME_FIELD_DER) => Err(Error::KeyFormat {
+                reason: "the EC key spells out its curve parameters (explicit parameters), \
+                         which are not supported; convert it to a named curve with \
+                         `openssl ec -param_enc named_curve -in key.pem -out named.pem`"
+                    .into(),
+            }),
             Err(_) => Err(Error::UnsupportedKey {
                 found: "an EC key that is not a valid P-256 key (another curve?)".into(),
             }),
@@ -268,58 +447,99 @@ impl SigningKey {
         if bits != RSA_BITS {
             return Err(Error::RsaKeySize { bits });
         }
-        Ok(Self::with_inner(KeyInner::Rsa(Box::new(RsaKeys {
+        Self::with_inner(KeyInner::Rsa(Box::new(RsaKeys {
             sha1: rsa::pkcs1v15::SigningKey::new(key.clone()),
             sha256: rsa::pkcs1v15::SigningKey::new(key),
-        }))))
+        })))
     }
 
-    fn with_inner(inner: KeyInner) -> Self {
-        Self {
+    /// The key with the default backend.
+    fn with_inner(inner: KeyInner) -> Result<Self, Error> {
+        let public = match &inner {
+            KeyInner::Rsa(keys) => {
+                let private: &rsa::PrivateKey = keys.sha1.as_ref();
+                PublicKey {
+                    inner: PublicInner::Rsa(private.to_public_key()),
+                }
+            }
+            KeyInner::Ecdsa(key) => PublicKey {
+                inner: PublicInner::Ecdsa(*key.verifying_key()),
+            },
+        };
+        let fingerprint = public.fingerprint()?;
+        let key = Self {
             inner,
-            #[cfg(feature = "openssl")]
-            openssl: None,
+            fast: FastKey::None,
+            public,
+            fingerprint,
+        };
+        key.with_backend(Backend::default())
+    }
+
+    /// The key as unencrypted PKCS#8 DER, to hand to another library.
+    #[cfg(any(feature = "aws-lc", feature = "openssl"))]
+    fn pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        use p256::pkcs8::EncodePrivateKey as _;
+        let der = match &self.inner {
+            KeyInner::Rsa(keys) => {
+                let private: &rsa::PrivateKey = keys.sha1.as_ref();
+                private.to_pkcs8_der()
+            }
+            KeyInner::Ecdsa(key) => key.to_pkcs8_der(),
         }
+        .map_err(|error| Error::KeyFormat {
+            reason: format!("cannot re-encode the key for the backend ({error})"),
+        })?;
+        Ok(Zeroizing::new(der.as_bytes().to_vec()))
     }
 
     /// Signs with `backend` from now on. The key stays the same key: RSA signatures are
     /// identical whichever backend computes them.
-    pub fn with_backend(self, backend: Backend) -> Result<Self, Error> {
-        match backend {
-            Backend::RustCrypto => Ok(Self::with_inner(self.inner)),
+    pub fn with_backend(mut self, backend: Backend) -> Result<Self, Error> {
+        self.fast = match backend {
+            Backend::RustCrypto => FastKey::None,
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc => {
+                let der = self.pkcs8_der()?;
+                let refused = |error: aws_lc_rs::error::KeyRejected| Error::KeyFormat {
+                    reason: format!("AWS-LC refused the key ({error})"),
+                };
+                match &self.inner {
+                    KeyInner::Rsa(_) => FastKey::AwsLcRsa(Box::new(
+                        aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der).map_err(refused)?,
+                    )),
+                    KeyInner::Ecdsa(_) => FastKey::AwsLcEcdsa(Box::new(
+                        aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+                            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                            &der,
+                        )
+                        .map_err(refused)?,
+                    )),
+                }
+            }
             #[cfg(feature = "openssl")]
             Backend::OpenSsl => {
-                use p256::pkcs8::EncodePrivateKey as _;
-                let der = match &self.inner {
-                    KeyInner::Rsa(keys) => {
-                        let private: &rsa::PrivateKey = keys.sha1.as_ref();
-                        private.to_pkcs8_der()
-                    }
-                    KeyInner::Ecdsa(key) => key.to_pkcs8_der(),
-                }
-                .map_err(|error| Error::KeyFormat {
-                    reason: format!("cannot hand the key to OpenSSL ({error})"),
-                })?;
-                let pkey = openssl::pkey::PKey::private_key_from_pkcs8(der.as_bytes()).map_err(
+                let der = self.pkcs8_der()?;
+                FastKey::OpenSsl(openssl::pkey::PKey::private_key_from_pkcs8(&der).map_err(
                     |error| Error::KeyFormat {
                         reason: format!("OpenSSL refused the key ({error})"),
                     },
-                )?;
-                Ok(Self {
-                    inner: self.inner,
-                    openssl: Some(pkey),
-                })
+                )?)
             }
-        }
+        };
+        Ok(self)
     }
 
-    /// The backend computing signatures.
+    /// The backend computing signatures (RSA with SHA-1 always uses the `rsa` crate unless the
+    /// backend is OpenSSL).
     pub fn backend(&self) -> Backend {
-        #[cfg(feature = "openssl")]
-        if self.openssl.is_some() {
-            return Backend::OpenSsl;
+        match self.fast {
+            FastKey::None => Backend::RustCrypto,
+            #[cfg(feature = "aws-lc")]
+            FastKey::AwsLcRsa(_) | FastKey::AwsLcEcdsa(_) => Backend::AwsLc,
+            #[cfg(feature = "openssl")]
+            FastKey::OpenSsl(_) => Backend::OpenSsl,
         }
-        Backend::RustCrypto
     }
 
     /// The key's kind.
@@ -330,12 +550,46 @@ impl SigningKey {
         }
     }
 
+    /// The SHA-256 of the public key's DER encoding: identifies the key material.
+    pub fn fingerprint(&self) -> KeyFingerprint {
+        self.fingerprint
+    }
+
     /// Signs `message` with `hash`: PKCS#1 v1.5 for RSA, a DER-encoded ECDSA signature for
     /// P-256 (which refuses SHA-1).
     pub fn sign(&self, message: &[u8], hash: HashAlgorithm) -> Result<Vec<u8>, Error> {
-        #[cfg(feature = "openssl")]
-        if let Some(pkey) = &self.openssl {
-            return openssl_sign(pkey, self.kind(), message, hash);
+        if self.kind() == KeyKind::EcdsaP256 && hash == HashAlgorithm::Sha1 {
+            return Err(Error::EcdsaWithSha1);
+        }
+        match (&self.fast, hash) {
+            (FastKey::None, _) => {}
+            #[cfg(feature = "aws-lc")]
+            (FastKey::AwsLcRsa(_), HashAlgorithm::Sha1) => {}
+            #[cfg(feature = "aws-lc")]
+            (FastKey::AwsLcRsa(key), HashAlgorithm::Sha256) => {
+                let mut signature = vec![0; key.public_modulus_len()];
+                key.sign(
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .map_err(|_| Error::Signing {
+                    reason: "AWS-LC could not sign with the RSA key".into(),
+                })?;
+                return Ok(signature);
+            }
+            #[cfg(feature = "aws-lc")]
+            (FastKey::AwsLcEcdsa(key), _) => {
+                let signature = key
+                    .sign(&aws_lc_rs::rand::SystemRandom::new(), message)
+                    .map_err(|_| Error::Signing {
+                        reason: "AWS-LC could not sign with the ECDSA key".into(),
+                    })?;
+                return Ok(signature.as_ref().to_vec());
+            }
+            #[cfg(feature = "openssl")]
+            (FastKey::OpenSsl(pkey), _) => return openssl_sign(pkey, message, hash),
         }
         let failed = |error: rsa::signature::Error| Error::Signing {
             reason: error.to_string(),
@@ -360,32 +614,186 @@ impl SigningKey {
 
     /// The public half, to upload to CloudFront or to verify signatures.
     pub fn public_key(&self) -> PublicKey {
-        match &self.inner {
-            KeyInner::Rsa(keys) => {
-                let private: &rsa::PrivateKey = keys.sha1.as_ref();
-                PublicKey {
-                    inner: PublicInner::Rsa(private.to_public_key()),
-                }
-            }
-            KeyInner::Ecdsa(key) => PublicKey {
-                inner: PublicInner::Ecdsa(*key.verifying_key()),
-            },
-        }
+        self.public.clone()
     }
+}
+
+/// A PEM private key whose line breaks arrived as the two characters `\n` (or `\r\n`): the
+/// same text with real line breaks. `None` when the text has real line breaks or no `\n`.
+fn unescape_newlines(bytes: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text.contains('\n') || !text.contains("\\n") || !text.contains("-----BEGIN ") {
+        return None;
+    }
+    Some(
+        text.replace("\\r\\n", "\n")
+            .replace("\\n", "\n")
+            .into_bytes(),
+    )
+}
+
+fn refuse_passphrase(passphrase: Option<&[u8]>) -> Result<(), Error> {
+    match passphrase {
+        Some(_) => Err(Error::KeyFormat {
+            reason: "a passphrase was given but the key is not encrypted; load it without one"
+                .into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn encrypted_without_passphrase() -> Error {
+    let how = if cfg!(feature = "encrypted-keys") {
+        "load it with its passphrase (`SigningKey::from_encrypted`)"
+    } else {
+        "enable feature `encrypted-keys` and load it with its passphrase, or decrypt it \
+         (`openssl pkey -in key.pem -out plain.pem`)"
+    };
+    Error::KeyFormat {
+        reason: format!("the key is encrypted; {how}"),
+    }
+}
+
+fn wrong_passphrase() -> Error {
+    Error::KeyFormat {
+        reason: "cannot decrypt the key: wrong passphrase".into(),
+    }
+}
+
+/// Decrypts OpenSSL's legacy PEM encryption (`Proc-Type: 4,ENCRYPTED`, `DEK-Info: CIPHER,IV`):
+/// the key is `EVP_BytesToKey` with MD5, one iteration and the IV's first 8 bytes as salt.
+#[cfg(feature = "encrypted-keys")]
+fn decrypt_legacy_pem(block: &pem::Block, passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    use cbc::cipher::block_padding::Pkcs7;
+    use cbc::cipher::{BlockModeDecrypt as _, KeyIvInit as _};
+    use md5::Digest as _;
+
+    let unsupported = |what: String| Error::KeyFormat {
+        reason: format!(
+            "the {} uses legacy PEM encryption with {what}; convert it to encrypted PKCS#8 \
+             (`openssl pkcs8 -topk8 -v2 aes256 -in key.pem -out key.p8.pem`)",
+            block.label
+        ),
+    };
+    let dek_info = block
+        .headers
+        .iter()
+        .find(|(name, _)| name == "DEK-Info")
+        .map(|(_, value)| value.as_str())
+        .ok_or_else(|| unsupported("no DEK-Info header".into()))?;
+    let (cipher, iv_hex) = dek_info
+        .split_once(',')
+        .ok_or_else(|| unsupported(format!("a malformed DEK-Info {dek_info:?}")))?;
+    let iv: Vec<u8> = (0..iv_hex.len())
+        .step_by(2)
+        .map(|i| {
+            iv_hex
+                .get(i..i + 2)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| unsupported(format!("a malformed IV {iv_hex:?}")))?;
+    let key_len = match cipher.trim() {
+        "AES-128-CBC" => 16,
+        "AES-192-CBC" => 24,
+        "AES-256-CBC" => 32,
+        "DES-EDE3-CBC" => 24,
+        other => return Err(unsupported(format!("cipher {other:?}"))),
+    };
+    let salt = iv
+        .get(..8)
+        .ok_or_else(|| unsupported(format!("an IV of {} bytes", iv.len())))?;
+    let mut key = Zeroizing::new(Vec::with_capacity(key_len + 16));
+    let mut previous: Vec<u8> = Vec::new();
+    while key.len() < key_len {
+        let mut md5 = md5::Md5::new();
+        md5.update(&previous);
+        md5.update(passphrase);
+        md5.update(salt);
+        previous = md5.finalize().to_vec();
+        key.extend_from_slice(&previous);
+    }
+    key.truncate(key_len);
+    let bad_length = |_| unsupported(format!("an IV of {} bytes", iv.len()));
+    let plain = match cipher.trim() {
+        "AES-128-CBC" => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, &iv)
+            .map_err(bad_length)?
+            .decrypt_padded_vec::<Pkcs7>(&block.der),
+        "AES-192-CBC" => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, &iv)
+            .map_err(bad_length)?
+            .decrypt_padded_vec::<Pkcs7>(&block.der),
+        "AES-256-CBC" => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, &iv)
+            .map_err(bad_length)?
+            .decrypt_padded_vec::<Pkcs7>(&block.der),
+        _ => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+            .map_err(bad_length)?
+            .decrypt_padded_vec::<Pkcs7>(&block.der),
+    };
+    plain.map(Zeroizing::new).map_err(|_| wrong_passphrase())
+}
+
+#[cfg(not(feature = "encrypted-keys"))]
+fn decrypt_legacy_pem(
+    _block: &pem::Block,
+    _passphrase: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    Err(encrypted_without_passphrase())
+}
+
+/// Whether `der` is shaped like a PKCS#8 `EncryptedPrivateKeyInfo`: a SEQUENCE of an
+/// AlgorithmIdentifier and an OCTET STRING, nothing after it.
+fn looks_like_encrypted_pkcs8(der: &[u8]) -> bool {
+    use rsa::pkcs8::der::asn1::OctetStringRef;
+    use rsa::pkcs8::der::{Decode as _, Reader as _, SliceReader};
+    use rsa::pkcs8::spki::AlgorithmIdentifierRef;
+    let Ok(mut reader) = SliceReader::new(der) else {
+        return false;
+    };
+    let shaped = reader
+        .sequence(|inner| {
+            AlgorithmIdentifierRef::decode(inner)?;
+            <&OctetStringRef>::decode(inner)?;
+            Ok::<_, rsa::pkcs8::der::Error>(())
+        })
+        .is_ok();
+    shaped && reader.is_finished()
+}
+
+/// Why a PEM file holds no usable private key.
+fn no_private_key_block(blocks: &[pem::Block], bytes: &[u8]) -> Error {
+    let labels: Vec<&str> = blocks.iter().map(|block| block.label.as_str()).collect();
+    let reason = if labels.contains(&"OPENSSH PRIVATE KEY") {
+        "OpenSSH key format; convert it with `ssh-keygen -p -m PEM -f key`".to_owned()
+    } else if let Some(label) = labels
+        .iter()
+        .find(|label| matches!(**label, "PUBLIC KEY" | "RSA PUBLIC KEY" | "CERTIFICATE"))
+    {
+        format!("this is a {label}, not a private key")
+    } else if labels.is_empty() {
+        let unterminated = String::from_utf8_lossy(bytes).contains("\\n");
+        if unterminated {
+            "no complete PEM block; the text has literal `\\n` sequences instead of line \
+             breaks: replace them with newlines (`SigningKey::from_secret` does so)"
+                .to_owned()
+        } else {
+            "no complete `-----BEGIN ...-----` / `-----END ...-----` block".to_owned()
+        }
+    } else {
+        format!("no private key block, found {labels:?}")
+    };
+    Error::KeyFormat { reason }
 }
 
 #[cfg(feature = "openssl")]
 fn openssl_sign(
     pkey: &openssl::pkey::PKey<openssl::pkey::Private>,
-    kind: KeyKind,
     message: &[u8],
     hash: HashAlgorithm,
 ) -> Result<Vec<u8>, Error> {
     use openssl::hash::MessageDigest;
-    let digest = match (kind, hash) {
-        (KeyKind::EcdsaP256, HashAlgorithm::Sha1) => return Err(Error::EcdsaWithSha1),
-        (_, HashAlgorithm::Sha1) => MessageDigest::sha1(),
-        (_, HashAlgorithm::Sha256) => MessageDigest::sha256(),
+    let digest = match hash {
+        HashAlgorithm::Sha1 => MessageDigest::sha1(),
+        HashAlgorithm::Sha256 => MessageDigest::sha256(),
     };
     let failed = |error: openssl::error::ErrorStack| Error::Signing {
         reason: error.to_string(),
@@ -447,6 +855,40 @@ impl PublicKey {
                 reason: "not an RSA 2048 or P-256 `PUBLIC KEY` PEM".into(),
             }),
         }
+    }
+
+    /// Decodes a DER SubjectPublicKeyInfo, as AWS KMS `GetPublicKey` returns it.
+    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+        if let Ok(key) = rsa::PublicKey::from_public_key_der(der) {
+            let bits = key.n().bit_width_vartime() as usize;
+            if bits != RSA_BITS {
+                return Err(Error::RsaKeySize { bits });
+            }
+            return Ok(Self {
+                inner: PublicInner::Rsa(key),
+            });
+        }
+        match p256::PublicKey::from_public_key_der(der) {
+            Ok(key) => Ok(Self {
+                inner: PublicInner::Ecdsa(key.into()),
+            }),
+            Err(_) => Err(Error::KeyFormat {
+                reason: "not an RSA 2048 or P-256 DER SubjectPublicKeyInfo".into(),
+            }),
+        }
+    }
+
+    /// The SHA-256 of the key's DER encoding (SubjectPublicKeyInfo).
+    pub fn fingerprint(&self) -> Result<KeyFingerprint, Error> {
+        use sha2::Digest as _;
+        let der = match &self.inner {
+            PublicInner::Rsa(key) => key.to_public_key_der(),
+            PublicInner::Ecdsa(key) => key.to_public_key_der(),
+        }
+        .map_err(|error| Error::KeyFormat {
+            reason: format!("cannot encode public key ({error})"),
+        })?;
+        Ok(KeyFingerprint(Sha256::digest(der.as_bytes()).into()))
     }
 
     /// The key's kind.

@@ -10,7 +10,12 @@
 //!   CloudFront would reject.
 //! - [`SigningKey`] / [`Signer`]: RSA 2048 (PKCS#1 or PKCS#8, PEM or DER) with PKCS#1 v1.5 over
 //!   SHA-1 (CloudFront's default) or SHA-256, and ECDSA P-256 (SHA-256, DER signatures). Keys
-//!   are parsed once.
+//!   are parsed once, from every PEM layout Python `cryptography` loads (and encrypted keys
+//!   with feature `encrypted-keys`).
+//! - [`Policy::from_json`]: sign a stored policy as given; [`encode_url`]: percent-encode a URL
+//!   as the AWS JS SDK does before signing.
+//! - [`KeySigner`] / [`AsyncKeySigner`]: keys held elsewhere (an HSM, AWS KMS), used through
+//!   [`Signer::from_key_signer`] and [`AsyncSigner`].
 //! - Outputs: signed URLs with botocore's parameter order (`Expires`/`Policy`, `Signature`,
 //!   `Key-Pair-Id`, then `Hash-Algorithm=SHA256` for SHA-256) and [`SignedCookies`] as
 //!   [`cookie`] values.
@@ -72,15 +77,20 @@
 //! are byte-identical to botocore's (RSA PKCS#1 v1.5 signatures are deterministic), and cookie
 //! values match `@aws-sdk/cloudfront-signer`'s `getSignedCookies`. The test suite checks both
 //! against the real packages over a generated corpus. Pass URLs as clients will request them
-//! (percent-encoded): CloudFront compares the policy with the request it receives. Non-ASCII
-//! characters are accepted and escaped as `\uXXXX` in the policy, as botocore does.
+//! (percent-encoded, see [`encode_url`]): CloudFront compares the policy with the request it
+//! receives, so raw non-ASCII characters, which botocore signs and CloudFront then refuses with
+//! 403, are refused here.
 //!
 //! # Feature flags
 //!
 //! | Feature          | Default | What it adds                                                          |
 //! |------------------|---------|-----------------------------------------------------------------------|
+//! | `aws-lc`         | yes     | [`Backend::AwsLc`]: RSA-SHA256 and ECDSA P-256 through AWS-LC, built from source (no system library); RSA-SHA1 stays pure Rust |
+//! | `encrypted-keys` | no      | [`SigningKey::from_encrypted`]: encrypted PKCS#8 and legacy `Proc-Type: 4,ENCRYPTED` PEM keys with a passphrase |
 //! | `key-management` | no      | `management` module: upload public keys, key groups, via `aws-sdk-cloudfront` |
-//! | `openssl`        | no      | [`Backend::OpenSsl`]: sign through OpenSSL (system libssl), several times faster |
+//! | `openssl`        | no      | `Backend::OpenSsl`: sign through OpenSSL (system libssl), SHA-1 included |
+//!
+//! Without default features the crate is pure Rust (`rsa` and `p256`).
 //!
 //! # Minimum supported Rust version
 //!
@@ -93,6 +103,7 @@ mod error;
 mod key;
 #[cfg(feature = "key-management")]
 pub mod management;
+mod pem;
 mod policy;
 mod ring;
 mod signer;
@@ -100,9 +111,9 @@ mod signer;
 pub use cache::{CacheStats, CachingSigner};
 pub use cookie;
 pub use cookies::{CookieExpiry, CookieOptions, SignedCookies};
-pub use encoding::{cloudfront_base64, cloudfront_base64_decode};
+pub use encoding::{cloudfront_base64, cloudfront_base64_decode, encode_url};
 pub use error::Error;
-pub use key::{Backend, HashAlgorithm, KeyKind, PublicKey, SigningKey};
+pub use key::{Backend, HashAlgorithm, KeyFingerprint, KeyKind, PublicKey, SigningKey};
 pub use policy::{CustomPolicyBuilder, Policy, SourceIp};
 pub use ring::KeyRing;
-pub use signer::{SignedPolicy, Signer};
+pub use signer::{AsyncKeySigner, AsyncSigner, KeySigner, SignatureFuture, SignedPolicy, Signer};

@@ -24,8 +24,10 @@ const RESERVED_PARAMETERS: [&str; 5] = [
 /// base64-encoded (`Policy=`).
 ///
 /// The JSON is built once, byte for byte as botocore's `CloudFrontSigner.build_policy` writes
-/// it: no whitespace, conditions in the order `DateLessThan`, `IpAddress`, `DateGreaterThan`,
-/// non-ASCII characters escaped as `\uXXXX`.
+/// it: no whitespace, conditions in the order `DateLessThan`, `IpAddress`, `DateGreaterThan`.
+/// URLs and resources are ASCII (percent-encode the rest, see [`encode_url`](crate::encode_url)).
+/// A policy stored as JSON (botocore's `policy=`, the JS SDK's `policy:`) is signed byte for
+/// byte as given with [`Policy::from_json`].
 ///
 /// ```
 /// use reel_cloudfront::Policy;
@@ -85,6 +87,131 @@ impl Policy {
             starts: None,
             source_ip: None,
         }
+    }
+
+    /// A custom policy from its JSON text, signed exactly as given (botocore's
+    /// `generate_presigned_url(url, policy=...)`, the JS SDK's `policy:`, Go's `SignWithPolicy`).
+    ///
+    /// The text must be a policy CloudFront accepts: one statement with a `Resource` (URL
+    /// pattern, ASCII, as for [`Policy::custom`]; absent means every URL) and a `Condition`
+    /// with `DateLessThan` and optionally `DateGreaterThan` and `IpAddress` (IPv4 CIDR), each
+    /// with its `AWS:EpochTime` / `AWS:SourceIp` value. Anything else is refused, since
+    /// CloudFront would refuse the signed URL.
+    ///
+    /// ```
+    /// use reel_cloudfront::Policy;
+    ///
+    /// let json = r#"{"Statement":[{"Resource":"https://d111111abcdef8.cloudfront.net/videos/*","Condition":{"DateLessThan":{"AWS:EpochTime":1900000000},"IpAddress":{"AWS:SourceIp":"203.0.113.0/24"}}}]}"#;
+    /// let policy = Policy::from_json(json)?;
+    /// assert_eq!(policy.json(), json);
+    /// assert_eq!(policy.expires(), 1_900_000_000);
+    /// assert!(policy.covers("https://d111111abcdef8.cloudfront.net/videos/intro.mp4"));
+    /// # Ok::<(), reel_cloudfront::Error>(())
+    /// ```
+    pub fn from_json(json: &str) -> Result<Self, Error> {
+        let invalid = |reason: String| Error::InvalidPolicy { reason };
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|error| invalid(format!("not JSON ({error})")))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| invalid("the policy is not a JSON object".into()))?;
+        if let Some(other) = object.keys().find(|key| *key != "Statement") {
+            return Err(invalid(format!(
+                "unexpected top-level key {other:?}; a policy has only `Statement`"
+            )));
+        }
+        let statements = object
+            .get("Statement")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| invalid("`Statement` is missing or not an array".into()))?;
+        let [statement] = statements.as_slice() else {
+            return Err(invalid(format!(
+                "`Statement` has {} entries; CloudFront accepts exactly one",
+                statements.len()
+            )));
+        };
+        let statement = statement
+            .as_object()
+            .ok_or_else(|| invalid("the statement is not an object".into()))?;
+        if let Some(other) = statement
+            .keys()
+            .find(|key| *key != "Resource" && *key != "Condition")
+        {
+            return Err(invalid(format!(
+                "unexpected statement key {other:?}; a statement has `Resource` and `Condition`"
+            )));
+        }
+        let resource = match statement.get("Resource") {
+            None => "*".to_owned(),
+            Some(serde_json::Value::String(resource)) => resource.clone(),
+            Some(_) => return Err(invalid("`Resource` is not a string".into())),
+        };
+        validate_resource(&resource)?;
+        let conditions = statement
+            .get("Condition")
+            .and_then(serde_json::Value::as_object)
+            .ok_or_else(|| invalid("`Condition` is missing or not an object".into()))?;
+        let condition = |name: &str, key: &str| -> Result<Option<&serde_json::Value>, Error> {
+            let Some(block) = conditions.get(name) else {
+                return Ok(None);
+            };
+            let block = block
+                .as_object()
+                .ok_or_else(|| invalid(format!("`{name}` is not an object")))?;
+            if block.len() != 1 {
+                return Err(invalid(format!("`{name}` must hold exactly `{key}`")));
+            }
+            block
+                .get(key)
+                .map(Some)
+                .ok_or_else(|| invalid(format!("`{name}` must hold `{key}`")))
+        };
+        let epoch = |name: &str| -> Result<Option<u64>, Error> {
+            condition(name, "AWS:EpochTime")?
+                .map(|value| {
+                    value.as_u64().ok_or_else(|| {
+                        invalid(format!(
+                            "`{name}.AWS:EpochTime` is not a whole number of Unix seconds"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        if let Some(other) = conditions.keys().find(|key| {
+            !matches!(
+                key.as_str(),
+                "DateLessThan" | "DateGreaterThan" | "IpAddress"
+            )
+        }) {
+            return Err(invalid(format!(
+                "unknown condition {other:?}; CloudFront accepts DateLessThan, DateGreaterThan \
+                 and IpAddress"
+            )));
+        }
+        let expires = epoch("DateLessThan")?
+            .ok_or_else(|| invalid("the required `DateLessThan` condition is missing".into()))?;
+        let starts = epoch("DateGreaterThan")?;
+        let source_ip = condition("IpAddress", "AWS:SourceIp")?
+            .map(|value| {
+                value
+                    .as_str()
+                    .ok_or_else(|| invalid("`IpAddress.AWS:SourceIp` is not a string".into()))?
+                    .parse::<SourceIp>()
+            })
+            .transpose()?;
+        if let Some(starts) = starts
+            && starts >= expires
+        {
+            return Err(Error::StartNotBeforeExpiry { starts, expires });
+        }
+        Ok(Self {
+            resource,
+            expires,
+            starts,
+            source_ip,
+            canned: false,
+            json: json.to_owned(),
+        })
     }
 
     /// The policy's JSON, exactly the bytes that are signed.
@@ -330,12 +457,13 @@ fn validate_resource(resource: &str) -> Result<(), Error> {
 }
 
 /// Refuses characters that would break out of the JSON string (`"`, `\`), that a request URL
-/// never carries raw (control characters, whitespace) or that never reach CloudFront (`#`).
+/// never carries raw (control characters, whitespace, non-ASCII: clients percent-encode them,
+/// and CloudFront compares the policy with the encoded request) or that never reach CloudFront
+/// (`#`).
 fn check_characters(text: &str, what: &'static str) -> Result<(), Error> {
-    match text
-        .char_indices()
-        .find(|(_, c)| matches!(c, '"' | '\\' | '#') || c.is_control() || c.is_whitespace())
-    {
+    match text.char_indices().find(|(_, c)| {
+        matches!(c, '"' | '\\' | '#') || !c.is_ascii() || c.is_control() || c.is_whitespace()
+    }) {
         Some((position, character)) => Err(Error::ForbiddenCharacter {
             what,
             character,
@@ -345,8 +473,8 @@ fn check_characters(text: &str, what: &'static str) -> Result<(), Error> {
     }
 }
 
-/// Writes the policy JSON the way botocore does. `resource` has been checked, so only
-/// non-ASCII characters need escaping.
+/// Writes the policy JSON the way botocore does. `resource` has been checked (ASCII, no `"` or
+/// `\`); non-ASCII would be escaped as `\uXXXX`, as botocore's `json.dumps` does.
 fn write_json(
     resource: &str,
     expires: u64,
@@ -429,12 +557,21 @@ mod tests {
     }
 
     #[test]
-    fn non_ascii_is_escaped_like_python_json() {
-        let policy = Policy::canned("https://example.com/caf\u{e9}/\u{1f600}", 5).unwrap();
+    fn non_ascii_is_refused_and_encoded_urls_sign() {
+        assert!(matches!(
+            Policy::canned("https://example.com/caf\u{e9}/\u{1f600}", 5),
+            Err(Error::ForbiddenCharacter {
+                character: '\u{e9}',
+                position: 23,
+                ..
+            })
+        ));
+        let encoded = crate::encode_url("https://example.com/caf\u{e9}/\u{1f600}");
+        let policy = Policy::canned(&encoded, 5).unwrap();
         assert!(
             policy
                 .json()
-                .contains(r#""Resource":"https://example.com/caf\u00e9/\ud83d\ude00""#),
+                .contains(r#""Resource":"https://example.com/caf%C3%A9/%F0%9F%98%80""#),
             "{}",
             policy.json()
         );

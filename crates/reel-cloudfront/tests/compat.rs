@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use reel_cloudfront::{
     CookieOptions, HashAlgorithm, KeyKind, Policy, Signer, SigningKey, cloudfront_base64_decode,
+    encode_url,
 };
 use reel_core::ManualClock;
 use serde_json::{Value, json};
@@ -169,6 +170,13 @@ fn corpus() -> Vec<Case> {
             rng.pick(&PATHS),
             rng.pick(&QUERIES)
         );
+        // Non-ASCII is refused raw (CloudFront would answer 403): sign the encoded URL clients
+        // request, encoded as the JS SDK encodes it.
+        let url = if url.is_ascii() {
+            url
+        } else {
+            encode_url(&url)
+        };
         let (key_file, key_pair_id, hash) = *rng.pick(&KEY_CHOICES);
         let expires = *rng.pick(&EXPIRIES);
         let custom = id % 3 != 0;

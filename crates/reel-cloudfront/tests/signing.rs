@@ -445,3 +445,44 @@ fn openssl_backend_gives_the_same_answers() {
     let back = ecdsa.with_backend(Backend::RustCrypto).unwrap();
     assert_eq!(back.backend(), Backend::RustCrypto);
 }
+
+/// `rsa2048-pkcs8-aes256.pem` is `rsa2048-pkcs1.pem` encrypted with
+/// `openssl pkcs8 -topk8 -v2 aes256 -passout pass:reel-test-passphrase`.
+#[cfg(feature = "encrypted-keys")]
+#[test]
+fn encrypted_pkcs8_keys_load_with_their_passphrase() {
+    let encrypted = key_bytes("rsa2048-pkcs8-aes256.pem");
+    let key = SigningKey::from_encrypted(&encrypted, "reel-test-passphrase").unwrap();
+    let signer = Signer::new(KEY_ID, key)
+        .unwrap()
+        .with_clock(Arc::new(clock()));
+    let policy = Policy::canned(CANNED_URL, 1_900_000_000).unwrap();
+    assert_eq!(signer.sign(&policy).unwrap().signature(), CANNED_SHA1);
+
+    for (bytes, passphrase, hint) in [
+        (&encrypted, "wrong", "wrong passphrase"),
+        (
+            &key_bytes("rsa2048-pkcs1.pem"),
+            "reel-test-passphrase",
+            "not encrypted",
+        ),
+    ] {
+        match SigningKey::from_encrypted(bytes, passphrase) {
+            Err(error @ Error::KeyFormat { .. }) => {
+                assert!(error.to_string().contains(hint), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    match SigningKey::from_bytes(&encrypted) {
+        Err(error) => assert!(error.to_string().contains("from_encrypted"), "{error}"),
+        Ok(_) => panic!("an encrypted key loaded without its passphrase"),
+    }
+    let from_secrets = SigningKey::from_encrypted_secret(
+        &SecretSource::literal(String::from_utf8(encrypted.clone()).unwrap()),
+        &SecretSource::literal("reel-test-passphrase"),
+        KEY_ID,
+    )
+    .unwrap();
+    assert_eq!(from_secrets.public_key(), signer.key().public_key());
+}

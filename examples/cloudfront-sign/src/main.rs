@@ -2,14 +2,16 @@
 //!
 //! ```text
 //! cloudfront-sign url --key-pair-id ID --private-key FILE --url URL --expires EPOCH \
-//!     [--starts EPOCH] [--ip CIDR] [--resource PATTERN] [--hash sha1|sha256]
+//!     [--starts EPOCH] [--ip CIDR] [--resource PATTERN] [--hash sha1|sha256] \
+//!     [--passphrase-env NAME]
 //! cloudfront-sign cookies ...same flags...
 //! ```
 //!
 //! `--resource`, `--starts` or `--ip` select a custom policy (the resource defaults to the
 //! URL); otherwise the policy is canned. `url` prints the signed URL; `cookies` prints one
 //! `Name=Value` line per cookie. The hash defaults to SHA-1 for RSA keys and SHA-256 for ECDSA
-//! keys.
+//! keys. The key file may be any PEM or DER layout Python `cryptography` loads; an encrypted
+//! PKCS#8 key is decrypted with the passphrase in environment variable `--passphrase-env`.
 
 use std::process::ExitCode;
 
@@ -18,13 +20,15 @@ use reel_cloudfront::{CookieOptions, HashAlgorithm, Policy, Signer, SigningKey};
 const USAGE: &str = "\
 usage: cloudfront-sign url|cookies --key-pair-id ID --private-key FILE --url URL --expires EPOCH
                        [--starts EPOCH] [--ip CIDR] [--resource PATTERN] [--hash sha1|sha256]
+                       [--passphrase-env NAME]
 
   url       print the signed URL
   cookies   print the signed cookies, one Name=Value per line
 
 --resource, --starts or --ip select a custom policy (resource defaults to the URL);
 otherwise the policy is canned. The private key is an RSA 2048 or ECDSA P-256 key in
-PEM or DER (PKCS#1, PKCS#8 or SEC1).";
+PEM or DER (PKCS#1, PKCS#8 or SEC1); for an encrypted PKCS#8 key, --passphrase-env names
+the environment variable holding its passphrase.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Output {
@@ -42,6 +46,7 @@ struct Args {
     ip: Option<String>,
     resource: Option<String>,
     hash: Option<HashAlgorithm>,
+    passphrase_env: Option<String>,
 }
 
 fn parse(arguments: &[String]) -> Result<(Output, Args), String> {
@@ -79,6 +84,7 @@ fn parse(arguments: &[String]) -> Result<(Output, Args), String> {
             "--ip" => args.ip = Some(value()?),
             "--resource" => args.resource = Some(value()?),
             "--hash" => args.hash = Some(value()?.parse()?),
+            "--passphrase-env" => args.passphrase_env = Some(value()?),
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
@@ -93,7 +99,15 @@ fn run(output: Output, args: Args) -> Result<Vec<String>, String> {
     let expires = args.expires.ok_or("--expires is required")?;
 
     let bytes = std::fs::read(&key_file).map_err(|e| format!("cannot read {key_file}: {e}"))?;
-    let key = SigningKey::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let key = match &args.passphrase_env {
+        None => SigningKey::from_bytes(&bytes),
+        Some(name) => {
+            let passphrase = std::env::var(name)
+                .map_err(|_| format!("--passphrase-env: environment variable {name} is not set"))?;
+            SigningKey::from_encrypted(&bytes, passphrase)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     let mut signer = Signer::new(key_pair_id, key).map_err(|e| e.to_string())?;
     if let Some(hash) = args.hash {
         signer = signer

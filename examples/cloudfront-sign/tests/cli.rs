@@ -72,6 +72,70 @@ fn canned_url_known_answer() {
     assert!(stdout(&output).contains(CANNED_SHA1));
 }
 
+/// Key files as teams have them: `openssl ecparam -genkey` output (an `EC PARAMETERS` block
+/// first), a PEM on one line, and an encrypted PKCS#8 key
+/// (`openssl pkcs8 -topk8 -v2 aes256 -passout pass:reel-test-passphrase`) with its passphrase
+/// from the environment.
+#[test]
+fn real_world_key_files_sign() {
+    let dir = std::env::temp_dir().join(format!("reel-cli-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sec1 = std::fs::read_to_string(key("p256-sec1.pem")).unwrap();
+    let with_params = dir.join("ecparam-genkey.pem");
+    std::fs::write(
+        &with_params,
+        format!(
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{sec1}"
+        ),
+    )
+    .unwrap();
+    let one_line = dir.join("one-line.pem");
+    let pkcs1 = std::fs::read_to_string(key("rsa2048-pkcs1.pem")).unwrap();
+    std::fs::write(&one_line, pkcs1.replace('\n', "")).unwrap();
+    let url_for = |file: &str, extra: &[&str]| {
+        let mut args = vec![
+            "url",
+            "--key-pair-id",
+            "K2JCJMDEHXQW5F",
+            "--private-key",
+            file,
+            "--url",
+            URL,
+            "--expires",
+            "1900000000",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let ec = stdout(&url_for(with_params.to_str().unwrap(), &[]));
+    assert!(ec.trim_end().ends_with("&Hash-Algorithm=SHA256"), "{ec}");
+    assert!(stdout(&url_for(one_line.to_str().unwrap(), &[])).contains(CANNED_SHA1));
+
+    let encrypted = key("rsa2048-pkcs8-aes256.pem");
+    let output = Command::new(env!("CARGO_BIN_EXE_cloudfront-sign"))
+        .args([
+            "url",
+            "--key-pair-id",
+            "K2JCJMDEHXQW5F",
+            "--private-key",
+            &encrypted,
+        ])
+        .args(["--url", URL, "--expires", "1900000000"])
+        .args(["--passphrase-env", "REEL_CLI_TEST_PASSPHRASE"])
+        .env("REEL_CLI_TEST_PASSPHRASE", "reel-test-passphrase")
+        .output()
+        .unwrap();
+    assert!(stdout(&output).contains(CANNED_SHA1));
+    let without = url_for(&encrypted, &[]);
+    assert!(!without.status.success());
+    assert!(
+        String::from_utf8_lossy(&without.stderr).contains("encrypted"),
+        "{}",
+        String::from_utf8_lossy(&without.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn custom_url_and_cookies_match_the_library() {
     let rsa = key("rsa2048-pkcs8.pem");
