@@ -117,7 +117,7 @@ pub use query::{
 };
 #[cfg(feature = "derive")]
 pub use reel_search_derive::Document;
-pub use repo::{AliasAction, Repo, RepoStats, WriteResult};
+pub use repo::{AliasAction, ByQueryOptions, ByQueryResponse, Repo, RepoStats, WriteResult};
 pub use search::{
     Aggregation, Aggregations, Bucket, CompositeBucket, CompositePage, CompositeSource, Highlight,
     Hit, Hits, RangeBucket, SearchRequest, SearchResponse, SingleBucket, Stats, Total,

@@ -23,6 +23,117 @@ use crate::{
     SearchRequest, SearchResponse,
 };
 
+/// Whether a request may be sent again after an answer (or silence) that does not say whether
+/// the server applied it: reads, and writes whose repetition lands on the same state (`PUT`
+/// with an explicit id, `DELETE`). `POST` writes — `_bulk` bodies, `_update` scripts,
+/// by-query submissions, `_aliases`, `_reindex` — are not.
+pub(crate) fn is_idempotent(method: Method, path: &str) -> bool {
+    match method {
+        Method::Get | Method::Head | Method::Put | Method::Delete => true,
+        Method::Post => {
+            let last = path
+                .split('?')
+                .next()
+                .unwrap_or(path)
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            matches!(
+                last,
+                "_search"
+                    | "_count"
+                    | "_mget"
+                    | "_msearch"
+                    | "_refresh"
+                    | "scroll"
+                    | "_analyze"
+                    | "_pit"
+                    | "point_in_time"
+                    | "_validate"
+            ) || path.contains("/_search/")
+        }
+    }
+}
+
+/// Options of [`Repo::update_by_query_with`] and [`Repo::delete_by_query_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ByQueryOptions {
+    /// Stop at the first version conflict (`conflicts=abort`) instead of counting it and
+    /// going on (`conflicts=proceed`, the default).
+    pub abort_on_conflict: bool,
+    /// Refresh the touched shards when done (default `true`).
+    pub refresh: bool,
+}
+
+impl Default for ByQueryOptions {
+    fn default() -> Self {
+        Self {
+            abort_on_conflict: false,
+            refresh: true,
+        }
+    }
+}
+
+impl ByQueryOptions {
+    /// Sets [`abort_on_conflict`](Self::abort_on_conflict).
+    pub fn abort_on_conflict(mut self, abort: bool) -> Self {
+        self.abort_on_conflict = abort;
+        self
+    }
+
+    /// Sets [`refresh`](Self::refresh).
+    pub fn refresh(mut self, refresh: bool) -> Self {
+        self.refresh = refresh;
+        self
+    }
+}
+
+/// What an `_update_by_query` or `_delete_by_query` did, failures included.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[non_exhaustive]
+pub struct ByQueryResponse {
+    /// Milliseconds the operation took.
+    #[serde(default)]
+    pub took: u64,
+    /// Documents matched.
+    #[serde(default)]
+    pub total: u64,
+    /// Documents updated.
+    #[serde(default)]
+    pub updated: u64,
+    /// Documents deleted.
+    #[serde(default)]
+    pub deleted: u64,
+    /// Documents the script left unchanged (`ctx.op = "noop"`).
+    #[serde(default)]
+    pub noops: u64,
+    /// Documents skipped because they changed while the operation ran.
+    #[serde(default)]
+    pub version_conflicts: u64,
+    /// Per-document or per-shard failures, as the server reported them.
+    #[serde(default)]
+    pub failures: Vec<Value>,
+}
+
+impl ByQueryResponse {
+    /// Whether every matched document was processed: no failures, no version conflicts.
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty() && self.version_conflicts == 0
+    }
+}
+
+#[derive(Deserialize)]
+struct TaskStatus {
+    #[serde(default)]
+    completed: bool,
+    #[serde(default)]
+    response: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
 /// The result of a single-document write.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct WriteResult {
@@ -122,8 +233,10 @@ pub struct RepoStats {
 
 /// Index admin, documents, bulk and search over the official `elasticsearch` client.
 ///
-/// Every request is retried on 429/502/503/504 and connection errors with a bounded
-/// [`Backoff`]; bulk requests resend only the items that got 429/503. Works with
+/// Requests are retried with a bounded [`Backoff`]: idempotent ones (reads, `PUT` with an
+/// id, `DELETE`) on 429/502/503/504 and connection errors; writes that could apply twice
+/// (`POST` bulk, update, by-query, aliases) only on 429/503 and refused connections. Bulk
+/// requests resend only the items that got 429/503. Works with
 /// Elasticsearch 8 and 9 (and OpenSearch-compatible servers).
 ///
 /// ```no_run
@@ -208,7 +321,9 @@ impl Repo {
         }
     }
 
-    /// Sends one request, retrying transport errors and 429/5xx; returns status and body.
+    /// Sends one request and returns status and body. Idempotent requests (see
+    /// [`is_idempotent`]) are retried on transport errors and 429/502/503/504; the others only
+    /// when the server certainly did not apply them (429, 503, connection refused).
     async fn send(
         &self,
         operation: &str,
@@ -218,6 +333,7 @@ impl Repo {
         body: Option<Bytes>,
     ) -> Result<(u16, Bytes), Error> {
         let span = tracing::debug_span!("elasticsearch", %operation, %path);
+        let idempotent = is_idempotent(method, path);
         let mut first = true;
         let result = self
             .backoff
@@ -243,7 +359,13 @@ impl Repo {
                         Ok((status, bytes))
                     }
                 },
-                Error::is_retryable,
+                |error: &Error| {
+                    if idempotent {
+                        error.is_retryable()
+                    } else {
+                        error.is_retryable_unapplied()
+                    }
+                },
             )
             .instrument(span)
             .await;
@@ -765,47 +887,120 @@ impl Repo {
         Ok(c.count)
     }
 
-    /// Deletes the documents matching `query`; returns how many.
-    pub async fn delete_by_query(&self, index: &str, query: Query) -> Result<u64, Error> {
-        #[derive(Deserialize)]
-        struct Deleted {
-            #[serde(default)]
-            deleted: u64,
-        }
-        let d: Deleted = self
-            .call(
-                &format!("delete by query in {index}"),
-                Method::Post,
-                &format!("/{}/_delete_by_query", encode(index)),
-                &[("conflicts", "proceed".into()), ("refresh", "true".into())],
-                Some(&json!({ "query": query })),
-            )
-            .await?;
-        Ok(d.deleted)
+    /// Deletes the documents matching `query` with the default [`ByQueryOptions`] (conflicts
+    /// proceed, refresh).
+    ///
+    /// Runs as a task and polls it, so a client timeout never re-sends the request; the
+    /// response carries the failures and version conflicts (check
+    /// [`ByQueryResponse::is_complete`]).
+    pub async fn delete_by_query(
+        &self,
+        index: &str,
+        query: Query,
+    ) -> Result<ByQueryResponse, Error> {
+        self.delete_by_query_with(index, query, &ByQueryOptions::default())
+            .await
     }
 
-    /// Runs `script` on the documents matching `query`; returns how many were updated.
+    /// [`delete_by_query`](Self::delete_by_query) with explicit options.
+    pub async fn delete_by_query_with(
+        &self,
+        index: &str,
+        query: Query,
+        options: &ByQueryOptions,
+    ) -> Result<ByQueryResponse, Error> {
+        self.by_query(
+            &format!("delete by query in {index}"),
+            &format!("/{}/_delete_by_query", encode(index)),
+            options,
+            &json!({ "query": query }),
+        )
+        .await
+    }
+
+    /// Runs `script` on the documents matching `query` with the default [`ByQueryOptions`]
+    /// (conflicts proceed, refresh).
+    ///
+    /// Runs as a task (`wait_for_completion=false`) and polls it: a request that outlives the
+    /// client timeout is never sent twice, so `ctx._source.views += 1` applies once.
     pub async fn update_by_query(
         &self,
         index: &str,
         query: Query,
         script: &Script,
-    ) -> Result<u64, Error> {
-        #[derive(Deserialize)]
-        struct Updated {
-            #[serde(default)]
-            updated: u64,
-        }
-        let u: Updated = self
-            .call(
-                &format!("update by query in {index}"),
-                Method::Post,
-                &format!("/{}/_update_by_query", encode(index)),
-                &[("conflicts", "proceed".into()), ("refresh", "true".into())],
-                Some(&json!({ "query": query, "script": script })),
-            )
+    ) -> Result<ByQueryResponse, Error> {
+        self.update_by_query_with(index, query, script, &ByQueryOptions::default())
+            .await
+    }
+
+    /// [`update_by_query`](Self::update_by_query) with explicit options.
+    pub async fn update_by_query_with(
+        &self,
+        index: &str,
+        query: Query,
+        script: &Script,
+        options: &ByQueryOptions,
+    ) -> Result<ByQueryResponse, Error> {
+        self.by_query(
+            &format!("update by query in {index}"),
+            &format!("/{}/_update_by_query", encode(index)),
+            options,
+            &json!({ "query": query, "script": script }),
+        )
+        .await
+    }
+
+    async fn by_query(
+        &self,
+        op: &str,
+        path: &str,
+        options: &ByQueryOptions,
+        body: &Value,
+    ) -> Result<ByQueryResponse, Error> {
+        let conflicts = if options.abort_on_conflict {
+            "abort"
+        } else {
+            "proceed"
+        };
+        let params = [
+            ("conflicts", conflicts.to_owned()),
+            ("refresh", options.refresh.to_string()),
+            ("wait_for_completion", "false".to_owned()),
+        ];
+        let started: Value = self
+            .call(op, Method::Post, path, &params, Some(body))
             .await?;
-        Ok(u.updated)
+        let Some(task) = started.get("task").and_then(Value::as_str) else {
+            // A server that ran it synchronously answered with the result itself.
+            return decode(op, &Bytes::from(serde_json::to_vec(&started)?));
+        };
+        let task_path = format!("/_tasks/{}", encode(task));
+        let mut delay = Duration::from_millis(20);
+        loop {
+            let status: TaskStatus = self.call(op, Method::Get, &task_path, &[], None).await?;
+            if status.completed {
+                if let Some(error) = status.error {
+                    return Err(Error::Api {
+                        operation: op.to_owned(),
+                        status: 500,
+                        kind: error
+                            .get("type")
+                            .and_then(Value::as_str)
+                            .unwrap_or("task_failed")
+                            .to_owned(),
+                        reason: error
+                            .get("reason")
+                            .and_then(Value::as_str)
+                            .unwrap_or("the task failed")
+                            .to_owned(),
+                    });
+                }
+                let response = status.response.unwrap_or(Value::Null);
+                return decode(op, &Bytes::from(serde_json::to_vec(&response)?));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
     }
 
     /// Streams every hit of `request` on `index`, `page_size` at a time: a point in time with

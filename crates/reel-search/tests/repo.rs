@@ -349,7 +349,9 @@ async fn scan_streams_every_hit_and_by_query_ops() {
         .await;
     let scripts = common::scripts_supported(&server);
     if scripts {
-        assert_eq!(updated.unwrap(), 19);
+        let updated = updated.unwrap();
+        assert_eq!(updated.updated, 19);
+        assert!(updated.is_complete(), "{updated:?}");
     } else {
         assert_eq!(updated.unwrap_err().status(), Some(400));
     }
@@ -357,7 +359,8 @@ async fn scan_streams_every_hit_and_by_query_ops() {
         .delete_by_query(&index, Query::term("kind", "video").into())
         .await
         .unwrap();
-    assert_eq!(deleted, 19);
+    assert_eq!(deleted.deleted, 19);
+    assert!(deleted.is_complete(), "{deleted:?}");
     repo.refresh(&index).await.unwrap();
     assert_eq!(repo.count(&index, None).await.unwrap(), 38);
     assert_eq!(
@@ -385,4 +388,85 @@ async fn connection_errors_are_retried_then_reported() {
     assert!(matches!(err, reel_search::Error::Transport(_)), "{err}");
     assert_eq!(repo.stats().retries, 2);
     assert_eq!(repo.stats().requests, 3);
+}
+
+/// A client timeout says nothing about the server: an `_update_by_query` that outlives it keeps
+/// running. Re-sending it would apply `views += 1` twice; reel runs it as a task and polls.
+#[tokio::test]
+async fn update_by_query_whose_client_times_out_is_applied_once() {
+    let server = search_server();
+    if !common::scripts_supported(&server) {
+        return;
+    }
+    let (repo, index) = seeded(&server, "ubq-timeout", 400).await;
+    let url = elasticsearch::http::Url::parse(server.url()).unwrap();
+    let transport = elasticsearch::http::transport::TransportBuilder::new(
+        elasticsearch::http::transport::SingleNodeConnectionPool::new(url),
+    )
+    .timeout(std::time::Duration::from_millis(40))
+    .build()
+    .unwrap();
+    let impatient = Repo::new(elasticsearch::Elasticsearch::new(transport)).with_backoff(
+        reel_core::Backoff::new(
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_millis(5),
+        )
+        .with_max_retries(50),
+    );
+    let before: i64 = (0..400).map(|i| i as i64 * 10).sum();
+    // Slow enough per document to outlive the 40 ms timeout on any machine.
+    let script = reel_search::Script::painless(
+        "long x = 0; for (int i = 0; i < 20000; i++) { x += i; } ctx._source.views += 1",
+    );
+    let _ = impatient
+        .update_by_query(&index, Query::match_all().into(), &script)
+        .await;
+    // Whatever the client saw, wait until no by-query task runs any more, then count.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let tasks: Value = repo
+            .client()
+            .send::<(), _>(
+                elasticsearch::http::Method::Get,
+                "/_tasks",
+                elasticsearch::http::headers::HeaderMap::new(),
+                Some(&[("actions", "*byquery")]),
+                None,
+                None,
+            )
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let running = tasks["nodes"]
+            .as_object()
+            .map(|nodes| {
+                nodes
+                    .values()
+                    .any(|n| n["tasks"].as_object().is_some_and(|t| !t.is_empty()))
+            })
+            .unwrap_or(false);
+        if !running {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "tasks still running");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    repo.refresh(&index).await.unwrap();
+    let found = repo
+        .search::<Value>(
+            &index,
+            &SearchRequest::new()
+                .size(0)
+                .agg("views", reel_search::Aggregation::sum("views")),
+        )
+        .await
+        .unwrap();
+    let sum = serde_json::to_value(&found.aggregations).unwrap();
+    assert_eq!(
+        sum["views"]["value"].as_f64().unwrap() as i64,
+        before + 400,
+        "each document updated exactly once"
+    );
 }
