@@ -327,12 +327,14 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         Ok(out)
     }
 
-    /// The `_aliases` actions that make `to` live and retire `from`.
+    /// The `_aliases` actions that make `to` live and retire `from`. The removes carry
+    /// `must_exist`, so the call is a compare-and-set: when `from` no longer holds the aliases
+    /// (another process swapped first) nothing is applied.
     pub fn swap_actions(&self, from: Option<&str>, to: &str) -> Vec<AliasAction> {
         let mut actions = Vec::new();
         if let Some(from) = from {
-            actions.push(AliasAction::remove(from, self.alias()));
-            actions.push(AliasAction::remove(from, self.write_alias()));
+            actions.push(AliasAction::remove_existing(from, self.alias()));
+            actions.push(AliasAction::remove_existing(from, self.write_alias()));
         }
         actions.push(AliasAction::add(to, self.alias()));
         actions.push(AliasAction::Add {
@@ -515,7 +517,22 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         self.check_lease(lease, "moving the aliases")?;
         self.repo
             .update_aliases(&self.swap_actions(from, to))
-            .await?;
+            .await
+            .map_err(|e| {
+                self.error(format!(
+                    "moving the aliases from {from:?} to {to} failed: {e}"
+                ))
+            })?;
+        // Read the aliases back: both must point at `to` alone.
+        for alias in [self.alias().to_owned(), self.write_alias()] {
+            let live = self.repo.alias_indices(&alias).await?;
+            if live != [to] {
+                return Err(self.error(format!(
+                    "after the swap `{alias}` points at {live:?}, not only at {to}; repair it \
+                     with Repo::update_aliases before writing"
+                )));
+            }
+        }
         Ok(report)
     }
 

@@ -134,6 +134,54 @@ struct TaskStatus {
     error: Option<Value>,
 }
 
+/// Fails on an `_aliases` answer that is 2xx but did not apply every action.
+fn check_alias_response(op: &str, actions: &[AliasAction], response: &Value) -> Result<(), Error> {
+    let failed: Vec<String> = response
+        .get("action_results")
+        .and_then(Value::as_array)
+        .map(|results| {
+            results
+                .iter()
+                .filter(|r| {
+                    r.get("error").is_some()
+                        || r.get("status")
+                            .and_then(Value::as_u64)
+                            .is_some_and(|s| !(200..300).contains(&s))
+                })
+                .map(|r| {
+                    let reason = r
+                        .pointer("/error/reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or("failed");
+                    format!("{} ({reason})", r.get("action").unwrap_or(&Value::Null))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let errors = response.get("errors").and_then(Value::as_bool) == Some(true);
+    let acknowledged = response.get("acknowledged").and_then(Value::as_bool) != Some(false);
+    if failed.is_empty() && !errors && acknowledged {
+        return Ok(());
+    }
+    let sent: Vec<Value> = actions.iter().map(AliasAction::to_value).collect();
+    Err(Error::Api {
+        operation: op.to_owned(),
+        status: 200,
+        kind: "partial_alias_update".to_owned(),
+        reason: format!(
+            "the server applied only part of the actions {}: failed: [{}]{}; read the aliases \
+             back (Repo::alias_indices) and repair them before writing",
+            Value::Array(sent),
+            failed.join(", "),
+            if acknowledged {
+                ""
+            } else {
+                " (not acknowledged)"
+            },
+        ),
+    })
+}
+
 /// The result of a single-document write.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct WriteResult {
@@ -170,6 +218,9 @@ pub enum AliasAction {
         index: String,
         /// The alias.
         alias: String,
+        /// `Some(true)`: fail the whole call when `index` does not hold `alias` (a
+        /// compare-and-set; Elasticsearch ≥ 7.9, OpenSearch ≥ 2.12).
+        must_exist: Option<bool>,
     },
 }
 
@@ -187,6 +238,16 @@ impl AliasAction {
         Self::Remove {
             index: index.into(),
             alias: alias.into(),
+            must_exist: None,
+        }
+    }
+    /// Removes `alias` from `index`, failing the whole `_aliases` call (nothing applied) when
+    /// `index` does not hold `alias`: the compare-and-set a swap needs.
+    pub fn remove_existing(index: impl Into<String>, alias: impl Into<String>) -> Self {
+        Self::Remove {
+            index: index.into(),
+            alias: alias.into(),
+            must_exist: Some(true),
         }
     }
     /// The action's JSON (`{"add": {"index": .., "alias": ..}}`).
@@ -203,7 +264,17 @@ impl AliasAction {
                 }
                 json!({ "add": m })
             }
-            Self::Remove { index, alias } => json!({"remove": {"index": index, "alias": alias}}),
+            Self::Remove {
+                index,
+                alias,
+                must_exist,
+            } => {
+                let mut m = json!({"index": index, "alias": alias});
+                if let (Some(e), Some(o)) = (must_exist, m.as_object_mut()) {
+                    o.insert("must_exist".into(), (*e).into());
+                }
+                json!({ "remove": m })
+            }
         }
     }
 }
@@ -543,20 +614,17 @@ impl Repo {
         Ok(())
     }
 
-    /// Runs `_aliases` actions in one atomic call.
+    /// Runs `_aliases` actions in one atomic call and checks the answer: a 2xx that reports
+    /// `errors: true` or a failed `action_results` entry (Elasticsearch ≥ 8.14 applies the
+    /// other actions then) or `acknowledged: false` is an error naming the failed actions.
     pub async fn update_aliases(&self, actions: &[AliasAction]) -> Result<(), Error> {
         let body =
             json!({"actions": actions.iter().map(AliasAction::to_value).collect::<Vec<_>>()});
-        let _: Value = self
-            .call(
-                "update aliases",
-                Method::Post,
-                "/_aliases",
-                &[],
-                Some(&body),
-            )
+        let op = "update aliases";
+        let response: Value = self
+            .call(op, Method::Post, "/_aliases", &[], Some(&body))
             .await?;
-        Ok(())
+        check_alias_response(op, actions, &response)
     }
 
     /// The indices `alias` points at (empty when the alias does not exist), sorted.

@@ -520,3 +520,37 @@ async fn a_holder_whose_lease_was_taken_over_stops_before_the_swap() {
     assert!(!repo.index_exists(&format!("{alias}_v2")).await.unwrap());
     assert_eq!(repo.count(&alias, None).await.unwrap(), 10);
 }
+
+/// The swap is a compare-and-set: when the alias no longer points at the index the swap
+/// retires (another process swapped first), nothing changes and the error says so.
+#[tokio::test]
+async fn the_alias_swap_fails_whole_when_the_old_index_lost_the_alias() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("cas");
+    let v = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    let (a, b, c) = (
+        server.index("cas_a"),
+        server.index("cas_b"),
+        server.index("cas_c"),
+    );
+    for index in [&a, &b, &c] {
+        repo.create_index(index, &Asset::definition())
+            .await
+            .unwrap();
+    }
+    repo.update_aliases(&v.swap_actions(None, &b))
+        .await
+        .unwrap();
+    // A stale process believes `a` is live and swaps from it to `c`.
+    let err = repo
+        .update_aliases(&v.swap_actions(Some(&a), &c))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&alias), "{err}");
+    assert_eq!(repo.alias_indices(&alias).await.unwrap(), vec![b.clone()]);
+    assert_eq!(repo.alias_indices(&v.write_alias()).await.unwrap(), vec![b]);
+}
