@@ -45,6 +45,9 @@ use crate::{
 /// The `_meta` key holding the definition's fingerprint.
 pub const FINGERPRINT_META: &str = "reel_fingerprint";
 
+/// The `_meta` key holding the schema version of [`VersionedIndex::schema_version`].
+pub const SCHEMA_VERSION_META: &str = "reel_schema_version";
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What [`VersionedIndex::ensure_current`] or [`VersionedIndex::migrate`] did.
@@ -94,6 +97,7 @@ pub struct VersionedIndex<D> {
     concurrency: usize,
     lease_ttl: Duration,
     shard_wait: Duration,
+    schema_version: u64,
     on_progress: Option<ProgressFn>,
     _doc: std::marker::PhantomData<fn() -> D>,
 }
@@ -109,6 +113,7 @@ impl<D> std::fmt::Debug for VersionedIndex<D> {
             .field("concurrency", &self.concurrency)
             .field("lease_ttl", &self.lease_ttl)
             .field("shard_wait", &self.shard_wait)
+            .field("schema_version", &self.schema_version)
             .finish()
     }
 }
@@ -123,6 +128,7 @@ impl<D> Clone for VersionedIndex<D> {
             concurrency: self.concurrency,
             lease_ttl: self.lease_ttl,
             shard_wait: self.shard_wait,
+            schema_version: self.schema_version,
             on_progress: self.on_progress.clone(),
             _doc: std::marker::PhantomData,
         }
@@ -148,6 +154,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             concurrency: 2,
             lease_ttl: Duration::from_secs(30),
             shard_wait: Duration::from_secs(120),
+            schema_version: 0,
             on_progress: None,
             _doc: std::marker::PhantomData,
         }
@@ -178,6 +185,17 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     /// index.
     pub fn shard_wait(mut self, wait: Duration) -> Self {
         self.shard_wait = wait;
+        self
+    }
+
+    /// This release's schema version (default 0), stored in the index's `_meta`. Versions
+    /// only move forward: when the live index has a higher version, [`ensure_current`]
+    /// (Self::ensure_current) returns [`Outcome::UpToDate`] instead of rebuilding the older
+    /// definition, and [`migrate`](Self::migrate) refuses. Bump it with every definition
+    /// change so that, during a rolling deploy, restarting pods of the old release leave the
+    /// new index alone (with equal versions a differing fingerprint still migrates).
+    pub fn schema_version(mut self, version: u64) -> Self {
+        self.schema_version = version;
         self
     }
 
@@ -244,11 +262,24 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     }
 
     async fn fingerprint_of(&self, index: &str) -> Result<Option<String>, Error> {
+        Ok(self.meta_of(index).await?.0)
+    }
+
+    /// The fingerprint and schema version in `index`'s `_meta`.
+    async fn meta_of(&self, index: &str) -> Result<(Option<String>, u64), Error> {
         let mapping = self.repo.get_mapping(index).await?;
-        Ok(mapping
+        let fingerprint = mapping
             .pointer(&format!("/_meta/{FINGERPRINT_META}"))
             .and_then(Value::as_str)
-            .map(str::to_owned))
+            .map(str::to_owned);
+        let version = mapping
+            .pointer(&format!("/_meta/{SCHEMA_VERSION_META}"))
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(0);
+        Ok((fingerprint, version))
     }
 
     /// Migrates only when the live index is missing or its fingerprint differs from the
@@ -285,7 +316,16 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         let Some(index) = self.current_index().await? else {
             return Ok(None);
         };
-        let live = self.fingerprint_of(&index).await?;
+        let (live, version) = self.meta_of(&index).await?;
+        if version > self.schema_version {
+            tracing::info!(
+                index = %index,
+                live_version = version,
+                own_version = self.schema_version,
+                "the live index has a newer schema; this release leaves it alone"
+            );
+            return Ok(Some(index));
+        }
         Ok((live.as_deref() == Some(self.definition.fingerprint().as_str())).then_some(index))
     }
 
@@ -381,6 +421,16 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         E: Into<BoxError>,
     {
         let from = self.current_index().await?;
+        if let Some(live) = &from {
+            let (_, version) = self.meta_of(live).await?;
+            if version > self.schema_version {
+                return Err(self.error(format!(
+                    "the live index {live} has schema version {version}, newer than this \
+                     release's {}; schema versions only move forward",
+                    self.schema_version
+                )));
+            }
+        }
         let versions = self.versions().await?;
         // Leftovers of an interrupted migration are newer than the live index and not behind
         // the read alias, so nobody reads them; older ones were kept on purpose (`keep_old`).
@@ -398,6 +448,12 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
 
         // Create with loading settings; the fingerprint is the final definition's.
         let mut body = self.definition.body();
+        if let Some(meta) = body
+            .pointer_mut("/mappings/_meta")
+            .and_then(Value::as_object_mut)
+        {
+            meta.insert(SCHEMA_VERSION_META.into(), self.schema_version.into());
+        }
         if let Some(settings) = body.get_mut("settings").and_then(Value::as_object_mut) {
             settings.insert("refresh_interval".into(), "-1".into());
             settings.insert("number_of_replicas".into(), 0.into());

@@ -282,6 +282,8 @@ impl AliasAction {
 /// Counters a user would graph.
 #[derive(Debug, Default)]
 struct Counters {
+    /// 0 unknown, 1 the server has `_tasks`, 2 it has not.
+    tasks_api: std::sync::atomic::AtomicU8,
     requests: AtomicU64,
     retries: AtomicU64,
     bulk_items: AtomicU64,
@@ -1018,6 +1020,29 @@ impl Repo {
         .await
     }
 
+    /// Whether the server has the tasks API (`GET /_tasks`), probed once per repo.
+    async fn supports_tasks(&self) -> Result<bool, Error> {
+        match self.counters.tasks_api.load(Ordering::Relaxed) {
+            1 => return Ok(true),
+            2 => return Ok(false),
+            _ => {}
+        }
+        let (status, _) = self
+            .send_json(
+                "probe the tasks API",
+                Method::Get,
+                "/_tasks",
+                &[("actions", "reel:probe".into())],
+                None,
+            )
+            .await?;
+        let supported = (200..300).contains(&status);
+        self.counters
+            .tasks_api
+            .store(if supported { 1 } else { 2 }, Ordering::Relaxed);
+        Ok(supported)
+    }
+
     async fn by_query(
         &self,
         op: &str,
@@ -1030,11 +1055,14 @@ impl Repo {
         } else {
             "proceed"
         };
+        let tasks = self.supports_tasks().await?;
         let params = [
             ("conflicts", conflicts.to_owned()),
             ("refresh", options.refresh.to_string()),
-            ("wait_for_completion", "false".to_owned()),
+            ("wait_for_completion", (!tasks).to_string()),
         ];
+        // Without a tasks API (emulators) the request runs synchronously; as a POST it is
+        // still never re-sent after a timeout.
         let started: Value = self
             .call(op, Method::Post, path, &params, Some(body))
             .await?;

@@ -109,7 +109,11 @@ async fn serde_names_and_mapping_names_agree() {
 fn builtins(i: u32) -> Builtins {
     Builtins {
         id: format!("b{i}"),
-        kind: if i.is_multiple_of(2) { Kind::Video } else { Kind::Image },
+        kind: if i.is_multiple_of(2) {
+            Kind::Video
+        } else {
+            Kind::Image
+        },
         at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000 + u64::from(i)),
         when: chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(i) * 86_400, 0).unwrap(),
         day: chrono::NaiveDate::from_ymd_opt(2024, 1, 1 + i).unwrap(),

@@ -554,3 +554,42 @@ async fn the_alias_swap_fails_whole_when_the_old_index_lost_the_alias() {
     assert_eq!(repo.alias_indices(&alias).await.unwrap(), vec![b.clone()]);
     assert_eq!(repo.alias_indices(&v.write_alias()).await.unwrap(), vec![b]);
 }
+
+/// A rolling deploy: pods of the old release (schema 1) and the new one (schema 2) restart in
+/// turn and each calls `ensure_current`. The new schema is built exactly once; an old pod
+/// never migrates back.
+#[tokio::test]
+async fn a_rolling_deploy_alternating_two_releases_migrates_exactly_once() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("rolling");
+    let old_release = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    )
+    .schema_version(1);
+    let new_release =
+        VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).schema_version(2);
+    assert!(matches!(
+        old_release.ensure_current(all(0..5)).await.unwrap(),
+        Outcome::Migrated { from: None, .. }
+    ));
+    let mut migrations = 0;
+    for round in 0..3 {
+        for (name, release) in [("new", &new_release), ("old", &old_release)] {
+            let outcome = release.ensure_current(all(0..5)).await.unwrap();
+            if let Outcome::Migrated { from, to, .. } = &outcome {
+                migrations += 1;
+                println!("round {round}: {name} release migrated {from:?} -> {to}");
+            }
+        }
+    }
+    assert_eq!(
+        migrations, 1,
+        "the new schema is built once, never rebuilt back"
+    );
+    assert_eq!(
+        new_release.live_fingerprint().await.unwrap().unwrap(),
+        changed(&alias).fingerprint()
+    );
+}
