@@ -1185,6 +1185,57 @@ struct Scan {
 
 const KEEP_ALIVE: &str = "2m";
 
+/// A scan dropped before its end (the caller stopped reading) releases its context at once,
+/// on the runtime it ran on.
+impl Drop for Scan {
+    fn drop(&mut self) {
+        if matches!(self.mode, ScanMode::Done | ScanMode::Start) {
+            return;
+        }
+        let mode = std::mem::replace(&mut self.mode, ScanMode::Done);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let repo = self.repo.clone();
+            runtime.spawn(async move { release(&repo, mode).await });
+        }
+    }
+}
+
+/// Releases a scan's point in time or scroll (best effort: the server expires it after
+/// `KEEP_ALIVE` anyway).
+async fn release(repo: &Repo, mode: ScanMode) {
+    let result = match mode {
+        ScanMode::Pit { flavor, id, .. } => {
+            let (path, body) = match flavor {
+                PitFlavor::Elasticsearch => ("/_pit", json!({ "id": id })),
+                PitFlavor::OpenSearch => ("/_search/point_in_time", json!({ "pit_id": [id] })),
+            };
+            repo.send_json(
+                "close point in time",
+                Method::Delete,
+                path,
+                &[],
+                Some(&body),
+            )
+            .await
+        }
+        ScanMode::Scroll { id } if !id.is_empty() => {
+            repo.send_json(
+                "clear scroll",
+                Method::Delete,
+                "/_search/scroll",
+                &[],
+                Some(&json!({ "scroll_id": [id] })),
+            )
+            .await
+        }
+        _ => return,
+    };
+    if let Err(error) = result {
+        // The server expires it anyway after KEEP_ALIVE.
+        tracing::debug!(%error, "could not release the scan context");
+    }
+}
+
 impl Scan {
     async fn open_pit(&self) -> Result<Option<(PitFlavor, String)>, Error> {
         let repo = &self.repo;
@@ -1224,39 +1275,7 @@ impl Scan {
 
     async fn close(&mut self) {
         let mode = std::mem::replace(&mut self.mode, ScanMode::Done);
-        let result = match mode {
-            ScanMode::Pit { flavor, id, .. } => {
-                let (path, body) = match flavor {
-                    PitFlavor::Elasticsearch => ("/_pit", json!({ "id": id })),
-                    PitFlavor::OpenSearch => ("/_search/point_in_time", json!({ "pit_id": [id] })),
-                };
-                self.repo
-                    .send_json(
-                        "close point in time",
-                        Method::Delete,
-                        path,
-                        &[],
-                        Some(&body),
-                    )
-                    .await
-            }
-            ScanMode::Scroll { id } => {
-                self.repo
-                    .send_json(
-                        "clear scroll",
-                        Method::Delete,
-                        "/_search/scroll",
-                        &[],
-                        Some(&json!({ "scroll_id": [id] })),
-                    )
-                    .await
-            }
-            _ => return,
-        };
-        if let Err(error) = result {
-            // The server expires it anyway after KEEP_ALIVE.
-            tracing::debug!(%error, "could not release the scan context");
-        }
+        release(&self.repo, mode).await;
     }
 
     async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<VecDeque<Hit<T>>>, Error> {

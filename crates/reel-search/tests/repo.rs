@@ -470,3 +470,65 @@ async fn update_by_query_whose_client_times_out_is_applied_once() {
         "each document updated exactly once"
     );
 }
+
+/// Open search contexts (points in time and scrolls) on the node.
+async fn open_contexts(repo: &Repo) -> u64 {
+    let stats: Value = repo
+        .client()
+        .send::<(), _>(
+            elasticsearch::http::Method::Get,
+            "/_nodes/stats/indices/search",
+            elasticsearch::http::headers::HeaderMap::new(),
+            None::<&()>,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| {
+            n["indices"]["search"]["open_contexts"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// A scan dropped before its end releases its point in time (or scroll) at once instead of
+/// leaving it to expire minutes later.
+#[tokio::test]
+async fn a_dropped_scan_releases_its_search_context() {
+    let server = search_server();
+    if !server.is_external() {
+        return; // the emulator keeps no search contexts
+    }
+    let (repo, index) = seeded(&server, "scan-drop", 12).await;
+    let before = open_contexts(&repo).await;
+    for scroll in [false, true] {
+        let mut hits = if scroll {
+            repo.scroll::<Asset>(&index, SearchRequest::new(), 2)
+        } else {
+            repo.scan::<Asset>(&index, SearchRequest::new(), 2)
+        };
+        hits.try_next().await.unwrap().unwrap();
+        assert!(
+            open_contexts(&repo).await > before,
+            "the scan holds a context"
+        );
+        drop(hits);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while open_contexts(&repo).await > before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the dropped scan (scroll: {scroll}) still holds its context"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
