@@ -45,6 +45,9 @@ use crate::{
 /// The `_meta` key holding the definition's fingerprint.
 pub const FINGERPRINT_META: &str = "reel_fingerprint";
 
+/// The longest single `_cluster/health` wait (inside the 60 s transport timeout).
+const SHARD_WAIT_STEP: Duration = Duration::from_secs(20);
+
 /// The `_meta` key holding the schema version of [`VersionedIndex::schema_version`].
 pub const SCHEMA_VERSION_META: &str = "reel_schema_version";
 
@@ -455,6 +458,9 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             meta.insert(SCHEMA_VERSION_META.into(), self.schema_version.into());
         }
         if let Some(settings) = body.get_mut("settings").and_then(Value::as_object_mut) {
+            for key in ["refresh_interval", "number_of_replicas"] {
+                remove_setting(settings, key);
+            }
             settings.insert("refresh_interval".into(), "-1".into());
             settings.insert("number_of_replicas".into(), 0.into());
         }
@@ -554,12 +560,10 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         }
         // Restore the definition's settings (or the server defaults).
         let settings = self.definition.settings();
-        let refresh = settings
-            .get("refresh_interval")
+        let refresh = setting(settings, "refresh_interval")
             .cloned()
             .unwrap_or_else(|| "1s".into());
-        let replicas = settings
-            .get("number_of_replicas")
+        let replicas = setting(settings, "number_of_replicas")
             .cloned()
             .unwrap_or_else(|| 1.into());
         self.repo
@@ -608,37 +612,47 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             relocating_shards: u64,
         }
         let op = format!("wait for the shards of {index}");
-        let timeout = format!("{}ms", self.shard_wait.as_millis());
-        let (status, bytes) = self
-            .repo
-            .send_json(
-                &op,
-                elasticsearch::http::Method::Get,
-                &format!("/_cluster/health/{}", encode(index)),
-                &[
-                    ("wait_for_status", "yellow".into()),
-                    ("wait_for_no_initializing_shards", "true".into()),
-                    ("wait_for_no_relocating_shards", "true".into()),
-                    ("timeout", timeout),
-                ],
-                None,
-            )
-            .await?;
-        // Elasticsearch answers 408 when the wait timed out.
-        if !(200..300).contains(&status) && status != 408 {
-            return Err(api_error(&op, status, &bytes));
+        // Each health call waits at most SHARD_WAIT_STEP, well inside the client's transport
+        // timeout; the loop waits `shard_wait` in all.
+        let deadline = tokio::time::Instant::now() + self.shard_wait;
+        loop {
+            let step = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(SHARD_WAIT_STEP);
+            let timeout = format!("{}ms", step.as_millis().max(1));
+            let (status, bytes) = self
+                .repo
+                .send_json(
+                    &op,
+                    elasticsearch::http::Method::Get,
+                    &format!("/_cluster/health/{}", encode(index)),
+                    &[
+                        ("wait_for_status", "yellow".into()),
+                        ("wait_for_no_initializing_shards", "true".into()),
+                        ("wait_for_no_relocating_shards", "true".into()),
+                        ("timeout", timeout),
+                    ],
+                    None,
+                )
+                .await?;
+            // Elasticsearch answers 408 when the wait timed out.
+            if !(200..300).contains(&status) && status != 408 {
+                return Err(api_error(&op, status, &bytes));
+            }
+            let health: Health = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+                what: op.clone(),
+                reason: e.to_string(),
+            })?;
+            if !health.timed_out && status != 408 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.error(format!(
+                    "{index} still had {} initializing and {} relocating shards after {:?}; reads stay on the old index (raise `shard_wait` or check the cluster's allocation)",
+                    health.initializing_shards, health.relocating_shards, self.shard_wait
+                )));
+            }
         }
-        let health: Health = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
-            what: op.clone(),
-            reason: e.to_string(),
-        })?;
-        if health.timed_out || status == 408 {
-            return Err(self.error(format!(
-                "{index} still had {} initializing and {} relocating shards after {:?}; reads stay on the old index (raise `shard_wait` or check the cluster's allocation)",
-                health.initializing_shards, health.relocating_shards, self.shard_wait
-            )));
-        }
-        Ok(())
     }
 
     /// The indices behind the write alias (the read alias when there is none yet).
@@ -672,6 +686,24 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             any |= self.repo.delete(&target, id).await?;
         }
         Ok(any)
+    }
+}
+
+/// An index setting written flat (`refresh_interval`), dotted (`index.refresh_interval`) or
+/// nested (`{"index": {"refresh_interval": ..}}`).
+fn setting<'a>(settings: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    settings
+        .get(key)
+        .or_else(|| settings.get(&format!("index.{key}")))
+        .or_else(|| settings.get("index").and_then(|index| index.get(key)))
+}
+
+/// Removes every spelling of a setting (see [`setting`]).
+fn remove_setting(settings: &mut serde_json::Map<String, Value>, key: &str) {
+    settings.remove(key);
+    settings.remove(&format!("index.{key}"));
+    if let Some(index) = settings.get_mut("index").and_then(Value::as_object_mut) {
+        index.remove(key);
     }
 }
 

@@ -123,7 +123,8 @@ fn builtins(i: u32) -> Builtins {
             _ => json!({"nested": [1, 2, {"deep": true}]}),
         },
         ip: std::net::IpAddr::from([10, 0, 0, i as u8]),
-        count: u64::MAX - u64::from(i),
+        // Near the top of u64, a million apart (values 1 apart tied in OpenSearch 2.19.6 sorts).
+        count: u64::MAX - u64::from(i) * 1_000_000,
         ratio: i as f32 / 2.0,
         title: if i == 2 {
             // Over Lucene's 32,766-byte term limit: the raw keyword must skip it, not reject

@@ -593,3 +593,26 @@ async fn a_rolling_deploy_alternating_two_releases_migrates_exactly_once() {
         changed(&alias).fingerprint()
     );
 }
+
+/// Settings written nested (`{"index": {"refresh_interval": ..}}`) or dotted
+/// (`"index.number_of_replicas"`) survive the migration's loading settings.
+#[tokio::test]
+async fn nested_and_dotted_settings_are_restored_after_the_backfill() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("nested-settings");
+    let def = Asset::definition().with_name(&alias);
+    let mut settings = def.settings().clone();
+    settings.remove("number_of_replicas");
+    settings.insert("index".into(), json!({"refresh_interval": "7s"}));
+    settings.insert("index.number_of_replicas".into(), json!(0));
+    let def = IndexDefinition::new(&alias, json!(settings), json!(def.mappings()));
+    let v = VersionedIndex::<Asset>::with_definition(repo.clone(), def)
+        .shard_wait(Duration::from_secs(5));
+    v.ensure_current(all(0..3)).await.unwrap();
+    let live = v.current_index().await.unwrap().unwrap();
+    let index_settings = repo.get_settings(&live).await.unwrap();
+    let got = &index_settings;
+    assert_eq!(index_settings["refresh_interval"], "7s", "{got}");
+    assert_eq!(index_settings["number_of_replicas"], "0", "{got}");
+}
