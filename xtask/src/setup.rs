@@ -4,6 +4,9 @@
 //!   `apt-get` when running as root or with password-less sudo; otherwise the command to run.
 //! - A Python venv at `<tools dir>/reel-venv` with [`PIP_PACKAGES`].
 //! - An npm prefix at `<tools dir>/reel-node` with [`NPM_PACKAGES`].
+//! - The OpenSearch node the search tests run on: Maven builds the launcher in
+//!   `crates/reel-testkit/opensearch/` and copies it and its Maven Central dependencies to
+//!   `<tools dir>/reel-opensearch` (needs Java 17 and Maven, installed with the Debian packages).
 //!
 //! The tools dir is `$REEL_TOOLS_DIR`, else `$CARGO_TARGET_DIR`, else `<workspace>/target`. A
 //! stamp file in the venv and in the npm prefix holds a hash of the package list, so adding a
@@ -62,6 +65,7 @@ pub fn setup(root: &Path) -> Result<()> {
     debian(&sh)?;
     python_venv(&sh, &tools)?;
     npm_prefix(&sh, &tools)?;
+    opensearch(&sh, root, &tools)?;
     Ok(())
 }
 
@@ -107,6 +111,12 @@ fn debian(sh: &Shell) -> Result<()> {
     }
     if !workspace::has_program("npm") {
         wanted.push("npm");
+    }
+    if !workspace::has_program("javac") {
+        wanted.push("openjdk-17-jdk-headless");
+    }
+    if !workspace::has_program("mvn") {
+        wanted.push("maven");
     }
     let missing: Vec<&str> = wanted
         .iter()
@@ -343,6 +353,50 @@ fn npm_prefix(sh: &Shell, tools: &Path) -> Result<()> {
         )
     })?;
     write_stamp(&prefix, NPM_PACKAGES)
+}
+
+/// The launcher's sources, relative to the workspace root: a change to any rebuilds it.
+const OPENSEARCH_SOURCES: &[&str] = &[
+    "crates/reel-testkit/opensearch/pom.xml",
+    "crates/reel-testkit/opensearch/src/main/java/reel/testkit/OpenSearchLauncher.java",
+];
+
+fn opensearch(sh: &Shell, root: &Path, tools: &Path) -> Result<()> {
+    let out = tools.join("reel-opensearch");
+    let mut sources = Vec::new();
+    for source in OPENSEARCH_SOURCES {
+        let path = root.join(source);
+        sources.push(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        );
+    }
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    let jar = out.join("build").join("reel-opensearch-launcher.jar");
+    if jar.is_file() && out.join("lib").is_dir() && stamp_matches(&out, &sources) {
+        println!("setup: OpenSearch launcher up to date ({})", out.display());
+        return Ok(());
+    }
+    if !workspace::has_program("mvn") || !workspace::has_program("javac") {
+        bail!(
+            "Maven and a Java 17 JDK are needed to build the OpenSearch test node \
+             (Debian: apt-get install maven openjdk-17-jdk-headless)"
+        );
+    }
+    println!(
+        "setup: building the OpenSearch test node with Maven ({})",
+        out.display()
+    );
+    let _ = std::fs::remove_dir_all(out.join("lib"));
+    let pom = root.join(OPENSEARCH_SOURCES[0]);
+    let out_arg = format!("-Dreel.out={}", out.display());
+    cmd!(
+        sh,
+        "mvn --batch-mode --quiet --file {pom} {out_arg} package"
+    )
+    .run()
+    .context("Maven could not build the OpenSearch launcher from Maven Central artifacts")?;
+    write_stamp(&out, &sources)
 }
 
 #[cfg(test)]

@@ -28,7 +28,10 @@ use syn::{
 /// - `analyzer = ".."`, `search_analyzer = ".."`, `format = ".."`;
 /// - `raw` — adds a `raw` keyword sub-field (and a `<field>_raw()` typed path);
 /// - `index = false` — stored in `_source` but not searchable;
-/// - `rename = ".."` — the JSON name (serde's `rename` is followed too);
+/// - `rename = ".."` — must equal the name serde writes (a mismatch does not compile: rename
+///   with `#[serde(rename = "..")]`, which reel follows, including `rename(serialize = "..")`
+///   and the container's `rename_all`); `#[serde(flatten)]` and a struct containing itself
+///   as `object`/`nested` do not compile either;
 /// - `skip` — not mapped (serde's `skip` / `skip_serializing` too);
 /// - `object` / `nested` — the field's type (or element type) is itself a `Document`;
 /// - `mapping = "<json>"` — the full mapping of the field.
@@ -67,6 +70,41 @@ struct FieldAttrs {
     id: bool,
     mapping: Option<LitStr>,
     format: Option<LitStr>,
+    /// serde's serialized name (`rename = ".."` or `rename(serialize = "..")`).
+    serde_rename: Option<LitStr>,
+    /// Where `#[serde(flatten)]` was seen.
+    flatten: Option<Span>,
+}
+
+/// serde's `rename_all` rules the derive applies to field names.
+const RENAME_RULES: &[&str] = &[
+    "lowercase",
+    "UPPERCASE",
+    "PascalCase",
+    "camelCase",
+    "snake_case",
+    "SCREAMING_SNAKE_CASE",
+    "kebab-case",
+    "SCREAMING-KEBAB-CASE",
+];
+
+/// The serialized name of serde's `rename = ".."` or `rename(serialize = "..", ..)`.
+fn serialize_name(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<LitStr>> {
+    if meta.input.peek(syn::Token![=]) {
+        return Ok(Some(meta.value()?.parse()?));
+    }
+    let mut name = None;
+    if meta.input.peek(syn::token::Paren) {
+        meta.parse_nested_meta(|inner| {
+            if inner.path.is_ident("serialize") {
+                name = Some(inner.value()?.parse::<LitStr>()?);
+            } else if inner.input.peek(syn::Token![=]) {
+                let _: Expr = inner.value()?.parse()?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(name)
 }
 
 fn lit_str(expr: &Expr) -> syn::Result<LitStr> {
@@ -101,15 +139,32 @@ fn parse_container(input: &DeriveInput) -> syn::Result<ContainerAttrs> {
     for attr in &input.attrs {
         if attr.path().is_ident("serde") {
             // Follow serde's container renaming so mappings match the serialized documents.
+            let mut rename_all: Option<LitStr> = None;
             let _ = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("rename_all") {
-                    let value: LitStr = meta.value()?.parse()?;
-                    out.rename_all = Some(value.value());
+                    rename_all = serialize_name(&meta)?.or(rename_all.take());
                 } else if meta.input.peek(syn::Token![=]) {
                     let _: Expr = meta.value()?.parse()?;
+                } else if meta.input.peek(syn::token::Paren) {
+                    let content;
+                    syn::parenthesized!(content in meta.input);
+                    let _: TokenStream2 = content.parse()?;
                 }
                 Ok(())
             });
+            if let Some(rule) = rename_all {
+                if !RENAME_RULES.contains(&rule.value().as_str()) {
+                    return Err(syn::Error::new(
+                        rule.span(),
+                        format!(
+                            "#[derive(Document)] does not know serde's rename rule {:?}; use one of {}",
+                            rule.value(),
+                            RENAME_RULES.join(", ")
+                        ),
+                    ));
+                }
+                out.rename_all = Some(rule.value());
+            }
             continue;
         }
         if !attr.path().is_ident("search") {
@@ -200,13 +255,14 @@ fn parse_field(field: &syn::Field) -> syn::Result<FieldAttrs> {
     for attr in &field.attrs {
         if attr.path().is_ident("serde") {
             let _ = attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("rename") && meta.input.peek(syn::Token![=]) {
-                    let value: LitStr = meta.value()?.parse()?;
-                    if out.rename.is_none() {
-                        out.rename = Some(value);
+                if meta.path.is_ident("rename") {
+                    if let Some(name) = serialize_name(&meta)? {
+                        out.serde_rename = Some(name);
                     }
                 } else if meta.path.is_ident("skip") || meta.path.is_ident("skip_serializing") {
                     out.skip = true;
+                } else if meta.path.is_ident("flatten") {
+                    out.flatten = Some(meta.path.span());
                 } else if meta.input.peek(syn::Token![=]) {
                     let _: Expr = meta.value()?.parse()?;
                 } else if meta.input.peek(syn::token::Paren) {
@@ -399,12 +455,51 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
         let raw_ident = ident.to_string();
         let raw_ident = raw_ident.trim_start_matches("r#");
-        let json_name = match &attrs.rename {
+        // The name serde writes; the mapping must use exactly that name.
+        let json_name = match &attrs.serde_rename {
             Some(lit) => lit.value(),
             None => rename(raw_ident, container.rename_all.as_deref()),
         };
+        if let Some(lit) = &attrs.rename
+            && lit.value() != json_name
+        {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`#[search(rename = {:?})]` would map a field serde writes as {json_name:?}, \
+                     so documents would not match the mapping; rename it for serde instead: \
+                     `#[serde(rename = {:?})]` (reel follows it)",
+                    lit.value(),
+                    lit.value()
+                ),
+            ));
+        }
+        if let Some(span) = attrs.flatten {
+            return Err(syn::Error::new(
+                span,
+                "#[derive(Document)] cannot map `#[serde(flatten)]` fields: their keys are only \
+                 known at run time. Declare the fields in this struct, or mark the field \
+                 `#[search(skip)]` and map it with `dynamic` or `mapping`",
+            ));
+        }
         let ty = &field.ty;
         let elem = element_type(ty);
+        if (attrs.object || attrs.nested)
+            && let Type::Path(path) = elem
+            && path.qself.is_none()
+            && path
+                .path
+                .segments
+                .last()
+                .is_some_and(|last| last.ident == *name || last.ident == "Self")
+        {
+            return Err(syn::Error::new(
+                field.ty.span(),
+                "a document cannot contain itself as an `object` or `nested` field: its mapping \
+                 would be infinite. Store the children by id, or give the field an explicit \
+                 `#[search(mapping = \"..\")]` of bounded depth",
+            ));
+        }
 
         let base = if let Some(mapping) = &attrs.mapping {
             quote!(#krate::__private::parse_object(#mapping))
@@ -464,9 +559,16 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 }
             });
         } else {
+            // With an explicit type the Rust type need not implement `FieldMapping` (an enum
+            // stored as a keyword): the path is typed by the element type itself.
+            let scalar = if attrs.keyword || attrs.ty.is_some() || attrs.mapping.is_some() {
+                quote!(#elem)
+            } else {
+                quote!(<#ty as #krate::FieldMapping>::Scalar)
+            };
             path_methods.push(quote! {
                 #[doc = #doc]
-                pub fn #ident(&self) -> #krate::Field<<#ty as #krate::FieldMapping>::Scalar> {
+                pub fn #ident(&self) -> #krate::Field<#scalar> {
                     #krate::Field::new(#krate::__private::field_path(&self.prefix, #json_name))
                 }
             });
@@ -478,7 +580,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 );
                 path_methods.push(quote! {
                     #[doc = #raw_doc]
-                    pub fn #raw_ident(&self) -> #krate::Field<<#ty as #krate::FieldMapping>::Scalar> {
+                    pub fn #raw_ident(&self) -> #krate::Field<#scalar> {
                         #krate::Field::new(#krate::__private::field_path(&self.prefix, concat!(#json_name, ".raw")))
                     }
                 });

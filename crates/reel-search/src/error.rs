@@ -72,6 +72,17 @@ impl Error {
         }
     }
 
+    /// Whether retrying is safe even for a request that is not idempotent: the server
+    /// certainly did not apply it (429 and 503 reject before executing; a refused connection
+    /// sent nothing). A timeout, a reset connection, 502 and 504 say nothing about that.
+    pub fn is_retryable_unapplied(&self) -> bool {
+        match self {
+            Self::Transport(error) => connection_refused(error),
+            Self::Api { status, .. } => matches!(status, 429 | 503),
+            _ => false,
+        }
+    }
+
     /// The HTTP status of an API error.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -80,4 +91,18 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// Whether `error` was caused by a refused TCP connection (nothing was sent).
+fn connection_refused(error: &elasticsearch::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }

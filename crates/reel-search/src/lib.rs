@@ -37,7 +37,8 @@
 //! assert_eq!(body["settings"]["number_of_shards"], 1);
 //! assert_eq!(
 //!     body["mappings"]["properties"]["title"],
-//!     json!({"type": "text", "analyzer": "english", "fields": {"raw": {"type": "keyword"}}})
+//!     json!({"type": "text", "analyzer": "english",
+//!            "fields": {"raw": {"type": "keyword", "ignore_above": 8191}}})
 //! );
 //! assert_eq!(body["mappings"]["properties"]["duration"], json!({"type": "float"}));
 //!
@@ -56,6 +57,56 @@
 //! # #[derive(Document, serde::Serialize)]
 //! # struct Asset { title: String }
 //! let _ = Asset::fields().titel();
+//! ```
+//!
+//! The mapping always uses the names serde writes (`#[serde(rename)]`, `rename(serialize)`,
+//! `rename_all`). What would make documents disagree with the mapping does not compile: a
+//! `#[search(rename)]` that differs from serde's name,
+//!
+//! ```compile_fail
+//! # use reel_search::Document;
+//! #[derive(Document, serde::Serialize)]
+//! struct Asset { #[search(rename = "heading")] title: String }
+//! ```
+//!
+//! a `#[serde(flatten)]` field (its keys are only known at run time),
+//!
+//! ```compile_fail
+//! # use reel_search::Document;
+//! #[derive(Document, serde::Serialize)]
+//! struct Extra { note: String }
+//! #[derive(Document, serde::Serialize)]
+//! struct Asset { title: String, #[serde(flatten)] extra: Extra }
+//! ```
+//!
+//! a document that contains itself (its mapping would be infinite),
+//!
+//! ```compile_fail
+//! # use reel_search::Document;
+//! #[derive(Document, serde::Serialize)]
+//! struct Folder { name: String, #[search(object)] children: Vec<Folder> }
+//! ```
+//!
+//! and a type without a default mapping, such as `i128` (no numeric type holds it and a
+//! keyword sorts it as text), unless the field says which type to use:
+//!
+//! ```compile_fail
+//! # use reel_search::Document;
+//! #[derive(Document, serde::Serialize)]
+//! struct Ledger { total: i128 }
+//! ```
+//!
+//! An enum stored as a keyword needs no `FieldMapping`; its typed path takes the enum:
+//!
+//! ```
+//! # use reel_search::Document;
+//! #[derive(serde::Serialize, serde::Deserialize, Clone, Copy)]
+//! #[serde(rename_all = "snake_case")]
+//! enum Kind { Video, Image }
+//! #[derive(Document, serde::Serialize)]
+//! struct Asset { #[search(keyword)] kind: Kind }
+//! let q = Asset::fields().kind().term(Kind::Video);
+//! assert_eq!(serde_json::to_value(&q).unwrap()["term"]["kind"]["value"], "video");
 //! ```
 //!
 //! Bulk writes report every item; zero-downtime mapping changes go through [`VersionedIndex`]
@@ -117,7 +168,7 @@ pub use query::{
 };
 #[cfg(feature = "derive")]
 pub use reel_search_derive::Document;
-pub use repo::{AliasAction, Repo, RepoStats, WriteResult};
+pub use repo::{AliasAction, ByQueryOptions, ByQueryResponse, Repo, RepoStats, WriteResult};
 pub use search::{
     Aggregation, Aggregations, Bucket, CompositeBucket, CompositePage, CompositeSource, Highlight,
     Hit, Hits, RangeBucket, SearchRequest, SearchResponse, SingleBucket, Stats, Total,
@@ -172,6 +223,10 @@ pub mod __private {
         if let Value::Object(fields) = fields {
             let mut raw = Map::new();
             raw.insert("type".into(), Value::from("keyword"));
+            // Lucene rejects a term over 32,766 bytes (and with it the whole document); 8,191
+            // characters of up to 4 UTF-8 bytes each stay under it. Longer values are still
+            // in `_source` and the text field, just not in `raw`.
+            raw.insert("ignore_above".into(), Value::from(8191));
             fields.insert("raw".into(), Value::Object(raw));
         }
     }

@@ -21,6 +21,11 @@ use sha2::{Digest, Sha256};
 /// }
 /// assert_eq!(<Option<Location>>::field_mapping(), json!({"type": "geo_point"}));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no default search mapping",
+    label = "no `FieldMapping` for `{Self}`",
+    note = "choose the field's type with `#[search(keyword)]`, `#[search(type = \"..\")]` or `#[search(mapping = \"..\")]`, or implement `reel_search::FieldMapping` for it"
+)]
 pub trait FieldMapping {
     /// The value type of a single element (`Option<T>` and `Vec<T>` map to `T`'s scalar), used
     /// to type query values on [`Field`].
@@ -59,14 +64,35 @@ scalar_mapping!("short" => i16, u8);
 scalar_mapping!("integer" => i32, u16);
 scalar_mapping!("long" => i64, u32, isize);
 scalar_mapping!("unsigned_long" => u64, usize);
-// i128/u128 do not fit any numeric type; keyword keeps them exact and sortable as strings.
-scalar_mapping!("keyword" => i128, u128);
+// i128/u128 have no default: no numeric type holds them, a keyword sorts them as strings
+// ("10" < "9"), and serde_json cannot put values past 64 bits in a document. Choose with
+// `#[search(keyword)]` or `#[search(type = "double")]` (and a serde representation).
 scalar_mapping!("float" => f32);
 scalar_mapping!("double" => f64);
 scalar_mapping!("boolean" => bool);
 scalar_mapping!("ip" => std::net::IpAddr, std::net::Ipv4Addr, std::net::Ipv6Addr);
-scalar_mapping!("object" => Value);
-scalar_mapping!("date" => std::time::SystemTime);
+
+/// Any JSON (scalars, arrays, objects): kept in `_source`, not indexed (`enabled: false`),
+/// so no value is ever rejected.
+impl FieldMapping for Value {
+    type Scalar = Value;
+    fn field_mapping() -> Value {
+        json!({"type": "object", "enabled": false})
+    }
+}
+
+/// serde writes a `SystemTime` as `{"secs_since_epoch": .., "nanos_since_epoch": ..}`; the
+/// mapping indexes exactly that (range queries on `<field>.secs_since_epoch`). Store a
+/// `chrono`/`time` date-time instead for a `date` field.
+impl FieldMapping for std::time::SystemTime {
+    type Scalar = std::time::SystemTime;
+    fn field_mapping() -> Value {
+        json!({"properties": {
+            "secs_since_epoch": {"type": "long"},
+            "nanos_since_epoch": {"type": "long"}
+        }})
+    }
+}
 
 macro_rules! wrapper_mapping {
     ($($w:ident),+) => {$(

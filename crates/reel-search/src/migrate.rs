@@ -45,6 +45,12 @@ use crate::{
 /// The `_meta` key holding the definition's fingerprint.
 pub const FINGERPRINT_META: &str = "reel_fingerprint";
 
+/// The longest single `_cluster/health` wait (inside the 60 s transport timeout).
+const SHARD_WAIT_STEP: Duration = Duration::from_secs(20);
+
+/// The `_meta` key holding the schema version of [`VersionedIndex::schema_version`].
+pub const SCHEMA_VERSION_META: &str = "reel_schema_version";
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What [`VersionedIndex::ensure_current`] or [`VersionedIndex::migrate`] did.
@@ -94,6 +100,7 @@ pub struct VersionedIndex<D> {
     concurrency: usize,
     lease_ttl: Duration,
     shard_wait: Duration,
+    schema_version: u64,
     on_progress: Option<ProgressFn>,
     _doc: std::marker::PhantomData<fn() -> D>,
 }
@@ -109,6 +116,7 @@ impl<D> std::fmt::Debug for VersionedIndex<D> {
             .field("concurrency", &self.concurrency)
             .field("lease_ttl", &self.lease_ttl)
             .field("shard_wait", &self.shard_wait)
+            .field("schema_version", &self.schema_version)
             .finish()
     }
 }
@@ -123,6 +131,7 @@ impl<D> Clone for VersionedIndex<D> {
             concurrency: self.concurrency,
             lease_ttl: self.lease_ttl,
             shard_wait: self.shard_wait,
+            schema_version: self.schema_version,
             on_progress: self.on_progress.clone(),
             _doc: std::marker::PhantomData,
         }
@@ -148,6 +157,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             concurrency: 2,
             lease_ttl: Duration::from_secs(30),
             shard_wait: Duration::from_secs(120),
+            schema_version: 0,
             on_progress: None,
             _doc: std::marker::PhantomData,
         }
@@ -178,6 +188,17 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     /// index.
     pub fn shard_wait(mut self, wait: Duration) -> Self {
         self.shard_wait = wait;
+        self
+    }
+
+    /// This release's schema version (default 0), stored in the index's `_meta`. Versions
+    /// only move forward: when the live index has a higher version, [`ensure_current`]
+    /// (Self::ensure_current) returns [`Outcome::UpToDate`] instead of rebuilding the older
+    /// definition, and [`migrate`](Self::migrate) refuses. Bump it with every definition
+    /// change so that, during a rolling deploy, restarting pods of the old release leave the
+    /// new index alone (with equal versions a differing fingerprint still migrates).
+    pub fn schema_version(mut self, version: u64) -> Self {
+        self.schema_version = version;
         self
     }
 
@@ -244,11 +265,24 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     }
 
     async fn fingerprint_of(&self, index: &str) -> Result<Option<String>, Error> {
+        Ok(self.meta_of(index).await?.0)
+    }
+
+    /// The fingerprint and schema version in `index`'s `_meta`.
+    async fn meta_of(&self, index: &str) -> Result<(Option<String>, u64), Error> {
         let mapping = self.repo.get_mapping(index).await?;
-        Ok(mapping
+        let fingerprint = mapping
             .pointer(&format!("/_meta/{FINGERPRINT_META}"))
             .and_then(Value::as_str)
-            .map(str::to_owned))
+            .map(str::to_owned);
+        let version = mapping
+            .pointer(&format!("/_meta/{SCHEMA_VERSION_META}"))
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(0);
+        Ok((fingerprint, version))
     }
 
     /// Migrates only when the live index is missing or its fingerprint differs from the
@@ -285,7 +319,16 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         let Some(index) = self.current_index().await? else {
             return Ok(None);
         };
-        let live = self.fingerprint_of(&index).await?;
+        let (live, version) = self.meta_of(&index).await?;
+        if version > self.schema_version {
+            tracing::info!(
+                index = %index,
+                live_version = version,
+                own_version = self.schema_version,
+                "the live index has a newer schema; this release leaves it alone"
+            );
+            return Ok(Some(index));
+        }
         Ok((live.as_deref() == Some(self.definition.fingerprint().as_str())).then_some(index))
     }
 
@@ -327,12 +370,14 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         Ok(out)
     }
 
-    /// The `_aliases` actions that make `to` live and retire `from`.
+    /// The `_aliases` actions that make `to` live and retire `from`. The removes carry
+    /// `must_exist`, so the call is a compare-and-set: when `from` no longer holds the aliases
+    /// (another process swapped first) nothing is applied.
     pub fn swap_actions(&self, from: Option<&str>, to: &str) -> Vec<AliasAction> {
         let mut actions = Vec::new();
         if let Some(from) = from {
-            actions.push(AliasAction::remove(from, self.alias()));
-            actions.push(AliasAction::remove(from, self.write_alias()));
+            actions.push(AliasAction::remove_existing(from, self.alias()));
+            actions.push(AliasAction::remove_existing(from, self.write_alias()));
         }
         actions.push(AliasAction::add(to, self.alias()));
         actions.push(AliasAction::Add {
@@ -379,6 +424,16 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         E: Into<BoxError>,
     {
         let from = self.current_index().await?;
+        if let Some(live) = &from {
+            let (_, version) = self.meta_of(live).await?;
+            if version > self.schema_version {
+                return Err(self.error(format!(
+                    "the live index {live} has schema version {version}, newer than this \
+                     release's {}; schema versions only move forward",
+                    self.schema_version
+                )));
+            }
+        }
         let versions = self.versions().await?;
         // Leftovers of an interrupted migration are newer than the live index and not behind
         // the read alias, so nobody reads them; older ones were kept on purpose (`keep_old`).
@@ -396,7 +451,16 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
 
         // Create with loading settings; the fingerprint is the final definition's.
         let mut body = self.definition.body();
+        if let Some(meta) = body
+            .pointer_mut("/mappings/_meta")
+            .and_then(Value::as_object_mut)
+        {
+            meta.insert(SCHEMA_VERSION_META.into(), self.schema_version.into());
+        }
         if let Some(settings) = body.get_mut("settings").and_then(Value::as_object_mut) {
+            for key in ["refresh_interval", "number_of_replicas"] {
+                remove_setting(settings, key);
+            }
             settings.insert("refresh_interval".into(), "-1".into());
             settings.insert("number_of_replicas".into(), 0.into());
         }
@@ -496,12 +560,10 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         }
         // Restore the definition's settings (or the server defaults).
         let settings = self.definition.settings();
-        let refresh = settings
-            .get("refresh_interval")
+        let refresh = setting(settings, "refresh_interval")
             .cloned()
             .unwrap_or_else(|| "1s".into());
-        let replicas = settings
-            .get("number_of_replicas")
+        let replicas = setting(settings, "number_of_replicas")
             .cloned()
             .unwrap_or_else(|| 1.into());
         self.repo
@@ -515,7 +577,22 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         self.check_lease(lease, "moving the aliases")?;
         self.repo
             .update_aliases(&self.swap_actions(from, to))
-            .await?;
+            .await
+            .map_err(|e| {
+                self.error(format!(
+                    "moving the aliases from {from:?} to {to} failed: {e}"
+                ))
+            })?;
+        // Read the aliases back: both must point at `to` alone.
+        for alias in [self.alias().to_owned(), self.write_alias()] {
+            let live = self.repo.alias_indices(&alias).await?;
+            if live != [to] {
+                return Err(self.error(format!(
+                    "after the swap `{alias}` points at {live:?}, not only at {to}; repair it \
+                     with Repo::update_aliases before writing"
+                )));
+            }
+        }
         Ok(report)
     }
 
@@ -535,37 +612,47 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             relocating_shards: u64,
         }
         let op = format!("wait for the shards of {index}");
-        let timeout = format!("{}ms", self.shard_wait.as_millis());
-        let (status, bytes) = self
-            .repo
-            .send_json(
-                &op,
-                elasticsearch::http::Method::Get,
-                &format!("/_cluster/health/{}", encode(index)),
-                &[
-                    ("wait_for_status", "yellow".into()),
-                    ("wait_for_no_initializing_shards", "true".into()),
-                    ("wait_for_no_relocating_shards", "true".into()),
-                    ("timeout", timeout),
-                ],
-                None,
-            )
-            .await?;
-        // Elasticsearch answers 408 when the wait timed out.
-        if !(200..300).contains(&status) && status != 408 {
-            return Err(api_error(&op, status, &bytes));
+        // Each health call waits at most SHARD_WAIT_STEP, well inside the client's transport
+        // timeout; the loop waits `shard_wait` in all.
+        let deadline = tokio::time::Instant::now() + self.shard_wait;
+        loop {
+            let step = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(SHARD_WAIT_STEP);
+            let timeout = format!("{}ms", step.as_millis().max(1));
+            let (status, bytes) = self
+                .repo
+                .send_json(
+                    &op,
+                    elasticsearch::http::Method::Get,
+                    &format!("/_cluster/health/{}", encode(index)),
+                    &[
+                        ("wait_for_status", "yellow".into()),
+                        ("wait_for_no_initializing_shards", "true".into()),
+                        ("wait_for_no_relocating_shards", "true".into()),
+                        ("timeout", timeout),
+                    ],
+                    None,
+                )
+                .await?;
+            // Elasticsearch answers 408 when the wait timed out.
+            if !(200..300).contains(&status) && status != 408 {
+                return Err(api_error(&op, status, &bytes));
+            }
+            let health: Health = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+                what: op.clone(),
+                reason: e.to_string(),
+            })?;
+            if !health.timed_out && status != 408 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.error(format!(
+                    "{index} still had {} initializing and {} relocating shards after {:?}; reads stay on the old index (raise `shard_wait` or check the cluster's allocation)",
+                    health.initializing_shards, health.relocating_shards, self.shard_wait
+                )));
+            }
         }
-        let health: Health = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
-            what: op.clone(),
-            reason: e.to_string(),
-        })?;
-        if health.timed_out || status == 408 {
-            return Err(self.error(format!(
-                "{index} still had {} initializing and {} relocating shards after {:?}; reads stay on the old index (raise `shard_wait` or check the cluster's allocation)",
-                health.initializing_shards, health.relocating_shards, self.shard_wait
-            )));
-        }
-        Ok(())
     }
 
     /// The indices behind the write alias (the read alias when there is none yet).
@@ -599,6 +686,24 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             any |= self.repo.delete(&target, id).await?;
         }
         Ok(any)
+    }
+}
+
+/// An index setting written flat (`refresh_interval`), dotted (`index.refresh_interval`) or
+/// nested (`{"index": {"refresh_interval": ..}}`).
+fn setting<'a>(settings: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    settings
+        .get(key)
+        .or_else(|| settings.get(&format!("index.{key}")))
+        .or_else(|| settings.get("index").and_then(|index| index.get(key)))
+}
+
+/// Removes every spelling of a setting (see [`setting`]).
+fn remove_setting(settings: &mut serde_json::Map<String, Value>, key: &str) {
+    settings.remove(key);
+    settings.remove(&format!("index.{key}"));
+    if let Some(index) = settings.get_mut("index").and_then(Value::as_object_mut) {
+        index.remove(key);
     }
 }
 

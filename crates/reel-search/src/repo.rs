@@ -23,6 +23,165 @@ use crate::{
     SearchRequest, SearchResponse,
 };
 
+/// Whether a request may be sent again after an answer (or silence) that does not say whether
+/// the server applied it: reads, and writes whose repetition lands on the same state (`PUT`
+/// with an explicit id, `DELETE`). `POST` writes — `_bulk` bodies, `_update` scripts,
+/// by-query submissions, `_aliases`, `_reindex` — are not.
+pub(crate) fn is_idempotent(method: Method, path: &str) -> bool {
+    match method {
+        Method::Get | Method::Head | Method::Put | Method::Delete => true,
+        Method::Post => {
+            let last = path
+                .split('?')
+                .next()
+                .unwrap_or(path)
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            matches!(
+                last,
+                "_search"
+                    | "_count"
+                    | "_mget"
+                    | "_msearch"
+                    | "_refresh"
+                    | "scroll"
+                    | "_analyze"
+                    | "_pit"
+                    | "point_in_time"
+                    | "_validate"
+            ) || path.contains("/_search/")
+        }
+    }
+}
+
+/// Options of [`Repo::update_by_query_with`] and [`Repo::delete_by_query_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ByQueryOptions {
+    /// Stop at the first version conflict (`conflicts=abort`) instead of counting it and
+    /// going on (`conflicts=proceed`, the default).
+    pub abort_on_conflict: bool,
+    /// Refresh the touched shards when done (default `true`).
+    pub refresh: bool,
+}
+
+impl Default for ByQueryOptions {
+    fn default() -> Self {
+        Self {
+            abort_on_conflict: false,
+            refresh: true,
+        }
+    }
+}
+
+impl ByQueryOptions {
+    /// Sets [`abort_on_conflict`](Self::abort_on_conflict).
+    pub fn abort_on_conflict(mut self, abort: bool) -> Self {
+        self.abort_on_conflict = abort;
+        self
+    }
+
+    /// Sets [`refresh`](Self::refresh).
+    pub fn refresh(mut self, refresh: bool) -> Self {
+        self.refresh = refresh;
+        self
+    }
+}
+
+/// What an `_update_by_query` or `_delete_by_query` did, failures included.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[non_exhaustive]
+pub struct ByQueryResponse {
+    /// Milliseconds the operation took.
+    #[serde(default)]
+    pub took: u64,
+    /// Documents matched.
+    #[serde(default)]
+    pub total: u64,
+    /// Documents updated.
+    #[serde(default)]
+    pub updated: u64,
+    /// Documents deleted.
+    #[serde(default)]
+    pub deleted: u64,
+    /// Documents the script left unchanged (`ctx.op = "noop"`).
+    #[serde(default)]
+    pub noops: u64,
+    /// Documents skipped because they changed while the operation ran.
+    #[serde(default)]
+    pub version_conflicts: u64,
+    /// Per-document or per-shard failures, as the server reported them.
+    #[serde(default)]
+    pub failures: Vec<Value>,
+}
+
+impl ByQueryResponse {
+    /// Whether every matched document was processed: no failures, no version conflicts.
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty() && self.version_conflicts == 0
+    }
+}
+
+#[derive(Deserialize)]
+struct TaskStatus {
+    #[serde(default)]
+    completed: bool,
+    #[serde(default)]
+    response: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// Fails on an `_aliases` answer that is 2xx but did not apply every action.
+fn check_alias_response(op: &str, actions: &[AliasAction], response: &Value) -> Result<(), Error> {
+    let failed: Vec<String> = response
+        .get("action_results")
+        .and_then(Value::as_array)
+        .map(|results| {
+            results
+                .iter()
+                .filter(|r| {
+                    r.get("error").is_some()
+                        || r.get("status")
+                            .and_then(Value::as_u64)
+                            .is_some_and(|s| !(200..300).contains(&s))
+                })
+                .map(|r| {
+                    let reason = r
+                        .pointer("/error/reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or("failed");
+                    format!("{} ({reason})", r.get("action").unwrap_or(&Value::Null))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let errors = response.get("errors").and_then(Value::as_bool) == Some(true);
+    let acknowledged = response.get("acknowledged").and_then(Value::as_bool) != Some(false);
+    if failed.is_empty() && !errors && acknowledged {
+        return Ok(());
+    }
+    let sent: Vec<Value> = actions.iter().map(AliasAction::to_value).collect();
+    Err(Error::Api {
+        operation: op.to_owned(),
+        status: 200,
+        kind: "partial_alias_update".to_owned(),
+        reason: format!(
+            "the server applied only part of the actions {}: failed: [{}]{}; read the aliases \
+             back (Repo::alias_indices) and repair them before writing",
+            Value::Array(sent),
+            failed.join(", "),
+            if acknowledged {
+                ""
+            } else {
+                " (not acknowledged)"
+            },
+        ),
+    })
+}
+
 /// The result of a single-document write.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct WriteResult {
@@ -59,6 +218,9 @@ pub enum AliasAction {
         index: String,
         /// The alias.
         alias: String,
+        /// `Some(true)`: fail the whole call when `index` does not hold `alias` (a
+        /// compare-and-set; Elasticsearch ≥ 7.9, OpenSearch ≥ 2.12).
+        must_exist: Option<bool>,
     },
 }
 
@@ -76,6 +238,16 @@ impl AliasAction {
         Self::Remove {
             index: index.into(),
             alias: alias.into(),
+            must_exist: None,
+        }
+    }
+    /// Removes `alias` from `index`, failing the whole `_aliases` call (nothing applied) when
+    /// `index` does not hold `alias`: the compare-and-set a swap needs.
+    pub fn remove_existing(index: impl Into<String>, alias: impl Into<String>) -> Self {
+        Self::Remove {
+            index: index.into(),
+            alias: alias.into(),
+            must_exist: Some(true),
         }
     }
     /// The action's JSON (`{"add": {"index": .., "alias": ..}}`).
@@ -92,7 +264,17 @@ impl AliasAction {
                 }
                 json!({ "add": m })
             }
-            Self::Remove { index, alias } => json!({"remove": {"index": index, "alias": alias}}),
+            Self::Remove {
+                index,
+                alias,
+                must_exist,
+            } => {
+                let mut m = json!({"index": index, "alias": alias});
+                if let (Some(e), Some(o)) = (must_exist, m.as_object_mut()) {
+                    o.insert("must_exist".into(), (*e).into());
+                }
+                json!({ "remove": m })
+            }
         }
     }
 }
@@ -100,6 +282,8 @@ impl AliasAction {
 /// Counters a user would graph.
 #[derive(Debug, Default)]
 struct Counters {
+    /// 0 unknown, 1 the server has `_tasks`, 2 it has not.
+    tasks_api: std::sync::atomic::AtomicU8,
     requests: AtomicU64,
     retries: AtomicU64,
     bulk_items: AtomicU64,
@@ -122,8 +306,10 @@ pub struct RepoStats {
 
 /// Index admin, documents, bulk and search over the official `elasticsearch` client.
 ///
-/// Every request is retried on 429/502/503/504 and connection errors with a bounded
-/// [`Backoff`]; bulk requests resend only the items that got 429/503. Works with
+/// Requests are retried with a bounded [`Backoff`]: idempotent ones (reads, `PUT` with an
+/// id, `DELETE`) on 429/502/503/504 and connection errors; writes that could apply twice
+/// (`POST` bulk, update, by-query, aliases) only on 429/503 and refused connections. Bulk
+/// requests resend only the items that got 429/503. Works with
 /// Elasticsearch 8 and 9 (and OpenSearch-compatible servers).
 ///
 /// ```no_run
@@ -208,7 +394,9 @@ impl Repo {
         }
     }
 
-    /// Sends one request, retrying transport errors and 429/5xx; returns status and body.
+    /// Sends one request and returns status and body. Idempotent requests (see
+    /// [`is_idempotent`]) are retried on transport errors and 429/502/503/504; the others only
+    /// when the server certainly did not apply them (429, 503, connection refused).
     async fn send(
         &self,
         operation: &str,
@@ -218,6 +406,7 @@ impl Repo {
         body: Option<Bytes>,
     ) -> Result<(u16, Bytes), Error> {
         let span = tracing::debug_span!("elasticsearch", %operation, %path);
+        let idempotent = is_idempotent(method, path);
         let mut first = true;
         let result = self
             .backoff
@@ -243,7 +432,13 @@ impl Repo {
                         Ok((status, bytes))
                     }
                 },
-                Error::is_retryable,
+                |error: &Error| {
+                    if idempotent {
+                        error.is_retryable()
+                    } else {
+                        error.is_retryable_unapplied()
+                    }
+                },
             )
             .instrument(span)
             .await;
@@ -421,20 +616,17 @@ impl Repo {
         Ok(())
     }
 
-    /// Runs `_aliases` actions in one atomic call.
+    /// Runs `_aliases` actions in one atomic call and checks the answer: a 2xx that reports
+    /// `errors: true` or a failed `action_results` entry (Elasticsearch ≥ 8.14 applies the
+    /// other actions then) or `acknowledged: false` is an error naming the failed actions.
     pub async fn update_aliases(&self, actions: &[AliasAction]) -> Result<(), Error> {
         let body =
             json!({"actions": actions.iter().map(AliasAction::to_value).collect::<Vec<_>>()});
-        let _: Value = self
-            .call(
-                "update aliases",
-                Method::Post,
-                "/_aliases",
-                &[],
-                Some(&body),
-            )
+        let op = "update aliases";
+        let response: Value = self
+            .call(op, Method::Post, "/_aliases", &[], Some(&body))
             .await?;
-        Ok(())
+        check_alias_response(op, actions, &response)
     }
 
     /// The indices `alias` points at (empty when the alias does not exist), sorted.
@@ -765,47 +957,146 @@ impl Repo {
         Ok(c.count)
     }
 
-    /// Deletes the documents matching `query`; returns how many.
-    pub async fn delete_by_query(&self, index: &str, query: Query) -> Result<u64, Error> {
-        #[derive(Deserialize)]
-        struct Deleted {
-            #[serde(default)]
-            deleted: u64,
-        }
-        let d: Deleted = self
-            .call(
-                &format!("delete by query in {index}"),
-                Method::Post,
-                &format!("/{}/_delete_by_query", encode(index)),
-                &[("conflicts", "proceed".into()), ("refresh", "true".into())],
-                Some(&json!({ "query": query })),
-            )
-            .await?;
-        Ok(d.deleted)
+    /// Deletes the documents matching `query` with the default [`ByQueryOptions`] (conflicts
+    /// proceed, refresh).
+    ///
+    /// Runs as a task and polls it, so a client timeout never re-sends the request; the
+    /// response carries the failures and version conflicts (check
+    /// [`ByQueryResponse::is_complete`]).
+    pub async fn delete_by_query(
+        &self,
+        index: &str,
+        query: Query,
+    ) -> Result<ByQueryResponse, Error> {
+        self.delete_by_query_with(index, query, &ByQueryOptions::default())
+            .await
     }
 
-    /// Runs `script` on the documents matching `query`; returns how many were updated.
+    /// [`delete_by_query`](Self::delete_by_query) with explicit options.
+    pub async fn delete_by_query_with(
+        &self,
+        index: &str,
+        query: Query,
+        options: &ByQueryOptions,
+    ) -> Result<ByQueryResponse, Error> {
+        self.by_query(
+            &format!("delete by query in {index}"),
+            &format!("/{}/_delete_by_query", encode(index)),
+            options,
+            &json!({ "query": query }),
+        )
+        .await
+    }
+
+    /// Runs `script` on the documents matching `query` with the default [`ByQueryOptions`]
+    /// (conflicts proceed, refresh).
+    ///
+    /// Runs as a task (`wait_for_completion=false`) and polls it: a request that outlives the
+    /// client timeout is never sent twice, so `ctx._source.views += 1` applies once.
     pub async fn update_by_query(
         &self,
         index: &str,
         query: Query,
         script: &Script,
-    ) -> Result<u64, Error> {
-        #[derive(Deserialize)]
-        struct Updated {
-            #[serde(default)]
-            updated: u64,
+    ) -> Result<ByQueryResponse, Error> {
+        self.update_by_query_with(index, query, script, &ByQueryOptions::default())
+            .await
+    }
+
+    /// [`update_by_query`](Self::update_by_query) with explicit options.
+    pub async fn update_by_query_with(
+        &self,
+        index: &str,
+        query: Query,
+        script: &Script,
+        options: &ByQueryOptions,
+    ) -> Result<ByQueryResponse, Error> {
+        self.by_query(
+            &format!("update by query in {index}"),
+            &format!("/{}/_update_by_query", encode(index)),
+            options,
+            &json!({ "query": query, "script": script }),
+        )
+        .await
+    }
+
+    /// Whether the server has the tasks API (`GET /_tasks`), probed once per repo.
+    async fn supports_tasks(&self) -> Result<bool, Error> {
+        match self.counters.tasks_api.load(Ordering::Relaxed) {
+            1 => return Ok(true),
+            2 => return Ok(false),
+            _ => {}
         }
-        let u: Updated = self
-            .call(
-                &format!("update by query in {index}"),
-                Method::Post,
-                &format!("/{}/_update_by_query", encode(index)),
-                &[("conflicts", "proceed".into()), ("refresh", "true".into())],
-                Some(&json!({ "query": query, "script": script })),
+        let (status, _) = self
+            .send_json(
+                "probe the tasks API",
+                Method::Get,
+                "/_tasks",
+                &[("actions", "reel:probe".into())],
+                None,
             )
             .await?;
-        Ok(u.updated)
+        let supported = (200..300).contains(&status);
+        self.counters
+            .tasks_api
+            .store(if supported { 1 } else { 2 }, Ordering::Relaxed);
+        Ok(supported)
+    }
+
+    async fn by_query(
+        &self,
+        op: &str,
+        path: &str,
+        options: &ByQueryOptions,
+        body: &Value,
+    ) -> Result<ByQueryResponse, Error> {
+        let conflicts = if options.abort_on_conflict {
+            "abort"
+        } else {
+            "proceed"
+        };
+        let tasks = self.supports_tasks().await?;
+        let params = [
+            ("conflicts", conflicts.to_owned()),
+            ("refresh", options.refresh.to_string()),
+            ("wait_for_completion", (!tasks).to_string()),
+        ];
+        // Without a tasks API (emulators) the request runs synchronously; as a POST it is
+        // still never re-sent after a timeout.
+        let started: Value = self
+            .call(op, Method::Post, path, &params, Some(body))
+            .await?;
+        let Some(task) = started.get("task").and_then(Value::as_str) else {
+            // A server that ran it synchronously answered with the result itself.
+            return decode(op, &Bytes::from(serde_json::to_vec(&started)?));
+        };
+        let task_path = format!("/_tasks/{}", encode(task));
+        let mut delay = Duration::from_millis(20);
+        loop {
+            let status: TaskStatus = self.call(op, Method::Get, &task_path, &[], None).await?;
+            if status.completed {
+                if let Some(error) = status.error {
+                    return Err(Error::Api {
+                        operation: op.to_owned(),
+                        status: 500,
+                        kind: error
+                            .get("type")
+                            .and_then(Value::as_str)
+                            .unwrap_or("task_failed")
+                            .to_owned(),
+                        reason: error
+                            .get("reason")
+                            .and_then(Value::as_str)
+                            .unwrap_or("the task failed")
+                            .to_owned(),
+                    });
+                }
+                let response = status.response.unwrap_or(Value::Null);
+                return decode(op, &Bytes::from(serde_json::to_vec(&response)?));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
     }
 
     /// Streams every hit of `request` on `index`, `page_size` at a time: a point in time with
@@ -894,6 +1185,57 @@ struct Scan {
 
 const KEEP_ALIVE: &str = "2m";
 
+/// A scan dropped before its end (the caller stopped reading) releases its context at once,
+/// on the runtime it ran on.
+impl Drop for Scan {
+    fn drop(&mut self) {
+        if matches!(self.mode, ScanMode::Done | ScanMode::Start) {
+            return;
+        }
+        let mode = std::mem::replace(&mut self.mode, ScanMode::Done);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let repo = self.repo.clone();
+            runtime.spawn(async move { release(&repo, mode).await });
+        }
+    }
+}
+
+/// Releases a scan's point in time or scroll (best effort: the server expires it after
+/// `KEEP_ALIVE` anyway).
+async fn release(repo: &Repo, mode: ScanMode) {
+    let result = match mode {
+        ScanMode::Pit { flavor, id, .. } => {
+            let (path, body) = match flavor {
+                PitFlavor::Elasticsearch => ("/_pit", json!({ "id": id })),
+                PitFlavor::OpenSearch => ("/_search/point_in_time", json!({ "pit_id": [id] })),
+            };
+            repo.send_json(
+                "close point in time",
+                Method::Delete,
+                path,
+                &[],
+                Some(&body),
+            )
+            .await
+        }
+        ScanMode::Scroll { id } if !id.is_empty() => {
+            repo.send_json(
+                "clear scroll",
+                Method::Delete,
+                "/_search/scroll",
+                &[],
+                Some(&json!({ "scroll_id": [id] })),
+            )
+            .await
+        }
+        _ => return,
+    };
+    if let Err(error) = result {
+        // The server expires it anyway after KEEP_ALIVE.
+        tracing::debug!(%error, "could not release the scan context");
+    }
+}
+
 impl Scan {
     async fn open_pit(&self) -> Result<Option<(PitFlavor, String)>, Error> {
         let repo = &self.repo;
@@ -933,39 +1275,7 @@ impl Scan {
 
     async fn close(&mut self) {
         let mode = std::mem::replace(&mut self.mode, ScanMode::Done);
-        let result = match mode {
-            ScanMode::Pit { flavor, id, .. } => {
-                let (path, body) = match flavor {
-                    PitFlavor::Elasticsearch => ("/_pit", json!({ "id": id })),
-                    PitFlavor::OpenSearch => ("/_search/point_in_time", json!({ "pit_id": [id] })),
-                };
-                self.repo
-                    .send_json(
-                        "close point in time",
-                        Method::Delete,
-                        path,
-                        &[],
-                        Some(&body),
-                    )
-                    .await
-            }
-            ScanMode::Scroll { id } => {
-                self.repo
-                    .send_json(
-                        "clear scroll",
-                        Method::Delete,
-                        "/_search/scroll",
-                        &[],
-                        Some(&json!({ "scroll_id": [id] })),
-                    )
-                    .await
-            }
-            _ => return,
-        };
-        if let Err(error) = result {
-            // The server expires it anyway after KEEP_ALIVE.
-            tracing::debug!(%error, "could not release the scan context");
-        }
+        release(&self.repo, mode).await;
     }
 
     async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<VecDeque<Hit<T>>>, Error> {

@@ -57,6 +57,7 @@ struct Asset {
     price: rust_decimal::Decimal,
     #[search(index = false)]
     thumbnail: String,
+    #[serde(rename = "kind_name")]
     #[search(rename = "kind_name", keyword)]
     kind: String,
     #[search(skip)]
@@ -76,7 +77,7 @@ fn infers_types_and_applies_overrides() {
     let props = &body["mappings"]["properties"];
     let expect = json!({
         "id": {"type": "keyword"},
-        "title": {"type": "text", "analyzer": "folded", "search_analyzer": "standard", "fields": {"raw": {"type": "keyword"}}},
+        "title": {"type": "text", "analyzer": "folded", "search_analyzer": "standard", "fields": {"raw": {"type": "keyword", "ignore_above": 8191}}},
         "body": {"type": "match_only_text"},
         "small": {"type": "byte"},
         "medium": {"type": "short"},
@@ -89,7 +90,7 @@ fn infers_types_and_applies_overrides() {
         "ip": {"type": "ip"},
         "tags": {"type": "text"},
         "duration": {"type": "float"},
-        "extra": {"type": "object"},
+        "extra": {"type": "object", "enabled": false},
         "created_at": {"type": "date"},
         "day": {"type": "date", "format": "strict_date"},
         "uid": {"type": "keyword"},

@@ -520,3 +520,99 @@ async fn a_holder_whose_lease_was_taken_over_stops_before_the_swap() {
     assert!(!repo.index_exists(&format!("{alias}_v2")).await.unwrap());
     assert_eq!(repo.count(&alias, None).await.unwrap(), 10);
 }
+
+/// The swap is a compare-and-set: when the alias no longer points at the index the swap
+/// retires (another process swapped first), nothing changes and the error says so.
+#[tokio::test]
+async fn the_alias_swap_fails_whole_when_the_old_index_lost_the_alias() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("cas");
+    let v = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    let (a, b, c) = (
+        server.index("cas_a"),
+        server.index("cas_b"),
+        server.index("cas_c"),
+    );
+    for index in [&a, &b, &c] {
+        repo.create_index(index, &Asset::definition())
+            .await
+            .unwrap();
+    }
+    repo.update_aliases(&v.swap_actions(None, &b))
+        .await
+        .unwrap();
+    // A stale process believes `a` is live and swaps from it to `c`.
+    let err = repo
+        .update_aliases(&v.swap_actions(Some(&a), &c))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&alias), "{err}");
+    assert_eq!(repo.alias_indices(&alias).await.unwrap(), vec![b.clone()]);
+    assert_eq!(repo.alias_indices(&v.write_alias()).await.unwrap(), vec![b]);
+}
+
+/// A rolling deploy: pods of the old release (schema 1) and the new one (schema 2) restart in
+/// turn and each calls `ensure_current`. The new schema is built exactly once; an old pod
+/// never migrates back.
+#[tokio::test]
+async fn a_rolling_deploy_alternating_two_releases_migrates_exactly_once() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("rolling");
+    let old_release = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    )
+    .schema_version(1);
+    let new_release =
+        VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).schema_version(2);
+    assert!(matches!(
+        old_release.ensure_current(all(0..5)).await.unwrap(),
+        Outcome::Migrated { from: None, .. }
+    ));
+    let mut migrations = 0;
+    for round in 0..3 {
+        for (name, release) in [("new", &new_release), ("old", &old_release)] {
+            let outcome = release.ensure_current(all(0..5)).await.unwrap();
+            if let Outcome::Migrated { from, to, .. } = &outcome {
+                migrations += 1;
+                println!("round {round}: {name} release migrated {from:?} -> {to}");
+            }
+        }
+    }
+    assert_eq!(
+        migrations, 1,
+        "the new schema is built once, never rebuilt back"
+    );
+    assert_eq!(
+        new_release.live_fingerprint().await.unwrap().unwrap(),
+        changed(&alias).fingerprint()
+    );
+}
+
+/// Settings written nested (`{"index": {"refresh_interval": ..}}`) or dotted
+/// (`"index.number_of_replicas"`) survive the migration's loading settings.
+#[tokio::test]
+async fn nested_and_dotted_settings_are_restored_after_the_backfill() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("nested-settings");
+    let def = Asset::definition().with_name(&alias);
+    let mut settings = def.settings().clone();
+    settings.remove("number_of_replicas");
+    settings.insert("index".into(), json!({"refresh_interval": "7s"}));
+    settings.insert("index.number_of_replicas".into(), json!(0));
+    let def = IndexDefinition::new(&alias, json!(settings), json!(def.mappings()));
+    let v = VersionedIndex::<Asset>::with_definition(repo.clone(), def)
+        .shard_wait(Duration::from_secs(5));
+    v.ensure_current(all(0..3)).await.unwrap();
+    let live = v.current_index().await.unwrap().unwrap();
+    let index_settings = repo.get_settings(&live).await.unwrap();
+    let got = &index_settings;
+    assert_eq!(index_settings["refresh_interval"], "7s", "{got}");
+    assert_eq!(index_settings["number_of_replicas"], "0", "{got}");
+}

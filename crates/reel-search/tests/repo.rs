@@ -6,7 +6,7 @@ mod common;
 
 use common::{Asset, asset, record, repo, search_server};
 use futures::TryStreamExt;
-use reel_search::{BulkAction, Document, Query, SearchRequest, TotalRelation};
+use reel_search::{BulkAction, Document, Query, Repo, SearchRequest, TotalRelation};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -349,7 +349,9 @@ async fn scan_streams_every_hit_and_by_query_ops() {
         .await;
     let scripts = common::scripts_supported(&server);
     if scripts {
-        assert_eq!(updated.unwrap(), 19);
+        let updated = updated.unwrap();
+        assert_eq!(updated.updated, 19);
+        assert!(updated.is_complete(), "{updated:?}");
     } else {
         assert_eq!(updated.unwrap_err().status(), Some(400));
     }
@@ -357,7 +359,8 @@ async fn scan_streams_every_hit_and_by_query_ops() {
         .delete_by_query(&index, Query::term("kind", "video").into())
         .await
         .unwrap();
-    assert_eq!(deleted, 19);
+    assert_eq!(deleted.deleted, 19);
+    assert!(deleted.is_complete(), "{deleted:?}");
     repo.refresh(&index).await.unwrap();
     assert_eq!(repo.count(&index, None).await.unwrap(), 38);
     assert_eq!(
@@ -370,20 +373,162 @@ async fn scan_streams_every_hit_and_by_query_ops() {
 
 #[tokio::test]
 async fn connection_errors_are_retried_then_reported() {
-    let mut server = search_server();
-    if server.is_external() {
-        return;
-    }
-    let repo = repo(&server).with_backoff(
-        reel_core::Backoff::new(
-            std::time::Duration::from_millis(1),
-            std::time::Duration::from_millis(5),
-        )
-        .with_max_retries(2),
-    );
-    server.kill();
+    // Nothing listens on a port just freed: every attempt fails to connect.
+    let port = reel_testkit::free_port().unwrap();
+    let repo = Repo::connect(&format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .with_backoff(
+            reel_core::Backoff::new(
+                std::time::Duration::from_millis(1),
+                std::time::Duration::from_millis(5),
+            )
+            .with_max_retries(2),
+        );
     let err = repo.index_exists("x").await.unwrap_err();
     assert!(matches!(err, reel_search::Error::Transport(_)), "{err}");
     assert_eq!(repo.stats().retries, 2);
     assert_eq!(repo.stats().requests, 3);
+}
+
+/// A client timeout says nothing about the server: an `_update_by_query` that outlives it keeps
+/// running. Re-sending it would apply `views += 1` twice; reel runs it as a task and polls.
+#[tokio::test]
+async fn update_by_query_whose_client_times_out_is_applied_once() {
+    let server = search_server();
+    if !common::scripts_supported(&server) {
+        return;
+    }
+    let (repo, index) = seeded(&server, "ubq-timeout", 400).await;
+    let url = elasticsearch::http::Url::parse(server.url()).unwrap();
+    let transport = elasticsearch::http::transport::TransportBuilder::new(
+        elasticsearch::http::transport::SingleNodeConnectionPool::new(url),
+    )
+    .timeout(std::time::Duration::from_millis(40))
+    .build()
+    .unwrap();
+    let impatient = Repo::new(elasticsearch::Elasticsearch::new(transport)).with_backoff(
+        reel_core::Backoff::new(
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_millis(5),
+        )
+        .with_max_retries(50),
+    );
+    let before: i64 = (0..400).map(|i| i as i64 * 10).sum();
+    // Slow enough per document to outlive the 40 ms timeout on any machine.
+    let script = reel_search::Script::painless(
+        "long x = 0; for (int i = 0; i < 20000; i++) { x += i; } ctx._source.views += 1",
+    );
+    let _ = impatient
+        .update_by_query(&index, Query::match_all().into(), &script)
+        .await;
+    // Whatever the client saw, wait until no by-query task runs any more, then count.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let tasks: Value = repo
+            .client()
+            .send::<(), _>(
+                elasticsearch::http::Method::Get,
+                "/_tasks",
+                elasticsearch::http::headers::HeaderMap::new(),
+                Some(&[("actions", "*byquery")]),
+                None,
+                None,
+            )
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let running = tasks["nodes"]
+            .as_object()
+            .map(|nodes| {
+                nodes
+                    .values()
+                    .any(|n| n["tasks"].as_object().is_some_and(|t| !t.is_empty()))
+            })
+            .unwrap_or(false);
+        if !running {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "tasks still running");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    repo.refresh(&index).await.unwrap();
+    let found = repo
+        .search::<Value>(
+            &index,
+            &SearchRequest::new()
+                .size(0)
+                .agg("views", reel_search::Aggregation::sum("views")),
+        )
+        .await
+        .unwrap();
+    let sum = serde_json::to_value(&found.aggregations).unwrap();
+    assert_eq!(
+        sum["views"]["value"].as_f64().unwrap() as i64,
+        before + 400,
+        "each document updated exactly once"
+    );
+}
+
+/// Open search contexts (points in time and scrolls) on the node.
+async fn open_contexts(repo: &Repo) -> u64 {
+    let stats: Value = repo
+        .client()
+        .send::<(), _>(
+            elasticsearch::http::Method::Get,
+            "/_nodes/stats/indices/search",
+            elasticsearch::http::headers::HeaderMap::new(),
+            None::<&()>,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| {
+            n["indices"]["search"]["open_contexts"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// A scan dropped before its end releases its point in time (or scroll) at once instead of
+/// leaving it to expire minutes later.
+#[tokio::test]
+async fn a_dropped_scan_releases_its_search_context() {
+    let server = search_server();
+    if !server.is_external() {
+        return; // the emulator keeps no search contexts
+    }
+    let (repo, index) = seeded(&server, "scan-drop", 12).await;
+    let before = open_contexts(&repo).await;
+    for scroll in [false, true] {
+        let mut hits = if scroll {
+            repo.scroll::<Asset>(&index, SearchRequest::new(), 2)
+        } else {
+            repo.scan::<Asset>(&index, SearchRequest::new(), 2)
+        };
+        hits.try_next().await.unwrap().unwrap();
+        assert!(
+            open_contexts(&repo).await > before,
+            "the scan holds a context"
+        );
+        drop(hits);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while open_contexts(&repo).await > before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the dropped scan (scroll: {scroll}) still holds its context"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reel_core::Backoff;
-use reel_search::{BulkOp, Repo};
+use reel_search::{AliasAction, BulkOp, Repo, Script};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -132,4 +132,84 @@ async fn retries_are_bounded_and_the_last_error_is_reported() {
     assert_eq!(err.status(), Some(429));
     assert!(err.to_string().contains("queue full"), "{err}");
     assert_eq!(seen.lock().unwrap().len(), 3);
+}
+
+/// A 504 from a proxy says nothing about whether the server applied the request: a bulk body
+/// (which may hold `create` and scripted updates) must not be sent again.
+#[tokio::test]
+async fn non_idempotent_requests_are_not_resent_after_502_or_504() {
+    for status in [502u16, 504] {
+        let (url, seen) = mock_server(vec![(
+            status,
+            r#"{"error":{"type":"gateway","reason":"upstream timed out"}}"#.into(),
+        )])
+        .await;
+        let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+        let err = repo
+            .bulk("x", vec![BulkOp::create("1", json!({"a": 1}))])
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(status), "{err}");
+        assert_eq!(seen.lock().unwrap().len(), 1, "bulk resent after {status}");
+        let err = repo
+            .update_script("x", "1", &Script::painless("ctx._source.a += 1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(status), "{err}");
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            2,
+            "scripted update resent after {status}"
+        );
+    }
+}
+
+/// Reads and writes with an explicit id are idempotent: those are retried after a 504.
+#[tokio::test]
+async fn idempotent_requests_are_retried_after_504() {
+    let (url, seen) = mock_server(vec![
+        (
+            504,
+            r#"{"error":{"type":"gateway","reason":"slow"}}"#.into(),
+        ),
+        (200, r#"{"count": 7}"#.into()),
+    ])
+    .await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    assert_eq!(repo.count("x", None).await.unwrap(), 7);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+/// Elasticsearch ≥ 8.14 answers a multi-action `_aliases` call whose `remove` found nothing
+/// with 200, `errors: true`, and applies the adds. A FAKE server replays that answer (the
+/// OpenSearch test node rejects the whole call instead): reel must report the partial swap.
+#[tokio::test]
+async fn alias_update_with_errors_in_a_200_is_an_error() {
+    let partial = json!({
+        "acknowledged": true,
+        "errors": true,
+        "action_results": [
+            {"action": {"type": "remove", "indices": ["old"], "aliases": ["assets"]},
+             "status": 404,
+             "error": {"type": "aliases_not_found_exception", "reason": "aliases [assets] missing"}},
+            {"action": {"type": "add", "indices": ["new"], "aliases": ["assets"]}, "status": 200}
+        ]
+    });
+    let (url, seen) = mock_server(vec![(200, partial.to_string())]).await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    let err = repo
+        .update_aliases(&[
+            AliasAction::remove("old", "assets"),
+            AliasAction::add("new", "assets"),
+        ])
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("aliases [assets] missing"), "{text}");
+    assert!(text.contains("remove"), "{text}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "an alias update is not resent"
+    );
 }

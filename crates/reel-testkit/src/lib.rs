@@ -3,8 +3,9 @@
 //! Tests in reel talk to the real thing: [`Memcached`] and [`Redis`] processes on ephemeral
 //! ports (several at once, with [`kill`](Memcached::kill) and [`restart`](Memcached::restart)
 //! to simulate node failures), a fresh [`Postgres`] database per test run, and a [`Search`]
-//! server — the `osmem-server` binary from PyPI, or a real Elasticsearch when `REEL_ES_URL` is
-//! set. What is missing fails the test with the command that installs it; nothing silently
+//! server — a real [`OpenSearch`] node shared by the test binary (built from Maven Central by
+//! `cargo xtask setup`), the `osmem-server` emulator with `REEL_SEARCH_ENGINE=osmem`, or any
+//! cluster at `REEL_ES_URL`. What is missing fails the test with the command that installs it; nothing silently
 //! passes.
 //!
 //! ```no_run
@@ -25,6 +26,7 @@
 //! `CARGO_TARGET_DIR` works too; `REEL_TOOLS_DIR` overrides it.
 
 mod error;
+mod opensearch;
 mod postgres;
 mod process;
 mod redis_cluster;
@@ -32,10 +34,11 @@ mod search;
 mod tools;
 
 pub use error::TestkitError;
+pub use opensearch::{OPENSEARCH_DIR, OPENSEARCH_VERSION, OpenSearch};
 pub use postgres::{DEFAULT_ADMIN_URL, Postgres};
 pub use process::{Memcached, Redis, free_port, wait_for_port};
 pub use redis_cluster::RedisCluster;
-pub use search::Search;
+pub use search::{Engine, Search};
 pub use tools::{node_modules, python, tools_dir, venv_bin};
 
 /// The command that installs everything reel's tests need.

@@ -1,4 +1,5 @@
-//! An Elasticsearch-compatible server: `osmem-server` on loopback, or `REEL_ES_URL`.
+//! An Elasticsearch-compatible server for a test: a real OpenSearch node shared by the test
+//! binary (the default), `osmem-server` (`REEL_SEARCH_ENGINE=osmem`), or `REEL_ES_URL`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -8,25 +9,53 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::TestkitError;
+use crate::opensearch::OpenSearch;
 use crate::tools::tools_dir;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// A search server for one test: a private `osmem-server` process (an in-memory
-/// OpenSearch-compatible server from PyPI), or the real Elasticsearch at `REEL_ES_URL`.
+/// Which engine a [`Search`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Engine {
+    /// A real OpenSearch node started by the testkit (see [`OpenSearch`]).
+    OpenSearch,
+    /// `osmem-server`, the in-memory emulator from PyPI (`REEL_SEARCH_ENGINE=osmem`).
+    Osmem,
+    /// Whatever answers at `REEL_ES_URL` (Elasticsearch or OpenSearch).
+    External,
+}
+
+impl Engine {
+    /// Whether the engine runs Painless scripts, tasks and the rest of a real cluster's API
+    /// (everything but the emulator).
+    pub fn is_real(self) -> bool {
+        !matches!(self, Self::Osmem)
+    }
+}
+
+/// A search server for one test.
+///
+/// - By default, a real OpenSearch node started once per test binary
+///   ([`OpenSearch::shared`]) and shared by every test in it.
+/// - With `REEL_SEARCH_ENGINE=osmem`, a private `osmem-server` process (an in-memory
+///   OpenSearch-compatible emulator from PyPI): fast, but not Lucene.
+/// - With `REEL_ES_URL`, any external cluster (the GitHub workflow's Elasticsearch 8 and 9).
 ///
 /// Tests name their indices through [`index`](Self::index), which adds a prefix unique to
-/// this value, so tests can share an external server; with `REEL_ES_URL` those indices are
+/// this value, so tests can share a server; on a shared or external server those indices are
 /// deleted on drop.
 #[derive(Debug)]
 pub struct Search {
     url: String,
     prefix: String,
+    engine: Engine,
     child: Option<Child>,
 }
 
 impl Search {
-    /// Starts `osmem-server`, or connects to `REEL_ES_URL` when it is set.
+    /// Connects to the engine chosen by the environment (see [`Search`]), starting it if
+    /// needed.
     pub fn start() -> Result<Self, TestkitError> {
         let prefix = format!(
             "reel-test-{}-{}",
@@ -38,9 +67,39 @@ impl Search {
             return Ok(Self {
                 url,
                 prefix,
+                engine: Engine::External,
                 child: None,
             });
         }
+        match std::env::var("REEL_SEARCH_ENGINE").as_deref() {
+            Ok("osmem") => Self::start_osmem(prefix),
+            Ok("opensearch") | Ok("") | Err(_) => Ok(Self {
+                url: OpenSearch::shared()?.url().to_owned(),
+                prefix,
+                engine: Engine::OpenSearch,
+                child: None,
+            }),
+            Ok(other) => Err(TestkitError::NotReady {
+                server: "search".into(),
+                detail: format!(
+                    "REEL_SEARCH_ENGINE={other:?} is not an engine; use `opensearch` (the \
+                     default) or `osmem`, or set REEL_ES_URL"
+                ),
+            }),
+        }
+    }
+
+    /// Starts a private `osmem-server`, whatever the environment says.
+    pub fn start_osmem_server() -> Result<Self, TestkitError> {
+        let prefix = format!(
+            "reel-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        Self::start_osmem(prefix)
+    }
+
+    fn start_osmem(prefix: String) -> Result<Self, TestkitError> {
         let binary = osmem_binary()?;
         let mut child = Command::new(&binary)
             .args([
@@ -72,6 +131,7 @@ impl Search {
             Some(url) => Ok(Self {
                 url,
                 prefix,
+                engine: Engine::Osmem,
                 child: Some(child),
             }),
             None => {
@@ -90,9 +150,15 @@ impl Search {
         &self.url
     }
 
-    /// Whether this is an external server from `REEL_ES_URL` rather than `osmem-server`.
+    /// The engine this server is.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Whether this is a real engine (the OpenSearch node or `REEL_ES_URL`) rather than the
+    /// `osmem-server` emulator: scripts, tasks and Lucene's behaviour are there.
     pub fn is_external(&self) -> bool {
-        self.child.is_none()
+        self.engine.is_real()
     }
 
     /// An index name unique to this test: `<prefix>-<name>`.
@@ -105,7 +171,9 @@ impl Search {
         &self.prefix
     }
 
-    /// Kills the server process (no effect on an external server), to test outages.
+    /// Kills the server process, to test outages. Only an `osmem-server` of this test can be
+    /// killed: on a shared or external server this does nothing (check
+    /// [`can_kill`](Self::can_kill)).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -114,12 +182,20 @@ impl Search {
     }
 }
 
+impl Search {
+    /// Whether [`kill`](Self::kill) stops the server (a private `osmem-server` only).
+    pub fn can_kill(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
 impl Drop for Search {
     fn drop(&mut self) {
         if self.child.is_some() {
             self.kill();
         } else {
-            // External server: remove this test's indices (best effort, plain HTTP only).
+            // Shared or external server: remove this test's indices (best effort, plain HTTP
+            // only).
             let _ = http_delete(&self.url, &format!("/{}-*", self.prefix));
         }
     }

@@ -63,7 +63,8 @@ struct Asset {
 struct Project {
     #[search(id)]
     id: i64,
-    #[search(rename = "name", raw)]
+    #[serde(rename = "name")]
+    #[search(raw)]
     display_name: String,
     archived: bool,
     metadata: serde_json::Value,
