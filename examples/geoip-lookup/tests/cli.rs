@@ -95,3 +95,16 @@ fn refuses_a_file_that_is_not_a_database() {
     let out = bin().output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn help_exits_zero() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_geoip-lookup"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("geoip-lookup"),
+        "{output:?}"
+    );
+}

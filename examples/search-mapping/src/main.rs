@@ -63,7 +63,8 @@ struct Asset {
 struct Project {
     #[search(id)]
     id: i64,
-    #[search(rename = "name", raw)]
+    #[serde(rename = "name")]
+    #[search(raw)]
     display_name: String,
     archived: bool,
     metadata: serde_json::Value,
@@ -78,6 +79,13 @@ fn print<D: Document>() -> Result<(), serde_json::Error> {
 }
 
 fn main() -> Result<(), serde_json::Error> {
+    clap::Command::new("example-search-mapping")
+        .about(
+            "Prints the index-creation body (settings + mappings) that reel-search derives \
+for two example models, as `PUT /<index>` receives it, and a few typed field paths. Needs no \
+server.",
+        )
+        .get_matches();
     print::<Asset>()?;
     print::<Project>()?;
     let f = Asset::fields();
