@@ -2,7 +2,7 @@
 //!
 //! One module per command, in the style of rust-analyzer's xtask: [`setup`] installs what the
 //! tests need, [`mod@test`] runs the workspace's tests, [`docs`] builds the API docs and the guide,
-//! [`release`] cuts an independent release of one crate and [`mod@bench`] runs the criterion
+//! [`dev`] starts the local backends the edge API uses, [`release`] cuts an independent release of one crate and [`mod@bench`] runs the criterion
 //! benchmarks and prints a table of ratios against each crate's peers.
 //!
 //! The binary (`src/main.rs`) only parses the command line; everything it runs lives here so
@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod dev;
 pub mod docs;
 pub mod release;
 pub mod setup;

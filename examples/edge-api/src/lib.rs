@@ -212,6 +212,26 @@ async fn limiter(
         }
         (Some(url), _) => {
             let client = redis::Client::open(url.as_str()).map_err(fail)?;
+            // One quick probe first: the connection manager retries a dead server with backoff
+            // for seconds before giving up, which suits a running service, not its start.
+            match tokio::time::timeout(
+                Duration::from_secs(2),
+                client.get_multiplexed_async_connection(),
+            )
+            .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    return Err(StartError::RateLimit(format!(
+                        "cannot reach redis at {url}: {error}"
+                    )));
+                }
+                Err(_) => {
+                    return Err(StartError::RateLimit(format!(
+                        "redis at {url} did not answer within 2 s"
+                    )));
+                }
+            }
             // The response timeout stays inside the limiter's 100 ms (below), so that redis-rs
             // sees a silent server as an error and reconnects instead of the limiter cancelling
             // each call first.

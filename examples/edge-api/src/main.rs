@@ -57,7 +57,10 @@ async fn run() -> i32 {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // sqlx reports PostgreSQL's notices at info: "relation _sqlx_migrations already
+            // exists, skipping" at every restart is noise, not news.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(colour)

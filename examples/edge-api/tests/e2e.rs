@@ -688,3 +688,25 @@ async fn an_unreachable_memcached_stops_start_up_unless_told_to_start_degraded()
     assert_eq!(list.status, 200, "{}", list.body);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_redis_stops_start_up_naming_its_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let data_dir = scratch_dir();
+    let error = app(Config {
+        redis_url: Some(url.clone()),
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    })
+    .await
+    .expect_err("start-up fails");
+    let message = error.to_string();
+    assert!(message.contains("REEL_REDIS_URL"), "{message}");
+    assert!(message.contains(&url), "{message}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
