@@ -20,9 +20,10 @@ commands:
   release --plan            crates changed since their last tag, in dependency order
   release --notes <crate> <version>
                             print a version's CHANGELOG section (used by the release workflow)
-  bench [--crate X] [--quick] [--report-only]
-                            run criterion benches and print the ratio table;
-                            write docs/src/benchmarks.md and its charts
+  bench [--crate X] [--quick] [--write] [--report-only]
+                            run criterion benches and print the ratio table (X: reel-ratelimit
+                            or ratelimit); --write also rewrites docs/src/benchmarks.md and
+                            its charts, --report-only rewrites them from results on disk
 ";
 
 fn main() -> std::process::ExitCode {
