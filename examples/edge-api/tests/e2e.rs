@@ -710,3 +710,27 @@ async fn a_dead_redis_stops_start_up_naming_its_url() {
     assert!(message.contains(&url), "{message}");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_postgres_database_is_named_without_source_lines() {
+    let postgres = Postgres::start().unwrap();
+    let url = format!("{}_missing", postgres.url());
+    let data_dir = scratch_dir();
+    let error = app(Config {
+        database_url: Some(url),
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    })
+    .await
+    .expect_err("start-up fails");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("database (REEL_DATABASE_URL)"),
+        "{message}"
+    );
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(message.contains("createdb"), "{message}");
+    // sqlx appends the line of PostgreSQL's C source: noise for whoever reads this.
+    assert!(!message.contains(" at line "), "{message}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
