@@ -17,7 +17,11 @@
 //!   `REEL_CLOUDFRONT_PRIVATE_KEY` for a real one);
 //! - the client's country in each document's `meta` through reel-geoip (a generated demo
 //!   database; `REEL_GEOIP_DB` for a real `.mmdb`, reloaded when it changes);
-//! - `/healthz` with each backend's state, `tracing` logs, graceful shutdown.
+//! - `/healthz` with each backend's state (503 `degraded` while one is down or a memcached
+//!   node is ejected), `tracing` logs, graceful shutdown on Ctrl-C and SIGTERM (`main.rs`);
+//! - every route by JSON:API 1.1: each query parameter it does not act on is a 400 naming it,
+//!   a missing related owner is a 404, client input is never a 5xx, and an unsupported method
+//!   is a 405 error document with `Allow`.
 //!
 //! Build the service with [`app`] and run it with [`serve`]; `main.rs` does both. Every
 //! setting is in [`Config`].
