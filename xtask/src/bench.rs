@@ -1,6 +1,8 @@
-//! `cargo xtask bench [--crate X] [--quick] [--report-only]`: runs the criterion benches and
-//! prints one table of ratios, ours / theirs; `--report-only` skips the runs and rebuilds the
-//! table, the page and the charts from the results already on disk.
+//! `cargo xtask bench [--crate X] [--quick] [--write] [--report-only]`: runs the criterion
+//! benches and prints one table of ratios, ours / theirs. `--write` also rewrites the tracked
+//! page and charts (a plain run leaves the repository untouched); `--report-only` skips the
+//! runs and rebuilds the table, the page and the charts from the results already on disk.
+//! `--crate` takes the package name or its short form (`ratelimit` for `reel-ratelimit`).
 //!
 //! Convention shared with the crate engineers: a comparison is a criterion group named
 //! `<crate without reel->/<what>` (`geoip/lookup`); its function `reel` is ours, functions
@@ -524,15 +526,33 @@ pub fn write_report(docs_src: &Path, rows: &[Row], machine: &str, command: &str)
         .with_context(|| format!("cannot write {}", page.display()))
 }
 
+/// The package `name` designates: itself when a package has that name, else `reel-<name>`
+/// when that one exists (so `--crate ratelimit` works), else `name` unchanged (and the lookup
+/// fails later with the list of packages).
+pub fn resolve_crate<'a>(name: &str, packages: impl Iterator<Item = &'a str> + Clone) -> String {
+    if packages.clone().any(|p| p == name) {
+        return name.to_owned();
+    }
+    let long = format!("reel-{name}");
+    if packages.into_iter().any(|p| p == long) {
+        long
+    } else {
+        name.to_owned()
+    }
+}
+
 /// `cargo xtask bench`
 pub fn run(mut args: Args) -> Result<()> {
     let only = args.value("--crate")?;
     let quick = args.flag("--quick");
     let report_only = args.flag("--report-only");
+    let write = args.flag("--write") || report_only;
     args.finish()?;
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;
     let meta = Metadata::load(&sh)?;
+    // `ratelimit` means `reel-ratelimit` when no package is called `ratelimit`.
+    let only = only.map(|name| resolve_crate(&name, meta.packages.iter().map(|p| p.name.as_str())));
     let with_benches: Vec<(String, Vec<String>)> = meta
         .packages
         .iter()
@@ -583,6 +603,13 @@ pub fn run(mut args: Args) -> Result<()> {
     println!("{}", render_table(&rows(&shown)));
     // The page always holds every group on disk: a run of one crate must not drop the others.
     let docs_src = root.join("docs/src");
+    if !write {
+        println!(
+            "bench: {} left as it is; pass --write to rewrite it and the charts from these results",
+            docs_src.join("benchmarks.md").display()
+        );
+        return Ok(());
+    }
     let date = cmd!(sh, "date -u +%F").quiet().read().unwrap_or_default();
     let machine = if date.is_empty() {
         machine_description()
@@ -596,4 +623,24 @@ pub fn run(mut args: Args) -> Result<()> {
         docs_src.join("bench").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::resolve_crate;
+
+    #[test]
+    fn short_crate_names_resolve_to_the_reel_package() {
+        let packages = ["reel-ratelimit", "reel-geoip", "xtask"];
+        assert_eq!(
+            resolve_crate("ratelimit", packages.iter().copied()),
+            "reel-ratelimit"
+        );
+        assert_eq!(
+            resolve_crate("reel-geoip", packages.iter().copied()),
+            "reel-geoip"
+        );
+        assert_eq!(resolve_crate("xtask", packages.iter().copied()), "xtask");
+        assert_eq!(resolve_crate("nope", packages.iter().copied()), "nope");
+    }
 }

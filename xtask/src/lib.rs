@@ -2,9 +2,10 @@
 //!
 //! One module per command, in the style of rust-analyzer's xtask: [`setup`] installs what the
 //! tests need, [`mod@test`] runs the workspace's tests, [`docs`] builds the API docs and the guide,
-//! [`release`] cuts an independent release of one crate and [`mod@bench`] runs the criterion
-//! benchmarks and prints a table of ratios against each crate's peers; [`ci`] builds each crate
-//! the way its users do (alone, per feature, packaged) and runs the release-safety checks.
+//! [`dev`] starts the local backends the edge API uses, [`release`] cuts an independent release
+//! of one crate and [`mod@bench`] runs the criterion benchmarks and prints a table of ratios
+//! against each crate's peers; [`ci`] builds each crate the way its users do (alone, per
+//! feature, packaged) and runs the release-safety checks.
 //!
 //! The binary (`src/main.rs`) only parses the command line; everything it runs lives here so
 //! that tests can drive it (the release flow is tested on a scratch git repository).
@@ -12,6 +13,7 @@
 pub mod bench;
 pub mod ci;
 pub mod cli;
+pub mod dev;
 pub mod docs;
 pub mod release;
 pub mod setup;

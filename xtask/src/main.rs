@@ -10,6 +10,10 @@ commands:
   setup                     install what the tests need (Debian packages, Python venv, npm)
   test [ARGS...]            setup, then nextest and doc tests for the workspace
                             (ARGS go to the test runner, e.g. -p reel-core)
+  dev [--run] [--database NAME] [--admin-url URL] [--geoip-db FILE]
+                            start memcached x2, redis, a search server and a PostgreSQL
+                            database (created if missing) on free loopback ports, print the
+                            REEL_* lines (or run the edge API with them); Ctrl-C stops them
   docs [--no-book]          cargo doc with warnings denied, then the mdBook guide in docs/
   release <crate> <patch|minor|major|X.Y.Z> [--dry-run]
                             bump, update dependents, changelog, check, commit and tag
@@ -20,9 +24,10 @@ commands:
                             build what users build: each crate alone and per feature,
                             cargo package, cargo-deny, actionlint, semver-checks, fuzz
                             (STEPS: comma-separated; --quick: what .ci/run runs)
-  bench [--crate X] [--quick] [--report-only]
-                            run criterion benches and print the ratio table;
-                            write docs/src/benchmarks.md and its charts
+  bench [--crate X] [--quick] [--write] [--report-only]
+                            run criterion benches and print the ratio table (X: reel-ratelimit
+                            or ratelimit); --write also rewrites docs/src/benchmarks.md and
+                            its charts, --report-only rewrites them from results on disk
 ";
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +53,7 @@ fn run() -> Result<()> {
         Some("release") => xtask::release::run(rest),
         Some("bench") => xtask::bench::run(rest),
         Some("ci") => xtask::ci::run(rest),
+        Some("dev") => xtask::dev::run(rest),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

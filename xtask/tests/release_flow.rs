@@ -275,3 +275,14 @@ fn refuses_a_dirty_tree_an_existing_tag_and_unpublishable_crates() {
     let err = release(&sh, &options(&repo, "beta", "patch", false)).unwrap_err();
     assert!(format!("{err:#}").contains("publish = false"), "{err:#}");
 }
+
+#[test]
+fn releasing_the_current_unreleased_version_explains_the_first_release() {
+    let (_scratch, repo, sh) = scratch_workspace("first-release");
+    let error = release(&sh, &options(&repo, "alpha", "0.1.0", true))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("never been released"), "{error}");
+    assert!(error.contains("git tag alpha-v0.1.0"), "{error}");
+    assert!(error.contains("cargo xtask release alpha patch"), "{error}");
+}

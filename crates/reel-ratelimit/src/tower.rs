@@ -743,13 +743,15 @@ impl Config {
             );
         }
         match self.keyless {
-            KeylessPolicy::PeerAddress => match reel_core::client_ip::peer_addr(request.extensions()) {
-                Some(peer) => Ok(Some(format!("peer {}", ip_key(peer.ip())))),
-                None => Err((
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the rate limiter found neither a key nor the client's address; serve the app with `into_make_service_with_connect_info::<SocketAddr>()` (axum) or insert the peer `SocketAddr` as a request extension",
-                )),
-            },
+            KeylessPolicy::PeerAddress => {
+                match reel_core::client_ip::peer_addr(request.extensions()) {
+                    Some(peer) => Ok(Some(format!("peer {}", ip_key(peer.ip())))),
+                    None => Err((
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the rate limiter found neither a key nor the client's address; serve the app with `into_make_service_with_connect_info::<SocketAddr>()` (axum) or insert the peer `SocketAddr` as a request extension",
+                    )),
+                }
+            }
             KeylessPolicy::Reject(status) => Err((
                 status,
                 "this request carries no rate-limit key (such as the API-key header) and cannot be served without one",

@@ -311,3 +311,16 @@ fn errors_are_clear_and_exit_non_zero() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("IPv4 only"));
     assert!(stdout(&run(&["--help"])).contains("usage: cloudfront-sign"));
 }
+
+#[test]
+fn help_exits_zero() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cloudfront-sign"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("cloudfront-sign"),
+        "{output:?}"
+    );
+}

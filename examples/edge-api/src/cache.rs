@@ -21,7 +21,9 @@ pub(crate) struct ResponseCache {
 }
 
 impl ResponseCache {
-    pub(crate) async fn connect(servers: &str) -> Result<Self, crate::StartError> {
+    /// Connects to `servers`; every node must accept a connection unless `degraded` (then an
+    /// unreachable node is logged and herd ejects it until it comes back).
+    pub(crate) async fn connect(servers: &str, degraded: bool) -> Result<Self, crate::StartError> {
         let discovery = StaticDiscovery::parse(servers).map_err(|e| {
             crate::StartError::Cache(format!("REEL_MEMCACHE_SERVERS `{servers}`: {e}"))
         })?;
@@ -34,6 +36,26 @@ impl ResponseCache {
             .build_memcache()
             .await
             .map_err(|e| crate::StartError::Cache(e.to_string()))?;
+        for node in &cluster.stats().nodes {
+            let address = node.node.address();
+            let reachable = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(address.as_str()),
+            )
+            .await;
+            let problem = match reachable {
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => "no answer within 2 s".to_owned(),
+            };
+            if degraded {
+                tracing::warn!(node = %address, problem, "memcached node unreachable; starting degraded (REEL_START_DEGRADED)");
+            } else {
+                return Err(crate::StartError::Cache(format!(
+                    "memcached node {address} is unreachable ({problem}); start it, fix REEL_MEMCACHE_SERVERS, or set REEL_START_DEGRADED=1 to start without it"
+                )));
+            }
+        }
         tracing::info!(servers, "caching asset reads in memcached");
         Ok(Self { cluster })
     }
@@ -95,10 +117,12 @@ impl ResponseCache {
         }
     }
 
-    /// Topology, per-node counters and whether a read works.
+    /// Topology, per-node counters and whether the cache is whole: a read works and no node
+    /// is ejected (an ejected node's keys go to the others, so the service is degraded).
     pub(crate) async fn health(&self) -> (bool, Value) {
-        let ok = self.cluster.get(GENERATION_KEY).await.is_ok();
+        let readable = self.cluster.get(GENERATION_KEY).await.is_ok();
         let stats = self.cluster.stats();
+        let ok = readable && stats.nodes.iter().all(|node| !node.ejected);
         let nodes: Vec<Value> = stats
             .nodes
             .iter()

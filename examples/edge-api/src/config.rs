@@ -59,6 +59,10 @@ pub struct Config {
     /// and the edition (`REEL_MAXMIND_EDITION`, default `GeoLite2-City`); `REEL_MAXMIND_URL`
     /// points the downloads at a mirror or caching proxy of the service.
     pub maxmind: Option<MaxMind>,
+    /// Start even when a configured memcached node does not answer (`REEL_START_DEGRADED=1`);
+    /// by default start-up fails and names the node. `/healthz` reports the service degraded
+    /// while a node is down either way.
+    pub start_degraded: bool,
 }
 
 /// Credentials for MaxMind's download service.
@@ -117,6 +121,7 @@ impl Default for Config {
             cloudfront_url: "https://d111111abcdef8.cloudfront.net".to_owned(),
             geoip_db: None,
             maxmind: None,
+            start_degraded: false,
         }
     }
 }
@@ -169,6 +174,18 @@ impl Config {
             })?;
         }
         config.public_url = get("REEL_PUBLIC_URL");
+        if let Some(value) = get("REEL_START_DEGRADED") {
+            config.start_degraded = match value.trim() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "REEL_START_DEGRADED",
+                        reason: format!("`{other}`: use 1 or 0"),
+                    });
+                }
+            };
+        }
         if let Some(dir) = get("REEL_DATA_DIR") {
             config.data_dir = PathBuf::from(dir);
         }

@@ -11,6 +11,18 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::model::{Asset, AssetChanges, Owner};
 
+/// An sqlx error as people read it: the database's message and SQLSTATE, without the
+/// `at line NNN` sqlx appends for PostgreSQL (a line of PostgreSQL's own C source).
+pub(crate) fn describe(error: &sqlx::Error) -> String {
+    match error.as_database_error() {
+        Some(database) => match database.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", database.message()),
+            None => database.message().to_owned(),
+        },
+        None => error.to_string(),
+    }
+}
+
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbKind {
@@ -145,19 +157,34 @@ impl Db {
         } else {
             options.max_connections(8)
         };
-        let pool = options
-            .connect(url)
-            .await
-            .map_err(|e| crate::StartError::Database(format!("cannot connect: {e}")))?;
+        let pool = options.connect(url).await.map_err(|e| {
+            let hint = match e.as_database_error().and_then(|d| d.code()) {
+                // invalid_catalog_name: the database does not exist.
+                Some(code) if code == "3D000" => {
+                    "; create it first (`createdb NAME`), or let `cargo xtask dev` do it"
+                }
+                _ => "",
+            };
+            crate::StartError::Database(format!("cannot connect: {}{hint}", describe(&e)))
+        })?;
         let migrated = match kind {
             DbKind::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await,
             DbKind::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await,
         };
-        migrated.map_err(|e| crate::StartError::Database(format!("migrations failed: {e}")))?;
+        migrated.map_err(|e| {
+            let reason = match &e {
+                sqlx::migrate::MigrateError::Execute(error) => describe(error),
+                sqlx::migrate::MigrateError::ExecuteMigration(error, version) => {
+                    format!("migration {version}: {}", describe(error))
+                }
+                other => other.to_string(),
+            };
+            crate::StartError::Database(format!("migrations failed: {reason}"))
+        })?;
         let db = Self { pool, kind };
-        db.seed()
-            .await
-            .map_err(|e| crate::StartError::Database(format!("cannot seed demo data: {e}")))?;
+        db.seed().await.map_err(|e| {
+            crate::StartError::Database(format!("cannot seed demo data: {}", describe(&e)))
+        })?;
         Ok(db)
     }
 

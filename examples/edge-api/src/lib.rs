@@ -17,7 +17,11 @@
 //!   `REEL_CLOUDFRONT_PRIVATE_KEY` for a real one);
 //! - the client's country in each document's `meta` through reel-geoip (a generated demo
 //!   database; `REEL_GEOIP_DB` for a real `.mmdb`, reloaded when it changes);
-//! - `/healthz` with each backend's state, `tracing` logs, graceful shutdown.
+//! - `/healthz` with each backend's state (503 `degraded` while one is down or a memcached
+//!   node is ejected), `tracing` logs, graceful shutdown on Ctrl-C and SIGTERM (`main.rs`);
+//! - every route by JSON:API 1.1: each query parameter it does not act on is a 400 naming it,
+//!   a missing related owner is a 404, client input is never a 5xx, and an unsupported method
+//!   is a 405 error document with `Allow`.
 //!
 //! Build the service with [`app`] and run it with [`serve`]; `main.rs` does both. Every
 //! setting is in [`Config`].
@@ -39,23 +43,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Request, State};
-use axum::http::header::{CONTENT_TYPE, HOST, LOCATION};
+use axum::http::header::{ALLOW, CONTENT_TYPE, HOST, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use reel_geoip::http::{ClientGeo, GeoIpLayer};
-use reel_jsonapi::axum::{JsonApiBody, JsonApiQuery, JsonApiRequest, Negotiated, render};
+use reel_jsonapi::axum::{JsonApiBody, JsonApiRequest, Negotiated, render};
 use reel_jsonapi::de::{Create, Update};
-use reel_jsonapi::query::{QueryRules, percent_decode};
-use reel_jsonapi::{Context, ErrorDocument, ErrorObject, MEDIA_TYPE, collection, document};
+use reel_jsonapi::query::{Query, QueryRules, percent_decode};
+use reel_jsonapi::ser::Page;
+use reel_jsonapi::{
+    Context, ErrorDocument, ErrorObject, MEDIA_TYPE, ResourceType, collection, document,
+};
 use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
 use reel_ratelimit::{FailurePolicy, MemcacheStore, MemoryStore, RateLimiter, RedisStore};
 use serde_json::{Value, json};
 
 pub use config::{Config, ConfigError, MaxMind};
-use model::{Asset, AssetChanges, AssetInput};
+use model::{Asset, AssetChanges, AssetInput, Owner};
 
 /// Why the service could not start; each message names the setting to check.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +121,7 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
     let db = db::Db::connect(config.database_url.as_deref()).await?;
     tracing::info!(database = db.kind().name(), "database ready");
     let cache = match &config.memcache_servers {
-        Some(servers) => Some(cache::ResponseCache::connect(servers).await?),
+        Some(servers) => Some(cache::ResponseCache::connect(servers, config.start_degraded).await?),
         None => None,
     };
     let (limiter, limit_store) = limiter(&config, cache.as_ref()).await?;
@@ -173,14 +180,15 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         )
         .route("/v2/owners/{id}", get(show_owner))
         .route("/v2/search", get(search_assets))
-        .layer(Extension(rules))
-        .layer(axum::middleware::from_fn(country_on_errors))
-        .layer(geo_layer)
-        .layer(rate_limit);
-    Ok(Router::new()
-        .merge(api)
-        .route("/healthz", get(health))
         .fallback(not_found)
+        .layer(Extension(rules))
+        // Inside `country_on_errors`, so that 429 documents get the same `meta` as the rest.
+        .layer(rate_limit)
+        .layer(axum::middleware::from_fn(country_on_errors))
+        .layer(geo_layer);
+    Ok(Router::new()
+        .route("/healthz", get(health))
+        .merge(api)
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state))
 }
@@ -202,6 +210,26 @@ async fn limiter(
         }
         (Some(url), _) => {
             let client = redis::Client::open(url.as_str()).map_err(fail)?;
+            // One quick probe first: the connection manager retries a dead server with backoff
+            // for seconds before giving up, which suits a running service, not its start.
+            match tokio::time::timeout(
+                Duration::from_secs(2),
+                client.get_multiplexed_async_connection(),
+            )
+            .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    return Err(StartError::RateLimit(format!(
+                        "cannot reach redis at {url}: {error}"
+                    )));
+                }
+                Err(_) => {
+                    return Err(StartError::RateLimit(format!(
+                        "redis at {url} did not answer within 2 s"
+                    )));
+                }
+            }
             // The response timeout stays inside the limiter's 100 ms (below), so that redis-rs
             // sees a silent server as an error and reconnects instead of the limiter cancelling
             // each call first.
@@ -261,14 +289,37 @@ async fn log_request(request: Request, next: Next) -> Response {
 }
 
 /// Adds `meta.country` to JSON:API error documents too (documents get it in [`respond`]),
-/// whichever extractor or handler wrote them.
+/// whichever extractor, handler, layer or fallback wrote them; and turns axum's empty 405
+/// into an error document (keeping its `Allow` header).
 async fn country_on_errors(request: Request, next: Next) -> Response {
     let geo: Geo = request
         .extensions()
         .get::<ClientGeo>()
         .cloned()
         .map(Extension);
-    let response = next.run(request).await;
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.headers().get(CONTENT_TYPE).is_none()
+    {
+        let allow = response.headers().get(ALLOW).cloned();
+        let allowed = allow
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut replaced = ErrorDocument::from(
+            ErrorObject::new(405, "Method Not Allowed").with_detail(format!(
+                "`{path}` does not support {method}; it supports {allowed}"
+            )),
+        )
+        .into_response();
+        if let Some(allow) = allow {
+            replaced.headers_mut().insert(ALLOW, allow);
+        }
+        response = replaced;
+    }
     let is_json_api = response
         .headers()
         .get(CONTENT_TYPE)
@@ -450,6 +501,95 @@ fn without_page(raw: &str) -> String {
     }
 }
 
+/// What a route does with the query string besides `include` and `fields[TYPE]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// A collection: `sort` and `page[number]`/`page[size]` apply too.
+    Collection,
+    /// One resource (or a write answering with one): `sort` and `page[...]` are refused.
+    Single,
+    /// A relationship's linkage: no query parameter applies.
+    Linkage,
+}
+
+/// Parses and checks the query string of a route returning `R` by JSON:API 1.1's rules:
+/// every parameter this API does not act on is a 400 naming it in `source.parameter`, so that
+/// none is silently ignored (including implementation-specific names such as `fooBar`).
+fn checked_query<R: ResourceType>(
+    uri: &Uri,
+    rules: Option<&QueryRules>,
+    shape: Shape,
+) -> Result<Query, ErrorDocument> {
+    let raw = uri.query().unwrap_or_default();
+    let mut errors = Vec::new();
+    let mut kept = Vec::new();
+    for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
+        let name = percent_decode(pair.split('=').next().unwrap_or_default());
+        let base = name.split('[').next().unwrap_or_default();
+        let refused = match (shape, base) {
+            (Shape::Linkage, _) => Some("a relationship's linkage takes no query parameters"),
+            (Shape::Single, "sort") => {
+                Some("`sort` applies to collections; this endpoint returns one resource")
+            }
+            (Shape::Single, "page") => {
+                Some("`page[...]` applies to collections; this endpoint returns one resource")
+            }
+            (_, "filter") => Some("this API has no filters; use /v2/search?q= to find assets"),
+            _ => None,
+        };
+        match refused {
+            Some(detail) => errors.push(
+                ErrorObject::new(400, "Unsupported query parameter")
+                    .with_detail(detail)
+                    .with_parameter(name),
+            ),
+            None => kept.push(pair),
+        }
+    }
+    let default_rules;
+    let rules = match rules.filter(|rules| rules.resource_type() == R::TYPE) {
+        Some(rules) => rules,
+        None => {
+            default_rules = QueryRules::for_resource::<R>();
+            &default_rules
+        }
+    };
+    let query = match Query::parse(&kept.join("&"), rules) {
+        Ok(query) => Some(query),
+        Err(document) => {
+            errors.extend(document.errors);
+            None
+        }
+    };
+    if let Some(query) = &query {
+        for (name, _) in &query.other {
+            errors.push(
+                ErrorObject::new(400, "Unsupported query parameter")
+                    .with_detail(format!("this API does not support `{name}`"))
+                    .with_parameter(name.clone()),
+            );
+        }
+        if let Some(number) = query.page.get("number")
+            && number.parse::<u64>().is_ok_and(|n| n == 0)
+        {
+            errors.push(
+                ErrorObject::new(400, "Invalid page number")
+                    .with_detail("pages are numbered from 1")
+                    .with_parameter("page[number]"),
+            );
+        }
+        for key in ["number", "size"] {
+            if let Err(error) = query.page_number(key) {
+                errors.push(error);
+            }
+        }
+    }
+    match query {
+        Some(query) if errors.is_empty() => Ok(query),
+        _ => Err(ErrorDocument::new(errors)),
+    }
+}
+
 fn parse_id(id: &str) -> Result<i64, ErrorDocument> {
     id.parse().map_err(|_| not_found_asset(id))
 }
@@ -457,22 +597,22 @@ fn parse_id(id: &str) -> Result<i64, ErrorDocument> {
 async fn list_assets(
     State(state): State<AppState>,
     _: Negotiated,
-    JsonApiQuery(query, _): JsonApiQuery<Asset>,
+    rules: Option<Extension<QueryRules>>,
     uri: Uri,
     headers: HeaderMap,
     geo: Geo,
 ) -> Result<Response, ErrorDocument> {
+    let query = checked_query::<Asset>(&uri, rules.as_deref(), Shape::Collection)?;
     let base = state.base_url(&headers);
     let raw = uri.query().unwrap_or_default();
     state
         .cached_read(&["list", &base, raw], &geo, async || {
-            let number = query.page_number("number")?.unwrap_or(1).max(1);
-            let size = query
-                .page_number("size")?
-                .unwrap_or(DEFAULT_PAGE_SIZE)
-                .clamp(1, MAX_PAGE_SIZE);
             let total = state.db().count_assets().await.map_err(internal)?;
             let page = query.number_page(DEFAULT_PAGE_SIZE, Some(total.max(0) as u64))?;
+            let Page::Number { number, size, .. } = page else {
+                return Err(internal("number_page returned another kind of page"));
+            };
+            let size = size.clamp(1, MAX_PAGE_SIZE);
             let offset = (number - 1).saturating_mul(size).min(i64::MAX as u64) as i64;
             let assets = state
                 .db()
@@ -482,13 +622,23 @@ async fn list_assets(
             let context = state.asset_context(&base);
             let self_link = format!("{base}{uri}");
             let collection_url = format!("{base}/v2/assets{}", without_page(raw));
-            to_value(
+            let mut body = to_value(
                 collection(&assets, &context)
                     .query(&query)
                     .paginate(&page, &collection_url)
                     .link("self", self_link.as_str())
                     .to_vec(),
-            )
+            )?;
+            // Past the last page, `prev` leads back to the last page (not to the requested
+            // page minus one, which may be past the end too).
+            let last = (total.max(0) as u64).div_ceil(size).max(1);
+            if number > last
+                && let Some(links) = body.get_mut("links").and_then(Value::as_object_mut)
+                && let Some(Value::String(last_link)) = links.get("last").cloned()
+            {
+                links.insert("prev".into(), Value::String(last_link));
+            }
+            Ok(body)
         })
         .await
 }
@@ -497,11 +647,12 @@ async fn show_asset(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: Negotiated,
-    JsonApiQuery(query, _): JsonApiQuery<Asset>,
+    rules: Option<Extension<QueryRules>>,
     uri: Uri,
     headers: HeaderMap,
     geo: Geo,
 ) -> Result<Response, ErrorDocument> {
+    let query = checked_query::<Asset>(&uri, rules.as_deref(), Shape::Single)?;
     let asset_id = parse_id(&id)?;
     let base = state.base_url(&headers);
     let raw = uri.query().unwrap_or_default();
@@ -534,6 +685,7 @@ async fn asset_owner(
     headers: HeaderMap,
     geo: Geo,
 ) -> Result<Response, ErrorDocument> {
+    let query = checked_query::<Owner>(&uri, None, Shape::Single)?;
     let asset = state
         .db()
         .asset(parse_id(&id)?)
@@ -545,6 +697,7 @@ async fn asset_owner(
     let self_link = format!("{base}{uri}");
     let body = to_value(
         document(&asset.owner, &context)
+            .query(&query)
             .link("self", self_link.as_str())
             .to_vec(),
     )?;
@@ -556,9 +709,11 @@ async fn asset_owner_linkage(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: Negotiated,
+    uri: Uri,
     headers: HeaderMap,
     geo: Geo,
 ) -> Result<Response, ErrorDocument> {
+    checked_query::<Owner>(&uri, None, Shape::Linkage)?;
     let asset = state
         .db()
         .asset(parse_id(&id)?)
@@ -589,6 +744,7 @@ async fn show_owner(
             ErrorObject::new(404, "Not Found").with_detail(format!("there is no owner `{id}`")),
         )
     };
+    let query = checked_query::<Owner>(&uri, None, Shape::Single)?;
     let owner_id: i64 = id.parse().map_err(|_| missing())?;
     let owner = state
         .db()
@@ -601,18 +757,20 @@ async fn show_owner(
     let self_link = format!("{base}{uri}");
     let body = to_value(
         document(&owner, &context)
+            .query(&query)
             .link("self", self_link.as_str())
             .to_vec(),
     )?;
     Ok(respond(200, body, "off", &geo))
 }
 
-/// 422 when the owner a request names does not exist.
+/// 404 when the owner a request names does not exist (JSON:API: a reference to a related
+/// resource that does not exist).
 async fn check_owner(state: &AppState, changes: &AssetChanges) -> Result<(), ErrorDocument> {
     if let Some(owner) = changes.owner_id
         && !state.db().owner_exists(owner).await.map_err(internal)?
     {
-        return Err(ErrorObject::new(422, "Unknown owner")
+        return Err(ErrorObject::new(404, "Owner not found")
             .with_detail(format!("there is no owner `{owner}`"))
             .with_pointer("/data/relationships/owner/data")
             .into());
@@ -622,10 +780,13 @@ async fn check_owner(state: &AppState, changes: &AssetChanges) -> Result<(), Err
 
 async fn create_asset(
     State(state): State<AppState>,
+    rules: Option<Extension<QueryRules>>,
+    uri: Uri,
     headers: HeaderMap,
     geo: Geo,
     JsonApiRequest(create): JsonApiRequest<Create<AssetInput>>,
 ) -> Result<Response, ErrorDocument> {
+    let query = checked_query::<Asset>(&uri, rules.as_deref(), Shape::Single)?;
     let changes = create.resource.validate(None)?;
     check_owner(&state, &changes).await?;
     let id = state.db().insert_asset(&changes).await.map_err(internal)?;
@@ -638,7 +799,7 @@ async fn create_asset(
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
     let context = state.asset_context(&base);
-    let body = to_value(document(&asset, &context).to_vec())?;
+    let body = to_value(document(&asset, &context).query(&query).to_vec())?;
     let mut response = respond(201, body, "off", &geo);
     if let Ok(location) = HeaderValue::from_str(&format!("{base}/v2/assets/{id}")) {
         response.headers_mut().insert(LOCATION, location);
@@ -649,10 +810,13 @@ async fn create_asset(
 async fn update_asset(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    rules: Option<Extension<QueryRules>>,
+    uri: Uri,
     headers: HeaderMap,
     geo: Geo,
     JsonApiBody(bytes, _): JsonApiBody,
 ) -> Result<Response, ErrorDocument> {
+    let query = checked_query::<Asset>(&uri, rules.as_deref(), Shape::Single)?;
     let update = Update::<AssetInput>::from_slice(&bytes, Some(&id))?;
     let asset_id = parse_id(&id)?;
     let present = |name: &str| update.is_present(name);
@@ -677,7 +841,7 @@ async fn update_asset(
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
     let context = state.asset_context(&base);
-    let body = to_value(document(&asset, &context).to_vec())?;
+    let body = to_value(document(&asset, &context).query(&query).to_vec())?;
     Ok(respond(200, body, "off", &geo))
 }
 
@@ -688,11 +852,6 @@ async fn search_assets(
     headers: HeaderMap,
     geo: Geo,
 ) -> Result<Response, ErrorDocument> {
-    let Some(search) = &state.0.search else {
-        return Err(ErrorObject::new(503, "Search is not configured")
-            .with_detail("this server runs without a search server; set REEL_ES_URL to an Elasticsearch or OpenSearch URL and restart")
-            .into());
-    };
     let mut text = None;
     let mut errors = Vec::new();
     for pair in uri
@@ -724,16 +883,25 @@ async fn search_assets(
     if !errors.is_empty() {
         return Err(ErrorDocument::new(errors));
     }
-    let (ids, total) = search
-        .search(&text, DEFAULT_PAGE_SIZE)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "search failed");
-            ErrorDocument::from(
-                ErrorObject::new(502, "Search failed")
-                    .with_detail("the search server did not answer; try again"),
-            )
-        })?;
+    let Some(search) = &state.0.search else {
+        return Err(ErrorObject::new(503, "Search is not configured")
+            .with_detail("this server runs without a search server; set REEL_ES_URL to an Elasticsearch or OpenSearch URL and restart")
+            .into());
+    };
+    let (ids, total) = match search.search(&text, DEFAULT_PAGE_SIZE).await {
+        Ok(found) => found,
+        Err(error) if search::index_missing(&error) => {
+            // Someone deleted the index: rebuild it from the database and ask again.
+            tracing::warn!(%error, "search index missing; rebuilding it from the database");
+            let assets = state.db().all_assets().await.map_err(internal)?;
+            search.rebuild(assets).await.map_err(search_failed)?;
+            search
+                .search(&text, DEFAULT_PAGE_SIZE)
+                .await
+                .map_err(search_failed)?
+        }
+        Err(error) => return Err(search_failed(error)),
+    };
     let assets = state.db().assets_by_ids(&ids).await.map_err(internal)?;
     let base = state.base_url(&headers);
     let context = state.asset_context(&base);
@@ -746,6 +914,27 @@ async fn search_assets(
             .to_vec(),
     )?;
     Ok(respond(200, body, "off", &geo))
+}
+
+/// A 502 document saying what the search server did (no answer, or which error it gave).
+fn search_failed(error: reel_search::Error) -> ErrorDocument {
+    tracing::error!(%error, "search failed");
+    let detail = match &error {
+        reel_search::Error::Transport(_) => {
+            "the search server did not answer; check that it runs (REEL_ES_URL) and try again"
+                .to_owned()
+        }
+        reel_search::Error::Api {
+            status,
+            kind,
+            reason,
+            ..
+        } => format!("the search server answered {status} ({kind}): {reason}"),
+        other => format!("the search failed: {other}"),
+    };
+    ErrorObject::new(502, "Search failed")
+        .with_detail(detail)
+        .into()
 }
 
 async fn health(State(state): State<AppState>) -> Response {

@@ -1,47 +1,129 @@
-//! Runs edge-api: `cargo run -p example-edge-api` (configuration: `REEL_*` variables, see the
-//! crate docs).
+//! Runs edge-api: `cargo run -p example-edge-api` (configuration: `REEL_*` variables, see
+//! `--help` and the crate docs).
+
+use std::io::IsTerminal;
 
 use example_edge_api::{Config, app, serve};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() {
+const ABOUT: &str = "A small asset API built from every reel crate (JSON:API, rate limits, \
+caching, search, signed URLs, geolocation). With no configuration it serves demo data from an \
+in-memory SQLite database on http://127.0.0.1:8080.";
+
+const SETTINGS: &str = "\
+Settings (environment variables; unset means the zero-configuration default):
+  REEL_LISTEN                  address to listen on (127.0.0.1:8080)
+  REEL_DATABASE_URL            postgres://... or sqlite:/path/edge.db?mode=rwc (in-memory SQLite)
+  REEL_REDIS_URL               redis://... for rate limits (memory)
+  REEL_MEMCACHE_SERVERS        host:port,host:port for the response cache (none)
+  REEL_RATE_LIMIT_STORE        memcache: keep rate limits in the cache's memcached
+  REEL_RATE_LIMIT              quota per client IP (300/min burst 60)
+  REEL_ES_URL, REEL_ES_INDEX   Elasticsearch/OpenSearch for /v2/search (none; edge-assets)
+  REEL_GEOIP_DB                a .mmdb file (a generated demo database)
+  REEL_MAXMIND_ACCOUNT_ID, REEL_MAXMIND_LICENSE_KEY, REEL_MAXMIND_EDITION, REEL_MAXMIND_URL
+  REEL_CLOUDFRONT_KEY_PAIR_ID, REEL_CLOUDFRONT_PRIVATE_KEY, REEL_CLOUDFRONT_URL
+  REEL_TRUSTED_PROXIES         proxies whose X-Forwarded-For is believed (loopback)
+  REEL_PUBLIC_URL              base URL for links (from the Host header)
+  REEL_DATA_DIR                where the development key pair is kept (.edge-api)
+  REEL_START_DEGRADED=1        start even when a configured backend is unreachable
+  RUST_LOG                     log filter (info); logs go to stderr, coloured only on a terminal
+
+`cargo xtask dev` starts every backend on free loopback ports and prints these lines.
+Stops gracefully (finishing requests in flight) on Ctrl-C or SIGTERM.";
+
+fn main() {
+    // `--help` and `--version` answer before anything else happens.
+    clap::Command::new("edge-api")
+        .about(ABOUT)
+        .version(env!("CARGO_PKG_VERSION"))
+        .after_help(SETTINGS)
+        .get_matches();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            std::process::exit(1);
+        }
+    };
+    std::process::exit(runtime.block_on(run()));
+}
+
+async fn run() -> i32 {
+    // Logs on stderr (stdout carries only the address lines below), coloured on a terminal
+    // unless NO_COLOR is set.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // sqlx reports PostgreSQL's notices at info: "relation _sqlx_migrations already
+            // exists, skipping" at every restart is noise, not news.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn")),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("configuration error: {error}");
-            std::process::exit(2);
+            return 2;
         }
     };
     let listen = config.listen;
-    let router = match app(config).await {
-        Ok(router) => router,
-        Err(error) => {
-            eprintln!("cannot start: {error}");
-            std::process::exit(1);
-        }
-    };
+    // Bind first: a taken port must fail before any backend is touched (no index created,
+    // no key pair written).
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("cannot listen on {listen}: {error} (set REEL_LISTEN to another address)");
-            std::process::exit(1);
+            return 1;
+        }
+    };
+    let router = match app(config).await {
+        Ok(router) => router,
+        Err(error) => {
+            eprintln!("cannot start: {error}");
+            return 1;
         }
     };
     let address = listener.local_addr().unwrap_or(listen);
     println!("edge-api listening on http://{address}");
     println!("try: curl -s 'http://{address}/v2/assets?include=owner&sort=-sizeBytes'");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down; finishing requests in flight");
-    };
-    if let Err(error) = serve(listener, router, shutdown).await {
+    if let Err(error) = serve(listener, router, shutdown_signal()).await {
         eprintln!("server error: {error}");
-        std::process::exit(1);
+        return 1;
+    }
+    tracing::info!("stopped");
+    0
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what containers and systemd send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = terminate => tracing::info!("SIGTERM: shutting down; finishing requests in flight"),
+        () = interrupt => tracing::info!("SIGINT: shutting down; finishing requests in flight"),
     }
 }

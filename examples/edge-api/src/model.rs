@@ -135,6 +135,14 @@ impl AssetInput {
                     "Invalid title",
                     format!("a title has 1 to 200 characters, this one has {length}"),
                 ));
+            } else if title.chars().any(char::is_control) {
+                // PostgreSQL cannot store NUL in text, and no title needs a control character.
+                errors.push(invalid(
+                    "/data/attributes/title",
+                    "Invalid title",
+                    "a title cannot contain control characters (such as NUL, tab or newline)"
+                        .to_owned(),
+                ));
             }
         }
         if let Some(kind) = &self.kind
@@ -149,6 +157,7 @@ impl AssetInput {
         if let Some(name) = &self.file_name
             && (name.is_empty()
                 || name.len() > 255
+                || name.chars().all(|c| c == '.')
                 || !name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
@@ -156,7 +165,7 @@ impl AssetInput {
             errors.push(invalid(
                 "/data/attributes/fileName",
                 "Invalid file name",
-                "use 1 to 255 of the characters A-Z a-z 0-9 . - _".to_owned(),
+                "use 1 to 255 of the characters A-Z a-z 0-9 . - _, not only dots".to_owned(),
             ));
         }
         if let Some(size) = self.size_bytes

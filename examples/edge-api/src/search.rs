@@ -41,6 +41,21 @@ impl AssetSearch {
         Ok(Self { index })
     }
 
+    /// Builds the index again from `assets` (after it was deleted behind the API's back).
+    pub(crate) async fn rebuild(&self, assets: Vec<Asset>) -> Result<(), reel_search::Error> {
+        let docs: Vec<_> = assets
+            .iter()
+            .map(AssetDoc::from)
+            .map(Ok::<_, std::io::Error>)
+            .collect();
+        let outcome = self
+            .index
+            .ensure_current(futures::stream::iter(docs))
+            .await?;
+        tracing::info!(?outcome, "search index rebuilt");
+        Ok(())
+    }
+
     /// Writes `asset` to every index behind the write alias and refreshes, so the API reads
     /// its own writes (a demo's choice; a busy service would let the refresh interval do it).
     pub(crate) async fn sync(&self, asset: &Asset) -> Result<(), reel_search::Error> {
@@ -60,7 +75,8 @@ impl AssetSearch {
                 Query::bool()
                     .should(fields.title().matches(text))
                     .should(fields.owner_name().matches(text))
-                    .should(fields.kind().term(text))
+                    // Kinds are stored in lower case (`KINDS`): `Video` finds videos too.
+                    .should(fields.kind().term(text.to_lowercase()))
                     .minimum_should_match(1),
             )
             .size(size)
@@ -91,5 +107,16 @@ impl AssetSearch {
                 json!({"ok": false, "alias": self.index.alias(), "error": error.to_string()}),
             ),
         }
+    }
+}
+
+/// Whether `error` says the index (or its alias) does not exist.
+pub(crate) fn index_missing(error: &reel_search::Error) -> bool {
+    match error {
+        reel_search::Error::NotFound { .. } => true,
+        reel_search::Error::Api { status, kind, .. } => {
+            *status == 404 && kind.contains("index_not_found")
+        }
+        _ => false,
     }
 }

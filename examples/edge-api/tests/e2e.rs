@@ -283,8 +283,22 @@ async fn full_stack_over_http() {
             "relationships": {"owner": {"data": {"type": "owners", "id": "99"}}}}}),
     )
     .await;
-    assert_eq!(unknown_owner.status, 422);
+    // A reference to a related resource that does not exist is a 404 (JSON:API 1.1).
+    assert_eq!(unknown_owner.status, 404, "{}", unknown_owner.body);
     assert_eq!(pointers(&unknown_owner), ["/data/relationships/owner/data"]);
+    // PostgreSQL cannot store NUL in text: a 422 pointing at the title, not a 500.
+    let nul = write(
+        &http,
+        reqwest::Method::POST,
+        &format!("{base}/v2/assets"),
+        london,
+        json!({"data": {"type": "assets",
+            "attributes": {"title": "nul\u{0}byte", "kind": "image", "fileName": "x.jpg", "sizeBytes": 1},
+            "relationships": {"owner": {"data": {"type": "owners", "id": "1"}}}}}),
+    )
+    .await;
+    assert_eq!(nul.status, 422, "{}", nul.body);
+    assert_eq!(pointers(&nul), ["/data/attributes/title"]);
 
     // Search sees the seeded data, the update and the new asset.
     let found = get(&http, &format!("{base}/v2/search?q=lighthouse"), london).await;
@@ -298,6 +312,25 @@ async fn full_stack_over_http() {
     assert_eq!(ids, [new_id.as_str()]);
     let sunrise = get(&http, &format!("{base}/v2/search?q=sunrise"), london).await;
     assert_eq!(sunrise.body["data"][0]["id"], "1");
+    // Keyword search on `kind` ignores case.
+    let videos = get(&http, &format!("{base}/v2/search?q=VIDEO"), london).await;
+    assert_eq!(videos.status, 200, "{}", videos.body);
+    assert_eq!(videos.body["meta"]["total"], json!(3), "{}", videos.body);
+    // An index deleted behind the API's back is rebuilt by the next search.
+    let target =
+        get(&http, &format!("{base}/healthz"), london).await.body["backends"]["search"]["target"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let deleted = http
+        .delete(format!("{}/{target}", search.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{deleted:?}");
+    let again = get(&http, &format!("{base}/v2/search?q=lighthouse"), london).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["data"][0]["id"], json!(new_id));
     let no_text = get(&http, &format!("{base}/v2/search"), london).await;
     assert_eq!(no_text.status, 400);
     assert_eq!(no_text.body["errors"][0]["source"]["parameter"], "q");
@@ -614,5 +647,125 @@ async fn geo_data_from_the_maxmind_download_service_survives_its_outage() {
     let again = get(&http, &format!("{restarted}/v2/assets"), "81.2.69.160").await;
     assert_eq!(again.body["meta"]["country"], json!("GB"));
 
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ejected_cache_node_makes_the_service_degraded() {
+    let first = Memcached::start().unwrap();
+    let mut second = Memcached::start().unwrap();
+    let data_dir = scratch_dir();
+    let base = start(Config {
+        memcache_servers: Some(format!("{},{}", first.host_port(), second.host_port())),
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let health = send(http.get(format!("{base}/healthz"))).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    second.kill();
+    // Reads spread over both nodes; herd ejects the dead one after a few failures.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let health = loop {
+        for id in 1..=8 {
+            let reply =
+                send(http.get(format!("{base}/v2/assets/{id}?fields%5Bassets%5D=title"))).await;
+            assert_eq!(reply.status, 200, "reads keep working: {}", reply.body);
+        }
+        let health = send(http.get(format!("{base}/healthz"))).await;
+        let ejected = health.body["backends"]["cache"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|node| node["ejected"] == json!(true));
+        if ejected {
+            break health;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no node ejected: {}",
+            health.body
+        );
+    };
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_eq!(health.body["status"], "degraded");
+    assert_eq!(health.body["backends"]["cache"]["ok"], json!(false));
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_memcached_stops_start_up_unless_told_to_start_degraded() {
+    // A port nobody listens on: bound, then released.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let data_dir = scratch_dir();
+    let config = Config {
+        memcache_servers: Some(dead.clone()),
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    };
+    let error = app(config.clone()).await.expect_err("start-up fails");
+    let message = error.to_string();
+    assert!(message.contains("REEL_MEMCACHE_SERVERS"), "{message}");
+    assert!(message.contains(&dead), "{message}");
+    assert!(message.contains("REEL_START_DEGRADED"), "{message}");
+    let base = start(Config {
+        start_degraded: true,
+        ..config
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let list = send(http.get(format!("{base}/v2/assets"))).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_redis_stops_start_up_naming_its_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let data_dir = scratch_dir();
+    let error = app(Config {
+        redis_url: Some(url.clone()),
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    })
+    .await
+    .expect_err("start-up fails");
+    let message = error.to_string();
+    assert!(message.contains("REEL_REDIS_URL"), "{message}");
+    assert!(message.contains(&url), "{message}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_postgres_database_is_named_without_source_lines() {
+    let postgres = Postgres::start().unwrap();
+    let url = format!("{}_missing", postgres.url());
+    let data_dir = scratch_dir();
+    let error = app(Config {
+        database_url: Some(url),
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    })
+    .await
+    .expect_err("start-up fails");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("database (REEL_DATABASE_URL)"),
+        "{message}"
+    );
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(message.contains("createdb"), "{message}");
+    // sqlx appends the line of PostgreSQL's C source: noise for whoever reads this.
+    assert!(!message.contains(" at line "), "{message}");
     let _ = std::fs::remove_dir_all(&data_dir);
 }

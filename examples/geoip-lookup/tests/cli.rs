@@ -131,3 +131,16 @@ fn locale_picks_the_city_name_language() {
     assert_eq!(line["city"], "Berlin");
     assert_eq!(line["country"], "DE");
 }
+
+#[test]
+fn help_exits_zero() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_geoip-lookup"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("geoip-lookup"),
+        "{output:?}"
+    );
+}

@@ -7,6 +7,10 @@ use reel_core::{BackgroundTask, Backoff, HotSwap, SecretSource};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    clap::Command::new("example-hello")
+        .about("A first look at reel-core: a hot-swapped topology updated by a background task, \
+retry delays with jitter, and a secret that prints redacted. Takes no arguments and needs no server.")
+        .get_matches();
     let topology = HotSwap::new(vec!["127.0.0.1:11211".to_owned()]);
     let mut changes = topology.subscribe();
 

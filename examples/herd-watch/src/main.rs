@@ -7,7 +7,7 @@
 //!
 //! It prints the first topology, then every `TopologyChanged`, `NodeDown`, `NodeUp` and
 //! `DiscoveryFailed` event, and a counters line per node every ten seconds. A light read
-//! load (`--traffic`, default 20 reads/s on random keys) makes failing nodes visible to the
+//! load (`--traffic`, default 20 read-throughs/s over 1,000 keys, so both hits and misses show) makes failing nodes visible to the
 //! passive health check. Try it: start two memcached, list them in a file, run
 //! `herd-watch --file nodes.txt --poll 1`, then add a line to the file or kill a memcached.
 
@@ -50,15 +50,37 @@ impl Cache {
         }
     }
 
+    /// A read-through of `key`: read it, and store it for a minute when it is missing, so
+    /// that the counters show hits as well as misses. Outcomes show up in the counters and
+    /// events; the values themselves are just load.
     async fn read(&self, key: &str) {
-        // Outcomes show up in the counters and events; the reads themselves are just load.
-        let _ = match self {
-            Self::Memcache(c) => c.get(key).await.map(|_| ()),
-            Self::Redis(c) => c
-                .query::<Option<Vec<u8>>>(key, redis::cmd("GET").arg(key))
-                .await
-                .map(|_| ()),
-        };
+        const TTL: Duration = Duration::from_secs(60);
+        match self {
+            Self::Memcache(c) => {
+                if let Ok(None) = c.get(key).await {
+                    let _ = c.set(key, b"1", TTL).await;
+                }
+            }
+            // `mget` (one key) counts hits and misses per node; a bare `GET` through
+            // `query` cannot tell a miss from any other reply.
+            Self::Redis(c) => {
+                if let Ok(found) = c.mget(&[key]).await
+                    && found.failed.is_empty()
+                    && found.values.first().is_some_and(Option::is_none)
+                {
+                    let _ = c
+                        .query::<()>(
+                            key,
+                            redis::cmd("SET")
+                                .arg(key)
+                                .arg("1")
+                                .arg("EX")
+                                .arg(TTL.as_secs()),
+                        )
+                        .await;
+                }
+            }
+        }
     }
 }
 

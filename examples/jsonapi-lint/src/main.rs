@@ -12,43 +12,31 @@ use std::process::ExitCode;
 
 use reel_jsonapi::validate::{DocumentKind, validate_slice};
 
-const USAGE: &str =
-    "usage: jsonapi-lint [--as response|create|update|relationship|request] < document.json";
-
-fn parse_args() -> Result<DocumentKind, String> {
-    let mut kind = DocumentKind::Response;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = match arg.as_str() {
-            "--as" => args.next().ok_or("--as needs a value")?,
-            "-h" | "--help" => return Err(String::new()),
-            other => match other.strip_prefix("--as=") {
-                Some(value) => value.to_owned(),
-                None => return Err(format!("unknown argument `{other}`")),
-            },
-        };
-        kind = match value.as_str() {
-            "response" => DocumentKind::Response,
-            "create" => DocumentKind::Create,
-            "update" => DocumentKind::Update,
-            "relationship" => DocumentKind::Relationship,
-            "request" => DocumentKind::Request,
-            other => return Err(format!("unknown document kind `{other}`")),
-        };
-    }
-    Ok(kind)
+fn command() -> clap::Command {
+    clap::Command::new("jsonapi-lint")
+        .about("Reads a JSON:API 1.1 document on stdin and checks it against the spec.")
+        .arg(
+            clap::Arg::new("as")
+                .long("as")
+                .value_name("KIND")
+                .value_parser(["response", "create", "update", "relationship", "request"])
+                .default_value("response")
+                .help("what the document is: a server response, a create or update request body, a relationship document, or any request body (`request`: a create or an update)"),
+        )
+        .after_help("Prints `ok` and exits 0 when the document is valid; otherwise prints one \
+`pointer<TAB>message` line per violation and exits 1. Usage errors exit 2.\n\
+Example: echo '{\"data\":{\"type\":\"people\",\"id\":\"1\"}}' | jsonapi-lint")
 }
 
 fn main() -> ExitCode {
-    let kind = match parse_args() {
-        Ok(kind) => kind,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("jsonapi-lint: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+    // `--help` exits 0; usage errors exit 2 (clap's convention, as documented).
+    let matches = command().get_matches();
+    let kind = match matches.get_one::<String>("as").map(String::as_str) {
+        Some("create") => DocumentKind::Create,
+        Some("update") => DocumentKind::Update,
+        Some("relationship") => DocumentKind::Relationship,
+        Some("request") => DocumentKind::Request,
+        _ => DocumentKind::Response,
     };
     let mut input = Vec::new();
     if let Err(error) = std::io::stdin().read_to_end(&mut input) {

@@ -79,3 +79,16 @@ fn usage_errors_exit_2() {
     assert_eq!(lint(&["--as", "patch"], "{}").0, 2);
     assert_eq!(lint(&["--bogus"], "{}").0, 2);
 }
+
+#[test]
+fn help_exits_zero() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_jsonapi-lint"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("jsonapi-lint"),
+        "{output:?}"
+    );
+}

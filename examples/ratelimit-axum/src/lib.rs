@@ -31,7 +31,8 @@ pub struct Options {
     pub fail_closed: bool,
 }
 
-const USAGE: &str = "usage: example-ratelimit-axum [--listen ADDR] [--redis URL | --memcache HOST:PORT,...] [--quota '100/min burst 20'] [--trust CIDRS] [--fail-closed]";
+/// The one-line usage, also shown by `--help`.
+pub const USAGE: &str = "usage: example-ratelimit-axum [--listen ADDR] [--redis URL | --memcache HOST:PORT,...] [--quota '100/min burst 20'] [--trust CIDRS] [--fail-closed]";
 
 impl Options {
     /// Reads the command line (without the program name) and `REEL_REDIS_URL`.
@@ -125,11 +126,28 @@ pub async fn limiter(
             RateLimiter::new(MemcacheStore::new(cluster).with_prefix("example:rl:"))
         }
         (Some(url), _) => {
-            let client = redis::Client::open(url.as_str())?;
+            let client = redis::Client::open(url.as_str())
+                .map_err(|e| format!("redis URL `{url}` is not valid: {e}"))?;
+            // One quick probe first: the connection manager retries a dead server with
+            // backoff for seconds before giving up, which is right later but not at start-up.
+            let probe = tokio::time::timeout(
+                Duration::from_secs(2),
+                client.get_multiplexed_async_connection(),
+            )
+            .await;
+            match probe {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    return Err(format!("cannot reach redis at {url}: {error}").into());
+                }
+                Err(_) => return Err(format!("redis at {url} did not answer within 2 s").into()),
+            }
             let config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_millis(500)))
                 .set_response_timeout(Some(Duration::from_millis(500)));
-            let connection = redis::aio::ConnectionManager::new_with_config(client, config).await?;
+            let connection = redis::aio::ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(|e| format!("cannot reach redis at {url}: {e}"))?;
             tracing::info!(url, "rate limits kept in redis");
             RateLimiter::new(RedisStore::new(connection).with_prefix("example:rl:"))
         }

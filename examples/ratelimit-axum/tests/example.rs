@@ -179,3 +179,32 @@ async fn the_binary_serves_and_limits() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--quota"));
 }
+
+#[test]
+fn help_exits_zero() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_example-ratelimit-axum"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--redis"), "{help}");
+}
+
+#[test]
+fn a_dead_redis_fails_and_names_the_url() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_example-ratelimit-axum"))
+        .args(["--listen", "127.0.0.1:0", "--redis", &url])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&url), "{stderr}");
+}

@@ -79,6 +79,13 @@ fn print<D: Document>() -> Result<(), serde_json::Error> {
 }
 
 fn main() -> Result<(), serde_json::Error> {
+    clap::Command::new("example-search-mapping")
+        .about(
+            "Prints the index-creation body (settings + mappings) that reel-search derives \
+for two example models, as `PUT /<index>` receives it, and a few typed field paths. Needs no \
+server.",
+        )
+        .get_matches();
     print::<Asset>()?;
     print::<Project>()?;
     let f = Asset::fields();

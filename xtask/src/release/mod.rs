@@ -123,6 +123,19 @@ pub fn release(sh: &Shell, options: &ReleaseOptions) -> Result<ReleaseOutcome> {
     }
 
     let previous: Version = package.version.parse()?;
+    if options.bump == Bump::Exact(previous.clone()) {
+        let first_tag = format!("{}-v{previous}", package.name);
+        if !tag_exists(sh, &first_tag)? {
+            bail!(
+                "{name} is already at {previous}, which has never been released (no tag {first_tag}). \
+A release bumps the version; to publish {previous} itself as the first release, check it \
+(`cargo publish -p {name} --dry-run`), then tag the commit: `git tag {first_tag} && git push \
+origin {first_tag}` (the release workflow publishes tagged versions). To release the next \
+version instead: `cargo xtask release {name} patch`.",
+                name = package.name
+            );
+        }
+    }
     let version = options.bump.apply(&previous)?;
     let tag = format!("{}-v{version}", package.name);
     if tag_exists(sh, &tag)? {
