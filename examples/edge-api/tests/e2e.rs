@@ -472,6 +472,27 @@ async fn a_client_sent_forwarded_header_does_not_pick_the_country() {
     ];
     assert_eq!(statuses, [200, 429]);
     let _ = std::fs::remove_dir_all(&data_dir);
+
+    // Behind nginx setting X-Real-IP (REEL_CLIENT_IP=nginx-real-ip): that header only.
+    let data_dir = scratch_dir();
+    let config = Config::from_lookup(|name| match name {
+        "REEL_CLIENT_IP" => Some("nginx-real-ip".to_owned()),
+        "REEL_TRUSTED_PROXIES" => Some("127.0.0.1, ::1".to_owned()),
+        "REEL_DATA_DIR" => Some(data_dir.to_string_lossy().into_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let base = start(config).await;
+    let reply = send(
+        http.get(format!("{base}/v2/assets"))
+            .header("X-Real-IP", "216.160.83.56")
+            .header("X-Forwarded-For", "81.2.69.160")
+            .header("Forwarded", "for=81.2.69.160"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["meta"]["country"], json!("US"));
+    let _ = std::fs::remove_dir_all(&data_dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
