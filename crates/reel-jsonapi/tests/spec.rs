@@ -311,3 +311,40 @@ mod shared_graph {
         assert!(looks < 200, "{looks} looks at `next`");
     }
 }
+
+#[test]
+fn new_outputs_conform_to_the_reference_validator() {
+    use reel_jsonapi::Page;
+    let articles = articles();
+    let include = IncludeTree::parse("author", Article::meta()).unwrap();
+    let fields = Fieldsets::all().with("articles", &["title"]);
+    let context = Context::new(Viewer::default()).with_base_url("https://api.example.com/v2");
+    let sparse = collection(&articles, &context)
+        .include(&include)
+        .fields(&fields)
+        .paginate(
+            &Page::Cursor {
+                size: 2,
+                next: Some("a+b/c=".into()),
+                prev: Some("x y".into()),
+            },
+            "https://api.example.com/v2/articles",
+        )
+        .to_string()
+        .unwrap();
+    #[derive(reel_jsonapi::Resource, Debug)]
+    #[jsonapi(type = "files")]
+    struct File {
+        #[jsonapi(id)]
+        id: String,
+    }
+    let file = File { id: "a/b c".into() };
+    let encoded =
+        reel_jsonapi::document(&file, &Context::empty().with_base_url("https://x.example"))
+            .to_string()
+            .unwrap();
+    for doc in [&sparse, &encoded] {
+        Document::parse(doc.as_bytes()).unwrap();
+    }
+    assert_conforms(&[sparse, encoded]);
+}
