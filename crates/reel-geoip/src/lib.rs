@@ -5,19 +5,22 @@
 //! serving database away, and every reload is visible in status, counters and events.
 //!
 //! - **Lookups** ([`GeoIp`], [`Database`]): a typed [`Location`] (continent, country,
-//!   registered country, subdivisions, city, postal code, coordinates, accuracy radius, time
-//!   zone, network) with names in the first available language of a [`Locales`] list; [`Asn`]
-//!   from ASN/ISP databases; City + ASN in one [`GeoIp::lookup`]; raw typed decoding for any
-//!   other database ([`GeoIp::with_database`], [`GeoIp::decode`]). IPv4-mapped IPv6 addresses
-//!   are looked up as IPv4. Lookups are synchronous and allocation-light.
+//!   registered and represented country, subdivisions, city, postal code, coordinates,
+//!   accuracy radius, time zone, metro code, [`Traits`], network) with names in the first
+//!   available language of a [`Locales`] list (`en-US` reads `en`), per service or per lookup
+//!   ([`GeoIp::location_in`]); [`Asn`] from ASN/ISP databases; [`AnonymousIp`] from Anonymous
+//!   IP databases; all three in one [`GeoIp::lookup`]; raw typed decoding for any other
+//!   database ([`GeoIp::with_database`], [`GeoIp::decode`]). IPv4-mapped IPv6 addresses are
+//!   looked up as IPv4. Lookups are synchronous and allocation-light.
 //! - **Swaps** ([`GeoIp::replace`]): a candidate is opened, its type checked, the whole file
 //!   verified and probed ([`Check`]) before it atomically replaces the current database
 //!   through [`reel_core::HotSwap`]; in-flight lookups finish on the old one, which is freed
 //!   afterwards. [`SlotStatus`] and [`ReloadEvent`]s report every attempt.
 //! - **Sources**: a local file reloaded when it changes ([`FileSource`], OS events with the
 //!   `watch` feature, polling otherwise), MaxMind's download service and any URL serving
-//!   `.mmdb`, `.mmdb.gz` or `.tar.gz` (`DownloadSource`, feature `download`) with sha256
-//!   checks, conditional requests, retries and a cache directory.
+//!   `.mmdb`, `.mmdb.gz` or `.tar.gz` (`DownloadSource`, several editions with `Updater`,
+//!   feature `download`) with sha256 checks, conditional requests, quota-aware retries, size
+//!   limits, a cache directory several processes may share, and credentials never shown.
 //! - **HTTP** (feature `tower`/`axum`): the client's location from the peer address,
 //!   believing proxy headers only from trusted proxies (`reel_core::client_ip`).
 //!

@@ -645,3 +645,13 @@ async fn another_writers_temp_file_is_never_touched() {
         city(1)
     );
 }
+
+#[tokio::test]
+async fn the_daily_quota_429_is_not_retried_within_a_check() {
+    let (_, attempts) = old_database_survives(
+        |s| s.lock().unwrap().status = Some(429),
+        |e| matches!(e, Error::HttpStatus { status: 429, .. }) && e.to_string().contains("quota"),
+    )
+    .await;
+    assert_eq!(attempts, 1, "retrying a spent quota only spends more");
+}
