@@ -192,8 +192,8 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     }
 
     /// This release's schema version (default 0), stored in the index's `_meta`. Versions
-    /// only move forward: when the live index has a higher version, [`ensure_current`]
-    /// (Self::ensure_current) returns [`Outcome::UpToDate`] instead of rebuilding the older
+    /// only move forward: when the live index has a higher version,
+    /// [`ensure_current`](Self::ensure_current) returns [`Outcome::UpToDate`] instead of rebuilding the older
     /// definition, and [`migrate`](Self::migrate) refuses. Bump it with every definition
     /// change so that, during a rolling deploy, restarting pods of the old release leave the
     /// new index alone (with equal versions a differing fingerprint still migrates).

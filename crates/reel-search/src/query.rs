@@ -264,6 +264,20 @@ impl Query {
         }
     }
 
+    /// `match_bool_prefix`: every term must match, the last one as a prefix.
+    ///
+    /// ```
+    /// use reel_search::Query;
+    /// let q = serde_json::to_value(Query::match_bool_prefix("title", "quick bro")).unwrap();
+    /// assert_eq!(q["match_bool_prefix"]["title"]["query"], "quick bro");
+    /// ```
+    pub fn match_bool_prefix(field: impl AsRef<str>, text: impl Serialize) -> MatchQuery {
+        MatchQuery {
+            kind: "match_bool_prefix",
+            ..Self::matches(field, text)
+        }
+    }
+
     /// `multi_match` over `fields` (with optional `^boost`).
     pub fn multi_match<F: AsRef<str>>(
         text: impl Serialize,

@@ -51,9 +51,57 @@ pub struct SearchRequest {
     aggs: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pit: Option<Value>,
+    /// Body keys the typed builder does not cover, sent as given (see [`raw`](Self::raw)).
+    #[serde(flatten)]
+    raw: Map<String, Value>,
 }
 
 impl SearchRequest {
+    /// Sets a request-body key the typed builder does not cover — `post_filter`, `suggest`,
+    /// `collapse`, `runtime_mappings`, `knn`, `min_score`, ... — to `value`, as given. The
+    /// response is still decoded as usual. A key the builder has (`query`, `sort`, `aggs`,
+    /// ...) replaces the typed value.
+    ///
+    /// ```
+    /// use reel_search::{Query, SearchRequest};
+    /// use serde_json::json;
+    ///
+    /// let req = SearchRequest::new()
+    ///     .query(Query::matches("title", "beach"))
+    ///     .raw("post_filter", json!({"term": {"kind": "video"}}))
+    ///     .raw("collapse", json!({"field": "kind"}));
+    /// let body = req.to_value();
+    /// assert_eq!(body["post_filter"]["term"]["kind"], "video");
+    /// assert_eq!(body["collapse"]["field"], "kind");
+    /// assert!(body["query"]["match"].is_object());
+    /// ```
+    pub fn raw(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
+        let key = key.into();
+        let value = to_json(value);
+        match key.as_str() {
+            "query" => self.query = None,
+            "sort" => self.sort.clear(),
+            "from" => self.from = None,
+            "size" => self.size = None,
+            "search_after" => self.search_after = None,
+            "_source" => self.source = None,
+            "highlight" => self.highlight = None,
+            "track_total_hits" => self.track_total_hits = None,
+            "aggs" | "aggregations" => self.aggs.clear(),
+            "pit" => self.pit = None,
+            _ => {}
+        }
+        self.raw.insert(key, value);
+        self
+    }
+
+    /// Adds an aggregation given as raw JSON (`filter`, `significant_terms`, pipelines, ...)
+    /// beside the typed ones; its result is read from [`Aggregations`] like any other.
+    pub fn raw_agg(mut self, name: impl Into<String>, aggregation: Value) -> Self {
+        self.aggs.insert(name.into(), aggregation);
+        self
+    }
+
     /// An empty request (matches all, default size).
     pub fn new() -> Self {
         Self::default()

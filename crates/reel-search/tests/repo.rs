@@ -532,3 +532,30 @@ async fn a_dropped_scan_releases_its_search_context() {
         }
     }
 }
+
+/// Raw body keys and raw aggregations beside the typed ones: `post_filter` narrows the hits
+/// but not the aggregations, a raw `filter` aggregation decodes like the typed ones.
+#[tokio::test]
+async fn raw_body_keys_and_aggregations_keep_typed_decoding() {
+    let server = search_server();
+    let (repo, index) = seeded(&server, "raw-keys", 12).await;
+    let request = SearchRequest::new()
+        .size(50)
+        .raw("post_filter", json!({"term": {"kind": "video"}}))
+        .raw_agg("beach", json!({"filter": {"match": {"title": "beach"}}}))
+        .agg("kinds", reel_search::Aggregation::terms("kind"));
+    let found = repo.search::<Asset>(&index, &request).await.unwrap();
+    let mut kinds: Vec<&str> = found
+        .hits
+        .hits
+        .iter()
+        .map(|h| h.source.as_ref().unwrap().kind.as_str())
+        .collect();
+    kinds.dedup();
+    assert_eq!(kinds, ["video"]);
+    assert_eq!(found.hits.hits.len(), 4);
+    // The aggregations saw all 12 documents.
+    let buckets = found.aggregations.buckets("kinds").unwrap();
+    assert_eq!(buckets.iter().map(|b| b.doc_count).sum::<u64>(), 12);
+    assert_eq!(found.aggregations.raw("beach").unwrap()["doc_count"], 6);
+}
