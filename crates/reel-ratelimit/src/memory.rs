@@ -210,16 +210,42 @@ impl MemoryStore {
 
     /// Decides synchronously: the same as [`Store::decide`] without the future.
     pub fn decide_now(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, QuotaError> {
+        if key.len() > MAX_KEY_BYTES {
+            return self.decide_long(key, quota, cost);
+        }
+        let now = self.inner.clock.unix_nanos();
+        if let Some(state) = self.inner.map.get(key) {
+            return decide_atomic(&state, quota, now, cost);
+        }
+        self.decide_new(key, quota, now, cost)
+    }
+
+    /// A key longer than [`MAX_KEY_BYTES`], held as its digest; kept out of the hot path.
+    #[cold]
+    #[inline(never)]
+    fn decide_long(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, QuotaError> {
         let key = bounded_key(key, MAX_KEY_BYTES);
         let now = self.inner.clock.unix_nanos();
         if let Some(state) = self.inner.map.get(&*key) {
             return decide_atomic(&state, quota, now, cost);
         }
-        // A new key: check the cost before inserting so that a refused request leaves no key.
+        self.decide_new(&key, quota, now, cost)
+    }
+
+    /// A key not held yet (at most [`MAX_KEY_BYTES`] long); kept out of the hot path.
+    #[inline(never)]
+    fn decide_new(
+        &self,
+        key: &str,
+        quota: &Quota,
+        now: u64,
+        cost: u32,
+    ) -> Result<Decision, QuotaError> {
+        // Check the cost before inserting so that a refused request leaves no key.
         quota.decide_backlog(0, cost)?;
         let mut inserted = false;
         let decision = {
-            let state = self.inner.map.entry(Box::from(&*key)).or_insert_with(|| {
+            let state = self.inner.map.entry(Box::from(key)).or_insert_with(|| {
                 inserted = true;
                 AtomicU64::new(0)
             });

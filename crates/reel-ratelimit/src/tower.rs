@@ -4,14 +4,16 @@
 //! use std::time::Duration;
 //! use reel_core::client_ip::{ClientIpResolver, TrustedProxies};
 //! use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
-//! use reel_ratelimit::{MemoryStore, Quota, RateLimiter};
+//! use reel_ratelimit::{Limit, MemoryStore, Quota, RateLimiter};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let limiter = RateLimiter::new(MemoryStore::new());
 //! let layer = RateLimitLayer::new(limiter, "100/min burst 20".parse()?)
 //!     // The client IP, believing X-Forwarded-For from the load balancers only.
 //!     .key(KeyExtractor::client_ip(ClientIpResolver::new("10.0.0.0/8".parse()?)))
-//!     // Logins get their own, stricter bucket.
+//!     // And at most 10,000 a day; the tightest limit decides.
+//!     .limit(Limit::new("day", "10000/day".parse()?))
+//!     // Logins get their own, stricter bucket (`/login/` and `//login` too).
 //!     .route(Some(http::Method::POST), "/login", "5/min".parse()?)
 //!     // Exports cost ten requests.
 //!     .cost(|request| if request.uri().path().starts_with("/export") { 10 } else { 1 })
