@@ -25,6 +25,7 @@
 //! directory. [`tools_dir`] finds that directory from the running test binary, so a custom
 //! `CARGO_TARGET_DIR` works too; `REEL_TOOLS_DIR` overrides it.
 
+pub mod cli;
 mod error;
 mod opensearch;
 mod postgres;
