@@ -432,7 +432,11 @@ impl GeoIp {
             status.last_error_at = Some(now);
             status.failed_reloads = failed;
         }
-        tracing::warn!(slot = %slot, source, %error, "geoip reload failed; the current database keeps serving");
+        if state.current.load().is_some() {
+            tracing::warn!(slot = %slot, source, %error, "geoip reload failed; the current database keeps serving");
+        } else {
+            tracing::warn!(slot = %slot, source, %error, "geoip load failed; the slot has no database yet, so its lookups find nothing until a load succeeds");
+        }
         self.send(slot, source, ReloadOutcome::Failed(error.to_string()));
     }
 
