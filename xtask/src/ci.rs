@@ -281,14 +281,26 @@ fn workflows(sh: &Shell) -> Result<()> {
     let program = if workspace::has_program("actionlint") {
         "actionlint".to_owned()
     } else {
-        let gopath = cmd!(sh, "go env GOPATH")
+        let go = if workspace::has_program("go") {
+            "go"
+        } else if std::path::Path::new("/usr/local/go/bin/go").is_file() {
+            // Go's own installer puts it here, often outside a non-login shell's PATH.
+            "/usr/local/go/bin/go"
+        } else {
+            bail!(
+                "actionlint is not installed and Go is missing to install it: install Go, \
+                 or actionlint itself (go install {ACTIONLINT}), or skip this step with \
+                 --skip workflows"
+            );
+        };
+        let gopath = cmd!(sh, "{go} env GOPATH")
             .quiet()
             .read()
-            .context("actionlint is not installed and Go is missing to install it")?;
+            .context("`go env GOPATH` failed")?;
         let installed = format!("{}/bin/actionlint", gopath.trim());
         if !std::path::Path::new(&installed).is_file() {
             println!("ci: installing actionlint (go install {ACTIONLINT})");
-            cmd!(sh, "go install {ACTIONLINT}")
+            cmd!(sh, "{go} install {ACTIONLINT}")
                 .run()
                 .context("go install actionlint failed")?;
         }

@@ -34,6 +34,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "mmdb-bin",
     "libssl-dev",
     "pkg-config",
+    // actionlint (`cargo xtask ci`) runs it over every workflow `run:` script.
+    "shellcheck",
 ];
 
 /// PyPI packages installed into `<tools dir>/reel-venv`: servers and reference implementations
