@@ -575,14 +575,16 @@ pub fn run(mut args: Args) -> Result<()> {
             vec!["--features".to_owned(), features.join(",")]
         };
         println!(
-            "bench: cargo bench -p {name} {} {}",
+            "bench: cargo bench -p {name} --bench '*' {} {}",
             feature_args.join(" "),
             quick_args.join(" ")
         );
         let quick_args = &quick_args;
+        // `--bench *`: only the criterion targets. Without it the library's libtest harness
+        // runs too and rejects criterion's arguments (`--quick`: "Unrecognized option").
         cmd!(
             sh,
-            "cargo bench -p {name} {feature_args...} {quick_args...}"
+            "cargo bench -p {name} --bench * {feature_args...} {quick_args...}"
         )
         .run()
         .with_context(|| format!("the benchmarks of {name} failed"))?;
