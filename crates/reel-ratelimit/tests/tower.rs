@@ -17,7 +17,9 @@ use reel_core::ManualClock;
 use reel_core::client_ip::{ClientIpResolver, TrustedProxies};
 use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
 use reel_ratelimit::{MemoryStore, Quota, RateLimiter};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+mod http_support;
+
+use http_support::{Reply, send_raw};
 
 async fn serve(layer: RateLimitLayer) -> SocketAddr {
     let app = Router::new()
@@ -25,62 +27,7 @@ async fn serve(layer: RateLimitLayer) -> SocketAddr {
         .route("/login", post(|| async { "welcome" }))
         .route("/export", get(|| async { "exported" }))
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Sends `head` (request line and headers, without the blank line) and reads the reply.
-async fn send_raw(addr: SocketAddr, head: &[u8]) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(head).await.unwrap();
-    stream
-        .write_all(b"Connection: close\r\nHost: test\r\n\r\n")
-        .await
-        .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
+    http_support::serve_app(app).await
 }
 
 async fn get_with(addr: SocketAddr, path: &str, extra: &str) -> Reply {
@@ -286,11 +233,7 @@ async fn routes_costs_keys_hooks_and_custom_rejections() {
     let addr = serve(layer).await;
     let key = "X-Api-Key: k1\r\n";
     let login = |extra: &'static str| async move {
-        send_raw(
-            addr,
-            format!("POST /login HTTP/1.1\r\nContent-Length: 0\r\n{extra}").as_bytes(),
-        )
-        .await
+        send_raw(addr, format!("POST /login HTTP/1.1\r\n{extra}").as_bytes()).await
     };
     assert_eq!(login(key).await.status, 200);
     let denied = login(key).await;
