@@ -62,12 +62,28 @@ pub enum StoreError {
     /// The store cannot do this (a custom [`Store`](crate::Store) without `peek` or `reset`).
     #[error("this rate-limit store does not support `{0}`; implement it in the store")]
     Unsupported(&'static str),
+    /// The limiter's circuit breaker skipped the store: it failed repeatedly and is not
+    /// called again until a probe succeeds.
+    #[error(
+        "rate-limit store skipped: its circuit breaker is open after repeated failures (next probe in {retry_in:?})"
+    )]
+    CircuitOpen {
+        /// How long until the breaker lets a probe through (zero while a probe is in flight).
+        retry_in: Duration,
+    },
     /// The quota refused the request (its cost exceeds the burst).
     #[error(transparent)]
     Quota(#[from] QuotaError),
 }
 
 impl StoreError {
+    /// Whether the error says the backend is unhealthy (unreachable, erroring or too slow),
+    /// which is what the limiter's circuit breaker counts. Contention, unreadable state and
+    /// unsupported operations come from a backend that answered.
+    pub fn is_backend_failure(&self) -> bool {
+        matches!(self, StoreError::Backend(_) | StoreError::Timeout(_))
+    }
+
     /// Wraps any backend error.
     pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Backend(Box::new(error))

@@ -18,8 +18,10 @@
 //!   Every built-in store keeps keys bounded ([`bounded_key`]): a long key is held as a
 //!   readable prefix and a SHA-256 digest, so it is limited like a short one; the memory
 //!   store bounds its bytes as well as its keys.
-//! - [`RateLimiter`] — a store behind a timeout and a [`FailurePolicy`] (fail open or closed),
-//!   with counters ([`LimiterStats`]) and `tracing` events; [`peek`](RateLimiter::peek)
+//! - [`RateLimiter`] — a store behind a circuit breaker ([`reel_core::breaker`]), a timeout
+//!   and a [`FailurePolicy`] (fail open or closed; while the breaker is open the policy
+//!   decides at once without calling the store), with counters ([`LimiterStats`]), metrics
+//!   (feature `metrics`, see [`metrics`]) and `tracing` events; [`peek`](RateLimiter::peek)
 //!   (no charge, no write), [`reset`](RateLimiter::reset), and several [`Limit`]s on one
 //!   request ([`check_limits`](RateLimiter::check_limits): the tightest decides; shadow
 //!   limits decide and report but never deny).
@@ -71,6 +73,7 @@
 //! | `redis-herd` | no | `redis`, and [`RedisRouter`] for reel-herd's `RedisCluster` |
 //! | `tower` | no | [`tower::RateLimitLayer`] for axum, hyper and any tower HTTP service |
 //! | `axum`  | no | `tower`, and the layer also reads axum's `ConnectInfo<SocketAddr>` and `MatchedPath` |
+//! | `metrics` | no | `reel_ratelimit_*` metrics through the `metrics` facade, `describe_metrics()` |
 //!
 //! Choosing a store: the memory store for one process (or tests); redis or memcache when a
 //! fleet must share one limit — see each store's documentation for an example.
@@ -85,6 +88,7 @@ mod limiter;
 #[cfg(feature = "memcache")]
 mod memcache;
 mod memory;
+pub mod metrics;
 pub mod quota;
 #[cfg(feature = "redis")]
 mod redis;
@@ -98,6 +102,8 @@ pub use limiter::{FailurePolicy, Limit, LimitOutcome, LimiterStats, RateLimiter,
 #[cfg(feature = "memcache")]
 pub use memcache::MemcacheStore;
 pub use memory::{MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "metrics")]
+pub use metrics::describe_metrics;
 pub use quota::{Decision, Outcome, Quota};
 #[cfg(feature = "redis")]
 pub use redis::{GCRA_PEEK_SCRIPT, GCRA_SCRIPT, RedisRouter, RedisStore, RedisTime};

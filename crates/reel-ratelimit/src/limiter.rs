@@ -1,11 +1,18 @@
-//! [`RateLimiter`]: a store behind a timeout and a failure policy, with counters.
+//! [`RateLimiter`]: a store behind a circuit breaker, a timeout and a failure policy, with
+//! counters and metrics.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use reel_core::breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder};
+
 use crate::error::{QuotaError, StoreError};
+use crate::metrics::DecisionOutcome;
+#[cfg(feature = "metrics")]
+use crate::metrics::LimiterMetrics;
 use crate::quota::{Decision, Quota};
 use crate::store::Store;
 
@@ -22,9 +29,19 @@ pub enum FailurePolicy {
     FailClosed,
 }
 
-/// Limits requests through a [`Store`], applying a timeout and a [`FailurePolicy`].
+/// Limits requests through a [`Store`], applying a circuit breaker, a timeout and a
+/// [`FailurePolicy`].
 ///
-/// Cheap to clone; clones share the store and the counters.
+/// A store that fails or times out [`breaker_failures`](Self::DEFAULT_BREAKER_FAILURES) times
+/// in a row opens the limiter's circuit breaker ([`reel_core::breaker`]): from then on the
+/// failure policy decides at once, without calling the store, so a dead redis costs each
+/// request nothing instead of the store timeout. After a cool-down (1 s, doubling up to 10 s
+/// while the store stays dead) one request probes the store; when it answers, the breaker
+/// closes and decisions come from the store again. Configure it with
+/// [`with_circuit_breaker`](Self::with_circuit_breaker), or turn it off with
+/// [`without_circuit_breaker`](Self::without_circuit_breaker).
+///
+/// Cheap to clone; clones share the store, the breaker and the counters.
 ///
 /// ```
 /// use std::time::Duration;
@@ -45,9 +62,14 @@ pub enum FailurePolicy {
 #[derive(Clone)]
 pub struct RateLimiter {
     store: Arc<dyn Store>,
+    store_kind: &'static str,
     policy: FailurePolicy,
     timeout: Duration,
+    breaker: Option<CircuitBreaker>,
+    name: Arc<str>,
     counters: Arc<Counters>,
+    #[cfg(feature = "metrics")]
+    metrics: Arc<LimiterMetrics>,
 }
 
 impl fmt::Debug for RateLimiter {
@@ -56,6 +78,8 @@ impl fmt::Debug for RateLimiter {
             .field("store", &self.store)
             .field("policy", &self.policy)
             .field("timeout", &self.timeout)
+            .field("breaker", &self.breaker)
+            .field("name", &self.name)
             .field("stats", &self.stats())
             .finish()
     }
@@ -70,6 +94,7 @@ struct Counters {
     failed_open: AtomicU64,
     failed_closed: AtomicU64,
     shadow_denied: AtomicU64,
+    short_circuited: AtomicU64,
     failing: AtomicBool,
 }
 
@@ -91,22 +116,47 @@ pub struct LimiterStats {
     pub failed_closed: u64,
     /// Requests a shadow [`Limit`] would have denied (and let through).
     pub shadow_denied: u64,
+    /// Requests decided by the failure policy without calling the store because the circuit
+    /// breaker was open (also counted in `failed_open` / `failed_closed`, not in
+    /// `store_errors` / `timeouts`).
+    pub short_circuited: u64,
+    /// The circuit breaker's state; `None` without a breaker.
+    pub breaker: Option<BreakerState>,
+    /// How many times the circuit breaker opened.
+    pub breaker_opened: u64,
 }
 
 impl RateLimiter {
-    /// A limiter over `store`, failing open with a 100 ms timeout.
+    /// Consecutive store failures (timeouts included) that open the default circuit breaker.
+    pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
+
+    /// A limiter over `store`, failing open with a 100 ms timeout, behind the default circuit
+    /// breaker (5 consecutive failures; cool-down 1 s doubling up to 10 s).
     pub fn new(store: impl Store) -> Self {
         Self::from_arc(Arc::new(store))
     }
 
     /// A limiter over a shared store.
     pub fn from_arc(store: Arc<dyn Store>) -> Self {
-        Self {
+        let store_kind = store.kind();
+        let name: Arc<str> = Arc::from("default");
+        let limiter = Self {
             store,
+            store_kind,
             policy: FailurePolicy::FailOpen,
             timeout: Duration::from_millis(100),
+            breaker: None,
+            #[cfg(feature = "metrics")]
+            metrics: Arc::new(LimiterMetrics::new(store_kind, name.clone(), None)),
+            name,
             counters: Arc::default(),
-        }
+        };
+        limiter.with_circuit_breaker(
+            CircuitBreaker::builder()
+                .failure_threshold(Self::DEFAULT_BREAKER_FAILURES)
+                .cool_down(Duration::from_secs(1))
+                .max_cool_down(Duration::from_secs(10)),
+        )
     }
 
     /// What to do when the store fails.
@@ -119,6 +169,86 @@ impl RateLimiter {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Puts the store behind a circuit breaker built from `breaker` (threshold, cool-down,
+    /// clock, callbacks), replacing the default one. The limiter adds its own callback, which
+    /// logs each change with the store's kind and updates the breaker metrics.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use reel_core::breaker::CircuitBreaker;
+    /// use reel_ratelimit::{MemoryStore, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(MemoryStore::new()).with_circuit_breaker(
+    ///     CircuitBreaker::builder()
+    ///         .failure_threshold(3)
+    ///         .cool_down(Duration::from_millis(500))
+    ///         .max_cool_down(Duration::from_secs(5)),
+    /// );
+    /// assert!(limiter.circuit_breaker().is_some());
+    /// ```
+    pub fn with_circuit_breaker(mut self, breaker: CircuitBreakerBuilder) -> Self {
+        let store = self.store_kind;
+        let breaker = breaker
+            .on_transition(move |transition| {
+                match transition.to {
+                    BreakerState::Open => tracing::warn!(
+                        store,
+                        cool_down = ?transition.cool_down,
+                        "rate-limit store circuit breaker opened: the failure policy decides without calling the store until a probe succeeds"
+                    ),
+                    BreakerState::Closed => tracing::info!(
+                        store,
+                        "rate-limit store circuit breaker closed: decisions come from the store again"
+                    ),
+                    _ => tracing::debug!(store, "rate-limit store circuit breaker half-open: probing the store"),
+                }
+                #[cfg(feature = "metrics")]
+                LimiterMetrics::breaker_transition(store, transition.to);
+            })
+            .build();
+        self.breaker = Some(breaker);
+        self.refresh_metrics();
+        self
+    }
+
+    /// Calls the store every time, however often it fails (each failure waits for the store
+    /// or its timeout).
+    pub fn without_circuit_breaker(mut self) -> Self {
+        self.breaker = None;
+        self.refresh_metrics();
+        self
+    }
+
+    /// The `limit` label of the decisions [`check`](Self::check) and
+    /// [`check_n`](Self::check_n) record in the metrics (default `default`);
+    /// [`check_limits`](Self::check_limits) uses each [`Limit`]'s name.
+    pub fn with_name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self.refresh_metrics();
+        self
+    }
+
+    fn refresh_metrics(&mut self) {
+        #[cfg(feature = "metrics")]
+        {
+            self.metrics = Arc::new(LimiterMetrics::new(
+                self.store_kind,
+                self.name.clone(),
+                self.breaker.clone(),
+            ));
+        }
+    }
+
+    /// The circuit breaker in front of the store, if any.
+    pub fn circuit_breaker(&self) -> Option<&CircuitBreaker> {
+        self.breaker.as_ref()
+    }
+
+    /// The `limit` label of this limiter's own decisions.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The failure policy.
@@ -138,25 +268,82 @@ impl RateLimiter {
 
     /// Decides a request of `cost`. The only error is a cost above the quota's burst (such a
     /// request can never be admitted); store failures become decisions through the failure
-    /// policy, marked [`Decision::is_fallback`].
+    /// policy, marked [`Decision::is_fallback`] — at once, without calling the store, while
+    /// the circuit breaker is open.
     pub async fn check_n(
         &self,
         key: &str,
         quota: &Quota,
         cost: u32,
     ) -> Result<Decision, QuotaError> {
+        let decision = self.decide(key, quota, cost).await?;
+        #[cfg(feature = "metrics")]
+        self.metrics.decision(outcome_of(&decision, false));
+        Ok(decision)
+    }
+
+    /// Calls the store through the breaker and the timeout, measuring and counting errors;
+    /// the breaker learns the outcome.
+    async fn guarded<'a, T, F>(&self, call: impl FnOnce() -> F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>> + 'a,
+    {
+        let permit = match &self.breaker {
+            Some(breaker) => match breaker.try_acquire() {
+                Ok(permit) => Some(permit),
+                Err(open) => {
+                    return Err(StoreError::CircuitOpen {
+                        retry_in: open.retry_in,
+                    });
+                }
+            },
+            None => None,
+        };
+        #[cfg(feature = "metrics")]
+        let started = (self.store_kind != "memory").then(quanta::Instant::now);
+        let result = match tokio::time::timeout(self.timeout, call()).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        };
+        #[cfg(feature = "metrics")]
+        if let Some(started) = started {
+            self.metrics.store_duration(started.elapsed().as_secs_f64());
+        }
+        match &result {
+            Err(error) if error.is_backend_failure() => {
+                if let Some(permit) = permit {
+                    permit.failure();
+                }
+            }
+            _ => {
+                if let Some(permit) = permit {
+                    permit.success();
+                }
+            }
+        }
+        #[cfg(feature = "metrics")]
+        if let Err(error) = &result
+            && !matches!(error, StoreError::Quota(_) | StoreError::CircuitOpen { .. })
+        {
+            self.metrics.store_error(crate::metrics::error_type(error));
+        }
+        result
+    }
+
+    /// [`check_n`](Self::check_n) without recording the decision metric (the caller records
+    /// it with its own label).
+    async fn decide(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, QuotaError> {
         // Refuse an impossible cost before touching the store.
         quota.decide_backlog(0, cost)?;
-        let result =
-            match tokio::time::timeout(self.timeout, self.store.decide(key, quota, cost)).await {
-                Ok(result) => result,
-                Err(_) => Err(StoreError::Timeout(self.timeout)),
-            };
+        let result = self.guarded(|| self.store.decide(key, quota, cost)).await;
         let c = &self.counters;
         match result {
             Ok(decision) => {
                 if c.failing.swap(false, Ordering::Relaxed) {
-                    tracing::info!("rate-limit store answers again; decisions come from the store");
+                    tracing::info!(
+                        store = self.store_kind,
+                        "rate-limit store answers again; decisions come from the store"
+                    );
                 }
                 let counter = if decision.is_allowed() {
                     &c.allowed
@@ -170,6 +357,9 @@ impl RateLimiter {
             Err(error) => {
                 match &error {
                     StoreError::Timeout(_) => c.timeouts.fetch_add(1, Ordering::Relaxed),
+                    StoreError::CircuitOpen { .. } => {
+                        c.short_circuited.fetch_add(1, Ordering::Relaxed)
+                    }
                     _ => c.store_errors.fetch_add(1, Ordering::Relaxed),
                 };
                 let allowed = self.policy == FailurePolicy::FailOpen;
@@ -181,9 +371,9 @@ impl RateLimiter {
                     c.denied.fetch_add(1, Ordering::Relaxed);
                 }
                 if c.failing.swap(true, Ordering::Relaxed) {
-                    tracing::debug!(%error, policy = ?self.policy, key, "rate-limit store failed");
+                    tracing::debug!(%error, policy = ?self.policy, store = self.store_kind, key, "rate-limit store failed");
                 } else {
-                    tracing::warn!(%error, policy = ?self.policy, key, "rate-limit store failed; applying the failure policy until it recovers");
+                    tracing::warn!(%error, policy = ?self.policy, store = self.store_kind, key, "rate-limit store failed; applying the failure policy until it recovers");
                 }
                 Ok(Decision::fallback(quota, allowed))
             }
@@ -201,27 +391,29 @@ impl RateLimiter {
             failed_open: c.failed_open.load(Ordering::Relaxed),
             failed_closed: c.failed_closed.load(Ordering::Relaxed),
             shadow_denied: c.shadow_denied.load(Ordering::Relaxed),
+            short_circuited: c.short_circuited.load(Ordering::Relaxed),
+            breaker: self.breaker.as_ref().map(CircuitBreaker::state),
+            breaker_opened: self
+                .breaker
+                .as_ref()
+                .map_or(0, |breaker| breaker.stats().opened),
         }
     }
 
     /// What a request of cost 1 for `key` would be told now, without consuming anything and
     /// without writing to the store (every built-in store; a custom store answers
     /// [`StoreError::Unsupported`] unless it implements [`Store::peek`]). Store failures are
-    /// returned, not turned into decisions.
+    /// returned, not turned into decisions ([`StoreError::CircuitOpen`] while the circuit
+    /// breaker is open).
     pub async fn peek(&self, key: &str, quota: &Quota) -> Result<Decision, StoreError> {
-        match tokio::time::timeout(self.timeout, self.store.peek(key, quota)).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-        }
+        self.guarded(|| self.store.peek(key, quota)).await
     }
 
     /// Forgets `key`'s state in the store: its bucket is full again (after a support ticket,
-    /// a successful login, a test).
+    /// a successful login, a test). [`StoreError::CircuitOpen`] while the circuit breaker is
+    /// open.
     pub async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        match tokio::time::timeout(self.timeout, self.store.reset(key)).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-        }
+        self.guarded(|| self.store.reset(key)).await
     }
 
     /// Decides one request of `cost` under several limits, each on its own bucket key:
@@ -287,8 +479,13 @@ impl RateLimiter {
                     }
                 }
             } else {
-                match self.check_n(key, &limit.quota, cost).await {
-                    Ok(decision) => LimitOutcome::new(limit, decision, true),
+                match self.decide(key, &limit.quota, cost).await {
+                    Ok(decision) => {
+                        #[cfg(feature = "metrics")]
+                        self.metrics
+                            .limit_decision(&limit.name, outcome_of(&decision, limit.shadow));
+                        LimitOutcome::new(limit, decision, true)
+                    }
                     // Only a shadow limit gets here (enforced costs were checked above).
                     Err(_) => LimitOutcome::new(limit, Decision::never(&limit.quota), false),
                 }
@@ -306,6 +503,18 @@ impl RateLimiter {
             outcomes.push(outcome);
         }
         Ok(Verdict { outcomes })
+    }
+}
+
+/// The `outcome` label of a decision.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+fn outcome_of(decision: &Decision, shadow: bool) -> DecisionOutcome {
+    match (decision.is_fallback(), decision.is_allowed()) {
+        (true, true) => DecisionOutcome::FailedOpen,
+        (true, false) => DecisionOutcome::FailedClosed,
+        (false, true) => DecisionOutcome::Allowed,
+        (false, false) if shadow => DecisionOutcome::ShadowDenied,
+        (false, false) => DecisionOutcome::Denied,
     }
 }
 

@@ -335,6 +335,10 @@ fn ttl(outcome: &Outcome) -> Duration {
 }
 
 impl Store for MemcacheStore {
+    fn kind(&self) -> &'static str {
+        "memcache"
+    }
+
     fn decide<'a>(
         &'a self,
         key: &'a str,

@@ -444,6 +444,10 @@ impl Inner {
 }
 
 impl Store for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     fn decide<'a>(
         &'a self,
         key: &'a str,

@@ -242,6 +242,10 @@ impl<R: RedisRouter> RedisStore<R> {
 }
 
 impl<R: RedisRouter> Store for RedisStore<R> {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
     fn decide<'a>(
         &'a self,
         key: &'a str,

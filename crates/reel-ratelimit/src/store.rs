@@ -54,6 +54,15 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// }
 /// ```
 pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// A short name for the kind of store, the `store` label of the limiter's metrics and
+    /// logs: `memory`, `redis`, `memcache`; the default is `custom`.
+    ///
+    /// The limiter records store latency ([`STORE_DURATION_SECONDS`](crate::metrics::STORE_DURATION_SECONDS))
+    /// for every store except `memory`, whose decision is the call itself.
+    fn kind(&self) -> &'static str {
+        "custom"
+    }
+
     /// Decides a request of `cost` for `key` under `quota`, updating the state atomically.
     fn decide<'a>(
         &'a self,
@@ -82,6 +91,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+
     fn decide<'a>(
         &'a self,
         key: &'a str,

@@ -264,7 +264,10 @@ async fn dead_redis_fails_closed_then_recovers() {
         tally.fallback_denied.load(Ordering::Relaxed)
     );
     assert_eq!(stats.failed_open, 0);
-    assert_eq!(stats.store_errors + stats.timeouts, stats.failed_closed);
+    assert_eq!(
+        stats.store_errors + stats.timeouts + stats.short_circuited,
+        stats.failed_closed
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,7 +287,10 @@ async fn dead_redis_fails_open_then_recovers() {
         stats.failed_open,
         tally.fallback_allowed.load(Ordering::Relaxed)
     );
-    assert_eq!(stats.store_errors + stats.timeouts, stats.failed_open);
+    assert_eq!(
+        stats.store_errors + stats.timeouts + stats.short_circuited,
+        stats.failed_open
+    );
 }
 
 /// reel-herd's `RedisCluster` as the router: the script runs on each key's node.
