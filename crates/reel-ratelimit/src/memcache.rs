@@ -12,7 +12,7 @@ use reel_herd::{CasToken, MemcacheCluster, MetaWrite};
 use crate::error::StoreError;
 use crate::memory::peek_decision;
 use crate::quota::{Decision, Outcome, Quota};
-use crate::store::{BoxFuture, Store, decode_tat, encode_tat, push_digest};
+use crate::store::{BoxFuture, Store, decode_tat, encode_tat, push_digest, store_span, traced};
 
 /// The default number of compare-and-swap attempts per decision.
 const DEFAULT_ATTEMPTS: u32 = 8;
@@ -228,11 +228,13 @@ impl MemcacheStore {
             let outcome = quota.decide(Some(tat), now, cost)?;
             if let Some(new_tat) = outcome.new_tat() {
                 self.trip();
-                match self
-                    .cluster
-                    .meta_cas(&item, encode_tat(new_tat).as_bytes(), ttl(&outcome), token)
-                    .await
-                    .map_err(StoreError::backend)?
+                match traced(self.span("cas", &item), async {
+                    self.cluster
+                        .meta_cas(&item, encode_tat(new_tat).as_bytes(), ttl(&outcome), token)
+                        .await
+                        .map_err(StoreError::backend)
+                })
+                .await?
                 {
                     MetaWrite::Stored(token) => {
                         self.remember(&item, new_tat, token, now);
@@ -252,11 +254,13 @@ impl MemcacheStore {
         let mut delays = self.backoff.delays();
         for attempt in 1..=self.max_attempts {
             self.trip();
-            let current = self
-                .cluster
-                .meta_get(&item)
-                .await
-                .map_err(StoreError::backend)?;
+            let current = traced(self.span("gets", &item), async {
+                self.cluster
+                    .meta_get(&item)
+                    .await
+                    .map_err(StoreError::backend)
+            })
+            .await?;
             let now = self.clock.unix_nanos();
             let (tat, token) = match current {
                 Some((value, token)) => (Some(decode_tat(&value)?), Some(token)),
@@ -272,16 +276,24 @@ impl MemcacheStore {
             let value = encode_tat(new_tat);
             self.trip();
             let written = match token {
-                Some(token) => self
-                    .cluster
-                    .meta_cas(&item, value.as_bytes(), ttl(&outcome), token)
-                    .await
-                    .map_err(StoreError::backend)?,
-                None => self
-                    .cluster
-                    .meta_add(&item, value.as_bytes(), ttl(&outcome))
-                    .await
-                    .map_err(StoreError::backend)?,
+                Some(token) => {
+                    traced(self.span("cas", &item), async {
+                        self.cluster
+                            .meta_cas(&item, value.as_bytes(), ttl(&outcome), token)
+                            .await
+                            .map_err(StoreError::backend)
+                    })
+                    .await?
+                }
+                None => {
+                    traced(self.span("add", &item), async {
+                        self.cluster
+                            .meta_add(&item, value.as_bytes(), ttl(&outcome))
+                            .await
+                            .map_err(StoreError::backend)
+                    })
+                    .await?
+                }
             };
             if let MetaWrite::Stored(token) = written {
                 self.remember(&item, new_tat, token, now);
@@ -301,14 +313,27 @@ impl MemcacheStore {
 }
 
 impl MemcacheStore {
+    /// A span for one memcached command on `item`, on the node that owns it. The operation is
+    /// named by the classic command (`gets`, `add`, `cas`, `delete`); reel-herd sends its meta
+    /// equivalent (`mg`, `ms`) to memcached 1.6.10 and later.
+    fn span(&self, command: &'static str, item: &str) -> tracing::Span {
+        store_span("memcached", command, || {
+            self.cluster
+                .node_for(item)
+                .map(|node| (node.host().to_owned(), node.port()))
+        })
+    }
+
     async fn peek_inner(&self, key: &str, quota: &Quota) -> Result<Decision, StoreError> {
         let item = self.memcache_key(key);
         self.trip();
-        let current = self
-            .cluster
-            .meta_get(&item)
-            .await
-            .map_err(StoreError::backend)?;
+        let current = traced(self.span("gets", &item), async {
+            self.cluster
+                .meta_get(&item)
+                .await
+                .map_err(StoreError::backend)
+        })
+        .await?;
         let tat = match current {
             Some((value, _)) => Some(decode_tat(&value)?),
             None => None,
@@ -320,10 +345,13 @@ impl MemcacheStore {
         let item = self.memcache_key(key);
         self.tokens.remove(&item);
         self.trip();
-        self.cluster
-            .delete(&item)
-            .await
-            .map_err(StoreError::backend)?;
+        traced(self.span("delete", &item), async {
+            self.cluster
+                .delete(&item)
+                .await
+                .map_err(StoreError::backend)
+        })
+        .await?;
         Ok(())
     }
 }

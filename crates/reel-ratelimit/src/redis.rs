@@ -8,7 +8,7 @@ use reel_core::SharedClock;
 
 use crate::error::StoreError;
 use crate::quota::{Decision, Quota};
-use crate::store::{BoxFuture, MAX_KEY_BYTES, Store, bounded_key};
+use crate::store::{BoxFuture, MAX_KEY_BYTES, Store, bounded_key, store_span, traced};
 
 /// The Lua script the redis store runs (EVALSHA; loaded again automatically after NOSCRIPT).
 ///
@@ -36,6 +36,30 @@ pub trait RedisRouter: Send + Sync + fmt::Debug + 'static {
     /// The connection that owns `key` (the full key, prefix and hash tag included), or why
     /// there is none (for example: every node of a sharded set is down).
     fn connection_for(&self, key: &str) -> Result<Self::Connection, StoreError>;
+
+    /// The server that owns `key`, `(host, port)`, for the `server.address` and `server.port`
+    /// fields of the store's spans; `None` (the default) when the router cannot tell (then
+    /// [`RedisStore::with_server_address`] supplies it, if set). Called only when a
+    /// subscriber listens to the span.
+    fn server_for(&self, key: &str) -> Option<(String, u16)> {
+        let _ = key;
+        None
+    }
+
+    /// Runs `cmd` (one command on `key`) on the node that owns `key`. The default sends it on
+    /// [`connection_for`](Self::connection_for).
+    fn run_command<'a>(
+        &'a self,
+        key: &'a str,
+        cmd: &'a redis::Cmd,
+    ) -> BoxFuture<'a, Result<redis::Value, StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection_for(key)?;
+            cmd.query_async::<redis::Value>(&mut connection)
+                .await
+                .map_err(StoreError::backend)
+        })
+    }
 
     /// Runs the store's script invocation on the node that owns `key` and returns its
     /// `(allowed, backlog)` reply. The default sends it on [`connection_for`](Self::connection_for);
@@ -79,6 +103,11 @@ impl RedisRouter for reel_herd::RedisCluster {
         reel_herd::RedisCluster::connection_for(self, key)
             .map(|(_, connection)| connection)
             .map_err(StoreError::backend)
+    }
+
+    fn server_for(&self, key: &str) -> Option<(String, u16)> {
+        self.node_for(key)
+            .map(|node| (node.host().to_owned(), node.port()))
     }
 
     fn invoke_script<'a>(
@@ -134,6 +163,7 @@ pub struct RedisStore<R: RedisRouter = ConnectionManager> {
     peek_script: Arc<redis::Script>,
     prefix: String,
     time: RedisTime,
+    server: Option<(String, u16)>,
 }
 
 impl<R: RedisRouter> fmt::Debug for RedisStore<R> {
@@ -142,6 +172,7 @@ impl<R: RedisRouter> fmt::Debug for RedisStore<R> {
             .field("router", &self.router)
             .field("prefix", &self.prefix)
             .field("time", &self.time)
+            .field("server", &self.server)
             .finish()
     }
 }
@@ -156,6 +187,7 @@ impl<R: RedisRouter> RedisStore<R> {
             peek_script: Arc::new(redis::Script::new(GCRA_PEEK_SCRIPT)),
             prefix: "rl:".to_owned(),
             time: RedisTime::Server,
+            server: None,
         }
     }
 
@@ -163,6 +195,22 @@ impl<R: RedisRouter> RedisStore<R> {
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
+    }
+
+    /// The server's host and port, for the `server.address`/`server.port` fields of the
+    /// store's spans when the router cannot tell (a single `ConnectionManager` does not say
+    /// where it is connected).
+    pub fn with_server_address(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.server = Some((host.into(), port));
+        self
+    }
+
+    fn span(&self, operation: &'static str, redis_key: &str) -> tracing::Span {
+        store_span("redis", operation, || {
+            self.router
+                .server_for(redis_key)
+                .or_else(|| self.server.clone())
+        })
     }
 
     /// Chooses whose clock decides (default: the server's).
@@ -187,22 +235,20 @@ impl<R: RedisRouter> RedisStore<R> {
 
     async fn peek_inner(&self, key: &str, quota: &Quota) -> Result<Decision, StoreError> {
         let redis_key = self.redis_key(key);
-        let span = tracing::trace_span!("redis_gcra_peek", key = %redis_key);
+        let span = self.span("EVALSHA", &redis_key);
         let mut invocation = self.peek_script.key(&redis_key);
         invocation.arg(self.now_arg());
         let invocation = self.router.invoke_script(&redis_key, &invocation);
-        let (_, backlog) = tracing::Instrument::instrument(invocation, span).await?;
+        let (_, backlog) = traced(span, invocation).await?;
         Ok(quota.peek_backlog(u64::try_from(backlog).unwrap_or(0)))
     }
 
     async fn reset_inner(&self, key: &str) -> Result<(), StoreError> {
         let redis_key = self.redis_key(key);
-        let mut connection = self.router.connection_for(&redis_key)?;
-        redis::cmd("DEL")
-            .arg(&redis_key)
-            .query_async::<i64>(&mut connection)
-            .await
-            .map_err(StoreError::backend)?;
+        let span = self.span("DEL", &redis_key);
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(&redis_key);
+        traced(span, self.router.run_command(&redis_key, &cmd)).await?;
         Ok(())
     }
 
@@ -219,7 +265,7 @@ impl<R: RedisRouter> RedisStore<R> {
     ) -> Result<Decision, StoreError> {
         let redis_key = self.redis_key(key);
         let now = self.now_arg();
-        let span = tracing::trace_span!("redis_gcra", key = %redis_key);
+        let span = self.span("EVALSHA", &redis_key);
         let mut invocation = self.script.key(&redis_key);
         invocation
             .arg(quota.emission_nanos())
@@ -227,7 +273,7 @@ impl<R: RedisRouter> RedisStore<R> {
             .arg(cost)
             .arg(now);
         let invocation = self.router.invoke_script(&redis_key, &invocation);
-        let (allowed, backlog) = tracing::Instrument::instrument(invocation, span).await?;
+        let (allowed, backlog) = traced(span, invocation).await?;
         let backlog = u64::try_from(backlog).unwrap_or(0);
         let outcome = quota.decide_backlog(backlog, cost)?;
         if outcome.decision.is_allowed() != (allowed == 1) {

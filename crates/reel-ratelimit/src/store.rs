@@ -195,3 +195,43 @@ pub(crate) fn floor_char_boundary(text: &str, index: usize) -> usize {
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(0)
 }
+
+/// A span for one store operation over the network, with the OpenTelemetry database
+/// semantic-convention fields declared at creation (`error.type` recorded on failure by
+/// [`traced`]).
+#[cfg(any(feature = "redis", feature = "memcache"))]
+pub(crate) fn store_span(
+    system: &'static str,
+    operation: &'static str,
+    server: impl FnOnce() -> Option<(String, u16)>,
+) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "rate-limit store",
+        "db.system.name" = system,
+        "db.operation.name" = operation,
+        "server.address" = tracing::field::Empty,
+        "server.port" = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+    );
+    // The address is looked up only when someone listens.
+    if !span.is_disabled()
+        && let Some((host, port)) = server()
+    {
+        span.record("server.address", host.as_str());
+        span.record("server.port", port);
+    }
+    span
+}
+
+/// Runs `operation` in `span`, recording `error.type` when it fails.
+#[cfg(any(feature = "redis", feature = "memcache"))]
+pub(crate) async fn traced<T>(
+    span: tracing::Span,
+    operation: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let result = tracing::Instrument::instrument(operation, span.clone()).await;
+    if let Err(error) = &result {
+        span.record("error.type", crate::metrics::error_type(error));
+    }
+    result
+}
