@@ -1,0 +1,63 @@
+//! What feature `metrics` costs on the hot path: `RateLimiter::check` over the memory store
+//! (10k keys, one thread). Built with `--features metrics` it installs a real Prometheus
+//! recorder first, so the counters are live. Compare in one sitting with criterion baselines:
+//!
+//! ```text
+//! cargo bench -p reel-ratelimit --bench metrics_cost -- check --save-baseline metrics-off
+//! cargo bench -p reel-ratelimit --bench metrics_cost --features metrics -- check --baseline metrics-off
+//! ```
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use reel_ratelimit::{MemoryStore, Quota, RateLimiter};
+
+const KEYS: usize = 10_000;
+
+fn check(c: &mut Criterion) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("install the Prometheus recorder");
+        reel_ratelimit::describe_metrics();
+    }
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("client-{i}")).collect();
+    let quota = Quota::per_second(1000).unwrap().with_burst(50).unwrap();
+    let limiter = RateLimiter::new(MemoryStore::new()).with_name("bench");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("ratelimit/metrics_cost");
+    group.bench_function("check", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let start = Instant::now();
+                for i in 0..iters {
+                    let key = &keys[(i as usize) % KEYS];
+                    black_box(limiter.check(key, &quota).await.unwrap().is_allowed());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = check
+}
+criterion_main!(benches);
