@@ -13,8 +13,9 @@
 //!   with feature `memcache`, `MemcacheStore` (a reel-herd memcached cluster, add and
 //!   compare-and-swap with bounded jittered retries, key TTL, one round trip for an
 //!   uncontended decision on a known key), and, with feature `redis`, [`RedisStore`] (one Lua
-//!   script, EVALSHA, one round trip, key expiry, hash-tagged keys, pluggable sharding —
-//!   reel-herd's `RedisCluster` with feature `redis-herd`).
+//!   script, EVALSHA, one round trip, key expiry, hash-tagged keys, pluggable routing —
+//!   reel-herd's `RedisClusterClient` on Redis Cluster with feature `redis-cluster`, its
+//!   client-side sharded `RedisCluster` with feature `redis-herd`).
 //!   Every built-in store keeps keys bounded ([`bounded_key`]): a long key is held as a
 //!   readable prefix and a SHA-256 digest, so it is limited like a short one; the memory
 //!   store bounds its bytes as well as its keys.
@@ -71,6 +72,7 @@
 //! | `redis` | no | [`RedisStore`] over the `redis` crate (tokio, connection manager) |
 //! | `memcache` | no | `MemcacheStore` over reel-herd's memcached cluster (memcached 1.6+) |
 //! | `redis-herd` | no | `redis`, and [`RedisRouter`] for reel-herd's `RedisCluster` |
+//! | `redis-cluster` | no | `redis`, and [`RedisRouter`] for reel-herd's `RedisClusterClient` (Redis Cluster: slot map, `MOVED`/`ASK`, failover) |
 //! | `tower` | no | [`tower::RateLimitLayer`] for axum, hyper and any tower HTTP service |
 //! | `axum`  | no | `tower`, and the layer also reads axum's `ConnectInfo<SocketAddr>` and `MatchedPath` |
 //! | `metrics` | no | `reel_ratelimit_*` metrics through the `metrics` facade, `describe_metrics()` |

@@ -123,6 +123,49 @@ impl RedisRouter for reel_herd::RedisCluster {
     }
 }
 
+/// Redis Cluster through reel-herd's [`RedisClusterClient`](reel_herd::RedisClusterClient)
+/// (feature `redis-cluster`): the cluster client routes each command to the master of the
+/// key's slot, follows `MOVED`/`ASK` and refreshes its slot map after a failover. Every key
+/// the store writes is `<prefix>{<key>}`, so a bucket's key always hashes to one slot and the
+/// script runs on one node.
+#[cfg(feature = "redis-cluster")]
+impl RedisRouter for reel_herd::RedisClusterClient {
+    type Connection = redis::cluster_async::ClusterConnection;
+
+    /// Not used by the store (the cluster client routes by itself through
+    /// [`invoke_script`](Self::invoke_script) and [`run_command`](Self::run_command)); answers
+    /// an error.
+    fn connection_for(&self, _key: &str) -> Result<Self::Connection, StoreError> {
+        Err(StoreError::backend(std::io::Error::other(
+            "a Redis Cluster client routes each command itself; call invoke_script or run_command",
+        )))
+    }
+
+    fn run_command<'a>(
+        &'a self,
+        _key: &'a str,
+        cmd: &'a redis::Cmd,
+    ) -> BoxFuture<'a, Result<redis::Value, StoreError>> {
+        Box::pin(async move {
+            self.query::<redis::Value>(cmd)
+                .await
+                .map_err(StoreError::backend)
+        })
+    }
+
+    fn invoke_script<'a>(
+        &'a self,
+        _key: &'a str,
+        invocation: &'a redis::ScriptInvocation<'a>,
+    ) -> BoxFuture<'a, Result<(i64, i64), StoreError>> {
+        Box::pin(async move {
+            reel_herd::RedisClusterClient::invoke_script::<(i64, i64)>(self, invocation)
+                .await
+                .map_err(StoreError::backend)
+        })
+    }
+}
+
 /// Which clock decides for the redis store.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
