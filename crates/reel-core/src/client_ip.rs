@@ -25,6 +25,7 @@
 //! | CloudFront in front of an ALB | [`ClientIpResolver::cloudfront_alb`] | `cloudfront-alb` |
 //! | nginx setting `X-Real-IP $remote_addr` | [`ClientIpResolver::nginx_real_ip`] | `nginx-real-ip` |
 //! | Cloudflare (`CF-Connecting-IP`) | [`ClientIpResolver::cloudflare`] | `cloudflare` |
+//! | CloudFront's `CloudFront-Viewer-Address` (direct, or through an ALB that only CloudFront reaches) | [`ClientIpResolver::cloudfront_viewer_address`] | `cloudfront-viewer-address` |
 //! | a fixed number of appending proxies (Envoy, Kubernetes ingress) | [`ClientIpResolver::hop_count`] | `hops:N` |
 //!
 //! Hostile input is expected: entries past [`MAX_HOPS`] are never parsed, a huge header costs
@@ -211,6 +212,10 @@ pub enum ProxyHeader {
     XRealIp,
     /// `CF-Connecting-IP`: one address, set by Cloudflare's edge.
     CfConnectingIp,
+    /// `CloudFront-Viewer-Address`: the viewer's address and source port, set by CloudFront
+    /// when an origin request policy includes it: `198.51.100.10:46532`, and IPv6 without
+    /// brackets, the port after the last colon (`2001:db8::17:46532`).
+    CloudFrontViewerAddress,
 }
 
 impl ProxyHeader {
@@ -221,6 +226,7 @@ impl ProxyHeader {
             Self::Forwarded => "forwarded",
             Self::XRealIp => "x-real-ip",
             Self::CfConnectingIp => "cf-connecting-ip",
+            Self::CloudFrontViewerAddress => "cloudfront-viewer-address",
         }
     }
 
@@ -231,11 +237,14 @@ impl ProxyHeader {
         const X_REAL_IP: http::HeaderName = http::HeaderName::from_static("x-real-ip");
         const CF_CONNECTING_IP: http::HeaderName =
             http::HeaderName::from_static("cf-connecting-ip");
+        const CLOUDFRONT_VIEWER_ADDRESS: http::HeaderName =
+            http::HeaderName::from_static("cloudfront-viewer-address");
         match self {
             Self::XForwardedFor => X_FORWARDED_FOR,
             Self::Forwarded => http::header::FORWARDED,
             Self::XRealIp => X_REAL_IP,
             Self::CfConnectingIp => CF_CONNECTING_IP,
+            Self::CloudFrontViewerAddress => CLOUDFRONT_VIEWER_ADDRESS,
         }
     }
 
@@ -282,6 +291,9 @@ pub enum ClientIpPreset {
     NginxRealIp,
     /// [`ClientIpResolver::cloudflare`] (`cloudflare`).
     Cloudflare,
+    /// [`ClientIpResolver::cloudfront_viewer_address`] (`cloudfront-viewer-address` or
+    /// `cloudfront`).
+    CloudFrontViewerAddress,
     /// [`ClientIpResolver::hop_count`] (`hops:N`, N from 1 to [`MAX_HOPS`]).
     HopCount(NonZeroUsize),
 }
@@ -298,6 +310,7 @@ impl ClientIpPreset {
             Self::CloudFrontAlb => ClientIpResolver::cloudfront_alb(trusted),
             Self::NginxRealIp => ClientIpResolver::nginx_real_ip(trusted),
             Self::Cloudflare => ClientIpResolver::cloudflare(trusted),
+            Self::CloudFrontViewerAddress => ClientIpResolver::cloudfront_viewer_address(trusted),
             Self::HopCount(hops) => ClientIpResolver::hop_count(trusted, hops),
         }
     }
@@ -313,6 +326,7 @@ impl fmt::Display for ClientIpPreset {
             Self::CloudFrontAlb => f.write_str("cloudfront-alb"),
             Self::NginxRealIp => f.write_str("nginx-real-ip"),
             Self::Cloudflare => f.write_str("cloudflare"),
+            Self::CloudFrontViewerAddress => f.write_str("cloudfront-viewer-address"),
             Self::HopCount(hops) => write!(f, "hops:{hops}"),
         }
     }
@@ -327,7 +341,8 @@ impl fmt::Display for ClientIpPresetParseError {
         write!(
             f,
             "`{}` is not a client-IP setting; use one of direct, x-forwarded-for, forwarded, \
-             aws-alb, cloudfront-alb, nginx-real-ip, cloudflare or hops:N (N from 1 to {MAX_HOPS})",
+             aws-alb, cloudfront-alb, cloudfront-viewer-address, nginx-real-ip, cloudflare or hops:N \
+             (N from 1 to {MAX_HOPS})",
             self.0
         )
     }
@@ -349,6 +364,7 @@ impl FromStr for ClientIpPreset {
             "cloudfront-alb" => Self::CloudFrontAlb,
             "nginx-real-ip" | "x-real-ip" => Self::NginxRealIp,
             "cloudflare" => Self::Cloudflare,
+            "cloudfront-viewer-address" | "cloudfront" => Self::CloudFrontViewerAddress,
             _ => {
                 let count = name.strip_prefix("hops:").ok_or_else(error)?;
                 let hops = count
@@ -471,6 +487,24 @@ impl ClientIpResolver {
         }
     }
 
+    /// CloudFront's `CloudFront-Viewer-Address` header (add it to the origin request policy):
+    /// the viewer's address as CloudFront saw it, with its source port, which is dropped.
+    /// Believed only when the peer is in `trusted`: CloudFront's origin-facing ranges (AWS's
+    /// `ip-ranges.json`, service `CLOUDFRONT_ORIGIN_FACING`) when CloudFront connects to the
+    /// service, or the balancer's subnets behind CloudFront → ALB — then the balancer must
+    /// accept only CloudFront (security group on the `com.amazonaws.global.cloudfront.origin-facing`
+    /// managed prefix list), because an ALB passes a client-sent `CloudFront-Viewer-Address`
+    /// through. Several lines or a value that is not `address:port` resolve to the peer. Unlike
+    /// [`cloudfront_alb`](Self::cloudfront_alb), no hop count to get right and no
+    /// `X-Forwarded-For` processing mode on the balancer matters.
+    pub fn cloudfront_viewer_address(trusted: TrustedProxies) -> Self {
+        Self {
+            trusted,
+            header: ProxyHeader::CloudFrontViewerAddress,
+            hops: None,
+        }
+    }
+
     /// A fixed number of proxies, each appending to `X-Forwarded-For`: the client is the
     /// `hops`th entry from the right, unless an entry before it is not in `trusted` (then
     /// that entry is the client: the request skipped the first proxies). Behind an Envoy
@@ -555,7 +589,11 @@ impl ClientIpResolver {
             return peer;
         }
         if !self.header.is_list() {
-            return single_value(lines).unwrap_or(peer);
+            let parse = match self.header {
+                ProxyHeader::CloudFrontViewerAddress => parse_viewer_address,
+                _ => parse_node,
+            };
+            return single_value(lines, parse).unwrap_or(peer);
         }
         let limit = self.hops.map_or(MAX_HOPS, |n| n.get().min(MAX_HOPS));
         let mut walk = Walk {
@@ -582,12 +620,36 @@ impl ClientIpResolver {
 }
 
 /// The address of a single-value header, if there is exactly one well-formed line.
-fn single_value<'a>(mut lines: impl Iterator<Item = Option<&'a str>>) -> Option<IpAddr> {
+fn single_value<'a>(
+    mut lines: impl Iterator<Item = Option<&'a str>>,
+    parse: fn(&str) -> Option<IpAddr>,
+) -> Option<IpAddr> {
     let only = lines.next()??;
     if lines.next().is_some() {
         return None;
     }
-    parse_node(only).map(|ip| ip.to_canonical())
+    parse(only).map(|ip| ip.to_canonical())
+}
+
+/// A `CloudFront-Viewer-Address` value: `address:port`, IPv6 unbracketed with the port after
+/// the last colon (as CloudFront writes it) or bracketed (`[2001:db8::17]:46532`). The port
+/// is required: CloudFront always writes one, so a value without it did not come from
+/// CloudFront.
+fn parse_viewer_address(text: &str) -> Option<IpAddr> {
+    let text = text.trim_matches([' ', '\t']);
+    if let Some(rest) = text.strip_prefix('[') {
+        let (inner, port) = rest.split_once("]:")?;
+        let ip = inner.parse::<Ipv6Addr>().ok()?;
+        return is_port(port).then_some(IpAddr::V6(ip));
+    }
+    let (host, port) = text.rsplit_once(':')?;
+    let ip = host.parse::<IpAddr>().ok()?;
+    is_port(port).then_some(ip)
+}
+
+/// Decimal digits only, at most 65535.
+fn is_port(port: &str) -> bool {
+    !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
 }
 
 /// The state of a right-to-left walk.

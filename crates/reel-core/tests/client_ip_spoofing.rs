@@ -1,5 +1,6 @@
 //! One table per deployment preset: each row is what the real front writes (AWS ALB,
-//! CloudFront + ALB, nginx, Cloudflare, Envoy with a hop count, an RFC 7239 proxy) plus what
+//! CloudFront + ALB, CloudFront's `CloudFront-Viewer-Address`, nginx, Cloudflare, Envoy with a
+//! hop count, an RFC 7239 proxy) plus what
 //! a hostile client added; the resolved address is the real client in every row.
 //!
 //! The header maps are built as the request reaches the service, with every header line
@@ -216,6 +217,129 @@ fn cloudfront_then_alb() {
             &[("x-forwarded-for", &chain(""))],
         )
         .expect(OUTSIDER),
+    ];
+    check(&resolver, &rows);
+}
+
+#[test]
+fn cloudfront_viewer_address() {
+    // CloudFront writes `CloudFront-Viewer-Address: <viewer ip>:<source port>` (IPv6 without
+    // brackets, the port after the last colon) when the origin request policy includes it,
+    // replacing a viewer-sent one. Trusted: CloudFront's origin-facing ranges (130.176.0.0/16
+    // and 2600:9000::/28 are among them) and, behind an ALB that only CloudFront can reach,
+    // the VPC.
+    let trusted: TrustedProxies = "130.176.0.0/16, 2600:9000::/28, 10.0.0.0/16"
+        .parse()
+        .unwrap();
+    for name in [
+        "cloudfront-viewer-address",
+        "cloudfront",
+        "CloudFront-Viewer-Address",
+    ] {
+        let preset: ClientIpPreset = name.parse().unwrap();
+        assert_eq!(preset, ClientIpPreset::CloudFrontViewerAddress);
+        assert_eq!(preset.to_string(), "cloudfront-viewer-address");
+    }
+    let resolver = ClientIpPreset::CloudFrontViewerAddress.resolver(trusted.clone());
+    assert_eq!(
+        resolver,
+        ClientIpResolver::cloudfront_viewer_address(trusted)
+    );
+    let (edge, alb) = ("130.176.1.9", "10.0.1.23");
+    let viewer = format!("{CLIENT}:46532");
+    let rows = [
+        row(
+            "honest, CloudFront to the service",
+            edge,
+            &[
+                ("cloudfront-viewer-address", &viewer),
+                ("x-forwarded-for", CLIENT),
+            ],
+        ),
+        row(
+            "honest, CloudFront to an ALB to the service",
+            alb,
+            &[
+                ("cloudfront-viewer-address", &viewer),
+                ("x-forwarded-for", &format!("{CLIENT}, {edge}")),
+            ],
+        ),
+        row(
+            "client-sent X-Forwarded-For, Forwarded and True-Client-IP",
+            edge,
+            &[
+                ("cloudfront-viewer-address", &viewer),
+                ("x-forwarded-for", &format!("6.6.6.6, {CLIENT}")),
+                ("forwarded", "for=6.6.6.6"),
+                ("true-client-ip", "6.6.6.6"),
+            ],
+        ),
+        row(
+            "IPv6 viewer, unbracketed as CloudFront writes it",
+            edge,
+            &[("cloudfront-viewer-address", "2001:db8:cafe::17:46532")],
+        )
+        .expect("2001:db8:cafe::17"),
+        row(
+            "IPv6 viewer, all eight groups",
+            "2600:9000:2000::1",
+            &[("cloudfront-viewer-address", "2001:db8:0:0:0:0:0:17:443")],
+        )
+        .expect("2001:db8::17"),
+        row(
+            "IPv6 viewer, bracketed",
+            edge,
+            &[("cloudfront-viewer-address", "[2001:db8::17]:443")],
+        )
+        .expect("2001:db8::17"),
+        row(
+            "IPv4-mapped viewer",
+            edge,
+            &[("cloudfront-viewer-address", "::ffff:198.51.100.7:443")],
+        ),
+        // Anyone else: their own address, whatever they claim.
+        row(
+            "straight to the service with a forged header",
+            OUTSIDER,
+            &[("cloudfront-viewer-address", &viewer)],
+        )
+        .expect(OUTSIDER),
+        // Malformed or doubled: not what CloudFront writes, so the peer.
+        row(
+            "two lines",
+            edge,
+            &[
+                ("cloudfront-viewer-address", "6.6.6.6:1"),
+                ("cloudfront-viewer-address", &viewer),
+            ],
+        )
+        .expect(edge),
+        row("no port", edge, &[("cloudfront-viewer-address", CLIENT)]).expect(edge),
+        row(
+            "port out of range",
+            edge,
+            &[("cloudfront-viewer-address", &format!("{CLIENT}:65536"))],
+        )
+        .expect(edge),
+        row(
+            "signed port",
+            edge,
+            &[("cloudfront-viewer-address", &format!("{CLIENT}:+443"))],
+        )
+        .expect(edge),
+        row(
+            "a list",
+            edge,
+            &[("cloudfront-viewer-address", &format!("6.6.6.6:1, {viewer}"))],
+        )
+        .expect(edge),
+        row("a flood", edge, &[("cloudfront-viewer-address", &flood())]).expect(edge),
+        row(
+            "missing (the origin request policy does not include it)",
+            edge,
+            &[("x-forwarded-for", CLIENT)],
+        )
+        .expect(edge),
     ];
     check(&resolver, &rows);
 }

@@ -478,6 +478,7 @@ mod fuzz {
         let mut found = false;
         for run in runs {
             found |= parse_node(run).map(|a| a.to_canonical()) == Some(result);
+            found |= parse_viewer_address(run).map(|a| a.to_canonical()) == Some(result);
         }
         found || (result.is_ipv4() && lines.iter().any(|l| l.contains(&result.to_string())))
     }
@@ -492,6 +493,7 @@ mod fuzz {
                 Just(ProxyHeader::XForwardedFor),
                 Just(ProxyHeader::Forwarded),
                 Just(ProxyHeader::XRealIp),
+                Just(ProxyHeader::CloudFrontViewerAddress),
             ],
             count in proptest::option::of(1usize..5),
         ) {
