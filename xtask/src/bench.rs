@@ -3,6 +3,8 @@
 //! page and charts (a plain run leaves the repository untouched); `--report-only` skips the
 //! runs and rebuilds the table, the page and the charts from the results already on disk.
 //! `--crate` takes the package name or its short form (`ratelimit` for `reel-ratelimit`).
+//! `--metrics-cost` runs each crate's `metrics_cost` bench with feature `metrics` off, then on,
+//! and prints the ratios instead ([`crate::metrics_cost`]).
 //!
 //! Convention shared with the crate engineers: a comparison is a criterion group named
 //! `<crate without reel->/<what>` (`geoip/lookup`); its function `reel` is ours, functions
@@ -547,10 +549,14 @@ pub fn run(mut args: Args) -> Result<()> {
     let quick = args.flag("--quick");
     let report_only = args.flag("--report-only");
     let write = args.flag("--write") || report_only;
+    let metrics_cost = args.flag("--metrics-cost");
     args.finish()?;
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;
     let meta = Metadata::load(&sh)?;
+    if metrics_cost {
+        return crate::metrics_cost::run(&sh, &meta, quick);
+    }
     // `ratelimit` means `reel-ratelimit` when no package is called `ratelimit`.
     let only = only.map(|name| resolve_crate(&name, meta.packages.iter().map(|p| p.name.as_str())));
     let with_benches: Vec<(String, Vec<String>)> = meta

@@ -15,6 +15,7 @@ pub mod ci;
 pub mod cli;
 pub mod dev;
 pub mod docs;
+pub mod metrics_cost;
 pub mod release;
 pub mod setup;
 pub mod test;

@@ -28,6 +28,9 @@ commands:
                             run criterion benches and print the ratio table (X: reel-ratelimit
                             or ratelimit); --write also rewrites docs/src/benchmarks.md and
                             its charts, --report-only rewrites them from results on disk
+  bench --metrics-cost [--quick]
+                            what feature `metrics` costs: herd `get`, ratelimit `check`, geoip
+                            `lookup` benched off then on (criterion baselines), ratios printed
 ";
 
 fn main() -> std::process::ExitCode {
