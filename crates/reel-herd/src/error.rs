@@ -126,6 +126,28 @@ impl HerdError {
         }
     }
 
+    /// A short snake_case name of the error kind: the `error_type` metric label and the
+    /// `error.type` span field.
+    pub(crate) fn type_label(&self) -> &'static str {
+        match self {
+            Self::NoNodes => "no_nodes",
+            Self::Discovery(_) | Self::EmptyDiscovery => "discovery",
+            Self::InvalidKey { .. } => "invalid_key",
+            Self::Io { error, .. } if error.kind() == std::io::ErrorKind::TimedOut => "timeout",
+            Self::Io { .. } => "io",
+            Self::Timeout { .. } => "timeout",
+            Self::InvalidTtl { .. } => "invalid_ttl",
+            Self::Protocol { .. } => "protocol",
+            Self::Server { .. } => "server_error",
+            Self::Pool { .. } => "pool",
+            Self::Credentials { .. } => "credentials",
+            #[cfg(feature = "redis-cluster")]
+            Self::RedisCluster { .. } => "redis",
+            #[cfg(feature = "redis")]
+            Self::Redis { .. } => "redis",
+        }
+    }
+
     /// Whether the error says the node itself is unhealthy (connection error, timeout,
     /// protocol desync), as opposed to a refused command, a bad request or a busy local pool;
     /// these count towards ejection.

@@ -82,6 +82,7 @@
 //! | `redis`    | no      | [`RedisCluster`] over the `redis` crate (`ConnectionManager` per node, scripts) |
 //! | `redis-cluster` | no | [`RedisClusterClient`]: Redis Cluster (slot map, `MOVED`/`ASK`, failover) on the `redis` crate's async cluster client |
 //! | `dns`      | no      | `DnsDiscovery` (A/AAAA and SRV) through hickory-resolver |
+//! | `metrics`  | no      | metrics through the `metrics` facade (`describe_metrics`, the `metrics` module) |
 //!
 //! Without features the crate is the discovery sources, the topology and the routers: enough
 //! to compute placements (see the `herd-route` example).
@@ -101,6 +102,10 @@ pub mod discovery;
 mod error;
 #[cfg(feature = "memcache")]
 pub mod memcache;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 pub mod node;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -121,6 +126,8 @@ pub use discovery::{
 pub use error::HerdError;
 #[cfg(feature = "memcache")]
 pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, MetaWrite, StoreOutcome};
+#[cfg(feature = "metrics")]
+pub use metrics::describe_metrics;
 pub use node::{Node, ParseNodeError, Topology};
 #[cfg(feature = "redis")]
 pub use redis::{RedisCluster, RedisMultiGet, RedisSettings};

@@ -29,6 +29,7 @@ use crate::cluster::{
 };
 use crate::discovery::BoxFuture;
 use crate::error::HerdError;
+use crate::metrics::{self, Command, Timer};
 use crate::node::Node;
 use crate::wire::{self, Connection};
 
@@ -121,6 +122,8 @@ pub(crate) struct MemcacheBackend;
 
 impl Backend for MemcacheBackend {
     type Pool = NodePool;
+
+    const SYSTEM: &'static str = "memcached";
 
     fn open(&self, node: &Node, config: &ClusterConfig) -> NodePool {
         let manager = Manager {
@@ -272,20 +275,14 @@ type Handle = Arc<NodeHandle<NodePool>>;
 /// than a function taking an async closure: a borrowed async closure makes the future lose
 /// `Send`.)
 macro_rules! read {
-    ($self:ident, $key:expr, async |$connection:ident| $body:block) => {{
+    ($self:ident, $key:expr, $command:expr, async |$connection:ident| $body:block) => {{
         let core = &$self.cluster.core;
         core.run(
             $key.as_bytes(),
             core.config.read_retries,
-            |handle| async move {
-                let value = Self::with_connection(&handle, async |$connection| $body).await?;
-                if value.is_some() {
-                    handle.hit();
-                } else {
-                    handle.miss();
-                }
-                Ok(value)
-            },
+            $command,
+            metrics::found,
+            |handle| async move { Self::with_connection(&handle, async |$connection| $body).await },
         )
         .await
     }};
@@ -320,7 +317,10 @@ impl MemcacheCluster {
         handle: &Handle,
         command: impl AsyncFnOnce(&mut Connection) -> Result<T, HerdError>,
     ) -> Result<T, HerdError> {
-        let mut connection = connection(&handle.node, &handle.pool).await?;
+        let timer = Timer::start();
+        let connection = connection(&handle.node, &handle.pool).await;
+        handle.counters.metrics.pool_wait(&timer);
+        let mut connection = connection?;
         let result = command(&mut connection).await;
         if result.is_err() {
             connection.clean = false;
@@ -332,12 +332,18 @@ impl MemcacheCluster {
     async fn write<T>(
         &self,
         key: &str,
+        name: Command,
         command: impl AsyncFnOnce(&mut Connection) -> Result<T, HerdError>,
     ) -> Result<T, HerdError> {
         let core = &self.cluster.core;
         let handle = core.route(key.as_bytes())?;
-        core.run_on(&handle, Self::with_connection(&handle, command))
-            .await
+        core.run_on(
+            &handle,
+            name,
+            metrics::ok,
+            Self::with_connection(&handle, command),
+        )
+        .await
     }
 
     /// The value of `key`, or `None` on a miss.
@@ -350,7 +356,7 @@ impl MemcacheCluster {
     /// or `None` on a miss.
     pub async fn get_with_flags(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HerdError> {
         check_key(key)?;
-        read!(self, key, async |connection| {
+        read!(self, key, Command::Get, async |connection| {
             let mut values = connection.retrieve("get", None, &[key]).await?;
             Ok(values.remove(key).map(|value| (value.data, value.flags)))
         })
@@ -361,7 +367,7 @@ impl MemcacheCluster {
     pub async fn gat(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, HerdError> {
         check_key(key)?;
         let exptime = expiration(ttl)?;
-        read!(self, key, async |connection| {
+        read!(self, key, Command::Gat, async |connection| {
             let mut values = connection.retrieve("gat", Some(exptime), &[key]).await?;
             Ok(values.remove(key).map(|value| value.data))
         })
@@ -391,6 +397,8 @@ impl MemcacheCluster {
                 let outcome = core
                     .run_on(
                         &handle,
+                        Command::GetMulti,
+                        metrics::ok,
                         Self::with_connection(&handle, async |connection| {
                             connection.retrieve("get", None, &group).await
                         }),
@@ -415,6 +423,11 @@ impl MemcacheCluster {
                             handle.miss();
                         }
                     }
+                    let hits = found.len() as u64;
+                    handle
+                        .counters
+                        .metrics
+                        .multi_keys(hits, group.len() as u64 - hits);
                     result
                         .found
                         .extend(found.into_iter().map(|(key, value)| (key, value.data)));
@@ -429,9 +442,11 @@ impl MemcacheCluster {
         Ok(result)
     }
 
+    /// A storage command; `name` is its verb (`set`, `add`, `replace`, `append`, `prepend`,
+    /// `cas`).
     async fn store(
         &self,
-        verb: &str,
+        name: Command,
         key: &str,
         value: &[u8],
         flags: u32,
@@ -440,9 +455,9 @@ impl MemcacheCluster {
     ) -> Result<&'static str, HerdError> {
         check_key(key)?;
         let exptime = expiration(ttl)?;
-        self.write(key, async |connection| {
+        self.write(key, name, async |connection| {
             connection
-                .store(verb, key, flags, exptime, value, cas)
+                .store(name.as_str(), key, flags, exptime, value, cas)
                 .await
         })
         .await
@@ -472,7 +487,10 @@ impl MemcacheCluster {
         flags: u32,
         ttl: Duration,
     ) -> Result<(), HerdError> {
-        match self.store("set", key, value, flags, ttl, None).await? {
+        match self
+            .store(Command::Set, key, value, flags, ttl, None)
+            .await?
+        {
             "STORED" => Ok(()),
             other => Err(self.server_reply(key, other)),
         }
@@ -485,7 +503,7 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
     ) -> Result<StoreOutcome, HerdError> {
-        let status = self.store("add", key, value, 0, ttl, None).await?;
+        let status = self.store(Command::Add, key, value, 0, ttl, None).await?;
         self.stored(key, status)
     }
 
@@ -496,7 +514,9 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
     ) -> Result<StoreOutcome, HerdError> {
-        let status = self.store("replace", key, value, 0, ttl, None).await?;
+        let status = self
+            .store(Command::Replace, key, value, 0, ttl, None)
+            .await?;
         self.stored(key, status)
     }
 
@@ -504,7 +524,7 @@ impl MemcacheCluster {
     /// [`StoreOutcome::NotStored`] if the key does not exist.
     pub async fn append(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, HerdError> {
         let status = self
-            .store("append", key, value, 0, Duration::ZERO, None)
+            .store(Command::Append, key, value, 0, Duration::ZERO, None)
             .await?;
         self.stored(key, status)
     }
@@ -513,7 +533,7 @@ impl MemcacheCluster {
     /// [`StoreOutcome::NotStored`] if the key does not exist.
     pub async fn prepend(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, HerdError> {
         let status = self
-            .store("prepend", key, value, 0, Duration::ZERO, None)
+            .store(Command::Prepend, key, value, 0, Duration::ZERO, None)
             .await?;
         self.stored(key, status)
     }
@@ -521,15 +541,17 @@ impl MemcacheCluster {
     /// Deletes `key`; `true` if it existed.
     pub async fn delete(&self, key: &str) -> Result<bool, HerdError> {
         check_key(key)?;
-        self.write(key, async |connection| connection.delete(key).await)
-            .await
+        self.write(key, Command::Delete, async |connection| {
+            connection.delete(key).await
+        })
+        .await
     }
 
     /// Adds `by` to the decimal number stored at `key`; the new value, or `None` if the key
     /// does not exist. (memcached wraps at 2^64.)
     pub async fn incr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
         check_key(key)?;
-        self.write(key, async |connection| {
+        self.write(key, Command::Incr, async |connection| {
             connection.counter(key, by, true).await
         })
         .await
@@ -539,7 +561,7 @@ impl MemcacheCluster {
     /// exist.
     pub async fn decr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
         check_key(key)?;
-        self.write(key, async |connection| {
+        self.write(key, Command::Decr, async |connection| {
             connection.counter(key, by, false).await
         })
         .await
@@ -548,7 +570,7 @@ impl MemcacheCluster {
     /// The value of `key` with its CAS token, or `None` on a miss.
     pub async fn gets(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
         check_key(key)?;
-        read!(self, key, async |connection| {
+        read!(self, key, Command::Gets, async |connection| {
             gets_on(connection, key).await
         })
     }
@@ -562,7 +584,10 @@ impl MemcacheCluster {
         ttl: Duration,
         token: CasToken,
     ) -> Result<CasOutcome, HerdError> {
-        match self.store("cas", key, value, 0, ttl, Some(token.0)).await? {
+        match self
+            .store(Command::Cas, key, value, 0, ttl, Some(token.0))
+            .await?
+        {
             "STORED" => Ok(CasOutcome::Stored),
             "EXISTS" => Ok(CasOutcome::Exists),
             "NOT_FOUND" => Ok(CasOutcome::NotFound),
@@ -576,7 +601,7 @@ impl MemcacheCluster {
         check_key(key)?;
         let line = format!("mg {key} v c\r\n").into_bytes();
         let line = &line;
-        read!(self, key, async |connection| {
+        read!(self, key, Command::MetaGet, async |connection| {
             if !connection.server_version().has_meta() {
                 return gets_on(connection, key).await;
             }
@@ -612,7 +637,7 @@ impl MemcacheCluster {
         let exptime = expiration(ttl)?;
         let line = meta_set_line(key, value, &format!("ME c T{exptime}"));
         let line = &line;
-        self.write(key, async |connection| {
+        self.write(key, Command::MetaAdd, async |connection| {
             if connection.server_version().has_meta() {
                 return meta_set_on(connection, line).await;
             }
@@ -646,7 +671,7 @@ impl MemcacheCluster {
         let exptime = expiration(ttl)?;
         let line = meta_set_line(key, value, &format!("C{} c T{exptime}", token.0));
         let line = &line;
-        self.write(key, async |connection| {
+        self.write(key, Command::MetaCas, async |connection| {
             if connection.server_version().has_meta() {
                 return meta_set_on(connection, line).await;
             }
@@ -668,8 +693,10 @@ impl MemcacheCluster {
     pub async fn touch(&self, key: &str, ttl: Duration) -> Result<bool, HerdError> {
         check_key(key)?;
         let exptime = expiration(ttl)?;
-        self.write(key, async |connection| connection.touch(key, exptime).await)
-            .await
+        self.write(key, Command::Touch, async |connection| {
+            connection.touch(key, exptime).await
+        })
+        .await
     }
 
     /// Empties every node of the current topology (ejected ones included), concurrently.
@@ -680,6 +707,8 @@ impl MemcacheCluster {
             let outcome = core
                 .run_on(
                     &handle,
+                    Command::FlushAll,
+                    metrics::ok,
                     Self::with_connection(&handle, async |connection| connection.flush_all().await),
                 )
                 .await;

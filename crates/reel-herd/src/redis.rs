@@ -16,6 +16,7 @@ use crate::cluster::{
 };
 use crate::discovery::BoxFuture;
 use crate::error::HerdError;
+use crate::metrics::{self, Command};
 use crate::node::Node;
 
 /// A node's connection (None only if the redis client refused the address).
@@ -114,6 +115,8 @@ fn redis_error(node: &Node, error: ::redis::RedisError) -> HerdError {
 
 impl Backend for RedisBackend {
     type Pool = NodeConnection;
+
+    const SYSTEM: &'static str = "redis";
 
     fn open(&self, node: &Node, config: &ClusterConfig) -> NodeConnection {
         let info = match self.settings.connection_info(node) {
@@ -227,13 +230,19 @@ impl RedisCluster {
         command: &Cmd,
     ) -> Result<T, HerdError> {
         let core = &self.cluster.core;
-        core.run(route_key.as_ref(), 0, |handle| async move {
-            let mut connection = connection(&handle.node, &handle.pool)?;
-            command
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| redis_error(&handle.node, e))
-        })
+        core.run(
+            route_key.as_ref(),
+            0,
+            Command::Query,
+            metrics::ok,
+            |handle| async move {
+                let mut connection = connection(&handle.node, &handle.pool)?;
+                command
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|e| redis_error(&handle.node, e))
+            },
+        )
         .await
     }
 
@@ -253,13 +262,19 @@ impl RedisCluster {
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, HerdError> {
         let core = &self.cluster.core;
-        core.run(route_key.as_ref(), 0, |handle| async move {
-            let mut connection = connection(&handle.node, &handle.pool)?;
-            invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(|e| redis_error(&handle.node, e))
-        })
+        core.run(
+            route_key.as_ref(),
+            0,
+            Command::Script,
+            metrics::ok,
+            |handle| async move {
+                let mut connection = connection(&handle.node, &handle.pool)?;
+                invocation
+                    .invoke_async(&mut connection)
+                    .await
+                    .map_err(|e| redis_error(&handle.node, e))
+            },
+        )
         .await
     }
 
@@ -292,6 +307,7 @@ impl RedisCluster {
     async fn per_node<K, T>(
         &self,
         keys: &[K],
+        name: Command,
         build: impl Fn(&[usize]) -> Cmd,
     ) -> Result<Vec<(Handle, Vec<usize>, Result<T, HerdError>)>, HerdError>
     where
@@ -304,7 +320,7 @@ impl RedisCluster {
             let command = build(&positions);
             async move {
                 let outcome = core
-                    .run_on(&handle, async {
+                    .run_on(&handle, name, metrics::ok, async {
                         let mut connection = connection(&handle.node, &handle.pool)?;
                         command
                             .query_async::<T>(&mut connection)
@@ -342,7 +358,7 @@ impl RedisCluster {
             failed: Vec::new(),
         };
         let outcomes = self
-            .per_node::<K, Vec<Option<Vec<u8>>>>(keys, |positions| {
+            .per_node::<K, Vec<Option<Vec<u8>>>>(keys, Command::Mget, |positions| {
                 let mut command = ::redis::cmd("MGET");
                 for &position in positions {
                     command.arg(keys[position].as_ref());
@@ -353,6 +369,11 @@ impl RedisCluster {
         for (handle, positions, outcome) in outcomes {
             match outcome {
                 Ok(values) if values.len() == positions.len() => {
+                    let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+                    handle
+                        .counters
+                        .metrics
+                        .multi_keys(hits, values.len() as u64 - hits);
                     for (position, value) in positions.into_iter().zip(values) {
                         if value.is_some() {
                             handle.hit();
@@ -390,7 +411,7 @@ impl RedisCluster {
     ) -> Result<Vec<NodeFailure>, HerdError> {
         let keys: Vec<&[u8]> = pairs.iter().map(|(key, _)| key.as_ref()).collect();
         let outcomes = self
-            .per_node::<&[u8], ()>(&keys, |positions| {
+            .per_node::<&[u8], ()>(&keys, Command::Mset, |positions| {
                 let mut command = ::redis::cmd("MSET");
                 for &position in positions {
                     command.arg(keys[position]).arg(&pairs[position].1);
@@ -414,7 +435,7 @@ impl RedisCluster {
         keys: &[K],
     ) -> Result<(u64, Vec<NodeFailure>), HerdError> {
         let outcomes = self
-            .per_node::<K, u64>(keys, |positions| {
+            .per_node::<K, u64>(keys, Command::Del, |positions| {
                 let mut command = ::redis::cmd("DEL");
                 for &position in positions {
                     command.arg(keys[position].as_ref());
