@@ -50,6 +50,9 @@ pub struct ClusterConfig {
     pub event_capacity: usize,
     /// TCP keepalive idle time and probe interval of memcached connections (`None`: off).
     pub tcp_keepalive: Option<Duration>,
+    /// Prepended to every key sent to the servers (empty: none); see
+    /// [`ClusterBuilder::key_prefix`].
+    pub key_prefix: String,
 }
 
 impl Default for ClusterConfig {
@@ -71,6 +74,7 @@ impl Default for ClusterConfig {
             read_retries: 1,
             event_capacity: 256,
             tcp_keepalive: Some(Duration::from_secs(30)),
+            key_prefix: String::new(),
         }
     }
 }
@@ -423,6 +427,24 @@ impl ClusterBuilder {
     #[must_use]
     pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
         self.config.tcp_keepalive = idle;
+        self
+    }
+
+    /// A namespace put in front of every key the cluster sends (default none), so that
+    /// several applications or environments can share one cache: `get("user:1")` with the
+    /// prefix `"billing:"` reads `billing:user:1`. It is applied once, inside the cluster:
+    /// pass keys without it (results such as `get_multi`'s map and failed-key lists give them
+    /// back without it). The prefix counts towards memcached's 250-byte key limit. Keys are
+    /// placed on the ring by the key *without* the prefix, as libmemcached's
+    /// `MEMCACHED_CALLBACK_NAMESPACE` (PHP's and pylibmc's prefix option) does, so services
+    /// sharing a cluster through libmemcached with the same namespace find the same keys.
+    ///
+    /// memcached: every command. Redis (`RedisCluster`): `mget`, `mset` and `del`; build keys
+    /// of your own commands with `RedisCluster::key` (`query` and `invoke_script` route by
+    /// the key without the prefix).
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.key_prefix = prefix.into();
         self
     }
 

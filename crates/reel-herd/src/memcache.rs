@@ -235,6 +235,18 @@ fn check_key(key: &str) -> Result<(), HerdError> {
     })
 }
 
+/// Checks `key` with the cluster's `prefix` in front (non-empty), as memcached will see it.
+fn check_key_with_prefix(prefix: &str, key: &str) -> Result<(), HerdError> {
+    check_key(key)?;
+    if prefix.len() + key.len() > MAX_KEY_LENGTH {
+        return Err(HerdError::InvalidKey {
+            key: key.to_owned(),
+            reason: "longer than 250 bytes with the key prefix",
+        });
+    }
+    Ok(())
+}
+
 /// memcached's expiration field: 0 for no expiry, whole seconds (rounded up, so a non-zero
 /// TTL never becomes 0) up to 30 days, an absolute Unix time beyond, which must fit
 /// memcached's signed 32-bit time.
@@ -301,6 +313,14 @@ impl ClusterBuilder {
     /// Runs the first discovery and starts a memcached cluster (connections open on first
     /// use). Fails when the first discovery fails or finds no nodes.
     pub async fn build_memcache(self) -> Result<MemcacheCluster, HerdError> {
+        let prefix = &self.config().key_prefix;
+        if !prefix.is_empty() {
+            // The prefix with a one-byte key must be a valid memcached key.
+            check_key(&format!("{prefix}k")).map_err(|_| HerdError::InvalidKey {
+                key: prefix.clone(),
+                reason: "the key prefix must be under 250 bytes with no whitespace or control characters",
+            })?;
+        }
         Ok(MemcacheCluster {
             cluster: self.start(MemcacheBackend).await?,
         })
@@ -355,21 +375,23 @@ impl MemcacheCluster {
     /// which libmemcached, pylibmc and PHP clients use to mark serialisation and compression),
     /// or `None` on a miss.
     pub async fn get_with_flags(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         read!(self, key, Command::Get, async |connection| {
-            let mut values = connection.retrieve("get", None, &[key]).await?;
-            Ok(values.remove(key).map(|value| (value.data, value.flags)))
+            let mut values = connection.retrieve("get", None, &[wire]).await?;
+            Ok(values.remove(wire).map(|value| (value.data, value.flags)))
         })
     }
 
     /// Fetches `key` and sets its expiry to `ttl` in the same round trip (`gat`), or `None`
     /// on a miss.
     pub async fn gat(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
         read!(self, key, Command::Gat, async |connection| {
-            let mut values = connection.retrieve("gat", Some(exptime), &[key]).await?;
-            Ok(values.remove(key).map(|value| value.data))
+            let mut values = connection.retrieve("gat", Some(exptime), &[wire]).await?;
+            Ok(values.remove(wire).map(|value| value.data))
         })
     }
 
@@ -378,15 +400,16 @@ impl MemcacheCluster {
     /// [`GetMulti::failed`]); the call itself fails only for an invalid key. A node that
     /// refuses the command (`SERVER_ERROR`) fails its keys without counting as a node failure.
     pub async fn get_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<GetMulti, HerdError> {
+        // Per node, the keys as sent (with the prefix).
         let mut groups: Vec<(Handle, Vec<String>)> = Vec::new();
         let mut result = GetMulti::default();
         for key in keys {
             let key = key.as_ref();
-            check_key(key)?;
+            let wire = self.wire_key(key)?.into_owned();
             let handle = self.cluster.core.route(key.as_bytes())?;
             match groups.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &handle)) {
-                Some((_, group)) => group.push(key.to_owned()),
-                None => groups.push((handle, vec![key.to_owned()])),
+                Some((_, group)) => group.push(wire),
+                None => groups.push((handle, vec![wire])),
             }
         }
         // All nodes at once, in this task: no spawn, no cross-thread wake-ups.
@@ -428,13 +451,15 @@ impl MemcacheCluster {
                         .counters
                         .metrics
                         .multi_keys(hits, group.len() as u64 - hits);
-                    result
-                        .found
-                        .extend(found.into_iter().map(|(key, value)| (key, value.data)));
+                    result.found.extend(
+                        found
+                            .into_iter()
+                            .map(|(key, value)| (self.user_key(key), value.data)),
+                    );
                 }
                 Err(error) => result.failed.push(NodeFailure {
                     node: handle.node.clone(),
-                    keys: group,
+                    keys: group.into_iter().map(|key| self.user_key(key)).collect(),
                     error,
                 }),
             }
@@ -453,11 +478,12 @@ impl MemcacheCluster {
         ttl: Duration,
         cas: Option<u64>,
     ) -> Result<&'static str, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
         self.write(key, name, async |connection| {
             connection
-                .store(name.as_str(), key, flags, exptime, value, cas)
+                .store(name.as_str(), wire, flags, exptime, value, cas)
                 .await
         })
         .await
@@ -540,9 +566,10 @@ impl MemcacheCluster {
 
     /// Deletes `key`; `true` if it existed.
     pub async fn delete(&self, key: &str) -> Result<bool, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         self.write(key, Command::Delete, async |connection| {
-            connection.delete(key).await
+            connection.delete(wire).await
         })
         .await
     }
@@ -550,9 +577,10 @@ impl MemcacheCluster {
     /// Adds `by` to the decimal number stored at `key`; the new value, or `None` if the key
     /// does not exist. (memcached wraps at 2^64.)
     pub async fn incr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         self.write(key, Command::Incr, async |connection| {
-            connection.counter(key, by, true).await
+            connection.counter(wire, by, true).await
         })
         .await
     }
@@ -560,18 +588,20 @@ impl MemcacheCluster {
     /// Subtracts `by` (memcached stops at 0); the new value, or `None` if the key does not
     /// exist.
     pub async fn decr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         self.write(key, Command::Decr, async |connection| {
-            connection.counter(key, by, false).await
+            connection.counter(wire, by, false).await
         })
         .await
     }
 
     /// The value of `key` with its CAS token, or `None` on a miss.
     pub async fn gets(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         read!(self, key, Command::Gets, async |connection| {
-            gets_on(connection, key).await
+            gets_on(connection, wire).await
         })
     }
 
@@ -598,12 +628,13 @@ impl MemcacheCluster {
     /// The value of `key` with its CAS token, or `None` on a miss: `mg <key> v c` on
     /// memcached 1.6.10 and later, `gets` on older servers (same result).
     pub async fn meta_get(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
-        check_key(key)?;
-        let line = format!("mg {key} v c\r\n").into_bytes();
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
+        let line = format!("mg {wire} v c\r\n").into_bytes();
         let line = &line;
         read!(self, key, Command::MetaGet, async |connection| {
             if !connection.server_version().has_meta() {
-                return gets_on(connection, key).await;
+                return gets_on(connection, wire).await;
             }
             let (header, data) = connection.meta(line, &["VA", "EN"]).await?;
             match data {
@@ -633,20 +664,21 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
     ) -> Result<MetaWrite, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
-        let line = meta_set_line(key, value, &format!("ME c T{exptime}"));
+        let line = meta_set_line(wire, value, &format!("ME c T{exptime}"));
         let line = &line;
         self.write(key, Command::MetaAdd, async |connection| {
             if connection.server_version().has_meta() {
                 return meta_set_on(connection, line).await;
             }
             match connection
-                .store("add", key, 0, exptime, value, None)
+                .store("add", wire, 0, exptime, value, None)
                 .await?
             {
                 "STORED" => Ok(MetaWrite::Stored(
-                    token_after_write(connection, key, value).await?,
+                    token_after_write(connection, wire, value).await?,
                 )),
                 _ => Ok(MetaWrite::NotStored),
             }
@@ -667,20 +699,21 @@ impl MemcacheCluster {
         ttl: Duration,
         token: CasToken,
     ) -> Result<MetaWrite, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
-        let line = meta_set_line(key, value, &format!("C{} c T{exptime}", token.0));
+        let line = meta_set_line(wire, value, &format!("C{} c T{exptime}", token.0));
         let line = &line;
         self.write(key, Command::MetaCas, async |connection| {
             if connection.server_version().has_meta() {
                 return meta_set_on(connection, line).await;
             }
             match connection
-                .store("cas", key, 0, exptime, value, Some(token.0))
+                .store("cas", wire, 0, exptime, value, Some(token.0))
                 .await?
             {
                 "STORED" => Ok(MetaWrite::Stored(
-                    token_after_write(connection, key, value).await?,
+                    token_after_write(connection, wire, value).await?,
                 )),
                 "EXISTS" => Ok(MetaWrite::Exists),
                 _ => Ok(MetaWrite::NotFound),
@@ -691,10 +724,11 @@ impl MemcacheCluster {
 
     /// Sets a new expiry on `key` without fetching it; `true` if it exists.
     pub async fn touch(&self, key: &str, ttl: Duration) -> Result<bool, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
         self.write(key, Command::Touch, async |connection| {
-            connection.touch(key, exptime).await
+            connection.touch(wire, exptime).await
         })
         .await
     }
@@ -726,6 +760,28 @@ impl MemcacheCluster {
             }
         }
         failures
+    }
+
+    /// `key` as sent to memcached: the cluster's key prefix (if any) and `key`, checked as a
+    /// whole (the prefix counts towards the 250-byte limit). Borrowed when there is no
+    /// prefix. Routing uses `key` without the prefix, as libmemcached's namespace does.
+    fn wire_key<'k>(&self, key: &'k str) -> Result<std::borrow::Cow<'k, str>, HerdError> {
+        let prefix = &self.cluster.core.config.key_prefix;
+        if prefix.is_empty() {
+            check_key(key)?;
+            return Ok(std::borrow::Cow::Borrowed(key));
+        }
+        check_key_with_prefix(prefix, key)?;
+        Ok(std::borrow::Cow::Owned(format!("{prefix}{key}")))
+    }
+
+    /// A key as sent back to the caller's form (the prefix removed).
+    fn user_key(&self, mut wire: String) -> String {
+        let prefix = self.cluster.core.config.key_prefix.len();
+        if prefix > 0 && wire.len() >= prefix {
+            wire.drain(..prefix);
+        }
+        wire
     }
 
     fn server_reply(&self, key: &str, reply: &str) -> HerdError {

@@ -289,6 +289,32 @@ impl RedisCluster {
         Ok((handle.node.clone(), connection(&handle.node, &handle.pool)?))
     }
 
+    /// `key` with the cluster's key prefix in front (see [`ClusterBuilder::key_prefix`]): the
+    /// name to use inside your own commands and scripts. `query`, `invoke_script` and
+    /// `connection_for` route by the key *without* the prefix; `mget`, `mset` and `del` add
+    /// it themselves.
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::HerdError> {
+    /// // With `.key_prefix("billing:")` this sets `billing:session:42`.
+    /// let () = redis
+    ///     .query("session:42", redis::cmd("SET").arg(redis.key("session:42")).arg("data"))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn key(&self, key: impl AsRef<[u8]>) -> Vec<u8> {
+        self.prefixed(key.as_ref()).into_owned()
+    }
+
+    fn prefixed<'k>(&self, key: &'k [u8]) -> std::borrow::Cow<'k, [u8]> {
+        let prefix = self.cluster.core.config.key_prefix.as_bytes();
+        if prefix.is_empty() {
+            std::borrow::Cow::Borrowed(key)
+        } else {
+            std::borrow::Cow::Owned([prefix, key].concat())
+        }
+    }
+
     /// Groups `keys` by node: each group keeps the keys' positions in the input.
     fn group<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<(Handle, Vec<usize>)>, HerdError> {
         let mut groups: Vec<(Handle, Vec<usize>)> = Vec::new();
@@ -361,7 +387,7 @@ impl RedisCluster {
             .per_node::<K, Vec<Option<Vec<u8>>>>(keys, Command::Mget, |positions| {
                 let mut command = ::redis::cmd("MGET");
                 for &position in positions {
-                    command.arg(keys[position].as_ref());
+                    command.arg(&*self.prefixed(keys[position].as_ref()));
                 }
                 command
             })
@@ -414,7 +440,9 @@ impl RedisCluster {
             .per_node::<&[u8], ()>(&keys, Command::Mset, |positions| {
                 let mut command = ::redis::cmd("MSET");
                 for &position in positions {
-                    command.arg(keys[position]).arg(&pairs[position].1);
+                    command
+                        .arg(&*self.prefixed(keys[position]))
+                        .arg(&pairs[position].1);
                 }
                 command
             })
@@ -438,7 +466,7 @@ impl RedisCluster {
             .per_node::<K, u64>(keys, Command::Del, |positions| {
                 let mut command = ::redis::cmd("DEL");
                 for &position in positions {
-                    command.arg(keys[position].as_ref());
+                    command.arg(&*self.prefixed(keys[position].as_ref()));
                 }
                 command
             })
