@@ -125,7 +125,9 @@ pub use discovery::{
 };
 pub use error::HerdError;
 #[cfg(feature = "memcache")]
-pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, MetaWrite, StoreOutcome};
+pub use memcache::{
+    CasOutcome, CasToken, DeleteMulti, GetMulti, MemcacheCluster, MetaWrite, SetMulti, StoreOutcome,
+};
 #[cfg(feature = "metrics")]
 pub use metrics::describe_metrics;
 pub use node::{Node, ParseNodeError, Topology};

@@ -87,6 +87,35 @@ pub struct GetMulti {
     pub failed: Vec<NodeFailure>,
 }
 
+/// Result of [`MemcacheCluster::set_multi`]: the keys stored, and the ones that were not.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SetMulti {
+    /// Keys the server answered `STORED` for.
+    pub stored: Vec<String>,
+    /// Keys that were not confirmed: one entry per node that failed (all the keys it owned
+    /// in this call) and one per key a node refused (`SERVER_ERROR object too large`, ...);
+    /// keys sent after a refused one on the same node are listed too, as not confirmed.
+    pub failed: Vec<NodeFailure>,
+}
+
+/// Result of [`MemcacheCluster::delete_multi`].
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct DeleteMulti {
+    /// Keys that existed and were deleted.
+    pub deleted: Vec<String>,
+    /// Keys that did not exist.
+    pub not_found: Vec<String>,
+    /// Keys that were not confirmed, as in [`SetMulti::failed`].
+    pub failed: Vec<NodeFailure>,
+}
+
+/// Commands per pipeline round: a batch larger than this is sent in several rounds on the
+/// same connection, so the replies never fill the socket buffers while the requests are
+/// still being written.
+const PIPELINE_CHUNK: usize = 512;
+
 #[derive(Debug)]
 pub(crate) struct Manager {
     node: Node,
@@ -282,6 +311,9 @@ fn expiration_at(ttl: Duration, now: u64) -> Result<u32, HerdError> {
 
 type Handle = Arc<NodeHandle<NodePool>>;
 
+/// One node's share of a multi-key write: the positions of its keys and the keys as sent.
+type NodeGroup = (Handle, Vec<usize>, Vec<String>);
+
 /// Runs a read (`|connection| -> Result<Option<T>, HerdError>`) on the key's node, retried on
 /// the next distinct node after a node failure, counting hits and misses. (A macro rather
 /// than a function taking an async closure: a borrowed async closure makes the future lose
@@ -469,6 +501,171 @@ impl MemcacheCluster {
 
     /// A storage command; `name` is its verb (`set`, `add`, `replace`, `append`, `prepend`,
     /// `cas`).
+    /// Groups `keys` by node: per node, the positions (in `keys`) and the keys as sent.
+    fn group_by_node<K: AsRef<str>>(
+        &self,
+        keys: impl Iterator<Item = K>,
+    ) -> Result<Vec<NodeGroup>, HerdError> {
+        let mut groups: Vec<NodeGroup> = Vec::new();
+        for (position, key) in keys.enumerate() {
+            let key = key.as_ref();
+            let wire = self.wire_key(key)?.into_owned();
+            let handle = self.cluster.core.route(key.as_bytes())?;
+            match groups.iter_mut().find(|(h, _, _)| Arc::ptr_eq(h, &handle)) {
+                Some((_, positions, wires)) => {
+                    positions.push(position);
+                    wires.push(wire);
+                }
+                None => groups.push((handle, vec![position], vec![wire])),
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Runs one pipeline per node (all nodes concurrently, each in rounds of
+    /// [`PIPELINE_CHUNK`] commands) and sorts each key's reply: `on_status(position, status)`
+    /// for an allowed reply, a [`NodeFailure`] otherwise.
+    async fn per_node_pipeline<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+        name: Command,
+        send: impl AsyncFn(
+            &mut Connection,
+            &[usize],
+            &[String],
+        ) -> Result<Vec<Result<&'static str, HerdError>>, HerdError>,
+        mut on_status: impl FnMut(usize, &'static str),
+    ) -> Result<Vec<NodeFailure>, HerdError> {
+        let groups = self.group_by_node(keys.iter())?;
+        let core = &self.cluster.core;
+        let send = &send;
+        let outcomes = join_all(
+            groups
+                .into_iter()
+                .map(|(handle, positions, wires)| async move {
+                    let outcome = core
+                        .run_on(
+                            &handle,
+                            name,
+                            metrics::ok,
+                            Self::with_connection(&handle, async |connection| {
+                                let mut replies = Vec::with_capacity(wires.len());
+                                for (positions, wires) in positions
+                                    .chunks(PIPELINE_CHUNK)
+                                    .zip(wires.chunks(PIPELINE_CHUNK))
+                                {
+                                    let round = send(connection, positions, wires).await?;
+                                    let refused = round.iter().any(Result::is_err);
+                                    replies.extend(round);
+                                    if refused {
+                                        // The connection is closed; the later rounds are not sent.
+                                        break;
+                                    }
+                                }
+                                Ok(replies)
+                            }),
+                        )
+                        .await;
+                    (handle, positions, outcome)
+                }),
+        )
+        .await;
+        let user_key = |position: usize| keys[position].as_ref().to_owned();
+        let mut failed = Vec::new();
+        for (handle, positions, outcome) in outcomes {
+            match outcome {
+                Ok(replies) => {
+                    let mut replies = replies.into_iter();
+                    for &position in &positions {
+                        match replies.next() {
+                            Some(Ok(status)) => on_status(position, status),
+                            Some(Err(error)) => failed.push(NodeFailure {
+                                node: handle.node.clone(),
+                                keys: vec![user_key(position)],
+                                error,
+                            }),
+                            None => failed.push(NodeFailure {
+                                node: handle.node.clone(),
+                                keys: vec![user_key(position)],
+                                error: HerdError::Server {
+                                    node: handle.node.clone(),
+                                    message: "not sent: an earlier command of the same batch \
+                                              was refused"
+                                        .to_owned(),
+                                },
+                            }),
+                        }
+                    }
+                }
+                Err(error) => failed.push(NodeFailure {
+                    node: handle.node.clone(),
+                    keys: positions.into_iter().map(user_key).collect(),
+                    error,
+                }),
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Stores many items for `ttl`: grouped by node, one pipeline per node (every `set` of a
+    /// node written in one send, the `STORED` replies read in order), all nodes
+    /// concurrently. A node that fails fails only its own keys, and a key a node refuses
+    /// (a value over its item size limit) fails alone with the keys sent after it on that
+    /// node (see [`SetMulti::failed`]). The call itself fails only for an invalid key or TTL.
+    /// Writes are not retried.
+    pub async fn set_multi<K: AsRef<str>, V: AsRef<[u8]>>(
+        &self,
+        items: &[(K, V)],
+        ttl: Duration,
+    ) -> Result<SetMulti, HerdError> {
+        let exptime = expiration(ttl)?;
+        let keys: Vec<&str> = items.iter().map(|(key, _)| key.as_ref()).collect();
+        let mut stored = Vec::with_capacity(items.len());
+        let failed = self
+            .per_node_pipeline(
+                &keys,
+                Command::SetMulti,
+                async |connection, positions, wires| {
+                    let round: Vec<(&str, &[u8])> = positions
+                        .iter()
+                        .zip(wires)
+                        .map(|(&p, wire)| (wire.as_str(), items[p].1.as_ref()))
+                        .collect();
+                    connection.store_many("set", &round, 0, exptime).await
+                },
+                |position, status| {
+                    if status == "STORED" {
+                        stored.push(keys[position].to_owned());
+                    }
+                },
+            )
+            .await?;
+        Ok(SetMulti { stored, failed })
+    }
+
+    /// Deletes many keys: grouped by node, one pipeline per node, all nodes concurrently;
+    /// failures per node and per key as in [`set_multi`](Self::set_multi).
+    pub async fn delete_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<DeleteMulti, HerdError> {
+        let mut result = DeleteMulti::default();
+        let (deleted, not_found) = (&mut result.deleted, &mut result.not_found);
+        result.failed = self
+            .per_node_pipeline(
+                keys,
+                Command::DeleteMulti,
+                async |connection, _, wires| connection.delete_many(wires).await,
+                |position, status| {
+                    let key = keys[position].as_ref().to_owned();
+                    if status == "DELETED" {
+                        deleted.push(key);
+                    } else {
+                        not_found.push(key);
+                    }
+                },
+            )
+            .await?;
+        Ok(result)
+    }
+
     async fn store(
         &self,
         name: Command,

@@ -65,6 +65,8 @@ commands! {
     Decr => "decr",
     Touch => "touch",
     FlushAll => "flush_all",
+    SetMulti => "set_multi",
+    DeleteMulti => "delete_multi",
     Query => "query",
     Script => "script",
     Mget => "mget",
