@@ -81,6 +81,7 @@
 //! | `memcache` | no      | [`MemcacheCluster`]: own text-protocol client (tokio), a deadpool pool per node |
 //! | `redis`    | no      | [`RedisCluster`] over the `redis` crate (`ConnectionManager` per node, scripts) |
 //! | `redis-cluster` | no | [`RedisClusterClient`]: Redis Cluster (slot map, `MOVED`/`ASK`, failover) on the `redis` crate's async cluster client |
+//! | `redis-tls` | no     | TLS to redis nodes (`RedisSettings::tls`, `rediss://`) through rustls |
 //! | `dns`      | no      | `DnsDiscovery` (A/AAAA and SRV) through hickory-resolver |
 //! | `metrics`  | no      | metrics through the `metrics` facade (`describe_metrics`, the `metrics` module) |
 //!
@@ -131,6 +132,8 @@ pub use memcache::{
 #[cfg(feature = "metrics")]
 pub use metrics::describe_metrics;
 pub use node::{Node, ParseNodeError, Topology};
+#[cfg(feature = "redis-tls")]
+pub use redis::RedisTls;
 #[cfg(feature = "redis")]
 pub use redis::{RedisCluster, RedisMultiGet, RedisSettings};
 #[cfg(feature = "redis-cluster")]

@@ -48,6 +48,78 @@ pub struct RedisSettings {
     username: Option<SecretSource>,
     password: Option<SecretSource>,
     database: i64,
+    #[cfg(feature = "redis-tls")]
+    tls: Option<RedisTls>,
+}
+
+/// TLS for every node connection (feature `redis-tls`; rustls with the ring provider): the
+/// connections go out as `rediss://`, the server's certificate is checked against `ca_pem`
+/// (or the system's trust store) and its name against the node's host, and a client
+/// certificate is sent if the server asks for one (mutual TLS). ElastiCache and MemoryDB
+/// with in-transit encryption need it.
+///
+/// ```
+/// use reel_herd::{RedisSettings, RedisTls};
+///
+/// let ca = b"-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n";
+/// let settings = RedisSettings::new().tls(RedisTls::new().ca_pem(ca.to_vec()));
+/// # let _ = settings;
+/// ```
+#[cfg(feature = "redis-tls")]
+#[derive(Clone, Default)]
+pub struct RedisTls {
+    ca_pem: Option<Vec<u8>>,
+    client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+#[cfg(feature = "redis-tls")]
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client key stays out of logs.
+        f.debug_struct("RedisTls")
+            .field("ca_pem", &self.ca_pem.as_ref().map(|pem| pem.len()))
+            .field("client_certificate", &self.client.is_some())
+            .finish()
+    }
+}
+
+#[cfg(feature = "redis-tls")]
+impl RedisTls {
+    /// TLS checked against the system's trust store (rustls-native-certs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trusts only the CA certificate(s) in `pem` (PEM text) instead of the system's store.
+    #[must_use]
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Sends this client certificate and key (both PEM) when the server asks for one.
+    #[must_use]
+    pub fn client_certificate_pem(
+        mut self,
+        certificate: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.client = Some((certificate.into(), key.into()));
+        self
+    }
+
+    fn certificates(&self) -> ::redis::TlsCertificates {
+        ::redis::TlsCertificates {
+            client_tls: self
+                .client
+                .as_ref()
+                .map(|(cert, key)| ::redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: self.ca_pem.clone(),
+        }
+    }
 }
 
 impl RedisSettings {
@@ -77,8 +149,36 @@ impl RedisSettings {
         self
     }
 
+    /// Connects every node over TLS (`rediss://`), see [`RedisTls`].
+    #[cfg(feature = "redis-tls")]
+    #[must_use]
+    pub fn tls(mut self, tls: RedisTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    fn scheme(&self) -> &'static str {
+        #[cfg(feature = "redis-tls")]
+        if self.tls.is_some() {
+            return "rediss";
+        }
+        "redis"
+    }
+
+    /// The redis client for `info`, with the TLS settings if any.
+    fn client(&self, info: ConnectionInfo) -> Result<Client, ::redis::RedisError> {
+        #[cfg(feature = "redis-tls")]
+        if let Some(tls) = &self.tls {
+            // rustls needs a process-wide crypto provider; an application that installed its
+            // own keeps it.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            return Client::build_with_tls(info, tls.certificates());
+        }
+        Client::open(info)
+    }
+
     fn connection_info(&self, node: &Node) -> Result<ConnectionInfo, String> {
-        let info = format!("redis://{}/", node.address())
+        let info = format!("{}://{}/", self.scheme(), node.address())
             .as_str()
             .into_connection_info()
             .map_err(|error| error.to_string())?;
@@ -107,10 +207,42 @@ fn connection(node: &Node, pool: &NodeConnection) -> Result<ConnectionManager, H
 }
 
 fn redis_error(node: &Node, error: ::redis::RedisError) -> HerdError {
+    #[cfg(feature = "redis-tls")]
+    if let Some(tls) = tls_error(&error) {
+        return HerdError::Tls {
+            node: node.clone(),
+            error: tls,
+        };
+    }
     HerdError::Redis {
         node: node.clone(),
         error,
     }
+}
+
+/// The rustls error behind a failed TLS connection, if that is what `error` is.
+#[cfg(feature = "redis-tls")]
+fn tls_error(error: &::redis::RedisError) -> Option<rustls::Error> {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    // The redis crate keeps an I/O error as an `Arc<dyn Error>` source, and rustls's error
+    // is the I/O error's payload (which `io::Error::source` skips).
+    let io = |e: &(dyn std::error::Error + 'static)| -> Option<rustls::Error> {
+        let io = e
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| e.downcast_ref::<Shared>()?.downcast_ref::<std::io::Error>())?;
+        io.get_ref()?.downcast_ref::<rustls::Error>().cloned()
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls.clone());
+        }
+        if let Some(tls) = io(current) {
+            return Some(tls);
+        }
+        source = current.source();
+    }
+    None
 }
 
 impl Backend for RedisBackend {
@@ -131,7 +263,9 @@ impl Backend for RedisBackend {
             .set_response_timeout(Some(config.command_timeout))
             // Reconnection is retried on the next command; health checks decide about the node.
             .set_number_of_retries(1);
-        let manager = Client::open(info)
+        let manager = self
+            .settings
+            .client(info)
             .and_then(|client| ConnectionManager::new_lazy_with_config(client, manager_config));
         match manager {
             Ok(manager) => NodeConnection(Some(manager)),

@@ -139,3 +139,51 @@ async fn commands_run_in_spans_with_the_opentelemetry_database_fields() {
         ]
     );
 }
+
+#[cfg(feature = "redis-cluster")]
+#[tokio::test]
+async fn redis_cluster_commands_run_in_spans_too() {
+    use reel_herd::{Node, RedisClusterBuilder};
+
+    let cluster = reel_testkit::RedisCluster::start().unwrap();
+    let seeds: Vec<Node> = cluster
+        .host_ports()
+        .iter()
+        .map(|s| Node::parse(s).unwrap())
+        .collect();
+    let client = RedisClusterBuilder::new(seeds).connect().await.unwrap();
+    let capture = Capture::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let () = client
+        .query(redis::cmd("set").arg("{span}:a").arg("1"))
+        .await
+        .unwrap();
+    let script = redis::Script::new("return redis.call('GET', KEYS[1])");
+    let value: String = client.invoke_script(&script.key("{span}:a")).await.unwrap();
+    assert_eq!(value, "1");
+    // A wrong-type error from the server: error.type recorded.
+    assert!(
+        client
+            .query::<i64>(redis::cmd("INCR").arg("{span}:a").arg("extra"))
+            .await
+            .is_err()
+    );
+    let spans = capture.commands();
+    let field = |i: usize, name: &str| spans[i].get(name).cloned().unwrap_or_default();
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    for i in 0..3 {
+        assert_eq!(field(i, "db.system.name"), "redis");
+        assert_eq!(field(i, "server.address"), "<empty>");
+    }
+    assert_eq!(
+        (0..3)
+            .map(|i| field(i, "db.operation.name"))
+            .collect::<Vec<_>>(),
+        ["SET", "EVALSHA", "INCR"]
+    );
+    assert_eq!(
+        (0..3).map(|i| field(i, "error.type")).collect::<Vec<_>>(),
+        ["<empty>", "<empty>", "redis"]
+    );
+}
