@@ -358,9 +358,14 @@ mod enabled {
     }
 
     impl Drop for ClusterMetrics {
+        #[allow(clippy::cast_precision_loss)] // Node counts are far below 2^52.
         fn drop(&mut self) {
-            // A cluster that is dropped no longer counts in the node gauges.
-            self.state(0, 0, 0);
+            // A cluster that is dropped no longer counts in the node gauges (the topology
+            // version gauge keeps its last value).
+            let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+            self.healthy.increment(-(published.0 as f64));
+            self.ejected.increment(-(published.1 as f64));
+            *published = (0, 0);
         }
     }
 }
