@@ -8,6 +8,10 @@
 //!   the same two commands written by hand on one connection, reading `STORED` and the value;
 //! - `herd/get_multi_100x4`: 100 keys over 4 nodes, reel's concurrent per-node get vs 4
 //!   sequential single-node multi-gets over direct connections.
+//!
+//! With `--features metrics` a real Prometheus recorder (metrics-exporter-prometheus) is
+//! installed first, so `herd/get/reel` measures the instrumented path; compare it with a run
+//! without the feature through criterion baselines (see the crate README).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test and bench helpers: a panic is a failed run.
 #![allow(missing_docs)] // criterion_group! generates an undocumented function.
 
@@ -110,7 +114,31 @@ async fn raw_set_get(stream: &mut BufReader<TcpStream>, line: &mut Vec<u8>) -> V
     value
 }
 
+/// Installs a Prometheus recorder (feature `metrics`), with a thread draining its histograms
+/// as a scraper's upkeep would.
+#[cfg(feature = "metrics")]
+fn install_recorder() {
+    use std::sync::Once;
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("prometheus recorder");
+        reel_herd::describe_metrics();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                handle.run_upkeep();
+            }
+        });
+    });
+}
+
+#[cfg(not(feature = "metrics"))]
+fn install_recorder() {}
+
 fn get_and_set(c: &mut Criterion) {
+    install_recorder();
     let rt = runtime();
     let server = Memcached::start().expect("memcached (install it or run cargo xtask setup)");
     let cache = rt.block_on(cluster(std::slice::from_ref(&server)));

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use reel_core::{BackgroundTask, Backoff, HotSwap, Jitter};
 use tokio::sync::broadcast;
+use tracing::Instrument;
 
 use crate::discovery::{BoxFuture, Discovery, DiscoveryError};
 use crate::error::HerdError;
+use crate::metrics::{ClusterMetrics, Command, NodeMetrics, Outcome, Timer};
 use crate::node::{Node, Topology};
 use crate::ring::{Ketama, Placement, Router};
 
@@ -48,6 +50,9 @@ pub struct ClusterConfig {
     pub event_capacity: usize,
     /// TCP keepalive idle time and probe interval of memcached connections (`None`: off).
     pub tcp_keepalive: Option<Duration>,
+    /// Prepended to every key sent to the servers (empty: none); see
+    /// [`ClusterBuilder::key_prefix`].
+    pub key_prefix: String,
 }
 
 impl Default for ClusterConfig {
@@ -69,6 +74,7 @@ impl Default for ClusterConfig {
             read_retries: 1,
             event_capacity: 256,
             tcp_keepalive: Some(Duration::from_secs(30)),
+            key_prefix: String::new(),
         }
     }
 }
@@ -166,8 +172,10 @@ pub struct ClusterStats {
     pub nodes: Vec<NodeStats>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct NodeCounters {
+    /// The node's metric handles (nothing without the `metrics` feature).
+    pub(crate) metrics: NodeMetrics,
     requests: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -175,6 +183,21 @@ pub(crate) struct NodeCounters {
     retries: AtomicU64,
     ejections: AtomicU64,
     ejections_refused: AtomicU64,
+}
+
+impl NodeCounters {
+    fn new(node: &Node) -> Self {
+        Self {
+            metrics: NodeMetrics::new(node),
+            requests: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            ejections: AtomicU64::new(0),
+            ejections_refused: AtomicU64::new(0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -201,7 +224,7 @@ pub(crate) struct NodeHandle<P> {
     pub(crate) node: Node,
     pub(crate) pool: Arc<P>,
     health: Arc<Health>,
-    counters: Arc<NodeCounters>,
+    pub(crate) counters: Arc<NodeCounters>,
 }
 
 impl<P> fmt::Debug for NodeHandle<P> {
@@ -230,6 +253,9 @@ impl<P> NodeHandle<P> {
 /// What a backend supplies: a lazily connecting pool per node and a cheap health probe.
 pub(crate) trait Backend: Send + Sync + 'static {
     type Pool: Send + Sync + 'static;
+
+    /// The `db.system.name` of the spans (`memcached`, `redis`).
+    const SYSTEM: &'static str;
 
     /// Creates the node's pool; connections are opened on demand.
     fn open(&self, node: &Node, config: &ClusterConfig) -> Self::Pool;
@@ -286,6 +312,7 @@ pub(crate) struct Core<B: Backend> {
     writer: Mutex<()>,
     events: broadcast::Sender<ClusterEvent>,
     counters: ClusterCounters,
+    metrics: ClusterMetrics,
 }
 
 /// Builds a cluster: discovery source, router and tunables.
@@ -403,6 +430,24 @@ impl ClusterBuilder {
         self
     }
 
+    /// A namespace put in front of every key the cluster sends (default none), so that
+    /// several applications or environments can share one cache: `get("user:1")` with the
+    /// prefix `"billing:"` reads `billing:user:1`. It is applied once, inside the cluster:
+    /// pass keys without it (results such as `get_multi`'s map and failed-key lists give them
+    /// back without it). The prefix counts towards memcached's 250-byte key limit. Keys are
+    /// placed on the ring by the key *without* the prefix, as libmemcached's
+    /// `MEMCACHED_CALLBACK_NAMESPACE` (PHP's and pylibmc's prefix option) does, so services
+    /// sharing a cluster through libmemcached with the same namespace find the same keys.
+    ///
+    /// memcached: every command. Redis (`RedisCluster`): `mget`, `mset` and `del`; build keys
+    /// of your own commands with `RedisCluster::key` (`query` and `invoke_script` route by
+    /// the key without the prefix).
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.key_prefix = prefix.into();
+        self
+    }
+
     /// How often the health task looks for ejected nodes due for a probe (default 1 s).
     #[must_use]
     pub fn probe_interval(mut self, interval: Duration) -> Self {
@@ -460,6 +505,7 @@ impl ClusterBuilder {
             writer: Mutex::new(()),
             events,
             counters: ClusterCounters::default(),
+            metrics: ClusterMetrics::new(),
         });
         match core.poll().await {
             Ok(_) => {}
@@ -592,6 +638,8 @@ impl<B: Backend> Core<B> {
         &self,
         key: &[u8],
         retries: u32,
+        command: Command,
+        classify: fn(&T) -> Outcome,
         op: F,
     ) -> Result<T, HerdError>
     where
@@ -606,7 +654,9 @@ impl<B: Backend> Core<B> {
             } else {
                 self.route_excluding(key, &tried)?
             };
-            let result = self.run_on(&handle, op(Arc::clone(&handle))).await;
+            let result = self
+                .run_on(&handle, command, classify, op(Arc::clone(&handle)))
+                .await;
             match result {
                 Err(error) if error.is_node_failure() && attempt < retries => {
                     attempt += 1;
@@ -623,19 +673,39 @@ impl<B: Backend> Core<B> {
     /// A caller that gives up first (an outer timeout shorter than herd's, a dropped request)
     /// still leaves a failure on the node's record, so a black-holed node is ejected even
     /// when herd's own timeout never gets to fire.
+    ///
+    /// It runs in a `tracing` span named `herd.command` with the OpenTelemetry database
+    /// fields (`db.system.name`, `db.operation.name`, `server.address`, `server.port`, and
+    /// `error.type` on failure), and records the command's metrics; `classify` tells a hit
+    /// from a miss for reads (the others answer [`Outcome::Ok`]).
     pub(crate) async fn run_on<T>(
         &self,
         handle: &Arc<NodeHandle<B::Pool>>,
+        command: Command,
+        classify: fn(&T) -> Outcome,
         op: impl Future<Output = Result<T, HerdError>>,
     ) -> Result<T, HerdError> {
         handle.counters.requests.fetch_add(1, Ordering::Relaxed);
         let timeout = self.config.command_timeout;
+        let span = tracing::debug_span!(
+            "herd.command",
+            db.system.name = B::SYSTEM,
+            db.operation.name = command.as_str(),
+            server.address = handle.node.host(),
+            server.port = handle.node.port(),
+            error.type = tracing::field::Empty,
+        );
         let mut guard = Cancelled {
             core: self,
             handle,
+            command,
+            span: &span,
+            timer: Timer::start(),
             armed: true,
         };
-        let outcome = tokio::time::timeout(timeout, op).await;
+        let outcome = tokio::time::timeout(timeout, op)
+            .instrument(span.clone())
+            .await;
         guard.armed = false;
         let result = match outcome {
             Ok(result) => result,
@@ -644,6 +714,30 @@ impl<B: Backend> Core<B> {
                 timeout,
             }),
         };
+        match &result {
+            Ok(value) => {
+                let outcome = classify(value);
+                match outcome {
+                    Outcome::Hit => handle.hit(),
+                    Outcome::Miss => handle.miss(),
+                    Outcome::Ok | Outcome::Error => {}
+                }
+                handle
+                    .counters
+                    .metrics
+                    .command(command, outcome, &guard.timer, None);
+            }
+            Err(error) => {
+                let error_type = error.type_label();
+                span.record("error.type", error_type);
+                handle.counters.metrics.command(
+                    command,
+                    Outcome::Error,
+                    &guard.timer,
+                    Some(error_type),
+                );
+            }
+        }
         match &result {
             Err(error) if error.is_node_failure() => self.failed(handle, error),
             _ => {
@@ -743,9 +837,10 @@ impl<B: Backend> Core<B> {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(now + cooldown);
         handle.counters.ejections.fetch_add(1, Ordering::Relaxed);
+        handle.counters.metrics.ejected();
         let next = self.rebuilt(&state.topology, state.handles.clone());
         drop(state);
-        self.state.store(next);
+        self.publish(next);
         tracing::warn!(node = %handle.node, %error, index, ?cooldown, "cache node ejected");
         self.emit(ClusterEvent::NodeDown {
             node: handle.node.clone(),
@@ -776,11 +871,20 @@ impl<B: Backend> Core<B> {
             .restored_at = Some(Instant::now());
         let next = self.rebuilt(&state.topology, state.handles.clone());
         drop(state);
-        self.state.store(next);
+        self.publish(next);
         tracing::info!(node = %handle.node, "cache node back in the ring");
         self.emit(ClusterEvent::NodeUp {
             node: handle.node.clone(),
         });
+    }
+
+    /// Installs `next` and updates the node-state and topology gauges.
+    fn publish(&self, next: State<B::Pool>) {
+        let healthy = next.live.len();
+        let ejected = next.handles.len() - healthy;
+        let version = next.topology.version();
+        self.state.store(next);
+        self.metrics.state(healthy, ejected, version);
     }
 
     /// A state for `topology` whose placement holds the nodes that are not ejected.
@@ -942,7 +1046,7 @@ impl<B: Backend> Core<B> {
                             node: node.clone(),
                             pool: Arc::new(self.backend.open(node, &self.config)),
                             health: Arc::default(),
-                            counters: Arc::default(),
+                            counters: Arc::new(NodeCounters::new(node)),
                         })
                     }
                 }
@@ -956,7 +1060,7 @@ impl<B: Backend> Core<B> {
             .collect();
         let next = self.rebuilt(&topology, handles);
         drop(state);
-        self.state.store(next);
+        self.publish(next);
         for handle in &removed {
             self.backend.close(&handle.pool);
         }
@@ -1028,6 +1132,9 @@ impl<B: Backend> Core<B> {
 struct Cancelled<'a, B: Backend> {
     core: &'a Core<B>,
     handle: &'a Arc<NodeHandle<B::Pool>>,
+    command: Command,
+    span: &'a tracing::Span,
+    timer: Timer,
     armed: bool,
 }
 
@@ -1042,6 +1149,11 @@ impl<B: Backend> Drop for Cancelled<'_, B> {
                 ),
             };
             // The connection is closed with the dropped command; its idle siblings stay.
+            self.span.record("error.type", "cancelled");
+            self.handle
+                .counters
+                .metrics
+                .cancelled(self.command, &self.timer);
             self.handle.counters.errors.fetch_add(1, Ordering::Relaxed);
             self.core.count_failure(self.handle, &error);
         }

@@ -99,6 +99,21 @@ pub enum HerdError {
         #[source]
         error: ::redis::RedisError,
     },
+    /// The TLS handshake with a redis node failed: its certificate is not signed by the CA
+    /// given (or by one in the system's store), has expired, or does not name the host
+    /// connected to. A configuration problem, not held against the node.
+    #[cfg(feature = "redis-tls")]
+    #[error(
+        "redis node {node}: TLS handshake failed: {error}; check the CA certificate \
+         (RedisTls::ca_pem) and that the node's certificate names the host connected to"
+    )]
+    Tls {
+        /// The node.
+        node: Node,
+        /// rustls's error.
+        #[source]
+        error: rustls::Error,
+    },
     /// An error from the redis client.
     #[cfg(feature = "redis")]
     #[error("redis node {node}: {error}")]
@@ -122,7 +137,33 @@ impl HerdError {
             | Self::Pool { node, .. } => Some(node),
             #[cfg(feature = "redis")]
             Self::Redis { node, .. } => Some(node),
+            #[cfg(feature = "redis-tls")]
+            Self::Tls { node, .. } => Some(node),
             _ => None,
+        }
+    }
+
+    /// A short snake_case name of the error kind: the `error_type` metric label and the
+    /// `error.type` span field.
+    pub(crate) fn type_label(&self) -> &'static str {
+        match self {
+            Self::NoNodes => "no_nodes",
+            Self::Discovery(_) | Self::EmptyDiscovery => "discovery",
+            Self::InvalidKey { .. } => "invalid_key",
+            Self::Io { error, .. } if error.kind() == std::io::ErrorKind::TimedOut => "timeout",
+            Self::Io { .. } => "io",
+            Self::Timeout { .. } => "timeout",
+            Self::InvalidTtl { .. } => "invalid_ttl",
+            Self::Protocol { .. } => "protocol",
+            Self::Server { .. } => "server_error",
+            Self::Pool { .. } => "pool",
+            Self::Credentials { .. } => "credentials",
+            #[cfg(feature = "redis-cluster")]
+            Self::RedisCluster { .. } => "redis",
+            #[cfg(feature = "redis")]
+            Self::Redis { .. } => "redis",
+            #[cfg(feature = "redis-tls")]
+            Self::Tls { .. } => "tls",
         }
     }
 

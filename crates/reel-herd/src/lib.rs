@@ -81,7 +81,9 @@
 //! | `memcache` | no      | [`MemcacheCluster`]: own text-protocol client (tokio), a deadpool pool per node |
 //! | `redis`    | no      | [`RedisCluster`] over the `redis` crate (`ConnectionManager` per node, scripts) |
 //! | `redis-cluster` | no | [`RedisClusterClient`]: Redis Cluster (slot map, `MOVED`/`ASK`, failover) on the `redis` crate's async cluster client |
+//! | `redis-tls` | no     | TLS to redis nodes (`RedisSettings::tls`, `rediss://`) through rustls |
 //! | `dns`      | no      | `DnsDiscovery` (A/AAAA and SRV) through hickory-resolver |
+//! | `metrics`  | no      | metrics through the `metrics` facade (`describe_metrics`, the `metrics` module) |
 //!
 //! Without features the crate is the discovery sources, the topology and the routers: enough
 //! to compute placements (see the `herd-route` example).
@@ -101,6 +103,10 @@ pub mod discovery;
 mod error;
 #[cfg(feature = "memcache")]
 pub mod memcache;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 pub mod node;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -120,8 +126,14 @@ pub use discovery::{
 };
 pub use error::HerdError;
 #[cfg(feature = "memcache")]
-pub use memcache::{CasOutcome, CasToken, GetMulti, MemcacheCluster, MetaWrite, StoreOutcome};
+pub use memcache::{
+    CasOutcome, CasToken, DeleteMulti, GetMulti, MemcacheCluster, MetaWrite, SetMulti, StoreOutcome,
+};
+#[cfg(feature = "metrics")]
+pub use metrics::describe_metrics;
 pub use node::{Node, ParseNodeError, Topology};
+#[cfg(feature = "redis-tls")]
+pub use redis::RedisTls;
 #[cfg(feature = "redis")]
 pub use redis::{RedisCluster, RedisMultiGet, RedisSettings};
 #[cfg(feature = "redis-cluster")]

@@ -29,6 +29,7 @@ use crate::cluster::{
 };
 use crate::discovery::BoxFuture;
 use crate::error::HerdError;
+use crate::metrics::{self, Command, Timer};
 use crate::node::Node;
 use crate::wire::{self, Connection};
 
@@ -86,6 +87,35 @@ pub struct GetMulti {
     pub failed: Vec<NodeFailure>,
 }
 
+/// Result of [`MemcacheCluster::set_multi`]: the keys stored, and the ones that were not.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SetMulti {
+    /// Keys the server answered `STORED` for.
+    pub stored: Vec<String>,
+    /// Keys that were not confirmed: one entry per node that failed (all the keys it owned
+    /// in this call) and one per key a node refused (`SERVER_ERROR object too large`, ...);
+    /// keys sent after a refused one on the same node are listed too, as not confirmed.
+    pub failed: Vec<NodeFailure>,
+}
+
+/// Result of [`MemcacheCluster::delete_multi`].
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct DeleteMulti {
+    /// Keys that existed and were deleted.
+    pub deleted: Vec<String>,
+    /// Keys that did not exist.
+    pub not_found: Vec<String>,
+    /// Keys that were not confirmed, as in [`SetMulti::failed`].
+    pub failed: Vec<NodeFailure>,
+}
+
+/// Commands per pipeline round: a batch larger than this is sent in several rounds on the
+/// same connection, so the replies never fill the socket buffers while the requests are
+/// still being written.
+const PIPELINE_CHUNK: usize = 512;
+
 #[derive(Debug)]
 pub(crate) struct Manager {
     node: Node,
@@ -121,6 +151,8 @@ pub(crate) struct MemcacheBackend;
 
 impl Backend for MemcacheBackend {
     type Pool = NodePool;
+
+    const SYSTEM: &'static str = "memcached";
 
     fn open(&self, node: &Node, config: &ClusterConfig) -> NodePool {
         let manager = Manager {
@@ -232,6 +264,18 @@ fn check_key(key: &str) -> Result<(), HerdError> {
     })
 }
 
+/// Checks `key` with the cluster's `prefix` in front (non-empty), as memcached will see it.
+fn check_key_with_prefix(prefix: &str, key: &str) -> Result<(), HerdError> {
+    check_key(key)?;
+    if prefix.len() + key.len() > MAX_KEY_LENGTH {
+        return Err(HerdError::InvalidKey {
+            key: key.to_owned(),
+            reason: "longer than 250 bytes with the key prefix",
+        });
+    }
+    Ok(())
+}
+
 /// memcached's expiration field: 0 for no expiry, whole seconds (rounded up, so a non-zero
 /// TTL never becomes 0) up to 30 days, an absolute Unix time beyond, which must fit
 /// memcached's signed 32-bit time.
@@ -267,25 +311,22 @@ fn expiration_at(ttl: Duration, now: u64) -> Result<u32, HerdError> {
 
 type Handle = Arc<NodeHandle<NodePool>>;
 
+/// One node's share of a multi-key write: the positions of its keys and the keys as sent.
+type NodeGroup = (Handle, Vec<usize>, Vec<String>);
+
 /// Runs a read (`|connection| -> Result<Option<T>, HerdError>`) on the key's node, retried on
 /// the next distinct node after a node failure, counting hits and misses. (A macro rather
 /// than a function taking an async closure: a borrowed async closure makes the future lose
 /// `Send`.)
 macro_rules! read {
-    ($self:ident, $key:expr, async |$connection:ident| $body:block) => {{
+    ($self:ident, $key:expr, $command:expr, async |$connection:ident| $body:block) => {{
         let core = &$self.cluster.core;
         core.run(
             $key.as_bytes(),
             core.config.read_retries,
-            |handle| async move {
-                let value = Self::with_connection(&handle, async |$connection| $body).await?;
-                if value.is_some() {
-                    handle.hit();
-                } else {
-                    handle.miss();
-                }
-                Ok(value)
-            },
+            $command,
+            metrics::found,
+            |handle| async move { Self::with_connection(&handle, async |$connection| $body).await },
         )
         .await
     }};
@@ -304,6 +345,14 @@ impl ClusterBuilder {
     /// Runs the first discovery and starts a memcached cluster (connections open on first
     /// use). Fails when the first discovery fails or finds no nodes.
     pub async fn build_memcache(self) -> Result<MemcacheCluster, HerdError> {
+        let prefix = &self.config().key_prefix;
+        if !prefix.is_empty() {
+            // The prefix with a one-byte key must be a valid memcached key.
+            check_key(&format!("{prefix}k")).map_err(|_| HerdError::InvalidKey {
+                key: prefix.clone(),
+                reason: "the key prefix must be under 250 bytes with no whitespace or control characters",
+            })?;
+        }
         Ok(MemcacheCluster {
             cluster: self.start(MemcacheBackend).await?,
         })
@@ -320,7 +369,10 @@ impl MemcacheCluster {
         handle: &Handle,
         command: impl AsyncFnOnce(&mut Connection) -> Result<T, HerdError>,
     ) -> Result<T, HerdError> {
-        let mut connection = connection(&handle.node, &handle.pool).await?;
+        let timer = Timer::start();
+        let connection = connection(&handle.node, &handle.pool).await;
+        handle.counters.metrics.pool_wait(&timer);
+        let mut connection = connection?;
         let result = command(&mut connection).await;
         if result.is_err() {
             connection.clean = false;
@@ -332,12 +384,18 @@ impl MemcacheCluster {
     async fn write<T>(
         &self,
         key: &str,
+        name: Command,
         command: impl AsyncFnOnce(&mut Connection) -> Result<T, HerdError>,
     ) -> Result<T, HerdError> {
         let core = &self.cluster.core;
         let handle = core.route(key.as_bytes())?;
-        core.run_on(&handle, Self::with_connection(&handle, command))
-            .await
+        core.run_on(
+            &handle,
+            name,
+            metrics::ok,
+            Self::with_connection(&handle, command),
+        )
+        .await
     }
 
     /// The value of `key`, or `None` on a miss.
@@ -349,21 +407,23 @@ impl MemcacheCluster {
     /// which libmemcached, pylibmc and PHP clients use to mark serialisation and compression),
     /// or `None` on a miss.
     pub async fn get_with_flags(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HerdError> {
-        check_key(key)?;
-        read!(self, key, async |connection| {
-            let mut values = connection.retrieve("get", None, &[key]).await?;
-            Ok(values.remove(key).map(|value| (value.data, value.flags)))
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
+        read!(self, key, Command::Get, async |connection| {
+            let mut values = connection.retrieve("get", None, &[wire]).await?;
+            Ok(values.remove(wire).map(|value| (value.data, value.flags)))
         })
     }
 
     /// Fetches `key` and sets its expiry to `ttl` in the same round trip (`gat`), or `None`
     /// on a miss.
     pub async fn gat(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
-        read!(self, key, async |connection| {
-            let mut values = connection.retrieve("gat", Some(exptime), &[key]).await?;
-            Ok(values.remove(key).map(|value| value.data))
+        read!(self, key, Command::Gat, async |connection| {
+            let mut values = connection.retrieve("gat", Some(exptime), &[wire]).await?;
+            Ok(values.remove(wire).map(|value| value.data))
         })
     }
 
@@ -372,15 +432,16 @@ impl MemcacheCluster {
     /// [`GetMulti::failed`]); the call itself fails only for an invalid key. A node that
     /// refuses the command (`SERVER_ERROR`) fails its keys without counting as a node failure.
     pub async fn get_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<GetMulti, HerdError> {
+        // Per node, the keys as sent (with the prefix).
         let mut groups: Vec<(Handle, Vec<String>)> = Vec::new();
         let mut result = GetMulti::default();
         for key in keys {
             let key = key.as_ref();
-            check_key(key)?;
+            let wire = self.wire_key(key)?.into_owned();
             let handle = self.cluster.core.route(key.as_bytes())?;
             match groups.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &handle)) {
-                Some((_, group)) => group.push(key.to_owned()),
-                None => groups.push((handle, vec![key.to_owned()])),
+                Some((_, group)) => group.push(wire),
+                None => groups.push((handle, vec![wire])),
             }
         }
         // All nodes at once, in this task: no spawn, no cross-thread wake-ups.
@@ -391,6 +452,8 @@ impl MemcacheCluster {
                 let outcome = core
                     .run_on(
                         &handle,
+                        Command::GetMulti,
+                        metrics::ok,
                         Self::with_connection(&handle, async |connection| {
                             connection.retrieve("get", None, &group).await
                         }),
@@ -415,13 +478,20 @@ impl MemcacheCluster {
                             handle.miss();
                         }
                     }
-                    result
-                        .found
-                        .extend(found.into_iter().map(|(key, value)| (key, value.data)));
+                    let hits = found.len() as u64;
+                    handle
+                        .counters
+                        .metrics
+                        .multi_keys(hits, group.len() as u64 - hits);
+                    result.found.extend(
+                        found
+                            .into_iter()
+                            .map(|(key, value)| (self.user_key(key), value.data)),
+                    );
                 }
                 Err(error) => result.failed.push(NodeFailure {
                     node: handle.node.clone(),
-                    keys: group,
+                    keys: group.into_iter().map(|key| self.user_key(key)).collect(),
                     error,
                 }),
             }
@@ -429,20 +499,188 @@ impl MemcacheCluster {
         Ok(result)
     }
 
+    /// A storage command; `name` is its verb (`set`, `add`, `replace`, `append`, `prepend`,
+    /// `cas`).
+    /// Groups `keys` by node: per node, the positions (in `keys`) and the keys as sent.
+    fn group_by_node<K: AsRef<str>>(
+        &self,
+        keys: impl Iterator<Item = K>,
+    ) -> Result<Vec<NodeGroup>, HerdError> {
+        let mut groups: Vec<NodeGroup> = Vec::new();
+        for (position, key) in keys.enumerate() {
+            let key = key.as_ref();
+            let wire = self.wire_key(key)?.into_owned();
+            let handle = self.cluster.core.route(key.as_bytes())?;
+            match groups.iter_mut().find(|(h, _, _)| Arc::ptr_eq(h, &handle)) {
+                Some((_, positions, wires)) => {
+                    positions.push(position);
+                    wires.push(wire);
+                }
+                None => groups.push((handle, vec![position], vec![wire])),
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Runs one pipeline per node (all nodes concurrently, each in rounds of
+    /// [`PIPELINE_CHUNK`] commands) and sorts each key's reply: `on_status(position, status)`
+    /// for an allowed reply, a [`NodeFailure`] otherwise.
+    async fn per_node_pipeline<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+        name: Command,
+        send: impl AsyncFn(
+            &mut Connection,
+            &[usize],
+            &[String],
+        ) -> Result<Vec<Result<&'static str, HerdError>>, HerdError>,
+        mut on_status: impl FnMut(usize, &'static str),
+    ) -> Result<Vec<NodeFailure>, HerdError> {
+        let groups = self.group_by_node(keys.iter())?;
+        let core = &self.cluster.core;
+        let send = &send;
+        let outcomes = join_all(
+            groups
+                .into_iter()
+                .map(|(handle, positions, wires)| async move {
+                    let outcome = core
+                        .run_on(
+                            &handle,
+                            name,
+                            metrics::ok,
+                            Self::with_connection(&handle, async |connection| {
+                                let mut replies = Vec::with_capacity(wires.len());
+                                for (positions, wires) in positions
+                                    .chunks(PIPELINE_CHUNK)
+                                    .zip(wires.chunks(PIPELINE_CHUNK))
+                                {
+                                    let round = send(connection, positions, wires).await?;
+                                    let refused = round.iter().any(Result::is_err);
+                                    replies.extend(round);
+                                    if refused {
+                                        // The connection is closed; the later rounds are not sent.
+                                        break;
+                                    }
+                                }
+                                Ok(replies)
+                            }),
+                        )
+                        .await;
+                    (handle, positions, outcome)
+                }),
+        )
+        .await;
+        let user_key = |position: usize| keys[position].as_ref().to_owned();
+        let mut failed = Vec::new();
+        for (handle, positions, outcome) in outcomes {
+            match outcome {
+                Ok(replies) => {
+                    let mut replies = replies.into_iter();
+                    for &position in &positions {
+                        match replies.next() {
+                            Some(Ok(status)) => on_status(position, status),
+                            Some(Err(error)) => failed.push(NodeFailure {
+                                node: handle.node.clone(),
+                                keys: vec![user_key(position)],
+                                error,
+                            }),
+                            None => failed.push(NodeFailure {
+                                node: handle.node.clone(),
+                                keys: vec![user_key(position)],
+                                error: HerdError::Server {
+                                    node: handle.node.clone(),
+                                    message: "not sent: an earlier command of the same batch \
+                                              was refused"
+                                        .to_owned(),
+                                },
+                            }),
+                        }
+                    }
+                }
+                Err(error) => failed.push(NodeFailure {
+                    node: handle.node.clone(),
+                    keys: positions.into_iter().map(user_key).collect(),
+                    error,
+                }),
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Stores many items for `ttl`: grouped by node, one pipeline per node (every `set` of a
+    /// node written in one send, the `STORED` replies read in order), all nodes
+    /// concurrently. A node that fails fails only its own keys, and a key a node refuses
+    /// (a value over its item size limit) fails alone with the keys sent after it on that
+    /// node (see [`SetMulti::failed`]). The call itself fails only for an invalid key or TTL.
+    /// Writes are not retried.
+    pub async fn set_multi<K: AsRef<str>, V: AsRef<[u8]>>(
+        &self,
+        items: &[(K, V)],
+        ttl: Duration,
+    ) -> Result<SetMulti, HerdError> {
+        let exptime = expiration(ttl)?;
+        let keys: Vec<&str> = items.iter().map(|(key, _)| key.as_ref()).collect();
+        let mut stored = Vec::with_capacity(items.len());
+        let failed = self
+            .per_node_pipeline(
+                &keys,
+                Command::SetMulti,
+                async |connection, positions, wires| {
+                    let round: Vec<(&str, &[u8])> = positions
+                        .iter()
+                        .zip(wires)
+                        .map(|(&p, wire)| (wire.as_str(), items[p].1.as_ref()))
+                        .collect();
+                    connection.store_many("set", &round, 0, exptime).await
+                },
+                |position, status| {
+                    if status == "STORED" {
+                        stored.push(keys[position].to_owned());
+                    }
+                },
+            )
+            .await?;
+        Ok(SetMulti { stored, failed })
+    }
+
+    /// Deletes many keys: grouped by node, one pipeline per node, all nodes concurrently;
+    /// failures per node and per key as in [`set_multi`](Self::set_multi).
+    pub async fn delete_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<DeleteMulti, HerdError> {
+        let mut result = DeleteMulti::default();
+        let (deleted, not_found) = (&mut result.deleted, &mut result.not_found);
+        result.failed = self
+            .per_node_pipeline(
+                keys,
+                Command::DeleteMulti,
+                async |connection, _, wires| connection.delete_many(wires).await,
+                |position, status| {
+                    let key = keys[position].as_ref().to_owned();
+                    if status == "DELETED" {
+                        deleted.push(key);
+                    } else {
+                        not_found.push(key);
+                    }
+                },
+            )
+            .await?;
+        Ok(result)
+    }
+
     async fn store(
         &self,
-        verb: &str,
+        name: Command,
         key: &str,
         value: &[u8],
         flags: u32,
         ttl: Duration,
         cas: Option<u64>,
     ) -> Result<&'static str, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
-        self.write(key, async |connection| {
+        self.write(key, name, async |connection| {
             connection
-                .store(verb, key, flags, exptime, value, cas)
+                .store(name.as_str(), wire, flags, exptime, value, cas)
                 .await
         })
         .await
@@ -472,7 +710,10 @@ impl MemcacheCluster {
         flags: u32,
         ttl: Duration,
     ) -> Result<(), HerdError> {
-        match self.store("set", key, value, flags, ttl, None).await? {
+        match self
+            .store(Command::Set, key, value, flags, ttl, None)
+            .await?
+        {
             "STORED" => Ok(()),
             other => Err(self.server_reply(key, other)),
         }
@@ -485,7 +726,7 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
     ) -> Result<StoreOutcome, HerdError> {
-        let status = self.store("add", key, value, 0, ttl, None).await?;
+        let status = self.store(Command::Add, key, value, 0, ttl, None).await?;
         self.stored(key, status)
     }
 
@@ -496,7 +737,9 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
     ) -> Result<StoreOutcome, HerdError> {
-        let status = self.store("replace", key, value, 0, ttl, None).await?;
+        let status = self
+            .store(Command::Replace, key, value, 0, ttl, None)
+            .await?;
         self.stored(key, status)
     }
 
@@ -504,7 +747,7 @@ impl MemcacheCluster {
     /// [`StoreOutcome::NotStored`] if the key does not exist.
     pub async fn append(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, HerdError> {
         let status = self
-            .store("append", key, value, 0, Duration::ZERO, None)
+            .store(Command::Append, key, value, 0, Duration::ZERO, None)
             .await?;
         self.stored(key, status)
     }
@@ -513,24 +756,28 @@ impl MemcacheCluster {
     /// [`StoreOutcome::NotStored`] if the key does not exist.
     pub async fn prepend(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, HerdError> {
         let status = self
-            .store("prepend", key, value, 0, Duration::ZERO, None)
+            .store(Command::Prepend, key, value, 0, Duration::ZERO, None)
             .await?;
         self.stored(key, status)
     }
 
     /// Deletes `key`; `true` if it existed.
     pub async fn delete(&self, key: &str) -> Result<bool, HerdError> {
-        check_key(key)?;
-        self.write(key, async |connection| connection.delete(key).await)
-            .await
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
+        self.write(key, Command::Delete, async |connection| {
+            connection.delete(wire).await
+        })
+        .await
     }
 
     /// Adds `by` to the decimal number stored at `key`; the new value, or `None` if the key
     /// does not exist. (memcached wraps at 2^64.)
     pub async fn incr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
-        check_key(key)?;
-        self.write(key, async |connection| {
-            connection.counter(key, by, true).await
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
+        self.write(key, Command::Incr, async |connection| {
+            connection.counter(wire, by, true).await
         })
         .await
     }
@@ -538,18 +785,20 @@ impl MemcacheCluster {
     /// Subtracts `by` (memcached stops at 0); the new value, or `None` if the key does not
     /// exist.
     pub async fn decr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
-        check_key(key)?;
-        self.write(key, async |connection| {
-            connection.counter(key, by, false).await
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
+        self.write(key, Command::Decr, async |connection| {
+            connection.counter(wire, by, false).await
         })
         .await
     }
 
     /// The value of `key` with its CAS token, or `None` on a miss.
     pub async fn gets(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
-        check_key(key)?;
-        read!(self, key, async |connection| {
-            gets_on(connection, key).await
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
+        read!(self, key, Command::Gets, async |connection| {
+            gets_on(connection, wire).await
         })
     }
 
@@ -562,7 +811,10 @@ impl MemcacheCluster {
         ttl: Duration,
         token: CasToken,
     ) -> Result<CasOutcome, HerdError> {
-        match self.store("cas", key, value, 0, ttl, Some(token.0)).await? {
+        match self
+            .store(Command::Cas, key, value, 0, ttl, Some(token.0))
+            .await?
+        {
             "STORED" => Ok(CasOutcome::Stored),
             "EXISTS" => Ok(CasOutcome::Exists),
             "NOT_FOUND" => Ok(CasOutcome::NotFound),
@@ -573,12 +825,13 @@ impl MemcacheCluster {
     /// The value of `key` with its CAS token, or `None` on a miss: `mg <key> v c` on
     /// memcached 1.6.10 and later, `gets` on older servers (same result).
     pub async fn meta_get(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
-        check_key(key)?;
-        let line = format!("mg {key} v c\r\n").into_bytes();
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
+        let line = format!("mg {wire} v c\r\n").into_bytes();
         let line = &line;
-        read!(self, key, async |connection| {
+        read!(self, key, Command::MetaGet, async |connection| {
             if !connection.server_version().has_meta() {
-                return gets_on(connection, key).await;
+                return gets_on(connection, wire).await;
             }
             let (header, data) = connection.meta(line, &["VA", "EN"]).await?;
             match data {
@@ -608,20 +861,21 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
     ) -> Result<MetaWrite, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
-        let line = meta_set_line(key, value, &format!("ME c T{exptime}"));
+        let line = meta_set_line(wire, value, &format!("ME c T{exptime}"));
         let line = &line;
-        self.write(key, async |connection| {
+        self.write(key, Command::MetaAdd, async |connection| {
             if connection.server_version().has_meta() {
                 return meta_set_on(connection, line).await;
             }
             match connection
-                .store("add", key, 0, exptime, value, None)
+                .store("add", wire, 0, exptime, value, None)
                 .await?
             {
                 "STORED" => Ok(MetaWrite::Stored(
-                    token_after_write(connection, key, value).await?,
+                    token_after_write(connection, wire, value).await?,
                 )),
                 _ => Ok(MetaWrite::NotStored),
             }
@@ -642,20 +896,21 @@ impl MemcacheCluster {
         ttl: Duration,
         token: CasToken,
     ) -> Result<MetaWrite, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
-        let line = meta_set_line(key, value, &format!("C{} c T{exptime}", token.0));
+        let line = meta_set_line(wire, value, &format!("C{} c T{exptime}", token.0));
         let line = &line;
-        self.write(key, async |connection| {
+        self.write(key, Command::MetaCas, async |connection| {
             if connection.server_version().has_meta() {
                 return meta_set_on(connection, line).await;
             }
             match connection
-                .store("cas", key, 0, exptime, value, Some(token.0))
+                .store("cas", wire, 0, exptime, value, Some(token.0))
                 .await?
             {
                 "STORED" => Ok(MetaWrite::Stored(
-                    token_after_write(connection, key, value).await?,
+                    token_after_write(connection, wire, value).await?,
                 )),
                 "EXISTS" => Ok(MetaWrite::Exists),
                 _ => Ok(MetaWrite::NotFound),
@@ -666,10 +921,13 @@ impl MemcacheCluster {
 
     /// Sets a new expiry on `key` without fetching it; `true` if it exists.
     pub async fn touch(&self, key: &str, ttl: Duration) -> Result<bool, HerdError> {
-        check_key(key)?;
+        let wire = self.wire_key(key)?;
+        let wire: &str = &wire;
         let exptime = expiration(ttl)?;
-        self.write(key, async |connection| connection.touch(key, exptime).await)
-            .await
+        self.write(key, Command::Touch, async |connection| {
+            connection.touch(wire, exptime).await
+        })
+        .await
     }
 
     /// Empties every node of the current topology (ejected ones included), concurrently.
@@ -680,6 +938,8 @@ impl MemcacheCluster {
             let outcome = core
                 .run_on(
                     &handle,
+                    Command::FlushAll,
+                    metrics::ok,
                     Self::with_connection(&handle, async |connection| connection.flush_all().await),
                 )
                 .await;
@@ -697,6 +957,28 @@ impl MemcacheCluster {
             }
         }
         failures
+    }
+
+    /// `key` as sent to memcached: the cluster's key prefix (if any) and `key`, checked as a
+    /// whole (the prefix counts towards the 250-byte limit). Borrowed when there is no
+    /// prefix. Routing uses `key` without the prefix, as libmemcached's namespace does.
+    fn wire_key<'k>(&self, key: &'k str) -> Result<std::borrow::Cow<'k, str>, HerdError> {
+        let prefix = &self.cluster.core.config.key_prefix;
+        if prefix.is_empty() {
+            check_key(key)?;
+            return Ok(std::borrow::Cow::Borrowed(key));
+        }
+        check_key_with_prefix(prefix, key)?;
+        Ok(std::borrow::Cow::Owned(format!("{prefix}{key}")))
+    }
+
+    /// A key as sent back to the caller's form (the prefix removed).
+    fn user_key(&self, mut wire: String) -> String {
+        let prefix = self.cluster.core.config.key_prefix.len();
+        if prefix > 0 && wire.len() >= prefix {
+            wire.drain(..prefix);
+        }
+        wire
     }
 
     fn server_reply(&self, key: &str, reply: &str) -> HerdError {

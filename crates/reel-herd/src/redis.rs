@@ -16,6 +16,7 @@ use crate::cluster::{
 };
 use crate::discovery::BoxFuture;
 use crate::error::HerdError;
+use crate::metrics::{self, Command};
 use crate::node::Node;
 
 /// A node's connection (None only if the redis client refused the address).
@@ -47,6 +48,78 @@ pub struct RedisSettings {
     username: Option<SecretSource>,
     password: Option<SecretSource>,
     database: i64,
+    #[cfg(feature = "redis-tls")]
+    tls: Option<RedisTls>,
+}
+
+/// TLS for every node connection (feature `redis-tls`; rustls with the ring provider): the
+/// connections go out as `rediss://`, the server's certificate is checked against `ca_pem`
+/// (or the system's trust store) and its name against the node's host, and a client
+/// certificate is sent if the server asks for one (mutual TLS). ElastiCache and MemoryDB
+/// with in-transit encryption need it.
+///
+/// ```
+/// use reel_herd::{RedisSettings, RedisTls};
+///
+/// let ca = b"-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n";
+/// let settings = RedisSettings::new().tls(RedisTls::new().ca_pem(ca.to_vec()));
+/// # let _ = settings;
+/// ```
+#[cfg(feature = "redis-tls")]
+#[derive(Clone, Default)]
+pub struct RedisTls {
+    ca_pem: Option<Vec<u8>>,
+    client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+#[cfg(feature = "redis-tls")]
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client key stays out of logs.
+        f.debug_struct("RedisTls")
+            .field("ca_pem", &self.ca_pem.as_ref().map(|pem| pem.len()))
+            .field("client_certificate", &self.client.is_some())
+            .finish()
+    }
+}
+
+#[cfg(feature = "redis-tls")]
+impl RedisTls {
+    /// TLS checked against the system's trust store (rustls-native-certs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trusts only the CA certificate(s) in `pem` (PEM text) instead of the system's store.
+    #[must_use]
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Sends this client certificate and key (both PEM) when the server asks for one.
+    #[must_use]
+    pub fn client_certificate_pem(
+        mut self,
+        certificate: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.client = Some((certificate.into(), key.into()));
+        self
+    }
+
+    fn certificates(&self) -> ::redis::TlsCertificates {
+        ::redis::TlsCertificates {
+            client_tls: self
+                .client
+                .as_ref()
+                .map(|(cert, key)| ::redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: self.ca_pem.clone(),
+        }
+    }
 }
 
 impl RedisSettings {
@@ -76,8 +149,36 @@ impl RedisSettings {
         self
     }
 
+    /// Connects every node over TLS (`rediss://`), see [`RedisTls`].
+    #[cfg(feature = "redis-tls")]
+    #[must_use]
+    pub fn tls(mut self, tls: RedisTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    fn scheme(&self) -> &'static str {
+        #[cfg(feature = "redis-tls")]
+        if self.tls.is_some() {
+            return "rediss";
+        }
+        "redis"
+    }
+
+    /// The redis client for `info`, with the TLS settings if any.
+    fn client(&self, info: ConnectionInfo) -> Result<Client, ::redis::RedisError> {
+        #[cfg(feature = "redis-tls")]
+        if let Some(tls) = &self.tls {
+            // rustls needs a process-wide crypto provider; an application that installed its
+            // own keeps it.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            return Client::build_with_tls(info, tls.certificates());
+        }
+        Client::open(info)
+    }
+
     fn connection_info(&self, node: &Node) -> Result<ConnectionInfo, String> {
-        let info = format!("redis://{}/", node.address())
+        let info = format!("{}://{}/", self.scheme(), node.address())
             .as_str()
             .into_connection_info()
             .map_err(|error| error.to_string())?;
@@ -106,14 +207,48 @@ fn connection(node: &Node, pool: &NodeConnection) -> Result<ConnectionManager, H
 }
 
 fn redis_error(node: &Node, error: ::redis::RedisError) -> HerdError {
+    #[cfg(feature = "redis-tls")]
+    if let Some(tls) = tls_error(&error) {
+        return HerdError::Tls {
+            node: node.clone(),
+            error: tls,
+        };
+    }
     HerdError::Redis {
         node: node.clone(),
         error,
     }
 }
 
+/// The rustls error behind a failed TLS connection, if that is what `error` is.
+#[cfg(feature = "redis-tls")]
+fn tls_error(error: &::redis::RedisError) -> Option<rustls::Error> {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    // The redis crate keeps an I/O error as an `Arc<dyn Error>` source, and rustls's error
+    // is the I/O error's payload (which `io::Error::source` skips).
+    let io = |e: &(dyn std::error::Error + 'static)| -> Option<rustls::Error> {
+        let io = e
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| e.downcast_ref::<Shared>()?.downcast_ref::<std::io::Error>())?;
+        io.get_ref()?.downcast_ref::<rustls::Error>().cloned()
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls.clone());
+        }
+        if let Some(tls) = io(current) {
+            return Some(tls);
+        }
+        source = current.source();
+    }
+    None
+}
+
 impl Backend for RedisBackend {
     type Pool = NodeConnection;
+
+    const SYSTEM: &'static str = "redis";
 
     fn open(&self, node: &Node, config: &ClusterConfig) -> NodeConnection {
         let info = match self.settings.connection_info(node) {
@@ -128,7 +263,9 @@ impl Backend for RedisBackend {
             .set_response_timeout(Some(config.command_timeout))
             // Reconnection is retried on the next command; health checks decide about the node.
             .set_number_of_retries(1);
-        let manager = Client::open(info)
+        let manager = self
+            .settings
+            .client(info)
             .and_then(|client| ConnectionManager::new_lazy_with_config(client, manager_config));
         match manager {
             Ok(manager) => NodeConnection(Some(manager)),
@@ -227,13 +364,19 @@ impl RedisCluster {
         command: &Cmd,
     ) -> Result<T, HerdError> {
         let core = &self.cluster.core;
-        core.run(route_key.as_ref(), 0, |handle| async move {
-            let mut connection = connection(&handle.node, &handle.pool)?;
-            command
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| redis_error(&handle.node, e))
-        })
+        core.run(
+            route_key.as_ref(),
+            0,
+            Command::Query,
+            metrics::ok,
+            |handle| async move {
+                let mut connection = connection(&handle.node, &handle.pool)?;
+                command
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|e| redis_error(&handle.node, e))
+            },
+        )
         .await
     }
 
@@ -253,13 +396,19 @@ impl RedisCluster {
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, HerdError> {
         let core = &self.cluster.core;
-        core.run(route_key.as_ref(), 0, |handle| async move {
-            let mut connection = connection(&handle.node, &handle.pool)?;
-            invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(|e| redis_error(&handle.node, e))
-        })
+        core.run(
+            route_key.as_ref(),
+            0,
+            Command::Script,
+            metrics::ok,
+            |handle| async move {
+                let mut connection = connection(&handle.node, &handle.pool)?;
+                invocation
+                    .invoke_async(&mut connection)
+                    .await
+                    .map_err(|e| redis_error(&handle.node, e))
+            },
+        )
         .await
     }
 
@@ -272,6 +421,32 @@ impl RedisCluster {
     ) -> Result<(Node, ConnectionManager), HerdError> {
         let handle = self.cluster.core.route(route_key.as_ref())?;
         Ok((handle.node.clone(), connection(&handle.node, &handle.pool)?))
+    }
+
+    /// `key` with the cluster's key prefix in front (see [`ClusterBuilder::key_prefix`]): the
+    /// name to use inside your own commands and scripts. `query`, `invoke_script` and
+    /// `connection_for` route by the key *without* the prefix; `mget`, `mset` and `del` add
+    /// it themselves.
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::HerdError> {
+    /// // With `.key_prefix("billing:")` this sets `billing:session:42`.
+    /// let () = redis
+    ///     .query("session:42", redis::cmd("SET").arg(redis.key("session:42")).arg("data"))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn key(&self, key: impl AsRef<[u8]>) -> Vec<u8> {
+        self.prefixed(key.as_ref()).into_owned()
+    }
+
+    fn prefixed<'k>(&self, key: &'k [u8]) -> std::borrow::Cow<'k, [u8]> {
+        let prefix = self.cluster.core.config.key_prefix.as_bytes();
+        if prefix.is_empty() {
+            std::borrow::Cow::Borrowed(key)
+        } else {
+            std::borrow::Cow::Owned([prefix, key].concat())
+        }
     }
 
     /// Groups `keys` by node: each group keeps the keys' positions in the input.
@@ -292,6 +467,7 @@ impl RedisCluster {
     async fn per_node<K, T>(
         &self,
         keys: &[K],
+        name: Command,
         build: impl Fn(&[usize]) -> Cmd,
     ) -> Result<Vec<(Handle, Vec<usize>, Result<T, HerdError>)>, HerdError>
     where
@@ -304,7 +480,7 @@ impl RedisCluster {
             let command = build(&positions);
             async move {
                 let outcome = core
-                    .run_on(&handle, async {
+                    .run_on(&handle, name, metrics::ok, async {
                         let mut connection = connection(&handle.node, &handle.pool)?;
                         command
                             .query_async::<T>(&mut connection)
@@ -342,10 +518,10 @@ impl RedisCluster {
             failed: Vec::new(),
         };
         let outcomes = self
-            .per_node::<K, Vec<Option<Vec<u8>>>>(keys, |positions| {
+            .per_node::<K, Vec<Option<Vec<u8>>>>(keys, Command::Mget, |positions| {
                 let mut command = ::redis::cmd("MGET");
                 for &position in positions {
-                    command.arg(keys[position].as_ref());
+                    command.arg(&*self.prefixed(keys[position].as_ref()));
                 }
                 command
             })
@@ -353,6 +529,11 @@ impl RedisCluster {
         for (handle, positions, outcome) in outcomes {
             match outcome {
                 Ok(values) if values.len() == positions.len() => {
+                    let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+                    handle
+                        .counters
+                        .metrics
+                        .multi_keys(hits, values.len() as u64 - hits);
                     for (position, value) in positions.into_iter().zip(values) {
                         if value.is_some() {
                             handle.hit();
@@ -390,10 +571,12 @@ impl RedisCluster {
     ) -> Result<Vec<NodeFailure>, HerdError> {
         let keys: Vec<&[u8]> = pairs.iter().map(|(key, _)| key.as_ref()).collect();
         let outcomes = self
-            .per_node::<&[u8], ()>(&keys, |positions| {
+            .per_node::<&[u8], ()>(&keys, Command::Mset, |positions| {
                 let mut command = ::redis::cmd("MSET");
                 for &position in positions {
-                    command.arg(keys[position]).arg(&pairs[position].1);
+                    command
+                        .arg(&*self.prefixed(keys[position]))
+                        .arg(&pairs[position].1);
                 }
                 command
             })
@@ -414,10 +597,10 @@ impl RedisCluster {
         keys: &[K],
     ) -> Result<(u64, Vec<NodeFailure>), HerdError> {
         let outcomes = self
-            .per_node::<K, u64>(keys, |positions| {
+            .per_node::<K, u64>(keys, Command::Del, |positions| {
                 let mut command = ::redis::cmd("DEL");
                 for &position in positions {
-                    command.arg(keys[position].as_ref());
+                    command.arg(&*self.prefixed(keys[position].as_ref()));
                 }
                 command
             })

@@ -13,6 +13,7 @@ use ::redis::cluster::ClusterClientBuilder;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, FromRedisValue, ScriptInvocation};
 use reel_core::SecretSource;
+use tracing::Instrument;
 
 use crate::error::HerdError;
 use crate::node::Node;
@@ -143,6 +144,18 @@ fn resolve(source: &SecretSource) -> Result<reel_core::Secret, HerdError> {
     })
 }
 
+/// The span of one Redis Cluster command (fields as in the other backends' spans).
+fn command_span() -> tracing::Span {
+    tracing::debug_span!(
+        "herd.command",
+        db.system.name = "redis",
+        db.operation.name = tracing::field::Empty,
+        server.address = tracing::field::Empty,
+        server.port = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
 fn cluster_error(error: ::redis::RedisError) -> HerdError {
     HerdError::RedisCluster { error }
 }
@@ -150,11 +163,30 @@ fn cluster_error(error: ::redis::RedisError) -> HerdError {
 impl RedisClusterClient {
     /// Runs `cmd` on the node that owns its key(s) (keys of a multi-key command must share a
     /// hash tag), following redirections and failovers.
+    ///
+    /// Runs in a `herd.command` span with `db.system.name = "redis"`, `db.operation.name`
+    /// (the command's name) and `error.type` on failure; the node is chosen inside the redis
+    /// crate, so `server.address` and `server.port` stay empty.
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, HerdError> {
+        let span = command_span();
+        if !span.is_disabled()
+            && let Some(::redis::Arg::Simple(name)) = cmd.args_iter().next()
+        {
+            span.record(
+                "db.operation.name",
+                String::from_utf8_lossy(name).to_ascii_uppercase(),
+            );
+        }
         let mut connection = self.connection.clone();
-        cmd.query_async(&mut connection)
+        let result = cmd
+            .query_async(&mut connection)
+            .instrument(span.clone())
             .await
-            .map_err(cluster_error)
+            .map_err(cluster_error);
+        if result.is_err() {
+            span.record("error.type", "redis");
+        }
+        result
     }
 
     /// Runs a Lua script (`EVALSHA`, loading it on `NOSCRIPT`) on the node that owns its keys
@@ -163,11 +195,18 @@ impl RedisClusterClient {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, HerdError> {
+        let span = command_span();
+        span.record("db.operation.name", "EVALSHA");
         let mut connection = self.connection.clone();
-        invocation
+        let result = invocation
             .invoke_async(&mut connection)
+            .instrument(span.clone())
             .await
-            .map_err(cluster_error)
+            .map_err(cluster_error);
+        if result.is_err() {
+            span.record("error.type", "redis");
+        }
+        result
     }
 
     /// The seed nodes the client was built with.

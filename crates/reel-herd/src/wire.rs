@@ -292,6 +292,81 @@ impl Connection {
         self.status(allowed).await
     }
 
+    /// Storage commands (`set`, `add`, `replace`) for many items, written in one send and
+    /// answered in order: one pipeline. See [`statuses`](Self::statuses) for the replies.
+    pub(crate) async fn store_many<K: AsRef<str>, V: AsRef<[u8]>>(
+        &mut self,
+        verb: &str,
+        items: &[(K, V)],
+        flags: u32,
+        exptime: u32,
+    ) -> Result<Vec<Result<&'static str, HerdError>>, HerdError> {
+        let request = self.begin();
+        for (key, value) in items {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            request.extend_from_slice(
+                format!("{verb} {key} {flags} {exptime} {}\r\n", value.len()).as_bytes(),
+            );
+            request.extend_from_slice(value);
+            request.extend_from_slice(b"\r\n");
+        }
+        self.send().await?;
+        self.statuses(&["STORED", "NOT_STORED"], items.len()).await
+    }
+
+    /// `delete` for many keys in one pipeline; the replies as [`statuses`](Self::statuses).
+    pub(crate) async fn delete_many<K: AsRef<str>>(
+        &mut self,
+        keys: &[K],
+    ) -> Result<Vec<Result<&'static str, HerdError>>, HerdError> {
+        let request = self.begin();
+        for key in keys {
+            request.extend_from_slice(b"delete ");
+            request.extend_from_slice(key.as_ref().as_bytes());
+            request.extend_from_slice(b"\r\n");
+        }
+        self.send().await?;
+        self.statuses(&["DELETED", "NOT_FOUND"], keys.len()).await
+    }
+
+    /// Reads the `count` one-line replies of a pipeline, one result per command.
+    ///
+    /// A refused command (`SERVER_ERROR ...`, `CLIENT_ERROR ...`, `ERROR`) gets its error, and
+    /// the reading stops there: whether the server is still in step after a refusal depends
+    /// on which error it was, so the commands after it get a "not confirmed" error and the
+    /// connection is closed (it is left unclean). A desync or an I/O error fails the whole
+    /// pipeline (the node failed; which of its commands took effect is unknown).
+    async fn statuses(
+        &mut self,
+        allowed: &[&'static str],
+        count: usize,
+    ) -> Result<Vec<Result<&'static str, HerdError>>, HerdError> {
+        let mut replies = Vec::with_capacity(count);
+        while replies.len() < count {
+            let line = self.line().await?;
+            if let Some(status) = allowed.iter().find(|status| **status == line) {
+                replies.push(Ok(*status));
+                continue;
+            }
+            let error = self.refused(&line);
+            if !matches!(error, HerdError::Server { .. }) {
+                return Err(error);
+            }
+            replies.push(Err(error));
+            while replies.len() < count {
+                replies.push(Err(HerdError::Server {
+                    node: self.node.clone(),
+                    message: format!(
+                        "not confirmed: the server answered {line:?} to an earlier command of \
+                         the same batch, so the connection was closed before this reply"
+                    ),
+                }));
+            }
+            return Ok(replies);
+        }
+        self.done(replies)
+    }
+
     /// `delete`: whether the key existed.
     pub(crate) async fn delete(&mut self, key: &str) -> Result<bool, HerdError> {
         let request = self.begin();
