@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
 use crate::location::{AnonymousIp, Asn, Locales, Location, RawAnonymousIp, RawAsn, RawCity};
+use crate::metrics::SlotMetrics;
 use crate::{Database, DatabaseInfo, Error};
 
 /// Which database a slot holds. A [`GeoIp`] has a location slot and an ASN slot, and any
@@ -179,6 +180,8 @@ struct SlotState {
     unchanged: AtomicU64,
     /// Serialises replacements so the status always describes the serving database.
     replacing: Mutex<()>,
+    /// Metric handles, built once (nothing without the `metrics` feature).
+    metrics: SlotMetrics,
 }
 
 struct Inner {
@@ -297,6 +300,7 @@ impl GeoIpBuilder {
                     failed_reloads: 0,
                     unchanged_checks: 0,
                 }),
+                metrics: SlotMetrics::new(&slot),
                 slot,
                 check,
                 current: HotSwap::new(None),
@@ -407,6 +411,8 @@ impl GeoIp {
                     status.last_error_at = None;
                     status.reloads = reloads;
                 }
+                state.metrics.reload(true);
+                state.metrics.database(Some(&info), now);
                 tracing::info!(slot = %slot, source, database_type = %info.database_type,
                     size_bytes = info.size_bytes, "geoip database loaded");
                 self.send(slot, source, ReloadOutcome::Loaded(info.clone()));
@@ -431,6 +437,8 @@ impl GeoIp {
             status.last_error = Some(error.to_string());
             status.last_error_at = Some(now);
             status.failed_reloads = failed;
+            state.metrics.reload(false);
+            state.metrics.database(status.database.as_ref(), now);
         }
         if state.current.load().is_some() {
             tracing::warn!(slot = %slot, source, %error, "geoip reload failed; the current database keeps serving");
@@ -448,7 +456,9 @@ impl GeoIp {
         let unchanged = state.unchanged.fetch_add(1, Ordering::Relaxed) + 1;
         {
             let mut status = lock(&state.status);
-            status.last_check = Some(self.inner.clock.system_time());
+            let now = self.inner.clock.system_time();
+            state.metrics.database(status.database.as_ref(), now);
+            status.last_check = Some(now);
             status.last_error = None;
             status.last_error_at = None;
             status.unchanged_checks = unchanged;
@@ -472,9 +482,27 @@ impl GeoIp {
         self.inner.events.subscribe()
     }
 
-    /// The slot's status.
+    /// The slot's status. With the `metrics` feature this also refreshes the slot's
+    /// `reel_geoip_database_age_seconds` gauge.
     pub fn status(&self, slot: &Slot) -> Result<SlotStatus, Error> {
-        Ok(lock(&self.state(slot)?.status).clone())
+        let state = self.state(slot)?;
+        let status = lock(&state.status).clone();
+        state
+            .metrics
+            .database(status.database.as_ref(), self.inner.clock.system_time());
+        Ok(status)
+    }
+
+    /// Sets every slot's `reel_geoip_database_age_seconds` gauge to the serving database's
+    /// age now (feature `metrics`; without it this does nothing). Loads and checks refresh
+    /// the gauge too, but between checks (12 hours by default) it stands still: call this
+    /// before each scrape, or from a timer, for an age that moves.
+    pub fn refresh_metrics(&self) {
+        let now = self.inner.clock.system_time();
+        for state in &self.inner.slots {
+            let status = lock(&state.status);
+            state.metrics.database(status.database.as_ref(), now);
+        }
     }
 
     /// Whether the slot has a database.
@@ -516,22 +544,26 @@ impl GeoIp {
     pub fn location_in(&self, ip: IpAddr, locales: &Locales) -> Result<Option<Location>, Error> {
         let state = &self.inner.slots[0];
         let current = state.current.load();
-        match current.as_deref() {
+        let found = match current.as_deref() {
             Some(db) => db.location(ip, locales),
             None => Ok(None),
-        }
+        };
+        state.metrics.lookup(&found);
+        found
     }
 
     /// The autonomous system of `ip` from the ASN slot; `Ok(None)` if not covered or not loaded.
     pub fn asn(&self, ip: IpAddr) -> Result<Option<Asn>, Error> {
         let state = &self.inner.slots[1];
         let current = state.current.load();
-        match current.as_deref() {
-            Some(db) => Ok(db
-                .decode::<RawAsn<'_>>(ip)?
-                .map(|(raw, net)| raw.into_asn(net))),
+        let found = match current.as_deref() {
+            Some(db) => db
+                .decode::<RawAsn<'_>>(ip)
+                .map(|found| found.map(|(raw, net)| raw.into_asn(net))),
             None => Ok(None),
-        }
+        };
+        state.metrics.lookup(&found);
+        found
     }
 
     /// The anonymity flags of `ip` from the Anonymous IP slot; `Ok(None)` if not covered or
@@ -539,12 +571,14 @@ impl GeoIp {
     pub fn anonymous_ip(&self, ip: IpAddr) -> Result<Option<AnonymousIp>, Error> {
         let state = &self.inner.slots[2];
         let current = state.current.load();
-        match current.as_deref() {
-            Some(db) => Ok(db
-                .decode::<RawAnonymousIp>(ip)?
-                .map(|(raw, net)| raw.into_anonymous_ip(net))),
+        let found = match current.as_deref() {
+            Some(db) => db
+                .decode::<RawAnonymousIp>(ip)
+                .map(|found| found.map(|(raw, net)| raw.into_anonymous_ip(net))),
             None => Ok(None),
-        }
+        };
+        state.metrics.lookup(&found);
+        found
     }
 
     /// The slot's [`Check`].
@@ -610,10 +644,12 @@ impl GeoIp {
     ) -> Result<Option<(T, Option<IpNet>)>, Error> {
         let state = self.state(slot)?;
         let current = state.current.load();
-        match current.as_deref() {
+        let found = match current.as_deref() {
             Some(db) => db.decode::<T>(ip),
             None => Ok(None),
-        }
+        };
+        state.metrics.lookup(&found);
+        found
     }
 }
 
