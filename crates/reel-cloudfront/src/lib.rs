@@ -99,12 +99,15 @@
 
 mod cache;
 mod cookies;
+mod ec_explicit;
 mod encoding;
 mod error;
 mod key;
 #[cfg(feature = "key-management")]
 pub mod management;
 pub mod metrics;
+#[cfg(feature = "encrypted-keys")]
+mod pbes1;
 mod pem;
 mod policy;
 mod ring;
