@@ -238,12 +238,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The slot an edition id belongs in: City, Country and Enterprise editions in
-/// [`Slot::Location`], ASN and ISP in [`Slot::Asn`], Anonymous-IP in [`Slot::AnonymousIp`];
+/// [`Slot::Location`], ASN in [`Slot::Asn`], ISP in [`Slot::Isp`], Anonymous-IP in
+/// [`Slot::AnonymousIp`];
 /// anything else in a custom slot named after the edition.
 pub(crate) fn edition_slot(edition: &str) -> Slot {
     if edition.contains("Anonymous-IP") {
         Slot::AnonymousIp
-    } else if edition.contains("ASN") || edition.contains("ISP") {
+    } else if edition.contains("ISP") {
+        Slot::Isp
+    } else if edition.contains("ASN") {
         Slot::Asn
     } else if ["City", "Country", "Enterprise"]
         .iter()
@@ -261,7 +264,7 @@ impl DownloadSource {
     /// `GeoLite2-ASN`, `GeoIP2-Anonymous-IP` or `GeoIP2-ISP`.
     ///
     /// The slot follows the edition id: City, Country and Enterprise editions feed
-    /// [`Slot::Location`], ASN and ISP editions [`Slot::Asn`], Anonymous-IP
+    /// [`Slot::Location`], ASN editions [`Slot::Asn`], ISP editions [`Slot::Isp`], Anonymous-IP
     /// [`Slot::AnonymousIp`], any other edition a custom slot of the same name (add it with
     /// [`GeoIpBuilder::custom_slot`](crate::GeoIpBuilder::custom_slot)). An edition sent to a
     /// slot that cannot hold it is refused with [`Error::Config`] before anything is

@@ -83,7 +83,7 @@ pub use database::{Database, DatabaseInfo};
 pub use error::Error;
 pub use file::FileSource;
 pub use location::{
-    AnonymousIp, Asn, Country, Locales, Location, Place, RepresentedCountry, Traits,
+    AnonymousIp, Asn, Country, Isp, Locales, Location, Place, RepresentedCountry, Traits,
 };
 #[cfg(feature = "metrics")]
 pub use metrics::describe_metrics;

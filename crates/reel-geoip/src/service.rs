@@ -11,7 +11,7 @@ use reel_core::{HotSwap, SharedClock, SystemClock};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
-use crate::location::{AnonymousIp, Asn, Locales, Location, RawAnonymousIp, RawAsn, RawCity};
+use crate::location::{AnonymousIp, Asn, Isp, Locales, Location, RawAnonymousIp, RawAsn, RawCity};
 use crate::metrics::SlotMetrics;
 use crate::{Database, DatabaseInfo, Error};
 
@@ -26,6 +26,8 @@ pub enum Slot {
     Asn,
     /// An Anonymous IP database ([`AnonymousIp`]: VPN, hosting, proxy, Tor flags).
     AnonymousIp,
+    /// A GeoIP2 ISP database ([`Isp`]: ISP, organisation, autonomous system, mobile codes).
+    Isp,
     /// Any other database, read with [`GeoIp::decode`].
     Custom(String),
 }
@@ -43,6 +45,7 @@ impl fmt::Display for Slot {
             Self::Location => f.write_str("location"),
             Self::Asn => f.write_str("asn"),
             Self::AnonymousIp => f.write_str("anonymous_ip"),
+            Self::Isp => f.write_str("isp"),
             Self::Custom(name) => f.write_str(name),
         }
     }
@@ -78,13 +81,15 @@ impl Check {
     }
 
     /// The default check of a slot: `City`/`Country`/`Enterprise` types for
-    /// [`Slot::Location`], `ASN`/`ISP` for [`Slot::Asn`], `Anonymous-IP` for
-    /// [`Slot::AnonymousIp`], anything for custom slots.
+    /// [`Slot::Location`], `ASN`/`ISP` for [`Slot::Asn`] (an ISP database answers ASN
+    /// questions too), `ISP` for [`Slot::Isp`], `Anonymous-IP` for [`Slot::AnonymousIp`],
+    /// anything for custom slots.
     pub fn for_slot(slot: &Slot) -> Self {
         match slot {
             Slot::Location => Self::accepting(["City", "Country", "Enterprise"]),
             Slot::Asn => Self::accepting(["ASN", "ISP"]),
             Slot::AnonymousIp => Self::accepting(["Anonymous-IP"]),
+            Slot::Isp => Self::accepting(["ISP"]),
             Slot::Custom(_) => Self::any(),
         }
     }
@@ -334,6 +339,8 @@ pub struct GeoLookup {
     /// From the Anonymous IP slot; `None` if no record covers the address or no database is
     /// loaded.
     pub anonymous_ip: Option<AnonymousIp>,
+    /// From the ISP slot; `None` if no record covers the address or no database is loaded.
+    pub isp: Option<Isp>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -344,7 +351,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl GeoIp {
-    /// A builder with the location and ASN slots and their default checks.
+    /// A builder with the location, ASN, Anonymous IP and ISP slots and their default checks.
     pub fn builder() -> GeoIpBuilder {
         GeoIpBuilder {
             locales: Locales::default(),
@@ -352,6 +359,7 @@ impl GeoIp {
                 (Slot::Location, Check::for_slot(&Slot::Location)),
                 (Slot::Asn, Check::for_slot(&Slot::Asn)),
                 (Slot::AnonymousIp, Check::for_slot(&Slot::AnonymousIp)),
+                (Slot::Isp, Check::for_slot(&Slot::Isp)),
             ],
             clock: None,
         }
@@ -581,18 +589,34 @@ impl GeoIp {
         found
     }
 
+    /// The network operator of `ip` from the ISP slot; `Ok(None)` if not covered or not
+    /// loaded.
+    pub fn isp(&self, ip: IpAddr) -> Result<Option<Isp>, Error> {
+        let state = &self.inner.slots[3];
+        let current = state.current.load();
+        let found = match current.as_deref() {
+            Some(db) => db
+                .decode::<RawAsn<'_>>(ip)
+                .map(|found| found.map(|(raw, net)| raw.into_isp(net))),
+            None => Ok(None),
+        };
+        state.metrics.lookup(&found);
+        found
+    }
+
     /// The slot's [`Check`].
     pub(crate) fn check(&self, slot: &Slot) -> Result<&Check, Error> {
         Ok(&self.state(slot)?.check)
     }
 
-    /// Location, ASN and anonymity flags of `ip` in one call.
+    /// Location, ASN, anonymity flags and ISP of `ip` in one call.
     pub fn lookup(&self, ip: IpAddr) -> Result<GeoLookup, Error> {
         Ok(GeoLookup {
             ip: ip.to_canonical(),
             location: self.location(ip)?,
             asn: self.asn(ip)?,
             anonymous_ip: self.anonymous_ip(ip)?,
+            isp: self.isp(ip)?,
         })
     }
 
@@ -674,14 +698,14 @@ fn open_checked(state: &SlotState, bytes: Vec<u8>) -> Result<Database, Error> {
     }
     match state.slot {
         Slot::Location => database.probe_first::<RawCity<'_>>()?,
-        Slot::Asn => database.probe_first::<RawAsn<'_>>()?,
+        Slot::Asn | Slot::Isp => database.probe_first::<RawAsn<'_>>()?,
         Slot::AnonymousIp => database.probe_first::<RawAnonymousIp>()?,
         Slot::Custom(_) => database.probe_first::<serde::de::IgnoredAny>()?,
     }
     for &ip in &state.check.probes {
         let found = match state.slot {
             Slot::Location => database.decode::<RawCity<'_>>(ip)?.is_some(),
-            Slot::Asn => database.decode::<RawAsn<'_>>(ip)?.is_some(),
+            Slot::Asn | Slot::Isp => database.decode::<RawAsn<'_>>(ip)?.is_some(),
             Slot::AnonymousIp => database.decode::<RawAnonymousIp>(ip)?.is_some(),
             Slot::Custom(_) => database.decode::<serde::de::IgnoredAny>(ip)?.is_some(),
         };

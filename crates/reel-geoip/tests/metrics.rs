@@ -89,7 +89,8 @@ fn lookups_reloads_and_database_age_are_counted_exactly() {
     for _ in 0..3 {
         assert!(geoip.location(nowhere).unwrap().is_none());
     }
-    // lookup() reads the location, ASN (empty) and Anonymous-IP (empty) slots once each.
+    // lookup() reads the location, ASN, Anonymous-IP and ISP (all three empty) slots once
+    // each.
     geoip.lookup(london).unwrap();
 
     let office = custom_database(
@@ -122,6 +123,7 @@ fn lookups_reloads_and_database_age_are_counted_exactly() {
     assert_eq!(lookups("location", "error"), 0);
     assert_eq!(lookups("asn", "not_found"), 1);
     assert_eq!(lookups("anonymous_ip", "not_found"), 1);
+    assert_eq!(lookups("isp", "not_found"), 1);
     assert_eq!(lookups("offices", "error"), 1);
     assert_eq!(lookups("offices", "found"), 0);
     let reloads = |slot: &str, result: &str| {
