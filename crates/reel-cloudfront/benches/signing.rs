@@ -15,7 +15,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use reel_cloudfront::{CachingSigner, HashAlgorithm, KeyRing, Policy, Signer};
@@ -136,4 +136,18 @@ criterion_group!(
     sign_ecdsa_p256,
     cached_hot_resource
 );
-criterion_main!(benches);
+fn main() {
+    // With `--features metrics`, every signature and cache lookup records into a real
+    // Prometheus recorder, as in an application: compare with a baseline saved without it
+    // (`-- cached_hot_resource --save-baseline metrics-off`, then `--features metrics --
+    // cached_hot_resource --baseline metrics-off`).
+    #[cfg(feature = "metrics")]
+    {
+        let _handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap();
+        reel_cloudfront::describe_metrics();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::cookies::{CookieOptions, SignedCookies};
 use crate::key::{HashAlgorithm, KeyFingerprint};
+use crate::metrics::CacheMetrics;
 use crate::policy::{Policy, validate_url};
 use crate::ring::KeyRing;
 use crate::signer::SignedPolicy;
@@ -53,6 +54,7 @@ pub struct CachingSigner {
     cache: quick_cache::sync::Cache<CacheKey, Arc<SignedPolicy>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    metrics: CacheMetrics,
 }
 
 /// Counters of a [`CachingSigner`].
@@ -77,6 +79,7 @@ impl CachingSigner {
             cache: quick_cache::sync::Cache::new(capacity.max(1)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            metrics: CacheMetrics::new(),
         }
     }
 
@@ -111,6 +114,7 @@ impl CachingSigner {
         })?;
         if signed_now {
             self.misses.fetch_add(1, Ordering::Relaxed);
+            self.metrics.miss();
         } else {
             // A cached policy may have expired since (a long-lived custom policy): refuse it
             // the way a fresh signature would be refused.
@@ -122,6 +126,7 @@ impl CachingSigner {
                 });
             }
             self.hits.fetch_add(1, Ordering::Relaxed);
+            self.metrics.hit();
         }
         Ok(signed)
     }

@@ -13,7 +13,7 @@ use rsa::traits::PublicKeyParts as _;
 use sha1::Sha1;
 use sha2::Sha256;
 
-use crate::{Error, pem};
+use crate::{Error, ec_explicit, pem};
 
 const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
@@ -236,7 +236,9 @@ impl SigningKey {
     /// Decodes a private key, PEM or DER, encrypted with `passphrase`: PKCS#8
     /// `ENCRYPTED PRIVATE KEY` (PBES2: PBKDF2 with HMAC-SHA-1 or SHA-2, or scrypt; AES-CBC or
     /// 3DES-CBC: what `openssl pkcs8 -topk8` and `cryptography`'s `BestAvailableEncryption`
-    /// write) or OpenSSL's legacy PEM encryption (`Proc-Type: 4,ENCRYPTED`, AES-CBC or 3DES).
+    /// write; and the older `PBE-SHA1-3DES` and `PBE-MD5-DES` of `openssl pkcs8 -v1`, which
+    /// OpenSSL 1.0 wrote by default — the RC2, RC4 and single-DES `-v1` schemes are refused
+    /// with the command that converts the key) or OpenSSL's legacy PEM encryption (`Proc-Type: 4,ENCRYPTED`, AES-CBC or 3DES).
     /// Like `cryptography`, refuses a passphrase for a key that is not encrypted.
     #[cfg(feature = "encrypted-keys")]
     pub fn from_encrypted(bytes: &[u8], passphrase: impl AsRef<[u8]>) -> Result<Self, Error> {
@@ -366,12 +368,20 @@ impl SigningKey {
         let Some(passphrase) = passphrase else {
             return Err(encrypted_without_passphrase());
         };
+        if let Some(plain) = crate::pbes1::decrypt(der, passphrase) {
+            // A wrong passphrase can pass the padding check by chance and yield garbage.
+            return Self::from_pkcs8(&plain?).map_err(|error| match error {
+                Error::KeyFormat { .. } => wrong_passphrase(),
+                other => other,
+            });
+        }
         let info =
             pkcs8::EncryptedPrivateKeyInfoRef::try_from(der).map_err(|error| Error::KeyFormat {
                 reason: format!(
-                    "cannot decrypt the PKCS#8 key: its encryption scheme is not PBES2 (PKCS#12 \
-                     or PBES1 `-v1` schemes are not supported) or it is malformed ({error}); \
-                     re-encrypt it with `openssl pkcs8 -topk8 -v2 aes256`"
+                    "cannot decrypt the PKCS#8 key: its encryption scheme is neither PBES2, \
+                     PBE-SHA1-3DES nor PBE-MD5-DES, or it is malformed ({error}); re-encrypt it \
+                     with PBES2: `{}`",
+                    crate::pbes1::CONVERT
                 ),
             })?;
         let plain = info.decrypt(passphrase).map_err(|error| Error::KeyFormat {
@@ -412,9 +422,28 @@ impl SigningKey {
                 Some(curve) => Err(Error::UnsupportedKey {
                     found: format!("ECDSA on {}", curve_name(curve)),
                 }),
-                None => Err(Error::UnsupportedKey {
-                    found: "ECDSA with unnamed curve parameters".into(),
-                }),
+                None => match info.algorithm.parameters {
+                    // Explicit parameters (`-param_enc explicit`): P-256's are P-256.
+                    Some(parameters)
+                        if rsa::pkcs8::der::Tagged::tag(&parameters)
+                            == rsa::pkcs8::der::Tag::Sequence =>
+                    {
+                        ec_explicit::check_p256(parameters.value())
+                            .map_err(|why| ec_explicit::refused(&why))?;
+                        match ec_explicit::sec1_p256(info.private_key.as_bytes()) {
+                            Some(Ok(key)) => Self::with_inner(KeyInner::Ecdsa(key.into())),
+                            Some(Err(error)) => Err(error),
+                            None => Err(Error::KeyFormat {
+                                reason: "malformed PKCS#8 EC key (the private key is not a \
+                                         SEC1 ECPrivateKey)"
+                                    .into(),
+                            }),
+                        }
+                    }
+                    _ => Err(Error::UnsupportedKey {
+                        found: "ECDSA with unnamed curve parameters".into(),
+                    }),
+                },
             };
         }
         let found = match oid {
@@ -430,12 +459,11 @@ impl SigningKey {
     fn from_sec1(der: &[u8]) -> Result<Self, Error> {
         match p256::SecretKey::from_sec1_der(der) {
             Ok(key) => Self::with_inner(KeyInner::Ecdsa(key.into())),
-            Err(_) if contains(der, &OID_PRIME_FIELD_DER) => Err(Error::KeyFormat {
-                reason: "the EC key spells out its curve parameters (explicit parameters), \
-                         which are not supported; convert it to a named curve with \
-                         `openssl ec -param_enc named_curve -in key.pem -out named.pem`"
-                    .into(),
-            }),
+            Err(_) if contains(der, &OID_PRIME_FIELD_DER) => match ec_explicit::sec1_p256(der) {
+                Some(Ok(key)) => Self::with_inner(KeyInner::Ecdsa(key.into())),
+                Some(Err(error)) => Err(error),
+                None => Err(ec_explicit::refused("malformed")),
+            },
             Err(_) => Err(Error::UnsupportedKey {
                 found: "an EC key that is not a valid P-256 key (another curve?)".into(),
             }),

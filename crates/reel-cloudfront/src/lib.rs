@@ -88,6 +88,7 @@
 //! | `aws-lc`         | yes     | [`Backend::AwsLc`]: RSA-SHA256 and ECDSA P-256 through AWS-LC, built from source (no system library); RSA-SHA1 stays pure Rust |
 //! | `encrypted-keys` | no      | [`SigningKey::from_encrypted`]: encrypted PKCS#8 and legacy `Proc-Type: 4,ENCRYPTED` PEM keys with a passphrase |
 //! | `key-management` | no      | `management` module: upload public keys, key groups, via `aws-sdk-cloudfront` |
+//! | `metrics`        | no      | signatures, signing latency and cache hits through the `metrics` facade ([`metrics`], `describe_metrics`) |
 //! | `openssl`        | no      | `Backend::OpenSsl`: sign through OpenSSL (system libssl), SHA-1 included |
 //!
 //! Without default features the crate is pure Rust (`rsa` and `p256`).
@@ -98,11 +99,15 @@
 
 mod cache;
 mod cookies;
+mod ec_explicit;
 mod encoding;
 mod error;
 mod key;
 #[cfg(feature = "key-management")]
 pub mod management;
+pub mod metrics;
+#[cfg(feature = "encrypted-keys")]
+mod pbes1;
 mod pem;
 mod policy;
 mod ring;
@@ -114,6 +119,8 @@ pub use cookies::{CookieExpiry, CookieOptions, SignedCookies};
 pub use encoding::{cloudfront_base64, cloudfront_base64_decode, encode_url};
 pub use error::Error;
 pub use key::{Backend, HashAlgorithm, KeyFingerprint, KeyKind, PublicKey, SigningKey};
+#[cfg(feature = "metrics")]
+pub use metrics::describe_metrics;
 pub use policy::{CustomPolicyBuilder, Policy, SourceIp};
 pub use ring::KeyRing;
 pub use signer::{AsyncKeySigner, AsyncSigner, KeySigner, SignatureFuture, SignedPolicy, Signer};

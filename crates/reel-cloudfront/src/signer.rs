@@ -12,6 +12,7 @@ use crate::Error;
 use crate::cookies::{CookieOptions, SignedCookies};
 use crate::encoding::cloudfront_base64;
 use crate::key::{HashAlgorithm, KeyFingerprint, KeyKind, PublicKey, SigningKey};
+use crate::metrics::SignerMetrics;
 use crate::policy::{Policy, validate_url};
 
 /// Computes signatures with one private key: a local [`SigningKey`], or a key held elsewhere
@@ -83,6 +84,8 @@ struct Identity {
     fingerprint: KeyFingerprint,
     hash: HashAlgorithm,
     clock: SharedClock,
+    /// Signature metrics for this key and hash (nothing without the `metrics` feature).
+    metrics: SignerMetrics,
 }
 
 impl Identity {
@@ -90,11 +93,14 @@ impl Identity {
         if key_pair_id.is_empty() || !key_pair_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Error::InvalidKeyPairId { id: key_pair_id });
         }
+        let kind = public.kind();
+        let hash = kind.default_hash();
         Ok(Self {
+            metrics: SignerMetrics::new(&key_pair_id, kind, hash),
             key_pair_id: key_pair_id.into(),
-            kind: public.kind(),
+            kind,
             fingerprint: public.fingerprint()?,
-            hash: public.kind().default_hash(),
+            hash,
             clock: Arc::new(SystemClock),
         })
     }
@@ -104,6 +110,7 @@ impl Identity {
             return Err(Error::EcdsaWithSha1);
         }
         self.hash = hash;
+        self.metrics = SignerMetrics::new(&self.key_pair_id, self.kind, hash);
         Ok(())
     }
 
@@ -258,9 +265,11 @@ impl Signer {
     /// Signs `policy`, refusing one whose expiry is not in the future.
     pub fn sign(&self, policy: &Policy) -> Result<SignedPolicy, Error> {
         self.identity.check_expiry(policy)?;
+        let start = SignerMetrics::start();
         let signature = self
             .key
             .sign(policy.json().as_bytes(), self.identity.hash)?;
+        self.identity.metrics.signed(start);
         Ok(self.identity.signed(policy, &signature))
     }
 
@@ -366,10 +375,12 @@ impl AsyncSigner {
     /// Signs `policy`, refusing one whose expiry is not in the future.
     pub async fn sign(&self, policy: &Policy) -> Result<SignedPolicy, Error> {
         self.identity.check_expiry(policy)?;
+        let start = SignerMetrics::start();
         let signature = self
             .key
             .sign(policy.json().as_bytes(), self.identity.hash)
             .await?;
+        self.identity.metrics.signed(start);
         Ok(self.identity.signed(policy, &signature))
     }
 

@@ -486,3 +486,90 @@ fn encrypted_pkcs8_keys_load_with_their_passphrase() {
     .unwrap();
     assert_eq!(from_secrets.public_key(), signer.key().public_key());
 }
+
+/// Encrypted PKCS#8 under the schemes older than PBES2, written by the openssl CLI from
+/// `rsa2048-pkcs1.pem` / `p256-pkcs8.pem` with `-passout pass:reel-test-passphrase`:
+/// `openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES` (PEM, and DER for P-256) and `-v1 PBE-MD5-DES`
+/// load and sign like the plain key; `-v1 PBE-SHA1-RC4-128` and `-v1 PBE-SHA1-RC2-40` (with
+/// `-provider legacy`) are refused with the scheme's name and the conversion command.
+#[cfg(feature = "encrypted-keys")]
+#[test]
+fn legacy_pbe_encrypted_pkcs8_keys_load_or_are_refused_by_name() {
+    const PASSPHRASE: &str = "reel-test-passphrase";
+    let policy = Policy::canned(CANNED_URL, 1_900_000_000).unwrap();
+    for name in [
+        "rsa2048-pkcs8-pbe-sha1-3des.pem",
+        "rsa2048-pkcs8-pbe-md5-des.pem",
+    ] {
+        let key = SigningKey::from_encrypted(&key_bytes(name), PASSPHRASE)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let signer = Signer::new(KEY_ID, key)
+            .unwrap()
+            .with_clock(Arc::new(clock()));
+        assert_eq!(
+            signer.sign(&policy).unwrap().signature(),
+            CANNED_SHA1,
+            "{name}"
+        );
+        match SigningKey::from_encrypted(&key_bytes(name), "wrong") {
+            Err(error) => assert!(error.to_string().contains("wrong passphrase"), "{error}"),
+            Ok(_) => panic!("{name} loaded with a wrong passphrase"),
+        }
+    }
+    let ec =
+        SigningKey::from_encrypted(&key_bytes("p256-pkcs8-pbe-sha1-3des.der"), PASSPHRASE).unwrap();
+    let plain = SigningKey::from_pem(&key_text("p256-pkcs8.pem")).unwrap();
+    assert_eq!(ec.public_key(), plain.public_key());
+
+    for (name, scheme) in [
+        ("rsa2048-pkcs8-pbe-sha1-rc4-128.pem", "PBE-SHA1-RC4-128"),
+        ("rsa2048-pkcs8-pbe-sha1-rc2-40.pem", "PBE-SHA1-RC2-40"),
+    ] {
+        match SigningKey::from_encrypted(&key_bytes(name), PASSPHRASE) {
+            Err(error) => {
+                let text = error.to_string();
+                assert!(text.contains(scheme), "{text}");
+                assert!(text.contains("openssl pkcs8 -topk8 -v2 aes256"), "{text}");
+            }
+            Ok(_) => panic!("{name} loaded"),
+        }
+    }
+}
+
+/// EC keys with the curve spelled out, written by the openssl CLI from `p256-sec1.pem`:
+/// `openssl ec -param_enc explicit` (and with `-conv_form compressed`, whose base point is
+/// compressed), then `openssl pkcs8 -topk8 -nocrypt` of it. P-256's parameters are P-256; the
+/// explicit parameters of P-384 (`p384-sec1.pem`) and of secp256k1
+/// (`openssl ecparam -name secp256k1 -genkey -param_enc explicit`) are refused by name.
+#[test]
+fn explicit_curve_keys_with_p256_parameters_are_p256() {
+    let named = SigningKey::from_pem(&key_text("p256-sec1.pem")).unwrap();
+    let policy = Policy::canned(CANNED_URL, 1_900_000_000).unwrap();
+    for name in [
+        "p256-sec1-explicit.pem",
+        "p256-sec1-explicit-compressed.pem",
+        "p256-pkcs8-explicit.pem",
+    ] {
+        let key = SigningKey::from_pem(&key_text(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(key.public_key(), named.public_key(), "{name}");
+        let signature = key
+            .sign(policy.json().as_bytes(), HashAlgorithm::Sha256)
+            .unwrap();
+        assert!(
+            named
+                .public_key()
+                .verify(policy.json().as_bytes(), &signature, HashAlgorithm::Sha256),
+            "{name}"
+        );
+    }
+    for name in ["p384-sec1-explicit.pem", "k256-sec1-explicit.pem"] {
+        match SigningKey::from_pem(&key_text(name)) {
+            Err(error) => {
+                let text = error.to_string();
+                assert!(text.contains("not those of P-256"), "{name}: {text}");
+                assert!(text.contains("-param_enc named_curve"), "{name}: {text}");
+            }
+            Ok(_) => panic!("{name} loaded"),
+        }
+    }
+}

@@ -19,6 +19,15 @@
 //! GEOIP_ONLY=maxminddb_raw valgrind --tool=callgrind --toggle-collect='geoip::run_only' <binary>
 //! ```
 //!
+//! With `--features metrics` the binary first installs a Prometheus recorder
+//! (metrics-exporter-prometheus), so `reel` lookups pay for their counters; the feature's cost
+//! is the `reel` time with it against a baseline saved without it:
+//!
+//! ```text
+//! cargo bench -p reel-geoip --bench geoip -- 'geoip/lookup/reel$' --save-baseline metrics-off
+//! cargo bench -p reel-geoip --bench geoip --features metrics -- 'geoip/lookup/reel$' --baseline metrics-off
+//! ```
+//!
 //! `geoip/reload_50mb`: replacing a database of more than 50 MB held in memory.
 //! - `reel`: `GeoIp::replace` with the default check (open, full verification, probe, swap).
 //! - `reel_unverified`: the same with `Check::verify(false)`.
@@ -305,6 +314,15 @@ fn reload(c: &mut Criterion) {
 criterion_group!(benches, lookup, reload);
 
 fn main() {
+    // With `--features metrics`, lookups record into a real Prometheus recorder, as in an
+    // application; compare against a run without the feature (see the crate README).
+    #[cfg(feature = "metrics")]
+    {
+        let _handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap();
+        reel_geoip::describe_metrics();
+    }
     if let Ok(name) = std::env::var("GEOIP_ONLY") {
         assert!(
             CONTENDERS.contains(&name.as_str()),

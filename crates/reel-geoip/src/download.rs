@@ -238,12 +238,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The slot an edition id belongs in: City, Country and Enterprise editions in
-/// [`Slot::Location`], ASN and ISP in [`Slot::Asn`], Anonymous-IP in [`Slot::AnonymousIp`];
+/// [`Slot::Location`], ASN in [`Slot::Asn`], ISP in [`Slot::Isp`], Anonymous-IP in
+/// [`Slot::AnonymousIp`];
 /// anything else in a custom slot named after the edition.
 pub(crate) fn edition_slot(edition: &str) -> Slot {
     if edition.contains("Anonymous-IP") {
         Slot::AnonymousIp
-    } else if edition.contains("ASN") || edition.contains("ISP") {
+    } else if edition.contains("ISP") {
+        Slot::Isp
+    } else if edition.contains("ASN") {
         Slot::Asn
     } else if ["City", "Country", "Enterprise"]
         .iter()
@@ -261,7 +264,7 @@ impl DownloadSource {
     /// `GeoLite2-ASN`, `GeoIP2-Anonymous-IP` or `GeoIP2-ISP`.
     ///
     /// The slot follows the edition id: City, Country and Enterprise editions feed
-    /// [`Slot::Location`], ASN and ISP editions [`Slot::Asn`], Anonymous-IP
+    /// [`Slot::Location`], ASN editions [`Slot::Asn`], ISP editions [`Slot::Isp`], Anonymous-IP
     /// [`Slot::AnonymousIp`], any other edition a custom slot of the same name (add it with
     /// [`GeoIpBuilder::custom_slot`](crate::GeoIpBuilder::custom_slot)). An edition sent to a
     /// slot that cannot hold it is refused with [`Error::Config`] before anything is
@@ -526,6 +529,30 @@ impl DownloadSource {
     /// [`ReloadOutcome::Loaded`] or [`ReloadOutcome::Unchanged`]; on error the current
     /// database keeps serving and the failure is recorded in the slot status.
     pub async fn check_now(&self, geoip: &GeoIp) -> Result<ReloadOutcome, Error> {
+        let result = self.check_once(geoip).await;
+        let counted = match &result {
+            Ok(ReloadOutcome::Loaded(_)) => "updated",
+            Ok(ReloadOutcome::Unchanged) => "not_modified",
+            Ok(ReloadOutcome::Failed(_)) | Err(_) => "error",
+        };
+        crate::metrics::download(&self.edition_label(), counted);
+        result
+    }
+
+    /// The `edition` label of the downloads metric: the edition id, or for a plain URL the
+    /// cache name or the slot's name (never the URL, which may hold credentials).
+    fn edition_label(&self) -> String {
+        match &self.origin {
+            Origin::MaxMind { edition, .. } => edition.clone(),
+            Origin::Url { .. } => self
+                .cache_name
+                .clone()
+                .unwrap_or_else(|| self.slot.to_string()),
+        }
+    }
+
+    /// [`check_now`](Self::check_now) without the downloads metric.
+    async fn check_once(&self, geoip: &GeoIp) -> Result<ReloadOutcome, Error> {
         let source = self.describe();
         if let Err(error) = self.preflight(geoip) {
             geoip.report_failure(&self.slot, &source, &error);
@@ -709,13 +736,20 @@ impl DownloadSource {
                 }
             }
         }
-        let mut response = request.send().await.map_err(|e| network(&shown, e))?;
+        let span = request_span(&urls.download, &shown);
+        let sent = tracing::Instrument::instrument(request.send(), span.clone()).await;
+        let mut response = sent
+            .map_err(|e| network(&shown, e))
+            .inspect_err(|e| record_error(&span, e))?;
         let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
         if status == reqwest::StatusCode::NOT_MODIFIED {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(status_error(&shown, status.as_u16()));
+            let error = status_error(&shown, status.as_u16());
+            record_error(&span, &error);
+            return Err(error);
         }
         let header = |name| {
             response
@@ -746,9 +780,15 @@ impl DownloadSource {
         }
         let mut body = Vec::new();
         let mut hasher = Sha256::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| network(&shown, e))? {
+        while let Some(chunk) = tracing::Instrument::instrument(response.chunk(), span.clone())
+            .await
+            .map_err(|e| network(&shown, e))
+            .inspect_err(|e| record_error(&span, e))?
+        {
             if (body.len() + chunk.len()) as u64 > self.max_download_bytes {
-                return Err(too_large(&shown));
+                let error = too_large(&shown);
+                record_error(&span, &error);
+                return Err(error);
             }
             hasher.update(&chunk);
             body.extend_from_slice(&chunk);
@@ -765,9 +805,16 @@ impl DownloadSource {
             if let Some((user, key)) = &urls.auth {
                 request = request.basic_auth(user, Some(key.expose()));
             }
-            let mut response = request.send().await.map_err(|e| network(&sha_shown, e))?;
+            let sha_span = request_span(&sha_url, &sha_shown);
+            let sent = tracing::Instrument::instrument(request.send(), sha_span.clone()).await;
+            let mut response = sent
+                .map_err(|e| network(&sha_shown, e))
+                .inspect_err(|e| record_error(&sha_span, e))?;
+            sha_span.record("http.response.status_code", response.status().as_u16());
             if !response.status().is_success() {
-                return Err(status_error(&sha_shown, response.status().as_u16()));
+                let error = status_error(&sha_shown, response.status().as_u16());
+                record_error(&sha_span, &error);
+                return Err(error);
             }
             // A checksum file is one line; read at most 4 KiB of it.
             let mut text = Vec::new();
@@ -785,16 +832,52 @@ impl DownloadSource {
                 .to_ascii_lowercase();
             let actual = hex::encode(hasher.finalize());
             if expected != actual {
-                return Err(Error::Checksum {
+                let error = Error::Checksum {
                     url: shown,
                     expected,
                     actual,
-                });
+                };
+                record_error(&span, &error);
+                return Err(error);
             }
         }
-        let database = unpack(&body, &shown, self.max_database_bytes)?;
+        let database = unpack(&body, &shown, self.max_database_bytes)
+            .inspect_err(|e| record_error(&span, e))?;
         Ok(Some((database, validators)))
     }
+}
+
+/// The span of one HTTP request of a download, with OpenTelemetry's HTTP client fields:
+/// `http.response.status_code` is recorded when the answer arrives and `error.type` on
+/// failure (the status code for an HTTP error, else the error's kind). `url.full` is the
+/// redacted URL; credentials never reach a span.
+fn request_span(url: &str, shown: &str) -> tracing::Span {
+    let parsed = reqwest::Url::parse(url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let port = parsed
+        .as_ref()
+        .and_then(reqwest::Url::port_or_known_default);
+    tracing::debug_span!(
+        "geoip.download.request",
+        otel.kind = "client",
+        http.request.method = "GET",
+        server.address = %host,
+        server.port = port,
+        url.full = %shown,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+/// Records `error` as the span's `error.type`.
+fn record_error(span: &tracing::Span, error: &Error) {
+    match error {
+        Error::HttpStatus { status, .. } => span.record("error.type", status.to_string()),
+        other => span.record("error.type", other.kind()),
+    };
 }
 
 /// Request URLs and credentials of one attempt.

@@ -114,6 +114,27 @@ impl Error {
         Self::InvalidDatabase(error.to_string())
     }
 
+    /// A short, stable name of the error's kind (`network`, `http_status`, `checksum`,
+    /// `archive`, `too_large`, `invalid_database`, ...), for metrics labels and the
+    /// `error.type` field of spans.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Io { .. } => "io",
+            Self::InvalidDatabase(_) => "invalid_database",
+            Self::WrongDatabaseType { .. } => "wrong_database_type",
+            Self::ProbeFailed { .. } => "probe_failed",
+            Self::Decode { .. } => "decode",
+            Self::UnknownSlot(_) => "unknown_slot",
+            Self::HttpStatus { .. } => "http_status",
+            Self::Network { .. } => "network",
+            Self::Checksum { .. } => "checksum",
+            Self::Archive { .. } => "archive",
+            Self::Secret(_) => "secret",
+            Self::Config(_) => "config",
+            Self::TooLarge { .. } => "too_large",
+        }
+    }
+
     /// Whether retrying the same operation soon may succeed: network errors (including a
     /// body cut short), server errors (5xx) and request timeouts (408).
     ///

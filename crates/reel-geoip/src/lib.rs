@@ -58,6 +58,7 @@
 //! | `download` | no      | `DownloadSource`: MaxMind download service and mirrors (reqwest + rustls, gzip, tar, sha256) |
 //! | `tower`    | no      | `http::GeoIpLayer`: looks up each request's client and stores a `http::ClientGeo` |
 //! | `axum`     | no      | `http::ClientGeo` as an axum extractor (implies `tower`) |
+//! | `metrics`  | no      | lookups, database age, reloads and downloads through the `metrics` facade ([`metrics`], `describe_metrics`) |
 //! | `testdata` | no      | `testdata`: small City/ASN/custom databases built in memory (mmdb-writer) |
 //!
 //! # Minimum supported Rust version
@@ -68,6 +69,7 @@ mod database;
 mod error;
 mod file;
 mod location;
+pub mod metrics;
 mod service;
 
 #[cfg(feature = "download")]
@@ -81,8 +83,10 @@ pub use database::{Database, DatabaseInfo};
 pub use error::Error;
 pub use file::FileSource;
 pub use location::{
-    AnonymousIp, Asn, Country, Locales, Location, Place, RepresentedCountry, Traits,
+    AnonymousIp, Asn, Country, Isp, Locales, Location, Place, RepresentedCountry, Traits,
 };
+#[cfg(feature = "metrics")]
+pub use metrics::describe_metrics;
 pub use service::{
     Check, GeoIp, GeoIpBuilder, GeoLookup, ReloadEvent, ReloadOutcome, Slot, SlotStatus,
 };

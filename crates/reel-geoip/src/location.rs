@@ -230,6 +230,31 @@ pub struct Asn {
     pub mobile_network_code: Option<String>,
 }
 
+/// The network operator of an address, from a GeoIP2 ISP database (the [`Slot::Isp`]
+/// slot): the ISP, the organisation the network is assigned to, its autonomous system and,
+/// for mobile networks, the mobile country and network codes.
+///
+/// [`Slot::Isp`]: crate::Slot::Isp
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Isp {
+    /// The database network that contains the address.
+    #[serde(serialize_with = "serialize_network")]
+    pub network: Option<IpNet>,
+    /// The Internet service provider.
+    pub isp: Option<String>,
+    /// The organisation the network is assigned to.
+    pub organization: Option<String>,
+    /// Autonomous system number.
+    pub autonomous_system_number: Option<u32>,
+    /// The organisation that operates the autonomous system.
+    pub autonomous_system_organization: Option<String>,
+    /// Mobile country code (MCC), for mobile networks.
+    pub mobile_country_code: Option<String>,
+    /// Mobile network code (MNC), for mobile networks.
+    pub mobile_network_code: Option<String>,
+}
+
 /// Whether an address is known to hide its user, from a GeoIP2 Anonymous IP database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -592,6 +617,18 @@ impl RawCity<'_> {
 }
 
 impl RawAsn<'_> {
+    pub(crate) fn into_isp(self, network: Option<IpNet>) -> Isp {
+        Isp {
+            network,
+            isp: owned(self.isp),
+            organization: owned(self.organization),
+            autonomous_system_number: self.autonomous_system_number,
+            autonomous_system_organization: owned(self.autonomous_system_organization),
+            mobile_country_code: owned(self.mobile_country_code),
+            mobile_network_code: owned(self.mobile_network_code),
+        }
+    }
+
     pub(crate) fn into_asn(self, network: Option<IpNet>) -> Asn {
         Asn {
             network,

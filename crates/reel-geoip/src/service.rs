@@ -11,7 +11,8 @@ use reel_core::{HotSwap, SharedClock, SystemClock};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
-use crate::location::{AnonymousIp, Asn, Locales, Location, RawAnonymousIp, RawAsn, RawCity};
+use crate::location::{AnonymousIp, Asn, Isp, Locales, Location, RawAnonymousIp, RawAsn, RawCity};
+use crate::metrics::SlotMetrics;
 use crate::{Database, DatabaseInfo, Error};
 
 /// Which database a slot holds. A [`GeoIp`] has a location slot and an ASN slot, and any
@@ -25,6 +26,8 @@ pub enum Slot {
     Asn,
     /// An Anonymous IP database ([`AnonymousIp`]: VPN, hosting, proxy, Tor flags).
     AnonymousIp,
+    /// A GeoIP2 ISP database ([`Isp`]: ISP, organisation, autonomous system, mobile codes).
+    Isp,
     /// Any other database, read with [`GeoIp::decode`].
     Custom(String),
 }
@@ -42,6 +45,7 @@ impl fmt::Display for Slot {
             Self::Location => f.write_str("location"),
             Self::Asn => f.write_str("asn"),
             Self::AnonymousIp => f.write_str("anonymous_ip"),
+            Self::Isp => f.write_str("isp"),
             Self::Custom(name) => f.write_str(name),
         }
     }
@@ -77,13 +81,15 @@ impl Check {
     }
 
     /// The default check of a slot: `City`/`Country`/`Enterprise` types for
-    /// [`Slot::Location`], `ASN`/`ISP` for [`Slot::Asn`], `Anonymous-IP` for
-    /// [`Slot::AnonymousIp`], anything for custom slots.
+    /// [`Slot::Location`], `ASN`/`ISP` for [`Slot::Asn`] (an ISP database answers ASN
+    /// questions too), `ISP` for [`Slot::Isp`], `Anonymous-IP` for [`Slot::AnonymousIp`],
+    /// anything for custom slots.
     pub fn for_slot(slot: &Slot) -> Self {
         match slot {
             Slot::Location => Self::accepting(["City", "Country", "Enterprise"]),
             Slot::Asn => Self::accepting(["ASN", "ISP"]),
             Slot::AnonymousIp => Self::accepting(["Anonymous-IP"]),
+            Slot::Isp => Self::accepting(["ISP"]),
             Slot::Custom(_) => Self::any(),
         }
     }
@@ -179,6 +185,8 @@ struct SlotState {
     unchanged: AtomicU64,
     /// Serialises replacements so the status always describes the serving database.
     replacing: Mutex<()>,
+    /// Metric handles, built once (nothing without the `metrics` feature).
+    metrics: SlotMetrics,
 }
 
 struct Inner {
@@ -297,6 +305,7 @@ impl GeoIpBuilder {
                     failed_reloads: 0,
                     unchanged_checks: 0,
                 }),
+                metrics: SlotMetrics::new(&slot),
                 slot,
                 check,
                 current: HotSwap::new(None),
@@ -330,6 +339,8 @@ pub struct GeoLookup {
     /// From the Anonymous IP slot; `None` if no record covers the address or no database is
     /// loaded.
     pub anonymous_ip: Option<AnonymousIp>,
+    /// From the ISP slot; `None` if no record covers the address or no database is loaded.
+    pub isp: Option<Isp>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -340,7 +351,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl GeoIp {
-    /// A builder with the location and ASN slots and their default checks.
+    /// A builder with the location, ASN, Anonymous IP and ISP slots and their default checks.
     pub fn builder() -> GeoIpBuilder {
         GeoIpBuilder {
             locales: Locales::default(),
@@ -348,6 +359,7 @@ impl GeoIp {
                 (Slot::Location, Check::for_slot(&Slot::Location)),
                 (Slot::Asn, Check::for_slot(&Slot::Asn)),
                 (Slot::AnonymousIp, Check::for_slot(&Slot::AnonymousIp)),
+                (Slot::Isp, Check::for_slot(&Slot::Isp)),
             ],
             clock: None,
         }
@@ -407,6 +419,8 @@ impl GeoIp {
                     status.last_error_at = None;
                     status.reloads = reloads;
                 }
+                state.metrics.reload(true);
+                state.metrics.database(Some(&info), now);
                 tracing::info!(slot = %slot, source, database_type = %info.database_type,
                     size_bytes = info.size_bytes, "geoip database loaded");
                 self.send(slot, source, ReloadOutcome::Loaded(info.clone()));
@@ -431,6 +445,8 @@ impl GeoIp {
             status.last_error = Some(error.to_string());
             status.last_error_at = Some(now);
             status.failed_reloads = failed;
+            state.metrics.reload(false);
+            state.metrics.database(status.database.as_ref(), now);
         }
         if state.current.load().is_some() {
             tracing::warn!(slot = %slot, source, %error, "geoip reload failed; the current database keeps serving");
@@ -448,7 +464,9 @@ impl GeoIp {
         let unchanged = state.unchanged.fetch_add(1, Ordering::Relaxed) + 1;
         {
             let mut status = lock(&state.status);
-            status.last_check = Some(self.inner.clock.system_time());
+            let now = self.inner.clock.system_time();
+            state.metrics.database(status.database.as_ref(), now);
+            status.last_check = Some(now);
             status.last_error = None;
             status.last_error_at = None;
             status.unchanged_checks = unchanged;
@@ -472,9 +490,27 @@ impl GeoIp {
         self.inner.events.subscribe()
     }
 
-    /// The slot's status.
+    /// The slot's status. With the `metrics` feature this also refreshes the slot's
+    /// `reel_geoip_database_age_seconds` gauge.
     pub fn status(&self, slot: &Slot) -> Result<SlotStatus, Error> {
-        Ok(lock(&self.state(slot)?.status).clone())
+        let state = self.state(slot)?;
+        let status = lock(&state.status).clone();
+        state
+            .metrics
+            .database(status.database.as_ref(), self.inner.clock.system_time());
+        Ok(status)
+    }
+
+    /// Sets every slot's `reel_geoip_database_age_seconds` gauge to the serving database's
+    /// age now (feature `metrics`; without it this does nothing). Loads and checks refresh
+    /// the gauge too, but between checks (12 hours by default) it stands still: call this
+    /// before each scrape, or from a timer, for an age that moves.
+    pub fn refresh_metrics(&self) {
+        let now = self.inner.clock.system_time();
+        for state in &self.inner.slots {
+            let status = lock(&state.status);
+            state.metrics.database(status.database.as_ref(), now);
+        }
     }
 
     /// Whether the slot has a database.
@@ -516,22 +552,26 @@ impl GeoIp {
     pub fn location_in(&self, ip: IpAddr, locales: &Locales) -> Result<Option<Location>, Error> {
         let state = &self.inner.slots[0];
         let current = state.current.load();
-        match current.as_deref() {
+        let found = match current.as_deref() {
             Some(db) => db.location(ip, locales),
             None => Ok(None),
-        }
+        };
+        state.metrics.lookup(&found);
+        found
     }
 
     /// The autonomous system of `ip` from the ASN slot; `Ok(None)` if not covered or not loaded.
     pub fn asn(&self, ip: IpAddr) -> Result<Option<Asn>, Error> {
         let state = &self.inner.slots[1];
         let current = state.current.load();
-        match current.as_deref() {
-            Some(db) => Ok(db
-                .decode::<RawAsn<'_>>(ip)?
-                .map(|(raw, net)| raw.into_asn(net))),
+        let found = match current.as_deref() {
+            Some(db) => db
+                .decode::<RawAsn<'_>>(ip)
+                .map(|found| found.map(|(raw, net)| raw.into_asn(net))),
             None => Ok(None),
-        }
+        };
+        state.metrics.lookup(&found);
+        found
     }
 
     /// The anonymity flags of `ip` from the Anonymous IP slot; `Ok(None)` if not covered or
@@ -539,12 +579,29 @@ impl GeoIp {
     pub fn anonymous_ip(&self, ip: IpAddr) -> Result<Option<AnonymousIp>, Error> {
         let state = &self.inner.slots[2];
         let current = state.current.load();
-        match current.as_deref() {
-            Some(db) => Ok(db
-                .decode::<RawAnonymousIp>(ip)?
-                .map(|(raw, net)| raw.into_anonymous_ip(net))),
+        let found = match current.as_deref() {
+            Some(db) => db
+                .decode::<RawAnonymousIp>(ip)
+                .map(|found| found.map(|(raw, net)| raw.into_anonymous_ip(net))),
             None => Ok(None),
-        }
+        };
+        state.metrics.lookup(&found);
+        found
+    }
+
+    /// The network operator of `ip` from the ISP slot; `Ok(None)` if not covered or not
+    /// loaded.
+    pub fn isp(&self, ip: IpAddr) -> Result<Option<Isp>, Error> {
+        let state = &self.inner.slots[3];
+        let current = state.current.load();
+        let found = match current.as_deref() {
+            Some(db) => db
+                .decode::<RawAsn<'_>>(ip)
+                .map(|found| found.map(|(raw, net)| raw.into_isp(net))),
+            None => Ok(None),
+        };
+        state.metrics.lookup(&found);
+        found
     }
 
     /// The slot's [`Check`].
@@ -552,13 +609,14 @@ impl GeoIp {
         Ok(&self.state(slot)?.check)
     }
 
-    /// Location, ASN and anonymity flags of `ip` in one call.
+    /// Location, ASN, anonymity flags and ISP of `ip` in one call.
     pub fn lookup(&self, ip: IpAddr) -> Result<GeoLookup, Error> {
         Ok(GeoLookup {
             ip: ip.to_canonical(),
             location: self.location(ip)?,
             asn: self.asn(ip)?,
             anonymous_ip: self.anonymous_ip(ip)?,
+            isp: self.isp(ip)?,
         })
     }
 
@@ -610,10 +668,12 @@ impl GeoIp {
     ) -> Result<Option<(T, Option<IpNet>)>, Error> {
         let state = self.state(slot)?;
         let current = state.current.load();
-        match current.as_deref() {
+        let found = match current.as_deref() {
             Some(db) => db.decode::<T>(ip),
             None => Ok(None),
-        }
+        };
+        state.metrics.lookup(&found);
+        found
     }
 }
 
@@ -638,14 +698,14 @@ fn open_checked(state: &SlotState, bytes: Vec<u8>) -> Result<Database, Error> {
     }
     match state.slot {
         Slot::Location => database.probe_first::<RawCity<'_>>()?,
-        Slot::Asn => database.probe_first::<RawAsn<'_>>()?,
+        Slot::Asn | Slot::Isp => database.probe_first::<RawAsn<'_>>()?,
         Slot::AnonymousIp => database.probe_first::<RawAnonymousIp>()?,
         Slot::Custom(_) => database.probe_first::<serde::de::IgnoredAny>()?,
     }
     for &ip in &state.check.probes {
         let found = match state.slot {
             Slot::Location => database.decode::<RawCity<'_>>(ip)?.is_some(),
-            Slot::Asn => database.decode::<RawAsn<'_>>(ip)?.is_some(),
+            Slot::Asn | Slot::Isp => database.decode::<RawAsn<'_>>(ip)?.is_some(),
             Slot::AnonymousIp => database.decode::<RawAnonymousIp>(ip)?.is_some(),
             Slot::Custom(_) => database.decode::<serde::de::IgnoredAny>(ip)?.is_some(),
         };

@@ -253,3 +253,83 @@ async fn one_updater_downloads_several_editions_into_their_slots() {
     assert!(restarted.is_loaded(&Slot::AnonymousIp));
     task.shutdown().await.unwrap();
 }
+
+fn isp_database() -> Vec<u8> {
+    custom_database(
+        "GeoIP2-ISP",
+        &[(
+            "81.2.69.0/24",
+            V::map([
+                ("autonomous_system_number", V::from(64500u32)),
+                ("autonomous_system_organization", V::from("Example AS")),
+                ("isp", V::from("Example Mobile")),
+                ("organization", V::from("Example Customer")),
+                ("mobile_country_code", V::from("234")),
+                ("mobile_network_code", V::from("15")),
+            ]),
+        )],
+    )
+    .unwrap()
+}
+
+/// GeoIP2-ISP has a slot of its own type (`Slot::Isp`, `Isp`), which refuses other editions;
+/// the updater sends a `GeoIP2-ISP` download there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_isp_edition_has_a_slot_of_its_own() {
+    let geoip = GeoIp::new();
+    let ip = reel_geoip::testdata::SAMPLE_V4.parse().unwrap();
+    assert!(geoip.isp(ip).unwrap().is_none());
+    // ASN, City and Anonymous-IP databases are not ISP databases.
+    for wrong in [
+        AsnDatabase::new().build().unwrap(),
+        CityDatabase::new().build().unwrap(),
+        custom_database(
+            "GeoIP2-Anonymous-IP",
+            &[("81.2.69.0/24", V::map([("is_anonymous", V::from(true))]))],
+        )
+        .unwrap(),
+    ] {
+        let error = geoip.replace(&Slot::Isp, wrong, "t").unwrap_err();
+        assert!(error.to_string().contains("isp slot"), "{error}");
+    }
+    geoip.replace(&Slot::Isp, isp_database(), "t").unwrap();
+    let isp = geoip.isp(ip).unwrap().unwrap();
+    assert_eq!(isp.isp.as_deref(), Some("Example Mobile"));
+    assert_eq!(isp.organization.as_deref(), Some("Example Customer"));
+    assert_eq!(isp.autonomous_system_number, Some(64500));
+    assert_eq!(
+        isp.autonomous_system_organization.as_deref(),
+        Some("Example AS")
+    );
+    assert_eq!(
+        (
+            isp.mobile_country_code.as_deref(),
+            isp.mobile_network_code.as_deref()
+        ),
+        (Some("234"), Some("15"))
+    );
+    assert_eq!(isp.network.unwrap().to_string(), "81.2.69.0/24");
+    assert_eq!(geoip.lookup(ip).unwrap().isp, Some(isp));
+
+    // Downloaded by edition id, it lands in the ISP slot (not the ASN slot).
+    let (base, served) = server().await;
+    served.lock().unwrap().editions.push((
+        "GeoIP2-ISP".to_owned(),
+        tar_gz(&[("GeoIP2-ISP_20261120/GeoIP2-ISP.mmdb", &isp_database())]),
+    ));
+    let fresh = GeoIp::new();
+    let results = Updater::maxmind(ACCOUNT, SecretSource::literal(KEY), ["GeoIP2-ISP"])
+        .base_url(&base)
+        .check_now(&fresh)
+        .await;
+    assert!(
+        matches!(results[..], [Ok(ReloadOutcome::Loaded(_))]),
+        "{results:?}"
+    );
+    assert!(fresh.is_loaded(&Slot::Isp));
+    assert!(!fresh.is_loaded(&Slot::Asn));
+    assert_eq!(
+        fresh.isp(ip).unwrap().unwrap().isp.as_deref(),
+        Some("Example Mobile")
+    );
+}
