@@ -296,6 +296,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         E: Into<BoxError>,
     {
         if let Some(index) = self.up_to_date().await? {
+            self.clean_up_crashed(&index).await?;
             return Ok(Outcome::UpToDate { index });
         }
         let span = tracing::info_span!("migrate", alias = %self.alias());
@@ -307,6 +308,45 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
                 Ok(None) => self.migrate_locked(source, &lease).await,
                 Err(e) => Err(e),
             };
+            lease.release().await;
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Deletes the index of a migration that died after adding it to the write alias, so
+    /// writers stop dual-writing into it. Runs under the lease (waiting for a live
+    /// migration, or taking over a dead one's), and only when the write alias still holds
+    /// an index besides the live one afterwards.
+    async fn clean_up_crashed(&self, live: &str) -> Result<(), Error> {
+        let leftovers = |targets: Vec<String>, live: &str| -> Vec<String> {
+            targets.into_iter().filter(|t| t != live).collect()
+        };
+        let targets = self.repo.alias_indices(&self.write_alias()).await?;
+        if leftovers(targets, live).is_empty() {
+            return Ok(());
+        }
+        let span = tracing::info_span!("clean_up_migration", alias = %self.alias());
+        async {
+            let lease = Lease::acquire(&self.repo, self.alias(), self.lease_ttl).await?;
+            let result = async {
+                // A migration may have finished while this one waited for the lease.
+                let Some(live) = self.current_index().await? else {
+                    return Ok(());
+                };
+                let targets = self.repo.alias_indices(&self.write_alias()).await?;
+                for index in leftovers(targets, &live) {
+                    self.check_lease(&lease, "deleting a crashed migration's index")?;
+                    tracing::warn!(
+                        index = %index,
+                        "deleting the index of a migration that crashed; writes stop going to it"
+                    );
+                    self.repo.delete_index(&index).await?;
+                }
+                lease::clear_tombstones(&self.repo, self.alias()).await
+            }
+            .await;
             lease.release().await;
             result
         }
@@ -356,9 +396,10 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     /// Physical indices of this alias (`<alias>_v<n>`), as (version, name).
     async fn versions(&self) -> Result<Vec<(u64, String)>, Error> {
         let prefix = format!("{}_v", self.alias());
+        // Closed ones too: a closed leftover still owns its name.
         let mut out: Vec<(u64, String)> = self
             .repo
-            .list_indices(&format!("{prefix}*"))
+            .list_indices_expanded(&format!("{prefix}*"), "all")
             .await?
             .into_iter()
             .filter_map(|name| {

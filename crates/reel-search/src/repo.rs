@@ -655,13 +655,23 @@ impl Repo {
 
     /// Physical indices whose names match `pattern` (wildcards), sorted.
     pub async fn list_indices(&self, pattern: &str) -> Result<Vec<String>, Error> {
+        self.list_indices_expanded(pattern, "open").await
+    }
+
+    /// Like [`list_indices`](Self::list_indices), with `expand_wildcards` (`all` includes
+    /// closed indices).
+    pub(crate) async fn list_indices_expanded(
+        &self,
+        pattern: &str,
+        expand_wildcards: &str,
+    ) -> Result<Vec<String>, Error> {
         let op = format!("list indices {pattern}");
         let (status, bytes) = self
             .send_json(
                 &op,
                 Method::Get,
                 &format!("/{}/_settings", encode(pattern)),
-                &[("expand_wildcards", "open".into())],
+                &[("expand_wildcards", expand_wildcards.into())],
                 None,
             )
             .await?;

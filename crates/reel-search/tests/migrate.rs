@@ -616,3 +616,74 @@ async fn nested_and_dotted_settings_are_restored_after_the_backfill() {
     assert_eq!(index_settings["refresh_interval"], "7s", "{got}");
     assert_eq!(index_settings["number_of_replicas"], "0", "{got}");
 }
+
+/// A migration that crashed after adding its index to the write alias (and whose lease is
+/// gone) left every instance dual-writing into a half-built index. The next `ensure_current`
+/// of a release that finds the live index current takes the half-built one off the write
+/// alias and deletes it.
+#[tokio::test]
+async fn ensure_current_cleans_up_after_a_crashed_migration() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("crashed");
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    v1.ensure_current(all(0..3)).await.unwrap();
+    let old = format!("{alias}_v1");
+    // What a migration leaves when its process dies mid-backfill (no lease left behind).
+    let half = format!("{alias}_v2");
+    repo.create_index(&half, &changed(&alias)).await.unwrap();
+    repo.update_aliases(&[reel_search::AliasAction::add(&half, v1.write_alias())])
+        .await
+        .unwrap();
+    assert_eq!(v1.write_targets().await.unwrap().len(), 2);
+
+    let outcome = v1.ensure_current(all(0..3)).await.unwrap();
+    assert_eq!(outcome, Outcome::UpToDate { index: old.clone() });
+    assert_eq!(v1.write_targets().await.unwrap(), vec![old.clone()]);
+    assert!(!repo.index_exists(&half).await.unwrap());
+    assert!(!lease_held(&repo, &alias).await);
+    // Writes now reach the live index alone.
+    v1.index(&asset(7)).await.unwrap();
+    assert!(!repo.index_exists(&half).await.unwrap());
+}
+
+/// A closed index of a later version (an operator closed a leftover instead of deleting it)
+/// used to make every migration fail: the listing saw only open indices, so the next
+/// migration tried to create that very name.
+#[tokio::test]
+async fn a_closed_leftover_index_does_not_block_migrations() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("closed");
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    v1.ensure_current(all(0..3)).await.unwrap();
+    let leftover = format!("{alias}_v2");
+    repo.create_index(&leftover, &changed(&alias))
+        .await
+        .unwrap();
+    let closed = repo
+        .client()
+        .indices()
+        .close(elasticsearch::indices::IndicesCloseParts::Index(&[
+            &leftover,
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status_code().as_u16(), 200);
+
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias));
+    let outcome = v2.ensure_current(all(0..4)).await.unwrap();
+    let Outcome::Migrated { to, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(to, format!("{alias}_v3"));
+    assert!(!repo.index_exists(&leftover).await.unwrap());
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 4);
+}
