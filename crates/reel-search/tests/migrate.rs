@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 
 use std::time::Duration;
 
@@ -686,4 +688,132 @@ async fn a_closed_leftover_index_does_not_block_migrations() {
     assert_eq!(to, format!("{alias}_v3"));
     assert!(!repo.index_exists(&leftover).await.unwrap());
     assert_eq!(repo.count(&alias, None).await.unwrap(), 4);
+}
+
+/// The holder of the lease behind a proxy that can lose or hold the node's answers.
+async fn behind_proxy(
+    server: &reel_testkit::Search,
+    name: &str,
+) -> (String, fault_proxy::FaultProxy, reel_search::Repo) {
+    let repo = common::repo(server);
+    let alias = server.index(name);
+    VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
+        .ensure_current(all(0..4))
+        .await
+        .unwrap();
+    let proxy = fault_proxy::FaultProxy::start(server.url()).await;
+    let via_proxy = reel_search::Repo::connect(proxy.url()).unwrap();
+    (alias, proxy, via_proxy)
+}
+
+/// A renewal reaches the node but its answer is lost; the client resends it and the resent
+/// compare-and-set finds the version its first copy wrote. The lease document still names
+/// this holder, so the lease is still its own (the old code gave up: "lost the migration
+/// lease").
+#[tokio::test]
+async fn a_lease_renewal_whose_answer_was_lost_keeps_the_lease() {
+    let server = common::search_server();
+    let (alias, proxy, via_proxy) = behind_proxy(&server, "lostrenewal").await;
+    let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
+        .backfill(2, 1)
+        .lease_ttl(Duration::from_secs(3));
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let v2 = v2.clone();
+        async move { v2.migrate(source).await }
+    });
+    for i in 0..2 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&v2).await;
+    let fired = proxy.script(
+        "PUT",
+        "_migration/_doc/lease",
+        fault_proxy::Fault::LoseAnswer,
+        1,
+    );
+    fired.notified().await;
+    // A few renewals (every 500 ms) after the lost one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 2..6 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    drop(tx);
+    let outcome = migration.await.unwrap().unwrap();
+    assert!(matches!(outcome, Outcome::Migrated { .. }), "{outcome:?}");
+    assert_eq!(proxy.fired("_migration/_doc/lease"), 1);
+    assert!(!lease_held(&common::repo(&server), &alias).await);
+}
+
+/// The `_create` of the lease is applied but its answer lost; the resend answers 409. The
+/// lease names this process, so it migrates at once (the old code waited a whole TTL to take
+/// the lease over from itself: here an hour).
+#[tokio::test]
+async fn a_lease_create_whose_answer_was_lost_is_taken_at_once() {
+    let server = common::search_server();
+    let (alias, proxy, via_proxy) = behind_proxy(&server, "lostcreate").await;
+    proxy.script(
+        "PUT",
+        "_migration/_create/lease",
+        fault_proxy::Fault::LoseAnswer,
+        1,
+    );
+    let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
+        .lease_ttl(Duration::from_secs(3600));
+    let outcome = tokio::time::timeout(Duration::from_secs(120), v2.ensure_current(all(0..4)))
+        .await
+        .expect("still waiting for its own lease after 120 s")
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Migrated { .. }), "{outcome:?}");
+    assert_eq!(proxy.fired("_migration/_create/lease"), 1);
+    assert!(!lease_held(&common::repo(&server), &alias).await);
+}
+
+/// A renewal whose answer arrives after a whole TTL: a waiter may have taken the lease over
+/// in between (it counts from when the renewal was applied, not answered). The holder trusts
+/// a renewal from when it SENT it, so it no longer trusts the lease and stops before the swap
+/// (the old code trusted it again from the late answer and swapped).
+#[tokio::test]
+async fn a_lease_renewal_answered_after_its_ttl_is_not_trusted() {
+    let server = common::search_server();
+    let (alias, proxy, via_proxy) = behind_proxy(&server, "slowrenewal").await;
+    let ttl = Duration::from_secs(1);
+    let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
+        .backfill(2, 1)
+        .lease_ttl(ttl);
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let v2 = v2.clone();
+        async move { v2.migrate(source).await }
+    });
+    for i in 0..2 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&v2).await;
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let fired = proxy.script(
+        "PUT",
+        "_migration/_doc/lease",
+        fault_proxy::Fault::HoldAnswer(release.clone()),
+        1,
+    );
+    fired.notified().await;
+    tokio::time::sleep(ttl + ttl / 5).await;
+    release.notify_one();
+    // Renewals after the late answer go through at once.
+    tokio::time::sleep(ttl / 2).await;
+    for i in 2..6 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    drop(tx);
+    let error = migration.await.unwrap().unwrap_err();
+    assert!(
+        error.to_string().contains("lost the migration lease"),
+        "{error}"
+    );
+    let repo = common::repo(&server);
+    assert_eq!(
+        repo.alias_indices(&alias).await.unwrap(),
+        vec![format!("{alias}_v1")]
+    );
 }
