@@ -344,6 +344,21 @@ impl Lease {
         self.lost.load(Ordering::SeqCst) || lock(&self.held).confirmed.elapsed() >= self.ttl / 2
     }
 
+    /// Whether the lease can be trusted now, waiting up to a TTL for a renewal to restore trust
+    /// when the last one is more than half a TTL old (a slow answer); `false` once it is lost.
+    pub(crate) async fn trusted(&self) -> bool {
+        let deadline = Instant::now() + self.ttl;
+        loop {
+            if !self.is_lost() {
+                return true;
+            }
+            if self.lost.load(Ordering::SeqCst) || Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep((self.ttl / 20).max(Duration::from_millis(5))).await;
+        }
+    }
+
     /// Stops renewing and deletes the lease (if it is still ours).
     pub(crate) async fn release(mut self) {
         if let Some(task) = self.heartbeat.take() {
@@ -394,9 +409,9 @@ fn lock(held: &Mutex<Held>) -> std::sync::MutexGuard<'_, Held> {
 /// Renews the lease every sixth of its TTL (so two renewals may fail before the holder stops
 /// trusting it at half a TTL) until stopped or lost.
 ///
-/// Each renewal is trusted from the moment its request was sent. A renewal answered only after
-/// half a TTL marks the lease lost: the holder went that long without knowing it held the
-/// lease, and a migration that stalled so long stops rather than trust it again. A renewal
+/// Each renewal is trusted from the moment its request was sent, so one answered only after
+/// half a TTL restores no trust: a waiter may have taken the lease over meanwhile, and only
+/// the next renewal's compare-and-set can tell. A renewal
 /// whose compare-and-set fails is checked against the owner: when the lease document names
 /// this holder, an earlier copy of the same renewal was applied and its answer lost (the
 /// client resent it), so the lease is still ours at the version read back.
@@ -433,12 +448,10 @@ async fn heartbeat(
         match renewed {
             Ok(Some(new)) => {
                 if sent.elapsed() >= ttl / 2 {
-                    tracing::error!(
+                    tracing::warn!(
                         %index, took = ?sent.elapsed(), ttl = ?ttl,
-                        "a migration lease renewal took longer than half its TTL; no longer trusting the lease"
+                        "a migration lease renewal was answered after half its TTL; not trusting the lease until the next renewal"
                     );
-                    lost.store(true, Ordering::SeqCst);
-                    return;
                 }
                 *lock(&held) = Held {
                     version: new,

@@ -225,6 +225,13 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         format!("{}_write", self.definition.name())
     }
 
+    /// The alias of the index a migration is building (`<alias>_write_next`), present only
+    /// while it backfills. Dual writes reach that index through it, with `require_alias`, so a
+    /// write that races the migration's end fails instead of recreating a deleted index.
+    pub fn next_alias(&self) -> String {
+        format!("{}_write_next", self.definition.name())
+    }
+
     /// The definition.
     pub fn definition(&self) -> &IndexDefinition {
         &self.definition
@@ -337,7 +344,8 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
                 };
                 let targets = self.repo.alias_indices(&self.write_alias()).await?;
                 for index in leftovers(targets, &live) {
-                    self.check_lease(&lease, "deleting a crashed migration's index")?;
+                    self.check_lease(&lease, "deleting a crashed migration's index")
+                        .await?;
                     tracing::warn!(
                         index = %index,
                         "deleting the index of a migration that crashed; writes stop going to it"
@@ -450,8 +458,8 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     }
 
     /// Fails if the lease was lost: another instance may be migrating now.
-    fn check_lease(&self, lease: &Lease, step: &str) -> Result<(), Error> {
-        if lease.is_lost() {
+    async fn check_lease(&self, lease: &Lease, step: &str) -> Result<(), Error> {
+        if !lease.trusted().await {
             return Err(self.error(format!(
                 "lost the migration lease before {step} (renewals failed for longer than its TTL, or another instance took it over); reads stay on the old index"
             )));
@@ -509,11 +517,14 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         tracing::info!(index = %to, "created; backfilling");
 
         // From here writes go to both indices; deletes leave tombstones for the new one.
-        let write_add = AliasAction::Add {
-            index: to.clone(),
-            alias: self.write_alias(),
-            is_write_index: None,
-        };
+        let write_add = [
+            AliasAction::Add {
+                index: to.clone(),
+                alias: self.write_alias(),
+                is_write_index: None,
+            },
+            AliasAction::add(&to, self.next_alias()),
+        ];
         let report = match self
             .build(&to, from.as_deref(), write_add, source, lease)
             .await
@@ -548,7 +559,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         &self,
         to: &str,
         from: Option<&str>,
-        write_add: AliasAction,
+        write_add: [AliasAction; 2],
         source: S,
         lease: &Lease,
     ) -> Result<IndexReport, Error>
@@ -556,7 +567,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         S: Stream<Item = Result<D, E>> + Send,
         E: Into<BoxError>,
     {
-        self.repo.update_aliases(&[write_add]).await?;
+        self.repo.update_aliases(&write_add).await?;
         let indexer = Indexer::new(self.repo.clone(), to)
             .batch_size(self.batch_size)
             .concurrency(self.concurrency)
@@ -581,7 +592,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
                 report.failed.first()
             )));
         }
-        self.check_lease(lease, "re-applying deletes")?;
+        self.check_lease(lease, "re-applying deletes").await?;
         let mut deleted = lease::tombstones(&self.repo, self.alias()).await?;
         deleted.sort_unstable();
         deleted.dedup();
@@ -615,15 +626,14 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             .await?;
         self.repo.refresh(to).await?;
         self.wait_for_shards(to).await?;
-        self.check_lease(lease, "moving the aliases")?;
-        self.repo
-            .update_aliases(&self.swap_actions(from, to))
-            .await
-            .map_err(|e| {
-                self.error(format!(
-                    "moving the aliases from {from:?} to {to} failed: {e}"
-                ))
-            })?;
+        self.check_lease(lease, "moving the aliases").await?;
+        let mut swap = self.swap_actions(from, to);
+        swap.push(AliasAction::remove_existing(to, self.next_alias()));
+        self.repo.update_aliases(&swap).await.map_err(|e| {
+            self.error(format!(
+                "moving the aliases from {from:?} to {to} failed: {e}"
+            ))
+        })?;
         // Read the aliases back: both must point at `to` alone.
         for alias in [self.alias().to_owned(), self.write_alias()] {
             let live = self.repo.alias_indices(&alias).await?;
@@ -706,13 +716,193 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         }
     }
 
-    /// Indexes `doc` into every write target (both indices during a migration).
+    /// Whether a migration is building an index (the write alias holds two), failing when
+    /// there is no write alias yet.
+    async fn migrating(&self) -> Result<bool, Error> {
+        let targets = self.repo.alias_indices(&self.write_alias()).await?;
+        if targets.is_empty() {
+            return Err(self.error(format!(
+                "nothing is behind `{}` yet; call ensure_current (or migrate) before writing",
+                self.write_alias()
+            )));
+        }
+        Ok(targets.len() > 1)
+    }
+
+    /// Copies the live documents `ids` into the index a migration is building, each with the
+    /// live index's version as an `external_gte` version, so a copy never overwrites a newer
+    /// one (two writers racing) and the backfill's `create` never overwrites a copy. When the
+    /// migration ended meanwhile (its alias is gone), the copies go to the write alias, which
+    /// then points at the new live index, so a write made just before the swap is not lost
+    /// with the old index.
+    async fn copy_to_next(&self, ids: Vec<String>) -> Result<Vec<WriteResult>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs = self.repo.mget_versioned(self.alias(), &ids).await?;
+        let ops: Vec<crate::BulkOp> = ids
+            .into_iter()
+            .zip(docs)
+            .filter_map(|(id, doc)| {
+                let (version, source) = doc?;
+                Some(crate::BulkOp::index(id, source).with_external_version(version))
+            })
+            .collect();
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let response = match self
+            .repo
+            .bulk_with(&self.next_alias(), ops.clone(), &require_alias())
+            .await
+        {
+            Err(e) if crate::repo::is_index_missing(&e) => {
+                self.repo
+                    .bulk_with(&self.write_alias(), ops, &require_alias())
+                    .await?
+            }
+            other => other?,
+        };
+        // 409: the index already holds a newer copy.
+        if let Some(failed) = response
+            .items
+            .iter()
+            .find(|i| !i.is_ok() && i.status != 409)
+        {
+            return Err(self.error(format!(
+                "copying `{}` into the index being built failed: {:?}",
+                failed.id, failed.error
+            )));
+        }
+        Ok(response
+            .items
+            .into_iter()
+            .map(|item| WriteResult {
+                index: item.index,
+                id: item.id,
+                version: None,
+                // 409: a newer copy was already there.
+                result: item.result.unwrap_or_else(|| "noop".to_owned()),
+            })
+            .collect())
+    }
+
+    /// Indexes `doc` through the write alias (with `require_alias`, so a write never
+    /// recreates a deleted index) and, during a migration, copies it into the new index.
+    /// Returns a result per index written (two during a migration).
     pub async fn index(&self, doc: &D) -> Result<Vec<WriteResult>, Error> {
-        let mut out = Vec::new();
-        for target in self.write_targets().await? {
-            out.push(self.repo.index(&target, doc).await?);
+        let migrating = self.migrating().await?;
+        let id = doc.document_id();
+        let written = self
+            .repo
+            .index_json_with(
+                &self.write_alias(),
+                &id,
+                &doc.document_body()?,
+                &require_alias(),
+            )
+            .await?;
+        let mut out = vec![written];
+        if migrating {
+            out.extend(self.copy_to_next(vec![id]).await?);
         }
         Ok(out)
+    }
+
+    /// Merges `partial` into the document `id` (which must exist) through the write alias;
+    /// during a migration the resulting document is copied into the new index.
+    pub async fn update_partial(&self, id: &str, partial: &Value) -> Result<WriteResult, Error> {
+        self.update(id, &json!({ "doc": partial })).await
+    }
+
+    /// Runs `script` on the document `id` (which must exist), as
+    /// [`update_partial`](Self::update_partial).
+    pub async fn update_script(
+        &self,
+        id: &str,
+        script: &crate::Script,
+    ) -> Result<WriteResult, Error> {
+        self.update(id, &json!({ "script": script })).await
+    }
+
+    /// Merges `partial` into the document `id`, creating it from `partial` when missing, as
+    /// [`update_partial`](Self::update_partial).
+    pub async fn upsert(&self, id: &str, partial: &Value) -> Result<WriteResult, Error> {
+        self.update(id, &json!({ "doc": partial, "doc_as_upsert": true }))
+            .await
+    }
+
+    async fn update(&self, id: &str, body: &Value) -> Result<WriteResult, Error> {
+        let migrating = self.migrating().await?;
+        let written = self
+            .repo
+            .update_with(&self.write_alias(), id, body, &require_alias())
+            .await?;
+        if migrating {
+            self.copy_to_next(vec![id.to_owned()]).await?;
+        }
+        Ok(written)
+    }
+
+    /// Sends `ops` in one `_bulk` request through the write alias (with `require_alias`) and,
+    /// during a migration, applies them to the new index too: written documents are copied
+    /// with their live version, deletes are recorded as tombstones first and repeated there.
+    /// Every op needs an id and must not name another index. Returns the live request's
+    /// per-item results.
+    pub async fn bulk(&self, ops: Vec<crate::BulkOp>) -> Result<crate::BulkResponse, Error> {
+        if let Some(op) = ops
+            .iter()
+            .find(|op| op.id().is_none() || op.target_index().is_some())
+        {
+            return Err(Error::Config(format!(
+                "VersionedIndex::bulk needs an id on every op and no `in_index` (got {:?}): a \
+                 migration could not copy it into the new index",
+                op.action_line()
+            )));
+        }
+        let migrating = self.migrating().await?;
+        let deletes: Vec<String> = ops
+            .iter()
+            .filter(|op| op.action() == crate::BulkAction::Delete)
+            .filter_map(|op| op.id().map(str::to_owned))
+            .collect();
+        if migrating {
+            for id in &deletes {
+                lease::record_tombstone(&self.repo, self.alias(), id).await?;
+            }
+        }
+        let response = self
+            .repo
+            .bulk_with(&self.write_alias(), ops, &require_alias())
+            .await?;
+        if migrating {
+            let written: Vec<String> = response
+                .items
+                .iter()
+                .filter(|i| i.is_ok() && i.action != crate::BulkAction::Delete)
+                .map(|i| i.id.clone())
+                .collect();
+            self.copy_to_next(written).await?;
+            if !deletes.is_empty() {
+                let ops: Vec<crate::BulkOp> =
+                    deletes.into_iter().map(crate::BulkOp::delete).collect();
+                match self
+                    .repo
+                    .bulk_with(&self.next_alias(), ops.clone(), &require_alias())
+                    .await
+                {
+                    Err(e) if crate::repo::is_index_missing(&e) => {
+                        self.repo
+                            .bulk_with(&self.write_alias(), ops, &require_alias())
+                            .await?;
+                    }
+                    other => {
+                        other?;
+                    }
+                }
+            }
+        }
+        Ok(response)
     }
 
     /// Deletes `id` from every write target; during a migration (by any instance) the delete
@@ -728,6 +918,12 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         }
         Ok(any)
     }
+}
+
+/// `require_alias=true`: the write fails when its target is not an alias instead of
+/// auto-creating an index of that name.
+fn require_alias() -> [(&'static str, String); 1] {
+    [("require_alias", "true".to_owned())]
 }
 
 /// An index setting written flat (`refresh_interval`), dotted (`index.refresh_interval`) or

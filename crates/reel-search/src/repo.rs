@@ -706,14 +706,63 @@ impl Repo {
         id: &str,
         body: &Value,
     ) -> Result<WriteResult, Error> {
+        self.index_json_with(index, id, body, &[]).await
+    }
+
+    /// [`index_json`](Self::index_json) with URL parameters (`require_alias`).
+    pub(crate) async fn index_json_with(
+        &self,
+        index: &str,
+        id: &str,
+        body: &Value,
+        params: &[(&str, String)],
+    ) -> Result<WriteResult, Error> {
         self.call(
             &format!("index {index}/{id}"),
             Method::Put,
             &format!("/{}/_doc/{}", encode(index), encode(id)),
-            &[],
+            params,
             Some(body),
         )
         .await
+    }
+
+    /// Documents by id with their versions, in order (`None` for missing ones).
+    pub(crate) async fn mget_versioned(
+        &self,
+        index: &str,
+        ids: &[String],
+    ) -> Result<Vec<Option<(u64, Value)>>, Error> {
+        #[derive(Deserialize)]
+        struct Doc {
+            #[serde(default)]
+            found: bool,
+            #[serde(rename = "_version")]
+            version: Option<u64>,
+            #[serde(rename = "_source")]
+            source: Option<Value>,
+        }
+        #[derive(Deserialize)]
+        struct Docs {
+            docs: Vec<Doc>,
+        }
+        let docs: Docs = self
+            .call(
+                &format!("mget {index}"),
+                Method::Post,
+                &format!("/{}/_mget", encode(index)),
+                &[],
+                Some(&json!({ "ids": ids })),
+            )
+            .await?;
+        Ok(docs
+            .docs
+            .into_iter()
+            .map(|d| match (d.found, d.version, d.source) {
+                (true, Some(v), Some(s)) => Some((v, s)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// The document `id`, decoded; `None` when missing.
@@ -769,21 +818,36 @@ impl Repo {
     }
 
     async fn update(&self, index: &str, id: &str, body: &Value) -> Result<WriteResult, Error> {
+        self.update_with(index, id, body, &[]).await
+    }
+
+    /// An `_update` with URL parameters (`require_alias`).
+    pub(crate) async fn update_with(
+        &self,
+        index: &str,
+        id: &str,
+        body: &Value,
+        params: &[(&str, String)],
+    ) -> Result<WriteResult, Error> {
         let op = format!("update {index}/{id}");
         let (status, bytes) = self
             .send_json(
                 &op,
                 Method::Post,
                 &format!("/{}/_update/{}", encode(index), encode(id)),
-                &[],
+                params,
                 Some(body),
             )
             .await?;
         match status {
             200..=299 => decode(&op, &bytes),
-            404 => Err(Error::NotFound {
-                what: format!("document {index}/{id}"),
-            }),
+            404 => match api_error(&op, status, &bytes) {
+                // The index (or, with `require_alias`, the alias) is missing, not the document.
+                e @ Error::Api { .. } if is_index_missing(&e) => Err(e),
+                _ => Err(Error::NotFound {
+                    what: format!("document {index}/{id}"),
+                }),
+            },
             _ => Err(api_error(&op, status, &bytes)),
         }
     }
@@ -858,6 +922,16 @@ impl Repo {
     /// result per op, in order. Items that got 429/503 are resent, bounded by the backoff;
     /// other failures are reported, never dropped.
     pub async fn bulk(&self, index: &str, ops: Vec<BulkOp>) -> Result<BulkResponse, Error> {
+        self.bulk_with(index, ops, &[]).await
+    }
+
+    /// [`bulk`](Self::bulk) with URL parameters (`require_alias`).
+    pub(crate) async fn bulk_with(
+        &self,
+        index: &str,
+        ops: Vec<BulkOp>,
+        params: &[(&str, String)],
+    ) -> Result<BulkResponse, Error> {
         let mut results: Vec<Option<BulkItem>> = vec![None; ops.len()];
         let mut pending: Vec<usize> = (0..ops.len()).collect();
         let mut delays = self.backoff.delays();
@@ -873,7 +947,7 @@ impl Repo {
                     &op,
                     Method::Post,
                     &format!("/{}/_bulk", encode(index)),
-                    &[],
+                    params,
                     Some(Bytes::from(body)),
                 )
                 .await?;
@@ -1392,6 +1466,11 @@ fn decode<R: DeserializeOwned>(operation: &str, bytes: &[u8]) -> Result<R, Error
             String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
         ),
     })
+}
+
+/// Whether `error` says the index or alias (not a document) does not exist.
+pub(crate) fn is_index_missing(error: &Error) -> bool {
+    matches!(error, Error::Api { status: 404, kind, .. } if kind == "index_not_found_exception")
 }
 
 pub(crate) fn api_error(operation: &str, status: u16, bytes: &[u8]) -> Error {

@@ -769,15 +769,16 @@ async fn a_lease_create_whose_answer_was_lost_is_taken_at_once() {
     assert!(!lease_held(&common::repo(&server), &alias).await);
 }
 
-/// A renewal whose answer arrives after a whole TTL: a waiter may have taken the lease over
-/// in between (it counts from when the renewal was applied, not answered). The holder trusts
-/// a renewal from when it SENT it, so it no longer trusts the lease and stops before the swap
-/// (the old code trusted it again from the late answer and swapped).
+/// A renewal whose answer arrives after a whole TTL, while a waiter took the lease over (it
+/// counts from when the renewal was applied, not answered). The holder trusts a renewal from
+/// when it SENT it, so the late answer restores no trust; the next renewal finds the lease
+/// taken and the migration stops before the swap (the old code trusted the lease again from
+/// the late answer and swapped alongside the process that took it over).
 #[tokio::test]
 async fn a_lease_renewal_answered_after_its_ttl_is_not_trusted() {
     let server = common::search_server();
     let (alias, proxy, via_proxy) = behind_proxy(&server, "slowrenewal").await;
-    let ttl = Duration::from_secs(1);
+    let ttl = Duration::from_secs(6);
     let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
         .backfill(2, 1)
         .lease_ttl(ttl);
@@ -798,10 +799,19 @@ async fn a_lease_renewal_answered_after_its_ttl_is_not_trusted() {
         1,
     );
     fired.notified().await;
-    tokio::time::sleep(ttl + ttl / 5).await;
+    // The renewal was applied; its answer is held. A waiter that saw the lease unchanged for
+    // a TTL takes it over.
+    let repo = common::repo(&server);
+    tokio::time::sleep(ttl + ttl / 10).await;
+    repo.index_json(
+        &format!("{alias}_migration"),
+        "lease",
+        &json!({"kind": "lease", "owner": "usurper", "beat": 0}),
+    )
+    .await
+    .unwrap();
     release.notify_one();
-    // Renewals after the late answer go through at once.
-    tokio::time::sleep(ttl / 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     for i in 2..6 {
         tx.send(asset(i)).await.unwrap();
     }
@@ -811,9 +821,115 @@ async fn a_lease_renewal_answered_after_its_ttl_is_not_trusted() {
         error.to_string().contains("lost the migration lease"),
         "{error}"
     );
-    let repo = common::repo(&server);
     assert_eq!(
         repo.alias_indices(&alias).await.unwrap(),
         vec![format!("{alias}_v1")]
     );
+}
+
+/// A write that read its targets before a migration's swap and reaches the node after the old
+/// index was deleted: the old code wrote to the old index by name, and the node recreated it
+/// (a zombie with dynamic mappings, the write lost to readers). Through the write alias with
+/// `require_alias` it lands in the new live index.
+#[tokio::test]
+async fn a_write_racing_the_swap_never_recreates_the_old_index() {
+    let server = common::search_server();
+    let (alias, proxy, via_proxy) = behind_proxy(&server, "zombie").await;
+    let repo = common::repo(&server);
+    let writer =
+        VersionedIndex::<Asset>::with_definition(via_proxy, Asset::definition().with_name(&alias));
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let fired = proxy.script(
+        "PUT",
+        "/_doc/racer",
+        fault_proxy::Fault::HoldRequest(release.clone()),
+        1,
+    );
+    let mut racer = asset(99);
+    racer.id = "racer".into();
+    let write = tokio::spawn({
+        let racer = racer.clone();
+        async move { writer.index(&racer).await }
+    });
+    // The writer has read where to write; its request is held on the way while a migration
+    // swaps the aliases and deletes the old index.
+    fired.notified().await;
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias));
+    v2.ensure_current(all(0..4)).await.unwrap();
+    release.notify_one();
+    write.await.unwrap().unwrap();
+    repo.refresh(&alias).await.unwrap();
+    assert_eq!(
+        repo.get::<Asset>(&alias, "racer").await.unwrap(),
+        Some(racer),
+        "the racing write is not in the live index"
+    );
+    assert!(!repo.index_exists(&format!("{alias}_v1")).await.unwrap());
+}
+
+/// Bulk writers, partial updates and upserts during a backfill reach the new index too (the
+/// old code had no `VersionedIndex::bulk`/`update_partial`/`upsert`, and writers that used
+/// `Repo::bulk` on the write alias reached the old index alone, silently).
+#[tokio::test]
+async fn bulk_updates_and_upserts_during_the_backfill_reach_the_new_index() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("dualbulk");
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    v1.ensure_current(all(0..10)).await.unwrap();
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(2, 1);
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let v2 = v2.clone();
+        async move { v2.migrate(source).await }
+    });
+    // a1 is backfilled before the writes below, a3 after them.
+    for i in 0..2 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&v2).await;
+    let mut a50 = asset(50);
+    a50.title = "bulk new".into();
+    let response = v1
+        .bulk(vec![
+            reel_search::BulkOp::index_doc(&a50).unwrap(),
+            reel_search::BulkOp::update_doc("a1", json!({"title": "bulk updated"})),
+            reel_search::BulkOp::delete("a4"),
+        ])
+        .await
+        .unwrap();
+    assert!(!response.has_errors(), "{response:?}");
+    v1.update_partial("a3", &json!({"title": "partial"}))
+        .await
+        .unwrap();
+    let mut a60 = asset(60);
+    a60.title = "upserted".into();
+    v1.upsert("a60", &serde_json::to_value(&a60).unwrap())
+        .await
+        .unwrap();
+    v1.upsert("a5", &json!({"views": 12345})).await.unwrap();
+    for i in 2..10 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    drop(tx);
+    let outcome = migration.await.unwrap().unwrap();
+    let Outcome::Migrated { to, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    repo.refresh(&to).await.unwrap();
+    let get = |id: &'static str| {
+        let (repo, to) = (repo.clone(), to.clone());
+        async move { repo.get::<Asset>(&to, id).await.unwrap() }
+    };
+    assert_eq!(get("a50").await, Some(a50));
+    assert_eq!(get("a1").await.unwrap().title, "bulk updated");
+    assert_eq!(get("a3").await.unwrap().title, "partial");
+    assert_eq!(get("a60").await, Some(a60));
+    assert_eq!(get("a5").await.unwrap().views, 12345);
+    assert_eq!(get("a4").await, None);
+    assert_eq!(get("a7").await, Some(asset(7)));
+    assert_eq!(repo.count(&to, None).await.unwrap(), 11);
 }

@@ -1,7 +1,7 @@
 //! A FAKE network fault in front of the real search node: a loopback HTTP/1.1 proxy that
 //! forwards every request to the node unchanged and, for requests matching a scripted rule,
-//! loses the node's answer (closes the client connection after the node applied the request)
-//! or holds it until the test releases it. It exists for what a real node cannot show: an
+//! loses the node's answer (closes the client connection after the node applied the request),
+//! or holds the answer or the request itself until the test releases it. It exists for what a real node cannot show: an
 //! answer lost or delayed on the way back after the write was applied.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,6 +18,8 @@ pub enum Fault {
     LoseAnswer,
     /// The answer is held until the [`Notify`] is notified.
     HoldAnswer(Arc<Notify>),
+    /// The request is held (not forwarded) until the [`Notify`] is notified.
+    HoldRequest(Arc<Notify>),
 }
 
 struct Rule {
@@ -152,6 +154,9 @@ async fn serve(client: TcpStream, upstream: String, rules: Arc<Mutex<Vec<Rule>>>
             parts.next().unwrap_or("").to_owned(),
         );
         let fault = take_fault(&rules, &method, &path);
+        if let Some(Fault::HoldRequest(release)) = &fault {
+            release.notified().await;
+        }
 
         let Ok(mut up) = TcpStream::connect(&upstream).await else {
             return;
@@ -166,7 +171,7 @@ async fn serve(client: TcpStream, upstream: String, rules: Arc<Mutex<Vec<Rule>>>
         match fault {
             Some(Fault::LoseAnswer) => return,
             Some(Fault::HoldAnswer(release)) => release.notified().await,
-            None => {}
+            Some(Fault::HoldRequest(_)) | None => {}
         }
         if client.get_mut().write_all(&answer).await.is_err() {
             return;
