@@ -11,6 +11,7 @@
 //! | [`Backoff`] | exponential, capped, jittered retry delays, deterministic with a seed | herd, search, geoip |
 //! | [`HotSwap`] | a read-mostly value with lock-free reads and atomic replacement | herd topology, geoip databases |
 //! | [`BackgroundTask`] | a spawned task that stops on request or on drop | herd discovery, geoip reloads |
+//! | [`breaker`] | a circuit breaker: skip a failing backend for a growing cool-down, one probe at a time | ratelimit store, search sync |
 //! | [`client_ip`] | the client's address behind the operator's proxies: one header, presets for ALB, CloudFront, nginx, Cloudflare and hop counts, and the peer address of a request | ratelimit, geoip |
 //! | [`SecretSource`], [`Secret`] | a secret from a literal, an environment variable or a file; `Debug` never prints it | cloudfront keys, MaxMind license keys, search credentials |
 //!
@@ -59,6 +60,7 @@
 //! Rust 1.94.1, the workspace's MSRV.
 
 mod backoff;
+pub mod breaker;
 pub mod client_ip;
 mod clock;
 mod secret;
