@@ -136,7 +136,7 @@ pub struct CircuitBreakerBuilder {
     max_cool_down: Duration,
     multiplier: f64,
     clock: SharedClock,
-    listener: Option<Listener>,
+    listeners: Vec<Listener>,
 }
 
 impl fmt::Debug for CircuitBreakerBuilder {
@@ -147,7 +147,7 @@ impl fmt::Debug for CircuitBreakerBuilder {
             .field("max_cool_down", &self.max_cool_down)
             .field("multiplier", &self.multiplier)
             .field("clock", &self.clock)
-            .field("listener", &self.listener.is_some())
+            .field("listeners", &self.listeners.len())
             .finish()
     }
 }
@@ -160,7 +160,7 @@ impl Default for CircuitBreakerBuilder {
             max_cool_down: Duration::from_secs(30),
             multiplier: 2.0,
             clock: Arc::new(SystemClock),
-            listener: None,
+            listeners: Vec::new(),
         }
     }
 }
@@ -203,10 +203,11 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// A callback run on every state change (for logs and metrics). It runs while the
-    /// breaker's state lock is held: keep it short and do not call the breaker from it.
+    /// Adds a callback run on every state change (for logs and metrics); each call adds one
+    /// more. It runs while the breaker's state lock is held: keep it short and do not call the
+    /// breaker from it.
     pub fn on_transition(mut self, listener: impl Fn(Transition) + Send + Sync + 'static) -> Self {
-        self.listener = Some(Arc::new(listener));
+        self.listeners.push(Arc::new(listener));
         self
     }
 
@@ -232,7 +233,7 @@ impl CircuitBreakerBuilder {
                 backoff,
                 clock: self.clock,
                 base,
-                listener: self.listener,
+                listeners: self.listeners,
             }),
         }
     }
@@ -286,7 +287,7 @@ struct Inner {
     backoff: Backoff,
     clock: SharedClock,
     base: Instant,
-    listener: Option<Listener>,
+    listeners: Vec<Listener>,
 }
 
 /// The part of the state changed only under the lock.
@@ -467,19 +468,10 @@ impl Inner {
     /// Stores the new state and tells the listener (the lock is held by the caller).
     fn set_state(&self, to: BreakerState, from: BreakerState, cool_down: Option<Duration>) {
         self.state.store(to.as_gauge(), Ordering::Release);
-        match to {
-            BreakerState::Open => tracing::warn!(
-                ?cool_down,
-                "circuit breaker opened: the backend is skipped until a probe succeeds"
-            ),
-            BreakerState::Closed => {
-                tracing::info!("circuit breaker closed: the backend answers again");
-            }
-            BreakerState::HalfOpen => {
-                tracing::debug!("circuit breaker half-open: sending one probe");
-            }
-        }
-        if let Some(listener) = &self.listener {
+        // Debug only: the owner knows which backend this is and logs the change at its level
+        // from an `on_transition` callback.
+        tracing::debug!(%from, %to, ?cool_down, "circuit breaker state change");
+        for listener in &self.listeners {
             listener(Transition {
                 from,
                 to,

@@ -134,11 +134,14 @@ fn the_listener_sees_every_transition_in_order() {
     let clock = ManualClock::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let second = Arc::clone(&calls);
     let b = CircuitBreaker::builder()
         .failure_threshold(1)
         .cool_down(Duration::from_secs(1))
         .clock(clock.clone())
         .on_transition(move |t| log.lock().unwrap().push((t.from, t.to, t.cool_down)))
+        .on_transition(move |_| _ = second.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
         .build();
     fail(&b, 1);
     clock.advance(Duration::from_secs(1));
@@ -156,6 +159,11 @@ fn the_listener_sees_every_transition_in_order() {
             (Open, HalfOpen, None),
             (HalfOpen, Closed, None),
         ]
+    );
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        5,
+        "every listener runs"
     );
 }
 
