@@ -344,7 +344,7 @@ impl CircuitBreaker {
     ///
     /// When the cool-down has ended, the first caller gets the probe permit and the breaker
     /// turns half-open; until that probe reports, every other caller is refused.
-    pub fn try_acquire(&self) -> Result<Permit, BreakerOpen> {
+    pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerOpen> {
         let inner = &self.inner;
         match self.state() {
             BreakerState::Closed => Ok(Permit::new(self, false)),
@@ -362,7 +362,7 @@ impl CircuitBreaker {
 
     /// Takes the lock and becomes the probe if the cool-down has ended and no probe is in
     /// flight.
-    fn try_probe(&self) -> Result<Permit, BreakerOpen> {
+    fn try_probe(&self) -> Result<Permit<'_>, BreakerOpen> {
         let inner = &self.inner;
         let mut slow = inner.lock();
         match self.state() {
@@ -481,19 +481,20 @@ impl Inner {
     }
 }
 
-/// Leave to call the backend once, from [`CircuitBreaker::try_acquire`].
+/// Leave to call the backend once, from [`CircuitBreaker::try_acquire`]; it borrows the
+/// breaker (no reference count touched on the hot path).
 ///
 /// Report the outcome with [`success`](Self::success) or [`failure`](Self::failure). A permit
 /// dropped without either (the call was cancelled) counts as a failure: a cancelled probe
 /// proved nothing, and a call cancelled after it was sent is usually a slow backend.
 #[must_use = "report the call's outcome with success() or failure()"]
-pub struct Permit {
-    breaker: CircuitBreaker,
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
     probe: bool,
     done: bool,
 }
 
-impl fmt::Debug for Permit {
+impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("probe", &self.probe)
@@ -501,10 +502,10 @@ impl fmt::Debug for Permit {
     }
 }
 
-impl Permit {
-    fn new(breaker: &CircuitBreaker, probe: bool) -> Self {
+impl<'a> Permit<'a> {
+    fn new(breaker: &'a CircuitBreaker, probe: bool) -> Self {
         Self {
-            breaker: breaker.clone(),
+            breaker,
             probe,
             done: false,
         }
@@ -528,7 +529,7 @@ impl Permit {
     }
 }
 
-impl Drop for Permit {
+impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.done {
             self.breaker.on_failure(self.probe);

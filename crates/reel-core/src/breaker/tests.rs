@@ -176,29 +176,30 @@ fn only_one_probe_under_many_concurrent_callers() {
         fail(&b, 1);
         assert_eq!(b.state(), BreakerState::Open, "round {round}");
         clock.advance(Duration::from_secs(5)); // past any cool-down
-        let barrier = Arc::new(Barrier::new(THREADS));
-        let handles: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let b = b.clone();
-                let barrier = Arc::clone(&barrier);
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    // Every caller tries many times while the probe is held.
-                    let mut probes = Vec::new();
-                    for _ in 0..100 {
-                        if let Ok(permit) = b.try_acquire() {
-                            assert!(permit.is_probe(), "a non-probe permit while half-open");
-                            probes.push(permit);
+        let barrier = Barrier::new(THREADS);
+        let mut probes: Vec<Permit<'_>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let (b, barrier) = (&b, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        // Every caller tries many times while the probe is held.
+                        let mut probes = Vec::new();
+                        for _ in 0..100 {
+                            if let Ok(permit) = b.try_acquire() {
+                                assert!(permit.is_probe(), "a non-probe permit while half-open");
+                                probes.push(permit);
+                            }
                         }
-                    }
-                    probes
+                        probes
+                    })
                 })
-            })
-            .collect();
-        let mut probes: Vec<Permit> = handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect();
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
         assert_eq!(probes.len(), 1, "round {round}: exactly one probe");
         assert_eq!(b.state(), BreakerState::HalfOpen);
         probes.pop().unwrap().success();
