@@ -149,6 +149,8 @@ mod error;
 mod indexer;
 mod lease;
 mod mapping;
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+mod metrics;
 mod query;
 mod repo;
 mod search;
@@ -161,6 +163,9 @@ pub use error::Error;
 pub use indexer::KeysetSource;
 pub use indexer::{FailedItem, IndexReport, Indexer, Progress};
 pub use mapping::{Document, Field, FieldMapping, FieldSet, IndexDefinition, Indexable};
+/// Metric descriptions (feature `metrics`); see `docs/src/ops/metrics.md` for the table.
+#[cfg(feature = "metrics")]
+pub use metrics::describe_metrics;
 pub use migrate::{Outcome, VersionedIndex};
 pub use query::{
     BoolQuery, Decay, FunctionScoreQuery, LeafQuery, MatchQuery, MultiMatchQuery, NestedQuery,

@@ -495,6 +495,8 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             }
         }
         lease::clear_tombstones(&self.repo, self.alias()).await?;
+        let phase = crate::metrics::Phase::new(self.alias());
+        phase.set(1);
         let next = versions.last().map_or(1, |(v, _)| v + 1);
         let to = format!("{}_v{}", self.alias(), next);
 
@@ -526,11 +528,12 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             AliasAction::add(&to, self.next_alias()),
         ];
         let report = match self
-            .build(&to, from.as_deref(), write_add, source, lease)
+            .build(&to, from.as_deref(), write_add, source, lease, &phase)
             .await
         {
             Ok(report) => report,
             Err(e) => {
+                phase.set(0);
                 // Off the write alias with it, so live writes stop going to a dead end.
                 if let Err(delete) = self.repo.delete_index(&to).await {
                     tracing::warn!(index = %to, error = %delete, "could not delete the failed migration's index; the next migration deletes it");
@@ -542,10 +545,13 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             tracing::warn!(error = %e, "could not clear the migration's tombstones; the next migration clears them");
         }
 
+        phase.set(6);
         let deleted_old = match (&from, self.keep_old) {
-            (Some(old), false) => self.repo.delete_index(old).await?,
-            _ => false,
+            (Some(old), false) => self.repo.delete_index(old).await,
+            _ => Ok(false),
         };
+        phase.set(0);
+        let deleted_old = deleted_old?;
         tracing::info!(from = ?from, to = %to, indexed = report.indexed, "migration finished");
         Ok(Outcome::Migrated {
             from,
@@ -562,12 +568,14 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         write_add: [AliasAction; 2],
         source: S,
         lease: &Lease,
+        phase: &crate::metrics::Phase,
     ) -> Result<IndexReport, Error>
     where
         S: Stream<Item = Result<D, E>> + Send,
         E: Into<BoxError>,
     {
         self.repo.update_aliases(&write_add).await?;
+        phase.set(2);
         let indexer = Indexer::new(self.repo.clone(), to)
             .batch_size(self.batch_size)
             .concurrency(self.concurrency)
@@ -593,6 +601,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             )));
         }
         self.check_lease(lease, "re-applying deletes").await?;
+        phase.set(3);
         let mut deleted = lease::tombstones(&self.repo, self.alias()).await?;
         deleted.sort_unstable();
         deleted.dedup();
@@ -610,6 +619,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
                 )));
             }
         }
+        phase.set(4);
         // Restore the definition's settings (or the server defaults).
         let settings = self.definition.settings();
         let refresh = setting(settings, "refresh_interval")
@@ -627,6 +637,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         self.repo.refresh(to).await?;
         self.wait_for_shards(to).await?;
         self.check_lease(lease, "moving the aliases").await?;
+        phase.set(5);
         let mut swap = self.swap_actions(from, to);
         swap.push(AliasAction::remove_existing(to, self.next_alias()));
         self.repo.update_aliases(&swap).await.map_err(|e| {

@@ -34,6 +34,8 @@ struct Rule {
 /// The proxy; dropped, it stops accepting.
 pub struct FaultProxy {
     url: String,
+    upstream: Arc<Mutex<String>>,
+    forwarded: Arc<std::sync::atomic::AtomicUsize>,
     rules: Arc<Mutex<Vec<Rule>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -47,22 +49,41 @@ impl Drop for FaultProxy {
 impl FaultProxy {
     /// A proxy to the node at `upstream` (`http://127.0.0.1:port`).
     pub async fn start(upstream: &str) -> Self {
-        let upstream = upstream
-            .trim_end_matches('/')
-            .trim_start_matches("http://")
-            .to_owned();
+        let upstream = Arc::new(Mutex::new(host_port(upstream)));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
+        let forwarded: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
         let task = tokio::spawn({
-            let rules = rules.clone();
+            let (rules, upstream, forwarded) = (rules.clone(), upstream.clone(), forwarded.clone());
             async move {
                 while let Ok((client, _)) = listener.accept().await {
-                    tokio::spawn(serve(client, upstream.clone(), rules.clone()));
+                    tokio::spawn(serve(
+                        client,
+                        upstream.clone(),
+                        rules.clone(),
+                        forwarded.clone(),
+                    ));
                 }
             }
         });
-        Self { url, rules, task }
+        Self {
+            url,
+            upstream,
+            forwarded,
+            rules,
+            task,
+        }
+    }
+
+    /// Sends later requests to another node (a restarted one).
+    pub fn retarget(&self, upstream: &str) {
+        *self.upstream.lock().unwrap() = host_port(upstream);
+    }
+
+    /// Requests that reached the proxy so far (forwarded or not).
+    pub fn requests(&self) -> usize {
+        self.forwarded.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The proxy's URL, for `Repo::connect`.
@@ -103,6 +124,12 @@ impl FaultProxy {
     }
 }
 
+fn host_port(url: &str) -> String {
+    url.trim_end_matches('/')
+        .trim_start_matches("http://")
+        .to_owned()
+}
+
 fn take_fault(rules: &Mutex<Vec<Rule>>, method: &str, path: &str) -> Option<Fault> {
     let mut rules = rules.lock().unwrap();
     let rule = rules
@@ -116,7 +143,12 @@ fn take_fault(rules: &Mutex<Vec<Rule>>, method: &str, path: &str) -> Option<Faul
 
 /// Serves one client connection: one request at a time, each over a fresh upstream
 /// connection (`Connection: close`), the answer read to its end.
-async fn serve(client: TcpStream, upstream: String, rules: Arc<Mutex<Vec<Rule>>>) {
+async fn serve(
+    client: TcpStream,
+    upstream: Arc<Mutex<String>>,
+    rules: Arc<Mutex<Vec<Rule>>>,
+    forwarded: Arc<std::sync::atomic::AtomicUsize>,
+) {
     let mut client = BufReader::new(client);
     loop {
         let mut head = Vec::new();
@@ -153,11 +185,13 @@ async fn serve(client: TcpStream, upstream: String, rules: Arc<Mutex<Vec<Rule>>>
             parts.next().unwrap_or("").to_owned(),
             parts.next().unwrap_or("").to_owned(),
         );
+        forwarded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let fault = take_fault(&rules, &method, &path);
         if let Some(Fault::HoldRequest(release)) = &fault {
             release.notified().await;
         }
 
+        let upstream = upstream.lock().unwrap().clone();
         let Ok(mut up) = TcpStream::connect(&upstream).await else {
             return;
         };
