@@ -337,6 +337,16 @@ fn parse_field(field: &syn::Field) -> syn::Result<FieldAttrs> {
 }
 
 /// `Option<T>`, `Vec<T>`, `Box<T>`, `Arc<T>`, `[T; N]` and `&[T]` unwrapped to the element type.
+/// Whether `ty` (an element type) is one the default mapping makes `text`.
+fn is_string_type(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path.path.segments.last().is_some_and(|last| {
+            ["String", "str", "Cow"].contains(&last.ident.to_string().as_str())
+        }),
+        _ => false,
+    }
+}
+
 fn element_type(ty: &Type) -> &Type {
     match ty {
         Type::Path(path) => {
@@ -566,9 +576,20 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             } else {
                 quote!(<#ty as #krate::FieldMapping>::Scalar)
             };
+            // An analysed text field: `term` on it does not compile (it would never match).
+            let text = attrs.ty.as_ref().is_some_and(|t| t.value() == "text")
+                || (!attrs.keyword
+                    && attrs.ty.is_none()
+                    && attrs.mapping.is_none()
+                    && is_string_type(elem));
+            let kind = if text {
+                quote!(#krate::Text)
+            } else {
+                quote!(#krate::Exact)
+            };
             path_methods.push(quote! {
                 #[doc = #doc]
-                pub fn #ident(&self) -> #krate::Field<#scalar> {
+                pub fn #ident(&self) -> #krate::Field<#scalar, #kind> {
                     #krate::Field::new(#krate::__private::field_path(&self.prefix, #json_name))
                 }
             });

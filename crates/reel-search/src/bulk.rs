@@ -70,6 +70,8 @@ pub struct BulkOp {
     index: Option<String>,
     id: Option<String>,
     body: Option<Value>,
+    /// An `external_gte` version (dual writes copy the live index's version).
+    version: Option<u64>,
 }
 
 impl BulkOp {
@@ -79,7 +81,18 @@ impl BulkOp {
             index: None,
             id,
             body,
+            version: None,
         }
+    }
+    /// The same op applied only when `version` is at least the stored document's
+    /// (`version_type: external_gte`).
+    pub(crate) fn with_external_version(mut self, version: u64) -> Self {
+        self.version = Some(version);
+        self
+    }
+    /// The index named by [`in_index`](Self::in_index), if any.
+    pub(crate) fn target_index(&self) -> Option<&str> {
+        self.index.as_deref()
     }
     /// Create or replace the document `id`.
     pub fn index(id: impl Into<String>, doc: Value) -> Self {
@@ -154,6 +167,10 @@ impl BulkOp {
         }
         if let Some(id) = &self.id {
             meta.insert("_id".into(), id.clone().into());
+        }
+        if let Some(version) = self.version {
+            meta.insert("version".into(), version.into());
+            meta.insert("version_type".into(), "external_gte".into());
         }
         let mut line = Map::new();
         line.insert(

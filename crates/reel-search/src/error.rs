@@ -49,6 +49,16 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The [`Repo`](crate::Repo)'s circuit breaker is open after repeated failures: the
+    /// request was not sent. Answer with 503 and `Retry-After` (see
+    /// [`Error::retry_after`]).
+    #[error(
+        "the search cluster failed repeatedly and its circuit breaker is open; not sending requests for {retry_in:?}"
+    )]
+    CircuitOpen {
+        /// How long until a probe request may be sent (zero while a probe is in flight).
+        retry_in: std::time::Duration,
+    },
     /// A migration cannot proceed.
     #[error("migration of `{alias}` failed: {reason}")]
     Migration {
@@ -80,6 +90,17 @@ impl Error {
             Self::Transport(error) => connection_refused(error),
             Self::Api { status, .. } => matches!(status, 429 | 503),
             _ => false,
+        }
+    }
+
+    /// When the circuit breaker refused the call: how long a client should wait before
+    /// retrying (at least one second, for a `Retry-After` header).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::CircuitOpen { retry_in } => {
+                Some((*retry_in).max(std::time::Duration::from_secs(1)))
+            }
+            _ => None,
         }
     }
 

@@ -122,6 +122,8 @@ struct Shared {
     skipped: AtomicU64,
     batches: AtomicU64,
     start: Instant,
+    /// `reel_search_indexer_rows_total{index}` (nothing without the `metrics` feature).
+    rows: crate::metrics::Rows,
 }
 
 impl Shared {
@@ -228,6 +230,7 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
             skipped: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             start: Instant::now(),
+            rows: crate::metrics::Rows::new(&self.index),
         });
         let counted = {
             let shared = shared.clone();
@@ -329,6 +332,7 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
         shared.batches.fetch_add(1, Ordering::Relaxed);
         let ok = response.succeeded() as u64;
         shared.indexed.fetch_add(ok, Ordering::Relaxed);
+        shared.rows.add(ok);
         for item in response.failed() {
             if self.create_only && item.status == 409 {
                 shared.skipped.fetch_add(1, Ordering::Relaxed);

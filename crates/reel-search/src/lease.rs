@@ -221,7 +221,8 @@ async fn delete_if(repo: &Repo, index: &str, version: Version) -> Result<bool, E
 struct Held {
     /// The lease document's version after our last write.
     version: Version,
-    /// When that write was confirmed.
+    /// When the request of that write was SENT (it may have been applied at once, so a
+    /// waiter may count its TTL from then).
     confirmed: Instant,
 }
 
@@ -258,23 +259,34 @@ impl Lease {
         let mut seen: Option<(Version, Instant)> = None;
         let mut announced = false;
         loop {
+            // Trust is measured from the request, not the answer: the write may have been
+            // applied the moment it was sent.
+            let sent = Instant::now();
             if let Some(version) = create(repo, &index, &owner).await? {
-                return Ok(Self::start(repo, index, owner, version, ttl));
+                return Ok(Self::start(repo, index, owner, version, ttl, sent));
             }
             let Some((version, holder)) = get(repo, &index).await? else {
                 // Released between the create and the read: try again at once.
                 seen = None;
                 continue;
             };
+            if holder == owner {
+                // Our own `_create` was applied but its answer was lost and the resend found
+                // it: the lease is ours (waiting a TTL to take it over from ourselves would
+                // stall every instance).
+                tracing::debug!(alias, "the migration lease is ours (an answer was lost)");
+                return Ok(Self::start(repo, index, owner, version, ttl, sent));
+            }
             match seen {
                 Some((v, since)) if v == version => {
                     if since.elapsed() >= ttl {
+                        let sent = Instant::now();
                         if let Some(new) = put_if(repo, &index, &owner, 0, version).await? {
                             tracing::warn!(
                                 %holder, ttl = ?ttl, alias,
                                 "took over a migration lease its holder stopped renewing"
                             );
-                            return Ok(Self::start(repo, index, owner, new, ttl));
+                            return Ok(Self::start(repo, index, owner, new, ttl, sent));
                         }
                         // Somebody renewed or took it first.
                         seen = None;
@@ -291,10 +303,17 @@ impl Lease {
         }
     }
 
-    fn start(repo: &Repo, index: String, owner: String, version: Version, ttl: Duration) -> Self {
+    fn start(
+        repo: &Repo,
+        index: String,
+        owner: String,
+        version: Version,
+        ttl: Duration,
+        sent: Instant,
+    ) -> Self {
         let held = Arc::new(Mutex::new(Held {
             version,
-            confirmed: Instant::now(),
+            confirmed: sent,
         }));
         let lost = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(tokio::sync::Notify::new());
@@ -323,6 +342,21 @@ impl Lease {
     /// renewal was confirmed for half a TTL (a waiter may take it over after a whole one).
     pub(crate) fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst) || lock(&self.held).confirmed.elapsed() >= self.ttl / 2
+    }
+
+    /// Whether the lease can be trusted now, waiting up to a TTL for a renewal to restore trust
+    /// when the last one is more than half a TTL old (a slow answer); `false` once it is lost.
+    pub(crate) async fn trusted(&self) -> bool {
+        let deadline = Instant::now() + self.ttl;
+        loop {
+            if !self.is_lost() {
+                return true;
+            }
+            if self.lost.load(Ordering::SeqCst) || Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep((self.ttl / 20).max(Duration::from_millis(5))).await;
+        }
     }
 
     /// Stops renewing and deletes the lease (if it is still ours).
@@ -374,6 +408,13 @@ fn lock(held: &Mutex<Held>) -> std::sync::MutexGuard<'_, Held> {
 
 /// Renews the lease every sixth of its TTL (so two renewals may fail before the holder stops
 /// trusting it at half a TTL) until stopped or lost.
+///
+/// Each renewal is trusted from the moment its request was sent, so one answered only after
+/// half a TTL restores no trust: a waiter may have taken the lease over meanwhile, and only
+/// the next renewal's compare-and-set can tell. A renewal
+/// whose compare-and-set fails is checked against the owner: when the lease document names
+/// this holder, an earlier copy of the same renewal was applied and its answer lost (the
+/// client resent it), so the lease is still ours at the version read back.
 async fn heartbeat(
     repo: Repo,
     index: String,
@@ -392,11 +433,29 @@ async fn heartbeat(
         }
         beat += 1;
         let current = lock(&held).version;
-        match put_if(&repo, &index, &owner, beat, current).await {
+        let sent = Instant::now();
+        let renewed = match put_if(&repo, &index, &owner, beat, current).await {
+            Ok(None) => match get(&repo, &index).await {
+                Ok(Some((version, holder))) if holder == owner => {
+                    tracing::debug!(%index, "a lease renewal's answer was lost; the lease is still ours");
+                    Ok(Some(version))
+                }
+                Ok(_) => Ok(None),
+                Err(e) => Err(e),
+            },
+            other => other,
+        };
+        match renewed {
             Ok(Some(new)) => {
+                if sent.elapsed() >= ttl / 2 {
+                    tracing::warn!(
+                        %index, took = ?sent.elapsed(), ttl = ?ttl,
+                        "a migration lease renewal was answered after half its TTL; not trusting the lease until the next renewal"
+                    );
+                }
                 *lock(&held) = Held {
                     version: new,
-                    confirmed: Instant::now(),
+                    confirmed: sent,
                 };
             }
             Ok(None) => {

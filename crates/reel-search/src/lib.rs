@@ -79,6 +79,16 @@
 //! struct Asset { title: String, #[serde(flatten)] extra: Extra }
 //! ```
 //!
+//! a `term` query on an analysed text field (it would never match; use `matches`, or
+//! `#[search(raw)]` and the `_raw()` keyword path),
+//!
+//! ```compile_fail
+//! # use reel_search::Document;
+//! #[derive(Document, serde::Serialize)]
+//! struct Asset { title: String }
+//! let _ = Asset::fields().title().term("Beach");
+//! ```
+//!
 //! a document that contains itself (its mapping would be infinite),
 //!
 //! ```compile_fail
@@ -149,6 +159,8 @@ mod error;
 mod indexer;
 mod lease;
 mod mapping;
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+mod metrics;
 mod query;
 mod repo;
 mod search;
@@ -160,8 +172,14 @@ pub use error::Error;
 #[cfg(feature = "postgres")]
 pub use indexer::KeysetSource;
 pub use indexer::{FailedItem, IndexReport, Indexer, Progress};
-pub use mapping::{Document, Field, FieldMapping, FieldSet, IndexDefinition, Indexable};
+pub use mapping::{
+    Document, Exact, Field, FieldMapping, FieldSet, IndexDefinition, Indexable, Text,
+};
+/// Metric descriptions (feature `metrics`); see `docs/src/ops/metrics.md` for the table.
+#[cfg(feature = "metrics")]
+pub use metrics::describe_metrics;
 pub use migrate::{Outcome, VersionedIndex};
+pub use query::ExactValues;
 pub use query::{
     BoolQuery, Decay, FunctionScoreQuery, LeafQuery, MatchQuery, MultiMatchQuery, NestedQuery,
     Query, QueryStringQuery, RangeQuery, Sort, TypedRange,

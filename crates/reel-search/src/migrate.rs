@@ -225,6 +225,13 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         format!("{}_write", self.definition.name())
     }
 
+    /// The alias of the index a migration is building (`<alias>_write_next`), present only
+    /// while it backfills. Dual writes reach that index through it, with `require_alias`, so a
+    /// write that races the migration's end fails instead of recreating a deleted index.
+    pub fn next_alias(&self) -> String {
+        format!("{}_write_next", self.definition.name())
+    }
+
     /// The definition.
     pub fn definition(&self) -> &IndexDefinition {
         &self.definition
@@ -296,6 +303,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         E: Into<BoxError>,
     {
         if let Some(index) = self.up_to_date().await? {
+            self.clean_up_crashed(&index).await?;
             return Ok(Outcome::UpToDate { index });
         }
         let span = tracing::info_span!("migrate", alias = %self.alias());
@@ -307,6 +315,46 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
                 Ok(None) => self.migrate_locked(source, &lease).await,
                 Err(e) => Err(e),
             };
+            lease.release().await;
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Deletes the index of a migration that died after adding it to the write alias, so
+    /// writers stop dual-writing into it. Runs under the lease (waiting for a live
+    /// migration, or taking over a dead one's), and only when the write alias still holds
+    /// an index besides the live one afterwards.
+    async fn clean_up_crashed(&self, live: &str) -> Result<(), Error> {
+        let leftovers = |targets: Vec<String>, live: &str| -> Vec<String> {
+            targets.into_iter().filter(|t| t != live).collect()
+        };
+        let targets = self.repo.alias_indices(&self.write_alias()).await?;
+        if leftovers(targets, live).is_empty() {
+            return Ok(());
+        }
+        let span = tracing::info_span!("clean_up_migration", alias = %self.alias());
+        async {
+            let lease = Lease::acquire(&self.repo, self.alias(), self.lease_ttl).await?;
+            let result = async {
+                // A migration may have finished while this one waited for the lease.
+                let Some(live) = self.current_index().await? else {
+                    return Ok(());
+                };
+                let targets = self.repo.alias_indices(&self.write_alias()).await?;
+                for index in leftovers(targets, &live) {
+                    self.check_lease(&lease, "deleting a crashed migration's index")
+                        .await?;
+                    tracing::warn!(
+                        index = %index,
+                        "deleting the index of a migration that crashed; writes stop going to it"
+                    );
+                    self.repo.delete_index(&index).await?;
+                }
+                lease::clear_tombstones(&self.repo, self.alias()).await
+            }
+            .await;
             lease.release().await;
             result
         }
@@ -356,9 +404,10 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     /// Physical indices of this alias (`<alias>_v<n>`), as (version, name).
     async fn versions(&self) -> Result<Vec<(u64, String)>, Error> {
         let prefix = format!("{}_v", self.alias());
+        // Closed ones too: a closed leftover still owns its name.
         let mut out: Vec<(u64, String)> = self
             .repo
-            .list_indices(&format!("{prefix}*"))
+            .list_indices_expanded(&format!("{prefix}*"), "all")
             .await?
             .into_iter()
             .filter_map(|name| {
@@ -409,8 +458,8 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     }
 
     /// Fails if the lease was lost: another instance may be migrating now.
-    fn check_lease(&self, lease: &Lease, step: &str) -> Result<(), Error> {
-        if lease.is_lost() {
+    async fn check_lease(&self, lease: &Lease, step: &str) -> Result<(), Error> {
+        if !lease.trusted().await {
             return Err(self.error(format!(
                 "lost the migration lease before {step} (renewals failed for longer than its TTL, or another instance took it over); reads stay on the old index"
             )));
@@ -446,6 +495,8 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             }
         }
         lease::clear_tombstones(&self.repo, self.alias()).await?;
+        let phase = crate::metrics::Phase::new(self.alias());
+        phase.set(1);
         let next = versions.last().map_or(1, |(v, _)| v + 1);
         let to = format!("{}_v{}", self.alias(), next);
 
@@ -468,17 +519,21 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         tracing::info!(index = %to, "created; backfilling");
 
         // From here writes go to both indices; deletes leave tombstones for the new one.
-        let write_add = AliasAction::Add {
-            index: to.clone(),
-            alias: self.write_alias(),
-            is_write_index: None,
-        };
+        let write_add = [
+            AliasAction::Add {
+                index: to.clone(),
+                alias: self.write_alias(),
+                is_write_index: None,
+            },
+            AliasAction::add(&to, self.next_alias()),
+        ];
         let report = match self
-            .build(&to, from.as_deref(), write_add, source, lease)
+            .build(&to, from.as_deref(), write_add, source, lease, &phase)
             .await
         {
             Ok(report) => report,
             Err(e) => {
+                phase.set(0);
                 // Off the write alias with it, so live writes stop going to a dead end.
                 if let Err(delete) = self.repo.delete_index(&to).await {
                     tracing::warn!(index = %to, error = %delete, "could not delete the failed migration's index; the next migration deletes it");
@@ -490,10 +545,13 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             tracing::warn!(error = %e, "could not clear the migration's tombstones; the next migration clears them");
         }
 
+        phase.set(6);
         let deleted_old = match (&from, self.keep_old) {
-            (Some(old), false) => self.repo.delete_index(old).await?,
-            _ => false,
+            (Some(old), false) => self.repo.delete_index(old).await,
+            _ => Ok(false),
         };
+        phase.set(0);
+        let deleted_old = deleted_old?;
         tracing::info!(from = ?from, to = %to, indexed = report.indexed, "migration finished");
         Ok(Outcome::Migrated {
             from,
@@ -507,15 +565,17 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         &self,
         to: &str,
         from: Option<&str>,
-        write_add: AliasAction,
+        write_add: [AliasAction; 2],
         source: S,
         lease: &Lease,
+        phase: &crate::metrics::Phase,
     ) -> Result<IndexReport, Error>
     where
         S: Stream<Item = Result<D, E>> + Send,
         E: Into<BoxError>,
     {
-        self.repo.update_aliases(&[write_add]).await?;
+        self.repo.update_aliases(&write_add).await?;
+        phase.set(2);
         let indexer = Indexer::new(self.repo.clone(), to)
             .batch_size(self.batch_size)
             .concurrency(self.concurrency)
@@ -540,7 +600,8 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
                 report.failed.first()
             )));
         }
-        self.check_lease(lease, "re-applying deletes")?;
+        self.check_lease(lease, "re-applying deletes").await?;
+        phase.set(3);
         let mut deleted = lease::tombstones(&self.repo, self.alias()).await?;
         deleted.sort_unstable();
         deleted.dedup();
@@ -558,6 +619,7 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
                 )));
             }
         }
+        phase.set(4);
         // Restore the definition's settings (or the server defaults).
         let settings = self.definition.settings();
         let refresh = setting(settings, "refresh_interval")
@@ -574,15 +636,15 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             .await?;
         self.repo.refresh(to).await?;
         self.wait_for_shards(to).await?;
-        self.check_lease(lease, "moving the aliases")?;
-        self.repo
-            .update_aliases(&self.swap_actions(from, to))
-            .await
-            .map_err(|e| {
-                self.error(format!(
-                    "moving the aliases from {from:?} to {to} failed: {e}"
-                ))
-            })?;
+        self.check_lease(lease, "moving the aliases").await?;
+        phase.set(5);
+        let mut swap = self.swap_actions(from, to);
+        swap.push(AliasAction::remove_existing(to, self.next_alias()));
+        self.repo.update_aliases(&swap).await.map_err(|e| {
+            self.error(format!(
+                "moving the aliases from {from:?} to {to} failed: {e}"
+            ))
+        })?;
         // Read the aliases back: both must point at `to` alone.
         for alias in [self.alias().to_owned(), self.write_alias()] {
             let live = self.repo.alias_indices(&alias).await?;
@@ -665,13 +727,193 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         }
     }
 
-    /// Indexes `doc` into every write target (both indices during a migration).
+    /// Whether a migration is building an index (the write alias holds two), failing when
+    /// there is no write alias yet.
+    async fn migrating(&self) -> Result<bool, Error> {
+        let targets = self.repo.alias_indices(&self.write_alias()).await?;
+        if targets.is_empty() {
+            return Err(self.error(format!(
+                "nothing is behind `{}` yet; call ensure_current (or migrate) before writing",
+                self.write_alias()
+            )));
+        }
+        Ok(targets.len() > 1)
+    }
+
+    /// Copies the live documents `ids` into the index a migration is building, each with the
+    /// live index's version as an `external_gte` version, so a copy never overwrites a newer
+    /// one (two writers racing) and the backfill's `create` never overwrites a copy. When the
+    /// migration ended meanwhile (its alias is gone), the copies go to the write alias, which
+    /// then points at the new live index, so a write made just before the swap is not lost
+    /// with the old index.
+    async fn copy_to_next(&self, ids: Vec<String>) -> Result<Vec<WriteResult>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs = self.repo.mget_versioned(self.alias(), &ids).await?;
+        let ops: Vec<crate::BulkOp> = ids
+            .into_iter()
+            .zip(docs)
+            .filter_map(|(id, doc)| {
+                let (version, source) = doc?;
+                Some(crate::BulkOp::index(id, source).with_external_version(version))
+            })
+            .collect();
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let response = match self
+            .repo
+            .bulk_with(&self.next_alias(), ops.clone(), &require_alias())
+            .await
+        {
+            Err(e) if crate::repo::is_index_missing(&e) => {
+                self.repo
+                    .bulk_with(&self.write_alias(), ops, &require_alias())
+                    .await?
+            }
+            other => other?,
+        };
+        // 409: the index already holds a newer copy.
+        if let Some(failed) = response
+            .items
+            .iter()
+            .find(|i| !i.is_ok() && i.status != 409)
+        {
+            return Err(self.error(format!(
+                "copying `{}` into the index being built failed: {:?}",
+                failed.id, failed.error
+            )));
+        }
+        Ok(response
+            .items
+            .into_iter()
+            .map(|item| WriteResult {
+                index: item.index,
+                id: item.id,
+                version: None,
+                // 409: a newer copy was already there.
+                result: item.result.unwrap_or_else(|| "noop".to_owned()),
+            })
+            .collect())
+    }
+
+    /// Indexes `doc` through the write alias (with `require_alias`, so a write never
+    /// recreates a deleted index) and, during a migration, copies it into the new index.
+    /// Returns a result per index written (two during a migration).
     pub async fn index(&self, doc: &D) -> Result<Vec<WriteResult>, Error> {
-        let mut out = Vec::new();
-        for target in self.write_targets().await? {
-            out.push(self.repo.index(&target, doc).await?);
+        let migrating = self.migrating().await?;
+        let id = doc.document_id();
+        let written = self
+            .repo
+            .index_json_with(
+                &self.write_alias(),
+                &id,
+                &doc.document_body()?,
+                &require_alias(),
+            )
+            .await?;
+        let mut out = vec![written];
+        if migrating {
+            out.extend(self.copy_to_next(vec![id]).await?);
         }
         Ok(out)
+    }
+
+    /// Merges `partial` into the document `id` (which must exist) through the write alias;
+    /// during a migration the resulting document is copied into the new index.
+    pub async fn update_partial(&self, id: &str, partial: &Value) -> Result<WriteResult, Error> {
+        self.update(id, &json!({ "doc": partial })).await
+    }
+
+    /// Runs `script` on the document `id` (which must exist), as
+    /// [`update_partial`](Self::update_partial).
+    pub async fn update_script(
+        &self,
+        id: &str,
+        script: &crate::Script,
+    ) -> Result<WriteResult, Error> {
+        self.update(id, &json!({ "script": script })).await
+    }
+
+    /// Merges `partial` into the document `id`, creating it from `partial` when missing, as
+    /// [`update_partial`](Self::update_partial).
+    pub async fn upsert(&self, id: &str, partial: &Value) -> Result<WriteResult, Error> {
+        self.update(id, &json!({ "doc": partial, "doc_as_upsert": true }))
+            .await
+    }
+
+    async fn update(&self, id: &str, body: &Value) -> Result<WriteResult, Error> {
+        let migrating = self.migrating().await?;
+        let written = self
+            .repo
+            .update_with(&self.write_alias(), id, body, &require_alias())
+            .await?;
+        if migrating {
+            self.copy_to_next(vec![id.to_owned()]).await?;
+        }
+        Ok(written)
+    }
+
+    /// Sends `ops` in one `_bulk` request through the write alias (with `require_alias`) and,
+    /// during a migration, applies them to the new index too: written documents are copied
+    /// with their live version, deletes are recorded as tombstones first and repeated there.
+    /// Every op needs an id and must not name another index. Returns the live request's
+    /// per-item results.
+    pub async fn bulk(&self, ops: Vec<crate::BulkOp>) -> Result<crate::BulkResponse, Error> {
+        if let Some(op) = ops
+            .iter()
+            .find(|op| op.id().is_none() || op.target_index().is_some())
+        {
+            return Err(Error::Config(format!(
+                "VersionedIndex::bulk needs an id on every op and no `in_index` (got {:?}): a \
+                 migration could not copy it into the new index",
+                op.action_line()
+            )));
+        }
+        let migrating = self.migrating().await?;
+        let deletes: Vec<String> = ops
+            .iter()
+            .filter(|op| op.action() == crate::BulkAction::Delete)
+            .filter_map(|op| op.id().map(str::to_owned))
+            .collect();
+        if migrating {
+            for id in &deletes {
+                lease::record_tombstone(&self.repo, self.alias(), id).await?;
+            }
+        }
+        let response = self
+            .repo
+            .bulk_with(&self.write_alias(), ops, &require_alias())
+            .await?;
+        if migrating {
+            let written: Vec<String> = response
+                .items
+                .iter()
+                .filter(|i| i.is_ok() && i.action != crate::BulkAction::Delete)
+                .map(|i| i.id.clone())
+                .collect();
+            self.copy_to_next(written).await?;
+            if !deletes.is_empty() {
+                let ops: Vec<crate::BulkOp> =
+                    deletes.into_iter().map(crate::BulkOp::delete).collect();
+                match self
+                    .repo
+                    .bulk_with(&self.next_alias(), ops.clone(), &require_alias())
+                    .await
+                {
+                    Err(e) if crate::repo::is_index_missing(&e) => {
+                        self.repo
+                            .bulk_with(&self.write_alias(), ops, &require_alias())
+                            .await?;
+                    }
+                    other => {
+                        other?;
+                    }
+                }
+            }
+        }
+        Ok(response)
     }
 
     /// Deletes `id` from every write target; during a migration (by any instance) the delete
@@ -687,6 +929,12 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         }
         Ok(any)
     }
+}
+
+/// `require_alias=true`: the write fails when its target is not an alias instead of
+/// auto-creating an index of that name.
+fn require_alias() -> [(&'static str, String); 1] {
+    [("require_alias", "true".to_owned())]
 }
 
 /// An index setting written flat (`refresh_interval`), dotted (`index.refresh_interval`) or

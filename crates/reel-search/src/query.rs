@@ -593,7 +593,7 @@ impl Serialize for FunctionScoreQuery {
     }
 }
 
-impl<T: Serialize> Field<T> {
+impl<T: Serialize> Field<T, crate::Exact> {
     /// `term` with a value of the field's type.
     pub fn term(&self, value: impl Into<T>) -> LeafQuery {
         Query::term(self.path(), value.into())
@@ -603,7 +603,37 @@ impl<T: Serialize> Field<T> {
     pub fn terms<V: Into<T>>(&self, values: impl IntoIterator<Item = V>) -> LeafQuery {
         Query::terms(self.path(), values.into_iter().map(Into::into))
     }
+}
 
+/// Implemented by no type: it makes `term`/`terms` on a [`Text`](crate::Text) field a
+/// compile error that says why.
+#[diagnostic::on_unimplemented(
+    message = "`term`/`terms` on an analysed text field never match: the index holds the analyser's tokens, not the original value",
+    label = "a `text` field",
+    note = "use `.matches(..)` or `.match_phrase(..)`, or map the field with `#[search(raw)]` and use its `<field>_raw()` keyword path (or `#[search(keyword)]`)"
+)]
+pub trait ExactValues {}
+
+impl<T: Serialize> Field<T, crate::Text> {
+    /// Does not compile: a `term` query on an analysed text field never matches (see
+    /// [`Text`](crate::Text)).
+    pub fn term<V>(&self, _value: V) -> LeafQuery
+    where
+        T: ExactValues,
+    {
+        Query::term(self.path(), Value::Null)
+    }
+
+    /// Does not compile, as [`term`](Self::term).
+    pub fn terms<V>(&self, _values: V) -> LeafQuery
+    where
+        T: ExactValues,
+    {
+        Query::term(self.path(), Value::Null)
+    }
+}
+
+impl<T: Serialize, K> Field<T, K> {
     /// A `range` whose bounds must have the field's type.
     pub fn range(&self) -> TypedRange<T> {
         TypedRange {

@@ -336,6 +336,10 @@ pub struct Repo {
     client: Elasticsearch,
     backoff: Backoff,
     counters: Arc<Counters>,
+    /// The node's host and port (spans' `server.address`/`server.port`), when known.
+    server: Option<(Arc<str>, u16)>,
+    metrics: Arc<crate::metrics::RepoMetrics>,
+    breaker: Option<Arc<reel_core::breaker::CircuitBreaker>>,
 }
 
 pub(crate) fn encode(segment: &str) -> String {
@@ -355,11 +359,66 @@ impl Repo {
     pub fn connect(url: &str) -> Result<Self, Error> {
         let url = elasticsearch::http::Url::parse(url)
             .map_err(|e| Error::Config(format!("`{url}` is not a URL: {e}")))?;
+        let server = url
+            .host_str()
+            .map(|host| (Arc::from(host), url.port_or_known_default().unwrap_or(9200)));
         let transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| Error::Config(e.to_string()))?;
-        Ok(Self::new(Elasticsearch::new(transport)))
+        let mut repo = Self::new(Elasticsearch::new(transport));
+        repo.server = server;
+        Ok(repo)
+    }
+
+    /// Names the node for tracing spans (`server.address`, `server.port`) when the repo was
+    /// built with [`Repo::new`] over a configured client ([`Repo::connect`] sets it).
+    pub fn with_server(mut self, host: &str, port: u16) -> Self {
+        self.server = Some((Arc::from(host), port));
+        self
+    }
+
+    /// Puts a circuit breaker in front of every request: after the builder's
+    /// `failure_threshold` consecutive failed requests (a connection error, a timeout, 502,
+    /// 503 or 504 once the retries are spent) every call fails at once with
+    /// [`Error::CircuitOpen`] for the cool-down, then one probe request decides whether it
+    /// closes again. Its state is the gauge `reel_search_breaker_state` (feature `metrics`)
+    /// and [`Repo::breaker_state`]. Off by default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use reel_core::breaker::CircuitBreaker;
+    /// use reel_search::Repo;
+    ///
+    /// let repo = Repo::connect("http://127.0.0.1:9200")?.with_breaker(
+    ///     CircuitBreaker::builder()
+    ///         .failure_threshold(3)
+    ///         .cool_down(Duration::from_secs(2)),
+    /// );
+    /// # Ok::<(), reel_search::Error>(())
+    /// ```
+    pub fn with_breaker(mut self, breaker: reel_core::breaker::CircuitBreakerBuilder) -> Self {
+        let metrics = self.metrics.clone();
+        let breaker = breaker
+            .on_transition(move |t| {
+                metrics.breaker_state(f64::from(t.to.as_gauge()));
+                match t.to {
+                    reel_core::breaker::BreakerState::Open => tracing::warn!(
+                        cool_down = ?t.cool_down,
+                        "search circuit breaker opened: requests fail at once until a probe succeeds"
+                    ),
+                    _ => tracing::info!(from = %t.from, to = %t.to, "search circuit breaker changed state"),
+                }
+            })
+            .build();
+        self.metrics.breaker_state(0.0);
+        self.breaker = Some(Arc::new(breaker));
+        self
+    }
+
+    /// The circuit breaker's state (`None` without [`with_breaker`](Self::with_breaker)).
+    pub fn breaker_state(&self) -> Option<reel_core::breaker::BreakerState> {
+        self.breaker.as_ref().map(|b| b.state())
     }
 
     /// A repo over a configured client (auth, TLS, node pool).
@@ -370,6 +429,9 @@ impl Repo {
                 .with_jitter(Jitter::Full)
                 .with_max_retries(5),
             counters: Arc::default(),
+            server: None,
+            metrics: Arc::new(crate::metrics::RepoMetrics::new()),
+            breaker: None,
         }
     }
 
@@ -405,7 +467,35 @@ impl Repo {
         query: &[(&str, String)],
         body: Option<Bytes>,
     ) -> Result<(u16, Bytes), Error> {
-        let span = tracing::debug_span!("elasticsearch", %operation, %path);
+        let op_name = crate::metrics::operation_name(method, path);
+        let span = tracing::debug_span!(
+            "elasticsearch",
+            "db.system.name" = "elasticsearch",
+            "db.operation.name" = op_name,
+            "server.address" = tracing::field::Empty,
+            "server.port" = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
+            %operation,
+            %path,
+        );
+        if let Some((host, port)) = &self.server {
+            span.record("server.address", &**host);
+            span.record("server.port", port);
+        }
+        let permit = match &self.breaker {
+            Some(breaker) => match breaker.try_acquire() {
+                Ok(permit) => Some(permit),
+                Err(open) => {
+                    let error = Error::CircuitOpen {
+                        retry_in: open.retry_in,
+                    };
+                    span.record("error.type", crate::metrics::error_type(&error));
+                    self.metrics.request(op_name, false, 0.0);
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
         let idempotent = is_idempotent(method, path);
         let mut first = true;
         let result = self
@@ -414,22 +504,31 @@ impl Repo {
                 || {
                     if !first {
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.retry(op_name);
                     }
                     first = false;
                     self.counters.requests.fetch_add(1, Ordering::Relaxed);
                     let body = body.clone();
                     async move {
-                        let response = self
-                            .client
-                            .send(method, path, HeaderMap::new(), Some(query), body, None)
-                            .await
-                            .map_err(Error::Transport)?;
-                        let status = response.status_code().as_u16();
-                        let bytes = response.bytes().await.map_err(Error::Transport)?;
-                        if matches!(status, 429 | 502 | 503 | 504) {
-                            return Err(api_error(operation, status, &bytes));
+                        let started = std::time::Instant::now();
+                        let answer = async {
+                            let response = self
+                                .client
+                                .send(method, path, HeaderMap::new(), Some(query), body, None)
+                                .await
+                                .map_err(Error::Transport)?;
+                            let status = response.status_code().as_u16();
+                            let bytes = response.bytes().await.map_err(Error::Transport)?;
+                            if matches!(status, 429 | 502 | 503 | 504) {
+                                return Err(api_error(operation, status, &bytes));
+                            }
+                            Ok((status, bytes))
                         }
-                        Ok((status, bytes))
+                        .await;
+                        let ok = matches!(&answer, Ok((status, _)) if *status < 400);
+                        self.metrics
+                            .request(op_name, ok, started.elapsed().as_secs_f64());
+                        answer
                     }
                 },
                 |error: &Error| {
@@ -440,14 +539,34 @@ impl Repo {
                     }
                 },
             )
-            .instrument(span)
+            .instrument(span.clone())
             .await;
-        result.map_err(|e| {
+        let result = result.map_err(|e| {
             if e.attempts > 1 {
-                tracing::warn!(attempts = e.attempts, error = %e.error, "giving up");
+                tracing::warn!(parent: &span, attempts = e.attempts, error = %e.error, "giving up");
             }
             e.into_inner()
-        })
+        });
+        match &result {
+            Ok((status, _)) if *status >= 400 => {
+                span.record("error.type", status_error_type(*status));
+            }
+            Err(e) => {
+                span.record("error.type", crate::metrics::error_type(e));
+            }
+            Ok(_) => {}
+        }
+        if let Some(permit) = permit {
+            // Only an unreachable or failing cluster opens the breaker; a 4xx is an answer.
+            match &result {
+                Err(Error::Transport(_)) => permit.failure(),
+                Err(Error::Api { status, .. }) if *status >= 500 || *status == 429 => {
+                    permit.failure()
+                }
+                _ => permit.success(),
+            }
+        }
+        result
     }
 
     pub(crate) async fn send_json(
@@ -655,13 +774,23 @@ impl Repo {
 
     /// Physical indices whose names match `pattern` (wildcards), sorted.
     pub async fn list_indices(&self, pattern: &str) -> Result<Vec<String>, Error> {
+        self.list_indices_expanded(pattern, "open").await
+    }
+
+    /// Like [`list_indices`](Self::list_indices), with `expand_wildcards` (`all` includes
+    /// closed indices).
+    pub(crate) async fn list_indices_expanded(
+        &self,
+        pattern: &str,
+        expand_wildcards: &str,
+    ) -> Result<Vec<String>, Error> {
         let op = format!("list indices {pattern}");
         let (status, bytes) = self
             .send_json(
                 &op,
                 Method::Get,
                 &format!("/{}/_settings", encode(pattern)),
-                &[("expand_wildcards", "open".into())],
+                &[("expand_wildcards", expand_wildcards.into())],
                 None,
             )
             .await?;
@@ -696,14 +825,63 @@ impl Repo {
         id: &str,
         body: &Value,
     ) -> Result<WriteResult, Error> {
+        self.index_json_with(index, id, body, &[]).await
+    }
+
+    /// [`index_json`](Self::index_json) with URL parameters (`require_alias`).
+    pub(crate) async fn index_json_with(
+        &self,
+        index: &str,
+        id: &str,
+        body: &Value,
+        params: &[(&str, String)],
+    ) -> Result<WriteResult, Error> {
         self.call(
             &format!("index {index}/{id}"),
             Method::Put,
             &format!("/{}/_doc/{}", encode(index), encode(id)),
-            &[],
+            params,
             Some(body),
         )
         .await
+    }
+
+    /// Documents by id with their versions, in order (`None` for missing ones).
+    pub(crate) async fn mget_versioned(
+        &self,
+        index: &str,
+        ids: &[String],
+    ) -> Result<Vec<Option<(u64, Value)>>, Error> {
+        #[derive(Deserialize)]
+        struct Doc {
+            #[serde(default)]
+            found: bool,
+            #[serde(rename = "_version")]
+            version: Option<u64>,
+            #[serde(rename = "_source")]
+            source: Option<Value>,
+        }
+        #[derive(Deserialize)]
+        struct Docs {
+            docs: Vec<Doc>,
+        }
+        let docs: Docs = self
+            .call(
+                &format!("mget {index}"),
+                Method::Post,
+                &format!("/{}/_mget", encode(index)),
+                &[],
+                Some(&json!({ "ids": ids })),
+            )
+            .await?;
+        Ok(docs
+            .docs
+            .into_iter()
+            .map(|d| match (d.found, d.version, d.source) {
+                (true, Some(v), Some(s)) => Some((v, s)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// The document `id`, decoded; `None` when missing.
@@ -759,21 +937,36 @@ impl Repo {
     }
 
     async fn update(&self, index: &str, id: &str, body: &Value) -> Result<WriteResult, Error> {
+        self.update_with(index, id, body, &[]).await
+    }
+
+    /// An `_update` with URL parameters (`require_alias`).
+    pub(crate) async fn update_with(
+        &self,
+        index: &str,
+        id: &str,
+        body: &Value,
+        params: &[(&str, String)],
+    ) -> Result<WriteResult, Error> {
         let op = format!("update {index}/{id}");
         let (status, bytes) = self
             .send_json(
                 &op,
                 Method::Post,
                 &format!("/{}/_update/{}", encode(index), encode(id)),
-                &[],
+                params,
                 Some(body),
             )
             .await?;
         match status {
             200..=299 => decode(&op, &bytes),
-            404 => Err(Error::NotFound {
-                what: format!("document {index}/{id}"),
-            }),
+            404 => match api_error(&op, status, &bytes) {
+                // The index (or, with `require_alias`, the alias) is missing, not the document.
+                e @ Error::Api { .. } if is_index_missing(&e) => Err(e),
+                _ => Err(Error::NotFound {
+                    what: format!("document {index}/{id}"),
+                }),
+            },
             _ => Err(api_error(&op, status, &bytes)),
         }
     }
@@ -848,6 +1041,16 @@ impl Repo {
     /// result per op, in order. Items that got 429/503 are resent, bounded by the backoff;
     /// other failures are reported, never dropped.
     pub async fn bulk(&self, index: &str, ops: Vec<BulkOp>) -> Result<BulkResponse, Error> {
+        self.bulk_with(index, ops, &[]).await
+    }
+
+    /// [`bulk`](Self::bulk) with URL parameters (`require_alias`).
+    pub(crate) async fn bulk_with(
+        &self,
+        index: &str,
+        ops: Vec<BulkOp>,
+        params: &[(&str, String)],
+    ) -> Result<BulkResponse, Error> {
         let mut results: Vec<Option<BulkItem>> = vec![None; ops.len()];
         let mut pending: Vec<usize> = (0..ops.len()).collect();
         let mut delays = self.backoff.delays();
@@ -863,7 +1066,7 @@ impl Repo {
                     &op,
                     Method::Post,
                     &format!("/{}/_bulk", encode(index)),
-                    &[],
+                    params,
                     Some(Bytes::from(body)),
                 )
                 .await?;
@@ -906,6 +1109,18 @@ impl Repo {
             }
         }
         let items: Vec<BulkItem> = results.into_iter().flatten().collect();
+        for item in &items {
+            let result = match (item.status, item.result.as_deref()) {
+                (409, _) => "conflict",
+                (_, _) if item.error.is_some() => "error",
+                (_, Some("created")) => "created",
+                (_, Some("deleted")) => "deleted",
+                (_, Some("not_found")) => "not_found",
+                (200..=299, _) => "updated",
+                _ => "error",
+            };
+            self.metrics.bulk_item(result, 1);
+        }
         let response = BulkResponse { took, items };
         self.counters
             .bulk_items
@@ -1382,6 +1597,21 @@ fn decode<R: DeserializeOwned>(operation: &str, bytes: &[u8]) -> Result<R, Error
             String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
         ),
     })
+}
+
+/// The `error.type` of an answered error status.
+fn status_error_type(status: u16) -> &'static str {
+    crate::metrics::error_type(&Error::Api {
+        operation: String::new(),
+        status,
+        kind: String::new(),
+        reason: String::new(),
+    })
+}
+
+/// Whether `error` says the index or alias (not a document) does not exist.
+pub(crate) fn is_index_missing(error: &Error) -> bool {
+    matches!(error, Error::Api { status: 404, kind, .. } if kind == "index_not_found_exception")
 }
 
 pub(crate) fn api_error(operation: &str, status: u16, bytes: &[u8]) -> Error {

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 
 use std::time::Duration;
 
@@ -615,4 +617,319 @@ async fn nested_and_dotted_settings_are_restored_after_the_backfill() {
     let got = &index_settings;
     assert_eq!(index_settings["refresh_interval"], "7s", "{got}");
     assert_eq!(index_settings["number_of_replicas"], "0", "{got}");
+}
+
+/// A migration that crashed after adding its index to the write alias (and whose lease is
+/// gone) left every instance dual-writing into a half-built index. The next `ensure_current`
+/// of a release that finds the live index current takes the half-built one off the write
+/// alias and deletes it.
+#[tokio::test]
+async fn ensure_current_cleans_up_after_a_crashed_migration() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("crashed");
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    v1.ensure_current(all(0..3)).await.unwrap();
+    let old = format!("{alias}_v1");
+    // What a migration leaves when its process dies mid-backfill (no lease left behind).
+    let half = format!("{alias}_v2");
+    repo.create_index(&half, &changed(&alias)).await.unwrap();
+    repo.update_aliases(&[reel_search::AliasAction::add(&half, v1.write_alias())])
+        .await
+        .unwrap();
+    assert_eq!(v1.write_targets().await.unwrap().len(), 2);
+
+    let outcome = v1.ensure_current(all(0..3)).await.unwrap();
+    assert_eq!(outcome, Outcome::UpToDate { index: old.clone() });
+    assert_eq!(v1.write_targets().await.unwrap(), vec![old.clone()]);
+    assert!(!repo.index_exists(&half).await.unwrap());
+    assert!(!lease_held(&repo, &alias).await);
+    // Writes now reach the live index alone.
+    v1.index(&asset(7)).await.unwrap();
+    assert!(!repo.index_exists(&half).await.unwrap());
+}
+
+/// A closed index of a later version (an operator closed a leftover instead of deleting it)
+/// used to make every migration fail: the listing saw only open indices, so the next
+/// migration tried to create that very name.
+#[tokio::test]
+async fn a_closed_leftover_index_does_not_block_migrations() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("closed");
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    v1.ensure_current(all(0..3)).await.unwrap();
+    let leftover = format!("{alias}_v2");
+    repo.create_index(&leftover, &changed(&alias))
+        .await
+        .unwrap();
+    let closed = repo
+        .client()
+        .indices()
+        .close(elasticsearch::indices::IndicesCloseParts::Index(&[
+            &leftover,
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status_code().as_u16(), 200);
+
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias));
+    let outcome = v2.ensure_current(all(0..4)).await.unwrap();
+    let Outcome::Migrated { to, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(to, format!("{alias}_v3"));
+    assert!(!repo.index_exists(&leftover).await.unwrap());
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 4);
+}
+
+/// The holder of the lease behind a proxy that can lose or hold the node's answers.
+async fn behind_proxy(
+    server: &reel_testkit::Search,
+    name: &str,
+) -> (String, fault_proxy::FaultProxy, reel_search::Repo) {
+    let repo = common::repo(server);
+    let alias = server.index(name);
+    VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
+        .ensure_current(all(0..4))
+        .await
+        .unwrap();
+    let proxy = fault_proxy::FaultProxy::start(server.url()).await;
+    let via_proxy = reel_search::Repo::connect(proxy.url()).unwrap();
+    (alias, proxy, via_proxy)
+}
+
+/// A renewal reaches the node but its answer is lost; the client resends it and the resent
+/// compare-and-set finds the version its first copy wrote. The lease document still names
+/// this holder, so the lease is still its own (the old code gave up: "lost the migration
+/// lease").
+#[tokio::test]
+async fn a_lease_renewal_whose_answer_was_lost_keeps_the_lease() {
+    let server = common::search_server();
+    let (alias, proxy, via_proxy) = behind_proxy(&server, "lostrenewal").await;
+    let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
+        .backfill(2, 1)
+        .lease_ttl(Duration::from_secs(3));
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let v2 = v2.clone();
+        async move { v2.migrate(source).await }
+    });
+    for i in 0..2 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&v2).await;
+    let fired = proxy.script(
+        "PUT",
+        "_migration/_doc/lease",
+        fault_proxy::Fault::LoseAnswer,
+        1,
+    );
+    fired.notified().await;
+    // A few renewals (every 500 ms) after the lost one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 2..6 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    drop(tx);
+    let outcome = migration.await.unwrap().unwrap();
+    assert!(matches!(outcome, Outcome::Migrated { .. }), "{outcome:?}");
+    assert_eq!(proxy.fired("_migration/_doc/lease"), 1);
+    assert!(!lease_held(&common::repo(&server), &alias).await);
+}
+
+/// The `_create` of the lease is applied but its answer lost; the resend answers 409. The
+/// lease names this process, so it migrates at once (the old code waited a whole TTL to take
+/// the lease over from itself: here an hour).
+#[tokio::test]
+async fn a_lease_create_whose_answer_was_lost_is_taken_at_once() {
+    let server = common::search_server();
+    let (alias, proxy, via_proxy) = behind_proxy(&server, "lostcreate").await;
+    proxy.script(
+        "PUT",
+        "_migration/_create/lease",
+        fault_proxy::Fault::LoseAnswer,
+        1,
+    );
+    let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
+        .lease_ttl(Duration::from_secs(3600));
+    let outcome = tokio::time::timeout(Duration::from_secs(120), v2.ensure_current(all(0..4)))
+        .await
+        .expect("still waiting for its own lease after 120 s")
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Migrated { .. }), "{outcome:?}");
+    assert_eq!(proxy.fired("_migration/_create/lease"), 1);
+    assert!(!lease_held(&common::repo(&server), &alias).await);
+}
+
+/// A renewal whose answer arrives after a whole TTL, while a waiter took the lease over (it
+/// counts from when the renewal was applied, not answered). The holder trusts a renewal from
+/// when it SENT it, so the late answer restores no trust; the next renewal finds the lease
+/// taken and the migration stops before the swap (the old code trusted the lease again from
+/// the late answer and swapped alongside the process that took it over).
+#[tokio::test]
+async fn a_lease_renewal_answered_after_its_ttl_is_not_trusted() {
+    let server = common::search_server();
+    let (alias, proxy, via_proxy) = behind_proxy(&server, "slowrenewal").await;
+    let ttl = Duration::from_secs(6);
+    let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
+        .backfill(2, 1)
+        .lease_ttl(ttl);
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let v2 = v2.clone();
+        async move { v2.migrate(source).await }
+    });
+    for i in 0..2 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&v2).await;
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let fired = proxy.script(
+        "PUT",
+        "_migration/_doc/lease",
+        fault_proxy::Fault::HoldAnswer(release.clone()),
+        1,
+    );
+    fired.notified().await;
+    // The renewal was applied; its answer is held. A waiter that saw the lease unchanged for
+    // a TTL takes it over.
+    let repo = common::repo(&server);
+    tokio::time::sleep(ttl + ttl / 10).await;
+    repo.index_json(
+        &format!("{alias}_migration"),
+        "lease",
+        &json!({"kind": "lease", "owner": "usurper", "beat": 0}),
+    )
+    .await
+    .unwrap();
+    release.notify_one();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for i in 2..6 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    drop(tx);
+    let error = migration.await.unwrap().unwrap_err();
+    assert!(
+        error.to_string().contains("lost the migration lease"),
+        "{error}"
+    );
+    assert_eq!(
+        repo.alias_indices(&alias).await.unwrap(),
+        vec![format!("{alias}_v1")]
+    );
+}
+
+/// A write that read its targets before a migration's swap and reaches the node after the old
+/// index was deleted: the old code wrote to the old index by name, and the node recreated it
+/// (a zombie with dynamic mappings, the write lost to readers). Through the write alias with
+/// `require_alias` it lands in the new live index.
+#[tokio::test]
+async fn a_write_racing_the_swap_never_recreates_the_old_index() {
+    let server = common::search_server();
+    let (alias, proxy, via_proxy) = behind_proxy(&server, "zombie").await;
+    let repo = common::repo(&server);
+    let writer =
+        VersionedIndex::<Asset>::with_definition(via_proxy, Asset::definition().with_name(&alias));
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let fired = proxy.script(
+        "PUT",
+        "/_doc/racer",
+        fault_proxy::Fault::HoldRequest(release.clone()),
+        1,
+    );
+    let mut racer = asset(99);
+    racer.id = "racer".into();
+    let write = tokio::spawn({
+        let racer = racer.clone();
+        async move { writer.index(&racer).await }
+    });
+    // The writer has read where to write; its request is held on the way while a migration
+    // swaps the aliases and deletes the old index.
+    fired.notified().await;
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias));
+    v2.ensure_current(all(0..4)).await.unwrap();
+    release.notify_one();
+    write.await.unwrap().unwrap();
+    repo.refresh(&alias).await.unwrap();
+    assert_eq!(
+        repo.get::<Asset>(&alias, "racer").await.unwrap(),
+        Some(racer),
+        "the racing write is not in the live index"
+    );
+    assert!(!repo.index_exists(&format!("{alias}_v1")).await.unwrap());
+}
+
+/// Bulk writers, partial updates and upserts during a backfill reach the new index too (the
+/// old code had no `VersionedIndex::bulk`/`update_partial`/`upsert`, and writers that used
+/// `Repo::bulk` on the write alias reached the old index alone, silently).
+#[tokio::test]
+async fn bulk_updates_and_upserts_during_the_backfill_reach_the_new_index() {
+    let server = common::search_server();
+    let repo = common::repo(&server);
+    let alias = server.index("dualbulk");
+    let v1 = VersionedIndex::<Asset>::with_definition(
+        repo.clone(),
+        Asset::definition().with_name(&alias),
+    );
+    v1.ensure_current(all(0..10)).await.unwrap();
+    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(2, 1);
+    let (tx, source) = channel();
+    let migration = tokio::spawn({
+        let v2 = v2.clone();
+        async move { v2.migrate(source).await }
+    });
+    // a1 is backfilled before the writes below, a3 after them.
+    for i in 0..2 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    wait_for_dual_writes(&v2).await;
+    let mut a50 = asset(50);
+    a50.title = "bulk new".into();
+    let response = v1
+        .bulk(vec![
+            reel_search::BulkOp::index_doc(&a50).unwrap(),
+            reel_search::BulkOp::update_doc("a1", json!({"title": "bulk updated"})),
+            reel_search::BulkOp::delete("a4"),
+        ])
+        .await
+        .unwrap();
+    assert!(!response.has_errors(), "{response:?}");
+    v1.update_partial("a3", &json!({"title": "partial"}))
+        .await
+        .unwrap();
+    let mut a60 = asset(60);
+    a60.title = "upserted".into();
+    v1.upsert("a60", &serde_json::to_value(&a60).unwrap())
+        .await
+        .unwrap();
+    v1.upsert("a5", &json!({"views": 12345})).await.unwrap();
+    for i in 2..10 {
+        tx.send(asset(i)).await.unwrap();
+    }
+    drop(tx);
+    let outcome = migration.await.unwrap().unwrap();
+    let Outcome::Migrated { to, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    repo.refresh(&to).await.unwrap();
+    let get = |id: &'static str| {
+        let (repo, to) = (repo.clone(), to.clone());
+        async move { repo.get::<Asset>(&to, id).await.unwrap() }
+    };
+    assert_eq!(get("a50").await, Some(a50));
+    assert_eq!(get("a1").await.unwrap().title, "bulk updated");
+    assert_eq!(get("a3").await.unwrap().title, "partial");
+    assert_eq!(get("a60").await, Some(a60));
+    assert_eq!(get("a5").await.unwrap().views, 12345);
+    assert_eq!(get("a4").await, None);
+    assert_eq!(get("a7").await, Some(asset(7)));
+    assert_eq!(repo.count(&to, None).await.unwrap(), 11);
 }
