@@ -25,10 +25,11 @@ use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
 /// `Rc`) and `relationship, type = "people"` (the field holds ids only: `I`, `Option<I>`,
 /// `Vec<I>`).
 ///
-/// `FromResourceObject` (reading requests) is implemented unless a field holds a single,
-/// non-optional related resource, which a request (linkage only) cannot fill. Skipped fields and
-/// related-resource fields are `Default` when read; the id is `Default` when a create request
-/// carries none. Without `context`, the impl is generic over the assigns type, so every related
+/// `FromResourceObject` (reading requests and responses) is always implemented. Skipped fields
+/// are `Default` when read; the id is `Default` when a create request carries none. Fields
+/// holding related resources are filled from `included` when a response is read
+/// (`de::from_response`); a request carries linkage only, so they stay empty there (`None`,
+/// `[]`) and a single, non-optional related resource in a request is a 422 error. Without `context`, the impl is generic over the assigns type, so every related
 /// resource must be too; a resource related to one with a specific `context` declares the same
 /// `context`. Related resources may refer to each other (writer ↔ books).
 #[proc_macro_derive(Resource, attributes(jsonapi))]
@@ -641,33 +642,63 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                         #to_many,
                         __pointer,
                         &mut __errors,
-                    );
+                    )
                 };
-                de_lets.push(quote! {
-                    let #local: #ty = {
-                        #check
-                        ::std::default::Default::default()
-                    };
-                });
-                merges.push(check);
+                // Requests read with `Included::none()`: the linkage is checked, the field stays
+                // empty. Responses fill it from `included`.
+                match shape {
+                    Shape::Optional => de_lets.push(quote! {
+                        let #local: #ty = {
+                            let __ids = #check;
+                            __ids
+                                .first()
+                                .and_then(|__id| #krate::de::related::<#inner>(__included, __id, &mut __errors))
+                                .map(::std::convert::From::from)
+                        };
+                    }),
+                    Shape::Many => de_lets.push(quote! {
+                        let #local: #ty = {
+                            let __ids = #check;
+                            __ids
+                                .iter()
+                                .filter_map(|__id| #krate::de::related::<#inner>(__included, __id, &mut __errors))
+                                .map(::std::convert::From::from)
+                                .collect()
+                        };
+                    }),
+                    Shape::One => {
+                        de_lets.push(quote! {
+                            let #local: ::std::option::Option<#ty> = {
+                                let __before = __errors.len();
+                                let __ids = #check;
+                                match __ids
+                                    .first()
+                                    .and_then(|__id| #krate::de::related::<#inner>(__included, __id, &mut __errors))
+                                {
+                                    ::std::option::Option::Some(__value) => {
+                                        ::std::option::Option::Some(::std::convert::From::from(__value))
+                                    }
+                                    ::std::option::Option::None => {
+                                        if __errors.len() == __before {
+                                            #krate::de::missing_related(#name, __included, __pointer, &mut __errors);
+                                        }
+                                        ::std::option::Option::None
+                                    }
+                                }
+                            };
+                        });
+                        de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
+                    }
+                }
+                merges.push(quote!(let _ = #check;));
             }
         }
         de_fields.push(quote!(#field: #local));
     }
 
-    // A plain related resource has no value to take from a request, which carries linkage only.
-    let deserializable = !fields.iter().any(|f| {
-        matches!(
-            f.kind,
-            Kind::Relationship {
-                id_type: None,
-                shape: Shape::One,
-                ..
-            }
-        )
-    });
-    let from_resource_object = if deserializable {
-        quote! {
+    // A plain related resource cannot be filled from a request, which carries linkage only:
+    // reading one from a request is a 422 at run time; a response fills it from `included`.
+    let from_resource_object = quote! {
         impl #krate::FromResourceObject for #ident
         where
             #id_ty: ::std::default::Default + ::std::str::FromStr,
@@ -676,6 +707,15 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 __object: #krate::model::ResourceObject,
                 __pointer: &str,
             ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                Self::from_included(__object, __pointer, &mut #krate::de::Included::none())
+            }
+
+            fn from_included(
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+                __included: &mut #krate::de::Included,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                let _ = &__included;
                 let mut __errors = ::std::vec::Vec::new();
                 #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
                 let mut __attributes = __object.attributes.unwrap_or_default();
@@ -707,9 +747,6 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 }
             }
         }
-        }
-    } else {
-        quote!()
     };
 
     Ok(quote! {

@@ -233,8 +233,10 @@ pub fn to_many<I: FromStr>(
 }
 
 /// Checks the linkage of a relationship whose field holds full related resources (derived
-/// code): a request carries only identifiers, which cannot fill the field, but they must still
-/// have the right shape and type (409 for a wrong type) instead of being dropped unseen.
+/// code) and returns its identifiers of the right type. A request carries only identifiers,
+/// which cannot fill the field, but they must still have the right shape and type (409 for a
+/// wrong type) instead of being dropped unseen; a response fills the field from `included`
+/// through [`related`].
 #[doc(hidden)]
 pub fn resource_linkage(
     relationships: &mut BTreeMap<String, Relationship>,
@@ -243,7 +245,7 @@ pub fn resource_linkage(
     to_many: bool,
     pointer: &str,
     errors: &mut Vec<ErrorObject>,
-) {
+) -> Vec<ResourceIdentifier> {
     let here = format!("{pointer}/relationships/{}/data", escape(name));
     let check = |identifier: &ResourceIdentifier, at: String, errors: &mut Vec<ErrorObject>| {
         if identifier.type_name != expected_type {
@@ -255,26 +257,162 @@ pub fn resource_linkage(
                     ))
                     .with_pointer(format!("{at}/type")),
             );
+            false
+        } else {
+            true
         }
     };
     match (take_linkage(relationships, name), to_many) {
-        (None | Some(None), _) | (Some(Some(Linkage::ToOne(None))), false) => {}
+        (None | Some(None), _) | (Some(Some(Linkage::ToOne(None))), false) => Vec::new(),
         (Some(Some(Linkage::ToOne(Some(identifier)))), false) => {
-            check(&identifier, here, errors);
-        }
-        (Some(Some(Linkage::ToMany(identifiers))), true) => {
-            for (i, identifier) in identifiers.iter().enumerate() {
-                check(identifier, format!("{here}/{i}"), errors);
+            if check(&identifier, here, errors) {
+                vec![identifier]
+            } else {
+                Vec::new()
             }
         }
-        (Some(Some(_)), to_many) => errors.push(
-            ErrorObject::new(422, "Wrong linkage")
-                .with_detail(format!(
-                    "`{name}` is a {} relationship",
-                    if to_many { "to-many" } else { "to-one" }
-                ))
-                .with_pointer(here),
-        ),
+        (Some(Some(Linkage::ToMany(identifiers))), true) => identifiers
+            .into_iter()
+            .enumerate()
+            .filter(|(i, identifier)| check(identifier, format!("{here}/{i}"), errors))
+            .map(|(_, identifier)| identifier)
+            .collect(),
+        (Some(Some(_)), to_many) => {
+            errors.push(
+                ErrorObject::new(422, "Wrong linkage")
+                    .with_detail(format!(
+                        "`{name}` is a {} relationship",
+                        if to_many { "to-many" } else { "to-one" }
+                    ))
+                    .with_pointer(here),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Reports a required related resource that could not be filled (derived code).
+#[doc(hidden)]
+pub fn missing_related(
+    name: &str,
+    included: &Included,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) {
+    let detail = if included.is_active() {
+        format!("relationship `{name}` names no resource of `included` (request it with `include`)")
+    } else {
+        format!(
+            "relationship `{name}` holds a full resource, which a request (linkage only) cannot carry"
+        )
+    };
+    errors.push(
+        ErrorObject::new(422, "Missing related resource")
+            .with_detail(detail)
+            .with_pointer(format!("{pointer}/relationships/{}/data", escape(name))),
+    );
+}
+
+/// The `included` resources of a response document, by identity, for building the typed graph
+/// of a compound document ([`from_response`]).
+///
+/// A relationship holding full resources (`R`, `Option<R>`, `Vec<R>`, `R` possibly boxed) is
+/// filled with the included resource each identifier names. What is not filled:
+/// - a resource the document does not include (`None`, or left out of the `Vec`; a required
+///   `R` is an error);
+/// - a resource already being built on the current path (a cycle such as writer → book →
+///   writer: the inner reference is left out, as owned values cannot loop);
+/// - anything deeper than [`Included::MAX_DEPTH`] relationships below the primary data.
+///
+/// An included resource referenced from several places is built once per place.
+#[derive(Debug, Default)]
+pub struct Included {
+    active: bool,
+    /// (type, id) → (index in `included`, the resource object).
+    resources: std::collections::HashMap<(String, String), (usize, ResourceObject)>,
+    /// The (type, id) of every resource being built, outermost first.
+    path: Vec<(String, String)>,
+    /// How many relationships below the primary resource the current one is.
+    depth: usize,
+}
+
+impl Included {
+    /// How many relationships below the primary data the typed graph is filled.
+    pub const MAX_DEPTH: usize = 32;
+
+    /// No included resources: what a request reads with (related resources stay unfilled).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The included resources of a response, in document order. Resources without an `id`
+    /// are ignored; the first of two with the same identity wins.
+    pub fn new(included: Vec<ResourceObject>) -> Self {
+        let mut resources = std::collections::HashMap::with_capacity(included.len());
+        for (index, mut object) in included.into_iter().enumerate() {
+            let Some(id) = object.id.clone() else {
+                continue;
+            };
+            // Response documents carry links and meta the typed value has no place for.
+            object.links = None;
+            object.meta = None;
+            resources
+                .entry((object.type_name.clone(), id))
+                .or_insert((index, object));
+        }
+        Self {
+            active: true,
+            resources,
+            path: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    /// Whether related resources are filled (a response) or not (a request).
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Marks the primary resource `(type, id)` as being built.
+    fn enter_primary(&mut self, type_name: &str, id: Option<&str>) {
+        self.path.clear();
+        self.depth = 0;
+        if let Some(id) = id {
+            self.path.push((type_name.to_owned(), id.to_owned()));
+        }
+    }
+}
+
+/// Builds the included resource `identifier` names, if the document includes it and it is
+/// neither on the current path (a cycle) nor too deep (derived code). Errors in it point into
+/// `/included/N`.
+#[doc(hidden)]
+pub fn related<R: FromResourceObject>(
+    included: &mut Included,
+    identifier: &ResourceIdentifier,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<R> {
+    if !included.active || included.depth >= Included::MAX_DEPTH {
+        return None;
+    }
+    let id = identifier.id.as_deref()?;
+    let key = (identifier.type_name.clone(), id.to_owned());
+    if included.path.contains(&key) {
+        return None;
+    }
+    let (index, object) = included.resources.get(&key)?;
+    let (index, object) = (*index, object.clone());
+    included.path.push(key);
+    included.depth += 1;
+    let built = R::from_included(object, &format!("/included/{index}"), included);
+    included.depth -= 1;
+    included.path.pop();
+    match built {
+        Ok(value) => Some(value),
+        Err(mut inner) => {
+            errors.append(&mut inner);
+            None
+        }
     }
 }
 
@@ -508,7 +646,23 @@ impl RelationshipUpdate {
 }
 
 /// Reads a whole response document (for example from another JSON:API service) into typed
-/// primary resources, after validating it.
+/// primary resources, after validating it. Relationships holding full resources are filled
+/// from `included` (see [`Included`] for what is left out: resources not included, cycles,
+/// depth).
+///
+/// ```
+/// use reel_jsonapi::{de::from_response, Resource};
+/// #[derive(Resource, Debug, PartialEq)]
+/// #[jsonapi(type = "people")]
+/// struct Person { #[jsonapi(id)] id: u64, name: String }
+/// #[derive(Resource, Debug, PartialEq)]
+/// #[jsonapi(type = "articles")]
+/// struct Article { #[jsonapi(id)] id: u64, #[jsonapi(relationship)] author: Option<Person> }
+/// let body = br#"{"data":{"type":"articles","id":"1","relationships":{"author":{"data":{"type":"people","id":"9"}}}},
+///     "included":[{"type":"people","id":"9","attributes":{"name":"Dan"}}]}"#;
+/// let articles = from_response::<Article>(body).unwrap();
+/// assert_eq!(articles[0].author, Some(Person { id: 9, name: "Dan".into() }));
+/// ```
 pub fn from_response<T: FromResourceObject>(bytes: &[u8]) -> Result<Vec<T>, ErrorDocument> {
     let document = Document::parse(bytes)?;
     let many = matches!(document.data, Some(PrimaryData::Many(_)));
@@ -517,6 +671,7 @@ pub fn from_response<T: FromResourceObject>(bytes: &[u8]) -> Result<Vec<T>, Erro
         Some(PrimaryData::One(Some(one))) => vec![*one],
         _ => Vec::new(),
     };
+    let mut included = Included::new(document.included.unwrap_or_default());
     let mut errors = Vec::new();
     let mut out = Vec::with_capacity(objects.len());
     for (i, mut object) in objects.into_iter().enumerate() {
@@ -528,7 +683,8 @@ pub fn from_response<T: FromResourceObject>(bytes: &[u8]) -> Result<Vec<T>, Erro
         // Response documents carry links and meta the typed value has no place for.
         object.links = None;
         object.meta = None;
-        match T::from_resource_object(object, &pointer) {
+        included.enter_primary(&object.type_name, object.id.as_deref());
+        match T::from_included(object, &pointer, &mut included) {
             Ok(value) => out.push(value),
             Err(mut e) => errors.append(&mut e),
         }

@@ -196,6 +196,18 @@ pub trait FromResourceObject: ResourceType + Sized {
         let _ = self;
         Self::from_resource_object(object, pointer)
     }
+
+    /// Converts `object` of a response, filling relationships that hold full resources from
+    /// `included` (see [`crate::de::Included`]). `#[derive(Resource)]` implements it; the
+    /// default ignores `included`.
+    fn from_included(
+        object: ResourceObject,
+        pointer: &str,
+        included: &mut crate::de::Included,
+    ) -> Result<Self, Vec<ErrorObject>> {
+        let _ = included;
+        Self::from_resource_object(object, pointer)
+    }
 }
 
 /// A validated tree of `include` paths, for example `author,comments.author`.
