@@ -540,6 +540,60 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         })
     });
 
+    // With `visible_if` members, whether any member is written depends on the context: the
+    // generated check keeps an empty `attributes`/`relationships` object out of the document.
+    let has_members = |relationships: bool| {
+        let members: Vec<&Field> = fields
+            .iter()
+            .filter(|f| {
+                if relationships {
+                    matches!(f.kind, Kind::Relationship { .. })
+                } else {
+                    matches!(f.kind, Kind::Attribute)
+                }
+            })
+            .collect();
+        if members.iter().all(|f| f.visible_if.is_none()) {
+            return quote!();
+        }
+        let checks = members.iter().map(|f| {
+            let name = &f.name;
+            match &f.visible_if {
+                Some(path) => {
+                    quote!(|| (#krate::ser::selected(__fields, #name) && (#path)(self, __context)))
+                }
+                None => quote!(|| #krate::ser::selected(__fields, #name)),
+            }
+        });
+        let computed_checks = if relationships {
+            Vec::new()
+        } else {
+            computed
+                .iter()
+                .map(|c| {
+                    let name = &c.name;
+                    quote!(|| #krate::ser::selected(__fields, #name))
+                })
+                .collect()
+        };
+        let method = if relationships {
+            quote!(has_relationships)
+        } else {
+            quote!(has_attributes)
+        };
+        quote! {
+            fn #method(
+                &self,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<#assigns>,
+            ) -> bool {
+                false #(#checks)* #(#computed_checks)*
+            }
+        }
+    };
+    let has_attributes = has_members(false);
+    let has_relationships = has_members(true);
+
     // The resource's own links (`link(name = .., with = ..)`); a `None` leaves the link out.
     let resource_links = if links.is_empty() {
         quote!()
@@ -814,6 +868,10 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
 
             #resource_links
+
+            #has_attributes
+
+            #has_relationships
         }
 
         #from_resource_object

@@ -160,6 +160,27 @@ pub trait Resource<A = ()>: ResourceType + ResourceId {
         context: &Context<A>,
     ) -> Result<(), M::Error>;
 
+    /// Whether [`serialize_attributes`](Self::serialize_attributes) writes at least one entry
+    /// with these `fields` and `context`; when it would write none, the `attributes` member is
+    /// left out. By default: whether `fields` selects any declared attribute.
+    /// `#[derive(Resource)]` also asks `visible_if`.
+    fn has_attributes(&self, fields: Option<&[String]>, context: &Context<A>) -> bool {
+        let _ = context;
+        crate::ser::any_selected(fields, Self::meta().attributes)
+    }
+
+    /// Whether [`serialize_relationships`](Self::serialize_relationships) writes at least one
+    /// entry; when it would write none, the `relationships` member is left out (never an empty
+    /// `{}`). By default: whether `fields` selects any declared relationship.
+    /// `#[derive(Resource)]` also asks `visible_if`.
+    fn has_relationships(&self, fields: Option<&[String]>, context: &Context<A>) -> bool {
+        let _ = context;
+        Self::meta()
+            .relationships
+            .iter()
+            .any(|r| crate::ser::selected(fields, r.name))
+    }
+
     /// Adds the resources named by `include` (and, recursively, their includes) to `sink`.
     /// A relationship that is not visible with `sink.context()` (`visible_if`) adds nothing.
     fn collect_included<'a>(&'a self, include: &IncludeTree, sink: &mut IncludedSink<'a, A>);

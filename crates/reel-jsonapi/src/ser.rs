@@ -453,25 +453,17 @@ impl<D: Display + ?Sized> Serialize for Collect<'_, D> {
 impl<R: Resource<A>, A> Serialize for ResourceSer<'_, R, A> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let fields = self.fields.get(R::TYPE);
-        let meta = R::meta();
         let id = self.resource.resource_id();
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("type", R::TYPE)?;
         map.serialize_entry("id", &Collect(&id))?;
-        if any_selected(fields, meta.attributes) {
+        if self.resource.has_attributes(fields, self.context) {
             map.serialize_entry(
                 "attributes",
                 &Attributes(self.resource, fields, self.context),
             )?;
         }
-        let relationship_names = meta.relationships.iter().map(|r| r.name);
-        let any_relationship = match fields {
-            None => !meta.relationships.is_empty(),
-            Some(_) => relationship_names
-                .clone()
-                .any(|name| selected(fields, name)),
-        };
-        if any_relationship {
+        if self.resource.has_relationships(fields, self.context) {
             map.serialize_entry(
                 "relationships",
                 &Relationships(self.resource, fields, self.context),
