@@ -121,6 +121,7 @@
 //! |----------|---------|-----------------|
 //! | `derive` | yes     | `#[derive(Resource)]` (reel-jsonapi-derive) |
 //! | `axum`   | no      | `axum` module: `JsonApi` responses, the `JsonApiRequest` extractor, error responses |
+//! | `metrics` | no     | `reel_jsonapi_validation_errors_total{rule}` through the `metrics` facade; [`describe_metrics`](metrics) |
 //!
 //! # MSRV
 //!
@@ -131,6 +132,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod de;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod query;
@@ -153,6 +155,9 @@ pub use resource::{
 };
 pub use ser::{Fieldsets, Page, ResponseDocument, collection, document, null_document};
 pub use validate::DocumentKind;
+
+#[cfg(feature = "metrics")]
+pub use metrics::describe_metrics;
 
 #[cfg(feature = "derive")]
 pub use reel_jsonapi_derive::Resource;

@@ -159,6 +159,7 @@ pub fn validate_value_with(
         valid_types: Vec::new(),
     };
     validator.document(value);
+    crate::metrics::validation_errors(&validator.errors);
     validator.errors
 }
 
