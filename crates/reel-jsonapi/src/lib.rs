@@ -16,6 +16,8 @@
 //!   an [`ErrorObject`] with `source.pointer`.
 //! - [`query`]: `include`, `fields[TYPE]`, `sort`, `page[...]`, `filter[...]` validated against a
 //!   resource; errors carry `source.parameter`.
+//! - [`atomic`]: the Atomic Operations extension (`atomic:operations` requests with `lid`
+//!   resolution, `atomic:results` responses).
 //! - [`model`]: the document model, [`names`]: member-name rules and the media type.
 //! - `axum` (feature): response type, content-negotiating extractor, error responses.
 //!
@@ -131,6 +133,7 @@
 // path of request handling, where moving them costs nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod atomic;
 pub mod de;
 pub mod metrics;
 pub mod model;

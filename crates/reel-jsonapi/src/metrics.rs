@@ -34,6 +34,8 @@ pub(crate) fn rule_of(title: Option<&str>) -> &'static str {
         "Included without data" => "included_without_data",
         "Incomplete relationship links" => "incomplete_relationship_links",
         "Invalid JSON Pointer" => "invalid_json_pointer",
+        "Invalid operation" => "invalid_operation",
+        "Unknown lid" => "unknown_lid",
         "Malformed JSON" => "malformed_json",
         "Missing data" => "missing_data",
         "Missing href" => "missing_href",
