@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use reel_jsonapi::{Context, IncludeTree, Resource, ResourceType, collection};
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
@@ -443,4 +443,58 @@ fn serialize(c: &mut Criterion) {
 }
 
 criterion_group!(benches, serialize);
-criterion_main!(benches);
+
+/// With `REEL_JSONAPI_READ_ONCE=reel|reel_untyped_document|reel_thorough|serde_json_value|jsonapi_core|none`
+/// the bench builds the 10k document, reads it once with that reader and exits: instruction
+/// counts under `valgrind --tool=callgrind` (minus the `none` run, which only builds the
+/// document) give reading ratios that a loaded machine cannot disturb. Otherwise it runs the
+/// criterion benchmarks.
+fn main() {
+    if let Ok(which) = std::env::var("REEL_JSONAPI_READ_ONCE") {
+        read_once(&which);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
+
+fn read_once(which: &str) {
+    let articles = articles();
+    let include = IncludeTree::parse("author,tags", Article::meta()).unwrap();
+    let ours =
+        serde_json::to_vec(&collection(&articles, &Context::empty()).include(&include)).unwrap();
+    drop(articles);
+    let count = match which {
+        "reel" => reel_jsonapi::de::from_response::<ArticleIn>(black_box(&ours))
+            .unwrap()
+            .len(),
+        "reel_untyped_document" => reel_jsonapi::Document::parse(black_box(&ours))
+            .unwrap()
+            .primary_resources()
+            .len(),
+        // The thorough path alone (strict `Value`, validator, model): the reader before the
+        // one-pass reader, kept for invalid documents.
+        "reel_thorough" => reel_jsonapi::Document::parse_thorough(
+            black_box(&ours),
+            reel_jsonapi::DocumentKind::Response,
+        )
+        .unwrap()
+        .primary_resources()
+        .len(),
+        "serde_json_value" => serde_json::from_slice::<serde_json::Value>(black_box(&ours))
+            .unwrap()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        "jsonapi_core" => {
+            let text = std::str::from_utf8(&ours).unwrap();
+            let doc =
+                jsonapi_core::Document::<jsonapi_core::Resource>::parse(black_box(text)).unwrap();
+            black_box(doc);
+            ARTICLES as usize
+        }
+        "none" => ARTICLES as usize,
+        other => panic!("unknown reader `{other}`"),
+    };
+    assert_eq!(count, ARTICLES as usize);
+}

@@ -108,7 +108,7 @@ pub fn attribute_patch<T: DeserializeOwned>(
 fn parse_identifier<I: FromStr>(
     identifier: &ResourceIdentifier,
     expected_type: &str,
-    pointer: &str,
+    pointer: &dyn Fn() -> String,
     errors: &mut Vec<ErrorObject>,
 ) -> Option<I> {
     if identifier.type_name != expected_type {
@@ -118,7 +118,7 @@ fn parse_identifier<I: FromStr>(
                     "expected type `{expected_type}`, got `{}`",
                     identifier.type_name
                 ))
-                .with_pointer(format!("{pointer}/type")),
+                .with_pointer(format!("{}/type", pointer())),
         );
         return None;
     }
@@ -126,7 +126,7 @@ fn parse_identifier<I: FromStr>(
         errors.push(
             ErrorObject::new(422, "Missing id")
                 .with_detail("related resources must be identified by `id`")
-                .with_pointer(pointer.to_owned()),
+                .with_pointer(pointer()),
         );
         return None;
     };
@@ -136,7 +136,7 @@ fn parse_identifier<I: FromStr>(
             errors.push(
                 ErrorObject::new(422, "Invalid id")
                     .with_detail(format!("`{raw}` is not a valid id for `{expected_type}`"))
-                    .with_pointer(format!("{pointer}/id")),
+                    .with_pointer(format!("{}/id", pointer())),
             );
             None
         }
@@ -159,7 +159,8 @@ pub fn to_one<I: FromStr>(
     pointer: &str,
     errors: &mut Vec<ErrorObject>,
 ) -> Option<Option<I>> {
-    let here = format!("{pointer}/relationships/{}/data", escape(name));
+    // Rendered only for an error: the success path allocates nothing here.
+    let here = || format!("{pointer}/relationships/{}/data", escape(name));
     match take_linkage(relationships, name) {
         None | Some(None) | Some(Some(Linkage::ToOne(None))) => Some(None),
         Some(Some(Linkage::ToOne(Some(identifier)))) => {
@@ -169,7 +170,7 @@ pub fn to_one<I: FromStr>(
             errors.push(
                 ErrorObject::new(422, "Wrong linkage")
                     .with_detail(format!("`{name}` is a to-one relationship"))
-                    .with_pointer(here),
+                    .with_pointer(here()),
             );
             None
         }
@@ -207,7 +208,8 @@ pub fn to_many<I: FromStr>(
     pointer: &str,
     errors: &mut Vec<ErrorObject>,
 ) -> Option<Vec<I>> {
-    let here = format!("{pointer}/relationships/{}/data", escape(name));
+    // Rendered only for an error: the success path allocates nothing here.
+    let here = || format!("{pointer}/relationships/{}/data", escape(name));
     match take_linkage(relationships, name) {
         None | Some(None) => Some(Vec::new()),
         Some(Some(Linkage::ToMany(identifiers))) => {
@@ -216,7 +218,12 @@ pub fn to_many<I: FromStr>(
                 .iter()
                 .enumerate()
                 .filter_map(|(i, identifier)| {
-                    parse_identifier(identifier, expected_type, &format!("{here}/{i}"), errors)
+                    parse_identifier(
+                        identifier,
+                        expected_type,
+                        &|| format!("{}/{i}", here()),
+                        errors,
+                    )
                 })
                 .collect();
             (errors.len() == before).then_some(ids)
@@ -225,7 +232,7 @@ pub fn to_many<I: FromStr>(
             errors.push(
                 ErrorObject::new(422, "Wrong linkage")
                     .with_detail(format!("`{name}` is a to-many relationship"))
-                    .with_pointer(here),
+                    .with_pointer(here()),
             );
             None
         }
@@ -246,8 +253,11 @@ pub fn resource_linkage(
     pointer: &str,
     errors: &mut Vec<ErrorObject>,
 ) -> Vec<ResourceIdentifier> {
-    let here = format!("{pointer}/relationships/{}/data", escape(name));
-    let check = |identifier: &ResourceIdentifier, at: String, errors: &mut Vec<ErrorObject>| {
+    // Rendered only for an error: the success path allocates nothing here.
+    let here = || format!("{pointer}/relationships/{}/data", escape(name));
+    let check = |identifier: &ResourceIdentifier,
+                 at: &dyn Fn() -> String,
+                 errors: &mut Vec<ErrorObject>| {
         if identifier.type_name != expected_type {
             errors.push(
                 ErrorObject::new(409, "Wrong related resource type")
@@ -255,7 +265,7 @@ pub fn resource_linkage(
                         "expected type `{expected_type}`, got `{}`",
                         identifier.type_name
                     ))
-                    .with_pointer(format!("{at}/type")),
+                    .with_pointer(format!("{}/type", at())),
             );
             false
         } else {
@@ -265,7 +275,7 @@ pub fn resource_linkage(
     match (take_linkage(relationships, name), to_many) {
         (None | Some(None), _) | (Some(Some(Linkage::ToOne(None))), false) => Vec::new(),
         (Some(Some(Linkage::ToOne(Some(identifier)))), false) => {
-            if check(&identifier, here, errors) {
+            if check(&identifier, &here, errors) {
                 vec![identifier]
             } else {
                 Vec::new()
@@ -274,7 +284,7 @@ pub fn resource_linkage(
         (Some(Some(Linkage::ToMany(identifiers))), true) => identifiers
             .into_iter()
             .enumerate()
-            .filter(|(i, identifier)| check(identifier, format!("{here}/{i}"), errors))
+            .filter(|(i, identifier)| check(identifier, &|| format!("{}/{i}", here()), errors))
             .map(|(_, identifier)| identifier)
             .collect(),
         (Some(Some(_)), to_many) => {
@@ -284,7 +294,7 @@ pub fn resource_linkage(
                         "`{name}` is a {} relationship",
                         if to_many { "to-many" } else { "to-one" }
                     ))
-                    .with_pointer(here),
+                    .with_pointer(here()),
             );
             Vec::new()
         }
@@ -377,6 +387,10 @@ impl Included {
     fn enter_primary(&mut self, type_name: &str, id: Option<&str>) {
         self.path.clear();
         self.depth = 0;
+        if self.resources.is_empty() {
+            // Nothing to fill, so no cycle to cut: no need to remember the primary resource.
+            return;
+        }
         if let Some(id) = id {
             self.path.push((type_name.to_owned(), id.to_owned()));
         }

@@ -135,6 +135,7 @@
 
 pub mod atomic;
 pub mod de;
+mod fast;
 pub mod metrics;
 pub mod model;
 pub mod names;

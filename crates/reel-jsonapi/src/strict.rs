@@ -164,3 +164,20 @@ fn parse_error(error: serde_json::Error, duplicate: Option<String>) -> ErrorObje
             .with_pointer(""),
     }
 }
+
+/// A seed reading one JSON value strictly (duplicate member names are an error), for the
+/// one-pass reader's free-form parts.
+pub(crate) struct StrictValue;
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        let duplicate = RefCell::new(None);
+        Seed {
+            path: Path::Root,
+            duplicate: &duplicate,
+        }
+        .deserialize(deserializer)
+    }
+}

@@ -95,6 +95,27 @@ impl Document {
 
     /// Parses a document of the given kind and validates it.
     pub fn parse_as(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
+        // One pass for valid responses; anything else is read the thorough way, which also
+        // writes the error objects.
+        if kind == DocumentKind::Response
+            && let Some(document) = crate::fast::parse_response(bytes)
+        {
+            return Ok(document);
+        }
+        Self::parse_thorough(bytes, kind)
+    }
+
+    /// The one-pass reader alone: `Some` only for a valid response document it read by itself.
+    /// Used by the tests and fuzz targets to check that both paths agree.
+    #[doc(hidden)]
+    pub fn parse_one_pass(bytes: &[u8]) -> Option<Document> {
+        crate::fast::parse_response(bytes)
+    }
+
+    /// The thorough path of [`Document::parse_as`]: a strict `Value`, the validator, then the
+    /// model. Used by the tests to check that both paths agree.
+    #[doc(hidden)]
+    pub fn parse_thorough(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
         let value: Value = crate::strict::parse_value(bytes).map_err(ErrorDocument::from)?;
         // A reader cannot know whether the writer applied sparse fieldsets, which exempt a
         // document from full linkage: it must accept such a (valid) document.
@@ -192,6 +213,51 @@ pub fn validate_slice_with(
     match crate::strict::parse_value(bytes) {
         Ok(value) => validate_value_with(&value, kind, options),
         Err(error) => vec![error],
+    }
+}
+
+/// The validator's checks of free-form parts, for the one-pass reader ([`crate::fast`]): each
+/// answers only whether the part is valid in a response document.
+pub(crate) struct SubValidator;
+
+impl SubValidator {
+    pub(crate) fn new() -> Self {
+        SubValidator
+    }
+
+    fn validator<'v>() -> Validator<'v> {
+        Validator {
+            kind: DocumentKind::Response,
+            options: ValidateOptions::default().sparse_fieldsets(true),
+            errors: Vec::new(),
+            identities: IdentityMap::default(),
+            valid_types: Vec::new(),
+            id_optional: false,
+        }
+    }
+
+    /// A `links` object.
+    pub(crate) fn links(&self, value: &Value) -> bool {
+        let mut validator = Self::validator();
+        validator.links(value, &Ptr::Root);
+        validator.errors.is_empty()
+    }
+
+    /// The `jsonapi` object.
+    pub(crate) fn jsonapi(&self, value: &Value) -> bool {
+        let mut validator = Self::validator();
+        validator.jsonapi(value, &Ptr::Root);
+        validator.errors.is_empty()
+    }
+
+    /// An `attributes` object: field names, and no `links`/`relationships` inside values.
+    pub(crate) fn attributes(&self, attributes: &Map<String, Value>) -> bool {
+        let mut validator = Self::validator();
+        validator.fields(attributes, &Ptr::Root, "attributes");
+        for value in attributes.values() {
+            validator.attribute_value(value, &Ptr::Root);
+        }
+        validator.errors.is_empty()
     }
 }
 

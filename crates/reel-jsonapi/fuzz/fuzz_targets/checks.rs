@@ -8,8 +8,17 @@ use reel_jsonapi::atomic::{AtomicResults, Operations};
 use reel_jsonapi::validate::{DocumentKind, validate_slice};
 
 /// The untyped parser and validator, for every document kind: nothing panics, validator and
-/// parser agree, and an accepted document stays valid after a round trip.
+/// parser agree, the one-pass reader agrees with the thorough path, and an accepted document
+/// stays valid after a round trip.
 pub(crate) fn document_parser(data: &[u8]) {
+    // The one-pass reader accepts only what the thorough path accepts, with the same result.
+    if let Some(document) = Document::parse_one_pass(data) {
+        assert_eq!(
+            Document::parse_thorough(data, DocumentKind::Response).ok(),
+            Some(document),
+            "one pass and thorough path disagree"
+        );
+    }
     for kind in [
         DocumentKind::Response,
         DocumentKind::Create,
