@@ -19,7 +19,9 @@ use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
 /// `fn(&Self, &Context<A>) -> Option<impl Into<Link>>` (a resource link written after `self`;
 /// `None` leaves it out).
 ///
-/// Field attributes: `id` (exactly one field; `Display + FromStr`), `rename = "name"`, `skip`,
+/// Field attributes: `id` (exactly one field; `Display + FromStr`), `meta` (at most one field:
+/// the resource object's own `meta`, any `Serialize + DeserializeOwned + Default` value that
+/// serializes to an object; an `Option` that is `None` writes none), `rename = "name"`, `skip`,
 /// `visible_if = path::to_fn` (`fn(&Self, &Context<A>) -> bool`), `relationship` (the field
 /// holds related resources: `R`, `Option<R>`, `Vec<R>`, with `R` possibly in a `Box`, `Arc` or
 /// `Rc`) and `relationship, type = "people"` (the field holds ids only: `I`, `Option<I>`,
@@ -90,6 +92,8 @@ enum Kind {
     Id,
     Attribute,
     Skip,
+    /// The resource object's own `meta`.
+    Meta,
     Relationship {
         /// `Some(type)` for id-only linkage.
         id_type: Option<String>,
@@ -270,6 +274,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             continue;
         };
         let mut is_id = false;
+        let mut is_meta = false;
         let mut skip = false;
         let mut relationship = false;
         let mut id_type = None;
@@ -281,6 +286,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     is_id = true;
                 } else if meta.path.is_ident("skip") {
                     skip = true;
+                } else if meta.path.is_ident("meta") {
+                    is_meta = true;
                 } else if meta.path.is_ident("relationship") {
                     relationship = true;
                 } else if meta.path.is_ident("type") {
@@ -291,7 +298,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     visible_if = Some(meta.value()?.parse::<Path>()?);
                 } else {
                     return Err(meta.error(
-                        "expected `id`, `skip`, `relationship`, `type`, `rename` or `visible_if`",
+                        "expected `id`, `meta`, `skip`, `relationship`, `type`, `rename` or `visible_if`",
                     ));
                 }
                 Ok(())
@@ -305,6 +312,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         let name = rename.unwrap_or_else(|| case.apply(&rust_name));
         let kind = if is_id {
             Kind::Id
+        } else if is_meta {
+            Kind::Meta
         } else if skip {
             Kind::Skip
         } else if relationship {
@@ -328,13 +337,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
             Kind::Attribute
         };
-        if !matches!(kind, Kind::Id | Kind::Skip) && !valid_member_name(&name) {
+        if !matches!(kind, Kind::Id | Kind::Skip | Kind::Meta) && !valid_member_name(&name) {
             return Err(syn::Error::new_spanned(
                 &ident,
                 format!("`{name}` is not a valid JSON:API member name"),
             ));
         }
-        if !matches!(kind, Kind::Id | Kind::Skip)
+        if !matches!(kind, Kind::Id | Kind::Skip | Kind::Meta)
             && matches!(name.as_str(), "id" | "type" | "links" | "relationships")
         {
             return Err(syn::Error::new_spanned(
@@ -354,6 +363,17 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         .iter()
         .filter(|f| matches!(f.kind, Kind::Id))
         .collect();
+    if fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Meta))
+        .count()
+        > 1
+    {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "at most one field may be marked #[jsonapi(meta)]",
+        ));
+    }
     let [id_field] = ids.as_slice() else {
         return Err(syn::Error::new_spanned(
             &input.ident,
@@ -591,6 +611,33 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
     };
+    // The resource object's `meta` (`#[jsonapi(meta)]`): an `Option` that is `None` writes none.
+    let serialize_meta = match fields.iter().find(|f| matches!(f.kind, Kind::Meta)) {
+        None => quote!(),
+        Some(f) => {
+            let field = &f.ident;
+            let write = if shape_of(&f.ty).0 == Shape::Optional {
+                quote! {
+                    if let ::std::option::Option::Some(__meta) = &self.#field {
+                        __map.serialize_entry("meta", __meta)?;
+                    }
+                }
+            } else {
+                quote!(__map.serialize_entry("meta", &self.#field)?;)
+            };
+            quote! {
+                fn serialize_meta<__M: #krate::__private::serde::ser::SerializeMap>(
+                    &self,
+                    __map: &mut __M,
+                    __context: &#krate::Context<#assigns>,
+                ) -> ::std::result::Result<(), __M::Error> {
+                    let _ = __context;
+                    #write
+                    Ok(())
+                }
+            }
+        }
+    };
     let has_attributes = has_members(false);
     let has_relationships = has_members(true);
 
@@ -642,6 +689,19 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
             Kind::Skip => {
                 de_lets.push(quote!(let #local: #ty = ::std::default::Default::default();));
+            }
+            Kind::Meta => {
+                de_lets.push(quote! {
+                    let #local: Option<#ty> = #krate::de::resource_meta(__meta.take(), __pointer, &mut __errors);
+                });
+                de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
+                merges.push(quote! {
+                    if __meta.is_some()
+                        && let Some(__value) = #krate::de::resource_meta::<#ty>(__meta.take(), __pointer, &mut __errors)
+                    {
+                        self.#field = __value;
+                    }
+                });
             }
             Kind::Attribute => {
                 de_lets.push(quote! {
@@ -774,6 +834,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
                 let mut __attributes = __object.attributes.unwrap_or_default();
                 let mut __relationships = __object.relationships.unwrap_or_default();
+                let mut __meta = __object.meta;
+                let _ = &mut __meta;
                 #(#de_lets)*
                 #krate::de::reject_unknown(&__attributes, &__relationships, __pointer, &mut __errors);
                 if !__errors.is_empty() {
@@ -792,6 +854,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
                 let mut __attributes = __object.attributes.unwrap_or_default();
                 let mut __relationships = __object.relationships.unwrap_or_default();
+                let mut __meta = __object.meta;
+                let _ = &mut __meta;
                 #(#merges)*
                 #krate::de::reject_unknown(&__attributes, &__relationships, __pointer, &mut __errors);
                 if __errors.is_empty() {
@@ -872,6 +936,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             #has_attributes
 
             #has_relationships
+
+            #serialize_meta
         }
 
         #from_resource_object

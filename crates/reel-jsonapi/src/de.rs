@@ -89,6 +89,30 @@ pub fn attribute<T: DeserializeOwned>(
     }
 }
 
+/// Reads the resource object's own `meta` into a `#[jsonapi(meta)]` field (derived code):
+/// absent is `Default`, a value of the wrong shape a 422 pointing at `meta`.
+#[doc(hidden)]
+pub fn resource_meta<T: DeserializeOwned + Default>(
+    meta: Option<crate::model::Meta>,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<T> {
+    let Some(meta) = meta else {
+        return Some(T::default());
+    };
+    match serde_json::from_value(Value::Object(meta)) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            errors.push(
+                ErrorObject::new(422, "Invalid meta")
+                    .with_detail(error.to_string())
+                    .with_pointer(format!("{pointer}/meta")),
+            );
+            None
+        }
+    }
+}
+
 /// Takes and deserializes one attribute of an update (derived code): `None` when the attribute
 /// is absent (the current value stays) or invalid (an error is recorded).
 #[doc(hidden)]
@@ -363,9 +387,9 @@ impl Included {
             let Some(id) = object.id.clone() else {
                 continue;
             };
-            // Response documents carry links and meta the typed value has no place for.
+            // Response documents carry links the typed value has no place for; `meta` is read
+            // by a `#[jsonapi(meta)]` field, if there is one.
             object.links = None;
-            object.meta = None;
             resources
                 .entry((object.type_name.clone(), id))
                 .or_insert((index, object));
@@ -694,9 +718,9 @@ pub fn from_response<T: FromResourceObject>(bytes: &[u8]) -> Result<Vec<T>, Erro
         } else {
             "/data".to_owned()
         };
-        // Response documents carry links and meta the typed value has no place for.
+        // Response documents carry links the typed value has no place for; `meta` is read by a
+        // `#[jsonapi(meta)]` field, if there is one.
         object.links = None;
-        object.meta = None;
         included.enter_primary(&object.type_name, object.id.as_deref());
         match T::from_included(object, &pointer, &mut included) {
             Ok(value) => out.push(value),

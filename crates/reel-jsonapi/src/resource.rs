@@ -160,6 +160,17 @@ pub trait Resource<A = ()>: ResourceType + ResourceId {
         context: &Context<A>,
     ) -> Result<(), M::Error>;
 
+    /// Writes the resource object's own `meta` entry, if it has one (`#[jsonapi(meta)]`); by
+    /// default none.
+    fn serialize_meta<M: SerializeMap>(
+        &self,
+        map: &mut M,
+        context: &Context<A>,
+    ) -> Result<(), M::Error> {
+        let _ = (map, context);
+        Ok(())
+    }
+
     /// Whether [`serialize_attributes`](Self::serialize_attributes) writes at least one entry
     /// with these `fields` and `context`; when it would write none, the `attributes` member is
     /// left out. By default: whether `fields` selects any declared attribute.

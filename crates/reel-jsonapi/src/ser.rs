@@ -486,6 +486,7 @@ impl<R: Resource<A>, A> Serialize for ResourceSer<'_, R, A> {
                 },
             )?;
         }
+        self.resource.serialize_meta(&mut map, self.context)?;
         map.end()
     }
 }
