@@ -9,7 +9,16 @@ use proc_macro2::TokenStream as Tokens;
 use quote::quote;
 use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
 
-/// Implements the reel-jsonapi resource traits for a struct.
+/// Implements the reel-jsonapi resource traits for a struct, or for an enum of resources (a
+/// polymorphic relationship target).
+///
+/// An enum `#[jsonapi(type = "attachments")] enum Attachment { Image(Image), Video(Video) }`
+/// (each variant wrapping one resource type) can be the target of `#[jsonapi(relationship)]`
+/// fields (`Option<Attachment>`, `Vec<Attachment>`): each value is written with its variant's
+/// type and included as such, linkage of any variant's type is accepted in requests, and
+/// `from_response` builds the variant the included resource's type names. The enum's own
+/// `type` only names it in error messages; include paths stop at it (`attachments` can be
+/// included, `attachments.x` cannot).
 ///
 /// Struct attributes: `#[jsonapi(type = "articles")]` (required),
 /// `rename_all = "camelCase" | "kebab-case" | "snake_case" | "as-is"`, `context = Type` (the
@@ -150,6 +159,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             &input.generics,
             "#[derive(Resource)] does not support generic structs",
         ));
+    }
+    if let Data::Enum(data) = &input.data {
+        return expand_enum(input, data);
     }
     let Data::Struct(data) = &input.data else {
         return Err(syn::Error::new_spanned(
@@ -753,6 +765,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                         &mut __relationships,
                         #name,
                         <#inner as #krate::ResourceType>::TYPE,
+                        <#inner as #krate::ResourceType>::accepts_type,
                         #to_many,
                         __pointer,
                         &mut __errors,
@@ -941,6 +954,227 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         }
 
         #from_resource_object
+    })
+}
+
+/// A polymorphic resource: an enum whose variants each wrap one resource type. Every trait
+/// delegates to the variant; `type_of` is the variant's type, `accepts_type` any variant's.
+fn expand_enum(input: &DeriveInput, data: &syn::DataEnum) -> syn::Result<Tokens> {
+    let mut type_name: Option<String> = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("jsonapi")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("type") {
+                type_name = Some(meta.value()?.parse::<LitStr>()?.value());
+                Ok(())
+            } else {
+                Err(meta.error("a polymorphic resource (an enum) takes only `type = \"..\"`"))
+            }
+        })?;
+    }
+    let Some(type_name) = type_name else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "missing #[jsonapi(type = \"...\")]: the name of this polymorphic relationship target, used in error messages",
+        ));
+    };
+    let mut variants = Vec::new();
+    for variant in &data.variants {
+        let Fields::Unnamed(fields) = &variant.fields else {
+            return Err(syn::Error::new_spanned(
+                variant,
+                "each variant of a polymorphic resource wraps one resource: `Variant(Type)`",
+            ));
+        };
+        let Some(field) = fields.unnamed.first().filter(|_| fields.unnamed.len() == 1) else {
+            return Err(syn::Error::new_spanned(
+                variant,
+                "each variant of a polymorphic resource wraps one resource: `Variant(Type)`",
+            ));
+        };
+        variants.push((
+            variant.ident.clone(),
+            unbox(&field.ty),
+            unbox(&field.ty) != field.ty,
+        ));
+    }
+    if variants.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "a polymorphic resource needs at least one variant",
+        ));
+    }
+    let ident = &input.ident;
+    let krate = quote!(::reel_jsonapi);
+    let names: Vec<&syn::Ident> = variants.iter().map(|(v, _, _)| v).collect();
+    // The resource types, with `Box`/`Arc`/`Rc` stripped; values are reached with `Borrow`.
+    let types: Vec<&Type> = variants.iter().map(|(_, t, _)| t).collect();
+    let plain_names: Vec<&syn::Ident> = variants
+        .iter()
+        .filter(|v| !v.2)
+        .map(|(v, _, _)| v)
+        .collect();
+    let plain_types: Vec<&Type> = variants
+        .iter()
+        .filter(|v| !v.2)
+        .map(|(_, t, _)| t)
+        .collect();
+    let bounds = quote!(#(#types: #krate::Resource<__A>,)*);
+    Ok(quote! {
+        impl #krate::ResourceType for #ident {
+            const TYPE: &'static str = #type_name;
+
+            fn meta() -> &'static #krate::ResourceMeta {
+                static META: #krate::ResourceMeta = #krate::ResourceMeta {
+                    type_name: #type_name,
+                    attributes: &[],
+                    writable_attributes: &[],
+                    sortable_attributes: &[],
+                    relationships: &[],
+                };
+                &META
+            }
+
+            fn type_of(&self) -> &'static str {
+                match self {
+                    #(Self::#names(__v) => #krate::ResourceType::type_of(::std::borrow::Borrow::<#types>::borrow(__v)),)*
+                }
+            }
+
+            fn accepts_type(__type_name: &str) -> bool {
+                #(<#types as #krate::ResourceType>::accepts_type(__type_name))||*
+            }
+        }
+
+        impl #krate::ResourceId for #ident {
+            fn resource_id(&self) -> impl ::std::fmt::Display + '_ {
+                #krate::ser::DisplayWith(move |__f: &mut ::std::fmt::Formatter<'_>| match self {
+                    #(Self::#names(__v) => ::std::fmt::Display::fmt(&#krate::ResourceId::resource_id(::std::borrow::Borrow::<#types>::borrow(__v)), __f),)*
+                })
+            }
+
+            fn id_key(&self) -> #krate::ser::IdKey {
+                match self {
+                    #(Self::#names(__v) => #krate::ResourceId::id_key(::std::borrow::Borrow::<#types>::borrow(__v)),)*
+                }
+            }
+        }
+
+        impl<__A> #krate::Resource<__A> for #ident
+        where
+            #bounds
+        {
+            fn serialize_attributes<__M: #krate::__private::serde::ser::SerializeMap>(
+                &self,
+                __map: &mut __M,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<__A>,
+            ) -> ::std::result::Result<(), __M::Error> {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::serialize_attributes(::std::borrow::Borrow::<#types>::borrow(__v), __map, __fields, __context),)*
+                }
+            }
+
+            fn serialize_relationships<__M: #krate::__private::serde::ser::SerializeMap>(
+                &self,
+                __map: &mut __M,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<__A>,
+            ) -> ::std::result::Result<(), __M::Error> {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::serialize_relationships(::std::borrow::Borrow::<#types>::borrow(__v), __map, __fields, __context),)*
+                }
+            }
+
+            fn collect_included<'__a>(
+                &'__a self,
+                __include: &#krate::IncludeTree,
+                __sink: &mut #krate::ser::IncludedSink<'__a, __A>,
+            ) {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::collect_included(::std::borrow::Borrow::<#types>::borrow(__v), __include, __sink),)*
+                }
+            }
+
+            fn resource_links(
+                &self,
+                __context: &#krate::Context<__A>,
+            ) -> ::std::vec::Vec<(&'static str, #krate::Link)> {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::resource_links(::std::borrow::Borrow::<#types>::borrow(__v), __context),)*
+                }
+            }
+
+            fn serialize_meta<__M: #krate::__private::serde::ser::SerializeMap>(
+                &self,
+                __map: &mut __M,
+                __context: &#krate::Context<__A>,
+            ) -> ::std::result::Result<(), __M::Error> {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::serialize_meta(::std::borrow::Borrow::<#types>::borrow(__v), __map, __context),)*
+                }
+            }
+
+            fn has_attributes(
+                &self,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<__A>,
+            ) -> bool {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::has_attributes(::std::borrow::Borrow::<#types>::borrow(__v), __fields, __context),)*
+                }
+            }
+
+            fn has_relationships(
+                &self,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<__A>,
+            ) -> bool {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::has_relationships(::std::borrow::Borrow::<#types>::borrow(__v), __fields, __context),)*
+                }
+            }
+        }
+
+        impl #krate::FromResourceObject for #ident {
+            fn from_resource_object(
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                Self::from_included(__object, __pointer, &mut #krate::de::Included::none())
+            }
+
+            fn from_included(
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+                __included: &mut #krate::de::Included,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                #(
+                    if <#types as #krate::ResourceType>::accepts_type(&__object.type_name) {
+                        return <#types as #krate::FromResourceObject>::from_included(__object, __pointer, __included)
+                            .map(|__v| Self::#names(::std::convert::From::from(__v)));
+                    }
+                )*
+                let mut __errors = ::std::vec::Vec::new();
+                #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
+                Err(__errors)
+            }
+
+            fn merge_resource_object(
+                self,
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                match self {
+                    #(
+                        Self::#plain_names(__v) if <#plain_types as #krate::ResourceType>::accepts_type(&__object.type_name) => {
+                            <#plain_types as #krate::FromResourceObject>::merge_resource_object(__v, __object, __pointer).map(Self::#plain_names)
+                        }
+                    )*
+                    // A boxed variant, or another variant's type: read the object whole.
+                    _ => Self::from_resource_object(__object, __pointer),
+                }
+            }
+        }
     })
 }
 

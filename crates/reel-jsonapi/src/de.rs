@@ -273,6 +273,7 @@ pub fn resource_linkage(
     relationships: &mut BTreeMap<String, Relationship>,
     name: &str,
     expected_type: &str,
+    accepts: fn(&str) -> bool,
     to_many: bool,
     pointer: &str,
     errors: &mut Vec<ErrorObject>,
@@ -282,7 +283,7 @@ pub fn resource_linkage(
     let check = |identifier: &ResourceIdentifier,
                  at: &dyn Fn() -> String,
                  errors: &mut Vec<ErrorObject>| {
-        if identifier.type_name != expected_type {
+        if !accepts(&identifier.type_name) {
             errors.push(
                 ErrorObject::new(409, "Wrong related resource type")
                     .with_detail(format!(

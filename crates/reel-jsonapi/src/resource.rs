@@ -127,6 +127,21 @@ pub trait ResourceType {
 
     /// The static description of this resource type.
     fn meta() -> &'static ResourceMeta;
+
+    /// The `type` of this value: [`Self::TYPE`], except for a polymorphic resource (an enum
+    /// deriving `Resource`), whose value has its variant's type.
+    fn type_of(&self) -> &'static str {
+        Self::TYPE
+    }
+
+    /// Whether a resource of type `type_name` can be read as this type: [`Self::TYPE`], or any
+    /// variant's type for a polymorphic resource.
+    fn accepts_type(type_name: &str) -> bool
+    where
+        Self: Sized,
+    {
+        type_name == Self::TYPE
+    }
 }
 
 /// The id of a resource, independent of any context. Implemented by `#[derive(Resource)]`.
