@@ -369,11 +369,24 @@ pub struct Included {
     path: Vec<(String, String)>,
     /// How many relationships below the primary resource the current one is.
     depth: usize,
+    /// How many more related resources may be built for this document.
+    builds_left: usize,
+    /// Whether running out of builds was reported.
+    exhausted: bool,
 }
 
 impl Included {
     /// How many relationships below the primary data the typed graph is filled.
     pub const MAX_DEPTH: usize = 32;
+
+    /// The typed graph builds a resource once per path that reaches it; a document whose
+    /// included resources fan out and join again (a diamond chain) has exponentially many
+    /// paths. Building stops with a 400 error after this many builds per included resource
+    /// (or [`Self::MIN_BUILDS`], whichever is more).
+    pub const MAX_BUILDS_PER_INCLUDED: usize = 64;
+
+    /// The smallest build budget of a document.
+    pub const MIN_BUILDS: usize = 10_000;
 
     /// No included resources: what a request reads with (related resources stay unfilled).
     pub fn none() -> Self {
@@ -397,9 +410,13 @@ impl Included {
         }
         Self {
             active: true,
+            builds_left: Self::MAX_BUILDS_PER_INCLUDED
+                .saturating_mul(resources.len())
+                .max(Self::MIN_BUILDS),
             resources,
             path: Vec::new(),
             depth: 0,
+            exhausted: false,
         }
     }
 
@@ -441,6 +458,23 @@ pub fn related<R: FromResourceObject>(
     }
     let (index, object) = included.resources.get(&key)?;
     let (index, object) = (*index, object.clone());
+    if included.builds_left == 0 {
+        if !included.exhausted {
+            included.exhausted = true;
+            errors.push(
+                ErrorObject::new(400, "Included graph too large")
+                    .with_detail(format!(
+                        "building the related resources of this document takes more than {} steps (shared resources reached by exponentially many paths)",
+                        Included::MAX_BUILDS_PER_INCLUDED
+                            .saturating_mul(included.resources.len())
+                            .max(Included::MIN_BUILDS)
+                    ))
+                    .with_pointer("/included"),
+            );
+        }
+        return None;
+    }
+    included.builds_left -= 1;
     included.path.push(key);
     included.depth += 1;
     let built = R::from_included(object, &format!("/included/{index}"), included);

@@ -244,3 +244,43 @@ fn depth_is_bounded() {
     }
     assert_eq!(depth, Included::MAX_DEPTH);
 }
+
+#[test]
+fn a_diamond_chain_cannot_explode_the_graph() {
+    // Level i has two nodes, each pointing at both nodes of level i + 1: 2^30 paths to the
+    // bottom. The build stops at its budget with an error instead of running for ever.
+    let levels = 30;
+    let mut included = Vec::new();
+    for level in 1..=levels {
+        for side in ["a", "b"] {
+            let children = if level == levels {
+                String::new()
+            } else {
+                format!(
+                    r#","relationships":{{"children":{{"data":[{{"type":"nodes","id":"{0}a"}},{{"type":"nodes","id":"{0}b"}}]}}}}"#,
+                    level + 1
+                )
+            };
+            included.push(format!(
+                r#"{{"type":"nodes","id":"{level}{side}"{children}}}"#
+            ));
+        }
+    }
+    let json = format!(
+        r#"{{"data":{{"type":"nodes","id":"0","relationships":{{"children":{{"data":[{{"type":"nodes","id":"1a"}},{{"type":"nodes","id":"1b"}}]}}}}}},"included":[{}]}}"#,
+        included.join(",")
+    );
+    let error = from_response::<Tree>(json.as_bytes()).unwrap_err();
+    assert_eq!(error.errors.len(), 1);
+    assert_eq!(error.errors[0].pointer(), Some("/included"));
+    assert_eq!(error.status(), 400);
+}
+
+#[derive(Resource, Debug, Clone, PartialEq)]
+#[jsonapi(type = "nodes")]
+struct Tree {
+    #[jsonapi(id)]
+    id: String,
+    #[jsonapi(relationship)]
+    children: Vec<Tree>,
+}
