@@ -9,7 +9,16 @@ use proc_macro2::TokenStream as Tokens;
 use quote::quote;
 use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
 
-/// Implements the reel-jsonapi resource traits for a struct.
+/// Implements the reel-jsonapi resource traits for a struct, or for an enum of resources (a
+/// polymorphic relationship target).
+///
+/// An enum `#[jsonapi(type = "attachments")] enum Attachment { Image(Image), Video(Video) }`
+/// (each variant wrapping one resource type) can be the target of `#[jsonapi(relationship)]`
+/// fields (`Option<Attachment>`, `Vec<Attachment>`): each value is written with its variant's
+/// type and included as such, linkage of any variant's type is accepted in requests, and
+/// `from_response` builds the variant the included resource's type names. The enum's own
+/// `type` only names it in error messages; include paths stop at it (`attachments` can be
+/// included, `attachments.x` cannot).
 ///
 /// Struct attributes: `#[jsonapi(type = "articles")]` (required),
 /// `rename_all = "camelCase" | "kebab-case" | "snake_case" | "as-is"`, `context = Type` (the
@@ -19,16 +28,19 @@ use syn::{Data, DeriveInput, Fields, LitStr, Path, Type, parse_macro_input};
 /// `fn(&Self, &Context<A>) -> Option<impl Into<Link>>` (a resource link written after `self`;
 /// `None` leaves it out).
 ///
-/// Field attributes: `id` (exactly one field; `Display + FromStr`), `rename = "name"`, `skip`,
+/// Field attributes: `id` (exactly one field; `Display + FromStr`), `meta` (at most one field:
+/// the resource object's own `meta`, any `Serialize + DeserializeOwned + Default` value that
+/// serializes to an object; an `Option` that is `None` writes none), `rename = "name"`, `skip`,
 /// `visible_if = path::to_fn` (`fn(&Self, &Context<A>) -> bool`), `relationship` (the field
 /// holds related resources: `R`, `Option<R>`, `Vec<R>`, with `R` possibly in a `Box`, `Arc` or
 /// `Rc`) and `relationship, type = "people"` (the field holds ids only: `I`, `Option<I>`,
 /// `Vec<I>`).
 ///
-/// `FromResourceObject` (reading requests) is implemented unless a field holds a single,
-/// non-optional related resource, which a request (linkage only) cannot fill. Skipped fields and
-/// related-resource fields are `Default` when read; the id is `Default` when a create request
-/// carries none. Without `context`, the impl is generic over the assigns type, so every related
+/// `FromResourceObject` (reading requests and responses) is always implemented. Skipped fields
+/// are `Default` when read; the id is `Default` when a create request carries none. Fields
+/// holding related resources are filled from `included` when a response is read
+/// (`de::from_response`); a request carries linkage only, so they stay empty there (`None`,
+/// `[]`) and a single, non-optional related resource in a request is a 422 error. Without `context`, the impl is generic over the assigns type, so every related
 /// resource must be too; a resource related to one with a specific `context` declares the same
 /// `context`. Related resources may refer to each other (writer ↔ books).
 #[proc_macro_derive(Resource, attributes(jsonapi))]
@@ -89,6 +101,8 @@ enum Kind {
     Id,
     Attribute,
     Skip,
+    /// The resource object's own `meta`.
+    Meta,
     Relationship {
         /// `Some(type)` for id-only linkage.
         id_type: Option<String>,
@@ -145,6 +159,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             &input.generics,
             "#[derive(Resource)] does not support generic structs",
         ));
+    }
+    if let Data::Enum(data) = &input.data {
+        return expand_enum(input, data);
     }
     let Data::Struct(data) = &input.data else {
         return Err(syn::Error::new_spanned(
@@ -269,6 +286,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             continue;
         };
         let mut is_id = false;
+        let mut is_meta = false;
         let mut skip = false;
         let mut relationship = false;
         let mut id_type = None;
@@ -280,6 +298,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     is_id = true;
                 } else if meta.path.is_ident("skip") {
                     skip = true;
+                } else if meta.path.is_ident("meta") {
+                    is_meta = true;
                 } else if meta.path.is_ident("relationship") {
                     relationship = true;
                 } else if meta.path.is_ident("type") {
@@ -290,7 +310,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     visible_if = Some(meta.value()?.parse::<Path>()?);
                 } else {
                     return Err(meta.error(
-                        "expected `id`, `skip`, `relationship`, `type`, `rename` or `visible_if`",
+                        "expected `id`, `meta`, `skip`, `relationship`, `type`, `rename` or `visible_if`",
                     ));
                 }
                 Ok(())
@@ -304,6 +324,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         let name = rename.unwrap_or_else(|| case.apply(&rust_name));
         let kind = if is_id {
             Kind::Id
+        } else if is_meta {
+            Kind::Meta
         } else if skip {
             Kind::Skip
         } else if relationship {
@@ -327,13 +349,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
             Kind::Attribute
         };
-        if !matches!(kind, Kind::Id | Kind::Skip) && !valid_member_name(&name) {
+        if !matches!(kind, Kind::Id | Kind::Skip | Kind::Meta) && !valid_member_name(&name) {
             return Err(syn::Error::new_spanned(
                 &ident,
                 format!("`{name}` is not a valid JSON:API member name"),
             ));
         }
-        if !matches!(kind, Kind::Id | Kind::Skip)
+        if !matches!(kind, Kind::Id | Kind::Skip | Kind::Meta)
             && matches!(name.as_str(), "id" | "type" | "links" | "relationships")
         {
             return Err(syn::Error::new_spanned(
@@ -353,6 +375,17 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         .iter()
         .filter(|f| matches!(f.kind, Kind::Id))
         .collect();
+    if fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Meta))
+        .count()
+        > 1
+    {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "at most one field may be marked #[jsonapi(meta)]",
+        ));
+    }
     let [id_field] = ids.as_slice() else {
         return Err(syn::Error::new_spanned(
             &input.ident,
@@ -539,6 +572,87 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         })
     });
 
+    // With `visible_if` members, whether any member is written depends on the context: the
+    // generated check keeps an empty `attributes`/`relationships` object out of the document.
+    let has_members = |relationships: bool| {
+        let members: Vec<&Field> = fields
+            .iter()
+            .filter(|f| {
+                if relationships {
+                    matches!(f.kind, Kind::Relationship { .. })
+                } else {
+                    matches!(f.kind, Kind::Attribute)
+                }
+            })
+            .collect();
+        if members.iter().all(|f| f.visible_if.is_none()) {
+            return quote!();
+        }
+        let checks = members.iter().map(|f| {
+            let name = &f.name;
+            match &f.visible_if {
+                Some(path) => {
+                    quote!(|| (#krate::ser::selected(__fields, #name) && (#path)(self, __context)))
+                }
+                None => quote!(|| #krate::ser::selected(__fields, #name)),
+            }
+        });
+        let computed_checks = if relationships {
+            Vec::new()
+        } else {
+            computed
+                .iter()
+                .map(|c| {
+                    let name = &c.name;
+                    quote!(|| #krate::ser::selected(__fields, #name))
+                })
+                .collect()
+        };
+        let method = if relationships {
+            quote!(has_relationships)
+        } else {
+            quote!(has_attributes)
+        };
+        quote! {
+            fn #method(
+                &self,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<#assigns>,
+            ) -> bool {
+                false #(#checks)* #(#computed_checks)*
+            }
+        }
+    };
+    // The resource object's `meta` (`#[jsonapi(meta)]`): an `Option` that is `None` writes none.
+    let serialize_meta = match fields.iter().find(|f| matches!(f.kind, Kind::Meta)) {
+        None => quote!(),
+        Some(f) => {
+            let field = &f.ident;
+            let write = if shape_of(&f.ty).0 == Shape::Optional {
+                quote! {
+                    if let ::std::option::Option::Some(__meta) = &self.#field {
+                        __map.serialize_entry("meta", __meta)?;
+                    }
+                }
+            } else {
+                quote!(__map.serialize_entry("meta", &self.#field)?;)
+            };
+            quote! {
+                fn serialize_meta<__M: #krate::__private::serde::ser::SerializeMap>(
+                    &self,
+                    __map: &mut __M,
+                    __context: &#krate::Context<#assigns>,
+                ) -> ::std::result::Result<(), __M::Error> {
+                    let _ = __context;
+                    #write
+                    Ok(())
+                }
+            }
+        }
+    };
+    let has_attributes = has_members(false);
+    let has_relationships = has_members(true);
+
     // The resource's own links (`link(name = .., with = ..)`); a `None` leaves the link out.
     let resource_links = if links.is_empty() {
         quote!()
@@ -587,6 +701,19 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
             Kind::Skip => {
                 de_lets.push(quote!(let #local: #ty = ::std::default::Default::default();));
+            }
+            Kind::Meta => {
+                de_lets.push(quote! {
+                    let #local: Option<#ty> = #krate::de::resource_meta(__meta.take(), __pointer, &mut __errors);
+                });
+                de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
+                merges.push(quote! {
+                    if __meta.is_some()
+                        && let Some(__value) = #krate::de::resource_meta::<#ty>(__meta.take(), __pointer, &mut __errors)
+                    {
+                        self.#field = __value;
+                    }
+                });
             }
             Kind::Attribute => {
                 de_lets.push(quote! {
@@ -638,36 +765,67 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                         &mut __relationships,
                         #name,
                         <#inner as #krate::ResourceType>::TYPE,
+                        <#inner as #krate::ResourceType>::accepts_type,
                         #to_many,
                         __pointer,
                         &mut __errors,
-                    );
+                    )
                 };
-                de_lets.push(quote! {
-                    let #local: #ty = {
-                        #check
-                        ::std::default::Default::default()
-                    };
-                });
-                merges.push(check);
+                // Requests read with `Included::none()`: the linkage is checked, the field stays
+                // empty. Responses fill it from `included`.
+                match shape {
+                    Shape::Optional => de_lets.push(quote! {
+                        let #local: #ty = {
+                            let __ids = #check;
+                            __ids
+                                .first()
+                                .and_then(|__id| #krate::de::related::<#inner>(__included, __id, &mut __errors))
+                                .map(::std::convert::From::from)
+                        };
+                    }),
+                    Shape::Many => de_lets.push(quote! {
+                        let #local: #ty = {
+                            let __ids = #check;
+                            __ids
+                                .iter()
+                                .filter_map(|__id| #krate::de::related::<#inner>(__included, __id, &mut __errors))
+                                .map(::std::convert::From::from)
+                                .collect()
+                        };
+                    }),
+                    Shape::One => {
+                        de_lets.push(quote! {
+                            let #local: ::std::option::Option<#ty> = {
+                                let __before = __errors.len();
+                                let __ids = #check;
+                                match __ids
+                                    .first()
+                                    .and_then(|__id| #krate::de::related::<#inner>(__included, __id, &mut __errors))
+                                {
+                                    ::std::option::Option::Some(__value) => {
+                                        ::std::option::Option::Some(::std::convert::From::from(__value))
+                                    }
+                                    ::std::option::Option::None => {
+                                        if __errors.len() == __before {
+                                            #krate::de::missing_related(#name, __included, __pointer, &mut __errors);
+                                        }
+                                        ::std::option::Option::None
+                                    }
+                                }
+                            };
+                        });
+                        de_unwraps.push(quote!(let Some(#local) = #local else { return Err(__errors) };));
+                    }
+                }
+                merges.push(quote!(let _ = #check;));
             }
         }
         de_fields.push(quote!(#field: #local));
     }
 
-    // A plain related resource has no value to take from a request, which carries linkage only.
-    let deserializable = !fields.iter().any(|f| {
-        matches!(
-            f.kind,
-            Kind::Relationship {
-                id_type: None,
-                shape: Shape::One,
-                ..
-            }
-        )
-    });
-    let from_resource_object = if deserializable {
-        quote! {
+    // A plain related resource cannot be filled from a request, which carries linkage only:
+    // reading one from a request is a 422 at run time; a response fills it from `included`.
+    let from_resource_object = quote! {
         impl #krate::FromResourceObject for #ident
         where
             #id_ty: ::std::default::Default + ::std::str::FromStr,
@@ -676,10 +834,21 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 __object: #krate::model::ResourceObject,
                 __pointer: &str,
             ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                Self::from_included(__object, __pointer, &mut #krate::de::Included::none())
+            }
+
+            fn from_included(
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+                __included: &mut #krate::de::Included,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                let _ = &__included;
                 let mut __errors = ::std::vec::Vec::new();
                 #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
                 let mut __attributes = __object.attributes.unwrap_or_default();
                 let mut __relationships = __object.relationships.unwrap_or_default();
+                let mut __meta = __object.meta;
+                let _ = &mut __meta;
                 #(#de_lets)*
                 #krate::de::reject_unknown(&__attributes, &__relationships, __pointer, &mut __errors);
                 if !__errors.is_empty() {
@@ -698,6 +867,8 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
                 let mut __attributes = __object.attributes.unwrap_or_default();
                 let mut __relationships = __object.relationships.unwrap_or_default();
+                let mut __meta = __object.meta;
+                let _ = &mut __meta;
                 #(#merges)*
                 #krate::de::reject_unknown(&__attributes, &__relationships, __pointer, &mut __errors);
                 if __errors.is_empty() {
@@ -707,9 +878,6 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 }
             }
         }
-        }
-    } else {
-        quote!()
     };
 
     Ok(quote! {
@@ -777,9 +945,236 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
 
             #resource_links
+
+            #has_attributes
+
+            #has_relationships
+
+            #serialize_meta
         }
 
         #from_resource_object
+    })
+}
+
+/// A polymorphic resource: an enum whose variants each wrap one resource type. Every trait
+/// delegates to the variant; `type_of` is the variant's type, `accepts_type` any variant's.
+fn expand_enum(input: &DeriveInput, data: &syn::DataEnum) -> syn::Result<Tokens> {
+    let mut type_name: Option<String> = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("jsonapi")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("type") {
+                type_name = Some(meta.value()?.parse::<LitStr>()?.value());
+                Ok(())
+            } else {
+                Err(meta.error("a polymorphic resource (an enum) takes only `type = \"..\"`"))
+            }
+        })?;
+    }
+    let Some(type_name) = type_name else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "missing #[jsonapi(type = \"...\")]: the name of this polymorphic relationship target, used in error messages",
+        ));
+    };
+    let mut variants = Vec::new();
+    for variant in &data.variants {
+        let Fields::Unnamed(fields) = &variant.fields else {
+            return Err(syn::Error::new_spanned(
+                variant,
+                "each variant of a polymorphic resource wraps one resource: `Variant(Type)`",
+            ));
+        };
+        let Some(field) = fields.unnamed.first().filter(|_| fields.unnamed.len() == 1) else {
+            return Err(syn::Error::new_spanned(
+                variant,
+                "each variant of a polymorphic resource wraps one resource: `Variant(Type)`",
+            ));
+        };
+        variants.push((
+            variant.ident.clone(),
+            unbox(&field.ty),
+            unbox(&field.ty) != field.ty,
+        ));
+    }
+    if variants.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "a polymorphic resource needs at least one variant",
+        ));
+    }
+    let ident = &input.ident;
+    let krate = quote!(::reel_jsonapi);
+    let names: Vec<&syn::Ident> = variants.iter().map(|(v, _, _)| v).collect();
+    // The resource types, with `Box`/`Arc`/`Rc` stripped; values are reached with `Borrow`.
+    let types: Vec<&Type> = variants.iter().map(|(_, t, _)| t).collect();
+    let plain_names: Vec<&syn::Ident> = variants
+        .iter()
+        .filter(|v| !v.2)
+        .map(|(v, _, _)| v)
+        .collect();
+    let plain_types: Vec<&Type> = variants
+        .iter()
+        .filter(|v| !v.2)
+        .map(|(_, t, _)| t)
+        .collect();
+    let bounds = quote!(#(#types: #krate::Resource<__A>,)*);
+    Ok(quote! {
+        impl #krate::ResourceType for #ident {
+            const TYPE: &'static str = #type_name;
+
+            fn meta() -> &'static #krate::ResourceMeta {
+                static META: #krate::ResourceMeta = #krate::ResourceMeta {
+                    type_name: #type_name,
+                    attributes: &[],
+                    writable_attributes: &[],
+                    sortable_attributes: &[],
+                    relationships: &[],
+                };
+                &META
+            }
+
+            fn type_of(&self) -> &'static str {
+                match self {
+                    #(Self::#names(__v) => #krate::ResourceType::type_of(::std::borrow::Borrow::<#types>::borrow(__v)),)*
+                }
+            }
+
+            fn accepts_type(__type_name: &str) -> bool {
+                #(<#types as #krate::ResourceType>::accepts_type(__type_name))||*
+            }
+        }
+
+        impl #krate::ResourceId for #ident {
+            fn resource_id(&self) -> impl ::std::fmt::Display + '_ {
+                #krate::ser::DisplayWith(move |__f: &mut ::std::fmt::Formatter<'_>| match self {
+                    #(Self::#names(__v) => ::std::fmt::Display::fmt(&#krate::ResourceId::resource_id(::std::borrow::Borrow::<#types>::borrow(__v)), __f),)*
+                })
+            }
+
+            fn id_key(&self) -> #krate::ser::IdKey {
+                match self {
+                    #(Self::#names(__v) => #krate::ResourceId::id_key(::std::borrow::Borrow::<#types>::borrow(__v)),)*
+                }
+            }
+        }
+
+        impl<__A> #krate::Resource<__A> for #ident
+        where
+            #bounds
+        {
+            fn serialize_attributes<__M: #krate::__private::serde::ser::SerializeMap>(
+                &self,
+                __map: &mut __M,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<__A>,
+            ) -> ::std::result::Result<(), __M::Error> {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::serialize_attributes(::std::borrow::Borrow::<#types>::borrow(__v), __map, __fields, __context),)*
+                }
+            }
+
+            fn serialize_relationships<__M: #krate::__private::serde::ser::SerializeMap>(
+                &self,
+                __map: &mut __M,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<__A>,
+            ) -> ::std::result::Result<(), __M::Error> {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::serialize_relationships(::std::borrow::Borrow::<#types>::borrow(__v), __map, __fields, __context),)*
+                }
+            }
+
+            fn collect_included<'__a>(
+                &'__a self,
+                __include: &#krate::IncludeTree,
+                __sink: &mut #krate::ser::IncludedSink<'__a, __A>,
+            ) {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::collect_included(::std::borrow::Borrow::<#types>::borrow(__v), __include, __sink),)*
+                }
+            }
+
+            fn resource_links(
+                &self,
+                __context: &#krate::Context<__A>,
+            ) -> ::std::vec::Vec<(&'static str, #krate::Link)> {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::resource_links(::std::borrow::Borrow::<#types>::borrow(__v), __context),)*
+                }
+            }
+
+            fn serialize_meta<__M: #krate::__private::serde::ser::SerializeMap>(
+                &self,
+                __map: &mut __M,
+                __context: &#krate::Context<__A>,
+            ) -> ::std::result::Result<(), __M::Error> {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::serialize_meta(::std::borrow::Borrow::<#types>::borrow(__v), __map, __context),)*
+                }
+            }
+
+            fn has_attributes(
+                &self,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<__A>,
+            ) -> bool {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::has_attributes(::std::borrow::Borrow::<#types>::borrow(__v), __fields, __context),)*
+                }
+            }
+
+            fn has_relationships(
+                &self,
+                __fields: ::std::option::Option<&[::std::string::String]>,
+                __context: &#krate::Context<__A>,
+            ) -> bool {
+                match self {
+                    #(Self::#names(__v) => #krate::Resource::<__A>::has_relationships(::std::borrow::Borrow::<#types>::borrow(__v), __fields, __context),)*
+                }
+            }
+        }
+
+        impl #krate::FromResourceObject for #ident {
+            fn from_resource_object(
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                Self::from_included(__object, __pointer, &mut #krate::de::Included::none())
+            }
+
+            fn from_included(
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+                __included: &mut #krate::de::Included,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                #(
+                    if <#types as #krate::ResourceType>::accepts_type(&__object.type_name) {
+                        return <#types as #krate::FromResourceObject>::from_included(__object, __pointer, __included)
+                            .map(|__v| Self::#names(::std::convert::From::from(__v)));
+                    }
+                )*
+                let mut __errors = ::std::vec::Vec::new();
+                #krate::de::check_type(&__object.type_name, #type_name, __pointer, &mut __errors);
+                Err(__errors)
+            }
+
+            fn merge_resource_object(
+                self,
+                __object: #krate::model::ResourceObject,
+                __pointer: &str,
+            ) -> ::std::result::Result<Self, ::std::vec::Vec<#krate::model::ErrorObject>> {
+                match self {
+                    #(
+                        Self::#plain_names(__v) if <#plain_types as #krate::ResourceType>::accepts_type(&__object.type_name) => {
+                            <#plain_types as #krate::FromResourceObject>::merge_resource_object(__v, __object, __pointer).map(Self::#plain_names)
+                        }
+                    )*
+                    // A boxed variant, or another variant's type: read the object whole.
+                    _ => Self::from_resource_object(__object, __pointer),
+                }
+            }
+        }
     })
 }
 

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use reel_jsonapi::{Context, IncludeTree, Resource, ResourceType, collection};
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
@@ -443,4 +443,112 @@ fn serialize(c: &mut Criterion) {
 }
 
 criterion_group!(benches, serialize);
-criterion_main!(benches);
+
+/// With `REEL_JSONAPI_READ_ONCE=reel|reel_untyped_document|reel_thorough|serde_json_value|jsonapi_core|none`
+/// (or `write_reel|write_hand|write_none`: ten writes of the document; `validate_errors`)
+/// the bench builds the 10k document, reads it once with that reader and exits: instruction
+/// counts under `valgrind --tool=callgrind` (minus the `none` run, which only builds the
+/// document) give reading ratios that a loaded machine cannot disturb. Otherwise it runs the
+/// criterion benchmarks.
+fn main() {
+    // With `--features metrics` a real recorder is installed, so the counters cost what they
+    // cost in production.
+    #[cfg(feature = "metrics")]
+    {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("install the Prometheus recorder");
+        reel_jsonapi::describe_metrics();
+    }
+    if let Ok(which) = std::env::var("REEL_JSONAPI_READ_ONCE") {
+        read_once(&which);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
+
+fn read_once(which: &str) {
+    let source = articles();
+    let include = IncludeTree::parse("author,tags", Article::meta()).unwrap();
+    let ours =
+        serde_json::to_vec(&collection(&source, &Context::empty()).include(&include)).unwrap();
+    drop(source);
+    let count = match which {
+        "reel" => reel_jsonapi::de::from_response::<ArticleIn>(black_box(&ours))
+            .unwrap()
+            .len(),
+        "reel_untyped_document" => reel_jsonapi::Document::parse(black_box(&ours))
+            .unwrap()
+            .primary_resources()
+            .len(),
+        // The thorough path alone (strict `Value`, validator, model): the reader before the
+        // one-pass reader, kept for invalid documents.
+        "reel_thorough" => reel_jsonapi::Document::parse_thorough(
+            black_box(&ours),
+            reel_jsonapi::DocumentKind::Response,
+        )
+        .unwrap()
+        .primary_resources()
+        .len(),
+        "serde_json_value" => serde_json::from_slice::<serde_json::Value>(black_box(&ours))
+            .unwrap()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        "jsonapi_core" => {
+            let text = std::str::from_utf8(&ours).unwrap();
+            let doc =
+                jsonapi_core::Document::<jsonapi_core::Resource>::parse(black_box(text)).unwrap();
+            black_box(doc);
+            ARTICLES as usize
+        }
+        "write_reel" => {
+            let articles = articles();
+            let mut count = 0;
+            for _ in 0..10 {
+                count += serde_json::to_vec(
+                    &collection(black_box(&articles), &Context::empty()).include(&include),
+                )
+                .unwrap()
+                .len();
+            }
+            black_box(count);
+            ARTICLES as usize
+        }
+        "write_hand" => {
+            let articles = articles();
+            let mut count = 0;
+            for _ in 0..10 {
+                count += serde_json::to_vec(&HandDocument(black_box(&articles)))
+                    .unwrap()
+                    .len();
+            }
+            black_box(count);
+            ARTICLES as usize
+        }
+        "write_none" => {
+            black_box(articles());
+            ARTICLES as usize
+        }
+        // 10 000 validations of a document with 6 violations: the path that counts
+        // `reel_jsonapi_validation_errors_total` (compare with and without `--features metrics`).
+        "validate_errors" => {
+            let bad =
+                br#"{"data":{"type":1,"id":2,"attributes":{"a.b":1,"links":2},"bogus":1},"x":1}"#;
+            let mut errors = 0;
+            for _ in 0..10_000 {
+                errors += reel_jsonapi::validate::validate_slice(
+                    black_box(bad),
+                    reel_jsonapi::DocumentKind::Response,
+                )
+                .len();
+            }
+            black_box(errors);
+            ARTICLES as usize
+        }
+        "none" => ARTICLES as usize,
+        other => panic!("unknown reader `{other}`"),
+    };
+    assert_eq!(count, ARTICLES as usize);
+}

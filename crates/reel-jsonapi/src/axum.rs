@@ -40,6 +40,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::atomic::{ATOMIC_EXT, AtomicResults, Operations};
 use crate::de::{ClientIds, Create, Update};
 use crate::model::{Document, ErrorDocument, ErrorObject};
 use crate::names::{MEDIA_TYPE, MediaType, MediaTypeError};
@@ -436,5 +437,64 @@ impl<S: Send + Sync, R: ResourceType> FromRequestParts<S> for JsonApiQuery<R> {
             .unwrap_or_else(QueryRules::for_resource::<R>);
         let raw = parts.uri.query().unwrap_or("");
         Ok(JsonApiQuery(Query::parse(raw, &rules)?, PhantomData))
+    }
+}
+
+/// Extractor for an Atomic Operations request (`POST` with
+/// `Content-Type: application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"`): the
+/// extension must be listed in [`SupportedExtensions`] and named in `Content-Type` (415
+/// otherwise), `Accept` is checked (406), and the body is validated and read as
+/// [`Operations`] (errors point into `/atomic:operations/N`). Run the batch with
+/// [`Operations::execute`] inside your transaction and return the [`AtomicResults`].
+///
+/// ```no_run
+/// use axum::{routing::post, Extension, Router};
+/// use reel_jsonapi::atomic::{ATOMIC_EXT, AtomicResult, AtomicResults};
+/// use reel_jsonapi::axum::{AtomicRequest, SupportedExtensions};
+/// use reel_jsonapi::ErrorDocument;
+///
+/// async fn operations(AtomicRequest(operations): AtomicRequest) -> Result<AtomicResults, ErrorDocument> {
+///     // Begin a transaction; commit if `execute` succeeds, roll back otherwise.
+///     operations.execute(|_operation| Ok(AtomicResult::empty()))
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/operations", post(operations))
+///     .layer(Extension(SupportedExtensions(vec![ATOMIC_EXT.to_owned()])));
+/// ```
+#[derive(Debug, Clone)]
+pub struct AtomicRequest(pub Operations);
+
+impl<S: Send + Sync> FromRequest<S> for AtomicRequest {
+    type Rejection = JsonApiRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonApiBody(bytes, media) = JsonApiBody::from_request(request, state).await?;
+        if !media.ext.iter().any(|e| e == ATOMIC_EXT) {
+            return Err(ErrorObject::new(415, "Unsupported Media Type")
+                .with_detail(format!(
+                    "Atomic Operations requests must be sent as {}",
+                    crate::atomic::media_type()
+                ))
+                .with_header("Content-Type")
+                .into());
+        }
+        Ok(AtomicRequest(Operations::from_slice(&bytes)?))
+    }
+}
+
+impl IntoResponse for AtomicResults {
+    /// `200 OK` with the results and
+    /// `Content-Type: application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"`, or
+    /// `204 No Content` when no result carries data or meta (as the extension allows).
+    fn into_response(self) -> Response {
+        if self.is_empty() {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            response
+                .headers_mut()
+                .append(VARY, HeaderValue::from_static("accept"));
+            return response;
+        }
+        render_negotiated(200, &self, Some(&crate::atomic::media_type()))
     }
 }

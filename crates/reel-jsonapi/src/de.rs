@@ -89,6 +89,30 @@ pub fn attribute<T: DeserializeOwned>(
     }
 }
 
+/// Reads the resource object's own `meta` into a `#[jsonapi(meta)]` field (derived code):
+/// absent is `Default`, a value of the wrong shape a 422 pointing at `meta`.
+#[doc(hidden)]
+pub fn resource_meta<T: DeserializeOwned + Default>(
+    meta: Option<crate::model::Meta>,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<T> {
+    let Some(meta) = meta else {
+        return Some(T::default());
+    };
+    match serde_json::from_value(Value::Object(meta)) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            errors.push(
+                ErrorObject::new(422, "Invalid meta")
+                    .with_detail(error.to_string())
+                    .with_pointer(format!("{pointer}/meta")),
+            );
+            None
+        }
+    }
+}
+
 /// Takes and deserializes one attribute of an update (derived code): `None` when the attribute
 /// is absent (the current value stays) or invalid (an error is recorded).
 #[doc(hidden)]
@@ -108,7 +132,7 @@ pub fn attribute_patch<T: DeserializeOwned>(
 fn parse_identifier<I: FromStr>(
     identifier: &ResourceIdentifier,
     expected_type: &str,
-    pointer: &str,
+    pointer: &dyn Fn() -> String,
     errors: &mut Vec<ErrorObject>,
 ) -> Option<I> {
     if identifier.type_name != expected_type {
@@ -118,7 +142,7 @@ fn parse_identifier<I: FromStr>(
                     "expected type `{expected_type}`, got `{}`",
                     identifier.type_name
                 ))
-                .with_pointer(format!("{pointer}/type")),
+                .with_pointer(format!("{}/type", pointer())),
         );
         return None;
     }
@@ -126,7 +150,7 @@ fn parse_identifier<I: FromStr>(
         errors.push(
             ErrorObject::new(422, "Missing id")
                 .with_detail("related resources must be identified by `id`")
-                .with_pointer(pointer.to_owned()),
+                .with_pointer(pointer()),
         );
         return None;
     };
@@ -136,7 +160,7 @@ fn parse_identifier<I: FromStr>(
             errors.push(
                 ErrorObject::new(422, "Invalid id")
                     .with_detail(format!("`{raw}` is not a valid id for `{expected_type}`"))
-                    .with_pointer(format!("{pointer}/id")),
+                    .with_pointer(format!("{}/id", pointer())),
             );
             None
         }
@@ -159,7 +183,8 @@ pub fn to_one<I: FromStr>(
     pointer: &str,
     errors: &mut Vec<ErrorObject>,
 ) -> Option<Option<I>> {
-    let here = format!("{pointer}/relationships/{}/data", escape(name));
+    // Rendered only for an error: the success path allocates nothing here.
+    let here = || format!("{pointer}/relationships/{}/data", escape(name));
     match take_linkage(relationships, name) {
         None | Some(None) | Some(Some(Linkage::ToOne(None))) => Some(None),
         Some(Some(Linkage::ToOne(Some(identifier)))) => {
@@ -169,7 +194,7 @@ pub fn to_one<I: FromStr>(
             errors.push(
                 ErrorObject::new(422, "Wrong linkage")
                     .with_detail(format!("`{name}` is a to-one relationship"))
-                    .with_pointer(here),
+                    .with_pointer(here()),
             );
             None
         }
@@ -207,7 +232,8 @@ pub fn to_many<I: FromStr>(
     pointer: &str,
     errors: &mut Vec<ErrorObject>,
 ) -> Option<Vec<I>> {
-    let here = format!("{pointer}/relationships/{}/data", escape(name));
+    // Rendered only for an error: the success path allocates nothing here.
+    let here = || format!("{pointer}/relationships/{}/data", escape(name));
     match take_linkage(relationships, name) {
         None | Some(None) => Some(Vec::new()),
         Some(Some(Linkage::ToMany(identifiers))) => {
@@ -216,7 +242,12 @@ pub fn to_many<I: FromStr>(
                 .iter()
                 .enumerate()
                 .filter_map(|(i, identifier)| {
-                    parse_identifier(identifier, expected_type, &format!("{here}/{i}"), errors)
+                    parse_identifier(
+                        identifier,
+                        expected_type,
+                        &|| format!("{}/{i}", here()),
+                        errors,
+                    )
                 })
                 .collect();
             (errors.len() == before).then_some(ids)
@@ -225,7 +256,7 @@ pub fn to_many<I: FromStr>(
             errors.push(
                 ErrorObject::new(422, "Wrong linkage")
                     .with_detail(format!("`{name}` is a to-many relationship"))
-                    .with_pointer(here),
+                    .with_pointer(here()),
             );
             None
         }
@@ -233,48 +264,228 @@ pub fn to_many<I: FromStr>(
 }
 
 /// Checks the linkage of a relationship whose field holds full related resources (derived
-/// code): a request carries only identifiers, which cannot fill the field, but they must still
-/// have the right shape and type (409 for a wrong type) instead of being dropped unseen.
+/// code) and returns its identifiers of the right type. A request carries only identifiers,
+/// which cannot fill the field, but they must still have the right shape and type (409 for a
+/// wrong type) instead of being dropped unseen; a response fills the field from `included`
+/// through [`related`].
 #[doc(hidden)]
 pub fn resource_linkage(
     relationships: &mut BTreeMap<String, Relationship>,
     name: &str,
     expected_type: &str,
+    accepts: fn(&str) -> bool,
     to_many: bool,
     pointer: &str,
     errors: &mut Vec<ErrorObject>,
-) {
-    let here = format!("{pointer}/relationships/{}/data", escape(name));
-    let check = |identifier: &ResourceIdentifier, at: String, errors: &mut Vec<ErrorObject>| {
-        if identifier.type_name != expected_type {
+) -> Vec<ResourceIdentifier> {
+    // Rendered only for an error: the success path allocates nothing here.
+    let here = || format!("{pointer}/relationships/{}/data", escape(name));
+    let check = |identifier: &ResourceIdentifier,
+                 at: &dyn Fn() -> String,
+                 errors: &mut Vec<ErrorObject>| {
+        if !accepts(&identifier.type_name) {
             errors.push(
                 ErrorObject::new(409, "Wrong related resource type")
                     .with_detail(format!(
                         "expected type `{expected_type}`, got `{}`",
                         identifier.type_name
                     ))
-                    .with_pointer(format!("{at}/type")),
+                    .with_pointer(format!("{}/type", at())),
             );
+            false
+        } else {
+            true
         }
     };
     match (take_linkage(relationships, name), to_many) {
-        (None | Some(None), _) | (Some(Some(Linkage::ToOne(None))), false) => {}
+        (None | Some(None), _) | (Some(Some(Linkage::ToOne(None))), false) => Vec::new(),
         (Some(Some(Linkage::ToOne(Some(identifier)))), false) => {
-            check(&identifier, here, errors);
-        }
-        (Some(Some(Linkage::ToMany(identifiers))), true) => {
-            for (i, identifier) in identifiers.iter().enumerate() {
-                check(identifier, format!("{here}/{i}"), errors);
+            if check(&identifier, &here, errors) {
+                vec![identifier]
+            } else {
+                Vec::new()
             }
         }
-        (Some(Some(_)), to_many) => errors.push(
-            ErrorObject::new(422, "Wrong linkage")
-                .with_detail(format!(
-                    "`{name}` is a {} relationship",
-                    if to_many { "to-many" } else { "to-one" }
-                ))
-                .with_pointer(here),
-        ),
+        (Some(Some(Linkage::ToMany(identifiers))), true) => identifiers
+            .into_iter()
+            .enumerate()
+            .filter(|(i, identifier)| check(identifier, &|| format!("{}/{i}", here()), errors))
+            .map(|(_, identifier)| identifier)
+            .collect(),
+        (Some(Some(_)), to_many) => {
+            errors.push(
+                ErrorObject::new(422, "Wrong linkage")
+                    .with_detail(format!(
+                        "`{name}` is a {} relationship",
+                        if to_many { "to-many" } else { "to-one" }
+                    ))
+                    .with_pointer(here()),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Reports a required related resource that could not be filled (derived code).
+#[doc(hidden)]
+pub fn missing_related(
+    name: &str,
+    included: &Included,
+    pointer: &str,
+    errors: &mut Vec<ErrorObject>,
+) {
+    let detail = if included.is_active() {
+        format!("relationship `{name}` names no resource of `included` (request it with `include`)")
+    } else {
+        format!(
+            "relationship `{name}` holds a full resource, which a request (linkage only) cannot carry"
+        )
+    };
+    errors.push(
+        ErrorObject::new(422, "Missing related resource")
+            .with_detail(detail)
+            .with_pointer(format!("{pointer}/relationships/{}/data", escape(name))),
+    );
+}
+
+/// The `included` resources of a response document, by identity, for building the typed graph
+/// of a compound document ([`from_response`]).
+///
+/// A relationship holding full resources (`R`, `Option<R>`, `Vec<R>`, `R` possibly boxed) is
+/// filled with the included resource each identifier names. What is not filled:
+/// - a resource the document does not include (`None`, or left out of the `Vec`; a required
+///   `R` is an error);
+/// - a resource already being built on the current path (a cycle such as writer → book →
+///   writer: the inner reference is left out, as owned values cannot loop);
+/// - anything deeper than [`Included::MAX_DEPTH`] relationships below the primary data.
+///
+/// An included resource referenced from several places is built once per place.
+#[derive(Debug, Default)]
+pub struct Included {
+    active: bool,
+    /// (type, id) → (index in `included`, the resource object).
+    resources: std::collections::HashMap<(String, String), (usize, ResourceObject)>,
+    /// The (type, id) of every resource being built, outermost first.
+    path: Vec<(String, String)>,
+    /// How many relationships below the primary resource the current one is.
+    depth: usize,
+    /// How many more related resources may be built for this document.
+    builds_left: usize,
+    /// Whether running out of builds was reported.
+    exhausted: bool,
+}
+
+impl Included {
+    /// How many relationships below the primary data the typed graph is filled.
+    pub const MAX_DEPTH: usize = 32;
+
+    /// The typed graph builds a resource once per path that reaches it; a document whose
+    /// included resources fan out and join again (a diamond chain) has exponentially many
+    /// paths. Building stops with a 400 error after this many builds per included resource
+    /// (or [`Self::MIN_BUILDS`], whichever is more).
+    pub const MAX_BUILDS_PER_INCLUDED: usize = 64;
+
+    /// The smallest build budget of a document.
+    pub const MIN_BUILDS: usize = 10_000;
+
+    /// No included resources: what a request reads with (related resources stay unfilled).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The included resources of a response, in document order. Resources without an `id`
+    /// are ignored; the first of two with the same identity wins.
+    pub fn new(included: Vec<ResourceObject>) -> Self {
+        let mut resources = std::collections::HashMap::with_capacity(included.len());
+        for (index, mut object) in included.into_iter().enumerate() {
+            let Some(id) = object.id.clone() else {
+                continue;
+            };
+            // Response documents carry links the typed value has no place for; `meta` is read
+            // by a `#[jsonapi(meta)]` field, if there is one.
+            object.links = None;
+            resources
+                .entry((object.type_name.clone(), id))
+                .or_insert((index, object));
+        }
+        Self {
+            active: true,
+            builds_left: Self::MAX_BUILDS_PER_INCLUDED
+                .saturating_mul(resources.len())
+                .max(Self::MIN_BUILDS),
+            resources,
+            path: Vec::new(),
+            depth: 0,
+            exhausted: false,
+        }
+    }
+
+    /// Whether related resources are filled (a response) or not (a request).
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Marks the primary resource `(type, id)` as being built.
+    fn enter_primary(&mut self, type_name: &str, id: Option<&str>) {
+        self.path.clear();
+        self.depth = 0;
+        if self.resources.is_empty() {
+            // Nothing to fill, so no cycle to cut: no need to remember the primary resource.
+            return;
+        }
+        if let Some(id) = id {
+            self.path.push((type_name.to_owned(), id.to_owned()));
+        }
+    }
+}
+
+/// Builds the included resource `identifier` names, if the document includes it and it is
+/// neither on the current path (a cycle) nor too deep (derived code). Errors in it point into
+/// `/included/N`.
+#[doc(hidden)]
+pub fn related<R: FromResourceObject>(
+    included: &mut Included,
+    identifier: &ResourceIdentifier,
+    errors: &mut Vec<ErrorObject>,
+) -> Option<R> {
+    if !included.active || included.depth >= Included::MAX_DEPTH {
+        return None;
+    }
+    let id = identifier.id.as_deref()?;
+    let key = (identifier.type_name.clone(), id.to_owned());
+    if included.path.contains(&key) {
+        return None;
+    }
+    let (index, object) = included.resources.get(&key)?;
+    let (index, object) = (*index, object.clone());
+    if included.builds_left == 0 {
+        if !included.exhausted {
+            included.exhausted = true;
+            errors.push(
+                ErrorObject::new(400, "Included graph too large")
+                    .with_detail(format!(
+                        "building the related resources of this document takes more than {} steps (shared resources reached by exponentially many paths)",
+                        Included::MAX_BUILDS_PER_INCLUDED
+                            .saturating_mul(included.resources.len())
+                            .max(Included::MIN_BUILDS)
+                    ))
+                    .with_pointer("/included"),
+            );
+        }
+        return None;
+    }
+    included.builds_left -= 1;
+    included.path.push(key);
+    included.depth += 1;
+    let built = R::from_included(object, &format!("/included/{index}"), included);
+    included.depth -= 1;
+    included.path.pop();
+    match built {
+        Ok(value) => Some(value),
+        Err(mut inner) => {
+            errors.append(&mut inner);
+            None
+        }
     }
 }
 
@@ -508,7 +719,23 @@ impl RelationshipUpdate {
 }
 
 /// Reads a whole response document (for example from another JSON:API service) into typed
-/// primary resources, after validating it.
+/// primary resources, after validating it. Relationships holding full resources are filled
+/// from `included` (see [`Included`] for what is left out: resources not included, cycles,
+/// depth).
+///
+/// ```
+/// use reel_jsonapi::{de::from_response, Resource};
+/// #[derive(Resource, Debug, PartialEq)]
+/// #[jsonapi(type = "people")]
+/// struct Person { #[jsonapi(id)] id: u64, name: String }
+/// #[derive(Resource, Debug, PartialEq)]
+/// #[jsonapi(type = "articles")]
+/// struct Article { #[jsonapi(id)] id: u64, #[jsonapi(relationship)] author: Option<Person> }
+/// let body = br#"{"data":{"type":"articles","id":"1","relationships":{"author":{"data":{"type":"people","id":"9"}}}},
+///     "included":[{"type":"people","id":"9","attributes":{"name":"Dan"}}]}"#;
+/// let articles = from_response::<Article>(body).unwrap();
+/// assert_eq!(articles[0].author, Some(Person { id: 9, name: "Dan".into() }));
+/// ```
 pub fn from_response<T: FromResourceObject>(bytes: &[u8]) -> Result<Vec<T>, ErrorDocument> {
     let document = Document::parse(bytes)?;
     let many = matches!(document.data, Some(PrimaryData::Many(_)));
@@ -517,6 +744,7 @@ pub fn from_response<T: FromResourceObject>(bytes: &[u8]) -> Result<Vec<T>, Erro
         Some(PrimaryData::One(Some(one))) => vec![*one],
         _ => Vec::new(),
     };
+    let mut included = Included::new(document.included.unwrap_or_default());
     let mut errors = Vec::new();
     let mut out = Vec::with_capacity(objects.len());
     for (i, mut object) in objects.into_iter().enumerate() {
@@ -525,10 +753,11 @@ pub fn from_response<T: FromResourceObject>(bytes: &[u8]) -> Result<Vec<T>, Erro
         } else {
             "/data".to_owned()
         };
-        // Response documents carry links and meta the typed value has no place for.
+        // Response documents carry links the typed value has no place for; `meta` is read by a
+        // `#[jsonapi(meta)]` field, if there is one.
         object.links = None;
-        object.meta = None;
-        match T::from_resource_object(object, &pointer) {
+        included.enter_primary(&object.type_name, object.id.as_deref());
+        match T::from_included(object, &pointer, &mut included) {
             Ok(value) => out.push(value),
             Err(mut e) => errors.append(&mut e),
         }

@@ -16,6 +16,8 @@
 //!   an [`ErrorObject`] with `source.pointer`.
 //! - [`query`]: `include`, `fields[TYPE]`, `sort`, `page[...]`, `filter[...]` validated against a
 //!   resource; errors carry `source.parameter`.
+//! - [`atomic`]: the Atomic Operations extension (`atomic:operations` requests with `lid`
+//!   resolution, `atomic:results` responses).
 //! - [`model`]: the document model, [`names`]: member-name rules and the media type.
 //! - `axum` (feature): response type, content-negotiating extractor, error responses.
 //!
@@ -121,6 +123,7 @@
 //! |----------|---------|-----------------|
 //! | `derive` | yes     | `#[derive(Resource)]` (reel-jsonapi-derive) |
 //! | `axum`   | no      | `axum` module: `JsonApi` responses, the `JsonApiRequest` extractor, error responses |
+//! | `metrics` | no     | `reel_jsonapi_validation_errors_total{rule}` through the `metrics` facade; [`describe_metrics`](metrics) |
 //!
 //! # MSRV
 //!
@@ -130,7 +133,10 @@
 // path of request handling, where moving them costs nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod atomic;
 pub mod de;
+mod fast;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod query;
@@ -153,6 +159,9 @@ pub use resource::{
 };
 pub use ser::{Fieldsets, Page, ResponseDocument, collection, document, null_document};
 pub use validate::DocumentKind;
+
+#[cfg(feature = "metrics")]
+pub use metrics::describe_metrics;
 
 #[cfg(feature = "derive")]
 pub use reel_jsonapi_derive::Resource;

@@ -105,9 +105,12 @@ pub struct ResourceIdentifier {
     pub meta: Option<MetaEq>,
 }
 
-/// A `meta` object that can be compared and hashed by its serialized form.
+/// A `meta` object that can be compared and hashed by its content.
 ///
-/// Resource identifiers are used as keys; their meta is compared by content.
+/// Resource identifiers are used as keys; their meta is compared by content. The hash does not
+/// depend on member order, so it agrees with `==` also when serde_json's `preserve_order`
+/// feature (which another crate in the build may turn on) keeps maps in insertion order: equal
+/// maps built in different orders hash alike.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MetaEq(pub Meta);
@@ -116,10 +119,38 @@ impl Eq for MetaEq {}
 
 impl std::hash::Hash for MetaEq {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Maps are ordered by key, so the serialized form is canonical.
-        serde_json::to_string(&self.0)
-            .unwrap_or_default()
-            .hash(state);
+        hash_object(&self.0, state);
+    }
+}
+
+/// Hashes an object's members in key order, whatever order the map keeps them in.
+fn hash_object<H: std::hash::Hasher>(object: &serde_json::Map<String, Value>, state: &mut H) {
+    use std::hash::Hash;
+    let mut members: Vec<(&String, &Value)> = object.iter().collect();
+    members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    members.len().hash(state);
+    for (key, value) in members {
+        key.hash(state);
+        hash_value(value, state);
+    }
+}
+
+fn hash_value<H: std::hash::Hasher>(value: &Value, state: &mut H) {
+    use std::hash::Hash;
+    std::mem::discriminant(value).hash(state);
+    match value {
+        Value::Null => {}
+        Value::Bool(b) => b.hash(state),
+        // `Number` equality compares the representation; so does its `Hash`.
+        Value::Number(n) => n.hash(state),
+        Value::String(s) => s.hash(state),
+        Value::Array(items) => {
+            items.len().hash(state);
+            for item in items {
+                hash_value(item, state);
+            }
+        }
+        Value::Object(object) => hash_object(object, state),
     }
 }
 
@@ -611,3 +642,39 @@ either_visitor!(
         }
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    fn hash_of(meta: &MetaEq) -> u64 {
+        // One fixed state for both values.
+        foldhash::fast::FixedState::with_seed(7).hash_one(meta)
+    }
+
+    #[test]
+    fn meta_hash_follows_content_not_member_order() {
+        // With `preserve_order` these two maps keep different orders yet compare equal; the
+        // hash must agree. Without it they are the same map, and the test still holds.
+        let mut a = Meta::new();
+        a.insert("x".into(), 1.into());
+        a.insert(
+            "y".into(),
+            serde_json::json!({"q": [1, {"r": null, "s": true}], "p": "t"}),
+        );
+        let mut b = Meta::new();
+        b.insert(
+            "y".into(),
+            serde_json::json!({"p": "t", "q": [1, {"s": true, "r": null}]}),
+        );
+        b.insert("x".into(), 1.into());
+        let (a, b) = (MetaEq(a), MetaEq(b));
+        assert_eq!(a, b);
+        assert_eq!(hash_of(&a), hash_of(&b));
+        let mut c = b.clone();
+        c.0.insert("x".into(), 2.into());
+        assert_ne!(hash_of(&a), hash_of(&c));
+    }
+}

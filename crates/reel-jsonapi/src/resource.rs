@@ -127,6 +127,21 @@ pub trait ResourceType {
 
     /// The static description of this resource type.
     fn meta() -> &'static ResourceMeta;
+
+    /// The `type` of this value: [`Self::TYPE`], except for a polymorphic resource (an enum
+    /// deriving `Resource`), whose value has its variant's type.
+    fn type_of(&self) -> &'static str {
+        Self::TYPE
+    }
+
+    /// Whether a resource of type `type_name` can be read as this type: [`Self::TYPE`], or any
+    /// variant's type for a polymorphic resource.
+    fn accepts_type(type_name: &str) -> bool
+    where
+        Self: Sized,
+    {
+        type_name == Self::TYPE
+    }
 }
 
 /// The id of a resource, independent of any context. Implemented by `#[derive(Resource)]`.
@@ -159,6 +174,38 @@ pub trait Resource<A = ()>: ResourceType + ResourceId {
         fields: Option<&[String]>,
         context: &Context<A>,
     ) -> Result<(), M::Error>;
+
+    /// Writes the resource object's own `meta` entry, if it has one (`#[jsonapi(meta)]`); by
+    /// default none.
+    fn serialize_meta<M: SerializeMap>(
+        &self,
+        map: &mut M,
+        context: &Context<A>,
+    ) -> Result<(), M::Error> {
+        let _ = (map, context);
+        Ok(())
+    }
+
+    /// Whether [`serialize_attributes`](Self::serialize_attributes) writes at least one entry
+    /// with these `fields` and `context`; when it would write none, the `attributes` member is
+    /// left out. By default: whether `fields` selects any declared attribute.
+    /// `#[derive(Resource)]` also asks `visible_if`.
+    fn has_attributes(&self, fields: Option<&[String]>, context: &Context<A>) -> bool {
+        let _ = context;
+        crate::ser::any_selected(fields, Self::meta().attributes)
+    }
+
+    /// Whether [`serialize_relationships`](Self::serialize_relationships) writes at least one
+    /// entry; when it would write none, the `relationships` member is left out (never an empty
+    /// `{}`). By default: whether `fields` selects any declared relationship.
+    /// `#[derive(Resource)]` also asks `visible_if`.
+    fn has_relationships(&self, fields: Option<&[String]>, context: &Context<A>) -> bool {
+        let _ = context;
+        Self::meta()
+            .relationships
+            .iter()
+            .any(|r| crate::ser::selected(fields, r.name))
+    }
 
     /// Adds the resources named by `include` (and, recursively, their includes) to `sink`.
     /// A relationship that is not visible with `sink.context()` (`visible_if`) adds nothing.
@@ -194,6 +241,18 @@ pub trait FromResourceObject: ResourceType + Sized {
         pointer: &str,
     ) -> Result<Self, Vec<ErrorObject>> {
         let _ = self;
+        Self::from_resource_object(object, pointer)
+    }
+
+    /// Converts `object` of a response, filling relationships that hold full resources from
+    /// `included` (see [`crate::de::Included`]). `#[derive(Resource)]` implements it; the
+    /// default ignores `included`.
+    fn from_included(
+        object: ResourceObject,
+        pointer: &str,
+        included: &mut crate::de::Included,
+    ) -> Result<Self, Vec<ErrorObject>> {
+        let _ = included;
         Self::from_resource_object(object, pointer)
     }
 }

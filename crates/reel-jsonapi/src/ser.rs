@@ -247,7 +247,7 @@ impl<'a, A> IncludedSink<'a, A> {
     /// Marks a resource as present (primary data) without including it. Returns `false` if it
     /// was already present.
     fn mark<R: Resource<A>>(&mut self, resource: &R) -> bool {
-        self.seen.insert((R::TYPE, resource.id_key()))
+        self.seen.insert((resource.type_of(), resource.id_key()))
     }
 
     /// Includes `resource` (once) and follows `include` below it — once per resource and
@@ -255,15 +255,16 @@ impl<'a, A> IncludedSink<'a, A> {
     /// be walked once per path, exponentially in the include depth).
     pub fn add<R: Resource<A>>(&mut self, resource: &'a R, include: &IncludeTree) {
         let key = resource.id_key();
-        let new = self.seen.insert((R::TYPE, key.clone()));
+        let type_name = resource.type_of();
+        let new = self.seen.insert((type_name, key.clone()));
         if new {
             self.items.push(resource);
         }
         if !include.is_empty() {
             let subtree = std::ptr::from_ref(include) as usize;
-            if new || self.walked.insert((R::TYPE, key, subtree)) {
+            if new || self.walked.insert((type_name, key, subtree)) {
                 if new {
-                    self.walked.insert((R::TYPE, resource.id_key(), subtree));
+                    self.walked.insert((type_name, resource.id_key(), subtree));
                 }
                 resource.collect_included(include, self);
             }
@@ -452,26 +453,20 @@ impl<D: Display + ?Sized> Serialize for Collect<'_, D> {
 
 impl<R: Resource<A>, A> Serialize for ResourceSer<'_, R, A> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields = self.fields.get(R::TYPE);
-        let meta = R::meta();
+        // `type_of`, not `R::TYPE`: a polymorphic resource (an enum) has its variant's type.
+        let type_name = self.resource.type_of();
+        let fields = self.fields.get(type_name);
         let id = self.resource.resource_id();
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("type", R::TYPE)?;
+        map.serialize_entry("type", type_name)?;
         map.serialize_entry("id", &Collect(&id))?;
-        if any_selected(fields, meta.attributes) {
+        if self.resource.has_attributes(fields, self.context) {
             map.serialize_entry(
                 "attributes",
                 &Attributes(self.resource, fields, self.context),
             )?;
         }
-        let relationship_names = meta.relationships.iter().map(|r| r.name);
-        let any_relationship = match fields {
-            None => !meta.relationships.is_empty(),
-            Some(_) => relationship_names
-                .clone()
-                .any(|name| selected(fields, name)),
-        };
-        if any_relationship {
+        if self.resource.has_relationships(fields, self.context) {
             map.serialize_entry(
                 "relationships",
                 &Relationships(self.resource, fields, self.context),
@@ -480,7 +475,7 @@ impl<R: Resource<A>, A> Serialize for ResourceSer<'_, R, A> {
         let extra = self.resource.resource_links(self.context);
         let self_link = self.context.base_url().map(|base| PathLink {
             base,
-            type_name: R::TYPE,
+            type_name,
             id: &id,
             suffix: "",
             name: "",
@@ -494,6 +489,7 @@ impl<R: Resource<A>, A> Serialize for ResourceSer<'_, R, A> {
                 },
             )?;
         }
+        self.resource.serialize_meta(&mut map, self.context)?;
         map.end()
     }
 }
@@ -609,6 +605,22 @@ impl<I: Display + ?Sized> Serialize for ToOne<'_, I> {
     }
 }
 
+/// A `Display` written by a closure (derived code: the id of a polymorphic resource).
+#[doc(hidden)]
+pub struct DisplayWith<F>(pub F);
+
+impl<F> fmt::Debug for DisplayWith<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DisplayWith")
+    }
+}
+
+impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> Display for DisplayWith<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
+}
+
 /// To-many linkage from a slice of ids.
 #[derive(Debug)]
 pub struct ToManyIds<'a, I>(pub &'a str, pub &'a [I]);
@@ -635,7 +647,7 @@ impl<R: crate::ResourceType + ResourceId> Serialize for ToOneResource<'_, R> {
         match self.0 {
             None => serializer.serialize_none(),
             Some(resource) => IdentifierSer {
-                type_name: R::TYPE,
+                type_name: resource.type_of(),
                 id: &resource.resource_id(),
             }
             .serialize(serializer),
@@ -662,7 +674,7 @@ impl<E: std::borrow::Borrow<R>, R: crate::ResourceType + ResourceId> Serialize
         for element in self.0 {
             let resource: &R = element.borrow();
             seq.serialize_element(&IdentifierSer {
-                type_name: R::TYPE,
+                type_name: resource.type_of(),
                 id: &resource.resource_id(),
             })?;
         }

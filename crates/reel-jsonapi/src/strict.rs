@@ -145,7 +145,15 @@ pub(crate) fn parse_value(bytes: &[u8]) -> Result<Value, ErrorObject> {
     let result = seed
         .deserialize(&mut deserializer)
         .and_then(|value| deserializer.end().map(|()| value));
-    result.map_err(|error| match duplicate.into_inner() {
+    result.map_err(|error| {
+        let error = parse_error(error, duplicate.into_inner());
+        crate::metrics::validation_errors(std::slice::from_ref(&error));
+        error
+    })
+}
+
+fn parse_error(error: serde_json::Error, duplicate: Option<String>) -> ErrorObject {
+    match duplicate {
         Some(pointer) => ErrorObject::new(400, "Duplicate member")
             .with_detail(format!(
                 "{error}: a member name may appear only once in an object"
@@ -154,5 +162,22 @@ pub(crate) fn parse_value(bytes: &[u8]) -> Result<Value, ErrorObject> {
         None => ErrorObject::new(400, "Malformed JSON")
             .with_detail(error.to_string())
             .with_pointer(""),
-    })
+    }
+}
+
+/// A seed reading one JSON value strictly (duplicate member names are an error), for the
+/// one-pass reader's free-form parts.
+pub(crate) struct StrictValue;
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        let duplicate = RefCell::new(None);
+        Seed {
+            path: Path::Root,
+            duplicate: &duplicate,
+        }
+        .deserialize(deserializer)
+    }
 }

@@ -63,6 +63,19 @@ pub enum DocumentKind {
     /// (`null`, a resource object or an array of them), `errors` is refused, `lid` is allowed
     /// and primary resources need no `id`.
     Request,
+    /// An Atomic Operations request (`ext="https://jsonapi.org/ext/atomic"`): a top-level
+    /// `atomic:operations` array of operation objects instead of `data`; errors point into
+    /// `/atomic:operations/N`. See [`crate::atomic`].
+    AtomicOperations,
+    /// An Atomic Operations response: a top-level `atomic:results` array of result objects.
+    AtomicResults,
+}
+
+impl DocumentKind {
+    /// Whether documents of this kind are requests (`lid` allowed, relationships need `data`).
+    fn is_request(self) -> bool {
+        !matches!(self, DocumentKind::Response | DocumentKind::AtomicResults)
+    }
 }
 
 impl Document {
@@ -82,6 +95,27 @@ impl Document {
 
     /// Parses a document of the given kind and validates it.
     pub fn parse_as(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
+        // One pass for valid responses; anything else is read the thorough way, which also
+        // writes the error objects.
+        if kind == DocumentKind::Response
+            && let Some(document) = crate::fast::parse_response(bytes)
+        {
+            return Ok(document);
+        }
+        Self::parse_thorough(bytes, kind)
+    }
+
+    /// The one-pass reader alone: `Some` only for a valid response document it read by itself.
+    /// Used by the tests and fuzz targets to check that both paths agree.
+    #[doc(hidden)]
+    pub fn parse_one_pass(bytes: &[u8]) -> Option<Document> {
+        crate::fast::parse_response(bytes)
+    }
+
+    /// The thorough path of [`Document::parse_as`]: a strict `Value`, the validator, then the
+    /// model. Used by the tests to check that both paths agree.
+    #[doc(hidden)]
+    pub fn parse_thorough(bytes: &[u8], kind: DocumentKind) -> Result<Document, ErrorDocument> {
         let value: Value = crate::strict::parse_value(bytes).map_err(ErrorDocument::from)?;
         // A reader cannot know whether the writer applied sparse fieldsets, which exempt a
         // document from full linkage: it must accept such a (valid) document.
@@ -157,8 +191,10 @@ pub fn validate_value_with(
         errors: Vec::new(),
         identities: IdentityMap::default(),
         valid_types: Vec::new(),
+        id_optional: false,
     };
     validator.document(value);
+    crate::metrics::validation_errors(&validator.errors);
     validator.errors
 }
 
@@ -177,6 +213,51 @@ pub fn validate_slice_with(
     match crate::strict::parse_value(bytes) {
         Ok(value) => validate_value_with(&value, kind, options),
         Err(error) => vec![error],
+    }
+}
+
+/// The validator's checks of free-form parts, for the one-pass reader ([`crate::fast`]): each
+/// answers only whether the part is valid in a response document.
+pub(crate) struct SubValidator;
+
+impl SubValidator {
+    pub(crate) fn new() -> Self {
+        SubValidator
+    }
+
+    fn validator<'v>() -> Validator<'v> {
+        Validator {
+            kind: DocumentKind::Response,
+            options: ValidateOptions::default().sparse_fieldsets(true),
+            errors: Vec::new(),
+            identities: IdentityMap::default(),
+            valid_types: Vec::new(),
+            id_optional: false,
+        }
+    }
+
+    /// A `links` object.
+    pub(crate) fn links(&self, value: &Value) -> bool {
+        let mut validator = Self::validator();
+        validator.links(value, &Ptr::Root);
+        validator.errors.is_empty()
+    }
+
+    /// The `jsonapi` object.
+    pub(crate) fn jsonapi(&self, value: &Value) -> bool {
+        let mut validator = Self::validator();
+        validator.jsonapi(value, &Ptr::Root);
+        validator.errors.is_empty()
+    }
+
+    /// An `attributes` object: field names, and no `links`/`relationships` inside values.
+    pub(crate) fn attributes(&self, attributes: &Map<String, Value>) -> bool {
+        let mut validator = Self::validator();
+        validator.fields(attributes, &Ptr::Root, "attributes");
+        for value in attributes.values() {
+            validator.attribute_value(value, &Ptr::Root);
+        }
+        validator.errors.is_empty()
     }
 }
 
@@ -265,6 +346,9 @@ struct Validator<'v> {
     identities: IdentityMap<(&'v str, &'v str), FirstAt>,
     /// Resource types already found valid member names.
     valid_types: Vec<&'v str>,
+    /// The resource object being checked may leave out both `id` and `lid` (the data of an
+    /// Atomic Operations `add`).
+    id_optional: bool,
 }
 
 impl<'v> Validator<'v> {
@@ -374,7 +458,14 @@ impl<'v> Validator<'v> {
         let Some(top) = self.expect_object(value, &Ptr::Root, "A JSON:API document") else {
             return;
         };
-        let request = self.kind != DocumentKind::Response;
+        if matches!(
+            self.kind,
+            DocumentKind::AtomicOperations | DocumentKind::AtomicResults
+        ) {
+            self.atomic_document(top);
+            return;
+        }
+        let request = self.kind.is_request();
         if request {
             if !top.contains_key("data") {
                 self.error(
@@ -429,6 +520,245 @@ impl<'v> Validator<'v> {
         self.full_linkage(top);
     }
 
+    /// An Atomic Operations request or response document (the `atomic` extension).
+    fn atomic_document(&mut self, top: &'v Map<String, Value>) {
+        let (list, other) = if self.kind == DocumentKind::AtomicOperations {
+            ("atomic:operations", "atomic:results")
+        } else {
+            ("atomic:results", "atomic:operations")
+        };
+        if !top.contains_key(list) {
+            self.error(
+                String::new(),
+                "Missing data",
+                format!("an Atomic Operations document must contain `{list}`"),
+            );
+        }
+        for (key, value) in top {
+            let pointer = Ptr::Root.key(key);
+            match key.as_str() {
+                "atomic:operations" if self.kind == DocumentKind::AtomicOperations => {
+                    let Value::Array(items) = value else {
+                        self.error(
+                            pointer.render(),
+                            "Wrong type",
+                            format!("`{list}` must be an array, not {}", type_name(value)),
+                        );
+                        continue;
+                    };
+                    for (i, item) in items.iter().enumerate() {
+                        // Each operation stands alone: the same resource may be touched twice.
+                        self.identities.clear();
+                        self.operation(item, &pointer.index(i));
+                    }
+                }
+                "atomic:results" if self.kind == DocumentKind::AtomicResults => {
+                    let Value::Array(items) = value else {
+                        self.error(
+                            pointer.render(),
+                            "Wrong type",
+                            format!("`{list}` must be an array, not {}", type_name(value)),
+                        );
+                        continue;
+                    };
+                    for (i, item) in items.iter().enumerate() {
+                        self.identities.clear();
+                        self.result(item, &pointer.index(i));
+                    }
+                }
+                "meta" => self.meta(value, &pointer),
+                "links" => self.links(value, &pointer),
+                "jsonapi" => self.jsonapi(value, &pointer),
+                _ if key == other => self.error(
+                    pointer,
+                    "Unknown member",
+                    format!("`{key}` does not belong in this document"),
+                ),
+                _ => {
+                    self.member(
+                        key,
+                        &pointer,
+                        &[],
+                        "the top level of an Atomic Operations document",
+                    );
+                }
+            }
+        }
+    }
+
+    /// One operation object: `op`, `ref` or `href`, `data`, `meta`.
+    fn operation(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        let Some(map) = self.expect_object(value, pointer, "An operation") else {
+            return;
+        };
+        let op = match map.get("op") {
+            Some(Value::String(op)) if matches!(op.as_str(), "add" | "update" | "remove") => {
+                Some(op.as_str())
+            }
+            Some(other) => {
+                self.error(
+                    pointer.key("op"),
+                    "Invalid operation",
+                    format!(
+                        "`op` must be \"add\", \"update\" or \"remove\", not {}",
+                        match other {
+                            Value::String(s) => format!("\"{s}\""),
+                            other => type_name(other).to_owned(),
+                        }
+                    ),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    pointer.render(),
+                    "Invalid operation",
+                    "an operation must contain `op`".into(),
+                );
+                None
+            }
+        };
+        if map.contains_key("ref") && map.contains_key("href") {
+            self.error(
+                pointer.key("href"),
+                "Conflicting members",
+                "an operation must not contain both `ref` and `href`".into(),
+            );
+        }
+        let relationship = match map.get("ref") {
+            Some(Value::Object(reference)) => reference.contains_key("relationship"),
+            _ => false,
+        };
+        // With `href` only, the shape of `data` tells a relationship operation apart.
+        let relationship = relationship
+            || (!map.contains_key("ref")
+                && map.contains_key("href")
+                && matches!(
+                    (op, map.get("data")),
+                    (Some("update"), Some(Value::Null | Value::Array(_)))
+                        | (Some("add" | "remove"), Some(Value::Array(_)))
+                ));
+        if op == Some("remove")
+            && !relationship
+            && !map.contains_key("ref")
+            && !map.contains_key("href")
+        {
+            self.error(
+                pointer.render(),
+                "Invalid operation",
+                "a `remove` operation must contain `ref` (or `href`) naming its target".into(),
+            );
+        }
+        let needs_data = relationship || matches!(op, Some("add" | "update"));
+        if needs_data && !map.contains_key("data") {
+            self.error(
+                pointer.render(),
+                "Missing data",
+                "this operation must contain `data`".into(),
+            );
+        }
+        for (key, value) in map {
+            let here = pointer.key(key);
+            match key.as_str() {
+                "op" => {}
+                "ref" => self.operation_ref(value, &here),
+                "href" => self.expect_string(value, &here, "`href`"),
+                "meta" => self.meta(value, &here),
+                "data" if relationship && op.is_some() => match (op, value) {
+                    (Some("update"), Value::Null) => {}
+                    (_, Value::Array(items)) => {
+                        for (i, item) in items.iter().enumerate() {
+                            self.identifier(item, &here.index(i), true);
+                        }
+                    }
+                    (Some("update"), other) => self.identifier(other, &here, true),
+                    (_, other) => self.error(
+                        here,
+                        "Wrong type",
+                        format!(
+                            "the data of a to-many relationship operation must be an array, not {}",
+                            type_name(other)
+                        ),
+                    ),
+                },
+                // Without a valid `op`, the shape `data` must have is unknown.
+                "data" if op.is_none() => {}
+                "data" => match (op, value) {
+                    (Some("add" | "update"), Value::Object(_)) => {
+                        self.id_optional = op == Some("add");
+                        self.resource(value, &here);
+                        self.id_optional = false;
+                    }
+                    (Some("remove"), _) => self.error(
+                        here,
+                        "Unknown member",
+                        "removing a resource takes no `data`".into(),
+                    ),
+                    (_, other) => self.error(
+                        here,
+                        "Wrong type",
+                        format!(
+                            "the data of this operation must be a resource object, not {}",
+                            type_name(other)
+                        ),
+                    ),
+                },
+                _ => {
+                    self.member(key, &here, &[], "an operation");
+                }
+            }
+        }
+    }
+
+    /// The `ref` of an operation: `type` with `id` or `lid`, and maybe `relationship`.
+    fn operation_ref(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        let Some(map) = self.expect_object(value, pointer, "`ref`") else {
+            return;
+        };
+        self.identity(map, pointer, true, true, "`ref`");
+        for (key, value) in map {
+            let here = pointer.key(key);
+            match key.as_str() {
+                "type" | "id" | "lid" => {}
+                "relationship" => match value {
+                    Value::String(name) => {
+                        let _ = self.name(name, &here);
+                    }
+                    other => self.expect_string(other, &here, "`relationship`"),
+                },
+                _ => {
+                    self.member(key, &here, &[], "`ref`");
+                }
+            }
+        }
+    }
+
+    /// One result object of `atomic:results`: `data` (a resource object or `null`) and `meta`.
+    fn result(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
+        let Some(map) = self.expect_object(value, pointer, "A result") else {
+            return;
+        };
+        for (key, value) in map {
+            let here = pointer.key(key);
+            match key.as_str() {
+                "data" => match value {
+                    Value::Null => {}
+                    Value::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            self.resource(item, &here.index(i));
+                        }
+                    }
+                    other => self.resource(other, &here),
+                },
+                "meta" => self.meta(value, &here),
+                "links" => self.links(value, &here),
+                _ => {
+                    self.member(key, &here, &[], "a result");
+                }
+            }
+        }
+    }
+
     fn data(&mut self, value: &'v Value, pointer: &Ptr<'_>) {
         match self.kind {
             DocumentKind::Relationship => match value {
@@ -451,7 +781,10 @@ impl<'v> Validator<'v> {
                     ),
                 ),
             },
-            DocumentKind::Response | DocumentKind::Request => match value {
+            DocumentKind::Response
+            | DocumentKind::Request
+            | DocumentKind::AtomicOperations
+            | DocumentKind::AtomicResults => match value {
                 Value::Null => {}
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
@@ -562,12 +895,13 @@ impl<'v> Validator<'v> {
         let Some(map) = self.expect_object(value, pointer, "A resource object") else {
             return;
         };
-        let is_primary_request = self.kind != DocumentKind::Response && pointer.is_data();
+        let is_primary_request = self.kind.is_request() && pointer.is_data();
         let primary_of_any_request = self.kind == DocumentKind::Request
             && (pointer.is_data() || matches!(pointer, Ptr::Index(parent, _) if parent.is_data()));
-        let id_required =
-            !(primary_of_any_request || (self.kind == DocumentKind::Create && is_primary_request));
-        let lid_allowed = self.kind != DocumentKind::Response;
+        let id_required = !(self.id_optional
+            || primary_of_any_request
+            || (self.kind == DocumentKind::Create && is_primary_request));
+        let lid_allowed = self.kind.is_request();
         if let Some(identity) =
             self.identity(map, pointer, id_required, lid_allowed, "a resource object")
         {
@@ -657,7 +991,7 @@ impl<'v> Validator<'v> {
         let Some(map) = self.expect_object(value, pointer, "A relationship") else {
             return;
         };
-        if self.kind != DocumentKind::Response && !map.contains_key("data") {
+        if self.kind.is_request() && !map.contains_key("data") {
             // A relationship in a POST/PATCH MUST carry `data`; without it a handler would
             // read "no linkage" and could wipe the relationship.
             self.error(
@@ -713,7 +1047,7 @@ impl<'v> Validator<'v> {
         let Some(map) = self.expect_object(value, pointer, "A resource identifier") else {
             return;
         };
-        let lid_allowed = self.kind != DocumentKind::Response;
+        let lid_allowed = self.kind.is_request();
         let _ = in_relationship;
         self.identity(map, pointer, true, lid_allowed, "a resource identifier");
         for (key, value) in map {

@@ -1,7 +1,7 @@
 //! The axum integration over real HTTP on loopback: content negotiation (415/406), error
 //! documents as responses, typed request bodies and query validation.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
 mod common;
 
@@ -465,4 +465,204 @@ async fn responses_name_the_applied_profile_and_vary_on_accept() {
     assert_eq!(reply.content_type, "application/vnd.api+json");
     assert_eq!(reply.vary.as_deref(), Some("accept"));
     server.abort();
+}
+
+mod atomic_route {
+    //! An Atomic Operations endpoint: the batch runs on a copy of the store that replaces it
+    //! only when every operation succeeded (all-or-nothing, as a database transaction would).
+
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use reel_jsonapi::atomic::{AtomicResult, AtomicResults, OperationKind};
+    use reel_jsonapi::axum::AtomicRequest;
+    use reel_jsonapi::{ErrorDocument, ErrorObject, Resource};
+
+    #[derive(Resource, Debug, Clone, PartialEq)]
+    #[jsonapi(type = "authors")]
+    pub(crate) struct Author {
+        #[jsonapi(id)]
+        pub(crate) id: u64,
+        pub(crate) name: String,
+    }
+
+    #[derive(Resource, Debug, Clone, PartialEq)]
+    #[jsonapi(type = "books")]
+    pub(crate) struct Book {
+        #[jsonapi(id)]
+        pub(crate) id: u64,
+        pub(crate) title: String,
+        #[jsonapi(relationship, type = "authors")]
+        pub(crate) author: Option<u64>,
+    }
+
+    #[derive(Debug, Clone, Default)]
+    pub(crate) struct Store {
+        pub(crate) next_id: u64,
+        pub(crate) authors: Vec<Author>,
+        pub(crate) books: Vec<Book>,
+    }
+
+    pub(crate) type Shared = Arc<Mutex<Store>>;
+
+    fn not_found(pointer: String) -> ErrorDocument {
+        ErrorObject::new(404, "Not Found")
+            .with_pointer(pointer)
+            .into()
+    }
+
+    pub(crate) async fn operations(
+        State(store): State<Shared>,
+        AtomicRequest(operations): AtomicRequest,
+    ) -> Result<AtomicResults, ErrorDocument> {
+        let mut guard = store
+            .lock()
+            .map_err(|_| ErrorDocument::from(ErrorObject::new(500, "Store poisoned")))?;
+        let mut draft = guard.clone();
+        let context = reel_jsonapi::Context::empty();
+        let results = operations.execute(|operation| {
+            let id = operation
+                .resource_id()
+                .and_then(|id| id.parse::<u64>().ok());
+            match (operation.kind(), operation.resource_type()) {
+                (OperationKind::AddResource, Some("authors")) => {
+                    draft.next_id += 1;
+                    let author = Author {
+                        id: draft.next_id,
+                        ..operation.resource::<Author>()?
+                    };
+                    draft.authors.push(author.clone());
+                    Ok(AtomicResult::resource(&author, &context))
+                }
+                (OperationKind::AddResource, Some("books")) => {
+                    draft.next_id += 1;
+                    let book = Book {
+                        id: draft.next_id,
+                        ..operation.resource::<Book>()?
+                    };
+                    draft.books.push(book.clone());
+                    Ok(AtomicResult::resource(&book, &context))
+                }
+                (OperationKind::UpdateResource, Some("books")) => {
+                    let index = draft
+                        .books
+                        .iter()
+                        .position(|b| Some(b.id) == id)
+                        .ok_or_else(|| not_found(operation.pointer()))?;
+                    let updated = operation.apply(draft.books[index].clone())?;
+                    draft.books[index] = updated.clone();
+                    Ok(AtomicResult::resource(&updated, &context))
+                }
+                (OperationKind::RemoveResource, Some("books")) => {
+                    let before = draft.books.len();
+                    draft.books.retain(|b| Some(b.id) != id);
+                    if draft.books.len() == before {
+                        return Err(not_found(operation.pointer()));
+                    }
+                    Ok(AtomicResult::empty())
+                }
+                _ => Err(ErrorObject::new(403, "Forbidden")
+                    .with_detail("operation not supported here")
+                    .with_pointer(operation.pointer())
+                    .into()),
+            }
+        })?;
+        *guard = draft;
+        Ok(results)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atomic_operations_over_http_all_or_nothing() {
+    let store = atomic_route::Shared::default();
+    let app = Router::new()
+        .route("/operations", post(atomic_route::operations))
+        .route("/echo", post(echo))
+        .with_state(store.clone())
+        .layer(Extension(SupportedExtensions(vec![ATOMIC.to_owned()])));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let atomic = format!("application/vnd.api+json; ext=\"{ATOMIC}\"");
+    let headers = [
+        ("Content-Type", atomic.as_str()),
+        ("Accept", atomic.as_str()),
+    ];
+
+    // Two adds tied by a lid: 200, the ext in Content-Type, both stored.
+    let body = r#"{"atomic:operations":[
+        {"op":"add","data":{"type":"authors","lid":"a","attributes":{"name":"Ada"}}},
+        {"op":"add","data":{"type":"books","lid":"b","attributes":{"title":"Notes"},
+          "relationships":{"author":{"data":{"type":"authors","lid":"a"}}}}},
+        {"op":"update","data":{"type":"books","lid":"b","attributes":{"title":"Notes, 2nd ed."}}}]}"#;
+    let reply = send(port, "POST", "/operations", &headers, body).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.content_type, atomic.to_ascii_lowercase());
+    assert!(validate_slice(&reply.body, DocumentKind::AtomicResults).is_empty());
+    let doc: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(doc["atomic:results"][0]["data"]["id"], "1");
+    assert_eq!(
+        doc["atomic:results"][1]["data"]["relationships"]["author"]["data"]["id"],
+        "1"
+    );
+    assert_eq!(
+        doc["atomic:results"][2]["data"]["attributes"]["title"],
+        "Notes, 2nd ed."
+    );
+    {
+        let store = store.lock().unwrap();
+        assert_eq!(store.books[0].author, Some(1));
+        assert_eq!(store.books[0].title, "Notes, 2nd ed.");
+    }
+
+    // The second operation fails: 422 pointing into it, and the first one is not kept.
+    let body = r#"{"atomic:operations":[
+        {"op":"add","data":{"type":"authors","attributes":{"name":"Bob"}}},
+        {"op":"add","data":{"type":"books","attributes":{"title":5}}}]}"#;
+    let reply = send(port, "POST", "/operations", &headers, body).await;
+    assert_eq!(reply.status, 422);
+    let doc: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(
+        doc["errors"][0]["source"]["pointer"],
+        "/atomic:operations/1/data/attributes/title"
+    );
+    assert_eq!(store.lock().unwrap().authors.len(), 1, "all or nothing");
+
+    // A removal has no result data: 204.
+    let body = r#"{"atomic:operations":[{"op":"remove","ref":{"type":"books","id":"2"}}]}"#;
+    let reply = send(port, "POST", "/operations", &headers, body).await;
+    assert_eq!(reply.status, 204);
+    assert!(store.lock().unwrap().books.is_empty());
+
+    // Without the ext in Content-Type: 415; a structural error: 400 with the operation's pointer.
+    let plain = [("Content-Type", "application/vnd.api+json")];
+    let reply = send(port, "POST", "/operations", &plain, body).await;
+    assert_eq!(reply.status, 415);
+    let reply = send(
+        port,
+        "POST",
+        "/operations",
+        &headers,
+        r#"{"atomic:operations":[{"op":"move"}]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        error_pointer(&reply).as_deref(),
+        Some("/atomic:operations/0/op")
+    );
+
+    server.abort();
+}
+
+fn error_pointer(reply: &Reply) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    doc["errors"][0]["source"]["pointer"]
+        .as_str()
+        .map(str::to_owned)
 }

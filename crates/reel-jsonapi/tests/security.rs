@@ -99,6 +99,37 @@ fn a_hidden_relationship_never_appears_in_included_or_linkage() {
 }
 
 #[test]
+fn a_sparse_fieldset_of_only_hidden_members_writes_no_empty_objects() {
+    // `fields[articles]=owner` selects only a relationship the viewer may not see: the
+    // resource object has no `relationships` member at all, not an empty `{}`; the same for a
+    // hidden attribute and `attributes`.
+    let context = Context::new(Viewer { admin: false });
+    let article = article();
+    for (field, member) in [("owner", "relationships"), ("salary", "attributes")] {
+        let query = Query::parse(
+            &format!("fields[articles]={field}"),
+            &QueryRules::for_resource::<Article>(),
+        )
+        .unwrap();
+        let bytes = document(&article, &context).query(&query).to_vec().unwrap();
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(doc["data"].get(member), None, "{field}: {doc}");
+        common::assert_conforms(&[String::from_utf8(bytes).unwrap()]);
+    }
+    // An admin sees them.
+    let admin = Context::new(Viewer { admin: true });
+    let query = Query::parse(
+        "fields[articles]=owner",
+        &QueryRules::for_resource::<Article>(),
+    )
+    .unwrap();
+    let doc: Value =
+        serde_json::from_slice(&document(&article, &admin).query(&query).to_vec().unwrap())
+            .unwrap();
+    assert_eq!(doc["data"]["relationships"]["owner"]["data"]["id"], "7");
+}
+
+#[test]
 fn a_hidden_relationship_is_not_included_in_a_collection_either() {
     let include = IncludeTree::parse("owner", Article::meta()).unwrap();
     let context = Context::new(Viewer { admin: false });

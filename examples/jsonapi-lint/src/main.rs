@@ -1,7 +1,7 @@
 //! `jsonapi-lint`: reads a JSON:API document on stdin and checks it against the spec.
 //!
 //! ```text
-//! jsonapi-lint [--as response|create|update|relationship|request] < document.json
+//! jsonapi-lint [--as response|create|update|relationship|request|atomic|atomic-results] < document.json
 //! ```
 //!
 //! Prints `ok` and exits 0 when the document is valid; otherwise prints one
@@ -19,9 +19,17 @@ fn command() -> clap::Command {
             clap::Arg::new("as")
                 .long("as")
                 .value_name("KIND")
-                .value_parser(["response", "create", "update", "relationship", "request"])
+                .value_parser([
+                    "response",
+                    "create",
+                    "update",
+                    "relationship",
+                    "request",
+                    "atomic",
+                    "atomic-results",
+                ])
                 .default_value("response")
-                .help("what the document is: a server response, a create or update request body, a relationship document, or any request body (`request`: a create or an update)"),
+                .help("what the document is: a server response, a create or update request body, a relationship document, or any request body (`request`: a create or an update), or an Atomic Operations request (`atomic`: `atomic:operations`) or response (`atomic-results`)"),
         )
         .after_help("Prints `ok` and exits 0 when the document is valid; otherwise prints one \
 `pointer<TAB>message` line per violation and exits 1. Usage errors exit 2.\n\
@@ -36,6 +44,8 @@ fn main() -> ExitCode {
         Some("update") => DocumentKind::Update,
         Some("relationship") => DocumentKind::Relationship,
         Some("request") => DocumentKind::Request,
+        Some("atomic") => DocumentKind::AtomicOperations,
+        Some("atomic-results") => DocumentKind::AtomicResults,
         _ => DocumentKind::Response,
     };
     let mut input = Vec::new();

@@ -75,6 +75,27 @@ fn violations_print_pointer_and_message() {
 }
 
 #[test]
+fn atomic_operations_documents_are_linted() {
+    let operations = r#"{"atomic:operations":[{"op":"add","data":{"type":"people","lid":"a","attributes":{"name":"Ada"}}},{"op":"update","ref":{"type":"people","lid":"a","relationship":"boss"},"data":null}]}"#;
+    assert_eq!(lint(&["--as", "atomic"], operations), (0, "ok\n".into()));
+    // As a plain request it has no `data`.
+    assert_eq!(lint(&["--as", "request"], operations).0, 1);
+    let (code, out) = lint(
+        &["--as", "atomic"],
+        r#"{"atomic:operations":[{"op":"move"}]}"#,
+    );
+    assert_eq!(code, 1);
+    assert!(out.starts_with("/atomic:operations/0/op\t"), "{out}");
+    assert_eq!(
+        lint(
+            &["--as", "atomic-results"],
+            r#"{"atomic:results":[{},{"data":{"type":"people","id":"1"}}]}"#
+        ),
+        (0, "ok\n".into())
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     assert_eq!(lint(&["--as", "patch"], "{}").0, 2);
     assert_eq!(lint(&["--bogus"], "{}").0, 2);
