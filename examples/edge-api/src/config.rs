@@ -13,6 +13,10 @@ use reel_ratelimit::Quota;
 pub struct Config {
     /// Where to listen (`REEL_LISTEN`, default `127.0.0.1:8080`).
     pub listen: SocketAddr,
+    /// Where `/metrics` (Prometheus text format) is served, apart from the API so that it
+    /// is not exposed with it (`REEL_METRICS_ADDR`, default `127.0.0.1:9464`; `off`: `None`,
+    /// no metrics endpoint).
+    pub metrics_listen: Option<SocketAddr>,
     /// PostgreSQL (or `sqlite:`) URL (`REEL_DATABASE_URL`); `None` for SQLite in memory.
     pub database_url: Option<String>,
     /// Redis URL for the rate-limit store (`REEL_REDIS_URL`); `None` for the memory store.
@@ -105,6 +109,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             database_url: None,
             redis_url: None,
             memcache_servers: None,
@@ -147,6 +152,15 @@ impl Config {
                 name: "REEL_LISTEN",
                 reason: format!("`{listen}` is not an address like 127.0.0.1:8080 ({e})"),
             })?;
+        }
+        if let Some(metrics) = get("REEL_METRICS_ADDR") {
+            config.metrics_listen =
+                crate::telemetry::parse_metrics_addr(&metrics).map_err(|reason| {
+                    ConfigError::Invalid {
+                        name: "REEL_METRICS_ADDR",
+                        reason,
+                    }
+                })?;
         }
         config.database_url = get("REEL_DATABASE_URL");
         config.redis_url = get("REEL_REDIS_URL");
@@ -272,6 +286,10 @@ mod tests {
     fn nothing_set_is_the_zero_config_mode() {
         let config = from(&[]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:9464")
+        );
         assert!(config.database_url.is_none() && config.redis_url.is_none());
         assert!(config.memcache_servers.is_none() && config.search_url.is_none());
         assert_eq!(config.quota.to_string(), default_quota().to_string());
@@ -365,6 +383,17 @@ mod tests {
     fn bad_values_name_their_variable() {
         let error = from(&[("REEL_LISTEN", "localhost")]).unwrap_err();
         assert!(error.to_string().starts_with("REEL_LISTEN:"), "{error}");
+        let error = from(&[("REEL_METRICS_ADDR", "9464")]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("REEL_METRICS_ADDR:"),
+            "{error}"
+        );
+        assert_eq!(
+            from(&[("REEL_METRICS_ADDR", "off")])
+                .unwrap()
+                .metrics_listen,
+            None
+        );
         let error = from(&[("REEL_RATE_LIMIT", "lots")]).unwrap_err();
         assert!(error.to_string().starts_with("REEL_RATE_LIMIT:"), "{error}");
         let error = from(&[("REEL_MAXMIND_ACCOUNT_ID", "123")]).unwrap_err();

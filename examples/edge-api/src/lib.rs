@@ -17,6 +17,9 @@
 //!   `REEL_CLOUDFRONT_PRIVATE_KEY` for a real one);
 //! - the client's country in each document's `meta` through reel-geoip (a generated demo
 //!   database; `REEL_GEOIP_DB` for a real `.mmdb`, reloaded when it changes);
+//! - `GET /metrics` in Prometheus' text format on its own address (`REEL_METRICS_ADDR`,
+//!   [`telemetry`]): request durations by matched route and the response cache's outcomes,
+//!   next to whatever the reel crates record;
 //! - `/healthz` with each backend's state (503 `degraded` while one is down or a memcached
 //!   node is ejected), `tracing` logs, graceful shutdown on Ctrl-C and SIGTERM (`main.rs`);
 //! - every route by JSON:API 1.1: each query parameter it does not act on is a 400 naming it,
@@ -37,6 +40,7 @@ pub mod downloads;
 mod geo;
 pub mod model;
 mod search;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +67,7 @@ use serde_json::{Value, json};
 
 pub use config::{Config, ConfigError, MaxMind};
 use model::{Asset, AssetChanges, AssetInput, Owner};
+pub use telemetry::describe_metrics;
 
 /// Why the service could not start; each message names the setting to check.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +195,7 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         .route("/healthz", get(health))
         .merge(api)
         .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn(telemetry::record_request))
         .with_state(state))
 }
 
@@ -427,6 +433,7 @@ impl AppState {
             && let Some(bytes) = cache.get(key).await
             && let Ok(body) = serde_json::from_slice::<Value>(&bytes)
         {
+            telemetry::cache_outcome("hit");
             return Ok(respond(200, body, "hit", geo));
         }
         let body = build().await?;
@@ -440,6 +447,7 @@ impl AppState {
             (Some(_), None) => "bypass",
             (None, _) => "off",
         };
+        telemetry::cache_outcome(status);
         Ok(respond(200, body, status, geo))
     }
 

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use example_edge_api::{Config, app, serve};
+use example_edge_api::{Config, app, serve, telemetry};
 use tracing_subscriber::EnvFilter;
 
 const ABOUT: &str = "A small asset API built from every reel crate (JSON:API, rate limits, \
@@ -13,6 +13,7 @@ in-memory SQLite database on http://127.0.0.1:8080.";
 const SETTINGS: &str = "\
 Settings (environment variables; unset means the zero-configuration default):
   REEL_LISTEN                  address to listen on (127.0.0.1:8080)
+  REEL_METRICS_ADDR            address of /metrics, Prometheus text format (127.0.0.1:9464; off)
   REEL_DATABASE_URL            postgres://... or sqlite:/path/edge.db?mode=rwc (in-memory SQLite)
   REEL_REDIS_URL               redis://... for rate limits (memory)
   REEL_MEMCACHE_SERVERS        host:port,host:port for the response cache (none)
@@ -82,6 +83,25 @@ async fn run() -> i32 {
             return 1;
         }
     };
+    // The metrics address too, before any side effect; `off` serves no metrics.
+    let metrics = match config.metrics_listen {
+        Some(address) => match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => match telemetry::install_recorder() {
+                Ok(handle) => Some((listener, handle)),
+                Err(error) => {
+                    eprintln!("{error}");
+                    return 1;
+                }
+            },
+            Err(error) => {
+                eprintln!(
+                    "cannot listen on {address} for /metrics: {error} (set REEL_METRICS_ADDR to another address, or to off)"
+                );
+                return 1;
+            }
+        },
+        None => None,
+    };
     let router = match app(config).await {
         Ok(router) => router,
         Err(error) => {
@@ -91,10 +111,32 @@ async fn run() -> i32 {
     };
     let address = listener.local_addr().unwrap_or(listen);
     println!("edge-api listening on http://{address}");
+    // One signal stops both servers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics_server = metrics.map(|(listener, handle)| {
+        if let Ok(address) = listener.local_addr() {
+            println!("metrics on http://{address}/metrics");
+        }
+        let mut stopped = stopped.clone();
+        tokio::spawn(telemetry::serve_metrics(listener, handle, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
     println!("try: curl -s 'http://{address}/v2/assets?include=owner&sort=-sizeBytes'");
-    if let Err(error) = serve(listener, router, shutdown_signal()).await {
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    if let Err(error) = serve(listener, router, shutdown).await {
         eprintln!("server error: {error}");
         return 1;
+    }
+    if let Some(server) = metrics_server {
+        match server.await {
+            Ok(Err(error)) => tracing::warn!(%error, "the metrics server failed"),
+            Err(error) => tracing::warn!(%error, "the metrics server task failed"),
+            Ok(Ok(())) => {}
+        }
     }
     tracing::info!("stopped");
     0
