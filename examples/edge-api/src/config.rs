@@ -63,9 +63,11 @@ pub struct Config {
     /// and the edition (`REEL_MAXMIND_EDITION`, default `GeoLite2-City`); `REEL_MAXMIND_URL`
     /// points the downloads at a mirror or caching proxy of the service.
     pub maxmind: Option<MaxMind>,
-    /// Start even when a configured memcached node does not answer (`REEL_START_DEGRADED=1`);
-    /// by default start-up fails and names the node. `/healthz` reports the service degraded
-    /// while a node is down either way.
+    /// Start even when the optional backends do not answer (`REEL_START_DEGRADED=1`): a
+    /// memcached node (herd ejects it until it answers), redis (the rate limiter's fail-open
+    /// policy applies until it answers) or the search server (searches answer 503 until the
+    /// index is built in the background). By default start-up fails and names the backend.
+    /// The database must answer either way. `/healthz` reports what is down.
     pub start_degraded: bool,
 }
 

@@ -23,6 +23,27 @@ pub(crate) fn describe(error: &sqlx::Error) -> String {
     }
 }
 
+/// Whether `error` means the database cannot be reached now (rather than a bad statement):
+/// no connection in time, a broken or refused connection, or a server shutting down or
+/// starting up (SQLSTATE classes 08 and 57P).
+pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// How long a request waits for a database connection before it is told the database is
+/// unavailable (a 503): short, so that an outage costs clients little.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbKind {
@@ -146,7 +167,7 @@ impl Db {
                 )));
             }
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
         // An in-memory SQLite database lives as long as its one connection: keep it forever.
         let options = if url.contains(":memory:") {
             options

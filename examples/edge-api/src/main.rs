@@ -26,7 +26,7 @@ Settings (environment variables; unset means the zero-configuration default):
   REEL_TRUSTED_PROXIES         proxies whose X-Forwarded-For is believed (loopback)
   REEL_PUBLIC_URL              base URL for links (from the Host header)
   REEL_DATA_DIR                where the development key pair is kept (.edge-api)
-  REEL_START_DEGRADED=1        start even when a configured backend is unreachable
+  REEL_START_DEGRADED=1        start even when memcached, redis or search is unreachable
   RUST_LOG                     log filter (info); logs go to stderr, coloured only on a terminal
 
 `cargo xtask dev` starts every backend on free loopback ports and prints these lines.
