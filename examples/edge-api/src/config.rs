@@ -69,6 +69,11 @@ pub struct Config {
     /// index is built in the background). By default start-up fails and names the backend.
     /// The database must answer either way. `/healthz` reports what is down.
     pub start_degraded: bool,
+    /// Bearer tokens and the owner each one authenticates (`REEL_API_TOKENS`, `ID=TOKEN`
+    /// pairs separated by commas, e.g. `1=ada-token,2=grace-token`; none by default: every
+    /// caller is anonymous). A demo's notion of identity, enough to show what only an owner
+    /// may see; a real service would verify signed tokens from its identity provider.
+    pub api_tokens: Vec<(i64, String)>,
 }
 
 /// Credentials for MaxMind's download service.
@@ -129,6 +134,7 @@ impl Default for Config {
             geoip_db: None,
             maxmind: None,
             start_degraded: false,
+            api_tokens: Vec::new(),
         }
     }
 }
@@ -202,6 +208,12 @@ impl Config {
                 }
             };
         }
+        if let Some(tokens) = get("REEL_API_TOKENS") {
+            config.api_tokens = parse_tokens(&tokens).map_err(|reason| ConfigError::Invalid {
+                name: "REEL_API_TOKENS",
+                reason,
+            })?;
+        }
         if let Some(dir) = get("REEL_DATA_DIR") {
             config.data_dir = PathBuf::from(dir);
         }
@@ -270,6 +282,36 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// `ID=TOKEN,ID=TOKEN` into pairs; the error never repeats a token.
+fn parse_tokens(value: &str) -> Result<Vec<(i64, String)>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .enumerate()
+        .map(|(n, pair)| {
+            let (id, token) = pair.split_once('=').ok_or_else(|| {
+                format!(
+                    "entry {} is not OWNER_ID=TOKEN (example: 1=ada-token)",
+                    n + 1
+                )
+            })?;
+            let id = id
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("entry {}: the owner id is not a number", n + 1))?;
+            let token = token.trim();
+            if token.len() < 8 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(format!(
+                    "entry {}: a token is at least 8 visible ASCII characters",
+                    n + 1
+                ));
+            }
+            Ok((id, token.to_owned()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -379,6 +421,22 @@ mod tests {
             error.to_string().starts_with("REEL_TRUSTED_PROXIES:"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn api_tokens_map_to_owners_and_bad_ones_are_named_without_the_token() {
+        let config = from(&[("REEL_API_TOKENS", "1=ada-token-1, 2=grace-token-2")]).unwrap();
+        assert_eq!(
+            config.api_tokens,
+            vec![
+                (1, "ada-token-1".to_owned()),
+                (2, "grace-token-2".to_owned())
+            ]
+        );
+        let error = from(&[("REEL_API_TOKENS", "ada=secret-token")]).unwrap_err();
+        assert!(error.to_string().starts_with("REEL_API_TOKENS:"), "{error}");
+        assert!(!error.to_string().contains("secret-token"), "{error}");
+        assert!(from(&[("REEL_API_TOKENS", "1=short")]).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 // (`sort_column`) and `$N` placeholders; values always travel as bind parameters.
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-use crate::model::{Asset, AssetChanges, Owner};
+use crate::model::{Asset, AssetChanges, Contact, Owner};
 
 /// An sqlx error as people read it: the database's message and SQLSTATE, without the
 /// `at line NNN` sqlx appends for PostgreSQL (a line of PostgreSQL's own C source).
@@ -70,16 +70,22 @@ const ASSET_COLUMNS: &str =
     "a.id, a.title, a.kind, a.file_name, a.size_bytes, o.id, o.name, o.email";
 
 fn asset_from_row(row: &AnyRow) -> Result<Asset, sqlx::Error> {
+    let owner_id: i64 = row.try_get(5)?;
+    let email: String = row.try_get(7)?;
     Ok(Asset {
+        uploader: Contact {
+            id: owner_id,
+            email: email.clone(),
+        },
         id: row.try_get(0)?,
         title: row.try_get(1)?,
         kind: row.try_get(2)?,
         file_name: row.try_get(3)?,
         size_bytes: row.try_get(4)?,
         owner: Owner {
-            id: row.try_get(5)?,
+            id: owner_id,
             name: row.try_get(6)?,
-            email: row.try_get(7)?,
+            email,
         },
     })
 }

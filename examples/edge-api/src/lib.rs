@@ -17,6 +17,9 @@
 //!   `REEL_CLOUDFRONT_PRIVATE_KEY` for a real one);
 //! - the client's country in each document's `meta` through reel-geoip (a generated demo
 //!   database; `REEL_GEOIP_DB` for a real `.mmdb`, reloaded when it changes);
+//! - an asset's `uploader` contact shown only to its owner (`Authorization: Bearer`, tokens
+//!   from `REEL_API_TOKENS`): never in linkage, `included`, sort or a cached answer for anyone
+//!   else;
 //! - `GET /metrics` in Prometheus' text format on its own address (`REEL_METRICS_ADDR`,
 //!   [`telemetry`]): request durations by matched route and the response cache's outcomes,
 //!   next to whatever the reel crates record;
@@ -64,9 +67,10 @@ use reel_jsonapi::{
 use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
 use reel_ratelimit::{FailurePolicy, MemcacheStore, MemoryStore, RateLimiter, RedisStore};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 pub use config::{Config, ConfigError, MaxMind};
-use model::{Asset, AssetChanges, AssetInput, Owner};
+use model::{Asset, AssetAssigns, AssetChanges, AssetInput, Owner};
 pub use telemetry::describe_metrics;
 
 /// Why the service could not start; each message names the setting to check.
@@ -114,6 +118,8 @@ struct Inner {
     public_url: Option<String>,
     downloads: Arc<downloads::DownloadSigner>,
     geo: geo::Geo,
+    /// SHA-256 of each configured bearer token, with the owner it authenticates.
+    tokens: Vec<([u8; 32], i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +165,11 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         public_url: config.public_url.clone(),
         downloads,
         geo,
+        tokens: config
+            .api_tokens
+            .iter()
+            .map(|(owner, token)| (Sha256::digest(token.as_bytes()).into(), *owner))
+            .collect(),
     }));
     if state.0.search.is_some() {
         tokio::spawn(keep_search_in_step(Arc::downgrade(&state.0)));
@@ -478,8 +489,12 @@ impl AppState {
 
     /// The serialization context of asset documents: links below `{base}/v2` and the signer
     /// that writes each asset's `links.download`.
-    fn asset_context(&self, base: &str) -> Context<Arc<downloads::DownloadSigner>> {
-        Context::new(Arc::clone(&self.0.downloads)).with_base_url(format!("{base}/v2"))
+    fn asset_context(&self, base: &str, viewer: &Viewer) -> Context<AssetAssigns> {
+        Context::new(AssetAssigns {
+            signer: Arc::clone(&self.0.downloads),
+            viewer: viewer.0,
+        })
+        .with_base_url(format!("{base}/v2"))
     }
 
     /// Serves a read from the cache when it holds the body, otherwise builds, stores and
@@ -526,6 +541,62 @@ impl AppState {
         if let Some(cache) = &self.0.cache {
             cache.invalidate().await;
         }
+    }
+}
+
+/// Who is asking: the owner a valid `Authorization: Bearer` token names (`REEL_API_TOKENS`),
+/// or nobody. A token that matches no one is a 401, not an anonymous request, so that a
+/// mistyped token is noticed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Viewer(Option<i64>);
+
+impl Viewer {
+    /// A cache-key part: responses differ by who asks.
+    fn key(self) -> String {
+        self.0
+            .map_or_else(|| "anonymous".to_owned(), |id| format!("owner:{id}"))
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Ok(Self(None));
+        };
+        let unauthorized = |detail: &str| {
+            let mut response = ErrorDocument::from(
+                ErrorObject::new(401, "Unauthorized").with_detail(detail.to_owned()),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"edge-api\""),
+            );
+            response
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                unauthorized(
+                    "send `Authorization: Bearer <token>`, or no Authorization header at all",
+                )
+            })?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        state
+            .0
+            .tokens
+            .iter()
+            .find(|(known, _)| *known == digest)
+            .map(|(_, owner)| Self(Some(*owner)))
+            .ok_or_else(|| unauthorized("the bearer token is not valid"))
     }
 }
 
@@ -669,6 +740,7 @@ fn parse_id(id: &str) -> Result<i64, ErrorDocument> {
 
 async fn list_assets(
     State(state): State<AppState>,
+    viewer: Viewer,
     _: Negotiated,
     rules: Option<Extension<QueryRules>>,
     uri: Uri,
@@ -679,7 +751,7 @@ async fn list_assets(
     let base = state.base_url(&headers);
     let raw = uri.query().unwrap_or_default();
     state
-        .cached_read(&["list", &base, raw], &geo, async || {
+        .cached_read(&["list", &base, raw, &viewer.key()], &geo, async || {
             let total = state.db().count_assets().await.map_err(db_error)?;
             let page = query.number_page(DEFAULT_PAGE_SIZE, Some(total.max(0) as u64))?;
             let Page::Number { number, size, .. } = page else {
@@ -692,7 +764,7 @@ async fn list_assets(
                 .list_assets(&query.sort, size as i64, offset)
                 .await
                 .map_err(db_error)?;
-            let context = state.asset_context(&base);
+            let context = state.asset_context(&base, &viewer);
             let self_link = format!("{base}{uri}");
             let collection_url = format!("{base}/v2/assets{}", without_page(raw));
             let mut body = to_value(
@@ -716,8 +788,11 @@ async fn list_assets(
         .await
 }
 
+// One argument per axum extractor.
+#[allow(clippy::too_many_arguments)]
 async fn show_asset(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(id): Path<String>,
     _: Negotiated,
     rules: Option<Extension<QueryRules>>,
@@ -730,22 +805,26 @@ async fn show_asset(
     let base = state.base_url(&headers);
     let raw = uri.query().unwrap_or_default();
     state
-        .cached_read(&["show", &base, &id, raw], &geo, async || {
-            let asset = state
-                .db()
-                .asset(asset_id)
-                .await
-                .map_err(db_error)?
-                .ok_or_else(|| not_found_asset(&id))?;
-            let context = state.asset_context(&base);
-            let self_link = format!("{base}{uri}");
-            to_value(
-                document(&asset, &context)
-                    .query(&query)
-                    .link("self", self_link.as_str())
-                    .to_vec(),
-            )
-        })
+        .cached_read(
+            &["show", &base, &id, raw, &viewer.key()],
+            &geo,
+            async || {
+                let asset = state
+                    .db()
+                    .asset(asset_id)
+                    .await
+                    .map_err(db_error)?
+                    .ok_or_else(|| not_found_asset(&id))?;
+                let context = state.asset_context(&base, &viewer);
+                let self_link = format!("{base}{uri}");
+                to_value(
+                    document(&asset, &context)
+                        .query(&query)
+                        .link("self", self_link.as_str())
+                        .to_vec(),
+                )
+            },
+        )
         .await
 }
 
@@ -853,6 +932,7 @@ async fn check_owner(state: &AppState, changes: &AssetChanges) -> Result<(), Err
 
 async fn create_asset(
     State(state): State<AppState>,
+    viewer: Viewer,
     rules: Option<Extension<QueryRules>>,
     uri: Uri,
     headers: HeaderMap,
@@ -871,7 +951,7 @@ async fn create_asset(
         .ok_or_else(|| internal(format!("asset {id} vanished after its insert")))?;
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
-    let context = state.asset_context(&base);
+    let context = state.asset_context(&base, &viewer);
     let body = to_value(document(&asset, &context).query(&query).to_vec())?;
     let mut response = respond(201, body, "off", &geo);
     if let Ok(location) = HeaderValue::from_str(&format!("{base}/v2/assets/{id}")) {
@@ -880,8 +960,11 @@ async fn create_asset(
     Ok(response)
 }
 
+// One argument per axum extractor.
+#[allow(clippy::too_many_arguments)]
 async fn update_asset(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(id): Path<String>,
     rules: Option<Extension<QueryRules>>,
     uri: Uri,
@@ -913,13 +996,14 @@ async fn update_asset(
         .ok_or_else(|| not_found_asset(&id))?;
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
-    let context = state.asset_context(&base);
+    let context = state.asset_context(&base, &viewer);
     let body = to_value(document(&asset, &context).query(&query).to_vec())?;
     Ok(respond(200, body, "off", &geo))
 }
 
 async fn search_assets(
     State(state): State<AppState>,
+    viewer: Viewer,
     _: Negotiated,
     uri: Uri,
     headers: HeaderMap,
@@ -989,7 +1073,7 @@ async fn search_assets(
     };
     let assets = state.db().assets_by_ids(&ids).await.map_err(db_error)?;
     let base = state.base_url(&headers);
-    let context = state.asset_context(&base);
+    let context = state.asset_context(&base, &viewer);
     let self_link = format!("{base}{uri}");
     let body = to_value(
         collection(&assets, &context)

@@ -26,6 +26,8 @@ Settings (environment variables; unset means the zero-configuration default):
   REEL_TRUSTED_PROXIES         proxies whose X-Forwarded-For is believed (loopback)
   REEL_PUBLIC_URL              base URL for links (from the Host header)
   REEL_DATA_DIR                where the development key pair is kept (.edge-api)
+  REEL_API_TOKENS              OWNER_ID=TOKEN,... bearer tokens; an asset's uploader is shown
+                               only to its owner (none: everyone is anonymous)
   REEL_START_DEGRADED=1        start even when memcached, redis or search is unreachable
   RUST_LOG                     log filter (info); logs go to stderr, coloured only on a terminal
 
