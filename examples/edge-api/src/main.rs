@@ -5,6 +5,8 @@ use std::io::IsTerminal;
 
 use example_edge_api::{Config, app, serve, telemetry};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 const ABOUT: &str = "A small asset API built from every reel crate (JSON:API, rate limits, \
 caching, search, signed URLs, geolocation). With no configuration it serves demo data from an \
@@ -58,16 +60,35 @@ async fn run() -> i32 {
     // Logs on stderr (stdout carries only the address lines below), coloured on a terminal
     // unless NO_COLOR is set.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // sqlx reports PostgreSQL's notices at info: "relation _sqlx_migrations already
-            // exists, skipping" at every restart is noise, not news.
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn")),
-        )
+    // sqlx reports PostgreSQL's notices at info: "relation _sqlx_migrations already exists,
+    // skipping" at every restart is noise, not news.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .init();
+        .with_ansi(colour);
+    #[cfg(feature = "otlp")]
+    let otlp = match telemetry::otlp::Otlp::from_env() {
+        Ok(otlp) => otlp,
+        Err(error) => {
+            eprintln!("{error} (check {})", telemetry::otlp::ENDPOINT_VARIABLE);
+            return 2;
+        }
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(logs);
+    #[cfg(feature = "otlp")]
+    let registry = registry.with(otlp.as_ref().map(|otlp| otlp.layer()));
+    registry.init();
+    #[cfg(feature = "otlp")]
+    if otlp.is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    #[cfg(not(feature = "otlp"))]
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        tracing::warn!(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build has no OTLP export (build with --features otlp)"
+        );
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
@@ -137,6 +158,15 @@ async fn run() -> i32 {
         match server.await {
             Ok(Err(error)) => tracing::warn!(%error, "the metrics server failed"),
             Err(error) => tracing::warn!(%error, "the metrics server task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    #[cfg(feature = "otlp")]
+    if let Some(otlp) = otlp {
+        // Send the last spans before exiting.
+        match tokio::task::spawn_blocking(move || otlp.shutdown()).await {
+            Ok(Err(error)) => eprintln!("{error}"),
+            Err(error) => eprintln!("cannot flush the last spans: {error}"),
             Ok(Ok(())) => {}
         }
     }

@@ -8,6 +8,11 @@
 //! - `reel_edge_cache_total{outcome}`: what the response cache did for each cacheable read
 //!   (`hit`, `miss`, `bypass` when the cache could not be read, `off` without a cache).
 //!
+//! Every request also runs in an `info` span named like OpenTelemetry's HTTP server spans
+//! (`GET /v2/assets/{id}`, with `http.request.method`, `http.route`, `url.path` and
+//! `http.response.status_code`); with the `otlp` feature and `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! set, [`otlp`] exports the spans over OTLP/HTTP.
+//!
 //! The reel crates' own metrics (`reel_herd_*`, `reel_ratelimit_*`, ...) go through the same
 //! global recorder, so one scrape shows them all.
 
@@ -148,16 +153,37 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Middleware recording `http_server_request_duration_seconds` for every request.
+/// Middleware running every request in a server span and recording
+/// `http_server_request_duration_seconds`.
 pub(crate) async fn record_request(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned());
+    // OpenTelemetry's span name for an HTTP server: `{method} {route}`, or the method alone
+    // when no route matched (the raw path would be unbounded).
+    let name = match &route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = name,
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route.as_deref(),
+        url.path = request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        error.r#type = tracing::field::Empty,
+    );
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     let elapsed = started.elapsed().as_secs_f64();
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("error.type", response.status().as_str());
+    }
     let status = response.status().as_str().to_owned();
     match route {
         Some(route) => metrics::histogram!(
@@ -180,6 +206,87 @@ pub(crate) async fn record_request(request: Request, next: Next) -> Response {
 /// Counts one cacheable read's cache outcome (`hit`, `miss`, `bypass` or `off`).
 pub(crate) fn cache_outcome(outcome: &'static str) {
     metrics::counter!(EDGE_CACHE_TOTAL, "outcome" => outcome).increment(1);
+}
+
+/// Span export over OTLP/HTTP (protobuf), with the `otlp` feature.
+#[cfg(feature = "otlp")]
+pub mod otlp {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// The variable naming the collector (`http://collector:4318`), as every OpenTelemetry
+    /// SDK reads it; spans go to its `/v1/traces`.
+    pub const ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    /// Why span export could not be set up.
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot export traces over OTLP: {0}")]
+    pub struct OtlpError(String);
+
+    /// An OTLP span exporter running on the Tokio runtime; [`layer`](Self::layer) feeds it
+    /// from `tracing`, [`shutdown`](Self::shutdown) sends what is left.
+    #[derive(Debug)]
+    pub struct Otlp {
+        provider: SdkTracerProvider,
+    }
+
+    impl Otlp {
+        /// From `OTEL_EXPORTER_OTLP_ENDPOINT`; `None` when it is unset or empty.
+        pub fn from_env() -> Result<Option<Self>, OtlpError> {
+            match std::env::var(ENDPOINT_VARIABLE) {
+                Ok(endpoint) if !endpoint.trim().is_empty() => Self::new(endpoint.trim()).map(Some),
+                _ => Ok(None),
+            }
+        }
+
+        /// Exports to the collector at `endpoint` (its base URL; spans go to
+        /// `{endpoint}/v1/traces`) in batches, as service `edge-api`. Must be called inside a
+        /// Tokio runtime.
+        pub fn new(endpoint: &str) -> Result<Self, OtlpError> {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+                .build()
+                .map_err(|e| OtlpError(format!("{endpoint}: {e}")))?;
+            let processor =
+                BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
+            let provider = SdkTracerProvider::builder()
+                .with_span_processor(processor)
+                .with_resource(Resource::builder().with_service_name("edge-api").build())
+                .build();
+            Ok(Self { provider })
+        }
+
+        /// A `tracing` layer turning spans into OpenTelemetry spans for this exporter.
+        pub fn layer<S>(
+            &self,
+        ) -> tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>
+        where
+            S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+        {
+            tracing_opentelemetry::layer().with_tracer(self.provider.tracer("edge-api"))
+        }
+
+        /// Sends the spans still buffered, without stopping the exporter. Blocks: call it
+        /// from a blocking thread (`tokio::task::spawn_blocking`).
+        pub fn flush(&self) -> Result<(), OtlpError> {
+            self.provider
+                .force_flush()
+                .map_err(|e| OtlpError(e.to_string()))
+        }
+
+        /// Sends the spans still buffered and stops. Blocks, like [`flush`](Self::flush).
+        pub fn shutdown(self) -> Result<(), OtlpError> {
+            self.provider
+                .shutdown()
+                .map_err(|e| OtlpError(e.to_string()))
+        }
+    }
 }
 
 #[cfg(test)]
