@@ -266,7 +266,12 @@ async fn limiter(
             // each call first.
             let options = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_millis(500)))
-                .set_response_timeout(Some(Duration::from_millis(80)));
+                .set_response_timeout(Some(Duration::from_millis(80)))
+                // One connection attempt per failed command, no backoff loop inside it: a
+                // refused connection fails the call at once (the limiter's policy applies in
+                // about a millisecond instead of at its 100 ms timeout), and the next command
+                // tries again, so a returning redis is used at once.
+                .set_number_of_retries(0);
             // Lazy: the first command connects, and every failed one reconnects, so a redis that
             // starts after the service is used as soon as it answers.
             let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, options)
