@@ -13,6 +13,10 @@ use reel_ratelimit::Quota;
 pub struct Config {
     /// Where to listen (`REEL_LISTEN`, default `127.0.0.1:8080`).
     pub listen: SocketAddr,
+    /// Where `/metrics` (Prometheus text format) is served, apart from the API so that it
+    /// is not exposed with it (`REEL_METRICS_ADDR`, default `127.0.0.1:9464`; `off`: `None`,
+    /// no metrics endpoint).
+    pub metrics_listen: Option<SocketAddr>,
     /// PostgreSQL (or `sqlite:`) URL (`REEL_DATABASE_URL`); `None` for SQLite in memory.
     pub database_url: Option<String>,
     /// Redis URL for the rate-limit store (`REEL_REDIS_URL`); `None` for the memory store.
@@ -59,10 +63,17 @@ pub struct Config {
     /// and the edition (`REEL_MAXMIND_EDITION`, default `GeoLite2-City`); `REEL_MAXMIND_URL`
     /// points the downloads at a mirror or caching proxy of the service.
     pub maxmind: Option<MaxMind>,
-    /// Start even when a configured memcached node does not answer (`REEL_START_DEGRADED=1`);
-    /// by default start-up fails and names the node. `/healthz` reports the service degraded
-    /// while a node is down either way.
+    /// Start even when the optional backends do not answer (`REEL_START_DEGRADED=1`): a
+    /// memcached node (herd ejects it until it answers), redis (the rate limiter's fail-open
+    /// policy applies until it answers) or the search server (searches answer 503 until the
+    /// index is built in the background). By default start-up fails and names the backend.
+    /// The database must answer either way. `/healthz` reports what is down.
     pub start_degraded: bool,
+    /// Bearer tokens and the owner each one authenticates (`REEL_API_TOKENS`, `ID=TOKEN`
+    /// pairs separated by commas, e.g. `1=ada-token,2=grace-token`; none by default: every
+    /// caller is anonymous). A demo's notion of identity, enough to show what only an owner
+    /// may see; a real service would verify signed tokens from its identity provider.
+    pub api_tokens: Vec<(i64, String)>,
 }
 
 /// Credentials for MaxMind's download service.
@@ -105,6 +116,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             database_url: None,
             redis_url: None,
             memcache_servers: None,
@@ -122,6 +134,7 @@ impl Default for Config {
             geoip_db: None,
             maxmind: None,
             start_degraded: false,
+            api_tokens: Vec::new(),
         }
     }
 }
@@ -147,6 +160,15 @@ impl Config {
                 name: "REEL_LISTEN",
                 reason: format!("`{listen}` is not an address like 127.0.0.1:8080 ({e})"),
             })?;
+        }
+        if let Some(metrics) = get("REEL_METRICS_ADDR") {
+            config.metrics_listen =
+                crate::telemetry::parse_metrics_addr(&metrics).map_err(|reason| {
+                    ConfigError::Invalid {
+                        name: "REEL_METRICS_ADDR",
+                        reason,
+                    }
+                })?;
         }
         config.database_url = get("REEL_DATABASE_URL");
         config.redis_url = get("REEL_REDIS_URL");
@@ -185,6 +207,12 @@ impl Config {
                     });
                 }
             };
+        }
+        if let Some(tokens) = get("REEL_API_TOKENS") {
+            config.api_tokens = parse_tokens(&tokens).map_err(|reason| ConfigError::Invalid {
+                name: "REEL_API_TOKENS",
+                reason,
+            })?;
         }
         if let Some(dir) = get("REEL_DATA_DIR") {
             config.data_dir = PathBuf::from(dir);
@@ -256,6 +284,36 @@ impl Config {
     }
 }
 
+/// `ID=TOKEN,ID=TOKEN` into pairs; the error never repeats a token.
+fn parse_tokens(value: &str) -> Result<Vec<(i64, String)>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .enumerate()
+        .map(|(n, pair)| {
+            let (id, token) = pair.split_once('=').ok_or_else(|| {
+                format!(
+                    "entry {} is not OWNER_ID=TOKEN (example: 1=ada-token)",
+                    n + 1
+                )
+            })?;
+            let id = id
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("entry {}: the owner id is not a number", n + 1))?;
+            let token = token.trim();
+            if token.len() < 8 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(format!(
+                    "entry {}: a token is at least 8 visible ASCII characters",
+                    n + 1
+                ));
+            }
+            Ok((id, token.to_owned()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +330,10 @@ mod tests {
     fn nothing_set_is_the_zero_config_mode() {
         let config = from(&[]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:9464")
+        );
         assert!(config.database_url.is_none() && config.redis_url.is_none());
         assert!(config.memcache_servers.is_none() && config.search_url.is_none());
         assert_eq!(config.quota.to_string(), default_quota().to_string());
@@ -362,9 +424,36 @@ mod tests {
     }
 
     #[test]
+    fn api_tokens_map_to_owners_and_bad_ones_are_named_without_the_token() {
+        let config = from(&[("REEL_API_TOKENS", "1=ada-token-1, 2=grace-token-2")]).unwrap();
+        assert_eq!(
+            config.api_tokens,
+            vec![
+                (1, "ada-token-1".to_owned()),
+                (2, "grace-token-2".to_owned())
+            ]
+        );
+        let error = from(&[("REEL_API_TOKENS", "ada=secret-token")]).unwrap_err();
+        assert!(error.to_string().starts_with("REEL_API_TOKENS:"), "{error}");
+        assert!(!error.to_string().contains("secret-token"), "{error}");
+        assert!(from(&[("REEL_API_TOKENS", "1=short")]).is_err());
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         let error = from(&[("REEL_LISTEN", "localhost")]).unwrap_err();
         assert!(error.to_string().starts_with("REEL_LISTEN:"), "{error}");
+        let error = from(&[("REEL_METRICS_ADDR", "9464")]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("REEL_METRICS_ADDR:"),
+            "{error}"
+        );
+        assert_eq!(
+            from(&[("REEL_METRICS_ADDR", "off")])
+                .unwrap()
+                .metrics_listen,
+            None
+        );
         let error = from(&[("REEL_RATE_LIMIT", "lots")]).unwrap_err();
         assert!(error.to_string().starts_with("REEL_RATE_LIMIT:"), "{error}");
         let error = from(&[("REEL_MAXMIND_ACCOUNT_ID", "123")]).unwrap_err();

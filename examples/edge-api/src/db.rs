@@ -9,7 +9,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 // (`sort_column`) and `$N` placeholders; values always travel as bind parameters.
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-use crate::model::{Asset, AssetChanges, Owner};
+use crate::model::{Asset, AssetChanges, Contact, Owner};
 
 /// An sqlx error as people read it: the database's message and SQLSTATE, without the
 /// `at line NNN` sqlx appends for PostgreSQL (a line of PostgreSQL's own C source).
@@ -22,6 +22,27 @@ pub(crate) fn describe(error: &sqlx::Error) -> String {
         None => error.to_string(),
     }
 }
+
+/// Whether `error` means the database cannot be reached now (rather than a bad statement):
+/// no connection in time, a broken or refused connection, or a server shutting down or
+/// starting up (SQLSTATE classes 08 and 57P).
+pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// How long a request waits for a database connection before it is told the database is
+/// unavailable (a 503): short, so that an outage costs clients little.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +70,22 @@ const ASSET_COLUMNS: &str =
     "a.id, a.title, a.kind, a.file_name, a.size_bytes, o.id, o.name, o.email";
 
 fn asset_from_row(row: &AnyRow) -> Result<Asset, sqlx::Error> {
+    let owner_id: i64 = row.try_get(5)?;
+    let email: String = row.try_get(7)?;
     Ok(Asset {
+        uploader: Contact {
+            id: owner_id,
+            email: email.clone(),
+        },
         id: row.try_get(0)?,
         title: row.try_get(1)?,
         kind: row.try_get(2)?,
         file_name: row.try_get(3)?,
         size_bytes: row.try_get(4)?,
         owner: Owner {
-            id: row.try_get(5)?,
+            id: owner_id,
             name: row.try_get(6)?,
-            email: row.try_get(7)?,
+            email,
         },
     })
 }
@@ -146,7 +173,7 @@ impl Db {
                 )));
             }
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
         // An in-memory SQLite database lives as long as its one connection: keep it forever.
         let options = if url.contains(":memory:") {
             options

@@ -5,7 +5,6 @@
 //! (`cloudfront-dev-private.pem`, `cloudfront-dev-public.pem`) and reused afterwards.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use reel_cloudfront::{CachingSigner, KeyRing, Signer};
@@ -116,6 +115,9 @@ impl DownloadSigner {
 /// The `download` link of an asset: a CloudFront signed URL (none when signing fails, which is
 /// logged). `#[derive(Resource)]` on [`Asset`] calls it for every asset it writes, primary or
 /// included.
-pub fn download_link(asset: &Asset, context: &Context<Arc<DownloadSigner>>) -> Option<String> {
-    context.assigns().url(asset)
+pub fn download_link(
+    asset: &Asset,
+    context: &Context<crate::model::AssetAssigns>,
+) -> Option<String> {
+    context.assigns().signer.url(asset)
 }

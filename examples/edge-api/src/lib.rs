@@ -17,6 +17,12 @@
 //!   `REEL_CLOUDFRONT_PRIVATE_KEY` for a real one);
 //! - the client's country in each document's `meta` through reel-geoip (a generated demo
 //!   database; `REEL_GEOIP_DB` for a real `.mmdb`, reloaded when it changes);
+//! - an asset's `uploader` contact shown only to its owner (`Authorization: Bearer`, tokens
+//!   from `REEL_API_TOKENS`): never in linkage, `included`, sort or a cached answer for anyone
+//!   else;
+//! - `GET /metrics` in Prometheus' text format on its own address (`REEL_METRICS_ADDR`,
+//!   [`telemetry`]): request durations by matched route and the response cache's outcomes,
+//!   next to whatever the reel crates record;
 //! - `/healthz` with each backend's state (503 `degraded` while one is down or a memcached
 //!   node is ejected), `tracing` logs, graceful shutdown on Ctrl-C and SIGTERM (`main.rs`);
 //! - every route by JSON:API 1.1: each query parameter it does not act on is a 400 naming it,
@@ -37,13 +43,14 @@ pub mod downloads;
 mod geo;
 pub mod model;
 mod search;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Request, State};
-use axum::http::header::{ALLOW, CONTENT_TYPE, HOST, LOCATION};
+use axum::http::header::{ALLOW, CONTENT_TYPE, HOST, LOCATION, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -60,9 +67,11 @@ use reel_jsonapi::{
 use reel_ratelimit::tower::{KeyExtractor, RateLimitLayer};
 use reel_ratelimit::{FailurePolicy, MemcacheStore, MemoryStore, RateLimiter, RedisStore};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 pub use config::{Config, ConfigError, MaxMind};
-use model::{Asset, AssetChanges, AssetInput, Owner};
+use model::{Asset, AssetAssigns, AssetChanges, AssetInput, Owner};
+pub use telemetry::describe_metrics;
 
 /// Why the service could not start; each message names the setting to check.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +118,8 @@ struct Inner {
     public_url: Option<String>,
     downloads: Arc<downloads::DownloadSigner>,
     geo: geo::Geo,
+    /// SHA-256 of each configured bearer token, with the owner it authenticates.
+    tokens: Vec<([u8; 32], i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,7 +142,15 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
                 .all_assets()
                 .await
                 .map_err(|e| StartError::Database(e.to_string()))?;
-            Some(search::AssetSearch::start(url, &config.search_index, assets).await?)
+            Some(
+                search::AssetSearch::start(
+                    url,
+                    &config.search_index,
+                    assets,
+                    config.start_degraded,
+                )
+                .await?,
+            )
         }
         None => None,
     };
@@ -146,7 +165,15 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         public_url: config.public_url.clone(),
         downloads,
         geo,
+        tokens: config
+            .api_tokens
+            .iter()
+            .map(|(owner, token)| (Sha256::digest(token.as_bytes()).into(), *owner))
+            .collect(),
     }));
+    if state.0.search.is_some() {
+        tokio::spawn(keep_search_in_step(Arc::downgrade(&state.0)));
+    }
     let rate_limit = RateLimitLayer::new(limiter, config.quota)
         .key(KeyExtractor::client_ip(config.client_ip_resolver()))
         .ietf_headers(true)
@@ -190,6 +217,7 @@ pub async fn app(config: Config) -> Result<Router, StartError> {
         .route("/healthz", get(health))
         .merge(api)
         .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn(telemetry::record_request))
         .with_state(state))
 }
 
@@ -212,32 +240,41 @@ async fn limiter(
             let client = redis::Client::open(url.as_str()).map_err(fail)?;
             // One quick probe first: the connection manager retries a dead server with backoff
             // for seconds before giving up, which suits a running service, not its start.
-            match tokio::time::timeout(
+            let problem = match tokio::time::timeout(
                 Duration::from_secs(2),
                 client.get_multiplexed_async_connection(),
             )
             .await
             {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
+                Ok(Ok(_)) => None,
+                Ok(Err(error)) => Some(format!("cannot reach redis at {url}: {error}")),
+                Err(_) => Some(format!("redis at {url} did not answer within 2 s")),
+            };
+            if let Some(problem) = &problem {
+                if !config.start_degraded {
                     return Err(StartError::RateLimit(format!(
-                        "cannot reach redis at {url}: {error}"
+                        "{problem}; start it, fix REEL_REDIS_URL, or set REEL_START_DEGRADED=1 to start without it"
                     )));
                 }
-                Err(_) => {
-                    return Err(StartError::RateLimit(format!(
-                        "redis at {url} did not answer within 2 s"
-                    )));
-                }
+                tracing::warn!(
+                    problem,
+                    "redis unreachable; starting degraded (REEL_START_DEGRADED): rate limits fail open until it answers"
+                );
             }
             // The response timeout stays inside the limiter's 100 ms (below), so that redis-rs
             // sees a silent server as an error and reconnects instead of the limiter cancelling
             // each call first.
             let options = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_millis(500)))
-                .set_response_timeout(Some(Duration::from_millis(80)));
-            let connection = redis::aio::ConnectionManager::new_with_config(client, options)
-                .await
+                .set_response_timeout(Some(Duration::from_millis(80)))
+                // One connection attempt per failed command, no backoff loop inside it: a
+                // refused connection fails the call at once (the limiter's policy applies in
+                // about a millisecond instead of at its 100 ms timeout), and the next command
+                // tries again, so a returning redis is used at once.
+                .set_number_of_retries(0);
+            // Lazy: the first command connects, and every failed one reconnects, so a redis that
+            // starts after the service is used as soon as it answers.
+            let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, options)
                 .map_err(fail)?;
             tracing::info!("rate limits kept in redis");
             (
@@ -256,6 +293,34 @@ async fn limiter(
             .with_timeout(Duration::from_millis(100)),
         store,
     ))
+}
+
+/// While the search index is behind (the server was down at start-up, or a write did not
+/// reach it), builds it and writes every asset again, once a second, until it has caught up.
+/// Ends when the service is dropped.
+async fn keep_search_in_step(inner: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(search::RETRY_EVERY).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let Some(search) = &inner.search else {
+            return;
+        };
+        if !search.is_behind() {
+            continue;
+        }
+        match inner.db.all_assets().await {
+            Ok(assets) => {
+                if let Err(problem) = search.catch_up(assets).await {
+                    tracing::debug!(problem, "search index still behind; retrying");
+                }
+            }
+            Err(error) => {
+                tracing::debug!(error = %db::describe(&error), "cannot read assets to catch the search index up");
+            }
+        }
+    }
 }
 
 /// Serves `app` on `listener` (with the peer address the rate limiter needs) until
@@ -320,6 +385,13 @@ async fn country_on_errors(request: Request, next: Next) -> Response {
         }
         response = replaced;
     }
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(RETRY_AFTER)
+    {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    }
     let is_json_api = response
         .headers()
         .get(CONTENT_TYPE)
@@ -367,6 +439,21 @@ fn internal(error: impl std::fmt::Display) -> ErrorDocument {
         .into()
 }
 
+/// How many seconds a 503 asks clients to wait (`Retry-After`).
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// A database error as the client sees it: a 503 when the database cannot be reached (down,
+/// restarting, no connection free in time), so that clients retry; a 500 otherwise.
+fn db_error(error: sqlx::Error) -> ErrorDocument {
+    if db::is_unavailable(&error) {
+        tracing::warn!(error = %db::describe(&error), "database unavailable");
+        return ErrorObject::new(503, "Database unavailable")
+            .with_detail("the database cannot be reached; try again shortly")
+            .into();
+    }
+    internal(db::describe(&error))
+}
+
 fn not_found_asset(id: &str) -> ErrorDocument {
     ErrorObject::new(404, "Not Found")
         .with_detail(format!("there is no asset `{id}`"))
@@ -407,8 +494,12 @@ impl AppState {
 
     /// The serialization context of asset documents: links below `{base}/v2` and the signer
     /// that writes each asset's `links.download`.
-    fn asset_context(&self, base: &str) -> Context<Arc<downloads::DownloadSigner>> {
-        Context::new(Arc::clone(&self.0.downloads)).with_base_url(format!("{base}/v2"))
+    fn asset_context(&self, base: &str, viewer: &Viewer) -> Context<AssetAssigns> {
+        Context::new(AssetAssigns {
+            signer: Arc::clone(&self.0.downloads),
+            viewer: viewer.0,
+        })
+        .with_base_url(format!("{base}/v2"))
     }
 
     /// Serves a read from the cache when it holds the body, otherwise builds, stores and
@@ -427,6 +518,7 @@ impl AppState {
             && let Some(bytes) = cache.get(key).await
             && let Ok(body) = serde_json::from_slice::<Value>(&bytes)
         {
+            telemetry::cache_outcome("hit");
             return Ok(respond(200, body, "hit", geo));
         }
         let body = build().await?;
@@ -440,6 +532,7 @@ impl AppState {
             (Some(_), None) => "bypass",
             (None, _) => "off",
         };
+        telemetry::cache_outcome(status);
         Ok(respond(200, body, status, geo))
     }
 
@@ -453,6 +546,62 @@ impl AppState {
         if let Some(cache) = &self.0.cache {
             cache.invalidate().await;
         }
+    }
+}
+
+/// Who is asking: the owner a valid `Authorization: Bearer` token names (`REEL_API_TOKENS`),
+/// or nobody. A token that matches no one is a 401, not an anonymous request, so that a
+/// mistyped token is noticed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Viewer(Option<i64>);
+
+impl Viewer {
+    /// A cache-key part: responses differ by who asks.
+    fn key(self) -> String {
+        self.0
+            .map_or_else(|| "anonymous".to_owned(), |id| format!("owner:{id}"))
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Ok(Self(None));
+        };
+        let unauthorized = |detail: &str| {
+            let mut response = ErrorDocument::from(
+                ErrorObject::new(401, "Unauthorized").with_detail(detail.to_owned()),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"edge-api\""),
+            );
+            response
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                unauthorized(
+                    "send `Authorization: Bearer <token>`, or no Authorization header at all",
+                )
+            })?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        state
+            .0
+            .tokens
+            .iter()
+            .find(|(known, _)| *known == digest)
+            .map(|(_, owner)| Self(Some(*owner)))
+            .ok_or_else(|| unauthorized("the bearer token is not valid"))
     }
 }
 
@@ -596,6 +745,7 @@ fn parse_id(id: &str) -> Result<i64, ErrorDocument> {
 
 async fn list_assets(
     State(state): State<AppState>,
+    viewer: Viewer,
     _: Negotiated,
     rules: Option<Extension<QueryRules>>,
     uri: Uri,
@@ -606,8 +756,8 @@ async fn list_assets(
     let base = state.base_url(&headers);
     let raw = uri.query().unwrap_or_default();
     state
-        .cached_read(&["list", &base, raw], &geo, async || {
-            let total = state.db().count_assets().await.map_err(internal)?;
+        .cached_read(&["list", &base, raw, &viewer.key()], &geo, async || {
+            let total = state.db().count_assets().await.map_err(db_error)?;
             let page = query.number_page(DEFAULT_PAGE_SIZE, Some(total.max(0) as u64))?;
             let Page::Number { number, size, .. } = page else {
                 return Err(internal("number_page returned another kind of page"));
@@ -618,8 +768,8 @@ async fn list_assets(
                 .db()
                 .list_assets(&query.sort, size as i64, offset)
                 .await
-                .map_err(internal)?;
-            let context = state.asset_context(&base);
+                .map_err(db_error)?;
+            let context = state.asset_context(&base, &viewer);
             let self_link = format!("{base}{uri}");
             let collection_url = format!("{base}/v2/assets{}", without_page(raw));
             let mut body = to_value(
@@ -643,8 +793,11 @@ async fn list_assets(
         .await
 }
 
+// One argument per axum extractor.
+#[allow(clippy::too_many_arguments)]
 async fn show_asset(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(id): Path<String>,
     _: Negotiated,
     rules: Option<Extension<QueryRules>>,
@@ -657,22 +810,26 @@ async fn show_asset(
     let base = state.base_url(&headers);
     let raw = uri.query().unwrap_or_default();
     state
-        .cached_read(&["show", &base, &id, raw], &geo, async || {
-            let asset = state
-                .db()
-                .asset(asset_id)
-                .await
-                .map_err(internal)?
-                .ok_or_else(|| not_found_asset(&id))?;
-            let context = state.asset_context(&base);
-            let self_link = format!("{base}{uri}");
-            to_value(
-                document(&asset, &context)
-                    .query(&query)
-                    .link("self", self_link.as_str())
-                    .to_vec(),
-            )
-        })
+        .cached_read(
+            &["show", &base, &id, raw, &viewer.key()],
+            &geo,
+            async || {
+                let asset = state
+                    .db()
+                    .asset(asset_id)
+                    .await
+                    .map_err(db_error)?
+                    .ok_or_else(|| not_found_asset(&id))?;
+                let context = state.asset_context(&base, &viewer);
+                let self_link = format!("{base}{uri}");
+                to_value(
+                    document(&asset, &context)
+                        .query(&query)
+                        .link("self", self_link.as_str())
+                        .to_vec(),
+                )
+            },
+        )
         .await
 }
 
@@ -690,7 +847,7 @@ async fn asset_owner(
         .db()
         .asset(parse_id(&id)?)
         .await
-        .map_err(internal)?
+        .map_err(db_error)?
         .ok_or_else(|| not_found_asset(&id))?;
     let base = state.base_url(&headers);
     let context = Context::empty().with_base_url(format!("{base}/v2"));
@@ -718,7 +875,7 @@ async fn asset_owner_linkage(
         .db()
         .asset(parse_id(&id)?)
         .await
-        .map_err(internal)?
+        .map_err(db_error)?
         .ok_or_else(|| not_found_asset(&id))?;
     let base = state.base_url(&headers);
     let body = json!({
@@ -750,7 +907,7 @@ async fn show_owner(
         .db()
         .owner(owner_id)
         .await
-        .map_err(internal)?
+        .map_err(db_error)?
         .ok_or_else(missing)?;
     let base = state.base_url(&headers);
     let context = Context::empty().with_base_url(format!("{base}/v2"));
@@ -768,7 +925,7 @@ async fn show_owner(
 /// resource that does not exist).
 async fn check_owner(state: &AppState, changes: &AssetChanges) -> Result<(), ErrorDocument> {
     if let Some(owner) = changes.owner_id
-        && !state.db().owner_exists(owner).await.map_err(internal)?
+        && !state.db().owner_exists(owner).await.map_err(db_error)?
     {
         return Err(ErrorObject::new(404, "Owner not found")
             .with_detail(format!("there is no owner `{owner}`"))
@@ -780,6 +937,7 @@ async fn check_owner(state: &AppState, changes: &AssetChanges) -> Result<(), Err
 
 async fn create_asset(
     State(state): State<AppState>,
+    viewer: Viewer,
     rules: Option<Extension<QueryRules>>,
     uri: Uri,
     headers: HeaderMap,
@@ -789,16 +947,16 @@ async fn create_asset(
     let query = checked_query::<Asset>(&uri, rules.as_deref(), Shape::Single)?;
     let changes = create.resource.validate(None)?;
     check_owner(&state, &changes).await?;
-    let id = state.db().insert_asset(&changes).await.map_err(internal)?;
+    let id = state.db().insert_asset(&changes).await.map_err(db_error)?;
     let asset = state
         .db()
         .asset(id)
         .await
-        .map_err(internal)?
+        .map_err(db_error)?
         .ok_or_else(|| internal(format!("asset {id} vanished after its insert")))?;
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
-    let context = state.asset_context(&base);
+    let context = state.asset_context(&base, &viewer);
     let body = to_value(document(&asset, &context).query(&query).to_vec())?;
     let mut response = respond(201, body, "off", &geo);
     if let Ok(location) = HeaderValue::from_str(&format!("{base}/v2/assets/{id}")) {
@@ -807,8 +965,11 @@ async fn create_asset(
     Ok(response)
 }
 
+// One argument per axum extractor.
+#[allow(clippy::too_many_arguments)]
 async fn update_asset(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(id): Path<String>,
     rules: Option<Extension<QueryRules>>,
     uri: Uri,
@@ -828,7 +989,7 @@ async fn update_asset(
         .db()
         .update_asset(asset_id, &changes)
         .await
-        .map_err(internal)?
+        .map_err(db_error)?
     {
         return Err(not_found_asset(&id));
     }
@@ -836,17 +997,18 @@ async fn update_asset(
         .db()
         .asset(asset_id)
         .await
-        .map_err(internal)?
+        .map_err(db_error)?
         .ok_or_else(|| not_found_asset(&id))?;
     state.after_write(&asset).await;
     let base = state.base_url(&headers);
-    let context = state.asset_context(&base);
+    let context = state.asset_context(&base, &viewer);
     let body = to_value(document(&asset, &context).query(&query).to_vec())?;
     Ok(respond(200, body, "off", &geo))
 }
 
 async fn search_assets(
     State(state): State<AppState>,
+    viewer: Viewer,
     _: Negotiated,
     uri: Uri,
     headers: HeaderMap,
@@ -888,23 +1050,35 @@ async fn search_assets(
             .with_detail("this server runs without a search server; set REEL_ES_URL to an Elasticsearch or OpenSearch URL and restart")
             .into());
     };
-    let (ids, total) = match search.search(&text, DEFAULT_PAGE_SIZE).await {
+    if !search.is_ready() {
+        return Err(search_unavailable(
+            "the search index is being built; the search server was unreachable",
+        ));
+    }
+    let (ids, total) = match search_once(search, &text).await? {
         Ok(found) => found,
         Err(error) if search::index_missing(&error) => {
-            // Someone deleted the index: rebuild it from the database and ask again.
+            // Someone deleted the index: build it from the database and ask again.
             tracing::warn!(%error, "search index missing; rebuilding it from the database");
-            let assets = state.db().all_assets().await.map_err(internal)?;
-            search.rebuild(assets).await.map_err(search_failed)?;
-            search
-                .search(&text, DEFAULT_PAGE_SIZE)
-                .await
-                .map_err(search_failed)?
+            let assets = state.db().all_assets().await.map_err(db_error)?;
+            search.catch_up(assets).await.map_err(|problem| {
+                search_unavailable(&format!(
+                    "the index was missing and could not be rebuilt: {problem}"
+                ))
+            })?;
+            search_once(search, &text).await?.map_err(search_failed)?
         }
-        Err(error) => return Err(search_failed(error)),
+        Err(error) => {
+            if matches!(error, reel_search::Error::Transport(_)) {
+                // The server may have restarted without its index: check and catch up.
+                search.fell_behind(error.to_string());
+            }
+            return Err(search_failed(error));
+        }
     };
-    let assets = state.db().assets_by_ids(&ids).await.map_err(internal)?;
+    let assets = state.db().assets_by_ids(&ids).await.map_err(db_error)?;
     let base = state.base_url(&headers);
-    let context = state.asset_context(&base);
+    let context = state.asset_context(&base, &viewer);
     let self_link = format!("{base}{uri}");
     let body = to_value(
         collection(&assets, &context)
@@ -916,25 +1090,54 @@ async fn search_assets(
     Ok(respond(200, body, "off", &geo))
 }
 
-/// A 502 document saying what the search server did (no answer, or which error it gave).
+/// One search, given up after [`search::CALL_TIMEOUT`] with a 503 (the outer `Err`): a
+/// server that stops answering costs a request two seconds, not the client's minute.
+async fn search_once(
+    search: &search::AssetSearch,
+    text: &str,
+) -> Result<Result<(Vec<i64>, u64), reel_search::Error>, ErrorDocument> {
+    tokio::time::timeout(search::CALL_TIMEOUT, search.search(text, DEFAULT_PAGE_SIZE))
+        .await
+        .map_err(|_| {
+            let problem = format!(
+                "the search server did not answer within {} s",
+                search::CALL_TIMEOUT.as_secs()
+            );
+            search.fell_behind(problem.clone());
+            search_unavailable(&problem)
+        })
+}
+
+/// A 503 document for a search that cannot be served now (`Retry-After` is added by
+/// [`country_on_errors`] to every 503).
+fn search_unavailable(detail: &str) -> ErrorDocument {
+    ErrorObject::new(503, "Search unavailable")
+        .with_detail(format!("{detail}; try again shortly"))
+        .into()
+}
+
+/// A document saying what the search server did: a 503 when it did not answer (try again
+/// later), a 502 with its error when it answered one.
 fn search_failed(error: reel_search::Error) -> ErrorDocument {
     tracing::error!(%error, "search failed");
-    let detail = match &error {
+    match &error {
         reel_search::Error::Transport(_) => {
-            "the search server did not answer; check that it runs (REEL_ES_URL) and try again"
-                .to_owned()
+            search_unavailable("the search server did not answer; check that it runs (REEL_ES_URL)")
         }
         reel_search::Error::Api {
             status,
             kind,
             reason,
             ..
-        } => format!("the search server answered {status} ({kind}): {reason}"),
-        other => format!("the search failed: {other}"),
-    };
-    ErrorObject::new(502, "Search failed")
-        .with_detail(detail)
-        .into()
+        } => ErrorObject::new(502, "Search failed")
+            .with_detail(format!(
+                "the search server answered {status} ({kind}): {reason}"
+            ))
+            .into(),
+        other => ErrorObject::new(502, "Search failed")
+            .with_detail(format!("the search failed: {other}"))
+            .into(),
+    }
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -983,8 +1186,20 @@ async fn health(State(state): State<AppState>) -> Response {
     };
     let (geo_ok, geo) = state.0.geo.health();
     healthy &= geo_ok;
+    let down: Vec<&str> = [
+        ("database", &database),
+        ("rateLimit", &rate_limit),
+        ("cache", &cache),
+        ("search", &search),
+        ("geoip", &geo),
+    ]
+    .into_iter()
+    .filter(|(_, report)| report["ok"] == Value::Bool(false))
+    .map(|(name, _)| name)
+    .collect();
     let body = json!({
         "status": if healthy { "ok" } else { "degraded" },
+        "down": down,
         "backends": {
             "database": database,
             "rateLimit": rate_limit,

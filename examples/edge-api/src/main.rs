@@ -3,8 +3,10 @@
 
 use std::io::IsTerminal;
 
-use example_edge_api::{Config, app, serve};
+use example_edge_api::{Config, app, serve, telemetry};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 const ABOUT: &str = "A small asset API built from every reel crate (JSON:API, rate limits, \
 caching, search, signed URLs, geolocation). With no configuration it serves demo data from an \
@@ -13,6 +15,7 @@ in-memory SQLite database on http://127.0.0.1:8080.";
 const SETTINGS: &str = "\
 Settings (environment variables; unset means the zero-configuration default):
   REEL_LISTEN                  address to listen on (127.0.0.1:8080)
+  REEL_METRICS_ADDR            address of /metrics, Prometheus text format (127.0.0.1:9464; off)
   REEL_DATABASE_URL            postgres://... or sqlite:/path/edge.db?mode=rwc (in-memory SQLite)
   REEL_REDIS_URL               redis://... for rate limits (memory)
   REEL_MEMCACHE_SERVERS        host:port,host:port for the response cache (none)
@@ -25,7 +28,9 @@ Settings (environment variables; unset means the zero-configuration default):
   REEL_TRUSTED_PROXIES         proxies whose X-Forwarded-For is believed (loopback)
   REEL_PUBLIC_URL              base URL for links (from the Host header)
   REEL_DATA_DIR                where the development key pair is kept (.edge-api)
-  REEL_START_DEGRADED=1        start even when a configured backend is unreachable
+  REEL_API_TOKENS              OWNER_ID=TOKEN,... bearer tokens; an asset's uploader is shown
+                               only to its owner (none: everyone is anonymous)
+  REEL_START_DEGRADED=1        start even when memcached, redis or search is unreachable
   RUST_LOG                     log filter (info); logs go to stderr, coloured only on a terminal
 
 `cargo xtask dev` starts every backend on free loopback ports and prints these lines.
@@ -55,16 +60,35 @@ async fn run() -> i32 {
     // Logs on stderr (stdout carries only the address lines below), coloured on a terminal
     // unless NO_COLOR is set.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // sqlx reports PostgreSQL's notices at info: "relation _sqlx_migrations already
-            // exists, skipping" at every restart is noise, not news.
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn")),
-        )
+    // sqlx reports PostgreSQL's notices at info: "relation _sqlx_migrations already exists,
+    // skipping" at every restart is noise, not news.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .init();
+        .with_ansi(colour);
+    #[cfg(feature = "otlp")]
+    let otlp = match telemetry::otlp::Otlp::from_env() {
+        Ok(otlp) => otlp,
+        Err(error) => {
+            eprintln!("{error} (check {})", telemetry::otlp::ENDPOINT_VARIABLE);
+            return 2;
+        }
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(logs);
+    #[cfg(feature = "otlp")]
+    let registry = registry.with(otlp.as_ref().map(|otlp| otlp.layer()));
+    registry.init();
+    #[cfg(feature = "otlp")]
+    if otlp.is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    #[cfg(not(feature = "otlp"))]
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        tracing::warn!(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build has no OTLP export (build with --features otlp)"
+        );
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
@@ -82,6 +106,25 @@ async fn run() -> i32 {
             return 1;
         }
     };
+    // The metrics address too, before any side effect; `off` serves no metrics.
+    let metrics = match config.metrics_listen {
+        Some(address) => match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => match telemetry::install_recorder() {
+                Ok(handle) => Some((listener, handle)),
+                Err(error) => {
+                    eprintln!("{error}");
+                    return 1;
+                }
+            },
+            Err(error) => {
+                eprintln!(
+                    "cannot listen on {address} for /metrics: {error} (set REEL_METRICS_ADDR to another address, or to off)"
+                );
+                return 1;
+            }
+        },
+        None => None,
+    };
     let router = match app(config).await {
         Ok(router) => router,
         Err(error) => {
@@ -91,10 +134,41 @@ async fn run() -> i32 {
     };
     let address = listener.local_addr().unwrap_or(listen);
     println!("edge-api listening on http://{address}");
+    // One signal stops both servers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics_server = metrics.map(|(listener, handle)| {
+        if let Ok(address) = listener.local_addr() {
+            println!("metrics on http://{address}/metrics");
+        }
+        let mut stopped = stopped.clone();
+        tokio::spawn(telemetry::serve_metrics(listener, handle, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
     println!("try: curl -s 'http://{address}/v2/assets?include=owner&sort=-sizeBytes'");
-    if let Err(error) = serve(listener, router, shutdown_signal()).await {
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    if let Err(error) = serve(listener, router, shutdown).await {
         eprintln!("server error: {error}");
         return 1;
+    }
+    if let Some(server) = metrics_server {
+        match server.await {
+            Ok(Err(error)) => tracing::warn!(%error, "the metrics server failed"),
+            Err(error) => tracing::warn!(%error, "the metrics server task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    #[cfg(feature = "otlp")]
+    if let Some(otlp) = otlp {
+        // Send the last spans before exiting.
+        match tokio::task::spawn_blocking(move || otlp.shutdown()).await {
+            Ok(Err(error)) => eprintln!("{error}"),
+            Err(error) => eprintln!("cannot flush the last spans: {error}"),
+            Ok(Ok(())) => {}
+        }
     }
     tracing::info!("stopped");
     0

@@ -15,15 +15,44 @@ pub struct Owner {
     pub id: i64,
     /// Display name.
     pub name: String,
-    /// Contact address.
+    /// Contact address: private, never in an `owners` document; the owner sees it through
+    /// their assets' `uploader` relationship.
+    #[jsonapi(skip)]
     pub email: String,
+}
+
+/// How to reach the person who uploaded an asset: shown only to that person (the
+/// `uploader` relationship of [`Asset`] is hidden from everyone else).
+#[derive(Resource, Debug, Clone, PartialEq)]
+#[jsonapi(type = "contacts", rename_all = "camelCase")]
+pub struct Contact {
+    /// The owner's database id.
+    #[jsonapi(id)]
+    pub id: i64,
+    /// The owner's e-mail address.
+    pub email: String,
+}
+
+/// What an asset document is rendered with: the download-link signer and who is asking.
+#[derive(Debug, Clone)]
+pub struct AssetAssigns {
+    /// Signs each asset's `links.download`.
+    pub signer: std::sync::Arc<crate::downloads::DownloadSigner>,
+    /// The owner id of the authenticated caller (`Authorization: Bearer`), `None` when
+    /// anonymous.
+    pub viewer: Option<i64>,
+}
+
+/// Whether the caller owns `asset` (and may see its `uploader`).
+pub fn viewer_owns(asset: &Asset, context: &reel_jsonapi::Context<AssetAssigns>) -> bool {
+    context.assigns().viewer == Some(asset.owner.id)
 }
 
 /// An uploaded file, with its owner (includable with `include=owner`) and a signed
 /// `links.download`.
 #[derive(Resource, Debug, Clone, PartialEq)]
 #[jsonapi(type = "assets", rename_all = "camelCase")]
-#[jsonapi(context = std::sync::Arc<crate::downloads::DownloadSigner>)]
+#[jsonapi(context = crate::model::AssetAssigns)]
 #[jsonapi(link(name = "download", with = crate::downloads::download_link))]
 pub struct Asset {
     /// Database id.
@@ -40,6 +69,10 @@ pub struct Asset {
     /// Who uploaded it.
     #[jsonapi(relationship)]
     pub owner: Owner,
+    /// How to reach who uploaded it; only the owner sees this relationship (in linkage,
+    /// `include=uploader` and sorting alike).
+    #[jsonapi(relationship, visible_if = crate::model::viewer_owns)]
+    pub uploader: Contact,
 }
 
 /// An asset as a create or update request carries it: every member optional, validated by

@@ -112,6 +112,7 @@ fn every_curl_in_the_getting_started_guide_answers_as_shown() {
     }
     let mut child = command
         .env("REEL_LISTEN", "127.0.0.1:0")
+        .env("REEL_METRICS_ADDR", "127.0.0.1:0")
         .env("REEL_DATA_DIR", &data_dir)
         .env("REEL_DATABASE_URL", postgres.url())
         .env("REEL_MEMCACHE_SERVERS", servers.join(","))

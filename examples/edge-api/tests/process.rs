@@ -26,6 +26,8 @@ fn edge_api() -> Command {
             command.env_remove(name);
         }
     }
+    // Tests run side by side: each its own metrics port, not the default 9464.
+    command.env("REEL_METRICS_ADDR", "127.0.0.1:0");
     command
 }
 

@@ -1,0 +1,295 @@
+//! The edge API with a backend down: at start-up (`REEL_START_DEGRADED`) and while it runs,
+//! against real redis, PostgreSQL and search servers.
+//!
+//! redis is killed and restarted on its port by reel-testkit. PostgreSQL and the search server
+//! are shared by every test on the machine, so they are not killed: the API reaches each
+//! through [`Cut`], a loopback TCP relay this file starts and stops, which to the API is the
+//! server going away (connections refused, open ones closed) and coming back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use example_edge_api::{Config, app, serve};
+use reel_testkit::{Postgres, Redis, Search};
+use serde_json::{Value, json};
+
+const JSON_API: &str = "application/vnd.api+json";
+
+fn scratch_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "edge-api-degraded-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+async fn start(config: Config) -> String {
+    let router = app(config).await.expect("the app starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, router, std::future::pending()));
+    format!("http://{address}")
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> Reply {
+    send(http.get(url)).await
+}
+
+/// Polls `check` until it holds, failing after `limit`.
+async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A loopback TCP relay to a real server that the test can cut and restore: while cut, its
+/// port refuses connections and every relayed connection is closed.
+struct Cut {
+    port: u16,
+    target: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Cut {
+    /// A relay to `target` (`host:port`), cut until [`restore`](Self::restore).
+    fn new(target: &str) -> Self {
+        Self {
+            port: reel_testkit::free_port().unwrap(),
+            target: target.to_owned(),
+            task: None,
+        }
+    }
+
+    fn host_port(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn restore(&mut self) {
+        assert!(self.task.is_none(), "already relaying");
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], self.port)))
+            .unwrap();
+        let listener = socket.listen(128).unwrap();
+        let target = self.target.clone();
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with the task: every relayed connection ends with it.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        }));
+    }
+
+    async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// `url` with its `host:port` replaced by `host_port`.
+fn through(url: &str, host_port: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, rest) = match rest.split_once('@') {
+        Some((userinfo, rest)) => (format!("{userinfo}@"), rest),
+        None => (String::new(), rest),
+    };
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    format!("{scheme}://{userinfo}{host_port}{path}")
+}
+
+fn target_of(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    rest.split('/').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_redis_does_not_stop_a_degraded_start_and_limits_return_with_it() {
+    let mut redis = Redis::start().unwrap();
+    redis.kill();
+    let base = start(Config {
+        redis_url: Some(redis.url()),
+        quota: "3/min burst 3".parse().unwrap(),
+        start_degraded: true,
+        data_dir: scratch_dir(),
+        ..Config::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+
+    // The limiter's policy (fail open) applies while redis is away: more than the quota passes.
+    for _ in 0..6 {
+        assert_eq!(get(&http, &format!("{base}/v2/assets/1")).await.status, 200);
+    }
+    let health = get(&http, &format!("{base}/healthz")).await;
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_eq!(health.body["down"], json!(["rateLimit"]), "{}", health.body);
+
+    // redis returns: the limits apply again without a restart of the API.
+    redis.restart().unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "a 429 once redis is back",
+        async || get(&http, &format!("{base}/v2/assets/1")).await.status == 429,
+    )
+    .await;
+    let health = get(&http, &format!("{base}/healthz")).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert_eq!(health.body["down"], json!([]), "{}", health.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_search_server_does_not_stop_a_degraded_start_and_search_catches_up() {
+    let search = Search::start().unwrap();
+    let mut relay = Cut::new(&target_of(search.url()));
+    let base = start(Config {
+        search_url: Some(through(search.url(), &relay.host_port())),
+        search_index: search.index("edge-assets"),
+        start_degraded: true,
+        data_dir: scratch_dir(),
+        ..Config::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+
+    // Searches answer a JSON:API 503 saying when to retry; reads and writes carry on.
+    let reply = get(&http, &format!("{base}/v2/search?q=beach")).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.headers["content-type"], JSON_API);
+    assert!(
+        reply.headers.contains_key("retry-after"),
+        "{:?}",
+        reply.headers
+    );
+    assert_eq!(reply.body["errors"][0]["status"], "503", "{}", reply.body);
+    let created = send(
+        http.post(format!("{base}/v2/assets"))
+            .header("content-type", JSON_API)
+            .body(
+                json!({"data": {"type": "assets", "attributes": {
+                    "title": "Zebra crossing at night", "kind": "image",
+                    "fileName": "zebra.jpg", "sizeBytes": 1200},
+                    "relationships": {"owner": {"data": {"type": "owners", "id": "1"}}}}})
+                .to_string(),
+            ),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let health = get(&http, &format!("{base}/healthz")).await;
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_eq!(health.body["down"], json!(["search"]), "{}", health.body);
+
+    // The server returns: the index is built and holds the write made meanwhile.
+    relay.restore();
+    eventually(
+        Duration::from_secs(30),
+        "the write made while search was down is found",
+        async || {
+            let reply = get(&http, &format!("{base}/v2/search?q=zebra")).await;
+            reply.status == 200 && reply.body["meta"]["total"] == 1
+        },
+    )
+    .await;
+    let health = get(&http, &format!("{base}/healthz")).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+
+    // Cut again while running: a 503 with Retry-After, then it catches up once more.
+    relay.cut().await;
+    let reply = get(&http, &format!("{base}/v2/search?q=zebra")).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.headers.contains_key("retry-after"));
+    relay.restore();
+    eventually(
+        Duration::from_secs(30),
+        "search answers again",
+        async || {
+            get(&http, &format!("{base}/v2/search?q=zebra"))
+                .await
+                .status
+                == 200
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_down_every_request_is_a_503_and_the_api_recovers_by_itself() {
+    let postgres = Postgres::start().unwrap();
+    let mut relay = Cut::new(&target_of(postgres.url()));
+    relay.restore();
+    let base = start(Config {
+        database_url: Some(through(postgres.url(), &relay.host_port())),
+        data_dir: scratch_dir(),
+        ..Config::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    assert_eq!(get(&http, &format!("{base}/v2/assets/1")).await.status, 200);
+
+    relay.cut().await;
+    for path in [
+        "/v2/assets/1",
+        "/v2/assets",
+        "/v2/owners/1",
+        "/v2/assets/2/owner",
+    ] {
+        let reply = get(&http, &format!("{base}{path}")).await;
+        assert_eq!(reply.status, 503, "{path}: {}", reply.body);
+        assert_eq!(reply.headers["content-type"], JSON_API, "{path}");
+        assert!(reply.headers.contains_key("retry-after"), "{path}");
+        assert_eq!(
+            reply.body["errors"][0]["title"], "Database unavailable",
+            "{path}"
+        );
+    }
+    let health = get(&http, &format!("{base}/healthz")).await;
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_eq!(health.body["down"], json!(["database"]), "{}", health.body);
+
+    relay.restore();
+    eventually(Duration::from_secs(20), "reads work again", async || {
+        get(&http, &format!("{base}/v2/assets/1")).await.status == 200
+    })
+    .await;
+    let health = get(&http, &format!("{base}/healthz")).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+}
