@@ -644,7 +644,26 @@ fn healthy(api: SocketAddr) -> bool {
 /// Builds the edge API in the debug profile; returns the binary's path.
 fn build_edge_api() -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // `cargo run` gives this process the package variables of xtask (CARGO_PKG_NAME,
+    // CARGO_MANIFEST_DIR, ...); passed on, they make the build's fingerprints differ from a
+    // build in a shell, and each alternation rebuilt the edge API from scratch.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || name == "CARGO_PRIMARY_PACKAGE"
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let output = command
         .args([
             "build",
             "-q",
@@ -1016,6 +1035,7 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
         "edge API on http://{addr}; {} readers + 1 writer; search: {engine}",
         options.concurrency
     );
+    let machine = machine();
     let stop = Arc::new(AtomicBool::new(false));
     let epoch = Instant::now();
     let readers: Vec<_> = (0..options.concurrency)
@@ -1096,6 +1116,7 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
         concurrency: options.concurrency,
         write_interval,
         edge_log_lines: edge_log.lines().count(),
+        machine,
         stats: Vec::new(),
         broken: Vec::new(),
         notes: Vec::new(),
@@ -1170,6 +1191,8 @@ struct Outcome {
     concurrency: usize,
     write_interval: Duration,
     edge_log_lines: usize,
+    /// Cores and load average when the load started: the figures depend on them.
+    machine: String,
     stats: Vec<PhaseStats>,
     broken: Vec<String>,
     notes: Vec<String>,
@@ -1503,7 +1526,7 @@ impl Outcome {
 
     fn table(&self) -> String {
         let mut out = String::new();
-        out.push_str("| Phase | s | Requests | Status codes | req/s | p50 ms | p99 ms | p99 after 1 s | Cache hits | Dropped | /healthz said |\n");
+        out.push_str("| Phase | s | Requests | Status codes | req/s | p50 ms | p99 ms | p99 after 1 s | Cache hits | Dropped or hung | /healthz said |\n");
         out.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|\n");
         for stats in &self.stats {
             let statuses = stats
@@ -1567,23 +1590,23 @@ impl Outcome {
              The thresholds live in one place, `xtask/src/drill.rs` (`mod promise`):\n\n\
              - while one cache node, redis, the search server or the geo source is down: reads and \
              writes get no 5xx, no dropped connection and no hang; searches get 200 or a JSON:API \
-             503 with `Retry-After` within {search:?};\n\
+             503 with `Retry-After` within {search} s;\n\
              - throughput stays above {floor:.0} % of the steady state, and p99 within \
              max({P99_FLOOR_MS} ms, {P99_FACTOR} × the steady p99), apart from the first {grace} s \
              of each outage;\n\
              - after the cache node returns, the hit rate over one second is back to \
-             {resume:.0} % of the steady hit rate within {resume_limit:?};\n\
+             {resume:.0} % of the steady hit rate within {resume_limit} s;\n\
              - with PostgreSQL down, whatever needs it gets a JSON:API 503 with a p99 under \
-             {db:?} (cache hits and searches may still answer 200), and within \
-             {recovery:?} of its return {recovered:.0} % of reads and writes succeed again, \
+             {db} ms (cache hits and searches may still answer 200), and within \
+             {recovery} s of its return {recovered:.0} % of reads and writes succeed again, \
              without restarting the API.\n",
-            search = SEARCH_HANG,
+            search = SEARCH_HANG.as_secs_f64(),
             floor = THROUGHPUT_FLOOR * 100.0,
             grace = GRACE.as_secs(),
             resume = CACHE_RESUME_FRACTION * 100.0,
-            resume_limit = CACHE_RESUME_LIMIT,
-            db = DATABASE_DOWN_P99,
-            recovery = DATABASE_RECOVERY_LIMIT,
+            resume_limit = CACHE_RESUME_LIMIT.as_secs_f64(),
+            db = DATABASE_DOWN_P99.as_millis(),
+            recovery = DATABASE_RECOVERY_LIMIT.as_secs_f64(),
             recovered = RECOVERED_FRACTION * 100.0,
         );
         let _ = write!(
@@ -1593,7 +1616,7 @@ impl Outcome {
              redis rate limits; two memcached nodes; search: {}; a GeoLite2-format City database \
              file replaced half-way through the steady phase. Load: {} keep-alive reading clients \
              (4 in 10 lists with `include=owner`, 5 in 10 single reads, 1 in 10 searches) from \
-             {} client addresses in `X-Forwarded-For`, and one writer (a PATCH every {:?}).\n\n",
+             {} client addresses in `X-Forwarded-For`, and one writer (a PATCH every {} ms). Machine: {}.\n\n",
             if options.short { " --short" } else { "" },
             if options.concurrency == 8 {
                 String::new()
@@ -1604,7 +1627,8 @@ impl Outcome {
             self.engine,
             self.concurrency,
             CLIENT_ADDRESSES,
-            self.write_interval,
+            self.write_interval.as_millis(),
+            self.machine,
         );
         out.push_str("![Throughput and p99 latency per second, outages shaded](drill.svg)\n\n");
         out.push_str(&self.table());
@@ -1728,6 +1752,16 @@ impl Outcome {
     }
 }
 
+/// The number of cores and the load average, as the report states them.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
+    format!("{cores} cores, load average {load} at the start (other work shares them)")
+}
+
 fn postgres_version() -> String {
     postgres_bin()
         .ok()
@@ -1740,7 +1774,7 @@ fn postgres_version() -> String {
         .map(|out| {
             String::from_utf8_lossy(&out.stdout)
                 .split_whitespace()
-                .last()
+                .nth(2)
                 .unwrap_or("")
                 .to_owned()
         })
@@ -1828,6 +1862,7 @@ mod tests {
             concurrency: 1,
             write_interval: Duration::from_secs(1),
             edge_log_lines: 0,
+            machine: String::new(),
             stats: Vec::new(),
             broken: Vec::new(),
             notes: Vec::new(),
