@@ -1116,6 +1116,7 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
         concurrency: options.concurrency,
         write_interval,
         edge_log_lines: edge_log.lines().count(),
+        edge_log_top: log_summary(&edge_log),
         machine,
         stats: Vec::new(),
         broken: Vec::new(),
@@ -1191,6 +1192,8 @@ struct Outcome {
     concurrency: usize,
     write_interval: Duration,
     edge_log_lines: usize,
+    /// The edge API's warnings and errors, grouped (digits masked), most frequent first.
+    edge_log_top: Vec<(usize, String)>,
     /// Cores and load average when the load started: the figures depend on them.
     machine: String,
     stats: Vec<PhaseStats>,
@@ -1572,13 +1575,24 @@ impl Outcome {
         out
     }
 
-    fn summary_text(&self) -> String {
-        format!(
-            "\n{}\n{}edge API log: {} line(s) at warn level\n",
-            self.table(),
-            self.verdicts(),
+    fn log_text(&self) -> String {
+        let mut out = format!(
+            "\nThe edge API logged {} line(s) at warn level or above",
             self.edge_log_lines
-        )
+        );
+        if self.edge_log_top.is_empty() {
+            out.push_str(".\n");
+            return out;
+        }
+        out.push_str("; the most frequent (digits shown as #):\n\n");
+        for (count, message) in &self.edge_log_top {
+            let _ = writeln!(out, "- {count} × `{message}`");
+        }
+        out
+    }
+
+    fn summary_text(&self) -> String {
+        format!("\n{}\n{}{}", self.table(), self.verdicts(), self.log_text())
     }
 
     fn markdown(&self, options: &DrillOptions) -> String {
@@ -1634,6 +1648,7 @@ impl Outcome {
         out.push_str(&self.table());
         out.push('\n');
         out.push_str(&self.verdicts());
+        out.push_str(&self.log_text());
         out
     }
 
@@ -1752,6 +1767,29 @@ impl Outcome {
     }
 }
 
+/// The edge API's log lines grouped by message (after the level, digits masked), the eight
+/// most frequent first.
+fn log_summary(log: &str) -> Vec<(usize, String)> {
+    let mut groups: BTreeMap<String, usize> = BTreeMap::new();
+    for line in log.lines() {
+        let message = ["ERROR ", "WARN "]
+            .iter()
+            .find_map(|level| line.find(level).map(|at| &line[at..]))
+            .unwrap_or(line);
+        let masked: String = message
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .filter(|c| *c != '`')
+            .take(220)
+            .collect();
+        *groups.entry(masked).or_insert(0) += 1;
+    }
+    let mut top: Vec<(usize, String)> = groups.into_iter().map(|(m, n)| (n, m)).collect();
+    top.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    top.truncate(8);
+    top
+}
+
 /// The number of cores and the load average, as the report states them.
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
@@ -1862,6 +1900,7 @@ mod tests {
             concurrency: 1,
             write_interval: Duration::from_secs(1),
             edge_log_lines: 0,
+            edge_log_top: Vec::new(),
             machine: String::new(),
             stats: Vec::new(),
             broken: Vec::new(),
@@ -1978,5 +2017,21 @@ mod tests {
         assert!(markdown.contains("| one cache node back |"), "{markdown}");
         assert!(markdown.contains("cargo xtask drill --short"));
         assert!(markdown.contains("Every promise held"));
+    }
+
+    #[test]
+    fn log_lines_are_grouped_by_message() {
+        let log = "2026-12-03T23:00:01Z  WARN edge: cache read failed error=timeout after 80ms\n\
+                   2026-12-03T23:00:02Z  WARN edge: cache read failed error=timeout after 81ms\n\
+                   2026-12-03T23:00:03Z ERROR edge: cannot sign\n";
+        let top = log_summary(log);
+        assert_eq!(
+            top[0],
+            (
+                2,
+                "WARN edge: cache read failed error=timeout after ##ms".to_owned()
+            )
+        );
+        assert_eq!(top[1], (1, "ERROR edge: cannot sign".to_owned()));
     }
 }
