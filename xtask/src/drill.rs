@@ -1845,8 +1845,8 @@ which held on the code it ran.
   request waits at most the limiter's store timeout (100 ms) until the limiter's circuit
   breaker skips the store; without the breaker, that wait is on every request (see the last
   run below).
-- **The search server**: `/v2/search` answers a JSON:API 503 with `Retry-After`, never hangs
-  past the client's timeout; reads are untouched; writes succeed in the database and the
+- **The search server**: `/v2/search` answers a JSON:API 503 with `Retry-After` within
+  seconds, never hangs; reads are untouched; writes succeed in the database and the
   search index catches up when the server returns. `/healthz` says `search` is down.
 - **The geo source** (the database file gone, or the download service failing): the loaded
   database keeps serving, so every request keeps its country; `/healthz` reports the failed
@@ -1854,6 +1854,27 @@ which held on the code it ran.
 - **PostgreSQL**: every request that needs the database gets a fast JSON:API 503 (reads still
   served from the cache may answer 200), no connection is dropped, and the API recovers by
   itself within seconds of the database's return.
+
+## How the drill runs
+
+- Phases: a warm-up (not a reference), the steady state, then for each backend an outage and
+  a recovery phase, PostgreSQL last. A cache node and redis are killed with SIGKILL and
+  restarted empty on the same port; the search server is frozen with SIGSTOP (a black hole:
+  connections stay open, nothing answers) and resumed with SIGCONT; the geo database file is
+  moved away and back; PostgreSQL's whole process group gets SIGKILL and the server restarts
+  on the same port and data directory (crash recovery). A phase starts when its action is
+  done, so a slow restart counts against the outage before it.
+- Load: closed-loop keep-alive clients (each sends its next request when the last one is
+  answered), so a request that hangs costs throughput as it would hold a worker or a
+  connection in a real client. A request with no answer within 10 s, or whose connection
+  closes before the answer, is *dropped or hung*.
+- Each phase's figures count the requests sent during it; *p99 after 1 s* leaves out the
+  first second of the phase, as the promises do. The cache hit rate is over answers that
+  carry `x-cache: hit` or `miss`. `/healthz` is asked twice a second; the table lists what
+  it answered and which backends it named down.
+- The edge API runs as a debug build (the one the test command already built), so absolute
+  latencies are higher than in release; every promise is relative to the same run's steady
+  state or a generous absolute bound.
 ";
 
 #[cfg(test)]
