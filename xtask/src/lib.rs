@@ -2,7 +2,8 @@
 //!
 //! One module per command, in the style of rust-analyzer's xtask: [`setup`] installs what the
 //! tests need, [`mod@test`] runs the workspace's tests, [`docs`] builds the API docs and the guide,
-//! [`dev`] starts the local backends the edge API uses, [`release`] cuts an independent release
+//! [`dev`] starts the local backends the edge API uses, [`drill`] runs an outage drill of
+//! the whole stack, [`release`] cuts an independent release
 //! of one crate and [`mod@bench`] runs the criterion benchmarks and prints a table of ratios
 //! against each crate's peers; [`ci`] builds each crate the way its users do (alone, per
 //! feature, packaged) and runs the release-safety checks.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod dev;
 pub mod docs;
 pub mod metrics_cost;
+pub mod drill;
 pub mod release;
 pub mod setup;
 pub mod test;

@@ -14,6 +14,10 @@ commands:
                             start memcached x2, redis, a search server and a PostgreSQL
                             database (created if missing) on free loopback ports, print the
                             REEL_* lines (or run the edge API with them); Ctrl-C stops them
+  drill [--short] [--write-report] [--concurrency N]
+                            outage drill: the edge API on real backends under load while
+                            each backend is killed and restored; fails when a promise breaks
+                            (--write-report: rewrite docs/src/ops/drill.md and its chart)
   docs [--no-book]          cargo doc with warnings denied, then the mdBook guide in docs/
   release <crate> <patch|minor|major|X.Y.Z> [--dry-run]
                             bump, update dependents, changelog, check, commit and tag
@@ -57,6 +61,7 @@ fn run() -> Result<()> {
         Some("bench") => xtask::bench::run(rest),
         Some("ci") => xtask::ci::run(rest),
         Some("dev") => xtask::dev::run(rest),
+        Some("drill") => xtask::drill::run(rest),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -123,6 +123,13 @@ impl OpenSearch {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The node's process id, to send it signals (SIGSTOP freezes the node with its
+    /// connections open; SIGCONT resumes it). A stopped node cannot see its standard input
+    /// close, so send SIGCONT before dropping it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for OpenSearch {

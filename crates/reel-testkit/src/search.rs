@@ -187,6 +187,12 @@ impl Search {
     pub fn can_kill(&self) -> bool {
         self.child.is_some()
     }
+
+    /// The process id of a private `osmem-server` while it runs (`None` on a shared or
+    /// external server), to send it signals such as SIGSTOP.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
 }
 
 impl Drop for Search {
