@@ -49,11 +49,14 @@ pub enum Step {
     Semver,
     /// The fuzz targets type-check (`cargo check` of each fuzz crate).
     Fuzz,
+    /// Every `crates/*/api.txt` matches the source (`cargo xtask api --check`).
+    Api,
 }
 
 impl Step {
     /// Every step, in the order they run: cheap and decisive first.
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
+        Step::Api,
         Step::Alone,
         Step::Package,
         Step::Workflows,
@@ -75,12 +78,16 @@ impl Step {
             Step::Workflows => "workflows",
             Step::Semver => "semver",
             Step::Fuzz => "fuzz",
+            Step::Api => "api",
         }
     }
 
     /// Whether `--quick` (what `.ci/run` uses) keeps this step.
     pub fn quick(self) -> bool {
-        matches!(self, Step::Alone | Step::Package | Step::Workflows)
+        matches!(
+            self,
+            Step::Api | Step::Alone | Step::Package | Step::Workflows
+        )
     }
 
     /// The step named `name`.
@@ -140,6 +147,7 @@ pub fn run(mut args: Args) -> Result<()> {
             Step::Workflows => workflows(&sh),
             Step::Semver => semver(&sh, &publishable),
             Step::Fuzz => fuzz(&sh, &metadata),
+            Step::Api => crate::api::check(&root, &metadata),
         };
         let seconds = started.elapsed().as_secs();
         match result {

@@ -24,6 +24,8 @@ commands:
                             build what users build: each crate alone and per feature,
                             cargo package, cargo-deny, actionlint, semver-checks, fuzz
                             (STEPS: comma-separated; --quick: what .ci/run runs)
+  api [--check]             write each publishable crate's public API to crates/*/api.txt
+                            (--check: fail with the diff when one is stale)
   bench [--crate X] [--quick] [--write] [--report-only]
                             run criterion benches and print the ratio table (X: reel-ratelimit
                             or ratelimit); --write also rewrites docs/src/benchmarks.md and
@@ -53,6 +55,12 @@ fn run() -> Result<()> {
         Some("release") => xtask::release::run(rest),
         Some("bench") => xtask::bench::run(rest),
         Some("ci") => xtask::ci::run(rest),
+        Some("api") => {
+            let mut rest = rest;
+            let check = rest.flag("--check");
+            rest.finish()?;
+            xtask::api::run(check)
+        }
         Some("dev") => xtask::dev::run(rest),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");

@@ -47,3 +47,36 @@ fn runtime_crates_pin_their_derive_crate_exactly() {
         "expected the jsonapi and search derive pairs, found {checked}"
     );
 }
+
+/// Each publishable crate's `api.txt` is what `cargo xtask api` writes from today's source:
+/// a change to the public API shows in review as a diff of that file.
+#[test]
+fn public_api_snapshots_are_up_to_date() {
+    let crates = workspace_root().join("crates");
+    let mut stale = Vec::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let dir = entry.unwrap().path();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        let doc: toml_edit::DocumentMut = manifest.parse().unwrap();
+        if doc["package"].get("publish").and_then(|p| p.as_bool()) == Some(false) {
+            continue;
+        }
+        let name = doc["package"]["name"].as_str().unwrap().to_owned();
+        let fresh = xtask::api::snapshot(&dir, &name).unwrap();
+        let current = std::fs::read_to_string(dir.join("api.txt")).unwrap_or_default();
+        if current != fresh {
+            stale.push(format!("{name}:\n{}", xtask::api::diff(&current, &fresh)));
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 9,
+        "expected every publishable crate, found {checked}"
+    );
+    assert!(
+        stale.is_empty(),
+        "run `cargo xtask api` and commit the api.txt files:\n{}",
+        stale.join("\n")
+    );
+}
