@@ -80,3 +80,101 @@ fn public_api_snapshots_are_up_to_date() {
         stale.join("\n")
     );
 }
+
+/// The reel-core types (and the `elasticsearch` crate) that appear in a crate's public API are
+/// re-exported by that crate, so a user can name each from the crate alone: a direct
+/// dependency on reel-core at a version that happens to match is never needed. Read from the
+/// `api.txt` snapshots (see `public_api_snapshots_are_up_to_date`).
+#[test]
+fn foreign_types_in_a_public_api_are_reexported() {
+    let crates = workspace_root().join("crates");
+    let core_api = std::fs::read_to_string(crates.join("reel-core/api.txt")).unwrap();
+    // Every type, trait and alias reel-core exports, by its last name.
+    let mut core_types: Vec<String> = core_api
+        .lines()
+        .filter_map(|line| {
+            let rest = ["pub struct ", "pub enum ", "pub trait ", "pub type "]
+                .iter()
+                .find_map(|kw| line.split_once(kw).map(|(_, r)| r))?;
+            let path = rest.split(['<', ' ']).next()?.trim_end_matches(':');
+            Some(path.rsplit("::").next()?.to_owned())
+        })
+        .collect();
+    core_types.push("IpNet".to_owned());
+    core_types.sort();
+    core_types.dedup();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let Ok(api) = std::fs::read_to_string(dir.join("api.txt")) else {
+            continue;
+        };
+        if name == "reel-core" {
+            continue;
+        }
+        let ident = name.replace('-', "_");
+        let own_path = regex_free_strip(&ident);
+        for type_name in &core_types {
+            let used = api
+                .lines()
+                .filter(|line| !line.contains(" pub use ") && !line.starts_with("pub use "))
+                .any(|line| mentions_word(&own_path(line), type_name));
+            if !used {
+                continue;
+            }
+            let reexported = api.lines().any(|line| {
+                line.contains(&format!("pub use {ident}::{type_name} (from reel_core::"))
+                    || line.contains(&format!("::{type_name} (from reel_core::"))
+            });
+            if !reexported {
+                missing.push(format!("{name}: reel_core's {type_name}"));
+            }
+        }
+    }
+    let search = std::fs::read_to_string(crates.join("reel-search/api.txt")).unwrap();
+    if !search
+        .lines()
+        .any(|l| l == "pub use reel_search::elasticsearch (from elasticsearch)")
+    {
+        missing.push("reel-search: the elasticsearch crate (`pub use elasticsearch;`)".into());
+    }
+    assert!(
+        missing.is_empty(),
+        "these appear in a crate's public API without a re-export (add `pub use reel_core::X;` \
+         to the crate root, then `cargo xtask api`):\n{}",
+        missing.join("\n")
+    );
+}
+
+/// Removes the crate's own item paths (`reel_geoip::Error::Secret`) from a line, so that an
+/// item named like a reel-core type does not count as a use of it.
+fn regex_free_strip(ident: &str) -> impl Fn(&str) -> String {
+    let prefix = format!("{ident}::");
+    move |line: &str| {
+        let mut out = String::new();
+        let mut rest = line;
+        while let Some(at) = rest.find(&prefix) {
+            out.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(tail.len());
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+fn mentions_word(line: &str, word: &str) -> bool {
+    line.match_indices(word).any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + word.len()..].chars().next();
+        let boundary = |c: Option<char>| !c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        // `reel_core::X` counts; `other::X` is another crate's type of the same name.
+        let qualified_elsewhere =
+            line[..at].ends_with("::") && !line[..at].ends_with("reel_core::");
+        boundary(before) && boundary(after) && !qualified_elsewhere
+    })
+}

@@ -117,3 +117,6 @@ pub use key::{Backend, HashAlgorithm, KeyFingerprint, KeyKind, PublicKey, Signin
 pub use policy::{CustomPolicyBuilder, Policy, SourceIp};
 pub use ring::KeyRing;
 pub use signer::{AsyncKeySigner, AsyncSigner, KeySigner, SignatureFuture, SignedPolicy, Signer};
+// The reel-core types this crate's API takes or returns, so a user can name them from this
+// crate alone: no direct dependency on reel-core to keep at a matching version.
+pub use reel_core::{Clock, ManualClock, SecretError, SecretSource, SharedClock, SystemClock};

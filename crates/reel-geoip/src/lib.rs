@@ -89,3 +89,10 @@ pub use service::{
 
 #[cfg(feature = "download")]
 pub use download::{DownloadSource, MAXMIND_BASE_URL, Updater};
+// The reel-core types this crate's API takes or returns, so a user can name them from this
+// crate alone: no direct dependency on reel-core to keep at a matching version.
+pub use reel_core::client_ip::{ClientIpPreset, ClientIpResolver, IpNet, TrustedProxies};
+pub use reel_core::{
+    BackgroundTask, Backoff, Clock, Jitter, ManualClock, SecretError, SecretSource, SharedClock,
+    SystemClock, TaskError,
+};

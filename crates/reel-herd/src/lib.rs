@@ -127,3 +127,6 @@ pub use redis::{RedisCluster, RedisMultiGet, RedisSettings};
 #[cfg(feature = "redis-cluster")]
 pub use redis_cluster::{RedisClusterBuilder, RedisClusterClient};
 pub use ring::{Ketama, KetamaRing, Placement, Rendezvous, RendezvousTable, Router};
+// The reel-core types this crate's API takes or returns, so a user can name them from this
+// crate alone: no direct dependency on reel-core to keep at a matching version.
+pub use reel_core::{Backoff, Jitter, SecretError, SecretSource};

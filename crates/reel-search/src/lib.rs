@@ -156,6 +156,10 @@ mod search;
 pub mod migrate;
 
 pub use bulk::{BulkAction, BulkItem, BulkOp, BulkResponse, ItemError, Script};
+/// The Elasticsearch client this crate's API exposes ([`Repo::new`] takes its
+/// `Elasticsearch`, [`Repo::client`] returns it), re-exported so a user builds one without
+/// pinning the same pre-release version by hand.
+pub use elasticsearch;
 pub use error::Error;
 #[cfg(feature = "postgres")]
 pub use indexer::KeysetSource;
@@ -168,6 +172,9 @@ pub use query::{
 };
 #[cfg(feature = "derive")]
 pub use reel_search_derive::Document;
+// The reel-core types this crate's API takes or returns, so a user can name them from this
+// crate alone: no direct dependency on reel-core to keep at a matching version.
+pub use reel_core::{Backoff, Jitter};
 pub use repo::{AliasAction, ByQueryOptions, ByQueryResponse, Repo, RepoStats, WriteResult};
 pub use search::{
     Aggregation, Aggregations, Bucket, CompositeBucket, CompositePage, CompositeSource, Highlight,
