@@ -178,3 +178,89 @@ fn mentions_word(line: &str, word: &str) -> bool {
         boundary(before) && boundary(after) && !qualified_elsewhere
     })
 }
+
+/// The publishable library crates other than the derive crates, whose docs are their README.
+fn documented_crates() -> Vec<PathBuf> {
+    let crates = workspace_root().join("crates");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&crates)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|dir| {
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            !manifest.contains("publish = false") && !name.ends_with("-derive")
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Docs from one source: each crate's README is its crate-level documentation (so its
+/// examples are doctests), the feature list comes from the `##` comments in Cargo.toml
+/// (document-features), docs.rs builds with `--cfg docsrs`, and README links are absolute
+/// (relative ones break on crates.io).
+#[test]
+fn readmes_are_the_crate_docs_and_every_feature_is_documented() {
+    let mut problems = Vec::new();
+    let dirs = documented_crates();
+    assert!(dirs.len() >= 7, "expected the seven library crates, found {dirs:?}");
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        if !lib.starts_with("#![doc = include_str!(\"../README.md\")]") {
+            problems.push(format!(
+                "{name}: src/lib.rs does not start with #![doc = include_str!(\"../README.md\")]"
+            ));
+        }
+        if !lib.contains("#![doc = document_features::document_features!()]") {
+            problems.push(format!("{name}: no document_features!() feature list"));
+        }
+        if !lib.contains("#![cfg_attr(docsrs, feature(doc_cfg))]") {
+            problems.push(format!("{name}: no docsrs feature badges"));
+        }
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        for relative in ["](../", "](./", "](src/", "](tests/", "](benches/", "](examples/"] {
+            if readme.contains(relative) {
+                problems.push(format!("{name}: README.md has a relative link `{relative}`"));
+            }
+        }
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let doc: toml_edit::DocumentMut = manifest.parse().unwrap();
+        let docs_rs = &doc["package"]["metadata"]["docs"]["rs"];
+        if docs_rs.get("all-features").and_then(|v| v.as_bool()) != Some(true)
+            || !docs_rs
+                .get("rustdoc-args")
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+                .contains("docsrs")
+        {
+            problems.push(format!(
+                "{name}: [package.metadata.docs.rs] needs all-features and --cfg docsrs"
+            ));
+        }
+        // Every feature but `default` has a `## ` comment right above it.
+        let lines: Vec<&str> = manifest.lines().collect();
+        let Some(start) = lines.iter().position(|l| l.trim() == "[features]") else {
+            continue;
+        };
+        for (index, line) in lines.iter().enumerate().skip(start + 1) {
+            let line = line.trim();
+            if line.starts_with('[') {
+                break;
+            }
+            let Some((feature, _)) = line.split_once('=') else {
+                continue;
+            };
+            let feature = feature.trim();
+            if feature == "default" || feature.starts_with('#') {
+                continue;
+            }
+            if !lines[index - 1].trim_start().starts_with("##") {
+                problems.push(format!(
+                    "{name}: feature `{feature}` has no `## ` doc comment above it in Cargo.toml"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
