@@ -19,7 +19,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
-use crate::cli::Args;
+use clap::ArgMatches;
+
+use crate::cli;
 use crate::release::dependency_order;
 use crate::workspace::{self, Metadata, Package};
 
@@ -124,11 +126,10 @@ pub fn selected_steps(quick: bool, only: Option<&str>, skip: Option<&str>) -> Re
 }
 
 /// `cargo xtask ci`
-pub fn run(mut args: Args) -> Result<()> {
-    let quick = args.flag("--quick");
-    let only = args.value("--only")?;
-    let skip = args.value("--skip")?;
-    args.finish()?;
+pub fn run(args: &ArgMatches) -> Result<()> {
+    let quick = args.get_flag("quick");
+    let only = cli::value(args, "only");
+    let skip = cli::value(args, "skip");
     let steps = selected_steps(quick, only.as_deref(), skip.as_deref())?;
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;

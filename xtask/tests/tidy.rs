@@ -1,6 +1,9 @@
 //! Workspace-wide rules that no compiler checks, kept as tests so a change that breaks one
 //! fails `cargo xtask test`.
 
+// Helpers as well as tests may panic: a panic here is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 fn workspace_root() -> PathBuf {
@@ -203,7 +206,10 @@ fn documented_crates() -> Vec<PathBuf> {
 fn readmes_are_the_crate_docs_and_every_feature_is_documented() {
     let mut problems = Vec::new();
     let dirs = documented_crates();
-    assert!(dirs.len() >= 7, "expected the seven library crates, found {dirs:?}");
+    assert!(
+        dirs.len() >= 7,
+        "expected the seven library crates, found {dirs:?}"
+    );
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
@@ -219,9 +225,18 @@ fn readmes_are_the_crate_docs_and_every_feature_is_documented() {
             problems.push(format!("{name}: no docsrs feature badges"));
         }
         let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-        for relative in ["](../", "](./", "](src/", "](tests/", "](benches/", "](examples/"] {
+        for relative in [
+            "](../",
+            "](./",
+            "](src/",
+            "](tests/",
+            "](benches/",
+            "](examples/",
+        ] {
             if readme.contains(relative) {
-                problems.push(format!("{name}: README.md has a relative link `{relative}`"));
+                problems.push(format!(
+                    "{name}: README.md has a relative link `{relative}`"
+                ));
             }
         }
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();

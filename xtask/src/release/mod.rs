@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
-use crate::cli::Args;
+use clap::ArgMatches;
+
+use crate::cli;
 use crate::workspace::{self, Metadata, Package};
 use version::{Bump, Version};
 
@@ -171,17 +173,19 @@ pub fn api_mentions(package: &Package, dependency: &str) -> bool {
 }
 
 /// `cargo xtask release ...`
-pub fn run(mut args: Args) -> Result<()> {
+pub fn run(args: &ArgMatches) -> Result<()> {
     let root = workspace::project_root()?;
-    if args.flag("--plan") {
-        args.finish()?;
+    if args.get_flag("plan") {
         let sh = workspace::shell_at(&root)?;
         print!("{}", render_plan(&plan(&sh)?));
         return Ok(());
     }
-    if let Some(crate_name) = args.value("--notes")? {
-        let version = args.required("the version whose notes to print")?;
-        args.finish()?;
+    if let Some(crate_name) = cli::value(args, "notes") {
+        let version = cli::value(args, "crate")
+            .context("missing the version whose notes to print (--notes <crate> <version>)")?;
+        if args.contains_id("bump") && cli::value(args, "bump").is_some() {
+            bail!("--notes takes a crate and a version, nothing more");
+        }
         let sh = workspace::shell_at(&root)?;
         let meta = Metadata::load(&sh)?;
         let path = meta.package(&crate_name)?.dir().join("CHANGELOG.md");
@@ -192,12 +196,13 @@ pub fn run(mut args: Args) -> Result<()> {
         println!("{notes}");
         return Ok(());
     }
-    let dry_run = args.flag("--dry-run");
-    let crate_name = args.required("the crate to release (usage: cargo xtask release <crate> <patch|minor|major|X.Y.Z> [--dry-run] | --plan)")?;
-    let bump: Bump = args
-        .required("the version bump: patch, minor, major or X.Y.Z")?
+    let dry_run = args.get_flag("dry-run");
+    let crate_name = cli::value(args, "crate").context(
+        "missing the crate to release (usage: cargo xtask release <crate> <patch|minor|major|X.Y.Z> [--dry-run] | --plan)",
+    )?;
+    let bump: Bump = cli::value(args, "bump")
+        .context("missing the version bump: patch, minor, major or X.Y.Z")?
         .parse()?;
-    args.finish()?;
     let sh = workspace::shell_at(&root)?;
     let options = ReleaseOptions {
         root,
