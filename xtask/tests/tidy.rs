@@ -279,3 +279,87 @@ fn readmes_are_the_crate_docs_and_every_feature_is_documented() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Source files past this many lines are listed, with a ceiling, in `xtask/long-files.txt`.
+const LONG_FILE: usize = 800;
+
+fn rust_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_files(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Code that reads in one sitting: no source file grows past 800 lines unless it is listed in
+/// `xtask/long-files.txt`, and no listed file grows past its recorded ceiling. Files over the
+/// limit are printed as a warning on every run.
+#[test]
+fn no_source_file_grows_past_its_recorded_ceiling() {
+    let root = workspace_root();
+    let listed = std::fs::read_to_string(root.join("xtask/long-files.txt")).unwrap();
+    let mut ceilings: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in listed.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (ceiling, path) = line.split_once(' ').unwrap();
+        ceilings.insert(path.trim().to_owned(), ceiling.parse().unwrap());
+    }
+    let mut files = Vec::new();
+    for dir in ["crates", "examples", "xtask"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let mut problems = Vec::new();
+    let mut long = Vec::new();
+    let mut seen = Vec::new();
+    for file in files {
+        let relative = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+        if lines <= LONG_FILE {
+            continue;
+        }
+        seen.push(relative.clone());
+        match ceilings.get(&relative) {
+            Some(&ceiling) if lines <= ceiling => {
+                long.push(format!("{lines:>6} {relative} (ceiling {ceiling})"));
+            }
+            Some(&ceiling) => problems.push(format!(
+                "{relative} has {lines} lines, past its ceiling of {ceiling}: split it by concern \
+                 (or, if the growth is justified, raise its line in xtask/long-files.txt)"
+            )),
+            None => problems.push(format!(
+                "{relative} has {lines} lines (more than {LONG_FILE}): split it by concern \
+                 (or list it in xtask/long-files.txt with a reason)"
+            )),
+        }
+    }
+    for path in ceilings.keys() {
+        if !seen.contains(path) {
+            problems.push(format!(
+                "{path} is listed in xtask/long-files.txt but is no longer over {LONG_FILE} \
+                 lines (or is gone): remove its line so it cannot grow back"
+            ));
+        }
+    }
+    if !long.is_empty() {
+        eprintln!(
+            "warning: source files over {LONG_FILE} lines:\n{}",
+            long.join("\n")
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
