@@ -22,7 +22,9 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use xshell::cmd;
 
-use crate::cli::Args;
+use clap::ArgMatches;
+
+use crate::cli;
 use crate::workspace::{self, Metadata};
 
 /// The function name that marks our implementation in a comparison group.
@@ -544,13 +546,12 @@ pub fn resolve_crate<'a>(name: &str, packages: impl Iterator<Item = &'a str> + C
 }
 
 /// `cargo xtask bench`
-pub fn run(mut args: Args) -> Result<()> {
-    let only = args.value("--crate")?;
-    let quick = args.flag("--quick");
-    let report_only = args.flag("--report-only");
-    let write = args.flag("--write") || report_only;
-    let metrics_cost = args.flag("--metrics-cost");
-    args.finish()?;
+pub fn run(args: &ArgMatches) -> Result<()> {
+    let only = cli::value(args, "crate");
+    let quick = args.get_flag("quick");
+    let report_only = args.get_flag("report-only");
+    let write = args.get_flag("write") || report_only;
+    let metrics_cost = args.get_flag("metrics-cost");
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;
     let meta = Metadata::load(&sh)?;

@@ -19,7 +19,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
-use crate::cli::Args;
+use clap::ArgMatches;
+
+use crate::cli;
 use crate::release::dependency_order;
 use crate::workspace::{self, Metadata, Package};
 
@@ -49,11 +51,14 @@ pub enum Step {
     Semver,
     /// The fuzz targets type-check (`cargo check` of each fuzz crate).
     Fuzz,
+    /// Every `crates/*/api.txt` matches the source (`cargo xtask api --check`).
+    Api,
 }
 
 impl Step {
     /// Every step, in the order they run: cheap and decisive first.
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
+        Step::Api,
         Step::Alone,
         Step::Package,
         Step::Workflows,
@@ -75,12 +80,16 @@ impl Step {
             Step::Workflows => "workflows",
             Step::Semver => "semver",
             Step::Fuzz => "fuzz",
+            Step::Api => "api",
         }
     }
 
     /// Whether `--quick` (what `.ci/run` uses) keeps this step.
     pub fn quick(self) -> bool {
-        matches!(self, Step::Alone | Step::Package | Step::Workflows)
+        matches!(
+            self,
+            Step::Api | Step::Alone | Step::Package | Step::Workflows
+        )
     }
 
     /// The step named `name`.
@@ -117,11 +126,10 @@ pub fn selected_steps(quick: bool, only: Option<&str>, skip: Option<&str>) -> Re
 }
 
 /// `cargo xtask ci`
-pub fn run(mut args: Args) -> Result<()> {
-    let quick = args.flag("--quick");
-    let only = args.value("--only")?;
-    let skip = args.value("--skip")?;
-    args.finish()?;
+pub fn run(args: &ArgMatches) -> Result<()> {
+    let quick = args.get_flag("quick");
+    let only = cli::value(args, "only");
+    let skip = cli::value(args, "skip");
     let steps = selected_steps(quick, only.as_deref(), skip.as_deref())?;
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;
@@ -140,6 +148,7 @@ pub fn run(mut args: Args) -> Result<()> {
             Step::Workflows => workflows(&sh),
             Step::Semver => semver(&sh, &publishable),
             Step::Fuzz => fuzz(&sh, &metadata),
+            Step::Api => crate::api::check(&root, &metadata),
         };
         let seconds = started.elapsed().as_secs();
         match result {

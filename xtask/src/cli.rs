@@ -1,108 +1,186 @@
-//! A small command-line parser: flags, `--name value` options and positional arguments.
+//! The command line of `cargo xtask`, declared with clap's builder (no derive: clap is already
+//! built for the examples with these features, and the derive would add a proc-macro build).
+//!
+//! Each command's module reads its options from the [`clap::ArgMatches`] of its subcommand.
 
-use anyhow::{Context, Result, bail};
+use clap::{Arg, ArgAction, ArgMatches, Command};
 
-/// The arguments of one command, consumed piece by piece; [`finish`](Self::finish) rejects
-/// whatever is left so that a typo never passes silently.
-#[derive(Debug, Clone, Default)]
-pub struct Args {
-    rest: Vec<String>,
+fn flag(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .long(name)
+        .action(ArgAction::SetTrue)
+        .help(help)
 }
 
-impl Args {
-    /// Wraps the arguments that follow the command name.
-    pub fn new(args: impl IntoIterator<Item = String>) -> Self {
-        Args {
-            rest: args.into_iter().collect(),
-        }
-    }
+fn option(name: &'static str, value: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).value_name(value).help(help)
+}
 
-    /// Removes `--name` and says whether it was there.
-    pub fn flag(&mut self, name: &str) -> bool {
-        let before = self.rest.len();
-        self.rest.retain(|arg| arg != name);
-        self.rest.len() != before
-    }
+/// The whole command line: `xtask <command> [options]`.
+pub fn command() -> Command {
+    Command::new("xtask")
+        .bin_name("cargo xtask")
+        .about("Project automation for reel: setup, test, bench, docs, release, ci, api.")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(
+            Command::new("setup")
+                .about("Install what the tests need (Debian packages, Python venv, npm)"),
+        )
+        .subcommand(
+            Command::new("test")
+                .about("Setup, then nextest and doc tests for the workspace")
+                .arg(
+                    Arg::new("args")
+                        .num_args(0..)
+                        .trailing_var_arg(true)
+                        .allow_hyphen_values(true)
+                        .value_name("ARGS")
+                        .help("Passed to the test runner, e.g. -p reel-core"),
+                ),
+        )
+        .subcommand(
+            Command::new("dev")
+                .about(
+                    "Start memcached x2, redis, a search server and a PostgreSQL database on \
+                     free loopback ports and print the REEL_* lines; Ctrl-C stops them",
+                )
+                .arg(flag("run", "Run the edge API with them"))
+                .arg(option("database", "NAME", "The PostgreSQL database (created if missing)"))
+                .arg(option("admin-url", "URL", "A PostgreSQL URL with rights to create it"))
+                .arg(option("geoip-db", "FILE", "A MaxMind database for the edge API")),
+        )
+        .subcommand(
+            Command::new("drill")
+                .about(
+                    "Outage drill: the edge API on real backends under load while each backend \
+                     is killed and restored; fails when a promise breaks",
+                )
+                .arg(flag("short", "The compressed form .ci/run runs"))
+                .arg(flag(
+                    "write-report",
+                    "Rewrite docs/src/ops/drill.md and its chart",
+                ))
+                .arg(option("concurrency", "N", "Closed-loop clients (1 to 256, default 8)")),
+        )
+        .subcommand(
+            Command::new("docs")
+                .about("cargo doc with warnings denied, then the mdBook guide in docs/")
+                .arg(flag("no-book", "Skip the mdBook guide")),
+        )
+        .subcommand(
+            Command::new("release")
+                .about(
+                    "Bump, update dependents, changelog, check, commit and tag (with its derive \
+                     pair, the dependents a breaking bump leaves behind and never-released \
+                     dependencies)",
+                )
+                .arg(Arg::new("crate").value_name("CRATE").help("The crate to release"))
+                .arg(
+                    Arg::new("bump")
+                        .value_name("BUMP")
+                        .help("patch, minor, major or X.Y.Z (the current version of a crate that was never tagged is its first release)"),
+                )
+                .arg(flag("dry-run", "Print every step and change nothing"))
+                .arg(
+                    flag("plan", "Crates changed since their last tag, in dependency order")
+                        .conflicts_with_all(["crate", "bump", "dry-run", "notes"]),
+                )
+                .arg(
+                    option(
+                        "notes",
+                        "CRATE",
+                        "Print a version's CHANGELOG section (the version is the next argument)",
+                    )
+                    .conflicts_with_all(["dry-run"]),
+                ),
+        )
+        .subcommand(
+            Command::new("ci")
+                .about(
+                    "Build what users build: each crate alone and per feature, cargo package, \
+                     cargo-deny, actionlint, semver-checks, fuzz, the API snapshots",
+                )
+                .arg(flag("quick", "Only what .ci/run runs"))
+                .arg(option("only", "STEPS", "Comma-separated steps to run"))
+                .arg(option("skip", "STEPS", "Comma-separated steps to skip")),
+        )
+        .subcommand(
+            Command::new("api")
+                .about("Write each publishable crate's public API to crates/*/api.txt")
+                .arg(flag("check", "Fail with the diff when one is stale")),
+        )
+        .subcommand(
+            Command::new("bench")
+                .about("Run criterion benches and print the ratio table")
+                .arg(option(
+                    "crate",
+                    "X",
+                    "Only this crate (reel-ratelimit or ratelimit)",
+                ))
+                .arg(flag("quick", "Short measurement times"))
+                .arg(flag(
+                    "write",
+                    "Also rewrite docs/src/benchmarks.md and its charts",
+                ))
+                .arg(flag(
+                    "report-only",
+                    "Rewrite the report from results on disk",
+                ))
+                .arg(flag(
+                    "metrics-cost",
+                    "What feature `metrics` costs: herd get, ratelimit check, geoip lookup, \
+                     benched off then on",
+                )),
+        )
+}
 
-    /// Removes `--name value` or `--name=value` and returns the value.
-    pub fn value(&mut self, name: &str) -> Result<Option<String>> {
-        let prefix = format!("{name}=");
-        if let Some(index) = self.rest.iter().position(|arg| arg.starts_with(&prefix)) {
-            let arg = self.rest.remove(index);
-            return Ok(Some(arg[prefix.len()..].to_owned()));
-        }
-        let Some(index) = self.rest.iter().position(|arg| arg == name) else {
-            return Ok(None);
-        };
-        if index + 1 >= self.rest.len() {
-            bail!("`{name}` needs a value");
-        }
-        let value = self.rest.remove(index + 1);
-        self.rest.remove(index);
-        Ok(Some(value))
-    }
-
-    /// Removes the first argument that is not an option and returns it.
-    pub fn positional(&mut self) -> Option<String> {
-        let index = self.rest.iter().position(|arg| !arg.starts_with('-'))?;
-        Some(self.rest.remove(index))
-    }
-
-    /// Like [`positional`](Self::positional), but missing it is an error naming `what`.
-    pub fn required(&mut self, what: &str) -> Result<String> {
-        self.positional().with_context(|| format!("missing {what}"))
-    }
-
-    /// Everything not consumed yet, for commands that pass arguments through.
-    pub fn take_rest(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.rest)
-    }
-
-    /// Fails when arguments are left over.
-    pub fn finish(self) -> Result<()> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            bail!("unexpected argument(s): {}", self.rest.join(" "))
-        }
-    }
+/// A string option's value, if given.
+pub fn value(matches: &ArgMatches, name: &str) -> Option<String> {
+    matches.get_one::<String>(name).cloned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Args {
-        Args::new(list.iter().map(|s| s.to_string()))
+    fn parse(args: &[&str]) -> Result<ArgMatches, clap::Error> {
+        command().try_get_matches_from(std::iter::once("xtask").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        command().debug_assert();
     }
 
     #[test]
     fn flags_values_and_positionals_are_taken_in_any_order() {
-        let mut a = args(&[
-            "--dry-run",
-            "reel-core",
-            "--crate=x",
-            "patch",
-            "--out",
-            "dir",
-        ]);
-        assert!(a.flag("--dry-run"));
-        assert!(!a.flag("--plan"));
-        assert_eq!(a.value("--crate").unwrap().as_deref(), Some("x"));
-        assert_eq!(a.value("--out").unwrap().as_deref(), Some("dir"));
-        assert_eq!(a.required("crate").unwrap(), "reel-core");
-        assert_eq!(a.positional().as_deref(), Some("patch"));
-        assert!(a.positional().is_none());
-        a.finish().unwrap();
+        let m = parse(&["release", "--dry-run", "reel-core", "patch"]).unwrap();
+        let (name, m) = m.subcommand().unwrap();
+        assert_eq!(name, "release");
+        assert!(m.get_flag("dry-run"));
+        assert_eq!(value(m, "crate").as_deref(), Some("reel-core"));
+        assert_eq!(value(m, "bump").as_deref(), Some("patch"));
+        let m = parse(&["ci", "--only=deny,fuzz", "--quick"]).unwrap();
+        let m = m.subcommand_matches("ci").unwrap();
+        assert_eq!(value(m, "only").as_deref(), Some("deny,fuzz"));
+        assert!(m.get_flag("quick"));
+        let m = parse(&["test", "-p", "reel-core", "--", "--nocapture"]).unwrap();
+        let rest: Vec<&String> = m
+            .subcommand_matches("test")
+            .unwrap()
+            .get_many::<String>("args")
+            .unwrap()
+            .collect();
+        assert_eq!(rest, ["-p", "reel-core", "--", "--nocapture"]);
     }
 
     #[test]
-    fn leftovers_and_missing_values_are_errors() {
-        let mut a = args(&["--crate"]);
-        assert!(a.value("--crate").is_err());
-        let a = args(&["--bogus"]);
-        let err = a.finish().unwrap_err().to_string();
+    fn typos_and_conflicts_are_errors() {
+        let err = parse(&["ci", "--bogus"]).unwrap_err().to_string();
         assert!(err.contains("--bogus"), "{err}");
-        assert!(args(&[]).required("crate name").is_err());
+        assert!(parse(&["release", "--plan", "reel-core"]).is_err());
+        assert!(parse(&["nope"]).is_err());
+        assert!(parse(&["bench", "--crate"]).is_err());
     }
 }

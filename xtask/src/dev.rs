@@ -13,7 +13,9 @@ use std::sync::mpsc;
 use anyhow::{Context, Result, bail};
 use reel_testkit::{DEFAULT_ADMIN_URL, Memcached, Redis, Search};
 
-use crate::cli::Args;
+use clap::ArgMatches;
+
+use crate::cli;
 
 /// What `cargo xtask dev` starts.
 #[derive(Debug, Clone)]
@@ -138,17 +140,16 @@ fn with_database(url: &str, database: &str) -> String {
 }
 
 /// `cargo xtask dev [--run] [--database NAME] [--admin-url URL] [--geoip-db FILE]`.
-pub fn run(mut args: Args) -> Result<()> {
-    let run_api = args.flag("--run");
+pub fn run(args: &ArgMatches) -> Result<()> {
+    let run_api = args.get_flag("run");
     let mut options = DevOptions::default();
-    if let Some(database) = args.value("--database")? {
+    if let Some(database) = cli::value(args, "database") {
         options.database = database;
     }
-    if let Some(url) = args.value("--admin-url")? {
+    if let Some(url) = cli::value(args, "admin-url") {
         options.admin_url = url;
     }
-    options.geoip_db = args.value("--geoip-db")?.map(PathBuf::from);
-    args.finish()?;
+    options.geoip_db = cli::value(args, "geoip-db").map(PathBuf::from);
 
     let (stop, stopped) = mpsc::channel::<()>();
     ctrlc::set_handler(move || {

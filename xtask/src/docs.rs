@@ -7,13 +7,12 @@
 use anyhow::{Context, Result};
 use xshell::cmd;
 
-use crate::cli::Args;
 use crate::workspace;
+use clap::ArgMatches;
 
 /// `cargo xtask docs`
-pub fn run(mut args: Args) -> Result<()> {
-    let no_book = args.flag("--no-book");
-    args.finish()?;
+pub fn run(args: &ArgMatches) -> Result<()> {
+    let no_book = args.get_flag("no-book");
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;
     {

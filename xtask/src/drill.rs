@@ -40,7 +40,6 @@ use reel_testkit::{Memcached, OpenSearch, Redis, Search, free_port, wait_for_por
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::cli::Args;
 
 /// The promises the drill enforces, in one place (the guide states the same numbers).
 pub mod promise {
@@ -187,10 +186,10 @@ fn schedule(short: bool) -> Vec<Phase> {
 }
 
 /// `cargo xtask drill [--short] [--write-report] [--concurrency N]`.
-pub fn run(mut args: Args) -> Result<()> {
-    let short = args.flag("--short");
-    let write_report = args.flag("--write-report");
-    let concurrency = match args.value("--concurrency")? {
+pub fn run(args: &clap::ArgMatches) -> Result<()> {
+    let short = args.get_flag("short");
+    let write_report = args.get_flag("write-report");
+    let concurrency = match crate::cli::value(args, "concurrency") {
         Some(n) => n
             .parse::<usize>()
             .ok()
@@ -198,7 +197,6 @@ pub fn run(mut args: Args) -> Result<()> {
             .with_context(|| format!("--concurrency `{n}`: a number from 1 to 256"))?,
         None => 8,
     };
-    args.finish()?;
     let options = DrillOptions {
         short,
         write_report,

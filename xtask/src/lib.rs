@@ -6,11 +6,13 @@
 //! the whole stack, [`release`] cuts an independent release
 //! of one crate and [`mod@bench`] runs the criterion benchmarks and prints a table of ratios
 //! against each crate's peers; [`ci`] builds each crate the way its users do (alone, per
-//! feature, packaged) and runs the release-safety checks.
+//! feature, packaged) and runs the release-safety checks; [`api`] writes each crate's public-API
+//! snapshot (`api.txt`).
 //!
 //! The binary (`src/main.rs`) only parses the command line; everything it runs lives here so
 //! that tests can drive it (the release flow is tested on a scratch git repository).
 
+pub mod api;
 pub mod bench;
 pub mod ci;
 pub mod cli;

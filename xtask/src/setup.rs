@@ -19,7 +19,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use xshell::{Cmd, Shell, cmd};
 
-use crate::cli::Args;
 use crate::workspace;
 
 /// Debian packages every test run needs. `postgresql` (the server) is added only when no
@@ -54,8 +53,7 @@ pub const NPM_PACKAGES: &[&str] = &[
 const STAMP_FILE: &str = ".reel-setup-stamp";
 
 /// `cargo xtask setup`
-pub fn run(args: Args) -> Result<()> {
-    args.finish()?;
+pub fn run() -> Result<()> {
     let root = workspace::project_root()?;
     setup(&root)
 }

@@ -8,8 +8,8 @@
 use anyhow::{Context, Result};
 use xshell::cmd;
 
-use crate::cli::Args;
 use crate::{setup, workspace};
+use clap::ArgMatches;
 
 /// Package selections (`-p X`, `--package X`, `--package=X`) and the other arguments.
 pub fn split_packages(args: Vec<String>) -> (Vec<String>, Vec<String>) {
@@ -44,8 +44,14 @@ fn selection(packages: &[String]) -> Vec<String> {
 }
 
 /// `cargo xtask test`
-pub fn run(mut args: Args) -> Result<()> {
-    let (packages, extra) = split_packages(args.take_rest());
+pub fn run(args: &ArgMatches) -> Result<()> {
+    let rest: Vec<String> = args
+        .get_many::<String>("args")
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let (packages, extra) = split_packages(rest);
     let root = workspace::project_root()?;
     setup::setup(&root)?;
     let sh = workspace::shell_at(&root)?;

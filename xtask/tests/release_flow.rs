@@ -122,8 +122,24 @@ fn dry_run_plans_and_changes_nothing() {
         [
             "crates/alpha/CHANGELOG.md",
             "crates/alpha/Cargo.toml",
+            "crates/beta/CHANGELOG.md",
             "crates/beta/Cargo.toml"
         ]
+    );
+    // The plan: alpha's minor bump is breaking for beta, which gets a patch release.
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|s| s == "release beta 0.3.0 -> 0.3.1 (tag beta-v0.3.1) (depends on alpha, whose new version its requirement does not accept)"),
+        "{:#?}",
+        outcome.steps
+    );
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|s| s == "git tag -a beta-v0.3.1 -m \"beta 0.3.1\"")
     );
     assert_eq!(snapshot(&sh, &repo), before);
     assert_eq!(cmd!(sh, "git status --porcelain").read().unwrap(), "");
@@ -277,12 +293,178 @@ fn refuses_a_dirty_tree_an_existing_tag_and_unpublishable_crates() {
 }
 
 #[test]
-fn releasing_the_current_unreleased_version_explains_the_first_release() {
+fn releasing_the_current_unreleased_version_is_a_first_release() {
     let (_scratch, repo, sh) = scratch_workspace("first-release");
-    let error = release(&sh, &options(&repo, "alpha", "0.1.0", true))
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("never been released"), "{error}");
-    assert!(error.contains("git tag alpha-v0.1.0"), "{error}");
-    assert!(error.contains("cargo xtask release alpha patch"), "{error}");
+    // Neither crate was ever released.
+    write(
+        &repo.join("crates/alpha/CHANGELOG.md"),
+        "# Changelog\n\n## [Unreleased]\n\n- First.\n",
+    );
+    cmd!(sh, "git commit --quiet -am unreleased").run().unwrap();
+    // beta 0.3.0 has never been tagged: releasing 0.3.0 keeps the version, moves the notes
+    // and tags it, and alpha, which it needs on crates.io, has its first release with it.
+    let outcome = release(&sh, &options(&repo, "beta", "0.3.0", false)).unwrap();
+    let tags: Vec<String> = outcome.releases.iter().map(|r| r.tag.clone()).collect();
+    assert_eq!(tags, ["alpha-v0.1.0", "beta-v0.3.0"]);
+    assert_eq!(outcome.previous, Version::new(0, 3, 0));
+    assert_eq!(outcome.version, Version::new(0, 3, 0));
+    assert_eq!(outcome.tag, "beta-v0.3.0");
+    assert!(read(&repo.join("crates/beta/Cargo.toml")).contains("version = \"0.3.0\""));
+    assert_eq!(
+        read(&repo.join("crates/beta/CHANGELOG.md")),
+        "# Changelog\n\n## [Unreleased]\n\n## [0.3.0] - 2026-11-23\n\n- Beta.\n"
+    );
+    assert_eq!(
+        cmd!(sh, "git tag --points-at HEAD").read().unwrap(),
+        "alpha-v0.1.0\nbeta-v0.3.0"
+    );
+    assert!(
+        read(&repo.join("crates/alpha/CHANGELOG.md"))
+            .contains("## [0.1.0] - 2026-11-23\n\n- First.")
+    );
+    assert_eq!(cmd!(sh, "git status --porcelain").read().unwrap(), "");
+    // Once tagged, the same version is refused.
+    let err = release(&sh, &options(&repo, "beta", "0.3.0", false)).unwrap_err();
+    assert!(format!("{err:#}").contains("already exists"), "{err:#}");
+}
+
+/// Adds `gamma` and its derive crate `gamma-derive`, pinned with `=`, and commits them.
+fn add_derive_pair(sh: &Shell, repo: &Path) {
+    write(
+        &repo.join("crates/gamma-derive/Cargo.toml"),
+        "[package]\nname = \"gamma-derive\"\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"MIT\"\ndescription = \"Scratch derive.\"\n\n[lib]\nproc-macro = true\n",
+    );
+    write(
+        &repo.join("crates/gamma-derive/src/lib.rs"),
+        "//! Gamma derive.\n\nuse proc_macro::TokenStream;\n\n/// Nothing.\n#[proc_macro_derive(Gamma)]\npub fn gamma(_input: TokenStream) -> TokenStream {\n    TokenStream::new()\n}\n",
+    );
+    write(
+        &repo.join("crates/gamma-derive/CHANGELOG.md"),
+        "# Changelog\n\n## [Unreleased]\n\n## [0.1.0] - 2026-01-01\n\n- First.\n",
+    );
+    write(
+        &repo.join("crates/gamma/Cargo.toml"),
+        "[package]\nname = \"gamma\"\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"MIT\"\ndescription = \"Scratch crate.\"\n\n[dependencies]\ngamma-derive = { path = \"../gamma-derive\", version = \"=0.1.0\" }\n",
+    );
+    write(
+        &repo.join("crates/gamma/src/lib.rs"),
+        "//! Gamma.\n\npub use gamma_derive::Gamma;\n",
+    );
+    write(
+        &repo.join("crates/gamma/CHANGELOG.md"),
+        "# Changelog\n\n## [Unreleased]\n\n### Changed\n- Gamma.\n\n## [0.1.0] - 2026-01-01\n\n- First.\n",
+    );
+    cmd!(sh, "cargo generate-lockfile --offline --quiet")
+        .run()
+        .unwrap();
+    cmd!(sh, "git add -A").run().unwrap();
+    cmd!(sh, "git commit --quiet -m gamma").run().unwrap();
+    cmd!(sh, "git tag gamma-v0.1.0").run().unwrap();
+    cmd!(sh, "git tag gamma-derive-v0.1.0").run().unwrap();
+}
+
+#[test]
+fn a_derive_crate_is_released_with_its_runtime_crate_and_pinned_exactly() {
+    let (_scratch, repo, sh) = scratch_workspace("derive-pair");
+    add_derive_pair(&sh, &repo);
+
+    // Asking for the derive crate alone plans the pair (a dry run, which allows the notes
+    // written here without a commit, and changes nothing).
+    let derive_notes = repo.join("crates/gamma-derive/CHANGELOG.md");
+    write(
+        &derive_notes,
+        &read(&derive_notes).replace("## [Unreleased]\n", "## [Unreleased]\n\n- Fix.\n"),
+    );
+    let outcome = release(&sh, &options(&repo, "gamma-derive", "minor", true)).unwrap();
+    let planned: Vec<String> = outcome.releases.iter().map(|r| r.tag.clone()).collect();
+    assert_eq!(planned, ["gamma-derive-v0.2.0", "gamma-v0.2.0"]);
+    assert!(
+        outcome.steps.iter().any(|s| s.contains("with its pair")),
+        "{:#?}",
+        outcome.steps
+    );
+    cmd!(sh, "git checkout -- .").run().unwrap();
+    assert_eq!(cmd!(sh, "git status --porcelain").read().unwrap(), "");
+
+    let outcome = release(&sh, &options(&repo, "gamma", "minor", false)).unwrap();
+    let tags: Vec<String> = outcome.releases.iter().map(|r| r.tag.clone()).collect();
+    assert_eq!(tags, ["gamma-derive-v0.2.0", "gamma-v0.2.0"]);
+    let gamma = read(&repo.join("crates/gamma/Cargo.toml"));
+    assert!(gamma.contains("version = \"0.2.0\""), "{gamma}");
+    assert!(
+        gamma.contains("gamma-derive = { path = \"../gamma-derive\", version = \"=0.2.0\" }"),
+        "{gamma}"
+    );
+    assert!(read(&repo.join("crates/gamma-derive/Cargo.toml")).contains("version = \"0.2.0\""));
+    // The derive crate had no notes of its own: it gets one saying why it was released.
+    let notes = read(&repo.join("crates/gamma-derive/CHANGELOG.md"));
+    assert!(
+        notes.contains(
+            "## [0.2.0] - 2026-11-23\n\n### Changed\n- Released together with gamma 0.2.0"
+        ),
+        "{notes}"
+    );
+    assert_eq!(
+        cmd!(sh, "git tag --points-at HEAD").read().unwrap(),
+        "gamma-derive-v0.2.0\ngamma-v0.2.0"
+    );
+    assert_eq!(
+        cmd!(sh, "git log -1 --format=%s").read().unwrap(),
+        "gamma-derive v0.2.0, gamma v0.2.0"
+    );
+    assert_eq!(cmd!(sh, "git status --porcelain").read().unwrap(), "");
+}
+
+#[test]
+fn a_breaking_bump_releases_dependents_with_a_changelog_line() {
+    let (_scratch, repo, sh) = scratch_workspace("dependents");
+    let outcome = release(&sh, &options(&repo, "alpha", "minor", false)).unwrap();
+    let tags: Vec<String> = outcome.releases.iter().map(|r| r.tag.clone()).collect();
+    // beta's API does not mention alpha: a patch release that accepts alpha 0.2.
+    assert_eq!(tags, ["alpha-v0.2.0", "beta-v0.3.1"]);
+    let beta = read(&repo.join("crates/beta/Cargo.toml"));
+    assert!(beta.contains("version = \"0.3.1\""), "{beta}");
+    assert!(
+        beta.contains("version = \"0.2.0\" } # keep in step"),
+        "{beta}"
+    );
+    let notes = read(&repo.join("crates/beta/CHANGELOG.md"));
+    assert!(
+        notes.contains(
+            "## [0.3.1] - 2026-11-23\n\n- Beta.\n\n### Changed\n- Requires alpha 0.2.0 (was 0.1.0)"
+        ),
+        "{notes}"
+    );
+    assert_eq!(
+        cmd!(sh, "git tag --points-at HEAD").read().unwrap(),
+        "alpha-v0.2.0\nbeta-v0.3.1"
+    );
+
+    // Once beta's API shows alpha (a re-export), alpha's break is beta's break too.
+    write(
+        &repo.join("crates/beta/src/lib.rs"),
+        "//! Beta.\n\npub use alpha;\n\n/// Two.\npub fn two() -> u32 {\n    alpha::one() + 1\n}\n",
+    );
+    let changelog = repo.join("crates/beta/CHANGELOG.md");
+    write(
+        &changelog,
+        &read(&changelog).replace(
+            "## [Unreleased]\n",
+            "## [Unreleased]\n\n- Re-export alpha.\n",
+        ),
+    );
+    write(
+        &repo.join("crates/alpha/CHANGELOG.md"),
+        &read(&repo.join("crates/alpha/CHANGELOG.md"))
+            .replace("## [Unreleased]\n", "## [Unreleased]\n\n- Breaking.\n"),
+    );
+    cmd!(sh, "git commit --quiet -am reexport").run().unwrap();
+    let outcome = release(&sh, &options(&repo, "alpha", "minor", false)).unwrap();
+    let tags: Vec<String> = outcome.releases.iter().map(|r| r.tag.clone()).collect();
+    assert_eq!(tags, ["alpha-v0.3.0", "beta-v0.4.0"]);
+    let notes = read(&repo.join("crates/beta/CHANGELOG.md"));
+    assert!(
+        notes.contains("- Requires alpha 0.3.0 (was 0.2.0); alpha's breaking changes reach this crate's public API"),
+        "{notes}"
+    );
 }

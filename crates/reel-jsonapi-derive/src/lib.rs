@@ -1,8 +1,5 @@
-//! Derive macros for [reel-jsonapi](https://docs.rs/reel-jsonapi).
-//!
-//! `#[derive(Resource)]` implements `ResourceType`, `ResourceId`, `Resource<A>` and
-//! `FromResourceObject` for a struct with named fields. See the `reel-jsonapi` crate docs for
-//! the attributes it accepts and a runnable example. Minimum supported Rust version: 1.94.1.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;

@@ -1,6 +1,5 @@
-//! Derive macros for [reel-search](https://docs.rs/reel-search): `#[derive(Document)]`.
-//!
-//! Use the macro through `reel_search::Document`; its attributes are documented there.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};

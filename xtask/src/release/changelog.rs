@@ -88,6 +88,56 @@ pub fn release_unreleased(text: &str, version: &str, date: &str) -> Result<Strin
     Ok(result)
 }
 
+/// Whether the `Unreleased` section has entries (sub-headings alone do not count).
+pub fn unreleased_has_entries(text: &str) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    find_section(&lines, is_unreleased)
+        .is_some_and(|s| has_entries(&lines[s.body_start..s.body_end]))
+}
+
+/// Adds `entry` (a `- ...` line) to the `Unreleased` section under `subheading` (such as
+/// `### Changed`): at the end of that sub-section when it exists, else in a new one at the end
+/// of the section.
+pub fn add_unreleased_entry(text: &str, subheading: &str, entry: &str) -> Result<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(section) = find_section(&lines, is_unreleased) else {
+        bail!("the changelog has no `## [Unreleased]` section");
+    };
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let last_text_before = |from: usize, end: usize| {
+        (from..end)
+            .rev()
+            .find(|&i| !lines[i].trim().is_empty())
+            .unwrap_or(from)
+    };
+    let existing = lines[section.body_start..section.body_end]
+        .iter()
+        .position(|l| l.trim() == subheading)
+        .map(|offset| section.body_start + offset);
+    match existing {
+        Some(at) => {
+            // After the last line of that sub-section, before the next `###` or the section end.
+            let end = lines[at + 1..section.body_end]
+                .iter()
+                .position(|l| l.starts_with("###"))
+                .map_or(section.body_end, |o| at + 1 + o);
+            let last = last_text_before(at, end);
+            out.insert(last + 1, entry.to_owned());
+        }
+        None => {
+            let last = last_text_before(section.heading, section.body_end);
+            let mut added = vec![String::new(), subheading.to_owned(), entry.to_owned()];
+            if section.body_end < lines.len() {
+                added.push(String::new());
+            }
+            out.splice(last + 1..section.body_end, added);
+        }
+    }
+    let mut result = out.join("\n");
+    result.push('\n');
+    Ok(result)
+}
+
 /// The notes of `version` (the body under `## [version]`), trimmed, or `None` when the
 /// changelog has no such section.
 pub fn section(text: &str, version: &str) -> Option<String> {
@@ -132,6 +182,30 @@ mod tests {
             out,
             "# Changelog\n## [Unreleased]\n\n## [0.1.1] - 2026-11-23\n\n- Fix.\n\n[Unreleased]: https://example.invalid/compare\n"
         );
+    }
+
+    #[test]
+    fn adds_entries_under_their_sub_heading() {
+        let out = add_unreleased_entry(CHANGELOG, "### Added", "- Third.").unwrap();
+        assert!(
+            out.contains("### Added\n- Clocks.\n- Backoff.\n- Third.\n\n## [0.1.0]"),
+            "{out}"
+        );
+        let out = add_unreleased_entry(CHANGELOG, "### Changed", "- Dep.").unwrap();
+        assert!(
+            out.contains("- Backoff.\n\n### Changed\n- Dep.\n\n## [0.1.0]"),
+            "{out}"
+        );
+        let empty = "# C\n\n## [Unreleased]\n\n## [0.1.0] - x\n- a\n";
+        assert!(!unreleased_has_entries(empty));
+        let out = add_unreleased_entry(empty, "### Changed", "- Dep.").unwrap();
+        assert_eq!(
+            out,
+            "# C\n\n## [Unreleased]\n\n### Changed\n- Dep.\n\n## [0.1.0] - x\n- a\n"
+        );
+        assert!(unreleased_has_entries(&out));
+        let last = add_unreleased_entry("## [Unreleased]\n", "### Changed", "- D.").unwrap();
+        assert_eq!(last, "## [Unreleased]\n\n### Changed\n- D.\n");
     }
 
     #[test]

@@ -1,14 +1,31 @@
 //! `cargo xtask release`: independent releases of one crate, and the plan of what to release.
 //!
 //! A release bumps the crate's version, updates the requirement every workspace manifest has on
-//! it, moves its changelog's `Unreleased` notes under the new version, checks the package
+//! it, moves its changelog's `Unreleased` notes under the new version, checks the packages
 //! (`cargo package`, and `cargo semver-checks` against the previous tag when installed), then
-//! commits and tags `<crate>-v<version>`. Pushing the tag starts the release workflow, which
+//! commits and tags `<crate>-v<version>`. Pushing the tags starts the release workflow, which
 //! publishes. Nothing is pushed from here.
+//!
+//! One command releases everything that must go out together, in one commit with one tag per
+//! crate, in publishing order:
+//! - a runtime crate and its derive crate (`x` and `x-derive`), which pin each other with `=`;
+//! - when the new version is breaking (a `^` requirement on the old one does not accept it),
+//!   every publishable crate that depends on it: a patch release, or a breaking one when its
+//!   public API (its `api.txt` snapshot) shows the dependency, each with a changelog line that
+//!   says so;
+//! - the first release of any workspace dependency that was never released (no tag).
+//!
+//! Asking for the current version of a crate that has no tag is its first release: the
+//! version stays, the notes move under it and the tag is made.
 
 pub mod changelog;
 pub mod manifest;
+mod plan;
 pub mod version;
+
+pub use plan::{
+    PlanEntry, civil_date, dependency_order, latest_version_tag, plan, render_plan, today,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,7 +33,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
-use crate::cli::Args;
+use clap::ArgMatches;
+
+use crate::cli;
 use crate::workspace::{self, Metadata, Package};
 use version::{Bump, Version};
 
@@ -35,31 +54,143 @@ pub struct ReleaseOptions {
     pub date: String,
 }
 
-/// What a release did (or, in a dry run, would do).
+/// Why a crate is part of a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReleaseOutcome {
-    /// The version before.
+pub enum Reason {
+    /// The crate named on the command line.
+    Requested,
+    /// The other half of a runtime/derive pair: the derive's generated code calls helpers of
+    /// the runtime crate it was released with, so the two always go out together.
+    Pair(String),
+    /// A never-released workspace crate that the named crate depends on: its first release
+    /// goes out with it (crates.io refuses a crate whose dependencies it does not have).
+    Unreleased(String),
+    /// A workspace crate that depends on `dependency`, whose new version its requirement did
+    /// not accept. `leaks` when its public API shows the dependency (then the break is its own).
+    Dependent {
+        /// The released crate it depends on.
+        dependency: String,
+        /// The dependency's version before.
+        was: Version,
+        /// The dependency's new version.
+        now: Version,
+        /// Whether the dependency appears in this crate's public API.
+        leaks: bool,
+    },
+}
+
+/// One crate of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrateRelease {
+    /// The crate.
+    pub name: String,
+    /// The version before (equal to `version` for a first release).
     pub previous: Version,
     /// The new version.
     pub version: Version,
     /// The tag, `<crate>-v<version>`.
     pub tag: String,
+    /// Why it is released.
+    pub reason: Reason,
+}
+
+/// What a release did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseOutcome {
+    /// The requested crate's version before.
+    pub previous: Version,
+    /// The requested crate's new version.
+    pub version: Version,
+    /// The requested crate's tag, `<crate>-v<version>`.
+    pub tag: String,
+    /// Every crate released, in publishing order (dependencies first).
+    pub releases: Vec<CrateRelease>,
     /// Files written, relative to the root.
     pub files: Vec<PathBuf>,
+    /// The plan, one line per step, as printed.
+    pub steps: Vec<String>,
+}
+
+/// Whether a crate at `new` is semver-compatible with `old` in Cargo's sense (a `^old`
+/// requirement accepts it): same major, or same minor for 0.x, or same patch for 0.0.x.
+pub fn compatible(old: &Version, new: &Version) -> bool {
+    if old.pre.is_some() || new.pre.is_some() {
+        return old == new;
+    }
+    match (old.major, old.minor) {
+        (0, 0) => new.major == 0 && new.minor == 0 && new.patch == old.patch,
+        (0, minor) => new.major == 0 && new.minor == minor,
+        (major, _) => new.major == major,
+    }
+}
+
+/// The bump that is breaking for a crate at `current`: minor for 0.x, major from 1.0.
+pub fn breaking_bump(current: &Version) -> Bump {
+    if current.major == 0 {
+        Bump::Minor
+    } else {
+        Bump::Major
+    }
+}
+
+/// The other half of `name`'s runtime/derive pair among `packages`, if any: `x` for
+/// `x-derive`, `x-derive` for `x`.
+pub fn pair_of<'a>(name: &str, packages: &'a [Package]) -> Option<&'a Package> {
+    let partner = match name.strip_suffix("-derive") {
+        Some(runtime) => runtime.to_owned(),
+        None => format!("{name}-derive"),
+    };
+    packages.iter().find(|p| p.name == partner && p.publishable)
+}
+
+/// Whether `package`'s public API mentions `dependency`: its `api.txt` snapshot (see
+/// [`crate::api`]) names a path in it, or, without a snapshot, a `pub` line of its sources does.
+pub fn api_mentions(package: &Package, dependency: &str) -> bool {
+    let ident = dependency.replace('-', "_");
+    let mentions = |line: &str| {
+        line.contains(&format!("{ident}::"))
+            || line.contains(&format!("use {ident};"))
+            || line.contains(&format!("use {ident} as"))
+    };
+    if let Ok(api) = std::fs::read_to_string(package.dir().join("api.txt")) {
+        return api.lines().any(mentions);
+    }
+    let mut stack = vec![package.dir().join("src")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && std::fs::read_to_string(&path).is_ok_and(|text| {
+                    text.lines()
+                        .any(|l| l.trim_start().starts_with("pub") && mentions(l))
+                })
+            {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// `cargo xtask release ...`
-pub fn run(mut args: Args) -> Result<()> {
+pub fn run(args: &ArgMatches) -> Result<()> {
     let root = workspace::project_root()?;
-    if args.flag("--plan") {
-        args.finish()?;
+    if args.get_flag("plan") {
         let sh = workspace::shell_at(&root)?;
         print!("{}", render_plan(&plan(&sh)?));
         return Ok(());
     }
-    if let Some(crate_name) = args.value("--notes")? {
-        let version = args.required("the version whose notes to print")?;
-        args.finish()?;
+    if let Some(crate_name) = cli::value(args, "notes") {
+        let version = cli::value(args, "crate")
+            .context("missing the version whose notes to print (--notes <crate> <version>)")?;
+        if args.contains_id("bump") && cli::value(args, "bump").is_some() {
+            bail!("--notes takes a crate and a version, nothing more");
+        }
         let sh = workspace::shell_at(&root)?;
         let meta = Metadata::load(&sh)?;
         let path = meta.package(&crate_name)?.dir().join("CHANGELOG.md");
@@ -70,12 +201,13 @@ pub fn run(mut args: Args) -> Result<()> {
         println!("{notes}");
         return Ok(());
     }
-    let dry_run = args.flag("--dry-run");
-    let crate_name = args.required("the crate to release (usage: cargo xtask release <crate> <patch|minor|major|X.Y.Z> [--dry-run] | --plan)")?;
-    let bump: Bump = args
-        .required("the version bump: patch, minor, major or X.Y.Z")?
+    let dry_run = args.get_flag("dry-run");
+    let crate_name = cli::value(args, "crate").context(
+        "missing the crate to release (usage: cargo xtask release <crate> <patch|minor|major|X.Y.Z> [--dry-run] | --plan)",
+    )?;
+    let bump: Bump = cli::value(args, "bump")
+        .context("missing the version bump: patch, minor, major or X.Y.Z")?
         .parse()?;
-    args.finish()?;
     let sh = workspace::shell_at(&root)?;
     let options = ReleaseOptions {
         root,
@@ -90,14 +222,22 @@ pub fn run(mut args: Args) -> Result<()> {
 
 /// Runs a release (see the module docs) with commands run in `sh`, whose working directory
 /// must be `options.root`. On a failed check the files are restored.
+///
+/// Besides the requested crate, the release holds the other half of its runtime/derive pair
+/// and every workspace crate whose requirement does not accept a new version (a breaking
+/// bump): those get a patch release, or a breaking one when their public API shows the
+/// dependency, each with a changelog line saying why. All of it is one commit with one tag per
+/// crate, in publishing order.
 pub fn release(sh: &Shell, options: &ReleaseOptions) -> Result<ReleaseOutcome> {
     let dry = options.dry_run;
-    let step = |text: String| {
+    let mut steps: Vec<String> = Vec::new();
+    let mut step = |text: String| {
         if dry {
             println!("[dry-run] {text}");
         } else {
             println!("{text}");
         }
+        steps.push(text);
     };
 
     let meta = Metadata::load(sh)?;
@@ -118,33 +258,139 @@ pub fn release(sh: &Shell, options: &ReleaseOptions) -> Result<ReleaseOutcome> {
                 "[dry-run] warning: the work tree is dirty; a real release refuses to start:\n{status}"
             );
         } else {
-            bail!("the work tree has uncommitted changes; commit or stash them first:\n{status}");
+            bail!("the work tree has uncommitted changes; commit them first:\n{status}");
         }
     }
 
-    let previous: Version = package.version.parse()?;
-    if options.bump == Bump::Exact(previous.clone()) {
-        let first_tag = format!("{}-v{previous}", package.name);
-        if !tag_exists(sh, &first_tag)? {
-            bail!(
-                "{name} is already at {previous}, which has never been released (no tag {first_tag}). \
-A release bumps the version; to publish {previous} itself as the first release, check it \
-(`cargo publish -p {name} --dry-run`), then tag the commit: `git tag {first_tag} && git push \
-origin {first_tag}` (the release workflow publishes tagged versions). To release the next \
-version instead: `cargo xtask release {name} patch`.",
-                name = package.name
-            );
+    // Which crates, at which versions.
+    let mut releases: Vec<CrateRelease> = Vec::new();
+    let requested = plan_one(sh, package, &options.bump, Reason::Requested)?;
+    releases.push(requested);
+    if let Some(partner) = pair_of(&package.name, &meta.packages) {
+        let bump = match &options.bump {
+            Bump::Exact(_) => Bump::Exact(releases[0].version.clone()),
+            other => other.clone(),
+        };
+        releases.push(plan_one(
+            sh,
+            partner,
+            &bump,
+            Reason::Pair(package.name.clone()),
+        )?);
+    }
+    let mut index = 0;
+    while index < releases.len() {
+        let current = releases[index].clone();
+        index += 1;
+        if compatible(&current.previous, &current.version) || current.previous == current.version {
+            continue;
+        }
+        for dependent in meta
+            .packages
+            .iter()
+            .filter(|p| p.publishable && p.dependencies.contains(&current.name))
+        {
+            if releases.iter().any(|r| r.name == dependent.name) {
+                continue;
+            }
+            let leaks = api_mentions(dependent, &current.name);
+            let own: Version = dependent.version.parse()?;
+            let bump = if leaks {
+                breaking_bump(&own)
+            } else {
+                Bump::Patch
+            };
+            let reason = Reason::Dependent {
+                dependency: current.name.clone(),
+                was: current.previous.clone(),
+                now: current.version.clone(),
+                leaks,
+            };
+            let planned = plan_one(sh, dependent, &bump, reason)?;
+            releases.push(planned.clone());
+            // Its derive crate goes with it, at the same kind of bump.
+            if let Some(partner) = pair_of(&dependent.name, &meta.packages)
+                && !releases.iter().any(|r| r.name == partner.name)
+            {
+                releases.push(plan_one(
+                    sh,
+                    partner,
+                    &bump,
+                    Reason::Pair(dependent.name.clone()),
+                )?);
+            }
         }
     }
-    let version = options.bump.apply(&previous)?;
-    let tag = format!("{}-v{version}", package.name);
-    if tag_exists(sh, &tag)? {
-        bail!("the tag {tag} already exists");
+    // A workspace dependency that was never released cannot be on crates.io yet: its first
+    // release goes out first, in the same commit.
+    let mut index = 0;
+    while index < releases.len() {
+        let current = releases[index].clone();
+        index += 1;
+        let Ok(own) = meta.package(&current.name) else {
+            continue;
+        };
+        for dependency in meta
+            .packages
+            .iter()
+            .filter(|p| p.publishable && own.dependencies.contains(&p.name))
+        {
+            if releases.iter().any(|r| r.name == dependency.name)
+                || latest_tag(sh, &dependency.name)?.is_some()
+            {
+                continue;
+            }
+            let version: Version = dependency.version.parse()?;
+            releases.push(plan_one(
+                sh,
+                dependency,
+                &Bump::Exact(version),
+                Reason::Unreleased(current.name.clone()),
+            )?);
+        }
     }
-    step(format!(
-        "release {} {previous} -> {version} (tag {tag})",
-        package.name
-    ));
+    let graph: BTreeMap<String, BTreeSet<String>> = releases
+        .iter()
+        .map(|r| {
+            let deps = meta
+                .package(&r.name)
+                .map(|p| p.dependencies.iter().cloned().collect())
+                .unwrap_or_default();
+            (r.name.clone(), deps)
+        })
+        .collect();
+    let order = dependency_order(&graph);
+    releases.sort_by_key(|r| order.iter().position(|n| *n == r.name));
+    for r in &releases {
+        let why = match &r.reason {
+            Reason::Requested => String::new(),
+            Reason::Pair(partner) => format!(" (with its pair {partner})"),
+            Reason::Unreleased(dependent) => {
+                format!(" (never released, and {dependent} depends on it)")
+            }
+            Reason::Dependent {
+                dependency, leaks, ..
+            } => format!(
+                " (depends on {dependency}, whose new version its requirement does not accept{})",
+                if *leaks {
+                    "; its public API shows it, so the bump is breaking"
+                } else {
+                    ""
+                }
+            ),
+        };
+        if r.previous == r.version {
+            step(format!(
+                "first release of {} {} (tag {}){why}",
+                r.name, r.version, r.tag
+            ));
+        } else {
+            step(format!(
+                "release {} {} -> {} (tag {}){why}",
+                r.name, r.previous, r.version, r.tag
+            ));
+        }
+    }
 
     // Compute every edit first, so a refusal leaves the tree untouched.
     let rel = |path: &Path| {
@@ -153,14 +399,21 @@ version instead: `cargo xtask release {name} patch`.",
             .to_path_buf()
     };
     let mut edits: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
-    let own_manifest = package.manifest_path.clone();
-    let text = read(&own_manifest)?;
-    let bumped = manifest::set_package_version(&text, &version)?;
-    step(format!(
-        "set version = \"{version}\" in {}",
-        rel(&own_manifest).display()
-    ));
-    edits.insert(own_manifest.clone(), (text, bumped));
+    let mut edit = |path: &Path, change: &mut dyn FnMut(&str) -> Result<String>| -> Result<bool> {
+        let (original, current) = match edits.get(path) {
+            Some((original, edited)) => (original.clone(), edited.clone()),
+            None => {
+                let text = read(path)?;
+                (text.clone(), text)
+            }
+        };
+        let updated = change(&current).with_context(|| format!("in {}", path.display()))?;
+        let changed = updated != current;
+        if changed {
+            edits.insert(path.to_path_buf(), (original, updated));
+        }
+        Ok(changed)
+    };
 
     let mut manifests: Vec<PathBuf> = meta
         .packages
@@ -170,63 +423,134 @@ version instead: `cargo xtask release {name} patch`.",
     manifests.push(options.root.join("Cargo.toml"));
     manifests.sort();
     manifests.dedup();
-    for path in manifests {
-        let original = match edits.get(&path) {
-            Some((original, edited)) => (original.clone(), edited.clone()),
-            None => {
-                let text = read(&path)?;
-                (text.clone(), text)
+    for r in &releases {
+        let own = meta.package(&r.name)?;
+        if r.previous != r.version {
+            let version = r.version.clone();
+            edit(&own.manifest_path, &mut |text| {
+                manifest::set_package_version(text, &version)
+            })?;
+            step(format!(
+                "set version = \"{}\" in {}",
+                r.version,
+                rel(&own.manifest_path).display()
+            ));
+        }
+        for path in &manifests {
+            let mut found = Vec::new();
+            edit(path, &mut |text| {
+                let (updated, changes) = manifest::update_requirements(text, &r.name, &r.version)?;
+                found = changes;
+                Ok(updated)
+            })?;
+            for change in &found {
+                let place = format!("{} [{}]", rel(path).display(), change.table);
+                if change.is_change() {
+                    step(format!(
+                        "update the requirement on {} in {place}: \"{}\" -> \"{}\"",
+                        r.name, change.old, change.new
+                    ));
+                } else {
+                    step(format!(
+                        "keep the requirement on {} in {place}: \"{}\" already accepts {}",
+                        r.name, change.old, r.version
+                    ));
+                }
             }
+        }
+        let changelog_path = own.dir().join("CHANGELOG.md");
+        let line = match &r.reason {
+            Reason::Requested | Reason::Unreleased(_) => None,
+            Reason::Pair(partner) => {
+                let partner_version = releases
+                    .iter()
+                    .find(|p| p.name == *partner)
+                    .map(|p| p.version.to_string())
+                    .unwrap_or_default();
+                Some((
+                    format!(
+                        "- Released together with {partner} {partner_version}: the derive and its \
+runtime crate are pinned to each other with `=`."
+                    ),
+                    true,
+                ))
+            }
+            Reason::Dependent {
+                dependency,
+                was,
+                now,
+                leaks,
+            } => Some((
+                if *leaks {
+                    format!(
+                        "- Requires {dependency} {now} (was {was}); {dependency}'s breaking \
+changes reach this crate's public API, which shows its types."
+                    )
+                } else {
+                    format!(
+                        "- Requires {dependency} {now} (was {was}); this crate's own API is unchanged."
+                    )
+                },
+                false,
+            )),
         };
-        let (updated, changes) =
-            manifest::update_requirements(&original.1, &package.name, &version)
-                .with_context(|| format!("in {}", path.display()))?;
-        for change in &changes {
-            let place = format!("{} [{}]", rel(&path).display(), change.table);
-            if change.is_change() {
-                step(format!(
-                    "update the requirement on {} in {place}: \"{}\" -> \"{}\"",
-                    package.name, change.old, change.new
-                ));
-            } else {
-                step(format!(
-                    "keep the requirement on {} in {place}: \"{}\" already accepts {version}",
-                    package.name, change.old
-                ));
-            }
+        let date = options.date.clone();
+        let version = r.version.to_string();
+        edit(&changelog_path, &mut |text| {
+            let text = match &line {
+                // A pair partner only needs its line when it has no notes of its own.
+                Some((entry, only_if_empty)) => {
+                    if *only_if_empty && changelog::unreleased_has_entries(text) {
+                        text.to_owned()
+                    } else {
+                        changelog::add_unreleased_entry(text, "### Changed", entry)?
+                    }
+                }
+                None => text.to_owned(),
+            };
+            changelog::release_unreleased(&text, &version, &date)
+        })?;
+        if let Some((entry, _)) = &line {
+            step(format!(
+                "add to {}: {entry}",
+                rel(&changelog_path).display()
+            ));
         }
-        if changes.iter().any(|c| c.is_change()) {
-            edits.insert(path, (original.0, updated));
-        }
+        step(format!(
+            "move the Unreleased notes of {} under `## [{}] - {}`",
+            rel(&changelog_path).display(),
+            r.version,
+            options.date
+        ));
     }
 
-    let changelog_path = package.dir().join("CHANGELOG.md");
-    let text = read(&changelog_path)?;
-    let released = changelog::release_unreleased(&text, &version.to_string(), &options.date)
-        .with_context(|| format!("in {}", changelog_path.display()))?;
+    let names: Vec<String> = releases.iter().map(|r| r.name.clone()).collect();
+    let selection: Vec<String> = names
+        .iter()
+        .flat_map(|n| ["-p".to_owned(), n.clone()])
+        .collect();
     step(format!(
-        "move the Unreleased notes of {} under `## [{version}] - {}`",
-        rel(&changelog_path).display(),
-        options.date
+        "cargo package {} --allow-dirty (build and verify each .crate, in dependency order)",
+        selection.join(" ")
     ));
-    edits.insert(changelog_path, (text, released));
-
-    let name = package.name.clone();
-    let previous_tag = latest_tag(sh, &name)?;
     let semver_checks = workspace::has_cargo_subcommand(sh, "semver-checks");
-    step(format!(
-        "cargo package -p {name} --allow-dirty (build and verify the .crate)"
-    ));
-    match (&previous_tag, semver_checks) {
-        (Some((prev, _)), true) => step(format!(
-            "cargo semver-checks check-release -p {name} --baseline-rev {prev}"
-        )),
-        (None, _) => step(format!(
-            "skip cargo semver-checks: no earlier {name}-v* tag to compare with"
-        )),
-        (Some(_), false) => step(
-            "skip cargo semver-checks: not installed (cargo install cargo-semver-checks)".into(),
-        ),
+    let mut semver_runs: Vec<(String, String)> = Vec::new();
+    for r in &releases {
+        let name = &r.name;
+        match (latest_tag(sh, name)?, semver_checks) {
+            (Some((prev, _)), true) => {
+                step(format!(
+                    "cargo semver-checks check-release -p {name} --baseline-rev {prev}"
+                ));
+                semver_runs.push((name.clone(), prev));
+            }
+            (None, _) => step(format!(
+                "skip cargo semver-checks of {name}: no earlier {name}-v* tag to compare with"
+            )),
+            (Some(_), false) => step(format!(
+                "skip cargo semver-checks of {name}: not installed (cargo install cargo-semver-checks)"
+            )),
+        }
     }
     let files: Vec<PathBuf> = edits.keys().map(|p| rel(p)).collect();
     let lock_tracked = !cmd!(sh, "git ls-files Cargo.lock")
@@ -235,18 +559,36 @@ version instead: `cargo xtask release {name} patch`.",
         .trim()
         .is_empty();
     let listed: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let message: Vec<String> = releases
+        .iter()
+        .map(|r| format!("{} v{}", r.name, r.version))
+        .collect();
+    let message = message.join(", ");
     step(format!(
-        "git commit -m \"{name} v{version}\" ({}{})",
+        "git commit -m \"{message}\" ({}{})",
         listed.join(", "),
         if lock_tracked { ", Cargo.lock" } else { "" }
     ));
-    step(format!("git tag -a {tag} -m \"{name} {version}\""));
+    for r in &releases {
+        step(format!(
+            "git tag -a {} -m \"{} {}\"",
+            r.tag, r.name, r.version
+        ));
+    }
 
+    let first = releases[0].clone();
+    let requested = releases
+        .iter()
+        .find(|r| r.reason == Reason::Requested)
+        .unwrap_or(&first)
+        .clone();
     let outcome = ReleaseOutcome {
-        previous,
-        version: version.clone(),
-        tag: tag.clone(),
+        previous: requested.previous,
+        version: requested.version,
+        tag: requested.tag,
+        releases: releases.clone(),
         files,
+        steps,
     };
     if dry {
         println!("[dry-run] nothing was changed");
@@ -257,16 +599,18 @@ version instead: `cargo xtask release {name} patch`.",
         write(path, edited)?;
     }
     let checks = (|| -> Result<()> {
-        cmd!(sh, "cargo package -p {name} --allow-dirty")
+        cmd!(sh, "cargo package {selection...} --allow-dirty")
             .run()
             .context("`cargo package` failed")?;
-        if let (Some((prev, _)), true) = (&previous_tag, semver_checks) {
+        for (name, prev) in &semver_runs {
             cmd!(
                 sh,
                 "cargo semver-checks check-release -p {name} --baseline-rev {prev}"
             )
             .run()
-            .context("`cargo semver-checks` found a problem")?;
+            .with_context(|| {
+                format!("`cargo semver-checks` found a problem in {name}: its bump is too small")
+            })?;
         }
         Ok(())
     })();
@@ -290,17 +634,58 @@ version instead: `cargo xtask release {name} patch`.",
         to_add.push("Cargo.lock".into());
     }
     cmd!(sh, "git add -- {to_add...}").quiet().run()?;
-    let message = format!("{name} v{version}");
     cmd!(sh, "git commit --quiet -m {message}")
         .run()
         .context("`git commit` failed")?;
-    let tag_message = format!("{name} {version}");
-    cmd!(sh, "git tag -a {tag} -m {tag_message}")
-        .run()
-        .context("`git tag` failed")?;
-    println!("released {name} {version}: committed and tagged {tag}");
-    println!("push with: git push origin HEAD {tag}   (the release workflow publishes the crate)");
+    for r in &releases {
+        let tag = &r.tag;
+        let tag_message = format!("{} {}", r.name, r.version);
+        cmd!(sh, "git tag -a {tag} -m {tag_message}")
+            .run()
+            .context("`git tag` failed")?;
+    }
+    let tags: Vec<&str> = releases.iter().map(|r| r.tag.as_str()).collect();
+    println!(
+        "released {message}: committed and tagged {}",
+        tags.join(" ")
+    );
+    println!(
+        "push with: git push origin HEAD {}   (the release workflow publishes the crates, in this order)",
+        tags.join(" ")
+    );
     Ok(outcome)
+}
+
+/// The version `package` goes to under `bump`. Asking for its current version is its first
+/// release when it was never tagged.
+fn plan_one(sh: &Shell, package: &Package, bump: &Bump, reason: Reason) -> Result<CrateRelease> {
+    let previous: Version = package.version.parse()?;
+    let version = if *bump == Bump::Exact(previous.clone()) {
+        previous.clone()
+    } else {
+        bump.apply(&previous)
+            .with_context(|| format!("cannot bump {}", package.name))?
+    };
+    let tag = format!("{}-v{version}", package.name);
+    if tag_exists(sh, &tag)? {
+        bail!(
+            "the tag {tag} already exists: {} {version} was released; choose a higher version",
+            package.name
+        );
+    }
+    if version == previous && latest_tag(sh, &package.name)?.is_some() {
+        bail!(
+            "{} {previous} is not its first release (it has earlier tags); bump it instead",
+            package.name
+        );
+    }
+    Ok(CrateRelease {
+        name: package.name.clone(),
+        previous,
+        version,
+        tag,
+        reason,
+    })
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -329,269 +714,4 @@ fn latest_tag(sh: &Shell, crate_name: &str) -> Result<Option<(String, Version)>>
         .read()
         .context("`git tag` failed")?;
     Ok(latest_version_tag(crate_name, tags.lines()))
-}
-
-/// Picks the highest version among tags named `<crate>-v<version>`, ignoring other tags
-/// (`reel-search-v1` must not count for `reel-search-derive` and the other way round).
-pub fn latest_version_tag<'a>(
-    crate_name: &str,
-    tags: impl IntoIterator<Item = &'a str>,
-) -> Option<(String, Version)> {
-    let prefix = format!("{crate_name}-v");
-    tags.into_iter()
-        .filter_map(|tag| {
-            let version: Version = tag.trim().strip_prefix(&prefix)?.parse().ok()?;
-            Some((tag.trim().to_owned(), version))
-        })
-        .max_by(|a, b| a.1.cmp(&b.1))
-}
-
-/// Orders crates so that each comes after the crates it depends on; ties go by name.
-/// `dependencies` maps each crate to its dependencies (others are ignored). Crates caught in a
-/// cycle come last, by name.
-pub fn dependency_order(dependencies: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
-    let mut remaining: BTreeMap<&str, BTreeSet<&str>> = dependencies
-        .iter()
-        .map(|(name, deps)| {
-            let deps = deps
-                .iter()
-                .filter(|d| *d != name && dependencies.contains_key(*d))
-                .map(String::as_str)
-                .collect();
-            (name.as_str(), deps)
-        })
-        .collect();
-    let mut order = Vec::new();
-    while !remaining.is_empty() {
-        let ready: Vec<&str> = remaining
-            .iter()
-            .filter(|(_, deps)| deps.is_empty())
-            .map(|(n, _)| *n)
-            .collect();
-        if ready.is_empty() {
-            order.extend(remaining.keys().map(|n| n.to_string()));
-            break;
-        }
-        for name in ready {
-            remaining.remove(name);
-            for deps in remaining.values_mut() {
-                deps.remove(name);
-            }
-            order.push(name.to_owned());
-        }
-    }
-    order
-}
-
-/// One line of the release plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanEntry {
-    /// The crate.
-    pub name: String,
-    /// Its version in the manifest.
-    pub version: String,
-    /// Its latest tag, if it was ever released.
-    pub last_tag: Option<String>,
-    /// Commits touching its directory since that tag (all commits when never released).
-    pub commits: usize,
-    /// Workspace crates in this plan that it depends on.
-    pub after: Vec<String>,
-}
-
-/// Publishable crates changed since their last tag, in dependency order.
-pub fn plan(sh: &Shell) -> Result<Vec<PlanEntry>> {
-    let meta = Metadata::load(sh)?;
-    let publishable: Vec<&Package> = meta.packages.iter().filter(|p| p.publishable).collect();
-    let mut changed: BTreeMap<String, PlanEntry> = BTreeMap::new();
-    for package in &publishable {
-        let last = latest_tag(sh, &package.name)?.map(|(tag, _)| tag);
-        let dir = package.dir().to_path_buf();
-        let range = match &last {
-            Some(tag) => format!("{tag}..HEAD"),
-            None => "HEAD".to_owned(),
-        };
-        let commits = cmd!(sh, "git rev-list --count {range} -- {dir}")
-            .quiet()
-            .read()
-            .context("`git rev-list` failed")?
-            .trim()
-            .parse::<usize>()
-            .unwrap_or(0);
-        if commits > 0 {
-            changed.insert(
-                package.name.clone(),
-                PlanEntry {
-                    name: package.name.clone(),
-                    version: package.version.clone(),
-                    last_tag: last,
-                    commits,
-                    after: Vec::new(),
-                },
-            );
-        }
-    }
-    let graph: BTreeMap<String, BTreeSet<String>> = publishable
-        .iter()
-        .filter(|p| changed.contains_key(&p.name))
-        .map(|p| {
-            let deps = p
-                .dependencies
-                .iter()
-                .filter(|d| changed.contains_key(*d))
-                .cloned();
-            (p.name.clone(), deps.collect())
-        })
-        .collect();
-    Ok(dependency_order(&graph)
-        .into_iter()
-        .filter_map(|name| {
-            let mut entry = changed.remove(&name)?;
-            entry.after = graph
-                .get(&name)
-                .map(|d| d.iter().cloned().collect())
-                .unwrap_or_default();
-            Some(entry)
-        })
-        .collect())
-}
-
-/// The plan as printed by `cargo xtask release --plan`.
-pub fn render_plan(entries: &[PlanEntry]) -> String {
-    if entries.is_empty() {
-        return "Nothing to release: no crate changed since its last tag.\n".into();
-    }
-    let mut out = String::from("Crates changed since their last release, in release order:\n");
-    for (i, e) in entries.iter().enumerate() {
-        let since = match &e.last_tag {
-            Some(tag) => format!("{} commit(s) since {tag}", e.commits),
-            None => "never released".to_owned(),
-        };
-        let after = if e.after.is_empty() {
-            String::new()
-        } else {
-            format!("; after {}", e.after.join(", "))
-        };
-        out.push_str(&format!(
-            "{:>3}. {} {} ({since}{after})\n",
-            i + 1,
-            e.name,
-            e.version
-        ));
-    }
-    out.push_str("Release each with: cargo xtask release <crate> <patch|minor|major|X.Y.Z>\n");
-    out
-}
-
-/// Today's date in UTC as `YYYY-MM-DD`.
-pub fn today() -> String {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    civil_date(seconds)
-}
-
-/// The UTC calendar date of a Unix time, `YYYY-MM-DD` (Howard Hinnant's days-to-civil).
-pub fn civil_date(unix_seconds: u64) -> String {
-    let days = (unix_seconds / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(951_782_400), "2000-02-29");
-        assert_eq!(civil_date(1_795_392_000 + 86_399), "2026-11-23");
-        assert_eq!(civil_date(4_107_542_400), "2100-03-01");
-    }
-
-    #[test]
-    fn orders_by_dependencies_then_name() {
-        let graph: BTreeMap<String, BTreeSet<String>> = [
-            ("reel-herd", vec!["reel-core"]),
-            ("reel-search", vec!["reel-core", "reel-search-derive"]),
-            ("reel-search-derive", vec![]),
-            ("reel-core", vec!["serde"]),
-            ("reel-geoip", vec!["reel-core"]),
-        ]
-        .into_iter()
-        .map(|(n, d)| (n.to_owned(), d.into_iter().map(str::to_owned).collect()))
-        .collect();
-        assert_eq!(
-            dependency_order(&graph),
-            [
-                "reel-core",
-                "reel-search-derive",
-                "reel-geoip",
-                "reel-herd",
-                "reel-search"
-            ]
-        );
-    }
-
-    #[test]
-    fn cycles_do_not_loop_forever() {
-        let graph: BTreeMap<String, BTreeSet<String>> = [("a", "b"), ("b", "a"), ("c", "x")]
-            .into_iter()
-            .map(|(n, d)| (n.to_owned(), BTreeSet::from([d.to_owned()])))
-            .collect();
-        assert_eq!(dependency_order(&graph), ["c", "a", "b"]);
-    }
-
-    #[test]
-    fn picks_the_highest_tag_of_the_right_crate() {
-        let tags = [
-            "reel-search-v0.2.0",
-            "reel-search-derive-v0.9.0",
-            "reel-search-v0.10.0",
-            "junk",
-        ];
-        let (tag, version) = latest_version_tag("reel-search", tags).unwrap();
-        assert_eq!(tag, "reel-search-v0.10.0");
-        assert_eq!(version, Version::new(0, 10, 0));
-        assert_eq!(
-            latest_version_tag("reel-search-derive", tags).unwrap().0,
-            "reel-search-derive-v0.9.0"
-        );
-        assert!(latest_version_tag("reel-core", tags).is_none());
-    }
-
-    #[test]
-    fn renders_the_plan() {
-        let entries = vec![
-            PlanEntry {
-                name: "a".into(),
-                version: "0.1.0".into(),
-                last_tag: None,
-                commits: 3,
-                after: vec![],
-            },
-            PlanEntry {
-                name: "b".into(),
-                version: "0.2.0".into(),
-                last_tag: Some("b-v0.1.0".into()),
-                commits: 2,
-                after: vec!["a".into()],
-            },
-        ];
-        let text = render_plan(&entries);
-        assert!(text.contains("  1. a 0.1.0 (never released)"), "{text}");
-        assert!(
-            text.contains("  2. b 0.2.0 (2 commit(s) since b-v0.1.0; after a)"),
-            "{text}"
-        );
-        assert!(render_plan(&[]).starts_with("Nothing to release"));
-    }
 }
