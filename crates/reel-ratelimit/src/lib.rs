@@ -33,5 +33,6 @@ pub use redis::{GCRA_PEEK_SCRIPT, GCRA_SCRIPT, RedisRouter, RedisStore, RedisTim
 pub use store::{BoxFuture, MAX_KEY_BYTES, Store, bounded_key, decode_tat, encode_tat};
 // The reel-core types this crate's API takes or returns, so a user can name them from this
 // crate alone: no direct dependency on reel-core to keep at a matching version.
+pub use reel_core::breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder};
 pub use reel_core::client_ip::{ClientIpPreset, ClientIpResolver, IpNet, TrustedProxies};
 pub use reel_core::{Backoff, Clock, Jitter, ManualClock, SharedClock, SystemClock};

@@ -43,6 +43,7 @@ pub use query::{
 pub use reel_search_derive::Document;
 // The reel-core types this crate's API takes or returns, so a user can name them from this
 // crate alone: no direct dependency on reel-core to keep at a matching version.
+pub use reel_core::breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder};
 pub use reel_core::{Backoff, Jitter};
 pub use repo::{AliasAction, ByQueryOptions, ByQueryResponse, Repo, RepoStats, WriteResult};
 pub use search::{

@@ -1090,22 +1090,25 @@ async fn search_assets(
     Ok(respond(200, body, "off", &geo))
 }
 
-/// One search, given up after [`search::CALL_TIMEOUT`] with a 503 (the outer `Err`): a
-/// server that stops answering costs a request two seconds, not the client's minute.
+/// One search, given up after [`search::SEARCH_TIMEOUT`] with a 503 (the outer `Err`): a
+/// server that stops answering costs a request one second, not the client's minute.
 async fn search_once(
     search: &search::AssetSearch,
     text: &str,
 ) -> Result<Result<(Vec<i64>, u64), reel_search::Error>, ErrorDocument> {
-    tokio::time::timeout(search::CALL_TIMEOUT, search.search(text, DEFAULT_PAGE_SIZE))
-        .await
-        .map_err(|_| {
-            let problem = format!(
-                "the search server did not answer within {} s",
-                search::CALL_TIMEOUT.as_secs()
-            );
-            search.fell_behind(problem.clone());
-            search_unavailable(&problem)
-        })
+    tokio::time::timeout(
+        search::SEARCH_TIMEOUT,
+        search.search(text, DEFAULT_PAGE_SIZE),
+    )
+    .await
+    .map_err(|_| {
+        let problem = format!(
+            "the search server did not answer within {} ms",
+            search::SEARCH_TIMEOUT.as_millis()
+        );
+        search.fell_behind(problem.clone());
+        search_unavailable(&problem)
+    })
 }
 
 /// A 503 document for a search that cannot be served now (`Retry-After` is added by
@@ -1124,6 +1127,9 @@ fn search_failed(error: reel_search::Error) -> ErrorDocument {
         reel_search::Error::Transport(_) => {
             search_unavailable("the search server did not answer; check that it runs (REEL_ES_URL)")
         }
+        reel_search::Error::CircuitOpen { .. } => search_unavailable(
+            "the search server failed repeatedly; searches are paused until a probe succeeds",
+        ),
         reel_search::Error::Api {
             status,
             kind,

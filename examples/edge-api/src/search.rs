@@ -13,6 +13,10 @@ use crate::model::{Asset, AssetDoc};
 /// How long a search or a write to the index may take before the API answers without it:
 /// the client's own timeout is a minute, far too long for a request.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a search may take before it gets its 503: shorter than [`CALL_TIMEOUT`], because a
+/// search on a healthy server takes milliseconds, and a searcher caught by a server that just
+/// stopped answering should hear so within a second (the drill's "never a hang" is 2 s).
+pub(crate) const SEARCH_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long building or catching up the index may take in the background.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the background task retries while the index is behind.
@@ -68,7 +72,17 @@ impl AssetSearch {
         degraded: bool,
     ) -> Result<Self, crate::StartError> {
         let fail = |e: String| crate::StartError::Search(format!("{url}: {e}"));
-        let repo = Repo::connect(url).map_err(|e| fail(e.to_string()))?;
+        // A breaker: while the search server is down, searches get their 503 at once instead
+        // of each waiting for a connection error or a timeout (issue 21's drill).
+        let repo = Repo::connect(url)
+            .map_err(|e| fail(e.to_string()))?
+            .with_breaker(
+                reel_core::breaker::CircuitBreaker::builder()
+                    .failure_threshold(3)
+                    .cool_down(std::time::Duration::from_secs(1))
+                    // Searches resume within 2 s of the server's return.
+                    .max_cool_down(std::time::Duration::from_secs(2)),
+            );
         let index = VersionedIndex::with_definition(repo, AssetDoc::definition().with_name(alias));
         let search = Self {
             index,

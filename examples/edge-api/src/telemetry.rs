@@ -60,14 +60,20 @@ pub fn install_recorder() -> Result<PrometheusHandle, MetricsError> {
         .install_recorder()
         .map_err(|e| MetricsError(e.to_string()))?;
     describe_metrics();
+    // The reel crates' own metrics (each crate's `metrics` feature is on in Cargo.toml).
+    reel_herd::describe_metrics();
+    reel_ratelimit::describe_metrics();
+    reel_search::describe_metrics();
+    reel_geoip::describe_metrics();
+    reel_cloudfront::describe_metrics();
+    reel_jsonapi::describe_metrics();
     // A concurrent first call loses the race to install and got an error above; the winner's
     // handle is the one kept.
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// Describes every metric the edge API itself records (unit and help text). The reel crates
-/// describe theirs with their own `describe_metrics()` when built with their `metrics`
-/// feature.
+/// Describes every metric the edge API itself records (unit and help text). The reel crates'
+/// metrics are described by their own `describe_metrics()`, called by [`install_recorder`].
 pub fn describe_metrics() {
     metrics::describe_histogram!(
         HTTP_SERVER_REQUEST_DURATION,

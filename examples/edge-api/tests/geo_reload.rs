@@ -2,6 +2,8 @@
 //! events), not at the next 60 s poll: an updater that renames a new release over the file
 //! is seen at once, as the guide says ("reloaded when the file changes").
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use example_edge_api::{Config, app, serve};

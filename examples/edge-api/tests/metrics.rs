@@ -183,4 +183,46 @@ async fn metrics_count_the_requests_that_were_made() {
             && labels.get("outcome").map(String::as_str) == Some("bypass")),
         "no read bypassed the cache:\n{text}"
     );
+
+    // The reel crates' own metrics, recorded by the same recorder (their `metrics` features
+    // are on in the edge API): the cache's memcached commands, and the rate limiter's
+    // decisions.
+    let sum = |name: &str, label: &str, wanted: &str| -> f64 {
+        samples
+            .iter()
+            .filter(|((n, labels), _)| {
+                n == name && labels.get(label).map(String::as_str) == Some(wanted)
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    };
+    let herd = "reel_herd_commands_total";
+    assert!(
+        text.contains(&format!("# HELP {herd} ")),
+        "no HELP for {herd}:\n{text}"
+    );
+    assert_eq!(
+        sum(herd, "outcome", "hit"),
+        2.0,
+        "two cached reads hit memcached:\n{text}"
+    );
+    assert!(
+        sum(herd, "outcome", "miss") >= 1.0,
+        "the first read missed:\n{text}"
+    );
+    assert!(
+        samples.keys().any(|(n, labels)| n == herd
+            && labels.get("node").map(String::as_str) == Some(memcached.host_port().as_str())),
+        "herd labels its series with the node:\n{text}"
+    );
+    let decisions = "reel_ratelimit_decisions_total";
+    assert!(
+        sum(decisions, "outcome", "allowed") >= 7.0,
+        "every request of this test was allowed by the rate limiter:\n{text}"
+    );
+    assert_eq!(
+        sum(decisions, "outcome", "denied"),
+        0.0,
+        "nothing was denied:\n{text}"
+    );
 }
