@@ -16,12 +16,16 @@
 //! the service.
 
 #[cfg(feature = "metrics")]
-pub use on::describe_metrics;
+pub(crate) use on::SlotMetrics;
 #[cfg(feature = "metrics")]
-pub(crate) use on::{SlotMetrics, download};
+pub use on::describe_metrics;
+#[cfg(all(feature = "metrics", feature = "download"))]
+pub(crate) use on::download;
 
 #[cfg(not(feature = "metrics"))]
-pub(crate) use off::{SlotMetrics, download};
+pub(crate) use off::SlotMetrics;
+#[cfg(all(not(feature = "metrics"), feature = "download"))]
+pub(crate) use off::download;
 
 /// Lookups by slot and outcome.
 pub const LOOKUPS_TOTAL: &str = "reel_geoip_lookups_total";

@@ -107,6 +107,7 @@ impl Check {
     }
 
     /// What the check accepts, for error messages.
+    #[cfg_attr(not(feature = "download"), allow(dead_code))]
     pub(crate) fn accepted_description(&self) -> String {
         if self.accepted_types.is_empty() {
             "any database".to_owned()
@@ -605,6 +606,7 @@ impl GeoIp {
     }
 
     /// The slot's [`Check`].
+    #[cfg_attr(not(feature = "download"), allow(dead_code))]
     pub(crate) fn check(&self, slot: &Slot) -> Result<&Check, Error> {
         Ok(&self.state(slot)?.check)
     }
