@@ -260,6 +260,51 @@ fn package(sh: &Shell, packages: &[Package]) -> Result<()> {
         .iter()
         .flat_map(|p| ["-p".to_owned(), p.name.clone()])
         .collect();
+    // Tarballs of an earlier run are not always rewritten, and a verification build then
+    // unpacks an old reel-core next to a new dependent ("could not find `breaker` in
+    // `reel_core`" with a shared target directory): start from an empty package directory.
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => sh.current_dir().join("target"),
+    };
+    let stale = target.join("package");
+    if stale.exists() {
+        std::fs::remove_dir_all(&stale)
+            .with_context(|| format!("cannot empty {}", stale.display()))?;
+    }
+    // Cargo also unpacks those tarballs under $CARGO_HOME/registry/src/<overlay>/ and never
+    // unpacks the same name and version again: an old `reel-core-0.1.0` there is what the
+    // verification builds. No reel crate comes from a real registry, so remove them all.
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
+    if let Some(home) = cargo_home {
+        for kind in ["src", "cache"] {
+            let Ok(registries) = std::fs::read_dir(home.join("registry").join(kind)) else {
+                continue;
+            };
+            for registry in registries.flatten() {
+                let Ok(entries) = std::fs::read_dir(registry.path()) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let ours = packages
+                        .iter()
+                        .any(|p| name.starts_with(&format!("{}-{}", p.name, p.version)));
+                    if ours {
+                        let path = entry.path();
+                        let removed = if path.is_dir() {
+                            std::fs::remove_dir_all(&path)
+                        } else {
+                            std::fs::remove_file(&path)
+                        };
+                        removed.with_context(|| format!("cannot remove {}", path.display()))?;
+                    }
+                }
+            }
+        }
+    }
     cmd!(sh, "cargo package --quiet --allow-dirty {selection...}")
         .run()
         .context("a crate does not package or its tarball does not build alone")
