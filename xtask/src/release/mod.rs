@@ -18,16 +18,17 @@
 //! Asking for the current version of a crate that has no tag is its first release: the
 //! version stays, the notes move under it and the tag is made.
 
+mod apply;
 pub mod changelog;
 pub mod manifest;
 mod plan;
+mod select;
 pub mod version;
 
 pub use plan::{
     PlanEntry, civil_date, dependency_order, latest_version_tag, plan, render_plan, today,
 };
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -37,6 +38,7 @@ use clap::ArgMatches;
 
 use crate::cli;
 use crate::workspace::{self, Metadata, Package};
+use apply::{Checks, Commit, Edits, Steps};
 use version::{Bump, Version};
 
 /// What to release and how.
@@ -230,16 +232,7 @@ pub fn run(args: &ArgMatches) -> Result<()> {
 /// crate, in publishing order.
 pub fn release(sh: &Shell, options: &ReleaseOptions) -> Result<ReleaseOutcome> {
     let dry = options.dry_run;
-    let mut steps: Vec<String> = Vec::new();
-    let mut step = |text: String| {
-        if dry {
-            println!("[dry-run] {text}");
-        } else {
-            println!("{text}");
-        }
-        steps.push(text);
-    };
-
+    let mut steps = Steps::new(dry);
     let meta = Metadata::load(sh)?;
     let package = meta.package(&options.crate_name)?;
     if !package.publishable {
@@ -262,319 +255,14 @@ pub fn release(sh: &Shell, options: &ReleaseOptions) -> Result<ReleaseOutcome> {
         }
     }
 
-    // Which crates, at which versions.
-    let mut releases: Vec<CrateRelease> = Vec::new();
-    let requested = plan_one(sh, package, &options.bump, Reason::Requested)?;
-    releases.push(requested);
-    if let Some(partner) = pair_of(&package.name, &meta.packages) {
-        let bump = match &options.bump {
-            Bump::Exact(_) => Bump::Exact(releases[0].version.clone()),
-            other => other.clone(),
-        };
-        releases.push(plan_one(
-            sh,
-            partner,
-            &bump,
-            Reason::Pair(package.name.clone()),
-        )?);
-    }
-    let mut index = 0;
-    while index < releases.len() {
-        let current = releases[index].clone();
-        index += 1;
-        if compatible(&current.previous, &current.version) || current.previous == current.version {
-            continue;
-        }
-        for dependent in meta
-            .packages
-            .iter()
-            .filter(|p| p.publishable && p.dependencies.contains(&current.name))
-        {
-            if releases.iter().any(|r| r.name == dependent.name) {
-                continue;
-            }
-            let leaks = api_mentions(dependent, &current.name);
-            let own: Version = dependent.version.parse()?;
-            let bump = if leaks {
-                breaking_bump(&own)
-            } else {
-                Bump::Patch
-            };
-            let reason = Reason::Dependent {
-                dependency: current.name.clone(),
-                was: current.previous.clone(),
-                now: current.version.clone(),
-                leaks,
-            };
-            let planned = plan_one(sh, dependent, &bump, reason)?;
-            releases.push(planned.clone());
-            // Its derive crate goes with it, at the same kind of bump.
-            if let Some(partner) = pair_of(&dependent.name, &meta.packages)
-                && !releases.iter().any(|r| r.name == partner.name)
-            {
-                releases.push(plan_one(
-                    sh,
-                    partner,
-                    &bump,
-                    Reason::Pair(dependent.name.clone()),
-                )?);
-            }
-        }
-    }
-    // A workspace dependency that was never released cannot be on crates.io yet: its first
-    // release goes out first, in the same commit.
-    let mut index = 0;
-    while index < releases.len() {
-        let current = releases[index].clone();
-        index += 1;
-        let Ok(own) = meta.package(&current.name) else {
-            continue;
-        };
-        for dependency in meta
-            .packages
-            .iter()
-            .filter(|p| p.publishable && own.dependencies.contains(&p.name))
-        {
-            if releases.iter().any(|r| r.name == dependency.name)
-                || latest_tag(sh, &dependency.name)?.is_some()
-            {
-                continue;
-            }
-            let version: Version = dependency.version.parse()?;
-            releases.push(plan_one(
-                sh,
-                dependency,
-                &Bump::Exact(version),
-                Reason::Unreleased(current.name.clone()),
-            )?);
-        }
-    }
-    let graph: BTreeMap<String, BTreeSet<String>> = releases
-        .iter()
-        .map(|r| {
-            let deps = meta
-                .package(&r.name)
-                .map(|p| p.dependencies.iter().cloned().collect())
-                .unwrap_or_default();
-            (r.name.clone(), deps)
-        })
-        .collect();
-    let order = dependency_order(&graph);
-    releases.sort_by_key(|r| order.iter().position(|n| *n == r.name));
+    let releases = select::crates_to_release(sh, &meta, package, &options.bump)?;
     for r in &releases {
-        let why = match &r.reason {
-            Reason::Requested => String::new(),
-            Reason::Pair(partner) => format!(" (with its pair {partner})"),
-            Reason::Unreleased(dependent) => {
-                format!(" (never released, and {dependent} depends on it)")
-            }
-            Reason::Dependent {
-                dependency, leaks, ..
-            } => format!(
-                " (depends on {dependency}, whose new version its requirement does not accept{})",
-                if *leaks {
-                    "; its public API shows it, so the bump is breaking"
-                } else {
-                    ""
-                }
-            ),
-        };
-        if r.previous == r.version {
-            step(format!(
-                "first release of {} {} (tag {}){why}",
-                r.name, r.version, r.tag
-            ));
-        } else {
-            step(format!(
-                "release {} {} -> {} (tag {}){why}",
-                r.name, r.previous, r.version, r.tag
-            ));
-        }
+        steps.push(select::describe(r));
     }
-
-    // Compute every edit first, so a refusal leaves the tree untouched.
-    let rel = |path: &Path| {
-        path.strip_prefix(&options.root)
-            .unwrap_or(path)
-            .to_path_buf()
-    };
-    let mut edits: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
-    let mut edit = |path: &Path, change: &mut dyn FnMut(&str) -> Result<String>| -> Result<bool> {
-        let (original, current) = match edits.get(path) {
-            Some((original, edited)) => (original.clone(), edited.clone()),
-            None => {
-                let text = read(path)?;
-                (text.clone(), text)
-            }
-        };
-        let updated = change(&current).with_context(|| format!("in {}", path.display()))?;
-        let changed = updated != current;
-        if changed {
-            edits.insert(path.to_path_buf(), (original, updated));
-        }
-        Ok(changed)
-    };
-
-    let mut manifests: Vec<PathBuf> = meta
-        .packages
-        .iter()
-        .map(|p| p.manifest_path.clone())
-        .collect();
-    manifests.push(options.root.join("Cargo.toml"));
-    manifests.sort();
-    manifests.dedup();
-    for r in &releases {
-        let own = meta.package(&r.name)?;
-        if r.previous != r.version {
-            let version = r.version.clone();
-            edit(&own.manifest_path, &mut |text| {
-                manifest::set_package_version(text, &version)
-            })?;
-            step(format!(
-                "set version = \"{}\" in {}",
-                r.version,
-                rel(&own.manifest_path).display()
-            ));
-        }
-        for path in &manifests {
-            let mut found = Vec::new();
-            edit(path, &mut |text| {
-                let (updated, changes) = manifest::update_requirements(text, &r.name, &r.version)?;
-                found = changes;
-                Ok(updated)
-            })?;
-            for change in &found {
-                let place = format!("{} [{}]", rel(path).display(), change.table);
-                if change.is_change() {
-                    step(format!(
-                        "update the requirement on {} in {place}: \"{}\" -> \"{}\"",
-                        r.name, change.old, change.new
-                    ));
-                } else {
-                    step(format!(
-                        "keep the requirement on {} in {place}: \"{}\" already accepts {}",
-                        r.name, change.old, r.version
-                    ));
-                }
-            }
-        }
-        let changelog_path = own.dir().join("CHANGELOG.md");
-        let line = match &r.reason {
-            Reason::Requested | Reason::Unreleased(_) => None,
-            Reason::Pair(partner) => {
-                let partner_version = releases
-                    .iter()
-                    .find(|p| p.name == *partner)
-                    .map(|p| p.version.to_string())
-                    .unwrap_or_default();
-                Some((
-                    format!(
-                        "- Released together with {partner} {partner_version}: the derive and its \
-runtime crate are pinned to each other with `=`."
-                    ),
-                    true,
-                ))
-            }
-            Reason::Dependent {
-                dependency,
-                was,
-                now,
-                leaks,
-            } => Some((
-                if *leaks {
-                    format!(
-                        "- Requires {dependency} {now} (was {was}); {dependency}'s breaking \
-changes reach this crate's public API, which shows its types."
-                    )
-                } else {
-                    format!(
-                        "- Requires {dependency} {now} (was {was}); this crate's own API is unchanged."
-                    )
-                },
-                false,
-            )),
-        };
-        let date = options.date.clone();
-        let version = r.version.to_string();
-        edit(&changelog_path, &mut |text| {
-            let text = match &line {
-                // A pair partner only needs its line when it has no notes of its own.
-                Some((entry, only_if_empty)) => {
-                    if *only_if_empty && changelog::unreleased_has_entries(text) {
-                        text.to_owned()
-                    } else {
-                        changelog::add_unreleased_entry(text, "### Changed", entry)?
-                    }
-                }
-                None => text.to_owned(),
-            };
-            changelog::release_unreleased(&text, &version, &date)
-        })?;
-        if let Some((entry, _)) = &line {
-            step(format!(
-                "add to {}: {entry}",
-                rel(&changelog_path).display()
-            ));
-        }
-        step(format!(
-            "move the Unreleased notes of {} under `## [{}] - {}`",
-            rel(&changelog_path).display(),
-            r.version,
-            options.date
-        ));
-    }
-
-    let names: Vec<String> = releases.iter().map(|r| r.name.clone()).collect();
-    let selection: Vec<String> = names
-        .iter()
-        .flat_map(|n| ["-p".to_owned(), n.clone()])
-        .collect();
-    step(format!(
-        "cargo package {} --allow-dirty (build and verify each .crate, in dependency order)",
-        selection.join(" ")
-    ));
-    let semver_checks = workspace::has_cargo_subcommand(sh, "semver-checks");
-    let mut semver_runs: Vec<(String, String)> = Vec::new();
-    for r in &releases {
-        let name = &r.name;
-        match (latest_tag(sh, name)?, semver_checks) {
-            (Some((prev, _)), true) => {
-                step(format!(
-                    "cargo semver-checks check-release -p {name} --baseline-rev {prev}"
-                ));
-                semver_runs.push((name.clone(), prev));
-            }
-            (None, _) => step(format!(
-                "skip cargo semver-checks of {name}: no earlier {name}-v* tag to compare with"
-            )),
-            (Some(_), false) => step(format!(
-                "skip cargo semver-checks of {name}: not installed (cargo install cargo-semver-checks)"
-            )),
-        }
-    }
-    let files: Vec<PathBuf> = edits.keys().map(|p| rel(p)).collect();
-    let lock_tracked = !cmd!(sh, "git ls-files Cargo.lock")
-        .quiet()
-        .read()?
-        .trim()
-        .is_empty();
-    let listed: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    let message: Vec<String> = releases
-        .iter()
-        .map(|r| format!("{} v{}", r.name, r.version))
-        .collect();
-    let message = message.join(", ");
-    step(format!(
-        "git commit -m \"{message}\" ({}{})",
-        listed.join(", "),
-        if lock_tracked { ", Cargo.lock" } else { "" }
-    ));
-    for r in &releases {
-        step(format!(
-            "git tag -a {} -m \"{} {}\"",
-            r.tag, r.name, r.version
-        ));
-    }
+    let mut edits = Edits::new(&options.root);
+    apply::edit_files(&meta, &releases, options, &mut edits, &mut steps)?;
+    let checks = Checks::plan(sh, &releases, &mut steps)?;
+    let commit = Commit::plan(sh, &releases, &edits, &mut steps)?;
 
     let first = releases[0].clone();
     let requested = releases
@@ -587,72 +275,24 @@ changes reach this crate's public API, which shows its types."
         version: requested.version,
         tag: requested.tag,
         releases: releases.clone(),
-        files,
-        steps,
+        files: commit.files.clone(),
+        steps: steps.into_lines(),
     };
     if dry {
         println!("[dry-run] nothing was changed");
         return Ok(outcome);
     }
 
-    for (path, (_, edited)) in &edits {
-        write(path, edited)?;
-    }
-    let checks = (|| -> Result<()> {
-        cmd!(sh, "cargo package {selection...} --allow-dirty")
-            .run()
-            .context("`cargo package` failed")?;
-        for (name, prev) in &semver_runs {
-            cmd!(
-                sh,
-                "cargo semver-checks check-release -p {name} --baseline-rev {prev}"
-            )
-            .run()
-            .with_context(|| {
-                format!("`cargo semver-checks` found a problem in {name}: its bump is too small")
-            })?;
-        }
-        Ok(())
-    })();
-    if let Err(err) = checks {
-        for (path, (original, _)) in &edits {
-            write(path, original)?;
-        }
-        if lock_tracked {
+    edits.write_edited()?;
+    if let Err(err) = checks.run(sh) {
+        edits.restore()?;
+        if commit.lock_tracked {
             // cargo rewrote the lock file for the new version; the tree was clean before.
             cmd!(sh, "git checkout -- Cargo.lock").quiet().run()?;
         }
         return Err(err.context("the release checks failed; the files were restored"));
     }
-
-    let mut to_add: Vec<String> = outcome
-        .files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    if lock_tracked {
-        to_add.push("Cargo.lock".into());
-    }
-    cmd!(sh, "git add -- {to_add...}").quiet().run()?;
-    cmd!(sh, "git commit --quiet -m {message}")
-        .run()
-        .context("`git commit` failed")?;
-    for r in &releases {
-        let tag = &r.tag;
-        let tag_message = format!("{} {}", r.name, r.version);
-        cmd!(sh, "git tag -a {tag} -m {tag_message}")
-            .run()
-            .context("`git tag` failed")?;
-    }
-    let tags: Vec<&str> = releases.iter().map(|r| r.tag.as_str()).collect();
-    println!(
-        "released {message}: committed and tagged {}",
-        tags.join(" ")
-    );
-    println!(
-        "push with: git push origin HEAD {}   (the release workflow publishes the crates, in this order)",
-        tags.join(" ")
-    );
+    commit.run(sh, &releases)?;
     Ok(outcome)
 }
 
