@@ -363,3 +363,191 @@ fn no_source_file_grows_past_its_recorded_ceiling() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Functions past this many lines are listed, with a ceiling, in `xtask/long-fns.txt`.
+const LONG_FN: usize = 150;
+
+/// The workspace's tracked Rust files (every `.rs` file under crates/, examples/ and xtask/
+/// when git is not at hand), relative to the root.
+fn tracked_rust_files(root: &std::path::Path) -> Vec<String> {
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "-z", "--", "*.rs"])
+        .current_dir(root)
+        .output();
+    match listed {
+        Ok(out) if out.status.success() => String::from_utf8(out.stdout)
+            .unwrap()
+            .split('\0')
+            .filter(|p| !p.is_empty() && root.join(p).is_file())
+            .map(str::to_owned)
+            .collect(),
+        _ => {
+            let mut files = Vec::new();
+            for dir in ["crates", "examples", "xtask"] {
+                rust_files(&root.join(dir), &mut files);
+            }
+            files
+                .iter()
+                .map(|f| {
+                    f.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/")
+                })
+                .collect()
+        }
+    }
+}
+
+/// Every fn with a body in one file (free fns, methods, trait methods with a default body, fns
+/// inside fns and inline modules), named by its path within the file (`Type::method`,
+/// `tests::case`) with its length in lines, from the `fn` line to the closing brace.
+#[derive(Default)]
+struct FnLengths {
+    scope: Vec<String>,
+    found: Vec<(String, usize)>,
+}
+
+impl FnLengths {
+    fn record(&mut self, sig: &syn::Signature, block: &syn::Block) {
+        use syn::spanned::Spanned;
+        let first = sig.span().start().line;
+        let last = block.brace_token.span.close().end().line;
+        let mut name = self.scope.clone();
+        name.push(sig.ident.to_string());
+        self.found.push((name.join("::"), last + 1 - first));
+    }
+
+    fn within(&mut self, scope: String, visit: impl FnOnce(&mut Self)) {
+        self.scope.push(scope);
+        visit(self);
+        self.scope.pop();
+    }
+}
+
+impl<'ast> syn::visit::Visit<'ast> for FnLengths {
+    fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
+        self.record(&item.sig, &item.block);
+        self.within(item.sig.ident.to_string(), |v| {
+            syn::visit::visit_item_fn(v, item)
+        });
+    }
+
+    fn visit_impl_item_fn(&mut self, item: &'ast syn::ImplItemFn) {
+        self.record(&item.sig, &item.block);
+        self.within(item.sig.ident.to_string(), |v| {
+            syn::visit::visit_impl_item_fn(v, item)
+        });
+    }
+
+    fn visit_trait_item_fn(&mut self, item: &'ast syn::TraitItemFn) {
+        if let Some(block) = &item.default {
+            self.record(&item.sig, block);
+        }
+        self.within(item.sig.ident.to_string(), |v| {
+            syn::visit::visit_trait_item_fn(v, item)
+        });
+    }
+
+    fn visit_item_impl(&mut self, item: &'ast syn::ItemImpl) {
+        let name = match &*item.self_ty {
+            syn::Type::Path(path) => path
+                .path
+                .segments
+                .last()
+                .map(|s| s.ident.to_string())
+                .unwrap_or_default(),
+            _ => "impl".to_owned(),
+        };
+        self.within(name, |v| syn::visit::visit_item_impl(v, item));
+    }
+
+    fn visit_item_trait(&mut self, item: &'ast syn::ItemTrait) {
+        self.within(item.ident.to_string(), |v| {
+            syn::visit::visit_item_trait(v, item)
+        });
+    }
+
+    fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
+        self.within(item.ident.to_string(), |v| {
+            syn::visit::visit_item_mod(v, item)
+        });
+    }
+}
+
+/// Code that reads in one sitting: no fn (free, method, test, bench, example or xtask) in the
+/// workspace's tracked Rust files grows past 150 lines unless it is listed in
+/// `xtask/long-fns.txt`, and no listed fn grows past its recorded ceiling. The list may only
+/// shrink: a listed fn that is split (or gone) must leave it.
+#[test]
+fn no_fn_grows_past_its_recorded_ceiling() {
+    use syn::visit::Visit;
+    let root = workspace_root();
+    let listed = std::fs::read_to_string(root.join("xtask/long-fns.txt")).unwrap();
+    let mut ceilings: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for line in listed.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let (Some(ceiling), Some(path), Some(name), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            panic!("xtask/long-fns.txt: `{line}` is not `<ceiling> <path> <fn>`");
+        };
+        ceilings.insert((path.to_owned(), name.to_owned()), ceiling.parse().unwrap());
+    }
+    let files = tracked_rust_files(&root);
+    assert!(files.len() > 100, "found only {} Rust files", files.len());
+    let mut problems = Vec::new();
+    let mut long = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for relative in files {
+        let text = std::fs::read_to_string(root.join(&relative)).unwrap();
+        let file = match syn::parse_file(&text) {
+            Ok(file) => file,
+            Err(err) => {
+                let at = err.span().start();
+                problems.push(format!(
+                    "{relative}:{}:{}: cannot parse it to measure its fns: {err}",
+                    at.line, at.column
+                ));
+                continue;
+            }
+        };
+        let mut lengths = FnLengths::default();
+        lengths.visit_file(&file);
+        for (name, lines) in lengths.found {
+            if lines <= LONG_FN {
+                continue;
+            }
+            let key = (relative.clone(), name.clone());
+            seen.insert(key.clone());
+            match ceilings.get(&key) {
+                Some(&ceiling) if lines <= ceiling => {
+                    long.push(format!("{lines:>6} {relative} {name} (ceiling {ceiling})"));
+                }
+                Some(&ceiling) => problems.push(format!(
+                    "{relative}: fn {name} has {lines} lines, past its ceiling of {ceiling} in \
+                     xtask/long-fns.txt: split it into fns that each do one thing"
+                )),
+                None => problems.push(format!(
+                    "{relative}: fn {name} has {lines} lines (more than {LONG_FN}): split it \
+                     into fns that each do one thing"
+                )),
+            }
+        }
+    }
+    for (path, name) in ceilings.keys() {
+        if !seen.contains(&(path.clone(), name.clone())) {
+            problems.push(format!(
+                "{path}: fn {name} is listed in xtask/long-fns.txt but is no longer over \
+                 {LONG_FN} lines (or is gone): remove its line so it cannot grow back"
+            ));
+        }
+    }
+    if !long.is_empty() {
+        eprintln!("warning: fns over {LONG_FN} lines:\n{}", long.join("\n"));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
