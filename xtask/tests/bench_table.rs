@@ -62,84 +62,89 @@ fn result(
     std::fs::create_dir_all(root.join(directory).join("report")).unwrap();
 }
 
-#[test]
-fn builds_the_ratio_table_from_a_criterion_tree() {
-    let tmp = scratch("bench");
-    let criterion = tmp.0.join("criterion");
-    result(
-        &criterion,
+/// The results of the fixture tree: criterion's directory, the group, the function, the
+/// parameter and the mean in nanoseconds.
+const RESULTS: [(&str, &str, &str, Option<&str>, f64); 9] = [
+    (
         "reel-ratelimit_check/reel",
         "reel-ratelimit/check",
         "reel",
         None,
         50.0,
-    );
-    result(
-        &criterion,
+    ),
+    (
         "reel-ratelimit_check/governor",
         "reel-ratelimit/check",
         "governor",
         None,
         100.0,
-    );
-    result(
-        &criterion,
+    ),
+    (
         "reel-geoip_lookup/reel",
         "reel-geoip/lookup",
         "reel",
         None,
         2_000.0,
-    );
-    result(
-        &criterion,
+    ),
+    (
         "reel-geoip_lookup/maxminddb",
         "reel-geoip/lookup",
         "maxminddb",
         None,
         1_000.0,
-    );
-    result(
-        &criterion,
+    ),
+    (
         "reel-geoip_lookup/libmaxminddb",
         "reel-geoip/lookup",
         "libmaxminddb",
         None,
         4_000.0,
-    );
-    result(
-        &criterion,
+    ),
+    (
         "reel-herd_get/reel/64",
         "reel-herd/get",
         "reel",
         Some("64"),
         3.0e6,
-    );
-    result(
-        &criterion,
+    ),
+    (
         "reel-herd_get/direct/64",
         "reel-herd/get",
         "direct",
         Some("64"),
         2.0e6,
-    );
-    result(
-        &criterion,
+    ),
+    (
         "reel-geoip_lookup/reel_unverified",
         "reel-geoip/lookup",
         "reel_unverified",
         None,
         500.0,
-    );
-    result(
-        &criterion,
+    ),
+    (
         "reel-jsonapi_serialize/reel",
         "reel-jsonapi/serialize",
         "reel",
         None,
         700.0,
-    );
+    ),
+];
 
+/// A scratch directory holding the criterion tree of [`RESULTS`] under `criterion/`, and the
+/// measurements read back from it.
+fn fixture(name: &str) -> (Scratch, Vec<Measurement>) {
+    let tmp = scratch(name);
+    let criterion = tmp.0.join("criterion");
+    for (directory, group, function, param, mean) in RESULTS {
+        result(&criterion, directory, group, function, param, mean);
+    }
     let measurements = collect(&criterion).unwrap();
+    (tmp, measurements)
+}
+
+#[test]
+fn builds_the_ratio_table_from_a_criterion_tree() {
+    let (_tmp, measurements) = fixture("bench");
     assert_eq!(measurements.len(), 9);
     assert!(measurements.contains(&Measurement {
         group: "reel-herd/get".into(),
@@ -181,7 +186,14 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
             ("reel-ratelimit/check".into(), s("governor"), s("0.50")),
         ]
     );
+    assert_eq!(xtask::bench::format_ratio(0.000_99), "0.0010");
+    assert_eq!(xtask::bench::format_ratio(207.4), "207");
+}
 
+#[test]
+fn renders_the_table_and_one_section_per_crate() {
+    let (_tmp, measurements) = fixture("bench-page");
+    let table = rows(&measurements);
     let markdown = render_table(&table);
     assert!(
         markdown.contains("| reel-ratelimit/check | 50.0 ns | governor | 100.0 ns | 0.50 |"),
@@ -224,9 +236,12 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
         herd.contains("\n`direct` is a floor, not a competitor.\n"),
         "{herd}"
     );
-    assert_eq!(xtask::bench::format_ratio(0.000_99), "0.0010");
-    assert_eq!(xtask::bench::format_ratio(207.4), "207");
+}
 
+#[test]
+fn charts_a_bar_per_ratio_on_a_log_scale() {
+    let (_tmp, measurements) = fixture("bench-chart");
+    let table = rows(&measurements);
     // The chart: valid-looking SVG, a bar per ratio, coloured by which side of 1× it falls.
     let geoip_rows: Vec<_> = table
         .iter()
@@ -261,7 +276,12 @@ fn builds_the_ratio_table_from_a_criterion_tree() {
         svg.contains(">×64</text>") && !svg.contains(">×128</text>"),
         "{svg}"
     );
+}
 
+#[test]
+fn write_report_places_the_page_and_a_chart_per_crate() {
+    let (tmp, measurements) = fixture("bench-report");
+    let table = rows(&measurements);
     // write_report puts the page and one chart per family in place, dropping stale charts.
     let docs = tmp.0.join("docs-src");
     std::fs::create_dir_all(docs.join("bench")).unwrap();

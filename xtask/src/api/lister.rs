@@ -154,24 +154,7 @@ impl<'a> Lister<'a> {
                 ));
             }
             Item::Struct(s) if visible(&s.vis) => {
-                let p = path(&s.ident);
-                let marks = markers(&s.attrs, cfgs);
-                let generics = render(s.generics.to_token_stream());
-                self.push(format!("{marks}pub struct {p}{generics}"));
-                for (index, field) in s.fields.iter().enumerate() {
-                    if is_pub(&field.vis) {
-                        let name = field
-                            .ident
-                            .as_ref()
-                            .map_or_else(|| index.to_string(), ToString::to_string);
-                        let ty = render(field.ty.to_token_stream());
-                        self.push(format!(
-                            "{}pub {p}::{name}: {ty}",
-                            markers(&field.attrs, cfgs)
-                        ));
-                    }
-                }
-                self.type_extras(&s.ident, &s.attrs, module, &p, cfgs);
+                self.struct_item(s, module, &path(&s.ident), cfgs);
             }
             Item::Enum(e) if visible(&e.vis) => {
                 let p = path(&e.ident);
@@ -193,51 +176,7 @@ impl<'a> Lister<'a> {
                 self.push(format!("{}pub union {p}", markers(&u.attrs, cfgs)));
                 self.type_extras(&u.ident, &u.attrs, module, &p, cfgs);
             }
-            Item::Trait(t) if visible(&t.vis) => {
-                let p = path(&t.ident);
-                let generics = render(t.generics.to_token_stream());
-                let bounds = if t.supertraits.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", render(t.supertraits.to_token_stream()))
-                };
-                let unsafety = if t.unsafety.is_some() { "unsafe " } else { "" };
-                self.push(format!(
-                    "{}pub {unsafety}trait {p}{generics}{bounds}",
-                    markers(&t.attrs, cfgs)
-                ));
-                for trait_item in &t.items {
-                    match trait_item {
-                        syn::TraitItem::Fn(f) => {
-                            let provided = if f.default.is_some() {
-                                " (provided)"
-                            } else {
-                                ""
-                            };
-                            let sig = signature(&f.sig, &format!("{p}::{}", f.sig.ident));
-                            self.push(format!("{}{sig}{provided}", markers(&f.attrs, cfgs)));
-                        }
-                        syn::TraitItem::Type(ty) => {
-                            let bounds = render(ty.bounds.to_token_stream());
-                            self.push(format!(
-                                "{}type {p}::{}: {bounds}",
-                                markers(&ty.attrs, cfgs),
-                                ty.ident
-                            ));
-                        }
-                        syn::TraitItem::Const(c) => {
-                            let ty = render(c.ty.to_token_stream());
-                            self.push(format!(
-                                "{}const {p}::{}: {ty}",
-                                markers(&c.attrs, cfgs),
-                                c.ident
-                            ));
-                        }
-                        _ => {}
-                    }
-                }
-                self.type_extras(&t.ident, &t.attrs, module, &p, cfgs);
-            }
+            Item::Trait(t) if visible(&t.vis) => self.trait_item(t, module, &path(&t.ident), cfgs),
             Item::Macro(m) if m.ident.is_some() => {
                 let exported = m.attrs.iter().any(|a| a.path().is_ident("macro_export"));
                 if exported || reexported {
@@ -268,6 +207,73 @@ impl<'a> Lister<'a> {
             }
             _ => {}
         }
+    }
+
+    /// A public struct and its public fields.
+    fn struct_item(&mut self, s: &syn::ItemStruct, module: &[String], p: &str, cfgs: &[String]) {
+        let marks = markers(&s.attrs, cfgs);
+        let generics = render(s.generics.to_token_stream());
+        self.push(format!("{marks}pub struct {p}{generics}"));
+        for (index, field) in s.fields.iter().enumerate() {
+            if is_pub(&field.vis) {
+                let name = field
+                    .ident
+                    .as_ref()
+                    .map_or_else(|| index.to_string(), ToString::to_string);
+                let ty = render(field.ty.to_token_stream());
+                self.push(format!(
+                    "{}pub {p}::{name}: {ty}",
+                    markers(&field.attrs, cfgs)
+                ));
+            }
+        }
+        self.type_extras(&s.ident, &s.attrs, module, p, cfgs);
+    }
+
+    /// A public trait and its items.
+    fn trait_item(&mut self, t: &syn::ItemTrait, module: &[String], p: &str, cfgs: &[String]) {
+        let generics = render(t.generics.to_token_stream());
+        let bounds = if t.supertraits.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", render(t.supertraits.to_token_stream()))
+        };
+        let unsafety = if t.unsafety.is_some() { "unsafe " } else { "" };
+        self.push(format!(
+            "{}pub {unsafety}trait {p}{generics}{bounds}",
+            markers(&t.attrs, cfgs)
+        ));
+        for trait_item in &t.items {
+            match trait_item {
+                syn::TraitItem::Fn(f) => {
+                    let provided = if f.default.is_some() {
+                        " (provided)"
+                    } else {
+                        ""
+                    };
+                    let sig = signature(&f.sig, &format!("{p}::{}", f.sig.ident));
+                    self.push(format!("{}{sig}{provided}", markers(&f.attrs, cfgs)));
+                }
+                syn::TraitItem::Type(ty) => {
+                    let bounds = render(ty.bounds.to_token_stream());
+                    self.push(format!(
+                        "{}type {p}::{}: {bounds}",
+                        markers(&ty.attrs, cfgs),
+                        ty.ident
+                    ));
+                }
+                syn::TraitItem::Const(c) => {
+                    let ty = render(c.ty.to_token_stream());
+                    self.push(format!(
+                        "{}const {p}::{}: {ty}",
+                        markers(&c.attrs, cfgs),
+                        c.ident
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.type_extras(&t.ident, &t.attrs, module, p, cfgs);
     }
 
     /// Lists every public item of the crate module `target` as if it were at `at`.
