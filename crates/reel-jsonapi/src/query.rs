@@ -276,104 +276,12 @@ impl Query {
                 seen.push(name.clone());
             }
             match (base, keys.as_slice()) {
-                ("include", []) => match IncludeTree::parse(&value, rules.meta) {
-                    Ok(tree) => {
-                        if let Some(path) = tree
-                            .to_paths()
-                            .into_iter()
-                            .find(|p| p.split('.').count() > rules.max_include_depth)
-                        {
-                            errors.push(bad(
-                                "include",
-                                "Include path too deep",
-                                format!(
-                                    "`{path}` is deeper than {} relationships",
-                                    rules.max_include_depth
-                                ),
-                            ));
-                        } else {
-                            query.include = tree;
-                        }
-                    }
-                    Err(error) => errors.push(error),
-                },
+                ("include", []) => query.read_include(&value, rules, &mut errors),
                 ("fields", [type_name]) => {
-                    let type_name = *type_name;
-                    let reachable = rules.meta.reachable();
-                    let Some(meta) = reachable.iter().find(|m| m.type_name == type_name) else {
-                        errors.push(bad(
-                            &name,
-                            "Unknown resource type",
-                            format!("`{type_name}` is not a type this endpoint returns"),
-                        ));
-                        continue;
-                    };
-                    let fields: Vec<String> = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|f| !f.is_empty())
-                        .map(str::to_owned)
-                        .collect();
-                    for field in &fields {
-                        if !meta.has_field(field) {
-                            errors.push(bad(
-                                &name,
-                                "Unknown field",
-                                format!("`{type_name}` has no field `{field}`"),
-                            ));
-                        }
-                    }
-                    query.fields.insert(type_name.to_owned(), fields);
+                    query.read_fields(&name, type_name, &value, rules, &mut errors);
                 }
-                ("sort", []) => {
-                    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                        let (field, descending) = match item.strip_prefix('-') {
-                            Some(field) => (field, true),
-                            None => (item, false),
-                        };
-                        if rules.sort.iter().any(|s| s == field) {
-                            query.sort.push(SortField {
-                                field: field.to_owned(),
-                                descending,
-                            });
-                        } else {
-                            errors.push(bad(
-                                "sort",
-                                "Unsupported sort field",
-                                format!(
-                                    "cannot sort by `{field}`; allowed: {}",
-                                    rules.sort.join(", ")
-                                ),
-                            ));
-                        }
-                    }
-                }
-                ("page", [key]) => {
-                    let key = *key;
-                    if !rules.page.iter().any(|p| p == key) {
-                        errors.push(bad(
-                            &name,
-                            "Unsupported page parameter",
-                            format!("allowed page parameters: {}", rules.page.join(", ")),
-                        ));
-                        continue;
-                    }
-                    if matches!(key, "size" | "limit") {
-                        let max = rules.max_page_size;
-                        match value.parse::<u64>() {
-                            Ok(size) if size <= max && size > 0 => {}
-                            _ => {
-                                errors.push(bad(
-                                    &name,
-                                    "Invalid page size",
-                                    format!("must be a number from 1 to {max}"),
-                                ));
-                                continue;
-                            }
-                        }
-                    }
-                    query.page.insert(key.to_owned(), value);
-                }
+                ("sort", []) => query.read_sort(&value, rules, &mut errors),
+                ("page", [key]) => query.read_page(&name, key, value, rules, &mut errors),
                 ("filter", [key, ..]) => {
                     if !rules.filters.iter().any(|f| f == key) {
                         errors.push(bad(
@@ -406,6 +314,126 @@ impl Query {
         } else {
             Err(ErrorDocument::new(errors))
         }
+    }
+
+    /// `include`: the include tree, no deeper than the rules allow.
+    fn read_include(&mut self, value: &str, rules: &QueryRules, errors: &mut Vec<ErrorObject>) {
+        match IncludeTree::parse(value, rules.meta) {
+            Ok(tree) => {
+                if let Some(path) = tree
+                    .to_paths()
+                    .into_iter()
+                    .find(|p| p.split('.').count() > rules.max_include_depth)
+                {
+                    errors.push(bad(
+                        "include",
+                        "Include path too deep",
+                        format!(
+                            "`{path}` is deeper than {} relationships",
+                            rules.max_include_depth
+                        ),
+                    ));
+                } else {
+                    self.include = tree;
+                }
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+
+    /// `fields[type]`: a sparse fieldset of a type the endpoint returns, of its own fields.
+    fn read_fields(
+        &mut self,
+        name: &str,
+        type_name: &str,
+        value: &str,
+        rules: &QueryRules,
+        errors: &mut Vec<ErrorObject>,
+    ) {
+        let reachable = rules.meta.reachable();
+        let Some(meta) = reachable.iter().find(|m| m.type_name == type_name) else {
+            errors.push(bad(
+                name,
+                "Unknown resource type",
+                format!("`{type_name}` is not a type this endpoint returns"),
+            ));
+            return;
+        };
+        let fields: Vec<String> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for field in &fields {
+            if !meta.has_field(field) {
+                errors.push(bad(
+                    name,
+                    "Unknown field",
+                    format!("`{type_name}` has no field `{field}`"),
+                ));
+            }
+        }
+        self.fields.insert(type_name.to_owned(), fields);
+    }
+
+    /// `sort`: comma-separated fields the rules allow, `-` first for descending.
+    fn read_sort(&mut self, value: &str, rules: &QueryRules, errors: &mut Vec<ErrorObject>) {
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (field, descending) = match item.strip_prefix('-') {
+                Some(field) => (field, true),
+                None => (item, false),
+            };
+            if rules.sort.iter().any(|s| s == field) {
+                self.sort.push(SortField {
+                    field: field.to_owned(),
+                    descending,
+                });
+            } else {
+                errors.push(bad(
+                    "sort",
+                    "Unsupported sort field",
+                    format!(
+                        "cannot sort by `{field}`; allowed: {}",
+                        rules.sort.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// `page[key]`: a key the rules allow; a size or limit from 1 to the largest page.
+    fn read_page(
+        &mut self,
+        name: &str,
+        key: &str,
+        value: String,
+        rules: &QueryRules,
+        errors: &mut Vec<ErrorObject>,
+    ) {
+        if !rules.page.iter().any(|p| p == key) {
+            errors.push(bad(
+                name,
+                "Unsupported page parameter",
+                format!("allowed page parameters: {}", rules.page.join(", ")),
+            ));
+            return;
+        }
+        if matches!(key, "size" | "limit") {
+            let max = rules.max_page_size;
+            match value.parse::<u64>() {
+                Ok(size) if size <= max && size > 0 => {}
+                _ => {
+                    errors.push(bad(
+                        name,
+                        "Invalid page size",
+                        format!("must be a number from 1 to {max}"),
+                    ));
+                    return;
+                }
+            }
+        }
+        self.page.insert(key.to_owned(), value);
     }
 
     /// `page[key]` as a number; an error (with `source.parameter`) if it is not one.

@@ -124,9 +124,24 @@ async fn content_negotiation_and_documents_over_http() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut produced = get_requests(port).await;
+    produced.extend(post_requests(port).await);
+    produced.extend(invalid_requests(port).await);
+
+    server.abort();
+    for doc in &produced {
+        assert!(
+            validate_slice(doc.as_bytes(), DocumentKind::Response).is_empty(),
+            "{doc}"
+        );
+    }
+    assert_conforms(&produced);
+}
+
+/// GETs with and without Accept, refused media types and a bad query; the documents served.
+async fn get_requests(port: u16) -> Vec<String> {
     let jsonapi = "application/vnd.api+json";
     let mut produced = Vec::new();
-
     // GET with and without Accept; a compound document with sparse fieldsets.
     let reply = send(
         port,
@@ -189,7 +204,13 @@ async fn content_negotiation_and_documents_over_http() {
     assert_eq!(doc["errors"][0]["source"]["parameter"], "include");
     assert_eq!(doc["errors"][1]["source"]["parameter"], "sort");
     produced.push(String::from_utf8(reply.body).unwrap());
+    produced
+}
 
+/// POSTs with refused and accepted Content-Types; the documents served.
+async fn post_requests(port: u16) -> Vec<String> {
+    let jsonapi = "application/vnd.api+json";
+    let mut produced = Vec::new();
     // POST: 415 for a wrong or parameterised Content-Type, 201 for a good request.
     let body = r#"{"data":{"type":"posts","attributes":{"title":"Hi","labels":[]},"relationships":{"author":{"data":{"type":"people","id":"9"}}}}}"#;
     for content_type in [
@@ -223,7 +244,13 @@ async fn content_negotiation_and_documents_over_http() {
     let doc: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(doc["data"]["id"], "42");
     produced.push(String::from_utf8(reply.body).unwrap());
+    produced
+}
 
+/// Invalid request documents, answered with error documents; the documents served.
+async fn invalid_requests(port: u16) -> Vec<String> {
+    let jsonapi = "application/vnd.api+json";
+    let mut produced = Vec::new();
     // Invalid request documents come back as error documents with pointers.
     let reply = send(
         port,
@@ -275,15 +302,7 @@ async fn content_negotiation_and_documents_over_http() {
     )
     .await;
     assert_eq!(reply.status, 400);
-
-    server.abort();
-    for doc in &produced {
-        assert!(
-            validate_slice(doc.as_bytes(), DocumentKind::Response).is_empty(),
-            "{doc}"
-        );
-    }
-    assert_conforms(&produced);
+    produced
 }
 
 fn accept(value: &str) -> axum::http::HeaderMap {
