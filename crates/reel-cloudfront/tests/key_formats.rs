@@ -67,9 +67,16 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// Key files written by the openssl CLI, named `ossl-<kind>.<layout>`.
 fn generate_with_openssl(dir: &Path) {
-    let pass = format!("pass:{PASSPHRASE}");
+    generate_rsa_with_openssl(dir);
+    generate_ec_with_openssl(dir);
+    for kind in ["rsa", "ec"] {
+        encrypt_with_openssl(dir, kind);
+    }
+}
+
+/// RSA: PKCS#8 (genpkey's default) and PKCS#1, PEM and DER.
+fn generate_rsa_with_openssl(dir: &Path) {
     let run = |args: &[&str]| openssl(dir, args);
-    // RSA: PKCS#8 (genpkey's default) and PKCS#1, PEM and DER.
     run(&[
         "genpkey",
         "-algorithm",
@@ -106,6 +113,11 @@ fn generate_with_openssl(dir: &Path) {
         "-out",
         "ossl-rsa.pkcs1.der",
     ]);
+}
+
+/// EC: SEC1 with and without the public key or with explicit curve parameters, and PKCS#8.
+fn generate_ec_with_openssl(dir: &Path) {
+    let run = |args: &[&str]| openssl(dir, args);
     // EC: `ecparam -genkey` writes an EC PARAMETERS block before the SEC1 key.
     run(&[
         "ecparam",
@@ -168,81 +180,87 @@ fn generate_with_openssl(dir: &Path) {
         "-out",
         "ossl-ec.pkcs8.der",
     ]);
-    // Encrypted PKCS#8 in the schemes openssl offers, PEM and DER.
-    for kind in ["rsa", "ec"] {
-        let input = format!("ossl-{kind}.pkcs8.pem");
-        let schemes: [(&str, &[&str]); 9] = [
-            ("aes256", &["-v2", "aes256"]),
-            ("aes128-sha1", &["-v2", "aes128", "-v2prf", "hmacWithSHA1"]),
-            ("des3", &["-v2", "des3"]),
-            ("scrypt", &["-scrypt"]),
-            ("pbe-sha1-3des", &["-v1", "PBE-SHA1-3DES"]),
-            // OpenSSL 3 writes these only with its legacy provider.
-            (
-                "pbe-md5-des",
-                &[
-                    "-v1",
-                    "PBE-MD5-DES",
-                    "-provider",
-                    "legacy",
-                    "-provider",
-                    "default",
-                ],
-            ),
-            (
-                "pbe-sha1-rc4",
-                &[
-                    "-v1",
-                    "PBE-SHA1-RC4-128",
-                    "-provider",
-                    "legacy",
-                    "-provider",
-                    "default",
-                ],
-            ),
-            (
-                "pbe-sha1-rc2-40",
-                &[
-                    "-v1",
-                    "PBE-SHA1-RC2-40",
-                    "-provider",
-                    "legacy",
-                    "-provider",
-                    "default",
-                ],
-            ),
-            (
-                "pbe-sha1-2des",
-                &[
-                    "-v1",
-                    "PBE-SHA1-2DES",
-                    "-provider",
-                    "legacy",
-                    "-provider",
-                    "default",
-                ],
-            ),
-        ];
-        for (name, scheme) in schemes {
-            for form in ["PEM", "DER"] {
-                let out = format!("ossl-{kind}.pkcs8-enc-{name}.{}", form.to_lowercase());
-                let mut args = vec!["pkcs8", "-topk8", "-in", &input, "-passout", &pass];
-                args.extend_from_slice(scheme);
-                args.extend_from_slice(&["-outform", form, "-out", &out]);
-                run(&args);
-            }
+}
+
+/// The encrypted PKCS#8 schemes openssl offers, by name, with their `openssl pkcs8` options.
+const SCHEMES: [(&str, &[&str]); 9] = [
+    ("aes256", &["-v2", "aes256"]),
+    ("aes128-sha1", &["-v2", "aes128", "-v2prf", "hmacWithSHA1"]),
+    ("des3", &["-v2", "des3"]),
+    ("scrypt", &["-scrypt"]),
+    ("pbe-sha1-3des", &["-v1", "PBE-SHA1-3DES"]),
+    // OpenSSL 3 writes these only with its legacy provider.
+    (
+        "pbe-md5-des",
+        &[
+            "-v1",
+            "PBE-MD5-DES",
+            "-provider",
+            "legacy",
+            "-provider",
+            "default",
+        ],
+    ),
+    (
+        "pbe-sha1-rc4",
+        &[
+            "-v1",
+            "PBE-SHA1-RC4-128",
+            "-provider",
+            "legacy",
+            "-provider",
+            "default",
+        ],
+    ),
+    (
+        "pbe-sha1-rc2-40",
+        &[
+            "-v1",
+            "PBE-SHA1-RC2-40",
+            "-provider",
+            "legacy",
+            "-provider",
+            "default",
+        ],
+    ),
+    (
+        "pbe-sha1-2des",
+        &[
+            "-v1",
+            "PBE-SHA1-2DES",
+            "-provider",
+            "legacy",
+            "-provider",
+            "default",
+        ],
+    ),
+];
+
+/// `ossl-<kind>.pkcs8.pem` encrypted in every scheme of [`SCHEMES`], PEM and DER, and in
+/// OpenSSL's legacy PEM encryption.
+fn encrypt_with_openssl(dir: &Path, kind: &str) {
+    let pass = format!("pass:{PASSPHRASE}");
+    let run = |args: &[&str]| openssl(dir, args);
+    let input = format!("ossl-{kind}.pkcs8.pem");
+    for (name, scheme) in SCHEMES {
+        for form in ["PEM", "DER"] {
+            let out = format!("ossl-{kind}.pkcs8-enc-{name}.{}", form.to_lowercase());
+            let mut args = vec!["pkcs8", "-topk8", "-in", &input, "-passout", &pass];
+            args.extend_from_slice(scheme);
+            args.extend_from_slice(&["-outform", form, "-out", &out]);
+            run(&args);
         }
-        // OpenSSL's legacy PEM encryption (Proc-Type: 4,ENCRYPTED).
-        let tool = if kind == "rsa" { "rsa" } else { "ec" };
-        let out = format!("ossl-{kind}.traditional-enc-aes256.pem");
-        let mut args = vec![
-            tool, "-in", &input, "-aes256", "-passout", &pass, "-out", &out,
-        ];
-        if kind == "rsa" {
-            args.push("-traditional");
-        }
-        run(&args);
     }
+    // OpenSSL's legacy PEM encryption (Proc-Type: 4,ENCRYPTED).
+    let tool = if kind == "rsa" { "rsa" } else { "ec" };
+    let out = format!("ossl-{kind}.traditional-enc-aes256.pem");
+    let mut args = vec![
+        tool, "-in", &input, "-aes256", "-passout", &pass, "-out", &out,
+    ];
+    if kind == "rsa" {
+        args.push("-traditional");
+    }
+    run(&args);
 }
 
 /// The layouts a PEM key arrives in, each made from the file's own text.
@@ -398,24 +416,9 @@ fn known_gap(name: &str) -> Option<&'static str> {
         .map(|(_, words)| *words)
 }
 
-#[test]
-fn reel_accepts_exactly_the_keys_cryptography_accepts_and_signs_like_botocore() {
-    let python = reel_testkit::python().unwrap_or_else(|e| panic!("{e}"));
-    let scratch = Scratch::new("cloudfront-keys");
-    let dir = &scratch.0;
-    generate_with_openssl(dir);
-    let status = Command::new(&python)
-        .args([SCRIPT, "generate"])
-        .arg(dir)
-        .arg(PASSPHRASE)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{SCRIPT} generate failed; install botocore and cryptography (`cargo xtask setup`)"
-    );
-
-    // Every generated file, and every PEM in every layout.
+/// Every generated file, and every PEM in every layout (written beside it), with the
+/// passphrase to try: encrypted files also once with a wrong one.
+fn corpus_items(dir: &Path) -> Vec<Item> {
     let mut items = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -457,10 +460,18 @@ fn reel_accepts_exactly_the_keys_cryptography_accepts_and_signs_like_botocore() 
         }
     }
 
-    let results: Vec<Result<(Signer, String), Error>> = items.iter().map(ours).collect();
+    items
+}
+
+/// What `cryptography` and botocore make of each item (by id), told reel's signature.
+fn botocore_answers(
+    python: &Path,
+    items: &[Item],
+    results: &[Result<(Signer, String), Error>],
+) -> BTreeMap<u64, Value> {
     let input: String = items
         .iter()
-        .zip(&results)
+        .zip(results)
         .map(|(item, result)| {
             let line = json!({
                 "id": item.id,
@@ -474,7 +485,7 @@ fn reel_accepts_exactly_the_keys_cryptography_accepts_and_signs_like_botocore() 
             format!("{line}\n")
         })
         .collect();
-    let mut child = Command::new(&python)
+    let mut child = Command::new(python)
         .arg(SCRIPT)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -490,19 +501,26 @@ fn reel_accepts_exactly_the_keys_cryptography_accepts_and_signs_like_botocore() 
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let answers: BTreeMap<u64, Value> = String::from_utf8(output.stdout)
+    String::from_utf8(output.stdout)
         .unwrap()
         .lines()
         .map(|line| {
             let value: Value = serde_json::from_str(line).unwrap();
             (value["id"].as_u64().unwrap(), value)
         })
-        .collect();
-    assert_eq!(answers.len(), items.len());
+        .collect()
+}
 
+/// The items reel and `cryptography` judge differently, and a count of each agreement.
+/// Where both accept, the URLs must be the same (RSA) or each side's signature must verify.
+fn judge(
+    items: &[Item],
+    results: &[Result<(Signer, String), Error>],
+    answers: &BTreeMap<u64, Value>,
+) -> (Vec<String>, BTreeMap<&'static str, usize>) {
     let mut mismatches = Vec::new();
     let mut counts = BTreeMap::<&str, usize>::new();
-    for (item, result) in items.iter().zip(&results) {
+    for (item, result) in items.iter().zip(results) {
         let answer = &answers[&(item.id as u64)];
         let theirs_accepted = answer["accepted"] == json!(true);
         match (theirs_accepted, result) {
@@ -546,6 +564,31 @@ fn reel_accepts_exactly_the_keys_cryptography_accepts_and_signs_like_botocore() 
             }
         }
     }
+    (mismatches, counts)
+}
+
+#[test]
+fn reel_accepts_exactly_the_keys_cryptography_accepts_and_signs_like_botocore() {
+    let python = reel_testkit::python().unwrap_or_else(|e| panic!("{e}"));
+    let scratch = Scratch::new("cloudfront-keys");
+    let dir = &scratch.0;
+    generate_with_openssl(dir);
+    let status = Command::new(&python)
+        .args([SCRIPT, "generate"])
+        .arg(dir)
+        .arg(PASSPHRASE)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{SCRIPT} generate failed; install botocore and cryptography (`cargo xtask setup`)"
+    );
+
+    let items = corpus_items(dir);
+    let results: Vec<Result<(Signer, String), Error>> = items.iter().map(ours).collect();
+    let answers = botocore_answers(&python, &items, &results);
+    assert_eq!(answers.len(), items.len());
+    let (mismatches, counts) = judge(&items, &results, &answers);
     assert!(
         mismatches.is_empty(),
         "{} of {} files judged differently:\n{}",
