@@ -421,7 +421,6 @@ fn snake_case(name: &str) -> String {
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let krate = quote!(::reel_search);
     let name = &input.ident;
-    let vis = &input.vis;
     let container = parse_container(input)?;
     let Data::Struct(data) = &input.data else {
         return Err(syn::Error::new(
@@ -442,11 +441,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         ));
     }
 
-    let fields_struct = format_ident!("{}Fields", name);
     let mut properties = Vec::new();
     let mut path_methods = Vec::new();
     let mut id_field = None;
-
     for field in &fields.named {
         let Some(ident) = &field.ident else { continue };
         let attrs = parse_field(field)?;
@@ -469,171 +466,13 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             Some(lit) => lit.value(),
             None => rename(raw_ident, container.rename_all.as_deref()),
         };
-        if let Some(lit) = &attrs.rename
-            && lit.value() != json_name
-        {
-            return Err(syn::Error::new(
-                lit.span(),
-                format!(
-                    "`#[search(rename = {:?})]` would map a field serde writes as {json_name:?}, \
-                     so documents would not match the mapping; rename it for serde instead: \
-                     `#[serde(rename = {:?})]` (reel follows it)",
-                    lit.value(),
-                    lit.value()
-                ),
-            ));
-        }
-        if let Some(span) = attrs.flatten {
-            return Err(syn::Error::new(
-                span,
-                "#[derive(Document)] cannot map `#[serde(flatten)]` fields: their keys are only \
-                 known at run time. Declare the fields in this struct, or mark the field \
-                 `#[search(skip)]` and map it with `dynamic` or `mapping`",
-            ));
-        }
-        let ty = &field.ty;
-        let elem = element_type(ty);
-        if (attrs.object || attrs.nested)
-            && let Type::Path(path) = elem
-            && path.qself.is_none()
-            && path
-                .path
-                .segments
-                .last()
-                .is_some_and(|last| last.ident == *name || last.ident == "Self")
-        {
-            return Err(syn::Error::new(
-                field.ty.span(),
-                "a document cannot contain itself as an `object` or `nested` field: its mapping \
-                 would be infinite. Store the children by id, or give the field an explicit \
-                 `#[search(mapping = \"..\")]` of bounded depth",
-            ));
-        }
-
-        let base = if let Some(mapping) = &attrs.mapping {
-            quote!(#krate::__private::parse_object(#mapping))
-        } else if attrs.object || attrs.nested {
-            let kind = if attrs.nested { "nested" } else { "object" };
-            quote!({
-                let mut m = #krate::__private::Map::new();
-                m.insert("type".into(), #krate::__private::Value::from(#kind));
-                m.insert(
-                    "properties".into(),
-                    #krate::__private::Value::Object(<#elem as #krate::Document>::properties()),
-                );
-                m
-            })
-        } else if attrs.keyword {
-            quote!(#krate::__private::type_only("keyword"))
-        } else if let Some(ty_lit) = &attrs.ty {
-            quote!(#krate::__private::type_only(#ty_lit))
-        } else {
-            quote!(#krate::__private::object_of(<#ty as #krate::FieldMapping>::field_mapping()))
-        };
-        let mut tweaks = Vec::new();
-        if let Some(a) = &attrs.analyzer {
-            tweaks.push(quote!(m.insert("analyzer".into(), #krate::__private::Value::from(#a));));
-        }
-        if let Some(a) = &attrs.search_analyzer {
-            tweaks.push(
-                quote!(m.insert("search_analyzer".into(), #krate::__private::Value::from(#a));),
-            );
-        }
-        if let Some(f) = &attrs.format {
-            tweaks.push(quote!(m.insert("format".into(), #krate::__private::Value::from(#f));));
-        }
-        if let Some(index) = attrs.index {
-            tweaks.push(quote!(m.insert("index".into(), #krate::__private::Value::Bool(#index));));
-        }
-        if attrs.raw {
-            tweaks.push(quote!(#krate::__private::add_raw_keyword(&mut m);));
-        }
-        properties.push(quote! {
-            {
-                #[allow(unused_mut)]
-                let mut m = #base;
-                #(#tweaks)*
-                props.insert(#json_name.into(), #krate::__private::Value::Object(m));
-            }
-        });
-
-        let doc = LitStr::new(&format!("The path of `{json_name}`."), Span::call_site());
-        if attrs.object || attrs.nested {
-            path_methods.push(quote! {
-                #[doc = #doc]
-                pub fn #ident(&self) -> <#elem as #krate::Document>::Fields {
-                    <<#elem as #krate::Document>::Fields as #krate::FieldSet>::with_prefix(
-                        #krate::__private::field_path(&self.prefix, #json_name),
-                    )
-                }
-            });
-        } else {
-            // With an explicit type the Rust type need not implement `FieldMapping` (an enum
-            // stored as a keyword): the path is typed by the element type itself.
-            let scalar = if attrs.keyword || attrs.ty.is_some() || attrs.mapping.is_some() {
-                quote!(#elem)
-            } else {
-                quote!(<#ty as #krate::FieldMapping>::Scalar)
-            };
-            // An analysed text field: `term` on it does not compile (it would never match).
-            let text = attrs.ty.as_ref().is_some_and(|t| t.value() == "text")
-                || (!attrs.keyword
-                    && attrs.ty.is_none()
-                    && attrs.mapping.is_none()
-                    && is_string_type(elem));
-            let kind = if text {
-                quote!(#krate::Text)
-            } else {
-                quote!(#krate::Exact)
-            };
-            path_methods.push(quote! {
-                #[doc = #doc]
-                pub fn #ident(&self) -> #krate::Field<#scalar, #kind> {
-                    #krate::Field::new(#krate::__private::field_path(&self.prefix, #json_name))
-                }
-            });
-            if attrs.raw {
-                let raw_ident = format_ident!("{}_raw", ident);
-                let raw_doc = LitStr::new(
-                    &format!("The path of the keyword sub-field `{json_name}.raw`."),
-                    Span::call_site(),
-                );
-                path_methods.push(quote! {
-                    #[doc = #raw_doc]
-                    pub fn #raw_ident(&self) -> #krate::Field<#scalar> {
-                        #krate::Field::new(#krate::__private::field_path(&self.prefix, concat!(#json_name, ".raw")))
-                    }
-                });
-            }
-        }
+        check_field(name, field, &attrs, &json_name)?;
+        properties.push(property(field, &attrs, &json_name));
+        path_methods.extend(field_paths(field, ident, &attrs, &json_name));
     }
 
-    let index_name = container
-        .index
-        .as_ref()
-        .map(LitStr::value)
-        .unwrap_or_else(|| snake_case(&name.to_string()));
-    let shards = match container.shards {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
-    let replicas = match container.replicas {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
-    let dynamic = match &container.dynamic {
-        Some(d) => quote!(::core::option::Option::Some(#d)),
-        None => quote!(::core::option::Option::None),
-    };
-    let analysis = match &container.analysis {
-        Some(a) => quote!(::core::option::Option::Some(#a)),
-        None => quote!(::core::option::Option::None),
-    };
-    let extra = match &container.settings {
-        Some(a) => quote!(::core::option::Option::Some(#a)),
-        None => quote!(::core::option::Option::None),
-    };
-
+    let fields_struct = fields_struct(input, &path_methods);
+    let document = document_impls(name, &container, &properties);
     let indexable = id_field.map(|id| {
         quote! {
             impl #krate::Indexable for #name {
@@ -646,13 +485,190 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
         }
     });
+    Ok(quote! {
+        #fields_struct
 
+        #document
+
+        #indexable
+    })
+}
+
+/// Refuses a field the mapping would get wrong: a `rename` serde does not follow, a
+/// `#[serde(flatten)]` field, a document containing itself as `object`/`nested`.
+fn check_field(
+    name: &syn::Ident,
+    field: &syn::Field,
+    attrs: &FieldAttrs,
+    json_name: &str,
+) -> syn::Result<()> {
+    if let Some(lit) = &attrs.rename
+        && lit.value() != json_name
+    {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`#[search(rename = {:?})]` would map a field serde writes as {json_name:?}, \
+                 so documents would not match the mapping; rename it for serde instead: \
+                 `#[serde(rename = {:?})]` (reel follows it)",
+                lit.value(),
+                lit.value()
+            ),
+        ));
+    }
+    if let Some(span) = attrs.flatten {
+        return Err(syn::Error::new(
+            span,
+            "#[derive(Document)] cannot map `#[serde(flatten)]` fields: their keys are only \
+             known at run time. Declare the fields in this struct, or mark the field \
+             `#[search(skip)]` and map it with `dynamic` or `mapping`",
+        ));
+    }
+    let elem = element_type(&field.ty);
+    if (attrs.object || attrs.nested)
+        && let Type::Path(path) = elem
+        && path.qself.is_none()
+        && path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == *name || last.ident == "Self")
+    {
+        return Err(syn::Error::new(
+            field.ty.span(),
+            "a document cannot contain itself as an `object` or `nested` field: its mapping \
+             would be infinite. Store the children by id, or give the field an explicit \
+             `#[search(mapping = \"..\")]` of bounded depth",
+        ));
+    }
+    Ok(())
+}
+
+/// The statement of `properties()` inserting one field's mapping.
+fn property(field: &syn::Field, attrs: &FieldAttrs, json_name: &str) -> TokenStream2 {
+    let krate = quote!(::reel_search);
+    let ty = &field.ty;
+    let elem = element_type(ty);
+    let base = if let Some(mapping) = &attrs.mapping {
+        quote!(#krate::__private::parse_object(#mapping))
+    } else if attrs.object || attrs.nested {
+        let kind = if attrs.nested { "nested" } else { "object" };
+        quote!({
+            let mut m = #krate::__private::Map::new();
+            m.insert("type".into(), #krate::__private::Value::from(#kind));
+            m.insert(
+                "properties".into(),
+                #krate::__private::Value::Object(<#elem as #krate::Document>::properties()),
+            );
+            m
+        })
+    } else if attrs.keyword {
+        quote!(#krate::__private::type_only("keyword"))
+    } else if let Some(ty_lit) = &attrs.ty {
+        quote!(#krate::__private::type_only(#ty_lit))
+    } else {
+        quote!(#krate::__private::object_of(<#ty as #krate::FieldMapping>::field_mapping()))
+    };
+    let mut tweaks = Vec::new();
+    if let Some(a) = &attrs.analyzer {
+        tweaks.push(quote!(m.insert("analyzer".into(), #krate::__private::Value::from(#a));));
+    }
+    if let Some(a) = &attrs.search_analyzer {
+        tweaks
+            .push(quote!(m.insert("search_analyzer".into(), #krate::__private::Value::from(#a));));
+    }
+    if let Some(f) = &attrs.format {
+        tweaks.push(quote!(m.insert("format".into(), #krate::__private::Value::from(#f));));
+    }
+    if let Some(index) = attrs.index {
+        tweaks.push(quote!(m.insert("index".into(), #krate::__private::Value::Bool(#index));));
+    }
+    if attrs.raw {
+        tweaks.push(quote!(#krate::__private::add_raw_keyword(&mut m);));
+    }
+    quote! {
+        {
+            #[allow(unused_mut)]
+            let mut m = #base;
+            #(#tweaks)*
+            props.insert(#json_name.into(), #krate::__private::Value::Object(m));
+        }
+    }
+}
+
+/// The typed path methods of one field: its sub-document's fields (`object`/`nested`), or a
+/// `Field` (and, with `raw`, one for the keyword sub-field).
+fn field_paths(
+    field: &syn::Field,
+    ident: &syn::Ident,
+    attrs: &FieldAttrs,
+    json_name: &str,
+) -> Vec<TokenStream2> {
+    let krate = quote!(::reel_search);
+    let ty = &field.ty;
+    let elem = element_type(ty);
+    let doc = LitStr::new(&format!("The path of `{json_name}`."), Span::call_site());
+    if attrs.object || attrs.nested {
+        return vec![quote! {
+            #[doc = #doc]
+            pub fn #ident(&self) -> <#elem as #krate::Document>::Fields {
+                <<#elem as #krate::Document>::Fields as #krate::FieldSet>::with_prefix(
+                    #krate::__private::field_path(&self.prefix, #json_name),
+                )
+            }
+        }];
+    }
+    // With an explicit type the Rust type need not implement `FieldMapping` (an enum
+    // stored as a keyword): the path is typed by the element type itself.
+    let scalar = if attrs.keyword || attrs.ty.is_some() || attrs.mapping.is_some() {
+        quote!(#elem)
+    } else {
+        quote!(<#ty as #krate::FieldMapping>::Scalar)
+    };
+    // An analysed text field: `term` on it does not compile (it would never match).
+    let text = attrs.ty.as_ref().is_some_and(|t| t.value() == "text")
+        || (!attrs.keyword
+            && attrs.ty.is_none()
+            && attrs.mapping.is_none()
+            && is_string_type(elem));
+    let kind = if text {
+        quote!(#krate::Text)
+    } else {
+        quote!(#krate::Exact)
+    };
+    let mut methods = vec![quote! {
+        #[doc = #doc]
+        pub fn #ident(&self) -> #krate::Field<#scalar, #kind> {
+            #krate::Field::new(#krate::__private::field_path(&self.prefix, #json_name))
+        }
+    }];
+    if attrs.raw {
+        let raw_ident = format_ident!("{}_raw", ident);
+        let raw_doc = LitStr::new(
+            &format!("The path of the keyword sub-field `{json_name}.raw`."),
+            Span::call_site(),
+        );
+        methods.push(quote! {
+            #[doc = #raw_doc]
+            pub fn #raw_ident(&self) -> #krate::Field<#scalar> {
+                #krate::Field::new(#krate::__private::field_path(&self.prefix, concat!(#json_name, ".raw")))
+            }
+        });
+    }
+    methods
+}
+
+/// The `<Name>Fields` struct of typed field paths and its `FieldSet` impl.
+fn fields_struct(input: &DeriveInput, path_methods: &[TokenStream2]) -> TokenStream2 {
+    let krate = quote!(::reel_search);
+    let name = &input.ident;
+    let vis = &input.vis;
+    let fields_struct = format_ident!("{}Fields", name);
     let fields_doc = LitStr::new(
         &format!("Typed field paths of [`{name}`], generated by `#[derive(Document)]`."),
         Span::call_site(),
     );
-
-    Ok(quote! {
+    quote! {
         #[doc = #fields_doc]
         #[derive(Debug, Clone, Default)]
         #vis struct #fields_struct {
@@ -671,7 +687,36 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 &self.prefix
             }
         }
+    }
+}
 
+/// `Some(value)` or `None` as a `core::option::Option` expression.
+fn option(value: Option<TokenStream2>) -> TokenStream2 {
+    match value {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// `Document` (index name, settings, properties) and `FieldMapping` (as an `object`).
+fn document_impls(
+    name: &syn::Ident,
+    container: &ContainerAttrs,
+    properties: &[TokenStream2],
+) -> TokenStream2 {
+    let krate = quote!(::reel_search);
+    let fields_struct = format_ident!("{}Fields", name);
+    let index_name = container
+        .index
+        .as_ref()
+        .map(LitStr::value)
+        .unwrap_or_else(|| snake_case(&name.to_string()));
+    let shards = option(container.shards.map(|n| quote!(#n)));
+    let replicas = option(container.replicas.map(|n| quote!(#n)));
+    let dynamic = option(container.dynamic.as_ref().map(|d| quote!(#d)));
+    let analysis = option(container.analysis.as_ref().map(|a| quote!(#a)));
+    let extra = option(container.settings.as_ref().map(|a| quote!(#a)));
+    quote! {
         impl #krate::Document for #name {
             type Fields = #fields_struct;
             const INDEX: &'static str = #index_name;
@@ -707,7 +752,5 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 #krate::__private::Value::Object(m)
             }
         }
-
-        #indexable
-    })
+    }
 }
