@@ -19,6 +19,7 @@ pub mod cli;
 pub mod dev;
 pub mod docs;
 pub mod drill;
+pub mod mdbook;
 pub mod metrics_cost;
 pub mod msrv;
 pub mod release;
