@@ -53,12 +53,17 @@ pub enum Step {
     Fuzz,
     /// Every `crates/*/api.txt` matches the source (`cargo xtask api --check`).
     Api,
+    /// Each crate's `rust-version` covers its dependencies' and its README states it.
+    Msrv,
+    /// `cargo +<rust-version> check` of each crate on the toolchain it declares.
+    MsrvBuild,
 }
 
 impl Step {
     /// Every step, in the order they run: cheap and decisive first.
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 11] = [
         Step::Api,
+        Step::Msrv,
         Step::Alone,
         Step::Package,
         Step::Workflows,
@@ -67,6 +72,7 @@ impl Step {
         Step::Powerset,
         Step::Semver,
         Step::Fuzz,
+        Step::MsrvBuild,
     ];
 
     /// The name used on the command line.
@@ -81,6 +87,8 @@ impl Step {
             Step::Semver => "semver",
             Step::Fuzz => "fuzz",
             Step::Api => "api",
+            Step::Msrv => "msrv",
+            Step::MsrvBuild => "msrv-build",
         }
     }
 
@@ -88,7 +96,7 @@ impl Step {
     pub fn quick(self) -> bool {
         matches!(
             self,
-            Step::Api | Step::Alone | Step::Package | Step::Workflows
+            Step::Api | Step::Msrv | Step::Alone | Step::Package | Step::Workflows
         )
     }
 
@@ -149,6 +157,8 @@ pub fn run(args: &ArgMatches) -> Result<()> {
             Step::Semver => semver(&sh, &publishable),
             Step::Fuzz => fuzz(&sh, &metadata),
             Step::Api => crate::api::check(&root, &metadata),
+            Step::Msrv => crate::msrv::check(&sh, &publishable),
+            Step::MsrvBuild => crate::msrv::build(&sh, &publishable),
         };
         let seconds = started.elapsed().as_secs();
         match result {

@@ -84,7 +84,23 @@ pub fn command() -> Command {
                 .arg(flag("dry-run", "Print every step and change nothing"))
                 .arg(
                     flag("plan", "Crates changed since their last tag, in dependency order")
-                        .conflicts_with_all(["crate", "bump", "dry-run", "notes"]),
+                        .conflicts_with_all(["crate", "bump", "dry-run", "notes", "all"]),
+                )
+                .arg(
+                    option(
+                        "all",
+                        "BUMP",
+                        "Release every publishable crate, in dependency order, in one commit \
+                         (e.g. --all 0.1.0 --dry-run)",
+                    )
+                    .conflicts_with_all(["crate", "bump", "notes"]),
+                )
+                .arg(
+                    flag(
+                        "publish-order",
+                        "Print the publishable crates, dependencies first (the release workflow's order)",
+                    )
+                    .conflicts_with_all(["crate", "bump", "dry-run", "notes", "all", "plan"]),
                 )
                 .arg(
                     option(

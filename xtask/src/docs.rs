@@ -1,8 +1,9 @@
 //! `cargo xtask docs [--no-book]`: API docs with warnings denied, then the mdBook guide.
 //!
-//! The guide in `docs/` is built with `mdbook` into `docs/book`. When mdbook is missing it is
-//! installed with `cargo install mdbook --locked`, except with `--no-book` or under CI (`CI`
-//! set), where building mdbook would cost minutes: then the book is skipped, loudly.
+//! The guide in `docs/` is built with `mdbook` into `docs/book`, with the pinned version that
+//! `cargo xtask setup` installs ([`crate::mdbook`]). Without it the command fails and says what
+//! to run; `--no-book` builds only the API docs. (The guide's Rust blocks are compiled by the
+//! doctests of `docs/guide-tests`, which `cargo xtask test` runs.)
 
 use anyhow::{Context, Result};
 use xshell::cmd;
@@ -25,16 +26,7 @@ pub fn run(args: &ArgMatches) -> Result<()> {
         println!("docs: skipped the mdBook guide (--no-book)");
         return Ok(());
     }
-    if !workspace::has_program("mdbook") {
-        if std::env::var_os("CI").is_some() {
-            println!("docs: mdbook is not installed and CI is set; skipped the guide");
-            return Ok(());
-        }
-        println!("docs: installing mdbook (cargo install mdbook --locked)");
-        cmd!(sh, "cargo install mdbook --locked")
-            .run()
-            .context("cannot install mdbook")?;
-    }
+    crate::mdbook::require(&sh)?;
     let book = root.join("docs");
     cmd!(sh, "mdbook build {book}")
         .run()

@@ -7,6 +7,8 @@
 //! - The OpenSearch node the search tests run on: Maven builds the launcher in
 //!   `crates/reel-testkit/opensearch/` and copies it and its Maven Central dependencies to
 //!   `<tools dir>/reel-opensearch` (needs Java 17 and Maven, installed with the Debian packages).
+//! - mdBook [`crate::mdbook::MDBOOK_VERSION`] for the guide (`cargo install --locked`, skipped
+//!   when that version is on `PATH`).
 //!
 //! The tools dir is `$REEL_TOOLS_DIR`, else `$CARGO_TARGET_DIR`, else `<workspace>/target`. A
 //! stamp file in the venv and in the npm prefix holds a hash of the package list, so adding a
@@ -66,6 +68,7 @@ pub fn setup(root: &Path) -> Result<()> {
     python_venv(&sh, &tools)?;
     npm_prefix(&sh, &tools)?;
     opensearch(&sh, root, &tools)?;
+    crate::mdbook::install(&sh)?;
     Ok(())
 }
 

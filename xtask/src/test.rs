@@ -4,6 +4,10 @@
 //! --all-features` (or `cargo test` when nextest is not installed), with `REEL_TOOLS_DIR` set so
 //! the tests find the venv and npm packages that setup installed. Extra arguments go to the
 //! test runner; `-p/--package` selections replace `--workspace` in both runs.
+//!
+//! The doc tests include the guide's Rust blocks: `docs/guide-tests` (a workspace member,
+//! `publish = false`) includes each chapter of `docs/src` as module docs, so `--workspace`
+//! compiles them (`cargo xtask test -p reel-guide-tests` runs only those).
 
 use anyhow::{Context, Result};
 use xshell::cmd;

@@ -92,6 +92,7 @@ fn options(repo: &Path, crate_name: &str, bump: &str, dry_run: bool) -> ReleaseO
         bump: bump.parse::<Bump>().unwrap(),
         dry_run,
         date: "2026-11-23".to_owned(),
+        also: Vec::new(),
     }
 }
 

@@ -386,7 +386,7 @@ impl Commit {
             tags.join(" ")
         );
         println!(
-            "push with: git push origin HEAD {}   (the release workflow publishes the crates, in this order)",
+            "push with: git push --atomic origin HEAD:main {}   (once CI passes on it, the release workflow publishes them in this order)",
             tags.join(" ")
         );
         Ok(())

@@ -18,6 +18,7 @@
 //! Asking for the current version of a crate that has no tag is its first release: the
 //! version stays, the notes move under it and the tag is made.
 
+pub mod all;
 mod apply;
 pub mod changelog;
 pub mod manifest;
@@ -54,6 +55,9 @@ pub struct ReleaseOptions {
     pub dry_run: bool,
     /// The release date written to the changelog, `YYYY-MM-DD`.
     pub date: String,
+    /// More crates released in the same commit as if each had been named too, with the same
+    /// bump (`--all` lists every other publishable crate here).
+    pub also: Vec<String>,
 }
 
 /// Why a crate is part of a release.
@@ -187,6 +191,14 @@ pub fn run(args: &ArgMatches) -> Result<()> {
         print!("{}", render_plan(&plan(&sh)?));
         return Ok(());
     }
+    if args.get_flag("publish-order") {
+        let sh = workspace::shell_at(&root)?;
+        let meta = Metadata::load(&sh)?;
+        for package in all::publish_order(&meta) {
+            println!("{}", package.name);
+        }
+        return Ok(());
+    }
     if let Some(crate_name) = cli::value(args, "notes") {
         let version = cli::value(args, "crate")
             .context("missing the version whose notes to print (--notes <crate> <version>)")?;
@@ -204,6 +216,13 @@ pub fn run(args: &ArgMatches) -> Result<()> {
         return Ok(());
     }
     let dry_run = args.get_flag("dry-run");
+    if let Some(bump) = cli::value(args, "all") {
+        let sh = workspace::shell_at(&root)?;
+        let meta = Metadata::load(&sh)?;
+        let options = all::options_for_all(&meta, root, bump.parse()?, dry_run, today())?;
+        release(&sh, &options)?;
+        return Ok(());
+    }
     let crate_name = cli::value(args, "crate").context(
         "missing the crate to release (usage: cargo xtask release <crate> <patch|minor|major|X.Y.Z> [--dry-run] | --plan)",
     )?;
@@ -217,6 +236,7 @@ pub fn run(args: &ArgMatches) -> Result<()> {
         bump,
         dry_run,
         date: today(),
+        also: Vec::new(),
     };
     release(&sh, &options)?;
     Ok(())
@@ -255,7 +275,7 @@ pub fn release(sh: &Shell, options: &ReleaseOptions) -> Result<ReleaseOutcome> {
         }
     }
 
-    let releases = select::crates_to_release(sh, &meta, package, &options.bump)?;
+    let releases = select::crates_to_release(sh, &meta, package, options)?;
     for r in &releases {
         steps.push(select::describe(r));
     }

@@ -7,8 +7,8 @@ use xshell::Shell;
 
 use super::version::{Bump, Version};
 use super::{
-    CrateRelease, Reason, api_mentions, breaking_bump, compatible, dependency_order, latest_tag,
-    pair_of, plan_one,
+    CrateRelease, Reason, ReleaseOptions, api_mentions, breaking_bump, compatible,
+    dependency_order, latest_tag, pair_of, plan_one,
 };
 use crate::workspace::{Metadata, Package};
 
@@ -18,8 +18,9 @@ pub(super) fn crates_to_release(
     sh: &Shell,
     meta: &Metadata,
     package: &Package,
-    bump: &Bump,
+    options: &ReleaseOptions,
 ) -> Result<Vec<CrateRelease>> {
+    let bump = &options.bump;
     let mut releases: Vec<CrateRelease> = Vec::new();
     let requested = plan_one(sh, package, bump, Reason::Requested)?;
     releases.push(requested);
@@ -35,6 +36,7 @@ pub(super) fn crates_to_release(
             Reason::Pair(package.name.clone()),
         )?);
     }
+    super::all::add_also(sh, meta, options, &mut releases)?;
     add_dependents(sh, meta, &mut releases)?;
     add_unreleased_dependencies(sh, meta, &mut releases)?;
     let graph: BTreeMap<String, BTreeSet<String>> = releases
