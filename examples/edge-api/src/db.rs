@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use reel_core::breaker::{BreakerOpen, BreakerState, CircuitBreaker};
 use reel_jsonapi::query::SortField;
+use reel_jsonapi::{ErrorDocument, ErrorObject};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 // Every dynamic statement here is built from constants, whitelisted column names
 // (`sort_column`) and `$N` placeholders; values always travel as bind parameters.
@@ -44,6 +46,80 @@ pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
 /// unavailable (a 503): short, so that an outage costs clients little.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// Consecutive failures to reach the database (no connection in time, refused, broken) that
+/// open the circuit breaker in front of it.
+const BREAKER_FAILURES: u32 = 3;
+/// How long the breaker stays open the first time; it doubles while the probes fail…
+const BREAKER_COOL_DOWN: Duration = Duration::from_millis(500);
+/// …up to this, which bounds how long the API takes to notice the database is back.
+const BREAKER_MAX_COOL_DOWN: Duration = Duration::from_secs(4);
+
+/// Why a database call failed: the database's own error, or the circuit breaker refusing
+/// the call without asking the pool, because the database could not be reached just before.
+#[derive(Debug)]
+pub(crate) enum DbError {
+    Sql(sqlx::Error),
+    CircuitOpen(BreakerOpen),
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::Sql(error) => f.write_str(&describe(error)),
+            DbError::CircuitOpen(open) => write!(f, "database {open}"),
+        }
+    }
+}
+
+/// A database error as the client sees it: a 503 when the database cannot be reached (down,
+/// restarting, no connection free in time, or the breaker open after such failures), so that
+/// clients retry; a 500 otherwise.
+pub(crate) fn db_error(error: DbError) -> ErrorDocument {
+    match error {
+        DbError::CircuitOpen(open) => {
+            tracing::debug!(retry_in = ?open.retry_in, "database call refused by the open breaker");
+            ErrorObject::new(503, "Database unavailable")
+                .with_detail("the database cannot be reached; try again shortly")
+                .into()
+        }
+        DbError::Sql(error) if is_unavailable(&error) => {
+            tracing::warn!(error = %describe(&error), "database unavailable");
+            ErrorObject::new(503, "Database unavailable")
+                .with_detail("the database cannot be reached; try again shortly")
+                .into()
+        }
+        DbError::Sql(error) => {
+            tracing::error!(error = %describe(&error), "request failed");
+            ErrorObject::new(500, "Internal Server Error")
+                .with_detail("the database could not answer; try again")
+                .into()
+        }
+    }
+}
+
+/// The circuit breaker in front of the database: after [`BREAKER_FAILURES`] consecutive calls
+/// that could not reach it, calls fail at once (a 503) instead of each waiting out the pool's
+/// [`ACQUIRE_TIMEOUT`]; one probe at a time, after a cool-down, closes it again. Its state is
+/// the gauge `reel_edge_db_breaker_state` and `/healthz`'s `backends.database.breaker`.
+fn breaker() -> CircuitBreaker {
+    crate::telemetry::db_breaker_state(BreakerState::Closed);
+    CircuitBreaker::builder()
+        .failure_threshold(BREAKER_FAILURES)
+        .cool_down(BREAKER_COOL_DOWN)
+        .max_cool_down(BREAKER_MAX_COOL_DOWN)
+        .on_transition(|transition| {
+            crate::telemetry::db_breaker_state(transition.to);
+            match transition.to {
+                BreakerState::Open => tracing::warn!(
+                    cool_down = ?transition.cool_down,
+                    "database circuit breaker opened: requests that need it get a 503 at once until a probe succeeds"
+                ),
+                to => tracing::info!(from = %transition.from, %to, "database circuit breaker changed state"),
+            }
+        })
+        .build()
+}
+
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbKind {
@@ -64,6 +140,7 @@ impl DbKind {
 pub(crate) struct Db {
     pool: AnyPool,
     kind: DbKind,
+    breaker: CircuitBreaker,
 }
 
 const ASSET_COLUMNS: &str =
@@ -208,7 +285,11 @@ impl Db {
             };
             crate::StartError::Database(format!("migrations failed: {reason}"))
         })?;
-        let db = Self { pool, kind };
+        let db = Self {
+            pool,
+            kind,
+            breaker: breaker(),
+        };
         db.seed().await.map_err(|e| {
             crate::StartError::Database(format!("cannot seed demo data: {}", describe(&e)))
         })?;
@@ -217,6 +298,32 @@ impl Db {
 
     pub(crate) fn kind(&self) -> DbKind {
         self.kind
+    }
+
+    /// Runs `call` on the pool if the breaker lets it, and tells the breaker whether the
+    /// database could be reached (an answer, even an error, is a success).
+    async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, DbError> {
+        let permit = self.breaker.try_acquire().map_err(DbError::CircuitOpen)?;
+        let result = call.await;
+        match &result {
+            Err(error) if is_unavailable(error) => permit.failure(),
+            _ => permit.success(),
+        }
+        result.map_err(DbError::Sql)
+    }
+
+    /// The breaker's state and counters for `/healthz`.
+    pub(crate) fn breaker_report(&self) -> serde_json::Value {
+        let stats = self.breaker.stats();
+        serde_json::json!({
+            "state": stats.state.name(),
+            "opened": stats.opened,
+            "probes": stats.probes,
+            "rejected": stats.rejected,
+        })
     }
 
     async fn seed(&self) -> Result<(), sqlx::Error> {
@@ -260,15 +367,19 @@ impl Db {
         Ok(())
     }
 
-    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    pub(crate) async fn ping(&self) -> Result<(), DbError> {
+        self.guarded(async { sqlx::query("SELECT 1").execute(&self.pool).await.map(drop) })
+            .await
     }
 
-    pub(crate) async fn count_assets(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query("SELECT COUNT(*) FROM assets")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)
+    pub(crate) async fn count_assets(&self) -> Result<i64, DbError> {
+        self.guarded(async {
+            sqlx::query("SELECT COUNT(*) FROM assets")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)
+        })
+        .await
     }
 
     pub(crate) async fn list_assets(
@@ -276,7 +387,8 @@ impl Db {
         sort: &[SortField],
         limit: i64,
         offset: i64,
-    ) -> Result<Vec<Asset>, sqlx::Error> {
+    ) -> Result<Vec<Asset>, DbError> {
+        self.guarded(async {
         let mut order: Vec<String> = sort
             .iter()
             .filter_map(|field| {
@@ -298,9 +410,12 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(asset_from_row).collect()
+        })
+        .await
     }
 
-    pub(crate) async fn all_assets(&self) -> Result<Vec<Asset>, sqlx::Error> {
+    pub(crate) async fn all_assets(&self) -> Result<Vec<Asset>, DbError> {
+        self.guarded(async {
         let sql = format!(
             "SELECT {ASSET_COLUMNS} FROM assets a JOIN owners o ON o.id = a.owner_id ORDER BY a.id"
         );
@@ -308,9 +423,12 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(asset_from_row).collect()
+        })
+        .await
     }
 
-    pub(crate) async fn asset(&self, id: i64) -> Result<Option<Asset>, sqlx::Error> {
+    pub(crate) async fn asset(&self, id: i64) -> Result<Option<Asset>, DbError> {
+        self.guarded(async {
         let sql = format!(
             "SELECT {ASSET_COLUMNS} FROM assets a JOIN owners o ON o.id = a.owner_id WHERE a.id = $1"
         );
@@ -319,10 +437,13 @@ impl Db {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(asset_from_row).transpose()
+        })
+        .await
     }
 
     /// The assets with these ids, in the order given (missing ids are skipped).
-    pub(crate) async fn assets_by_ids(&self, ids: &[i64]) -> Result<Vec<Asset>, sqlx::Error> {
+    pub(crate) async fn assets_by_ids(&self, ids: &[i64]) -> Result<Vec<Asset>, DbError> {
+        self.guarded(async {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -341,33 +462,42 @@ impl Db {
             .iter()
             .filter_map(|id| found.iter().find(|asset| asset.id == *id).cloned())
             .collect())
-    }
-
-    pub(crate) async fn owner(&self, id: i64) -> Result<Option<Owner>, sqlx::Error> {
-        let row = sqlx::query("SELECT id, name, email FROM owners WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(Owner {
-                id: row.try_get(0)?,
-                name: row.try_get(1)?,
-                email: row.try_get(2)?,
-            })
         })
-        .transpose()
+        .await
     }
 
-    pub(crate) async fn owner_exists(&self, id: i64) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query("SELECT id FROM owners WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+    pub(crate) async fn owner(&self, id: i64) -> Result<Option<Owner>, DbError> {
+        self.guarded(async {
+            let row = sqlx::query("SELECT id, name, email FROM owners WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|row| {
+                Ok(Owner {
+                    id: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    email: row.try_get(2)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn owner_exists(&self, id: i64) -> Result<bool, DbError> {
+        self.guarded(async {
+            Ok(sqlx::query("SELECT id FROM owners WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some())
+        })
+        .await
     }
 
     /// Inserts a validated new asset (every field set) and returns its id.
-    pub(crate) async fn insert_asset(&self, new: &AssetChanges) -> Result<i64, sqlx::Error> {
+    pub(crate) async fn insert_asset(&self, new: &AssetChanges) -> Result<i64, DbError> {
+        self.guarded(async {
         sqlx::query(
             "INSERT INTO assets (title, kind, file_name, size_bytes, owner_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -379,6 +509,8 @@ impl Db {
         .fetch_one(&self.pool)
         .await?
         .try_get(0)
+        })
+        .await
     }
 
     /// Applies the changes that are set; `false` when there is no such asset.
@@ -386,20 +518,23 @@ impl Db {
         &self,
         id: i64,
         changes: &AssetChanges,
-    ) -> Result<bool, sqlx::Error> {
-        let result = sqlx::query(
-            "UPDATE assets SET title = COALESCE($1, title), kind = COALESCE($2, kind), \
+    ) -> Result<bool, DbError> {
+        self.guarded(async {
+            let result = sqlx::query(
+                "UPDATE assets SET title = COALESCE($1, title), kind = COALESCE($2, kind), \
              file_name = COALESCE($3, file_name), size_bytes = COALESCE($4, size_bytes), \
              owner_id = COALESCE($5, owner_id) WHERE id = $6",
-        )
-        .bind(changes.title.clone())
-        .bind(changes.kind.clone())
-        .bind(changes.file_name.clone())
-        .bind(changes.size_bytes)
-        .bind(changes.owner_id)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+            )
+            .bind(changes.title.clone())
+            .bind(changes.kind.clone())
+            .bind(changes.file_name.clone())
+            .bind(changes.size_bytes)
+            .bind(changes.owner_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(result.rows_affected() > 0)
+        })
+        .await
     }
 }
