@@ -52,7 +52,7 @@ const BREAKER_FAILURES: u32 = 3;
 /// How long the breaker stays open the first time; it doubles while the probes fail…
 const BREAKER_COOL_DOWN: Duration = Duration::from_millis(500);
 /// …up to this, which bounds how long the API takes to notice the database is back.
-const BREAKER_MAX_COOL_DOWN: Duration = Duration::from_secs(4);
+const BREAKER_MAX_COOL_DOWN: Duration = Duration::from_secs(2);
 
 /// Why a database call failed: the database's own error, or the circuit breaker refusing
 /// the call without asking the pool, because the database could not be reached just before.
