@@ -8,65 +8,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use example_edge_api::{Config, app, serve};
+use example_edge_api::Config;
 use reel_testkit::{Postgres, Redis, Search};
-use serde_json::{Value, json};
+use serde_json::json;
 
-const JSON_API: &str = "application/vnd.api+json";
+mod support;
 
-fn scratch_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "edge-api-degraded-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-async fn start(config: Config) -> String {
-    let router = app(config).await.expect("the app starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, router, std::future::pending()));
-    format!("http://{address}")
-}
-
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Reply {
-    let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
-}
+use support::{JSON_API, Reply, eventually, scratch_dir, send, start};
 
 async fn get(http: &reqwest::Client, url: &str) -> Reply {
     send(http.get(url)).await
-}
-
-/// Polls `check` until it holds, failing after `limit`.
-async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A loopback TCP relay to a real server that the test can cut and restore: while cut, its
@@ -184,7 +139,7 @@ async fn a_dead_redis_does_not_stop_a_degraded_start_and_limits_return_with_it()
         redis_url: Some(redis.url()),
         quota: "3/min burst 3".parse().unwrap(),
         start_degraded: true,
-        data_dir: scratch_dir(),
+        data_dir: scratch_dir("degraded"),
         ..Config::default()
     })
     .await;
@@ -219,7 +174,7 @@ async fn a_dead_search_server_does_not_stop_a_degraded_start_and_search_catches_
         search_url: Some(through(search.url(), &relay.host_port())),
         search_index: search.index("edge-assets"),
         start_degraded: true,
-        data_dir: scratch_dir(),
+        data_dir: scratch_dir("degraded"),
         ..Config::default()
     })
     .await;
@@ -292,7 +247,7 @@ async fn with_postgres_down_every_request_is_a_503_and_the_api_recovers_by_itsel
     relay.restore().await;
     let base = start(Config {
         database_url: Some(through(postgres.url(), &relay.host_port())),
-        data_dir: scratch_dir(),
+        data_dir: scratch_dir("degraded"),
         ..Config::default()
     })
     .await;
@@ -346,7 +301,7 @@ async fn with_postgres_hanging_the_breaker_answers_503_without_asking_the_pool_a
     relay.restore().await;
     let base = start(Config {
         database_url: Some(through(postgres.url(), &relay.host_port())),
-        data_dir: scratch_dir(),
+        data_dir: scratch_dir("degraded"),
         ..Config::default()
     })
     .await;

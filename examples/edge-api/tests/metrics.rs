@@ -7,24 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use example_edge_api::{Config, app, serve, telemetry};
+use example_edge_api::{Config, telemetry};
 use reel_testkit::Memcached;
 
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("edge-api-metrics-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+mod support;
 
-async fn start(config: Config) -> String {
-    let router = app(config).await.expect("the app starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, router, std::future::pending()));
-    format!("http://{address}")
-}
+use support::{scratch_dir, start};
 
 /// One sample line of the text format: the metric name and its labels, sorted.
 type Series = (String, BTreeMap<String, String>);
@@ -79,7 +68,7 @@ async fn metrics_count_the_requests_that_were_made() {
     let memcached = Memcached::start().unwrap();
     let base = start(Config {
         memcache_servers: Some(memcached.host_port()),
-        data_dir: scratch_dir(),
+        data_dir: scratch_dir("metrics"),
         ..Config::default()
     })
     .await;
@@ -96,7 +85,7 @@ async fn metrics_count_the_requests_that_were_made() {
     assert_eq!(status(format!("{base}/nowhere")).await, 404);
     // A second service without a cache: its read is `off`.
     let uncached = start(Config {
-        data_dir: scratch_dir(),
+        data_dir: scratch_dir("metrics"),
         ..Config::default()
     })
     .await;
