@@ -120,6 +120,32 @@ fn breaker() -> CircuitBreaker {
         .build()
 }
 
+/// How often the background prober looks whether the breaker's cool-down has ended.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// While the breaker is open, sends its probe (`SELECT 1`) once each cool-down ends, so that
+/// the API recovers by itself when the database returns and no request pays for a probe.
+/// Ends when the service is dropped (`alive` is gone).
+async fn probe_while_open(pool: AnyPool, breaker: CircuitBreaker, alive: std::sync::Weak<()>) {
+    while alive.strong_count() > 0 {
+        tokio::time::sleep(PROBE_EVERY).await;
+        if breaker.state() == BreakerState::Closed {
+            continue;
+        }
+        // Refused until the cool-down has ended; then this is the one probe.
+        let Ok(permit) = breaker.try_acquire() else {
+            continue;
+        };
+        match sqlx::query("SELECT 1").execute(&pool).await {
+            Err(error) if is_unavailable(&error) => {
+                tracing::debug!(error = %describe(&error), "database probe failed");
+                permit.failure();
+            }
+            _ => permit.success(),
+        }
+    }
+}
+
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbKind {
@@ -141,6 +167,10 @@ pub(crate) struct Db {
     pool: AnyPool,
     kind: DbKind,
     breaker: CircuitBreaker,
+    /// Requests answered without the pool because the breaker was not closed.
+    refused: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Held while the service exists; the background prober stops when it is gone.
+    _alive: std::sync::Arc<()>,
 }
 
 const ASSET_COLUMNS: &str =
@@ -285,10 +315,19 @@ impl Db {
             };
             crate::StartError::Database(format!("migrations failed: {reason}"))
         })?;
+        let alive = std::sync::Arc::new(());
+        let breaker = breaker();
+        tokio::spawn(probe_while_open(
+            pool.clone(),
+            breaker.clone(),
+            std::sync::Arc::downgrade(&alive),
+        ));
         let db = Self {
             pool,
             kind,
-            breaker: breaker(),
+            breaker,
+            refused: std::sync::Arc::default(),
+            _alive: alive,
         };
         db.seed().await.map_err(|e| {
             crate::StartError::Database(format!("cannot seed demo data: {}", describe(&e)))
@@ -302,10 +341,23 @@ impl Db {
 
     /// Runs `call` on the pool if the breaker lets it, and tells the breaker whether the
     /// database could be reached (an answer, even an error, is a success).
+    ///
+    /// A request never becomes the breaker's probe: while it is not closed, requests get
+    /// their 503 at once and [`probe_while_open`] probes in the background, so no client
+    /// waits out the pool's acquire timeout to learn that the database is still away.
     async fn guarded<T>(
         &self,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, DbError> {
+        let state = self.breaker.state();
+        if state != BreakerState::Closed {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(DbError::CircuitOpen(BreakerOpen {
+                state,
+                retry_in: Duration::ZERO,
+            }));
+        }
         let permit = self.breaker.try_acquire().map_err(DbError::CircuitOpen)?;
         let result = call.await;
         match &result {
@@ -322,7 +374,7 @@ impl Db {
             "state": stats.state.name(),
             "opened": stats.opened,
             "probes": stats.probes,
-            "rejected": stats.rejected,
+            "rejected": stats.rejected + self.refused.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 
