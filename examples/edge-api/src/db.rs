@@ -289,7 +289,10 @@ impl Db {
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            options.max_connections(8)
+            // More than the requests a busy instance has in flight at once (the drill: 8
+            // readers, a writer, /healthz and the search catch-up), so that a slow database
+            // makes requests slower rather than 503s for want of a free connection.
+            options.max_connections(16)
         };
         let pool = options.connect(url).await.map_err(|e| {
             let hint = match e.as_database_error().and_then(|d| d.code()) {
