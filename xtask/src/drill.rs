@@ -277,7 +277,8 @@ const CACHE_OTHER: u8 = 3;
 /// One request's outcome.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
-    /// When it was sent, since the load started.
+    /// When it was answered (or given up), since the load started: a request belongs to the
+    /// phase in which its client saw the outcome, so one caught by a kill counts in the outage.
     at: Duration,
     latency: Duration,
     /// HTTP status, or [`DROPPED`] / [`TIMED_OUT`].
@@ -464,7 +465,7 @@ async fn reader(
         let sent = Instant::now();
         let answer = exchange(addr, &mut connection, &request).await;
         samples.push(Sample {
-            at: sent - epoch,
+            at: sent.elapsed() + (sent - epoch),
             latency: sent.elapsed(),
             status: answer.status,
             kind,
@@ -507,7 +508,7 @@ async fn writer(
         let sent = Instant::now();
         let answer = exchange(addr, &mut connection, request.as_bytes()).await;
         samples.push(Sample {
-            at: sent - epoch,
+            at: sent.elapsed() + (sent - epoch),
             latency: sent.elapsed(),
             status: answer.status,
             kind: Kind::Write,
@@ -595,6 +596,10 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
             failure = Some(anyhow::anyhow!("interrupted"));
             break;
         }
+        // A backend taken away is away from the moment the action begins (requests caught by
+        // the kill belong to the outage, not to the phase before); one brought back is back
+        // when the action is done (a restart that takes a while still belongs to the outage).
+        let before_action = epoch.elapsed();
         let action = match phase.kind {
             PhaseKind::WarmUp | PhaseKind::Steady => Ok(()),
             PhaseKind::Down(target) => tokio::task::block_in_place(|| stack.act(target, true)),
@@ -604,9 +609,10 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
             failure = Some(error);
             break;
         }
-        // The phase starts when the action is done: a restart that takes a while still
-        // belongs to the outage before it.
-        let start = epoch.elapsed();
+        let start = match phase.kind {
+            PhaseKind::Down(_) => before_action,
+            _ => epoch.elapsed(),
+        };
         if let Some(previous) = spans.last_mut() {
             previous.end = start;
         }
