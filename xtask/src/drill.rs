@@ -763,7 +763,13 @@ impl Outcome {
         for span in &spans {
             let all: Vec<&Sample> = self.in_span(span.start, span.end).collect();
             let settled_from = (span.start + GRACE).min(span.end);
-            let settled: Vec<&Sample> = self.in_span(settled_from, span.end).collect();
+            // Settled: sent after the grace period (a request sent as the backend went away
+            // and answered after its timeout belongs to the first second).
+            let settled: Vec<&Sample> = all
+                .iter()
+                .copied()
+                .filter(|s| s.at.saturating_sub(s.latency) >= settled_from)
+                .collect();
             let mut statuses = BTreeMap::new();
             for sample in &all {
                 *statuses.entry(sample.status).or_insert(0) += 1;
