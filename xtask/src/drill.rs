@@ -60,6 +60,10 @@ pub mod promise {
     pub const CACHE_RESUME_FRACTION: f64 = 0.5;
     /// See [`CACHE_RESUME_FRACTION`].
     pub const CACHE_RESUME_LIMIT: Duration = Duration::from_secs(5);
+    /// After the search server returns, one second in which at least [`RECOVERED_FRACTION`]
+    /// of searches answer 200 comes within this long (the search breaker's longest cool-down
+    /// plus a probe).
+    pub const SEARCH_RESUME_LIMIT: Duration = Duration::from_secs(2);
     /// With PostgreSQL down, every request that needs it gets a JSON:API 503 this fast (p99).
     pub const DATABASE_DOWN_P99: Duration = Duration::from_millis(500);
     /// After PostgreSQL returns, one second with at least [`RECOVERED_FRACTION`] of reads and
@@ -144,7 +148,7 @@ impl Phase {
 
 fn schedule(short: bool) -> Vec<Phase> {
     let (warm, steady, down, back, db_down, db_back) = if short {
-        (2.0, 4.0, 3.0, 3.0, 3.0, 4.0)
+        (1.5, 3.0, 2.0, 3.0, 2.5, 4.0)
     } else {
         (5.0, 20.0, 15.0, 10.0, 10.0, 15.0)
     };
@@ -236,466 +240,8 @@ pub fn run(args: &clap::ArgMatches) -> Result<()> {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Backends
-
-/// A PostgreSQL instance of the drill's own: a fresh cluster in a temporary directory, on a
-/// free loopback port, in its own process group so that SIGKILL takes every backend process.
-#[derive(Debug)]
-struct OwnPostgres {
-    bin: PathBuf,
-    data: PathBuf,
-    log: PathBuf,
-    port: u16,
-    user: Option<(u32, u32)>,
-    child: Option<Child>,
-}
-
-/// The newest `/usr/lib/postgresql/<version>/bin` holding `postgres`.
-fn postgres_bin() -> Result<PathBuf> {
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .context("no /usr/lib/postgresql: install the server with `cargo xtask setup`")?
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("postgres").is_file().then_some((version, bin))
-        })
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .map(|(_, bin)| bin)
-        .context("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
-}
-
-/// The uid and gid of `postgres` when running as root (the server refuses to run as root).
-fn server_user() -> Result<Option<(u32, u32)>> {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .context("running id")?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Ok(None);
-    }
-    let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
-    passwd
-        .lines()
-        .find_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.first() == Some(&"postgres") && fields.len() > 3)
-                .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
-                .flatten()
-        })
-        .map(Some)
-        .context("running as root and there is no `postgres` user to run the server as")
-}
-
-impl OwnPostgres {
-    fn start(work: &Path) -> Result<Self> {
-        let bin = postgres_bin()?;
-        let user = server_user()?;
-        let data = work.join("pgdata");
-        std::fs::create_dir_all(&data).context("creating the PostgreSQL data directory")?;
-        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
-        if let Some((uid, gid)) = user {
-            std::os::unix::fs::chown(&data, Some(uid), Some(gid))
-                .context("handing the data directory to postgres")?;
-        }
-        let log = work.join("postgres.log");
-        let mut initdb = Command::new(bin.join("initdb"));
-        initdb
-            .args([
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "-D",
-            ])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some((uid, gid)) = user {
-            initdb.uid(uid).gid(gid);
-        }
-        let output = initdb.output().context("running initdb")?;
-        if !output.status.success() {
-            bail!(
-                "initdb failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        let mut server = Self {
-            bin,
-            data,
-            log,
-            port: free_port()?,
-            user,
-            child: None,
-        };
-        server.spawn()?;
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn spawn(&mut self) -> Result<()> {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .context("opening the PostgreSQL log")?;
-        let mut command = Command::new(self.bin.join("postgres"));
-        command
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-p", &self.port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.data.display()))
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=100"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .process_group(0);
-        if let Some((uid, gid)) = self.user {
-            command.uid(uid).gid(gid);
-        }
-        self.child = Some(command.spawn().context("starting postgres")?);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let ready = Command::new("psql")
-                .args([&self.url(), "-X", "-q", "-At", "-c", "SELECT 1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map(|status| status.success())
-                .unwrap_or(false);
-            if ready {
-                return Ok(());
-            }
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                bail!("postgres exited with {status}; see {}", self.log.display());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!(
-            "postgres did not accept connections within 30 s; see {}",
-            self.log.display()
-        )
-    }
-
-    /// SIGKILL to the whole process group: the postmaster and every backend die at once.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal("KILL", &format!("-{}", child.id()));
-            let _ = child.wait();
-            // The backends die with the group; wait until the port is free again.
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline
-                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Sends `kill -<signal> <target>` (a pid, or `-pgid` for a process group).
-fn signal(name: &str, target: &str) {
-    let _ = Command::new("kill")
-        .args([format!("-{name}").as_str(), "--", target])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// The search server: a private OpenSearch node or `osmem-server`, frozen with SIGSTOP.
-#[derive(Debug)]
-enum SearchServer {
-    OpenSearch(OpenSearch),
-    Osmem(Search),
-}
-
-impl SearchServer {
-    fn start(short: bool) -> Result<Self> {
-        let engine = std::env::var("REEL_SEARCH_ENGINE").unwrap_or_default();
-        let osmem = engine == "osmem" || (short && engine != "opensearch");
-        if osmem {
-            Ok(Self::Osmem(Search::start_osmem_server().context(
-                "starting osmem-server (`cargo xtask setup` installs it)",
-            )?))
-        } else {
-            Ok(Self::OpenSearch(OpenSearch::start().context(
-                "starting OpenSearch (`cargo xtask setup` builds it; REEL_SEARCH_ENGINE=osmem for the emulator)",
-            )?))
-        }
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            Self::OpenSearch(node) => node.url(),
-            Self::Osmem(server) => server.url(),
-        }
-    }
-
-    fn engine(&self) -> &'static str {
-        match self {
-            Self::OpenSearch(_) => "OpenSearch 2.19 (real node)",
-            Self::Osmem(_) => "osmem-server (emulator)",
-        }
-    }
-
-    fn pid(&self) -> Option<u32> {
-        match self {
-            Self::OpenSearch(node) => Some(node.pid()),
-            Self::Osmem(server) => server.pid(),
-        }
-    }
-
-    fn freeze(&self, frozen: bool) {
-        if let Some(pid) = self.pid() {
-            signal(if frozen { "STOP" } else { "CONT" }, &pid.to_string());
-        }
-    }
-}
-
-impl Drop for SearchServer {
-    fn drop(&mut self) {
-        // A stopped process cannot notice that its stdin closed.
-        self.freeze(false);
-    }
-}
-
-/// Everything the drill started; dropping it stops all of it.
-#[derive(Debug)]
-struct Stack {
-    edge: Option<Child>,
-    edge_log: PathBuf,
-    api: SocketAddr,
-    memcached: Vec<Memcached>,
-    redis: Redis,
-    search: SearchServer,
-    postgres: OwnPostgres,
-    geo_file: PathBuf,
-    geo_parked: PathBuf,
-    work: PathBuf,
-}
-
-impl Stack {
-    fn start(short: bool) -> Result<Self> {
-        let work = std::env::temp_dir().join(format!("reel-drill-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work).context("creating the drill's work directory")?;
-        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755))?;
-        let began = Instant::now();
-        eprintln!("building the edge API (debug)...");
-        let binary = build_edge_api()?;
-        eprintln!(
-            "[setup {:5.1} s] starting PostgreSQL, memcached x2, redis and the search server...",
-            began.elapsed().as_secs_f64()
-        );
-        let postgres = OwnPostgres::start(&work)?;
-        let memcached = Memcached::cluster(2).context("starting memcached")?;
-        let redis = Redis::start().context("starting redis")?;
-        let search = SearchServer::start(short)?;
-        eprintln!(
-            "[setup {:5.1} s] backends up; starting the edge API",
-            began.elapsed().as_secs_f64()
-        );
-        let geo_file = work.join("GeoLite2-City.mmdb");
-        let geo_parked = work.join("GeoLite2-City.mmdb.parked");
-        write_geo_database(&geo_file, 1)?;
-        let port = free_port()?;
-        let api = SocketAddr::from(([127, 0, 0, 1], port));
-        let servers: Vec<String> = memcached.iter().map(Memcached::host_port).collect();
-        let edge_log = work.join("edge-api.log");
-        let log = File::create(&edge_log).context("creating the edge API log")?;
-        let edge = Command::new(&binary)
-            .env("REEL_LISTEN", api.to_string())
-            .env("REEL_DATABASE_URL", postgres.url())
-            .env("REEL_REDIS_URL", redis.url())
-            .env("REEL_MEMCACHE_SERVERS", servers.join(","))
-            .env("REEL_ES_URL", search.url())
-            .env("REEL_ES_INDEX", "drill-assets")
-            .env("REEL_GEOIP_DB", &geo_file)
-            .env("REEL_DATA_DIR", work.join("edge-data"))
-            .env("REEL_RATE_LIMIT", RATE_LIMIT)
-            .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let mut stack = Self {
-            edge: Some(edge),
-            edge_log,
-            api,
-            memcached,
-            redis,
-            search,
-            postgres,
-            geo_file,
-            geo_parked,
-            work,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !wait_for_port(api, Duration::from_millis(200)) {
-            if let Some(edge) = &mut stack.edge
-                && let Ok(Some(status)) = edge.try_wait()
-            {
-                let log = std::fs::read_to_string(&stack.edge_log).unwrap_or_default();
-                bail!("the edge API exited with {status}:\n{log}");
-            }
-            if Instant::now() > deadline {
-                bail!("the edge API did not listen on {api} within 60 s");
-            }
-        }
-        // It binds before it connects its backends: wait until /healthz says it is whole.
-        while !healthy(api) {
-            if let Some(edge) = &mut stack.edge
-                && let Ok(Some(status)) = edge.try_wait()
-            {
-                let log = std::fs::read_to_string(&stack.edge_log).unwrap_or_default();
-                bail!("the edge API exited with {status}:\n{log}");
-            }
-            if Instant::now() > deadline {
-                bail!("the edge API's /healthz did not answer 200 within 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        eprintln!(
-            "[setup {:5.1} s] the edge API is up and healthy",
-            began.elapsed().as_secs_f64()
-        );
-        Ok(stack)
-    }
-
-    /// Takes `target` away (`down`) or brings it back; blocking.
-    fn act(&mut self, target: Target, down: bool) -> Result<()> {
-        match (target, down) {
-            (Target::CacheNode, true) => self.memcached[1].kill(),
-            (Target::CacheNode, false) => self.memcached[1]
-                .restart()
-                .context("restarting the cache node")?,
-            (Target::Redis, true) => self.redis.kill(),
-            (Target::Redis, false) => self.redis.restart().context("restarting redis")?,
-            (Target::Search, frozen) => self.search.freeze(frozen),
-            (Target::Geo, true) => std::fs::rename(&self.geo_file, &self.geo_parked)
-                .context("moving the geo database away")?,
-            (Target::Geo, false) => std::fs::rename(&self.geo_parked, &self.geo_file)
-                .context("putting the geo database back")?,
-            (Target::Database, true) => self.postgres.kill(),
-            (Target::Database, false) => self.postgres.spawn()?,
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if let Some(mut edge) = self.edge.take() {
-            signal("TERM", &edge.id().to_string());
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && matches!(edge.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = edge.kill();
-            let _ = edge.wait();
-        }
-        self.postgres.kill();
-        let _ = std::fs::remove_dir_all(&self.work);
-    }
-}
-
-/// Whether `GET /healthz` answers 200 (blocking, one short connection).
-fn healthy(api: SocketAddr) -> bool {
-    use std::io::{Read as _, Write as _};
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&api, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
-}
-
-/// Builds the edge API in the debug profile; returns the binary's path.
-fn build_edge_api() -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    // `cargo run` gives this process the package variables of xtask (CARGO_PKG_NAME,
-    // CARGO_MANIFEST_DIR, ...); passed on, they make the build's fingerprints differ from a
-    // build in a shell, and each alternation rebuilt the edge API from scratch.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_BIN_",
-            "CARGO_CRATE_",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-            || name == "CARGO_PRIMARY_PACKAGE"
-        {
-            command.env_remove(name.as_ref());
-        }
-    }
-    let output = command
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "example-edge-api",
-            "--bin",
-            "example-edge-api",
-            "--message-format=json",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo build -p example-edge-api")?;
-    if !output.status.success() {
-        bail!("cargo build -p example-edge-api failed");
-    }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .context("cargo build did not report the edge API's executable")
-}
-
-/// Writes a GeoLite2-City-format database atomically (rename over the file), as an updater
-/// would; `version` makes each build differ.
-fn write_geo_database(path: &Path, version: u32) -> Result<()> {
-    let bytes = reel_geoip::testdata::CityDatabase::new()
-        .version(version)
-        .build()
-        .map_err(|e| anyhow::anyhow!("building the geo database: {e}"))?;
-    let tmp = path.with_extension("mmdb.tmp");
-    std::fs::write(&tmp, bytes).context("writing the geo database")?;
-    std::fs::rename(&tmp, path).context("installing the geo database")?;
-    Ok(())
-}
+mod stack;
+use stack::{Stack, postgres_bin, write_geo_database};
 
 // ---------------------------------------------------------------------------------------------
 // Load
@@ -731,7 +277,8 @@ const CACHE_OTHER: u8 = 3;
 /// One request's outcome.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
-    /// When it was sent, since the load started.
+    /// When it was answered (or given up), since the load started: a request belongs to the
+    /// phase in which its client saw the outcome, so one caught by a kill counts in the outage.
     at: Duration,
     latency: Duration,
     /// HTTP status, or [`DROPPED`] / [`TIMED_OUT`].
@@ -918,7 +465,7 @@ async fn reader(
         let sent = Instant::now();
         let answer = exchange(addr, &mut connection, &request).await;
         samples.push(Sample {
-            at: sent - epoch,
+            at: sent.elapsed() + (sent - epoch),
             latency: sent.elapsed(),
             status: answer.status,
             kind,
@@ -961,7 +508,7 @@ async fn writer(
         let sent = Instant::now();
         let answer = exchange(addr, &mut connection, request.as_bytes()).await;
         samples.push(Sample {
-            at: sent - epoch,
+            at: sent.elapsed() + (sent - epoch),
             latency: sent.elapsed(),
             status: answer.status,
             kind: Kind::Write,
@@ -1049,6 +596,10 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
             failure = Some(anyhow::anyhow!("interrupted"));
             break;
         }
+        // A backend taken away is away from the moment the action begins (requests caught by
+        // the kill belong to the outage, not to the phase before); one brought back is back
+        // when the action is done (a restart that takes a while still belongs to the outage).
+        let before_action = epoch.elapsed();
         let action = match phase.kind {
             PhaseKind::WarmUp | PhaseKind::Steady => Ok(()),
             PhaseKind::Down(target) => tokio::task::block_in_place(|| stack.act(target, true)),
@@ -1058,9 +609,10 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
             failure = Some(error);
             break;
         }
-        // The phase starts when the action is done: a restart that takes a while still
-        // belongs to the outage before it.
-        let start = epoch.elapsed();
+        let start = match phase.kind {
+            PhaseKind::Down(_) => before_action,
+            _ => epoch.elapsed(),
+        };
         if let Some(previous) = spans.last_mut() {
             previous.end = start;
         }
@@ -1211,7 +763,13 @@ impl Outcome {
         for span in &spans {
             let all: Vec<&Sample> = self.in_span(span.start, span.end).collect();
             let settled_from = (span.start + GRACE).min(span.end);
-            let settled: Vec<&Sample> = self.in_span(settled_from, span.end).collect();
+            // Settled: sent after the grace period (a request sent as the backend went away
+            // and answered after its timeout belongs to the first second).
+            let settled: Vec<&Sample> = all
+                .iter()
+                .copied()
+                .filter(|s| s.at.saturating_sub(s.latency) >= settled_from)
+                .collect();
             let mut statuses = BTreeMap::new();
             for sample in &all {
                 *statuses.entry(sample.status).or_insert(0) += 1;
@@ -1305,6 +863,9 @@ impl Outcome {
                     }
                     if kind == PhaseKind::Restored(Target::CacheNode) {
                         self.check_cache_resume(&name, span, steady.hit_rate);
+                    }
+                    if kind == PhaseKind::Restored(Target::Search) {
+                        self.check_search_resume(&name, span);
                     }
                 }
             }
@@ -1448,6 +1009,34 @@ impl Outcome {
         }
         let samples: Vec<Sample> = self.in_span(from, span.end).copied().collect();
         self.check_available(&format!("{name} (after recovery)"), &samples);
+    }
+
+    /// After the search server returns, searches answer 200 again.
+    fn check_search_resume(&mut self, name: &str, span: &PhaseSpan) {
+        match self.first_good_second(span, |window| {
+            let searches = window.iter().filter(|s| s.kind == Kind::Search);
+            let (all, good) = searches.fold((0usize, 0usize), |(all, good), s| {
+                (all + 1, good + usize::from(s.status == 200))
+            });
+            all > 0 && good as f64 >= promise::RECOVERED_FRACTION * all as f64
+        }) {
+            Some(after) => {
+                self.notes.push(format!(
+                    "{name}: searches answer 200 again {:.1} s after the server returned",
+                    after.as_secs_f64()
+                ));
+                if after > promise::SEARCH_RESUME_LIMIT {
+                    self.broken.push(format!(
+                        "{name}: searches took {:.1} s to answer 200 again (> {:?})",
+                        after.as_secs_f64(),
+                        promise::SEARCH_RESUME_LIMIT
+                    ));
+                }
+            }
+            None => self.broken.push(format!(
+                "{name}: searches did not answer 200 again within the phase"
+            )),
+        }
     }
 
     /// After the cache node returns, the hit rate comes back.
@@ -1609,6 +1198,8 @@ impl Outcome {
              of each outage;\n\
              - after the cache node returns, the hit rate over one second is back to \
              {resume:.0} % of the steady hit rate within {resume_limit} s;\n\
+             - after the search server returns, {recovered:.0} % of searches over one second \
+             answer 200 within {search_resume} s;\n\
              - with PostgreSQL down, whatever needs it gets a JSON:API 503 with a p99 under \
              {db} ms (cache hits and searches may still answer 200), and within \
              {recovery} s of its return {recovered:.0} % of reads and writes succeed again, \
@@ -1618,6 +1209,7 @@ impl Outcome {
             grace = GRACE.as_secs(),
             resume = CACHE_RESUME_FRACTION * 100.0,
             resume_limit = CACHE_RESUME_LIMIT.as_secs_f64(),
+            search_resume = SEARCH_RESUME_LIMIT.as_secs_f64(),
             db = DATABASE_DOWN_P99.as_millis(),
             recovery = DATABASE_RECOVERY_LIMIT.as_secs_f64(),
             recovered = RECOVERED_FRACTION * 100.0,
@@ -2012,6 +1604,39 @@ mod tests {
             "{:?}",
             result.notes
         );
+    }
+
+    #[test]
+    fn searches_must_answer_again_soon_after_the_server_returns() {
+        let run = |answers_from_ms: u64| {
+            let mut samples = Vec::new();
+            steady_load(&mut samples, 0, 10);
+            for at in (10_000..15_000).step_by(10) {
+                samples.push(sample(at, 5, 200, Kind::Read, CACHE_HIT));
+                let status = if at < answers_from_ms { 503 } else { 200 };
+                let mut search = sample(at + 5, 3, status, Kind::Search, CACHE_OTHER);
+                search.retry_after = true;
+                samples.push(search);
+            }
+            outcome(
+                samples,
+                vec![
+                    span(PhaseKind::Steady, 0, 10),
+                    span(PhaseKind::Restored(Target::Search), 10, 15),
+                ],
+            )
+        };
+        let soon = run(11_000);
+        assert!(soon.broken.is_empty(), "{:?}", soon.broken);
+        assert!(
+            soon.notes.iter().any(|n| n.contains("200 again 1.0 s")),
+            "{:?}",
+            soon.notes
+        );
+        let late = run(13_500).broken.join("\n");
+        assert!(late.contains("searches took 3.5 s"), "{late}");
+        let never = run(20_000).broken.join("\n");
+        assert!(never.contains("did not answer 200 again"), "{never}");
     }
 
     #[test]

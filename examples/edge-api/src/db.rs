@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use reel_core::breaker::{BreakerOpen, BreakerState, CircuitBreaker};
 use reel_jsonapi::query::SortField;
+use reel_jsonapi::{ErrorDocument, ErrorObject};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 // Every dynamic statement here is built from constants, whitelisted column names
 // (`sort_column`) and `$N` placeholders; values always travel as bind parameters.
@@ -44,6 +46,106 @@ pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
 /// unavailable (a 503): short, so that an outage costs clients little.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// Consecutive failures to reach the database (no connection in time, refused, broken) that
+/// open the circuit breaker in front of it.
+const BREAKER_FAILURES: u32 = 3;
+/// How long the breaker stays open the first time; it doubles while the probes fail…
+const BREAKER_COOL_DOWN: Duration = Duration::from_millis(500);
+/// …up to this, which bounds how long the API takes to notice the database is back.
+const BREAKER_MAX_COOL_DOWN: Duration = Duration::from_secs(2);
+
+/// Why a database call failed: the database's own error, or the circuit breaker refusing
+/// the call without asking the pool, because the database could not be reached just before.
+#[derive(Debug)]
+pub(crate) enum DbError {
+    Sql(sqlx::Error),
+    CircuitOpen(BreakerOpen),
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::Sql(error) => f.write_str(&describe(error)),
+            DbError::CircuitOpen(open) => write!(f, "database {open}"),
+        }
+    }
+}
+
+/// A database error as the client sees it: a 503 when the database cannot be reached (down,
+/// restarting, no connection free in time, or the breaker open after such failures), so that
+/// clients retry; a 500 otherwise.
+pub(crate) fn db_error(error: DbError) -> ErrorDocument {
+    match error {
+        DbError::CircuitOpen(open) => {
+            tracing::debug!(retry_in = ?open.retry_in, "database call refused by the open breaker");
+            ErrorObject::new(503, "Database unavailable")
+                .with_detail("the database cannot be reached; try again shortly")
+                .into()
+        }
+        DbError::Sql(error) if is_unavailable(&error) => {
+            tracing::warn!(error = %describe(&error), "database unavailable");
+            ErrorObject::new(503, "Database unavailable")
+                .with_detail("the database cannot be reached; try again shortly")
+                .into()
+        }
+        DbError::Sql(error) => {
+            tracing::error!(error = %describe(&error), "request failed");
+            ErrorObject::new(500, "Internal Server Error")
+                .with_detail("the database could not answer; try again")
+                .into()
+        }
+    }
+}
+
+/// The circuit breaker in front of the database: after [`BREAKER_FAILURES`] consecutive calls
+/// that could not reach it, calls fail at once (a 503) instead of each waiting out the pool's
+/// [`ACQUIRE_TIMEOUT`]; one probe at a time, after a cool-down, closes it again. Its state is
+/// the gauge `reel_edge_db_breaker_state` and `/healthz`'s `backends.database.breaker`.
+fn breaker() -> CircuitBreaker {
+    crate::telemetry::db_breaker_state(BreakerState::Closed);
+    CircuitBreaker::builder()
+        .failure_threshold(BREAKER_FAILURES)
+        .cool_down(BREAKER_COOL_DOWN)
+        .max_cool_down(BREAKER_MAX_COOL_DOWN)
+        .on_transition(|transition| {
+            crate::telemetry::db_breaker_state(transition.to);
+            match transition.to {
+                BreakerState::Open => tracing::warn!(
+                    cool_down = ?transition.cool_down,
+                    "database circuit breaker opened: requests that need it get a 503 at once until a probe succeeds"
+                ),
+                to => tracing::info!(from = %transition.from, %to, "database circuit breaker changed state"),
+            }
+        })
+        .build()
+}
+
+/// How often the background prober looks whether the breaker's cool-down has ended.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// While the breaker is open, sends its probe (`SELECT 1`) once each cool-down ends, so that
+/// the API recovers by itself when the database returns and no request pays for a probe.
+/// Ends when the service is dropped (`alive` is gone).
+async fn probe_while_open(pool: AnyPool, breaker: CircuitBreaker, alive: std::sync::Weak<()>) {
+    while alive.strong_count() > 0 {
+        tokio::time::sleep(PROBE_EVERY).await;
+        if breaker.state() == BreakerState::Closed {
+            continue;
+        }
+        // Refused until the cool-down has ended; then this is the one probe.
+        let Ok(permit) = breaker.try_acquire() else {
+            continue;
+        };
+        match sqlx::query("SELECT 1").execute(&pool).await {
+            Err(error) if is_unavailable(&error) => {
+                tracing::debug!(error = %describe(&error), "database probe failed");
+                permit.failure();
+            }
+            _ => permit.success(),
+        }
+    }
+}
+
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbKind {
@@ -64,6 +166,11 @@ impl DbKind {
 pub(crate) struct Db {
     pool: AnyPool,
     kind: DbKind,
+    breaker: CircuitBreaker,
+    /// Requests answered without the pool because the breaker was not closed.
+    refused: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Held while the service exists; the background prober stops when it is gone.
+    _alive: std::sync::Arc<()>,
 }
 
 const ASSET_COLUMNS: &str =
@@ -182,7 +289,10 @@ impl Db {
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            options.max_connections(8)
+            // More than the requests a busy instance has in flight at once (the drill: 8
+            // readers, a writer, /healthz and the search catch-up), so that a slow database
+            // makes requests slower rather than 503s for want of a free connection.
+            options.max_connections(16)
         };
         let pool = options.connect(url).await.map_err(|e| {
             let hint = match e.as_database_error().and_then(|d| d.code()) {
@@ -208,7 +318,20 @@ impl Db {
             };
             crate::StartError::Database(format!("migrations failed: {reason}"))
         })?;
-        let db = Self { pool, kind };
+        let alive = std::sync::Arc::new(());
+        let breaker = breaker();
+        tokio::spawn(probe_while_open(
+            pool.clone(),
+            breaker.clone(),
+            std::sync::Arc::downgrade(&alive),
+        ));
+        let db = Self {
+            pool,
+            kind,
+            breaker,
+            refused: std::sync::Arc::default(),
+            _alive: alive,
+        };
         db.seed().await.map_err(|e| {
             crate::StartError::Database(format!("cannot seed demo data: {}", describe(&e)))
         })?;
@@ -217,6 +340,45 @@ impl Db {
 
     pub(crate) fn kind(&self) -> DbKind {
         self.kind
+    }
+
+    /// Runs `call` on the pool if the breaker lets it, and tells the breaker whether the
+    /// database could be reached (an answer, even an error, is a success).
+    ///
+    /// A request never becomes the breaker's probe: while it is not closed, requests get
+    /// their 503 at once and [`probe_while_open`] probes in the background, so no client
+    /// waits out the pool's acquire timeout to learn that the database is still away.
+    async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, DbError> {
+        let state = self.breaker.state();
+        if state != BreakerState::Closed {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(DbError::CircuitOpen(BreakerOpen {
+                state,
+                retry_in: Duration::ZERO,
+            }));
+        }
+        let permit = self.breaker.try_acquire().map_err(DbError::CircuitOpen)?;
+        let result = call.await;
+        match &result {
+            Err(error) if is_unavailable(error) => permit.failure(),
+            _ => permit.success(),
+        }
+        result.map_err(DbError::Sql)
+    }
+
+    /// The breaker's state and counters for `/healthz`.
+    pub(crate) fn breaker_report(&self) -> serde_json::Value {
+        let stats = self.breaker.stats();
+        serde_json::json!({
+            "state": stats.state.name(),
+            "opened": stats.opened,
+            "probes": stats.probes,
+            "rejected": stats.rejected + self.refused.load(std::sync::atomic::Ordering::Relaxed),
+        })
     }
 
     async fn seed(&self) -> Result<(), sqlx::Error> {
@@ -260,15 +422,19 @@ impl Db {
         Ok(())
     }
 
-    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    pub(crate) async fn ping(&self) -> Result<(), DbError> {
+        self.guarded(async { sqlx::query("SELECT 1").execute(&self.pool).await.map(drop) })
+            .await
     }
 
-    pub(crate) async fn count_assets(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query("SELECT COUNT(*) FROM assets")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)
+    pub(crate) async fn count_assets(&self) -> Result<i64, DbError> {
+        self.guarded(async {
+            sqlx::query("SELECT COUNT(*) FROM assets")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)
+        })
+        .await
     }
 
     pub(crate) async fn list_assets(
@@ -276,7 +442,8 @@ impl Db {
         sort: &[SortField],
         limit: i64,
         offset: i64,
-    ) -> Result<Vec<Asset>, sqlx::Error> {
+    ) -> Result<Vec<Asset>, DbError> {
+        self.guarded(async {
         let mut order: Vec<String> = sort
             .iter()
             .filter_map(|field| {
@@ -298,9 +465,12 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(asset_from_row).collect()
+        })
+        .await
     }
 
-    pub(crate) async fn all_assets(&self) -> Result<Vec<Asset>, sqlx::Error> {
+    pub(crate) async fn all_assets(&self) -> Result<Vec<Asset>, DbError> {
+        self.guarded(async {
         let sql = format!(
             "SELECT {ASSET_COLUMNS} FROM assets a JOIN owners o ON o.id = a.owner_id ORDER BY a.id"
         );
@@ -308,9 +478,12 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(asset_from_row).collect()
+        })
+        .await
     }
 
-    pub(crate) async fn asset(&self, id: i64) -> Result<Option<Asset>, sqlx::Error> {
+    pub(crate) async fn asset(&self, id: i64) -> Result<Option<Asset>, DbError> {
+        self.guarded(async {
         let sql = format!(
             "SELECT {ASSET_COLUMNS} FROM assets a JOIN owners o ON o.id = a.owner_id WHERE a.id = $1"
         );
@@ -319,10 +492,13 @@ impl Db {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(asset_from_row).transpose()
+        })
+        .await
     }
 
     /// The assets with these ids, in the order given (missing ids are skipped).
-    pub(crate) async fn assets_by_ids(&self, ids: &[i64]) -> Result<Vec<Asset>, sqlx::Error> {
+    pub(crate) async fn assets_by_ids(&self, ids: &[i64]) -> Result<Vec<Asset>, DbError> {
+        self.guarded(async {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -341,33 +517,42 @@ impl Db {
             .iter()
             .filter_map(|id| found.iter().find(|asset| asset.id == *id).cloned())
             .collect())
-    }
-
-    pub(crate) async fn owner(&self, id: i64) -> Result<Option<Owner>, sqlx::Error> {
-        let row = sqlx::query("SELECT id, name, email FROM owners WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(Owner {
-                id: row.try_get(0)?,
-                name: row.try_get(1)?,
-                email: row.try_get(2)?,
-            })
         })
-        .transpose()
+        .await
     }
 
-    pub(crate) async fn owner_exists(&self, id: i64) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query("SELECT id FROM owners WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+    pub(crate) async fn owner(&self, id: i64) -> Result<Option<Owner>, DbError> {
+        self.guarded(async {
+            let row = sqlx::query("SELECT id, name, email FROM owners WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|row| {
+                Ok(Owner {
+                    id: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    email: row.try_get(2)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn owner_exists(&self, id: i64) -> Result<bool, DbError> {
+        self.guarded(async {
+            Ok(sqlx::query("SELECT id FROM owners WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some())
+        })
+        .await
     }
 
     /// Inserts a validated new asset (every field set) and returns its id.
-    pub(crate) async fn insert_asset(&self, new: &AssetChanges) -> Result<i64, sqlx::Error> {
+    pub(crate) async fn insert_asset(&self, new: &AssetChanges) -> Result<i64, DbError> {
+        self.guarded(async {
         sqlx::query(
             "INSERT INTO assets (title, kind, file_name, size_bytes, owner_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -379,6 +564,8 @@ impl Db {
         .fetch_one(&self.pool)
         .await?
         .try_get(0)
+        })
+        .await
     }
 
     /// Applies the changes that are set; `false` when there is no such asset.
@@ -386,20 +573,23 @@ impl Db {
         &self,
         id: i64,
         changes: &AssetChanges,
-    ) -> Result<bool, sqlx::Error> {
-        let result = sqlx::query(
-            "UPDATE assets SET title = COALESCE($1, title), kind = COALESCE($2, kind), \
+    ) -> Result<bool, DbError> {
+        self.guarded(async {
+            let result = sqlx::query(
+                "UPDATE assets SET title = COALESCE($1, title), kind = COALESCE($2, kind), \
              file_name = COALESCE($3, file_name), size_bytes = COALESCE($4, size_bytes), \
              owner_id = COALESCE($5, owner_id) WHERE id = $6",
-        )
-        .bind(changes.title.clone())
-        .bind(changes.kind.clone())
-        .bind(changes.file_name.clone())
-        .bind(changes.size_bytes)
-        .bind(changes.owner_id)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+            )
+            .bind(changes.title.clone())
+            .bind(changes.kind.clone())
+            .bind(changes.file_name.clone())
+            .bind(changes.size_bytes)
+            .bind(changes.owner_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(result.rows_affected() > 0)
+        })
+        .await
     }
 }

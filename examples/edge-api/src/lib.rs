@@ -70,6 +70,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use config::{Config, ConfigError, MaxMind};
+use db::db_error;
 use model::{Asset, AssetAssigns, AssetChanges, AssetInput, Owner};
 pub use telemetry::describe_metrics;
 
@@ -317,7 +318,7 @@ async fn keep_search_in_step(inner: std::sync::Weak<Inner>) {
                 }
             }
             Err(error) => {
-                tracing::debug!(error = %db::describe(&error), "cannot read assets to catch the search index up");
+                tracing::debug!(%error, "cannot read assets to catch the search index up");
             }
         }
     }
@@ -441,18 +442,6 @@ fn internal(error: impl std::fmt::Display) -> ErrorDocument {
 
 /// How many seconds a 503 asks clients to wait (`Retry-After`).
 const RETRY_AFTER_SECONDS: &str = "5";
-
-/// A database error as the client sees it: a 503 when the database cannot be reached (down,
-/// restarting, no connection free in time), so that clients retry; a 500 otherwise.
-fn db_error(error: sqlx::Error) -> ErrorDocument {
-    if db::is_unavailable(&error) {
-        tracing::warn!(error = %db::describe(&error), "database unavailable");
-        return ErrorObject::new(503, "Database unavailable")
-            .with_detail("the database cannot be reached; try again shortly")
-            .into();
-    }
-    internal(db::describe(&error))
-}
 
 fn not_found_asset(id: &str) -> ErrorDocument {
     ErrorObject::new(404, "Not Found")
@@ -1148,13 +1137,14 @@ fn search_failed(error: reel_search::Error) -> ErrorDocument {
 
 async fn health(State(state): State<AppState>) -> Response {
     let mut healthy = true;
-    let database = match state.db().ping().await {
+    let mut database = match state.db().ping().await {
         Ok(()) => json!({"ok": true, "kind": state.db().kind().name()}),
         Err(error) => {
             healthy = false;
             json!({"ok": false, "kind": state.db().kind().name(), "error": error.to_string()})
         }
     };
+    database["breaker"] = state.db().breaker_report();
     let rate_limit = match &state.0.limit_store {
         LimitStore::Memory => json!({"ok": true, "store": "memory"}),
         LimitStore::Memcache => json!({"ok": true, "store": "memcache"}),

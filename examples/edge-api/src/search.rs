@@ -80,8 +80,9 @@ impl AssetSearch {
                 reel_core::breaker::CircuitBreaker::builder()
                     .failure_threshold(3)
                     .cool_down(std::time::Duration::from_secs(1))
-                    // Searches resume within 2 s of the server's return.
-                    .max_cool_down(std::time::Duration::from_secs(2)),
+                    // A probe at least every second: searches resume within about a second
+                    // of the server's return (the drill's SEARCH_RESUME_LIMIT is 2 s).
+                    .max_cool_down(std::time::Duration::from_secs(1)),
             );
         let index = VersionedIndex::with_definition(repo, AssetDoc::definition().with_name(alias));
         let search = Self {

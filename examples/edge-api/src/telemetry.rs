@@ -34,6 +34,9 @@ pub const HTTP_SERVER_REQUEST_DURATION: &str = "http_server_request_duration_sec
 /// The response cache counter's name.
 pub const EDGE_CACHE_TOTAL: &str = "reel_edge_cache_total";
 
+/// The database circuit breaker's state gauge (0 closed, 1 open, 2 half-open).
+pub const EDGE_DB_BREAKER_STATE: &str = "reel_edge_db_breaker_state";
+
 /// Histogram buckets (seconds) of every `*_seconds` metric: 0.5 ms to 10 s, fine enough for
 /// `histogram_quantile` to tell a 3 ms p50 from a 100 ms one.
 const SECONDS_BUCKETS: [f64; 15] = [
@@ -85,6 +88,16 @@ pub fn describe_metrics() {
         metrics::Unit::Count,
         "Cacheable reads by what the response cache did: hit, miss, bypass (cache unreadable) or off (no cache)."
     );
+    metrics::describe_gauge!(
+        EDGE_DB_BREAKER_STATE,
+        metrics::Unit::Count,
+        "The circuit breaker in front of the database: 0 closed, 1 open (requests that need it get a 503 at once), 2 half-open (one probe in flight)."
+    );
+}
+
+/// Sets [`EDGE_DB_BREAKER_STATE`].
+pub(crate) fn db_breaker_state(state: reel_core::breaker::BreakerState) {
+    metrics::gauge!(EDGE_DB_BREAKER_STATE).set(f64::from(state.as_gauge()));
 }
 
 /// A router answering `GET /metrics` with the recorder's current state in Prometheus' text

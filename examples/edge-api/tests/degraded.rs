@@ -8,64 +8,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use example_edge_api::{Config, app, serve};
+use example_edge_api::Config;
 use reel_testkit::{Postgres, Redis, Search};
-use serde_json::{Value, json};
+use serde_json::json;
 
-const JSON_API: &str = "application/vnd.api+json";
+mod support;
 
-fn scratch_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "edge-api-degraded-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-async fn start(config: Config) -> String {
-    let router = app(config).await.expect("the app starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, router, std::future::pending()));
-    format!("http://{address}")
-}
-
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Reply {
-    let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
-}
+use support::{JSON_API, Reply, eventually, scratch_dir, send, start};
 
 async fn get(http: &reqwest::Client, url: &str) -> Reply {
     send(http.get(url)).await
-}
-
-/// Polls `check` until it holds, failing after `limit`.
-async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A loopback TCP relay to a real server that the test can cut and restore: while cut, its
@@ -74,6 +30,9 @@ struct Cut {
     port: u16,
     target: String,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Connections accepted on the relay's port, in any mode: each is one attempt of the
+    /// API to reach the server.
+    accepted: Arc<AtomicU64>,
 }
 
 impl Cut {
@@ -83,6 +42,7 @@ impl Cut {
             port: reel_testkit::free_port().unwrap(),
             target: target.to_owned(),
             task: None,
+            accepted: Arc::default(),
         }
     }
 
@@ -90,15 +50,25 @@ impl Cut {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn restore(&mut self) {
-        assert!(self.task.is_none(), "already relaying");
+    fn listen(&self) -> tokio::net::TcpListener {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_reuseaddr(true).unwrap();
         socket
             .bind(std::net::SocketAddr::from(([127, 0, 0, 1], self.port)))
             .unwrap();
-        let listener = socket.listen(128).unwrap();
+        socket.listen(128).unwrap()
+    }
+
+    /// Connections the relay's port has accepted so far.
+    fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    async fn restore(&mut self) {
+        self.cut().await;
+        let listener = self.listen();
         let target = self.target.clone();
+        let accepted = Arc::clone(&self.accepted);
         self.task = Some(tokio::spawn(async move {
             // Dropped with the task: every relayed connection ends with it.
             let mut connections = tokio::task::JoinSet::new();
@@ -106,6 +76,7 @@ impl Cut {
                 let Ok((mut client, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let target = target.clone();
                 connections.spawn(async move {
                     if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
@@ -113,6 +84,24 @@ impl Cut {
                     }
                 });
                 while connections.try_join_next().is_some() {}
+            }
+        }));
+    }
+
+    /// The server hangs, like a stopped (SIGSTOP) process or a black-holed host: every relayed
+    /// connection is closed, and new ones are accepted (and counted) but never answered.
+    async fn freeze(&mut self) {
+        self.cut().await;
+        let listener = self.listen();
+        let accepted = Arc::clone(&self.accepted);
+        self.task = Some(tokio::spawn(async move {
+            // Held open without a word until the task is dropped.
+            let mut held = Vec::new();
+            loop {
+                if let Ok((client, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    held.push(client);
+                }
             }
         }));
     }
@@ -150,7 +139,7 @@ async fn a_dead_redis_does_not_stop_a_degraded_start_and_limits_return_with_it()
         redis_url: Some(redis.url()),
         quota: "3/min burst 3".parse().unwrap(),
         start_degraded: true,
-        data_dir: scratch_dir(),
+        data_dir: scratch_dir("degraded"),
         ..Config::default()
     })
     .await;
@@ -185,7 +174,7 @@ async fn a_dead_search_server_does_not_stop_a_degraded_start_and_search_catches_
         search_url: Some(through(search.url(), &relay.host_port())),
         search_index: search.index("edge-assets"),
         start_degraded: true,
-        data_dir: scratch_dir(),
+        data_dir: scratch_dir("degraded"),
         ..Config::default()
     })
     .await;
@@ -219,7 +208,7 @@ async fn a_dead_search_server_does_not_stop_a_degraded_start_and_search_catches_
     assert_eq!(health.body["down"], json!(["search"]), "{}", health.body);
 
     // The server returns: the index is built and holds the write made meanwhile.
-    relay.restore();
+    relay.restore().await;
     eventually(
         Duration::from_secs(30),
         "the write made while search was down is found",
@@ -237,7 +226,7 @@ async fn a_dead_search_server_does_not_stop_a_degraded_start_and_search_catches_
     let reply = get(&http, &format!("{base}/v2/search?q=zebra")).await;
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert!(reply.headers.contains_key("retry-after"));
-    relay.restore();
+    relay.restore().await;
     eventually(
         Duration::from_secs(30),
         "search answers again",
@@ -255,10 +244,10 @@ async fn a_dead_search_server_does_not_stop_a_degraded_start_and_search_catches_
 async fn with_postgres_down_every_request_is_a_503_and_the_api_recovers_by_itself() {
     let postgres = Postgres::start().unwrap();
     let mut relay = Cut::new(&target_of(postgres.url()));
-    relay.restore();
+    relay.restore().await;
     let base = start(Config {
         database_url: Some(through(postgres.url(), &relay.host_port())),
-        data_dir: scratch_dir(),
+        data_dir: scratch_dir("degraded"),
         ..Config::default()
     })
     .await;
@@ -285,11 +274,100 @@ async fn with_postgres_down_every_request_is_a_503_and_the_api_recovers_by_itsel
     assert_eq!(health.status, 503, "{}", health.body);
     assert_eq!(health.body["down"], json!(["database"]), "{}", health.body);
 
-    relay.restore();
+    relay.restore().await;
     eventually(Duration::from_secs(20), "reads work again", async || {
         get(&http, &format!("{base}/v2/assets/1")).await.status == 200
     })
     .await;
+    let health = get(&http, &format!("{base}/healthz")).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+}
+
+/// The database circuit breaker as `/healthz` reports it: state, probes sent, calls refused.
+async fn database_breaker(http: &reqwest::Client, base: &str) -> (String, u64, u64) {
+    let health = get(http, &format!("{base}/healthz")).await;
+    let breaker = &health.body["backends"]["database"]["breaker"];
+    (
+        breaker["state"].as_str().unwrap_or("none").to_owned(),
+        breaker["probes"].as_u64().unwrap_or(0),
+        breaker["rejected"].as_u64().unwrap_or(0),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_hanging_the_breaker_answers_503_without_asking_the_pool_and_recovers() {
+    let postgres = Postgres::start().unwrap();
+    let mut relay = Cut::new(&target_of(postgres.url()));
+    relay.restore().await;
+    let base = start(Config {
+        database_url: Some(through(postgres.url(), &relay.host_port())),
+        data_dir: scratch_dir("degraded"),
+        ..Config::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    assert_eq!(get(&http, &format!("{base}/v2/assets/1")).await.status, 200);
+    assert_eq!(database_breaker(&http, &base).await.0, "closed");
+
+    // PostgreSQL hangs: requests wait out the pool's acquire timeout and get a 503, until
+    // consecutive failures open the breaker (a bounded number of requests, not a time).
+    relay.freeze().await;
+    for _ in 0..10 {
+        let reply = get(&http, &format!("{base}/v2/owners/1")).await;
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        if database_breaker(&http, &base).await.0 == "open" {
+            break;
+        }
+    }
+
+    // Now requests are answered without reaching the pool: no connection attempt reaches the
+    // server but the breaker's own probes (one at a time, each at most one connection).
+    const REQUESTS: u64 = 40;
+    let (_, probes_before, rejected_before) = database_breaker(&http, &base).await;
+    let attempts_before = relay.accepted();
+    for path in [
+        "/v2/assets/1",
+        "/v2/assets",
+        "/v2/owners/1",
+        "/v2/assets/2/owner",
+    ]
+    .iter()
+    .cycle()
+    .take(REQUESTS as usize)
+    {
+        let reply = get(&http, &format!("{base}{path}")).await;
+        assert_eq!(reply.status, 503, "{path}: {}", reply.body);
+        assert_eq!(reply.headers["content-type"], JSON_API, "{path}");
+        assert!(reply.headers.contains_key("retry-after"), "{path}");
+        assert_eq!(
+            reply.body["errors"][0]["title"], "Database unavailable",
+            "{path}"
+        );
+    }
+    let attempts = relay.accepted() - attempts_before;
+    let (state, probes_after, rejected_after) = database_breaker(&http, &base).await;
+    let probes = probes_after - probes_before;
+    assert!(
+        attempts <= probes,
+        "{attempts} of {REQUESTS} requests reached the database, the breaker sent {probes} probes"
+    );
+    assert!(
+        rejected_after - rejected_before + probes >= REQUESTS,
+        "the breaker refused {} of {REQUESTS} requests and probed {probes} times",
+        rejected_after - rejected_before
+    );
+    assert_ne!(state, "closed");
+    let health = get(&http, &format!("{base}/healthz")).await;
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_eq!(health.body["down"], json!(["database"]), "{}", health.body);
+
+    // PostgreSQL answers again: a probe closes the breaker by itself.
+    relay.restore().await;
+    eventually(Duration::from_secs(20), "reads work again", async || {
+        get(&http, &format!("{base}/v2/assets/1")).await.status == 200
+    })
+    .await;
+    assert_eq!(database_breaker(&http, &base).await.0, "closed");
     let health = get(&http, &format!("{base}/healthz")).await;
     assert_eq!(health.status, 200, "{}", health.body);
 }

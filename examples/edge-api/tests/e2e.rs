@@ -5,61 +5,19 @@
 // Test helpers (outside `#[test]` functions, which clippy.toml already covers) may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use example_edge_api::downloads::DEV_PUBLIC_KEY_FILE;
-use example_edge_api::{Config, app, serve};
+use example_edge_api::{Config, app};
 use reel_cloudfront::{HashAlgorithm, PublicKey, cloudfront_base64_decode};
 use reel_testkit::{Memcached, Postgres, Redis, Search};
 use serde_json::{Value, json};
 
-const JSON_API: &str = "application/vnd.api+json";
+mod support;
 
-fn scratch_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "edge-api-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// Builds the app and serves it on an ephemeral loopback port; returns its base URL.
-async fn start(config: Config) -> String {
-    let router = app(config).await.expect("the app starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, router, std::future::pending()));
-    format!("http://{address}")
-}
-
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Reply {
-    let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
+use support::{
+    Downloads, JSON_API, Reply, maxmind_config, maxmind_service, scratch_dir, send, start,
+};
 
 /// A GET as the client at `client` (a trusted loopback proxy forwards for it).
 async fn get(http: &reqwest::Client, url: &str, client: &str) -> Reply {
@@ -122,7 +80,7 @@ async fn full_stack_over_http() {
     let redis = Redis::start().unwrap();
     let postgres = Postgres::start().unwrap();
     let search = Search::start().unwrap();
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let config = Config {
         database_url: Some(postgres.url().to_owned()),
         redis_url: Some(redis.url()),
@@ -137,9 +95,25 @@ async fn full_stack_over_http() {
     let http = reqwest::Client::new();
     let london = "81.2.69.160";
 
+    reads_are_compound_sparse_cached_and_signed(&http, &base, london, &data_dir).await;
+    let new_id = writes_invalidate_the_cache_and_are_validated(&http, &base, london).await;
+    search_follows_the_writes(&http, &base, london, search.url(), &new_id).await;
+    health_and_quotas(&http, &base, london).await;
+
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// `full_stack_over_http`, reads: a compound document, sparse fieldsets, the cache, the
+/// signed download link.
+async fn reads_are_compound_sparse_cached_and_signed(
+    http: &reqwest::Client,
+    base: &str,
+    london: &str,
+    data_dir: &std::path::Path,
+) {
     // A compound, sorted, paginated collection.
     let list = get(
-        &http,
+        http,
         &format!("{base}/v2/assets?include=owner&sort=-sizeBytes&page%5Bsize%5D=3"),
         london,
     )
@@ -181,23 +155,23 @@ async fn full_stack_over_http() {
 
     // Sparse fieldsets and a spec error for an unknown sort field.
     let sparse = get(
-        &http,
+        http,
         &format!("{base}/v2/assets?fields%5Bassets%5D=title"),
         london,
     )
     .await;
     let attributes = sparse.body["data"][0]["attributes"].as_object().unwrap();
     assert_eq!(attributes.keys().collect::<Vec<_>>(), ["title"]);
-    let bad_sort = get(&http, &format!("{base}/v2/assets?sort=colour"), london).await;
+    let bad_sort = get(http, &format!("{base}/v2/assets?sort=colour"), london).await;
     assert_eq!(bad_sort.status, 400);
     assert_eq!(bad_sort.body["errors"][0]["source"]["parameter"], "sort");
     assert_eq!(bad_sort.body["meta"]["country"], json!("GB"));
 
     // A read is cached; the second one is a hit with the same document.
-    let first = get(&http, &format!("{base}/v2/assets/1"), london).await;
+    let first = get(http, &format!("{base}/v2/assets/1"), london).await;
     assert_eq!(first.status, 200);
     assert_eq!(first.header("x-cache"), Some("miss"));
-    let second = get(&http, &format!("{base}/v2/assets/1"), london).await;
+    let second = get(http, &format!("{base}/v2/assets/1"), london).await;
     assert_eq!(second.header("x-cache"), Some("hit"));
     assert_eq!(second.body["data"], first.body["data"]);
 
@@ -210,10 +184,18 @@ async fn full_stack_over_http() {
     assert!(verifies(download, &public), "{download}");
     let tampered = download.replace("/assets/1/", "/assets/2/");
     assert!(!verifies(&tampered, &public));
+}
 
+/// `full_stack_over_http`, writes: invalidation, validation errors, creation; returns the
+/// new asset's id.
+async fn writes_invalidate_the_cache_and_are_validated(
+    http: &reqwest::Client,
+    base: &str,
+    london: &str,
+) -> String {
     // A write invalidates the cache: the next read is a miss with the new value.
     let patched = write(
-        &http,
+        http,
         reqwest::Method::PATCH,
         &format!("{base}/v2/assets/1"),
         london,
@@ -221,7 +203,7 @@ async fn full_stack_over_http() {
     )
     .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
-    let after = get(&http, &format!("{base}/v2/assets/1"), london).await;
+    let after = get(http, &format!("{base}/v2/assets/1"), london).await;
     assert_eq!(after.header("x-cache"), Some("miss"));
     assert_eq!(
         after.body["data"]["attributes"]["title"],
@@ -231,7 +213,7 @@ async fn full_stack_over_http() {
 
     // Validation errors are JSON:API error objects pointing at the members.
     let invalid = write(
-        &http,
+        http,
         reqwest::Method::PATCH,
         &format!("{base}/v2/assets/1"),
         london,
@@ -246,7 +228,7 @@ async fn full_stack_over_http() {
 
     // Create.
     let created = write(
-        &http,
+        http,
         reqwest::Method::POST,
         &format!("{base}/v2/assets"),
         london,
@@ -262,7 +244,7 @@ async fn full_stack_over_http() {
         Some(format!("{base}/v2/assets/{new_id}").as_str())
     );
     let rejected = write(
-        &http,
+        http,
         reqwest::Method::POST,
         &format!("{base}/v2/assets"),
         london,
@@ -274,7 +256,7 @@ async fn full_stack_over_http() {
     assert_eq!(rejected.status, 422);
     assert_eq!(pointers(&rejected), ["/data/attributes/title"]);
     let unknown_owner = write(
-        &http,
+        http,
         reqwest::Method::POST,
         &format!("{base}/v2/assets"),
         london,
@@ -288,7 +270,7 @@ async fn full_stack_over_http() {
     assert_eq!(pointers(&unknown_owner), ["/data/relationships/owner/data"]);
     // PostgreSQL cannot store NUL in text: a 422 pointing at the title, not a 500.
     let nul = write(
-        &http,
+        http,
         reqwest::Method::POST,
         &format!("{base}/v2/assets"),
         london,
@@ -299,9 +281,20 @@ async fn full_stack_over_http() {
     .await;
     assert_eq!(nul.status, 422, "{}", nul.body);
     assert_eq!(pointers(&nul), ["/data/attributes/title"]);
+    new_id
+}
 
+/// `full_stack_over_http`, search: it sees the seeded data and the writes, and survives
+/// its index being deleted.
+async fn search_follows_the_writes(
+    http: &reqwest::Client,
+    base: &str,
+    london: &str,
+    search_url: &str,
+    new_id: &str,
+) {
     // Search sees the seeded data, the update and the new asset.
-    let found = get(&http, &format!("{base}/v2/search?q=lighthouse"), london).await;
+    let found = get(http, &format!("{base}/v2/search?q=lighthouse"), london).await;
     assert_eq!(found.status, 200, "{}", found.body);
     let ids: Vec<&str> = found.body["data"]
         .as_array()
@@ -309,34 +302,37 @@ async fn full_stack_over_http() {
         .iter()
         .filter_map(|r| r["id"].as_str())
         .collect();
-    assert_eq!(ids, [new_id.as_str()]);
-    let sunrise = get(&http, &format!("{base}/v2/search?q=sunrise"), london).await;
+    assert_eq!(ids, [new_id]);
+    let sunrise = get(http, &format!("{base}/v2/search?q=sunrise"), london).await;
     assert_eq!(sunrise.body["data"][0]["id"], "1");
     // Keyword search on `kind` ignores case.
-    let videos = get(&http, &format!("{base}/v2/search?q=VIDEO"), london).await;
+    let videos = get(http, &format!("{base}/v2/search?q=VIDEO"), london).await;
     assert_eq!(videos.status, 200, "{}", videos.body);
     assert_eq!(videos.body["meta"]["total"], json!(3), "{}", videos.body);
     // An index deleted behind the API's back is rebuilt by the next search.
     let target =
-        get(&http, &format!("{base}/healthz"), london).await.body["backends"]["search"]["target"]
+        get(http, &format!("{base}/healthz"), london).await.body["backends"]["search"]["target"]
             .as_str()
             .unwrap()
             .to_owned();
     let deleted = http
-        .delete(format!("{}/{target}", search.url()))
+        .delete(format!("{search_url}/{target}"))
         .send()
         .await
         .unwrap();
     assert!(deleted.status().is_success(), "{deleted:?}");
-    let again = get(&http, &format!("{base}/v2/search?q=lighthouse"), london).await;
+    let again = get(http, &format!("{base}/v2/search?q=lighthouse"), london).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["data"][0]["id"], json!(new_id));
-    let no_text = get(&http, &format!("{base}/v2/search"), london).await;
+    let no_text = get(http, &format!("{base}/v2/search"), london).await;
     assert_eq!(no_text.status, 400);
     assert_eq!(no_text.body["errors"][0]["source"]["parameter"], "q");
+}
 
+/// `full_stack_over_http`, `/healthz` and the rate limit.
+async fn health_and_quotas(http: &reqwest::Client, base: &str, london: &str) {
     // Health reports every backend.
-    let health = get(&http, &format!("{base}/healthz"), london).await;
+    let health = get(http, &format!("{base}/healthz"), london).await;
     assert_eq!(health.status, 200, "{}", health.body);
     let backends = &health.body["backends"];
     assert_eq!(backends["database"]["kind"], "postgres");
@@ -348,7 +344,7 @@ async fn full_stack_over_http() {
     // A client over its quota gets a JSON:API 429 with Retry-After; others do not.
     let mut limited = None;
     for _ in 0..40 {
-        let reply = get(&http, &format!("{base}/v2/assets/404404"), "203.0.113.50").await;
+        let reply = get(http, &format!("{base}/v2/assets/404404"), "203.0.113.50").await;
         if reply.status == 429 {
             limited = Some(reply);
             break;
@@ -358,15 +354,13 @@ async fn full_stack_over_http() {
     let limited = limited.expect("the quota (burst 20) runs out within 40 requests");
     assert_eq!(limited.body["errors"][0]["status"], "429");
     assert!(limited.header("retry-after").is_some());
-    let other = get(&http, &format!("{base}/v2/assets/1"), london).await;
+    let other = get(http, &format!("{base}/v2/assets/1"), london).await;
     assert_eq!(other.status, 200);
-
-    let _ = std::fs::remove_dir_all(&data_dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_config_serves_assets_from_sqlite() {
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let base = start(Config {
         data_dir: data_dir.clone(),
         ..Config::default()
@@ -445,7 +439,7 @@ async fn zero_config_serves_assets_from_sqlite() {
 /// 81.2.69.160 a GB one in the demo database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sent_forwarded_header_does_not_pick_the_country() {
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let base = start(Config {
         data_dir: data_dir.clone(),
         quota: "60/min burst 2".parse().unwrap(),
@@ -474,7 +468,7 @@ async fn a_client_sent_forwarded_header_does_not_pick_the_country() {
     let _ = std::fs::remove_dir_all(&data_dir);
 
     // Behind nginx setting X-Real-IP (REEL_CLIENT_IP=nginx-real-ip): that header only.
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let config = Config::from_lookup(|name| match name {
         "REEL_CLIENT_IP" => Some("nginx-real-ip".to_owned()),
         "REEL_TRUSTED_PROXIES" => Some("127.0.0.1, ::1".to_owned()),
@@ -498,7 +492,7 @@ async fn a_client_sent_forwarded_header_does_not_pick_the_country() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_in_memcached() {
     let memcached = Memcached::start().unwrap();
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let base = start(Config {
         memcache_servers: Some(memcached.host_port()),
         rate_limit_in_memcache: true,
@@ -526,75 +520,6 @@ async fn rate_limits_in_memcached() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
-/// What the loopback MaxMind download service answers.
-#[derive(Clone)]
-struct Downloads {
-    archive: Vec<u8>,
-    sha256: String,
-    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    requests: std::sync::Arc<AtomicU32>,
-}
-
-/// A loopback stand-in for `download.maxmind.com` (mock: the real service needs an account):
-/// Basic auth, `suffix=tar.gz` and `suffix=tar.gz.sha256`, or 500 while `failing`.
-async fn maxmind_service(downloads: Downloads) -> String {
-    use axum::extract::{RawQuery, State};
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::response::{IntoResponse, Response};
-
-    async fn download(
-        State(d): State<Downloads>,
-        headers: HeaderMap,
-        RawQuery(query): RawQuery,
-    ) -> Response {
-        d.requests.fetch_add(1, Ordering::SeqCst);
-        // base64("123456:test-license-key")
-        let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
-            == Some("Basic MTIzNDU2OnRlc3QtbGljZW5zZS1rZXk=");
-        if !authorized {
-            return StatusCode::UNAUTHORIZED.into_response();
-        }
-        if d.failing.load(Ordering::SeqCst) {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-        match query.as_deref() {
-            Some("suffix=tar.gz") => d.archive.clone().into_response(),
-            Some("suffix=tar.gz.sha256") => d.sha256.clone().into_response(),
-            _ => StatusCode::BAD_REQUEST.into_response(),
-        }
-    }
-    let router = axum::Router::new()
-        .route(
-            "/geoip/databases/GeoLite2-City/download",
-            axum::routing::get(download),
-        )
-        .with_state(downloads);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{address}")
-}
-
-/// A `GeoLite2-City_<date>.tar.gz` as MaxMind packs it, holding `mmdb`.
-fn maxmind_archive(mmdb: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, bytes) in [
-        ("GeoLite2-City_20261120/COPYRIGHT.txt", &b"test data"[..]),
-        ("GeoLite2-City_20261120/GeoLite2-City.mmdb", mmdb),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append_data(&mut header, path, bytes).unwrap();
-    }
-    let tar = builder.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
-}
-
 /// Polls `/healthz` until the geo database is loaded; returns its report.
 async fn loaded_geo(http: &reqwest::Client, base: &str) -> Value {
     for _ in 0..500 {
@@ -609,28 +534,13 @@ async fn loaded_geo(http: &reqwest::Client, base: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn geo_data_from_the_maxmind_download_service_survives_its_outage() {
-    use sha2::Digest;
     let mmdb = reel_geoip::testdata::CityDatabase::new().build().unwrap();
-    let archive = maxmind_archive(&mmdb);
-    let downloads = Downloads {
-        sha256: format!(
-            "{}  GeoLite2-City_20261120.tar.gz\n",
-            hex::encode(sha2::Sha256::digest(&archive))
-        ),
-        archive,
-        failing: Default::default(),
-        requests: Default::default(),
-    };
+    let downloads = Downloads::of(&mmdb);
     let service = maxmind_service(downloads.clone()).await;
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let config = || Config {
         data_dir: data_dir.clone(),
-        maxmind: Some(example_edge_api::MaxMind {
-            account_id: "123456".to_owned(),
-            license_key: reel_core::SecretSource::literal("test-license-key"),
-            edition: "GeoLite2-City".to_owned(),
-            base_url: Some(service.clone()),
-        }),
+        maxmind: Some(maxmind_config(&service)),
         ..Config::default()
     };
     let http = reqwest::Client::new();
@@ -675,7 +585,7 @@ async fn geo_data_from_the_maxmind_download_service_survives_its_outage() {
 async fn an_ejected_cache_node_makes_the_service_degraded() {
     let first = Memcached::start().unwrap();
     let mut second = Memcached::start().unwrap();
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let base = start(Config {
         memcache_servers: Some(format!("{},{}", first.host_port(), second.host_port())),
         data_dir: data_dir.clone(),
@@ -723,7 +633,7 @@ async fn an_unreachable_memcached_stops_start_up_unless_told_to_start_degraded()
         .local_addr()
         .unwrap()
         .to_string();
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let config = Config {
         memcache_servers: Some(dead.clone()),
         data_dir: data_dir.clone(),
@@ -753,7 +663,7 @@ async fn a_dead_redis_stops_start_up_naming_its_url() {
         .unwrap()
         .port();
     let url = format!("redis://127.0.0.1:{port}");
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let error = app(Config {
         redis_url: Some(url.clone()),
         data_dir: data_dir.clone(),
@@ -771,7 +681,7 @@ async fn a_dead_redis_stops_start_up_naming_its_url() {
 async fn a_missing_postgres_database_is_named_without_source_lines() {
     let postgres = Postgres::start().unwrap();
     let url = format!("{}_missing", postgres.url());
-    let data_dir = scratch_dir();
+    let data_dir = scratch_dir("test");
     let error = app(Config {
         database_url: Some(url),
         data_dir: data_dir.clone(),
