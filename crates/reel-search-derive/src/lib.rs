@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod dates;
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
@@ -73,6 +75,8 @@ struct FieldAttrs {
     serde_rename: Option<LitStr>,
     /// Where `#[serde(flatten)]` was seen.
     flatten: Option<Span>,
+    /// serde's `with = ".."` or `serialize_with = ".."`: the field is written by that code.
+    serde_with: Option<LitStr>,
 }
 
 /// serde's `rename_all` rules the derive applies to field names.
@@ -262,6 +266,8 @@ fn parse_field(field: &syn::Field) -> syn::Result<FieldAttrs> {
                     out.skip = true;
                 } else if meta.path.is_ident("flatten") {
                     out.flatten = Some(meta.path.span());
+                } else if meta.path.is_ident("with") || meta.path.is_ident("serialize_with") {
+                    out.serde_with = Some(meta.value()?.parse()?);
                 } else if meta.input.peek(syn::Token![=]) {
                     let _: Expr = meta.value()?.parse()?;
                 } else if meta.input.peek(syn::token::Paren) {
@@ -493,6 +499,13 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
         let ty = &field.ty;
         let elem = element_type(ty);
+        let explicit = attrs.keyword
+            || attrs.ty.is_some()
+            || attrs.mapping.is_some()
+            || attrs.object
+            || attrs.nested;
+        dates::check_time_type(elem, attrs.serde_with.is_some() || attrs.mapping.is_some())?;
+        let with_mapping = dates::serde_with_mapping(attrs.serde_with.as_ref(), explicit)?;
         if (attrs.object || attrs.nested)
             && let Type::Path(path) = elem
             && path.qself.is_none()
@@ -523,6 +536,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 );
                 m
             })
+        } else if let Some((json, _)) = &with_mapping {
+            quote!(#krate::__private::parse_object(#json))
         } else if attrs.keyword {
             quote!(#krate::__private::type_only("keyword"))
         } else if let Some(ty_lit) = &attrs.ty {
@@ -570,7 +585,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         } else {
             // With an explicit type the Rust type need not implement `FieldMapping` (an enum
             // stored as a keyword): the path is typed by the element type itself.
-            let scalar = if attrs.keyword || attrs.ty.is_some() || attrs.mapping.is_some() {
+            let scalar = if let Some((_, scalar)) = &with_mapping {
+                quote!(#scalar)
+            } else if attrs.keyword || attrs.ty.is_some() || attrs.mapping.is_some() {
                 quote!(#elem)
             } else {
                 quote!(<#ty as #krate::FieldMapping>::Scalar)
