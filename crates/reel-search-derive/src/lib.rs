@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod dates;
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
@@ -73,6 +75,8 @@ struct FieldAttrs {
     serde_rename: Option<LitStr>,
     /// Where `#[serde(flatten)]` was seen.
     flatten: Option<Span>,
+    /// serde's `with = ".."` or `serialize_with = ".."`: the field is written by that code.
+    serde_with: Option<LitStr>,
 }
 
 /// serde's `rename_all` rules the derive applies to field names.
@@ -262,6 +266,8 @@ fn parse_field(field: &syn::Field) -> syn::Result<FieldAttrs> {
                     out.skip = true;
                 } else if meta.path.is_ident("flatten") {
                     out.flatten = Some(meta.path.span());
+                } else if meta.path.is_ident("with") || meta.path.is_ident("serialize_with") {
+                    out.serde_with = Some(meta.value()?.parse()?);
                 } else if meta.input.peek(syn::Token![=]) {
                     let _: Expr = meta.value()?.parse()?;
                 } else if meta.input.peek(syn::token::Paren) {
@@ -466,9 +472,15 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             Some(lit) => lit.value(),
             None => rename(raw_ident, container.rename_all.as_deref()),
         };
-        check_field(name, field, &attrs, &json_name)?;
-        properties.push(property(field, &attrs, &json_name));
-        path_methods.extend(field_paths(field, ident, &attrs, &json_name));
+        let with_mapping = check_field(name, field, &attrs, &json_name)?;
+        properties.push(property(field, &attrs, &json_name, with_mapping.as_ref()));
+        path_methods.extend(field_paths(
+            field,
+            ident,
+            &attrs,
+            &json_name,
+            with_mapping.as_ref(),
+        ));
     }
 
     let fields_struct = fields_struct(input, &path_methods);
@@ -501,7 +513,7 @@ fn check_field(
     field: &syn::Field,
     attrs: &FieldAttrs,
     json_name: &str,
-) -> syn::Result<()> {
+) -> syn::Result<Option<dates::WithMapping>> {
     if let Some(lit) = &attrs.rename
         && lit.value() != json_name
     {
@@ -525,6 +537,13 @@ fn check_field(
         ));
     }
     let elem = element_type(&field.ty);
+    let explicit = attrs.keyword
+        || attrs.ty.is_some()
+        || attrs.mapping.is_some()
+        || attrs.object
+        || attrs.nested;
+    dates::check_time_type(elem, attrs.serde_with.is_some() || attrs.mapping.is_some())?;
+    let with_mapping = dates::serde_with_mapping(attrs.serde_with.as_ref(), explicit)?;
     if (attrs.object || attrs.nested)
         && let Type::Path(path) = elem
         && path.qself.is_none()
@@ -541,11 +560,16 @@ fn check_field(
              `#[search(mapping = \"..\")]` of bounded depth",
         ));
     }
-    Ok(())
+    Ok(with_mapping)
 }
 
 /// The statement of `properties()` inserting one field's mapping.
-fn property(field: &syn::Field, attrs: &FieldAttrs, json_name: &str) -> TokenStream2 {
+fn property(
+    field: &syn::Field,
+    attrs: &FieldAttrs,
+    json_name: &str,
+    with_mapping: Option<&dates::WithMapping>,
+) -> TokenStream2 {
     let krate = quote!(::reel_search);
     let ty = &field.ty;
     let elem = element_type(ty);
@@ -562,6 +586,8 @@ fn property(field: &syn::Field, attrs: &FieldAttrs, json_name: &str) -> TokenStr
             );
             m
         })
+    } else if let Some((json, _)) = with_mapping {
+        quote!(#krate::__private::parse_object(#json))
     } else if attrs.keyword {
         quote!(#krate::__private::type_only("keyword"))
     } else if let Some(ty_lit) = &attrs.ty {
@@ -603,6 +629,7 @@ fn field_paths(
     ident: &syn::Ident,
     attrs: &FieldAttrs,
     json_name: &str,
+    with_mapping: Option<&dates::WithMapping>,
 ) -> Vec<TokenStream2> {
     let krate = quote!(::reel_search);
     let ty = &field.ty;
@@ -620,7 +647,9 @@ fn field_paths(
     }
     // With an explicit type the Rust type need not implement `FieldMapping` (an enum
     // stored as a keyword): the path is typed by the element type itself.
-    let scalar = if attrs.keyword || attrs.ty.is_some() || attrs.mapping.is_some() {
+    let scalar = if let Some((_, scalar)) = with_mapping {
+        quote!(#scalar)
+    } else if attrs.keyword || attrs.ty.is_some() || attrs.mapping.is_some() {
         quote!(#elem)
     } else {
         quote!(<#ty as #krate::FieldMapping>::Scalar)

@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no default search mapping",
     label = "no `FieldMapping` for `{Self}`",
-    note = "choose the field's type with `#[search(keyword)]`, `#[search(type = \"..\")]` or `#[search(mapping = \"..\")]`, or implement `reel_search::FieldMapping` for it"
+    note = "choose the field's type with `#[search(keyword)]`, `#[search(type = \"..\")]` or `#[search(mapping = \"..\")]`, or implement `reel_search::FieldMapping` for it",
+    note = "a `time` date-time is mapped through how serde writes it: `#[serde(with = \"time::serde::rfc3339\")]` (or `time::serde::timestamp`)"
 )]
 pub trait FieldMapping {
     /// The value type of a single element (`Option<T>` and `Vec<T>` map to `T`'s scalar), used
@@ -162,28 +163,9 @@ mod chrono_impls {
     }
 }
 
-#[cfg(feature = "time")]
-mod time_impls {
-    use super::*;
-    impl FieldMapping for time::OffsetDateTime {
-        type Scalar = time::OffsetDateTime;
-        fn field_mapping() -> Value {
-            json!({"type": "date"})
-        }
-    }
-    impl FieldMapping for time::PrimitiveDateTime {
-        type Scalar = time::PrimitiveDateTime;
-        fn field_mapping() -> Value {
-            json!({"type": "date"})
-        }
-    }
-    impl FieldMapping for time::Date {
-        type Scalar = time::Date;
-        fn field_mapping() -> Value {
-            json!({"type": "date", "format": "strict_date"})
-        }
-    }
-}
+// `time` types have no `FieldMapping`: serde writes them as integer tuples (or, with time's
+// `serde-human-readable` feature, strings no engine parses as dates), so `#[derive(Document)]`
+// asks for `#[serde(with = "time::serde::rfc3339")]` (or `timestamp`) and maps that.
 
 #[cfg(feature = "uuid")]
 impl FieldMapping for uuid::Uuid {

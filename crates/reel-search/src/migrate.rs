@@ -266,13 +266,9 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
     /// The fingerprint stored in the live index's `_meta`.
     pub async fn live_fingerprint(&self) -> Result<Option<String>, Error> {
         match self.current_index().await? {
-            Some(index) => self.fingerprint_of(&index).await,
+            Some(index) => Ok(self.meta_of(&index).await?.0),
             None => Ok(None),
         }
-    }
-
-    async fn fingerprint_of(&self, index: &str) -> Result<Option<String>, Error> {
-        Ok(self.meta_of(index).await?.0)
     }
 
     /// The fingerprint and schema version in `index`'s `_meta`.
@@ -916,18 +912,22 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         Ok(response)
     }
 
-    /// Deletes `id` from every write target; during a migration (by any instance) the delete
-    /// is also recorded as a tombstone and re-applied to the new index after its backfill.
+    /// Deletes `id` through the write alias, never by index name (a delete that reaches the
+    /// node after a swap lands in the live index; deletes never create an index); during a
+    /// migration also through the new index's alias, with a tombstone re-applied after the
+    /// backfill. Returns whether a document was deleted.
     pub async fn delete(&self, id: &str) -> Result<bool, Error> {
-        let targets = self.write_targets().await?;
-        if targets.len() > 1 {
+        let migrating = self.migrating().await?;
+        if migrating {
             lease::record_tombstone(&self.repo, self.alias(), id).await?;
         }
-        let mut any = false;
-        for target in targets {
-            any |= self.repo.delete(&target, id).await?;
-        }
-        Ok(any)
+        let deleted = self.repo.delete(&self.write_alias(), id).await?;
+        // Not in the new index: not copied yet, or the migration ended and the write alias
+        // now holds the new live index, so the delete is repeated there.
+        Ok(deleted
+            | (migrating
+                && (self.repo.delete(&self.next_alias(), id).await?
+                    || self.repo.delete(&self.write_alias(), id).await?)))
     }
 }
 

@@ -1098,9 +1098,9 @@ impl Repo {
             }
             match delays.next() {
                 Some(delay) => {
-                    self.counters
-                        .retries
-                        .fetch_add(retry.len() as u64, Ordering::Relaxed);
+                    self.metrics.retry("bulk");
+                    let n = retry.len() as u64;
+                    self.counters.retries.fetch_add(n, Ordering::Relaxed);
                     tracing::debug!(items = retry.len(), "resending throttled bulk items");
                     tokio::time::sleep(delay).await;
                     pending = retry;

@@ -5,63 +5,24 @@
 mod common;
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/migration.rs"]
+mod migration;
 
 use std::time::Duration;
 
 use common::{Asset, asset};
-use futures::StreamExt;
+use migration::{
+    all, behind_proxy, changed, channel, lease_held, slow, v1, v2, wait_for_dual_writes,
+};
 use reel_search::{Document, IndexDefinition, Outcome, VersionedIndex};
 use serde_json::json;
-
-type Source = futures::stream::BoxStream<'static, Result<Asset, std::io::Error>>;
-
-fn all(range: std::ops::Range<usize>) -> Source {
-    futures::stream::iter(range.map(|i| Ok(asset(i)))).boxed()
-}
-
-/// A source fed by the test through a channel.
-fn channel() -> (tokio::sync::mpsc::Sender<Asset>, Source) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Asset>(4);
-    let stream =
-        futures::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|a| (Ok(a), rx)) },
-        )
-        .boxed();
-    (tx, stream)
-}
-
-/// The same document type with a changed mapping (a new field), so the fingerprint differs.
-fn changed(alias: &str) -> IndexDefinition {
-    let def = Asset::definition();
-    let mut mappings = def.mappings().clone();
-    mappings["properties"]
-        .as_object_mut()
-        .unwrap()
-        .insert("rating".into(), json!({"type": "float"}));
-    IndexDefinition::new(alias, json!(def.settings()), json!(mappings))
-}
-
-async fn wait_for_dual_writes(index: &VersionedIndex<Asset>) {
-    for _ in 0..500 {
-        if index.write_targets().await.unwrap().len() == 2 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the migration never added the new index to the write alias");
-}
 
 #[tokio::test]
 async fn ensure_current_creates_then_skips_then_migrates_on_change() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("assets");
-    let v = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    )
-    .backfill(7, 2);
+    let v = v1(&repo, &alias).backfill(7, 2);
 
     let first = v.ensure_current(all(0..20)).await.unwrap();
     let Outcome::Migrated {
@@ -84,7 +45,7 @@ async fn ensure_current_creates_then_skips_then_migrates_on_change() {
     let again = v.ensure_current(all(0..20)).await.unwrap();
     assert_eq!(again, Outcome::UpToDate { index: to.clone() });
 
-    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(7, 2);
+    let v2 = v2(&repo, &alias).backfill(7, 2);
     let migrated = v2.ensure_current(all(0..25)).await.unwrap();
     let Outcome::Migrated {
         from,
@@ -124,13 +85,10 @@ async fn writes_during_the_backfill_end_up_in_the_new_index() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("live");
-    let v1 = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    );
+    let v1 = v1(&repo, &alias);
     v1.ensure_current(all(0..30)).await.unwrap();
 
-    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(5, 1);
+    let v2 = v2(&repo, &alias).backfill(5, 1);
     let (tx, source) = channel();
     let migration = tokio::spawn({
         let v2 = v2.clone();
@@ -191,14 +149,11 @@ async fn a_migration_killed_halfway_leaves_reads_on_the_old_index_and_can_be_rer
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("crash");
-    let v1 = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    );
+    let v1 = v1(&repo, &alias);
     v1.ensure_current(all(0..10)).await.unwrap();
     let old = format!("{alias}_v1");
 
-    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(2, 1);
+    let v2 = v2(&repo, &alias).backfill(2, 1);
     let (tx, source) = channel();
     let migration = tokio::spawn({
         let v2 = v2.clone();
@@ -243,37 +198,17 @@ async fn a_migration_killed_halfway_leaves_reads_on_the_old_index_and_can_be_rer
 }
 
 /// A source that yields `range` slowly, so concurrent migrations overlap.
-fn slow(range: std::ops::Range<usize>) -> Source {
-    futures::stream::iter(range)
-        .then(|i| async move {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            Ok(asset(i))
-        })
-        .boxed()
-}
-
-/// Whether the migration lease of `alias` is held.
-async fn lease_held(repo: &reel_search::Repo, alias: &str) -> bool {
-    repo.get::<serde_json::Value>(&format!("{alias}_migration"), "lease")
-        .await
-        .unwrap()
-        .is_some()
-}
-
 #[tokio::test]
 async fn instances_starting_together_migrate_once() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("rolling");
-    VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
-        .ensure_current(all(0..10))
-        .await
-        .unwrap();
+    v1(&repo, &alias).ensure_current(all(0..10)).await.unwrap();
 
     // A rolling deploy: four instances of the new version start at once, each with its own
     // VersionedIndex (nothing shared but the server).
     let runs = (0..4).map(|_| {
-        let v = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias))
+        let v = v2(&repo, &alias)
             .backfill(4, 1)
             .lease_ttl(Duration::from_secs(5));
         tokio::spawn(async move { v.ensure_current(slow(0..40)).await })
@@ -318,10 +253,7 @@ async fn a_lease_whose_holder_died_is_taken_over_after_its_ttl() {
     let repo = common::repo(&server);
     let alias = server.index("orphan");
     let ttl = Duration::from_secs(2);
-    VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
-        .ensure_current(all(0..5))
-        .await
-        .unwrap();
+    v1(&repo, &alias).ensure_current(all(0..5)).await.unwrap();
     // A process that took the lease and died: nobody renews it.
     repo.index_json(
         &format!("{alias}_migration"),
@@ -332,7 +264,7 @@ async fn a_lease_whose_holder_died_is_taken_over_after_its_ttl() {
     .unwrap();
     assert!(lease_held(&repo, &alias).await);
 
-    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).lease_ttl(ttl);
+    let v2 = v2(&repo, &alias).lease_ttl(ttl);
     let started = std::time::Instant::now();
     let outcome = v2.ensure_current(all(0..6)).await.unwrap();
     // Taken over only after a whole TTL without a change (a lower bound, never flaky).
@@ -350,10 +282,7 @@ async fn a_lease_that_is_renewed_is_waited_for_not_taken_over() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("busy");
-    VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
-        .ensure_current(all(0..5))
-        .await
-        .unwrap();
+    v1(&repo, &alias).ensure_current(all(0..5)).await.unwrap();
     let state = format!("{alias}_migration");
     repo.index_json(
         &state,
@@ -383,8 +312,7 @@ async fn a_lease_that_is_renewed_is_waited_for_not_taken_over() {
         }
     });
 
-    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias))
-        .lease_ttl(Duration::from_secs(1));
+    let v2 = v2(&repo, &alias).lease_ttl(Duration::from_secs(1));
     let outcome = v2.ensure_current(all(0..7)).await.unwrap();
     assert!(
         released.load(std::sync::atomic::Ordering::SeqCst),
@@ -401,14 +329,10 @@ async fn deletes_through_another_instance_during_the_backfill_stay_deleted() {
     let repo = common::repo(&server);
     let alias = server.index("tomb");
     // The instance still running the old version.
-    let old = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    );
+    let old = v1(&repo, &alias);
     old.ensure_current(all(0..20)).await.unwrap();
 
-    let new =
-        VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(3, 1);
+    let new = v2(&repo, &alias).backfill(3, 1);
     let (tx, source) = channel();
     let migration = tokio::spawn({
         let new = new.clone();
@@ -476,14 +400,11 @@ async fn a_holder_whose_lease_was_taken_over_stops_before_the_swap() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("usurped");
-    let v1 = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    );
+    let v1 = v1(&repo, &alias);
     v1.ensure_current(all(0..10)).await.unwrap();
     let old = format!("{alias}_v1");
 
-    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias))
+    let v2 = v2(&repo, &alias)
         .backfill(2, 1)
         .lease_ttl(Duration::from_millis(600));
     let (tx, source) = channel();
@@ -530,10 +451,7 @@ async fn the_alias_swap_fails_whole_when_the_old_index_lost_the_alias() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("cas");
-    let v = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    );
+    let v = v1(&repo, &alias);
     let (a, b, c) = (
         server.index("cas_a"),
         server.index("cas_b"),
@@ -565,13 +483,8 @@ async fn a_rolling_deploy_alternating_two_releases_migrates_exactly_once() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("rolling");
-    let old_release = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    )
-    .schema_version(1);
-    let new_release =
-        VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).schema_version(2);
+    let old_release = v1(&repo, &alias).schema_version(1);
+    let new_release = v2(&repo, &alias).schema_version(2);
     assert!(matches!(
         old_release.ensure_current(all(0..5)).await.unwrap(),
         Outcome::Migrated { from: None, .. }
@@ -628,10 +541,7 @@ async fn ensure_current_cleans_up_after_a_crashed_migration() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("crashed");
-    let v1 = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    );
+    let v1 = v1(&repo, &alias);
     v1.ensure_current(all(0..3)).await.unwrap();
     let old = format!("{alias}_v1");
     // What a migration leaves when its process dies mid-backfill (no lease left behind).
@@ -660,10 +570,7 @@ async fn a_closed_leftover_index_does_not_block_migrations() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("closed");
-    let v1 = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    );
+    let v1 = v1(&repo, &alias);
     v1.ensure_current(all(0..3)).await.unwrap();
     let leftover = format!("{alias}_v2");
     repo.create_index(&leftover, &changed(&alias))
@@ -680,7 +587,7 @@ async fn a_closed_leftover_index_does_not_block_migrations() {
         .unwrap();
     assert_eq!(closed.status_code().as_u16(), 200);
 
-    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias));
+    let v2 = v2(&repo, &alias);
     let outcome = v2.ensure_current(all(0..4)).await.unwrap();
     let Outcome::Migrated { to, .. } = outcome else {
         panic!("{outcome:?}")
@@ -690,31 +597,11 @@ async fn a_closed_leftover_index_does_not_block_migrations() {
     assert_eq!(repo.count(&alias, None).await.unwrap(), 4);
 }
 
-/// The holder of the lease behind a proxy that can lose or hold the node's answers.
-async fn behind_proxy(
-    server: &reel_testkit::Search,
-    name: &str,
-) -> (String, fault_proxy::FaultProxy, reel_search::Repo) {
-    let repo = common::repo(server);
-    let alias = server.index(name);
-    VersionedIndex::<Asset>::with_definition(repo.clone(), Asset::definition().with_name(&alias))
-        .ensure_current(all(0..4))
-        .await
-        .unwrap();
-    let proxy = fault_proxy::FaultProxy::start(server.url()).await;
-    let via_proxy = reel_search::Repo::connect(proxy.url()).unwrap();
-    (alias, proxy, via_proxy)
-}
-
-/// A renewal reaches the node but its answer is lost; the client resends it and the resent
-/// compare-and-set finds the version its first copy wrote. The lease document still names
-/// this holder, so the lease is still its own (the old code gave up: "lost the migration
-/// lease").
 #[tokio::test]
 async fn a_lease_renewal_whose_answer_was_lost_keeps_the_lease() {
     let server = common::search_server();
     let (alias, proxy, via_proxy) = behind_proxy(&server, "lostrenewal").await;
-    let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
+    let v2 = v2(&via_proxy, &alias)
         .backfill(2, 1)
         .lease_ttl(Duration::from_secs(3));
     let (tx, source) = channel();
@@ -758,8 +645,7 @@ async fn a_lease_create_whose_answer_was_lost_is_taken_at_once() {
         fault_proxy::Fault::LoseAnswer,
         1,
     );
-    let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
-        .lease_ttl(Duration::from_secs(3600));
+    let v2 = v2(&via_proxy, &alias).lease_ttl(Duration::from_secs(3600));
     let outcome = tokio::time::timeout(Duration::from_secs(120), v2.ensure_current(all(0..4)))
         .await
         .expect("still waiting for its own lease after 120 s")
@@ -779,9 +665,7 @@ async fn a_lease_renewal_answered_after_its_ttl_is_not_trusted() {
     let server = common::search_server();
     let (alias, proxy, via_proxy) = behind_proxy(&server, "slowrenewal").await;
     let ttl = Duration::from_secs(6);
-    let v2 = VersionedIndex::<Asset>::with_definition(via_proxy, changed(&alias))
-        .backfill(2, 1)
-        .lease_ttl(ttl);
+    let v2 = v2(&via_proxy, &alias).backfill(2, 1).lease_ttl(ttl);
     let (tx, source) = channel();
     let migration = tokio::spawn({
         let v2 = v2.clone();
@@ -836,8 +720,7 @@ async fn a_write_racing_the_swap_never_recreates_the_old_index() {
     let server = common::search_server();
     let (alias, proxy, via_proxy) = behind_proxy(&server, "zombie").await;
     let repo = common::repo(&server);
-    let writer =
-        VersionedIndex::<Asset>::with_definition(via_proxy, Asset::definition().with_name(&alias));
+    let writer = v1(&via_proxy, &alias);
     let release = std::sync::Arc::new(tokio::sync::Notify::new());
     let fired = proxy.script(
         "PUT",
@@ -854,7 +737,7 @@ async fn a_write_racing_the_swap_never_recreates_the_old_index() {
     // The writer has read where to write; its request is held on the way while a migration
     // swaps the aliases and deletes the old index.
     fired.notified().await;
-    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias));
+    let v2 = v2(&repo, &alias);
     v2.ensure_current(all(0..4)).await.unwrap();
     release.notify_one();
     write.await.unwrap().unwrap();
@@ -875,12 +758,9 @@ async fn bulk_updates_and_upserts_during_the_backfill_reach_the_new_index() {
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("dualbulk");
-    let v1 = VersionedIndex::<Asset>::with_definition(
-        repo.clone(),
-        Asset::definition().with_name(&alias),
-    );
+    let v1 = v1(&repo, &alias);
     v1.ensure_current(all(0..10)).await.unwrap();
-    let v2 = VersionedIndex::<Asset>::with_definition(repo.clone(), changed(&alias)).backfill(2, 1);
+    let v2 = v2(&repo, &alias).backfill(2, 1);
     let (tx, source) = channel();
     let migration = tokio::spawn({
         let v2 = v2.clone();

@@ -3,67 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+#[path = "support/canned_http.rs"]
+mod canned_http;
+
 use std::time::Duration;
+
+use canned_http::mock_server;
 
 use reel_core::Backoff;
 use reel_search::{AliasAction, BulkOp, Repo, Script};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-/// A mock server answering the n-th request with `answers[n]` (status, body); it records
-/// the request bodies.
-async fn mock_server(answers: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorded = seen.clone();
-    tokio::spawn(async move {
-        for (n, (status, body)) in answers.into_iter().cycle().enumerate().take(64) {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            // Read the head, then Content-Length bytes of body.
-            let (head_end, length) = loop {
-                let read = socket.read(&mut chunk).await.unwrap();
-                if read == 0 {
-                    break (buf.len(), 0);
-                }
-                buf.extend_from_slice(&chunk[..read]);
-                if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
-                    let length = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    break (pos + 4, length);
-                }
-            };
-            while buf.len() < head_end + length {
-                let read = socket.read(&mut chunk).await.unwrap();
-                if read == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..read]);
-            }
-            recorded
-                .lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&buf[head_end..]).into_owned());
-            let reply = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(reply.as_bytes()).await;
-            let _ = n;
-        }
-    });
-    (url, seen)
-}
 
 fn fast(retries: u32) -> Backoff {
     Backoff::new(Duration::from_millis(1), Duration::from_millis(5)).with_max_retries(retries)
