@@ -494,6 +494,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 fn document_body(&self) -> ::core::result::Result<#krate::__private::Value, #krate::__private::JsonError> {
                     #krate::__private::to_value(self)
                 }
+                fn write_document_body(&self, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), #krate::__private::JsonError> {
+                    #krate::__private::to_writer(out, self)
+                }
             }
         }
     });

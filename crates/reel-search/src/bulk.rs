@@ -1,9 +1,15 @@
 //! Bulk operations and their per-item results.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use elasticsearch::http::Method;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::{Error, Indexable};
+use crate::repo::{api_error, encode};
+use crate::{Error, Indexable, Repo};
 
 /// A Painless script for updates.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,6 +52,18 @@ pub enum BulkAction {
     Update,
     /// Delete.
     Delete,
+}
+
+impl BulkAction {
+    /// The action's name in a bulk request (`index`, `create`, `update`, `delete`).
+    fn name(self) -> &'static str {
+        match self {
+            Self::Index => "index",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
 }
 
 /// One operation of a bulk request.
@@ -173,13 +191,7 @@ impl BulkOp {
             meta.insert("version_type".into(), "external_gte".into());
         }
         let mut line = Map::new();
-        line.insert(
-            serde_json::to_value(self.action)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            Value::Object(meta),
-        );
+        line.insert(self.action.name().to_owned(), Value::Object(meta));
         Value::Object(line)
     }
     /// The source line, if the action has one.
@@ -188,13 +200,26 @@ impl BulkOp {
     }
     /// The operation as NDJSON (one or two lines, each ending in `\n`).
     pub fn to_ndjson(&self) -> Result<String, Error> {
-        let mut out = serde_json::to_string(&self.action_line())?;
-        out.push('\n');
+        let mut out = Vec::new();
+        self.write_ndjson(&mut out)?;
+        // serde_json writes UTF-8 only.
+        Ok(String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+    /// Appends the operation's NDJSON lines to `out`.
+    fn write_ndjson(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        write_action_line(
+            out,
+            self.action,
+            self.index.as_deref(),
+            self.id.as_deref(),
+            self.version,
+        )?;
         if let Some(body) = &self.body {
-            out.push_str(&serde_json::to_string(body)?);
-            out.push('\n');
+            serde_json::to_writer(&mut *out, body)?;
+            out.push(b'\n');
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -261,39 +286,253 @@ impl BulkResponse {
     }
 }
 
+/// Writes an action line (`{"index":{"_id":"1"}}` and a newline) without building a `Value`,
+/// its keys in the order of [`BulkOp::action_line`]'s map.
+fn write_action_line(
+    out: &mut Vec<u8>,
+    action: BulkAction,
+    index: Option<&str>,
+    id: Option<&str>,
+    version: Option<u64>,
+) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(action.name().as_bytes());
+    out.extend_from_slice(b"\":{");
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &[u8]| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        out.extend_from_slice(name);
+    };
+    if let Some(id) = id {
+        key(out, b"\"_id\":");
+        serde_json::to_writer(&mut *out, id)?;
+    }
+    if let Some(index) = index {
+        key(out, b"\"_index\":");
+        serde_json::to_writer(&mut *out, index)?;
+    }
+    if let Some(version) = version {
+        key(out, b"\"version\":");
+        serde_json::to_writer(&mut *out, &version)?;
+        key(out, b"\"version_type\":\"external_gte\"");
+    }
+    out.extend_from_slice(b"}}\n");
+    Ok(())
+}
+
+/// A `_bulk` body built in one buffer: the NDJSON lines of each operation back to back, and
+/// where each one starts, so that throttled operations can be resent alone.
+#[derive(Debug, Default)]
+pub(crate) struct NdjsonBody {
+    buf: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl NdjsonBody {
+    /// Operations in the body.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// NDJSON bytes in the body.
+    pub(crate) fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Where operation `i` ends.
+    fn end(&self, i: usize) -> usize {
+        self.starts.get(i + 1).copied().unwrap_or(self.buf.len())
+    }
+
+    /// Appends `op`; nothing is appended when it cannot be serialized.
+    pub(crate) fn push_op(&mut self, op: &BulkOp) -> Result<(), serde_json::Error> {
+        let start = self.buf.len();
+        let written = op.write_ndjson(&mut self.buf);
+        self.commit(start, written)
+    }
+
+    /// Appends an `index` or `create` of `doc` as `id`, its body serialized straight into the
+    /// buffer; nothing is appended when it cannot be serialized.
+    pub(crate) fn push_doc<D: Indexable + ?Sized>(
+        &mut self,
+        action: BulkAction,
+        id: &str,
+        doc: &D,
+    ) -> Result<(), serde_json::Error> {
+        let start = self.buf.len();
+        let written =
+            write_action_line(&mut self.buf, action, None, Some(id), None).and_then(|()| {
+                let body = self.buf.len();
+                doc.write_document_body(&mut self.buf)?;
+                // A hand-written body could span lines, which would corrupt the NDJSON stream.
+                if self.buf[body..].contains(&b'\n') {
+                    return Err(serde::ser::Error::custom(
+                        "the document body is not one line of JSON (write compact JSON)",
+                    ));
+                }
+                self.buf.push(b'\n');
+                Ok(())
+            });
+        self.commit(start, written)
+    }
+
+    fn commit(
+        &mut self,
+        start: usize,
+        written: Result<(), serde_json::Error>,
+    ) -> Result<(), serde_json::Error> {
+        match written {
+            Ok(()) => {
+                self.starts.push(start);
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the first `n` operations and keeps the others, and the buffer's capacity.
+    pub(crate) fn drain_front(&mut self, n: usize) {
+        if n >= self.len() {
+            self.buf.clear();
+            self.starts.clear();
+            return;
+        }
+        let cut = self.starts[n];
+        self.buf.copy_within(cut.., 0);
+        self.buf.truncate(self.buf.len() - cut);
+        self.starts.drain(..n);
+        for start in &mut self.starts {
+            *start -= cut;
+        }
+    }
+
+    /// The request body of the operations `pending` (ascending indices).
+    fn payload(&self, pending: &[usize]) -> Bytes {
+        let contiguous =
+            pending.first() == Some(&0) && pending.last().map(|&l| l + 1) == Some(pending.len());
+        if contiguous {
+            return Bytes::copy_from_slice(&self.buf[..self.end(pending.len() - 1)]);
+        }
+        let mut out = Vec::new();
+        for &i in pending {
+            out.extend_from_slice(&self.buf[self.starts[i]..self.end(i)]);
+        }
+        Bytes::from(out)
+    }
+}
+
+/// A `_bulk` answer; its items are decoded one by one, only when needed.
 #[derive(Deserialize)]
-pub(crate) struct RawBulkResponse {
+struct Answer<'a> {
     #[serde(default)]
-    pub(crate) took: u64,
-    pub(crate) items: Vec<Map<String, Value>>,
+    took: u64,
+    #[serde(default)]
+    errors: Option<bool>,
+    #[serde(borrow)]
+    items: Vec<&'a RawValue>,
+}
+
+/// A string borrowed from the answer when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<De: serde::Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
 }
 
 #[derive(Deserialize)]
-struct RawItem {
-    #[serde(rename = "_index", default)]
-    index: String,
-    #[serde(rename = "_id", default)]
-    id: Option<String>,
+#[serde(rename_all = "lowercase")]
+enum Entry<'a> {
+    Index(#[serde(borrow)] Answered<'a>),
+    Create(#[serde(borrow)] Answered<'a>),
+    Update(#[serde(borrow)] Answered<'a>),
+    Delete(#[serde(borrow)] Answered<'a>),
+}
+
+#[derive(Deserialize)]
+struct Answered<'a> {
+    #[serde(rename = "_index", borrow, default)]
+    index: Option<Text<'a>>,
+    #[serde(rename = "_id", borrow, default)]
+    id: Option<Text<'a>>,
     status: u16,
-    #[serde(default)]
-    result: Option<String>,
+    #[serde(borrow, default)]
+    result: Option<Text<'a>>,
     #[serde(default)]
     error: Option<Value>,
 }
 
-pub(crate) fn decode_item(raw: Map<String, Value>, op: &BulkOp) -> BulkItem {
-    let (action, body) = match raw.into_iter().next() {
-        Some((k, v)) => (k, v),
-        None => (String::new(), Value::Null),
-    };
-    let action = serde_json::from_value(Value::String(action)).unwrap_or(op.action);
-    match serde_json::from_value::<RawItem>(body) {
-        Ok(item) => BulkItem {
-            action,
-            index: item.index,
-            id: item.id.or_else(|| op.id.clone()).unwrap_or_default(),
+/// One bulk item as answered, its strings borrowed from the answer.
+#[derive(Debug)]
+pub(crate) struct ItemAnswer<'a> {
+    action: Option<BulkAction>,
+    index: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
+    /// The item's HTTP status (0 when it could not be decoded).
+    pub(crate) status: u16,
+    result: Option<Cow<'a, str>>,
+    /// Why it failed.
+    pub(crate) error: Option<ItemError>,
+}
+
+impl<'a> ItemAnswer<'a> {
+    /// A success known only from the answer's `errors: false`.
+    fn acknowledged() -> Self {
+        Self {
+            action: None,
+            index: None,
+            id: None,
+            status: 200,
+            result: None,
+            error: None,
+        }
+    }
+
+    fn parse(raw: &'a RawValue) -> Self {
+        let entry = match serde_json::from_str::<Entry<'a>>(raw.get()) {
+            Ok(entry) => entry,
+            Err(e) => {
+                return Self {
+                    error: Some(ItemError {
+                        kind: "reel_decode_error".into(),
+                        reason: format!("could not decode the bulk item: {e}"),
+                    }),
+                    status: 0,
+                    ..Self::acknowledged()
+                };
+            }
+        };
+        let (action, item) = match entry {
+            Entry::Index(item) => (BulkAction::Index, item),
+            Entry::Create(item) => (BulkAction::Create, item),
+            Entry::Update(item) => (BulkAction::Update, item),
+            Entry::Delete(item) => (BulkAction::Delete, item),
+        };
+        Self {
+            action: Some(action),
+            index: item.index.map(|t| t.0),
+            id: item.id.map(|t| t.0),
             status: item.status,
-            result: item.result,
+            result: item.result.map(|t| t.0),
             error: item.error.map(|e| match e {
                 Value::String(reason) => ItemError {
                     kind: String::new(),
@@ -304,17 +543,162 @@ pub(crate) fn decode_item(raw: Map<String, Value>, op: &BulkOp) -> BulkItem {
                     reason: "unparsable error".into(),
                 }),
             }),
-        },
-        Err(e) => BulkItem {
-            action,
-            index: op.index.clone().unwrap_or_default(),
-            id: op.id.clone().unwrap_or_default(),
-            status: 0,
-            result: None,
-            error: Some(ItemError {
-                kind: "reel_decode_error".into(),
-                reason: format!("could not decode the bulk item: {e}"),
-            }),
-        },
+        }
+    }
+
+    /// Whether the item succeeded (as [`BulkItem::is_ok`]).
+    pub(crate) fn is_ok(&self) -> bool {
+        self.error.is_none() && (self.status < 300 || self.status == 404)
+    }
+
+    fn is_retryable(&self) -> bool {
+        matches!(self.status, 429 | 502 | 503 | 504)
+    }
+
+    /// The `result` label of `reel_search_bulk_items_total`.
+    fn metric_label(&self) -> &'static str {
+        match (self.status, self.result.as_deref()) {
+            (409, _) => "conflict",
+            (_, _) if self.error.is_some() => "error",
+            (_, Some("created")) => "created",
+            (_, Some("deleted")) => "deleted",
+            (_, Some("not_found")) => "not_found",
+            (200..=299, _) => "updated",
+            _ => "error",
+        }
+    }
+
+    fn to_item(&self, op: &BulkOp) -> BulkItem {
+        let decoded = self.status != 0;
+        BulkItem {
+            action: self.action.unwrap_or(op.action),
+            index: match &self.index {
+                Some(index) => index.clone().into_owned(),
+                None if decoded => String::new(),
+                None => op.index.clone().unwrap_or_default(),
+            },
+            id: match &self.id {
+                Some(id) => id.clone().into_owned(),
+                None => op.id.clone().unwrap_or_default(),
+            },
+            status: self.status,
+            result: self.result.as_ref().map(|r| r.clone().into_owned()),
+            error: self.error.clone(),
+        }
+    }
+}
+
+impl Repo {
+    /// [`bulk`](Self::bulk) with URL parameters (`require_alias`).
+    pub(crate) async fn bulk_with(
+        &self,
+        index: &str,
+        ops: Vec<BulkOp>,
+        params: &[(&str, String)],
+    ) -> Result<BulkResponse, Error> {
+        let mut body = NdjsonBody::default();
+        for op in &ops {
+            body.push_op(op)?;
+        }
+        let mut items: Vec<Option<BulkItem>> = vec![None; ops.len()];
+        let took = self
+            .send_ndjson(index, params, &body, ops.len(), true, |i, answer| {
+                items[i] = Some(answer.to_item(&ops[i]));
+            })
+            .await?;
+        Ok(BulkResponse {
+            took,
+            items: items.into_iter().flatten().collect(),
+        })
+    }
+
+    /// Sends the first `count` operations of `body` to `index`'s `_bulk`, resends the items
+    /// answered 429/5xx (bounded by the backoff) and calls `on_item(i, answer)` once per
+    /// operation with its final answer. Unless `decode_all` (or the `metrics` feature, which
+    /// counts results), an answer with `errors: false` is not decoded item by item: each
+    /// operation is acknowledged. Returns the server's `took` of the last request.
+    pub(crate) async fn send_ndjson(
+        &self,
+        index: &str,
+        params: &[(&str, String)],
+        body: &NdjsonBody,
+        count: usize,
+        decode_all: bool,
+        mut on_item: impl FnMut(usize, &ItemAnswer<'_>),
+    ) -> Result<u64, Error> {
+        let op = format!("bulk into {index}");
+        let path = format!("/{}/_bulk", encode(index));
+        let mut pending: Vec<usize> = (0..count.min(body.len())).collect();
+        let mut delays = self.backoff.delays();
+        let (mut took, mut answered, mut failed, mut resent) = (0, 0u64, 0u64, 0u64);
+        while !pending.is_empty() {
+            let payload = body.payload(&pending);
+            let (status, bytes) = self
+                .send(&op, Method::Post, &path, params, Some(payload))
+                .await?;
+            if !(200..300).contains(&status) {
+                return Err(api_error(&op, status, &bytes));
+            }
+            let answer: Answer<'_> = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+                what: format!("the answer to {op}"),
+                reason: format!(
+                    "{e}: {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+                ),
+            })?;
+            if answer.items.len() != pending.len() {
+                return Err(Error::Decode {
+                    what: op,
+                    reason: format!(
+                        "{} items answered for {} operations",
+                        answer.items.len(),
+                        pending.len()
+                    ),
+                });
+            }
+            took = answer.took;
+            if answer.errors == Some(false) && !decode_all && !cfg!(feature = "metrics") {
+                let ack = ItemAnswer::acknowledged();
+                pending.iter().for_each(|&i| on_item(i, &ack));
+                answered += pending.len() as u64;
+                break;
+            }
+            let items: Vec<ItemAnswer<'_>> = answer
+                .items
+                .iter()
+                .map(|raw| ItemAnswer::parse(raw))
+                .collect();
+            let delay = match items.iter().any(ItemAnswer::is_retryable) {
+                true => delays.next(),
+                false => None,
+            };
+            let mut retry = Vec::new();
+            for (item, &i) in items.iter().zip(&pending) {
+                if delay.is_some() && item.is_retryable() {
+                    retry.push(i);
+                    continue;
+                }
+                self.metrics.bulk_item(item.metric_label(), 1);
+                answered += 1;
+                failed += u64::from(!item.is_ok());
+                on_item(i, item);
+            }
+            drop(items);
+            match delay {
+                Some(delay) if !retry.is_empty() => {
+                    self.metrics.retry("bulk");
+                    resent += retry.len() as u64;
+                    tracing::debug!(items = retry.len(), "resending throttled bulk items");
+                    tokio::time::sleep(delay).await;
+                    pending = retry;
+                }
+                _ => break,
+            }
+        }
+        self.count_bulk(answered, failed, resent);
+        if failed > 0 {
+            tracing::warn!(index, failed, "bulk items failed");
+        }
+        Ok(took)
     }
 }

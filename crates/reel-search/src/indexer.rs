@@ -8,7 +8,8 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
 use tokio::sync::watch;
 
-use crate::{BulkOp, Error, Indexable, Repo};
+use crate::bulk::NdjsonBody;
+use crate::{BulkAction, Error, Indexable, Repo};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type PreloadFn<D> =
@@ -286,34 +287,37 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
             })?,
             None => batch,
         };
+        let action = match self.create_only {
+            true => BulkAction::Create,
+            false => BulkAction::Index,
+        };
         let mut failed = Vec::new();
-        let mut chunk: Vec<BulkOp> = Vec::new();
-        let mut chunk_bytes = 0usize;
+        // Each document is serialized once, straight into the body; `ids[i]` is the id of the
+        // body's operation `i`.
+        let mut body = NdjsonBody::default();
+        let mut ids: Vec<String> = Vec::with_capacity(batch.len());
         for doc in &batch {
-            let op = match doc.document_body() {
-                Ok(body) if self.create_only => BulkOp::create(doc.document_id(), body),
-                Ok(body) => BulkOp::index(doc.document_id(), body),
-                Err(e) => {
-                    failed.push(FailedItem {
-                        id: doc.document_id(),
-                        status: 0,
-                        kind: "serialization".into(),
-                        reason: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            let size = op.to_ndjson().map(|s| s.len()).unwrap_or(0);
-            if !chunk.is_empty() && chunk_bytes + size > self.batch_bytes {
-                self.flush(std::mem::take(&mut chunk), &mut failed, shared)
-                    .await?;
-                chunk_bytes = 0;
+            let id = doc.document_id();
+            if let Err(e) = body.push_doc(action, &id, doc) {
+                failed.push(FailedItem {
+                    id,
+                    status: 0,
+                    kind: "serialization".into(),
+                    reason: e.to_string(),
+                });
+                continue;
             }
-            chunk_bytes += size;
-            chunk.push(op);
+            ids.push(id);
+            // Over the byte bound: send what came before this document.
+            if body.bytes() > self.batch_bytes && body.len() > 1 {
+                let sent = body.len() - 1;
+                self.flush(&body, &ids[..sent], &mut failed, shared).await?;
+                body.drain_front(sent);
+                ids.drain(..sent);
+            }
         }
-        if !chunk.is_empty() {
-            self.flush(chunk, &mut failed, shared).await?;
+        if !ids.is_empty() {
+            self.flush(&body, &ids, &mut failed, shared).await?;
         }
         let serialization_failures = failed.iter().filter(|f| f.status == 0).count() as u64;
         shared
@@ -322,35 +326,42 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
         Ok(failed)
     }
 
+    /// Sends the first `ids.len()` operations of `body`, in order.
     async fn flush(
         &self,
-        ops: Vec<BulkOp>,
+        body: &NdjsonBody,
+        ids: &[String],
         failed: &mut Vec<FailedItem>,
         shared: &Shared,
     ) -> Result<(), Error> {
-        let response = self.repo.bulk(&self.index, ops).await?;
+        let (mut ok, mut skipped, mut failures) = (0u64, 0u64, 0u64);
+        self.repo
+            .send_ndjson(&self.index, &[], body, ids.len(), false, |i, item| {
+                if item.is_ok() {
+                    ok += 1;
+                } else if self.create_only && item.status == 409 {
+                    skipped += 1;
+                } else {
+                    failures += 1;
+                    let (kind, reason) = item
+                        .error
+                        .as_ref()
+                        .map(|e| (e.kind.clone(), e.reason.clone()))
+                        .unwrap_or_default();
+                    failed.push(FailedItem {
+                        id: ids[i].clone(),
+                        status: item.status,
+                        kind,
+                        reason,
+                    });
+                }
+            })
+            .await?;
         shared.batches.fetch_add(1, Ordering::Relaxed);
-        let ok = response.succeeded() as u64;
         shared.indexed.fetch_add(ok, Ordering::Relaxed);
+        shared.skipped.fetch_add(skipped, Ordering::Relaxed);
+        shared.failed.fetch_add(failures, Ordering::Relaxed);
         shared.rows.add(ok);
-        for item in response.failed() {
-            if self.create_only && item.status == 409 {
-                shared.skipped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            let (kind, reason) = item
-                .error
-                .as_ref()
-                .map(|e| (e.kind.clone(), e.reason.clone()))
-                .unwrap_or_default();
-            failed.push(FailedItem {
-                id: item.id.clone(),
-                status: item.status,
-                kind,
-                reason,
-            });
-        }
         Ok(())
     }
 }

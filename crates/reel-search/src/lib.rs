@@ -54,7 +54,7 @@ pub use search::{
 
 #[doc(hidden)]
 pub mod __private {
-    pub use serde_json::{Error as JsonError, Map as JsonMap, Value, to_value};
+    pub use serde_json::{Error as JsonError, Map as JsonMap, Value, to_value, to_writer};
 
     /// The mapping object type used by generated code.
     pub type Map = serde_json::Map<String, Value>;

@@ -275,6 +275,13 @@ pub trait Indexable: Send + Sync {
     fn document_id(&self) -> String;
     /// The document `_source`.
     fn document_body(&self) -> Result<Value, serde_json::Error>;
+    /// Appends the document `_source` as compact JSON to `out` (the [`Indexer`](crate::Indexer)
+    /// writes it straight into its bulk body). The default serializes
+    /// [`document_body`](Self::document_body); `#[derive(Document)]` serializes the struct
+    /// itself, without building a `Value`. On error, `out` may hold a partial document.
+    fn write_document_body(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(out, &self.document_body()?)
+    }
 }
 
 /// An index's settings and mappings, with a fingerprint for change detection.

@@ -17,10 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
-use crate::bulk::{RawBulkResponse, decode_item};
 use crate::{
-    BulkItem, BulkOp, BulkResponse, Error, Hit, IndexDefinition, Indexable, Query, Script,
-    SearchRequest, SearchResponse,
+    BulkOp, BulkResponse, Error, Hit, IndexDefinition, Indexable, Query, Script, SearchRequest,
+    SearchResponse,
 };
 
 /// Whether a request may be sent again after an answer (or silence) that does not say whether
@@ -334,11 +333,11 @@ pub struct RepoStats {
 #[derive(Debug, Clone)]
 pub struct Repo {
     client: Elasticsearch,
-    backoff: Backoff,
+    pub(crate) backoff: Backoff,
     counters: Arc<Counters>,
     /// The node's host and port (spans' `server.address`/`server.port`), when known.
     server: Option<(Arc<str>, u16)>,
-    metrics: Arc<crate::metrics::RepoMetrics>,
+    pub(crate) metrics: Arc<crate::metrics::RepoMetrics>,
     breaker: Option<Arc<reel_core::breaker::CircuitBreaker>>,
 }
 
@@ -459,7 +458,7 @@ impl Repo {
     /// Sends one request and returns status and body. Idempotent requests (see
     /// [`is_idempotent`]) are retried on transport errors and 429/502/503/504; the others only
     /// when the server certainly did not apply them (429, 503, connection refused).
-    async fn send(
+    pub(crate) async fn send(
         &self,
         operation: &str,
         method: Method,
@@ -1044,95 +1043,12 @@ impl Repo {
         self.bulk_with(index, ops, &[]).await
     }
 
-    /// [`bulk`](Self::bulk) with URL parameters (`require_alias`).
-    pub(crate) async fn bulk_with(
-        &self,
-        index: &str,
-        ops: Vec<BulkOp>,
-        params: &[(&str, String)],
-    ) -> Result<BulkResponse, Error> {
-        let mut results: Vec<Option<BulkItem>> = vec![None; ops.len()];
-        let mut pending: Vec<usize> = (0..ops.len()).collect();
-        let mut delays = self.backoff.delays();
-        let mut took = 0;
-        while !pending.is_empty() {
-            let mut body = Vec::new();
-            for &i in &pending {
-                body.extend_from_slice(ops[i].to_ndjson()?.as_bytes());
-            }
-            let op = format!("bulk into {index}");
-            let (status, bytes) = self
-                .send(
-                    &op,
-                    Method::Post,
-                    &format!("/{}/_bulk", encode(index)),
-                    params,
-                    Some(Bytes::from(body)),
-                )
-                .await?;
-            if !(200..300).contains(&status) {
-                return Err(api_error(&op, status, &bytes));
-            }
-            let raw: RawBulkResponse = decode(&op, &bytes)?;
-            if raw.items.len() != pending.len() {
-                return Err(Error::Decode {
-                    what: op,
-                    reason: format!(
-                        "{} items answered for {} operations",
-                        raw.items.len(),
-                        pending.len()
-                    ),
-                });
-            }
-            took = raw.took;
-            let mut retry = Vec::new();
-            for (raw_item, &i) in raw.items.into_iter().zip(&pending) {
-                let item = decode_item(raw_item, &ops[i]);
-                if item.is_retryable() {
-                    retry.push(i);
-                }
-                results[i] = Some(item);
-            }
-            if retry.is_empty() {
-                break;
-            }
-            match delays.next() {
-                Some(delay) => {
-                    self.metrics.retry("bulk");
-                    let n = retry.len() as u64;
-                    self.counters.retries.fetch_add(n, Ordering::Relaxed);
-                    tracing::debug!(items = retry.len(), "resending throttled bulk items");
-                    tokio::time::sleep(delay).await;
-                    pending = retry;
-                }
-                None => break,
-            }
-        }
-        let items: Vec<BulkItem> = results.into_iter().flatten().collect();
-        for item in &items {
-            let result = match (item.status, item.result.as_deref()) {
-                (409, _) => "conflict",
-                (_, _) if item.error.is_some() => "error",
-                (_, Some("created")) => "created",
-                (_, Some("deleted")) => "deleted",
-                (_, Some("not_found")) => "not_found",
-                (200..=299, _) => "updated",
-                _ => "error",
-            };
-            self.metrics.bulk_item(result, 1);
-        }
-        let response = BulkResponse { took, items };
-        self.counters
-            .bulk_items
-            .fetch_add(response.items.len() as u64, Ordering::Relaxed);
-        let failed = response.failed().count() as u64;
-        if failed > 0 {
-            self.counters
-                .bulk_failed
-                .fetch_add(failed, Ordering::Relaxed);
-            tracing::warn!(index, failed, "bulk items failed");
-        }
-        Ok(response)
+    /// Counts bulk items answered for good, the failed ones and items resent (`bulk.rs`).
+    pub(crate) fn count_bulk(&self, items: u64, failed: u64, resent: u64) {
+        let counters = &self.counters;
+        counters.bulk_items.fetch_add(items, Ordering::Relaxed);
+        counters.bulk_failed.fetch_add(failed, Ordering::Relaxed);
+        counters.retries.fetch_add(resent, Ordering::Relaxed);
     }
 
     // ---- search ----

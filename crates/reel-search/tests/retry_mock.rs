@@ -162,3 +162,135 @@ async fn alias_update_with_errors_in_a_200_is_an_error() {
         "an alias update is not resent"
     );
 }
+
+/// A document for the indexer tests below.
+struct Doc(u32);
+
+impl reel_search::Indexable for Doc {
+    fn document_id(&self) -> String {
+        self.0.to_string()
+    }
+    fn document_body(&self) -> Result<serde_json::Value, serde_json::Error> {
+        Ok(json!({"n": self.0}))
+    }
+}
+
+fn docs(n: u32) -> impl futures::Stream<Item = Result<Doc, std::io::Error>> {
+    futures::stream::iter((1..=n).map(|i| Ok(Doc(i))))
+}
+
+#[tokio::test]
+async fn the_indexer_resends_only_throttled_documents_in_order() {
+    let first = json!({"took": 1, "errors": true, "items": [
+        {"index": {"_index": "x", "_id": "1", "status": 201, "result": "created"}},
+        {"index": {"_index": "x", "_id": "2", "status": 429,
+                   "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}},
+        {"index": {"_index": "x", "_id": "3", "status": 201, "result": "created"}},
+        {"index": {"_index": "x", "_id": "4", "status": 503,
+                   "error": {"type": "unavailable_shards_exception", "reason": "busy"}}},
+    ]});
+    let second = json!({"took": 1, "errors": false, "items": [
+        {"index": {"_index": "x", "_id": "2", "status": 201, "result": "created"}},
+        {"index": {"_index": "x", "_id": "4", "status": 201, "result": "created"}},
+    ]});
+    let (url, seen) = mock_server(vec![(200, first.to_string()), (200, second.to_string())]).await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    let report = reel_search::Indexer::new(repo.clone(), "x")
+        .run(docs(4))
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!((report.indexed, report.batches), (4, 1));
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[0],
+        (1..=4)
+            .map(|i| format!("{{\"index\":{{\"_id\":\"{i}\"}}}}\n{{\"n\":{i}}}\n"))
+            .collect::<String>()
+    );
+    assert_eq!(
+        bodies[1],
+        "{\"index\":{\"_id\":\"2\"}}\n{\"n\":2}\n{\"index\":{\"_id\":\"4\"}}\n{\"n\":4}\n"
+    );
+    assert_eq!(repo.stats().retries, 2);
+}
+
+#[tokio::test]
+async fn the_indexer_reports_items_still_throttled_when_retries_run_out() {
+    let throttled = json!({"took": 1, "errors": true, "items": [
+        {"index": {"_index": "x", "_id": "1", "status": 429,
+                   "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}},
+    ]});
+    let (url, seen) = mock_server(vec![(200, throttled.to_string())]).await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(2));
+    let report = reel_search::Indexer::new(repo, "x")
+        .run(docs(1))
+        .await
+        .unwrap();
+    assert_eq!(report.indexed, 0);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(
+        (report.failed[0].status, report.failed[0].kind.as_str()),
+        (429, "es_rejected_execution_exception")
+    );
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn hostile_bulk_answers_fail_clearly_or_per_item() {
+    // Fewer items than operations: the answer cannot be matched to the documents.
+    let short = json!({"took": 1, "errors": false, "items": [
+        {"index": {"_id": "1", "status": 201}},
+    ]});
+    let (url, _) = mock_server(vec![(200, short.to_string())]).await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(0));
+    let err = reel_search::Indexer::new(repo, "x")
+        .run(docs(2))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("1 items answered for 2 operations"),
+        "{err}"
+    );
+
+    // Not JSON at all.
+    let (url, _) = mock_server(vec![(200, "<html>proxy</html>".into())]).await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(0));
+    let err = reel_search::Indexer::new(repo, "x")
+        .run(docs(1))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("<html>proxy"), "{err}");
+
+    // One undecodable item and one error given as a plain string: reported per item.
+    let odd = json!({"took": 1, "errors": true, "items": [
+        {"index": {"_id": "1", "status": "two hundred"}},
+        {"index": {"_id": "2", "status": 400, "error": "bad document"}},
+        {"frobnicate": {"_id": "3", "status": 201}},
+        {"index": {"_id": "4", "status": 201, "result": "created"}},
+    ]});
+    let (url, _) = mock_server(vec![(200, odd.to_string())]).await;
+    let repo = Repo::connect(&url).unwrap().with_backoff(fast(0));
+    let report = reel_search::Indexer::new(repo.clone(), "x")
+        .run(docs(4))
+        .await
+        .unwrap();
+    assert_eq!(report.indexed, 1);
+    let failed: Vec<(&str, u16, &str)> = report
+        .failed
+        .iter()
+        .map(|f| (f.id.as_str(), f.status, f.kind.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            ("1", 0, "reel_decode_error"),
+            ("2", 400, ""),
+            ("3", 0, "reel_decode_error")
+        ]
+    );
+    assert_eq!(report.failed[1].reason, "bad document");
+    assert_eq!(repo.stats().bulk_failed, 3);
+}

@@ -86,6 +86,7 @@ impl BulkSink {
 
 /// Serves keep-alive HTTP/1.1 requests with a `Content-Length` body.
 async fn serve(socket: tokio::net::TcpStream, docs: Arc<AtomicU64>) {
+    let _ = socket.set_nodelay(true);
     let (read, mut write) = socket.into_split();
     let mut reader = BufReader::new(read);
     let mut line = String::new();
@@ -140,13 +141,13 @@ async fn serve(socket: tokio::net::TcpStream, docs: Arc<AtomicU64>) {
         } else {
             "{}".to_owned()
         };
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        // One write: a head and a body in two segments would meet the client's delayed ACK
+        // (Nagle), adding tens of milliseconds per request that are not the indexer's.
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
             reply.len()
         );
-        if write.write_all(head.as_bytes()).await.is_err()
-            || write.write_all(reply.as_bytes()).await.is_err()
-        {
+        if write.write_all(answer.as_bytes()).await.is_err() {
             return;
         }
     }
