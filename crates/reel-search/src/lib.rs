@@ -5,25 +5,33 @@
 #![doc = document_features::document_features!()]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod api_error;
 mod bulk;
+mod collapse;
 mod error;
+mod highlight;
 mod indexer;
 mod lease;
 mod mapping;
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 mod metrics;
+mod msearch;
+mod pages;
 mod query;
 mod repo;
 mod search;
+mod suggest;
 
 pub mod migrate;
 
 pub use bulk::{BulkAction, BulkItem, BulkOp, BulkResponse, ItemError, Script};
+pub use collapse::{Collapse, InnerHits};
 /// The Elasticsearch client this crate's API exposes ([`Repo::new`] takes its
 /// `Elasticsearch`, [`Repo::client`] returns it), re-exported so a user builds one without
 /// pinning the same pre-release version by hand.
 pub use elasticsearch;
 pub use error::Error;
+pub use highlight::{Highlight, HighlightField, Highlighter};
 #[cfg(feature = "postgres")]
 pub use indexer::KeysetSource;
 pub use indexer::{FailedItem, IndexReport, Indexer, Progress};
@@ -43,13 +51,16 @@ pub use query::{
 pub use reel_search_derive::Document;
 // The reel-core types this crate's API takes or returns, so a user can name them from this
 // crate alone: no direct dependency on reel-core to keep at a matching version.
+pub use pages::{Page, Paging};
 pub use reel_core::breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder};
 pub use reel_core::{Backoff, Jitter};
 pub use repo::{AliasAction, ByQueryOptions, ByQueryResponse, Repo, RepoStats, WriteResult};
 pub use search::{
-    Aggregation, Aggregations, Bucket, CompositeBucket, CompositePage, CompositeSource, Highlight,
-    Hit, Hits, RangeBucket, SearchRequest, SearchResponse, SingleBucket, Stats, Total,
-    TotalRelation,
+    Aggregation, Aggregations, Bucket, CompositeBucket, CompositePage, CompositeSource, Hit, Hits,
+    RangeBucket, SearchRequest, SearchResponse, SingleBucket, Stats, Total, TotalRelation,
+};
+pub use suggest::{
+    CompletionOption, PhraseOption, SuggestEntry, Suggester, Suggestions, TermOption,
 };
 
 #[doc(hidden)]

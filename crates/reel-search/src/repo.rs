@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
+use crate::pages::PitFlavor;
 use crate::{
     BulkOp, BulkResponse, Error, Hit, IndexDefinition, Indexable, Query, Script, SearchRequest,
     SearchResponse,
@@ -584,7 +585,7 @@ impl Repo {
     }
 
     /// Sends and requires a 2xx answer, decoding it.
-    async fn call<R: DeserializeOwned>(
+    pub(crate) async fn call<R: DeserializeOwned>(
         &self,
         operation: &str,
         method: Method,
@@ -1300,12 +1301,6 @@ enum ScanMode {
     Done,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum PitFlavor {
-    Elasticsearch,
-    OpenSearch,
-}
-
 struct Scan {
     repo: Repo,
     index: String,
@@ -1335,20 +1330,7 @@ impl Drop for Scan {
 /// `KEEP_ALIVE` anyway).
 async fn release(repo: &Repo, mode: ScanMode) {
     let result = match mode {
-        ScanMode::Pit { flavor, id, .. } => {
-            let (path, body) = match flavor {
-                PitFlavor::Elasticsearch => ("/_pit", json!({ "id": id })),
-                PitFlavor::OpenSearch => ("/_search/point_in_time", json!({ "pit_id": [id] })),
-            };
-            repo.send_json(
-                "close point in time",
-                Method::Delete,
-                path,
-                &[],
-                Some(&body),
-            )
-            .await
-        }
+        ScanMode::Pit { flavor, id, .. } => crate::pages::close_pit(repo, flavor, id).await,
         ScanMode::Scroll { id } if !id.is_empty() => {
             repo.send_json(
                 "clear scroll",
@@ -1369,39 +1351,7 @@ async fn release(repo: &Repo, mode: ScanMode) {
 
 impl Scan {
     async fn open_pit(&self) -> Result<Option<(PitFlavor, String)>, Error> {
-        let repo = &self.repo;
-        let index = encode(&self.index);
-        for (flavor, path, key) in [
-            (PitFlavor::Elasticsearch, format!("/{index}/_pit"), "id"),
-            (
-                PitFlavor::OpenSearch,
-                format!("/{index}/_search/point_in_time"),
-                "pit_id",
-            ),
-        ] {
-            let (status, bytes) = repo
-                .send(
-                    "open point in time",
-                    Method::Post,
-                    &path,
-                    &[("keep_alive", KEEP_ALIVE.into())],
-                    None,
-                )
-                .await?;
-            if (200..300).contains(&status) {
-                let v: Value = decode("open point in time", &bytes)?;
-                if let Some(id) = v.get(key).and_then(Value::as_str) {
-                    return Ok(Some((flavor, id.to_owned())));
-                }
-            } else if status == 404 && self.index_missing(&bytes) {
-                return Err(api_error("open point in time", status, &bytes));
-            }
-        }
-        Ok(None)
-    }
-
-    fn index_missing(&self, bytes: &[u8]) -> bool {
-        String::from_utf8_lossy(bytes).contains("index_not_found")
+        crate::pages::open_pit(&self.repo, &self.index, KEEP_ALIVE).await
     }
 
     async fn close(&mut self) {
@@ -1505,7 +1455,7 @@ impl Scan {
     }
 }
 
-fn decode<R: DeserializeOwned>(operation: &str, bytes: &[u8]) -> Result<R, Error> {
+pub(crate) fn decode<R: DeserializeOwned>(operation: &str, bytes: &[u8]) -> Result<R, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Decode {
         what: format!("the answer to {operation}"),
         reason: format!(
@@ -1539,17 +1489,9 @@ pub(crate) fn api_error(operation: &str, status: u16, bytes: &[u8]) -> Error {
         .ok()
         .and_then(|b| b.error)
     {
-        Some(Value::Object(e)) => (
-            e.get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_owned(),
-            e.get("reason")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        ),
-        Some(Value::String(reason)) => ("error".to_owned(), reason),
+        Some(error @ (Value::Object(_) | Value::String(_))) => {
+            crate::api_error::kind_and_reason(&error)
+        }
         _ => (
             "http_error".to_owned(),
             String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned(),

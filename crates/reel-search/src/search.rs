@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::query::{Query, Sort};
-use crate::{Error, Field};
+use crate::{Error, Field, Highlight, Suggestions};
 
-fn to_json(value: impl Serialize) -> Value {
+pub(crate) fn to_json(value: impl Serialize) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
@@ -178,6 +178,14 @@ impl SearchRequest {
         self.pit = Some(json!({"id": id.into(), "keep_alive": keep_alive}));
         self
     }
+    /// Sets a body key from the typed builders of other modules (`suggest`, `collapse`, ...).
+    pub(crate) fn raw_entry(&mut self, key: &str) -> &mut Value {
+        self.raw.entry(key).or_insert(Value::Null)
+    }
+    /// Whether a sort clause orders by `field`.
+    pub(crate) fn sorts_on(&self, field: &str) -> bool {
+        self.sort.iter().any(|s| to_json(s).get(field).is_some())
+    }
     /// Whether the request has sort clauses.
     pub fn has_sort(&self) -> bool {
         !self.sort.is_empty()
@@ -185,48 +193,6 @@ impl SearchRequest {
     /// The JSON body.
     pub fn to_value(&self) -> Value {
         to_json(self)
-    }
-}
-
-/// Highlighting of matched terms.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Highlight {
-    fields: Map<String, Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pre_tags: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    post_tags: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fragment_size: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    number_of_fragments: Option<u32>,
-}
-
-impl Highlight {
-    /// No fields yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Highlight this field.
-    pub fn field(mut self, field: impl AsRef<str>) -> Self {
-        self.fields.insert(field.as_ref().to_owned(), json!({}));
-        self
-    }
-    /// Tags around each match (default `<em>` … `</em>`).
-    pub fn tags(mut self, pre: &str, post: &str) -> Self {
-        self.pre_tags = Some(vec![pre.to_owned()]);
-        self.post_tags = Some(vec![post.to_owned()]);
-        self
-    }
-    /// Characters per fragment.
-    pub fn fragment_size(mut self, size: u32) -> Self {
-        self.fragment_size = Some(size);
-        self
-    }
-    /// Fragments per field (0 = the whole field).
-    pub fn number_of_fragments(mut self, n: u32) -> Self {
-        self.number_of_fragments = Some(n);
-        self
     }
 }
 
@@ -512,6 +478,12 @@ pub struct Hit<T> {
     /// Names of the queries that matched (`_name`).
     #[serde(default)]
     pub matched_queries: Vec<String>,
+    /// Requested `fields` and, with `collapse`, the collapse key (see [`Hit::collapse_key`]).
+    #[serde(default)]
+    pub fields: Map<String, Value>,
+    /// Inner hits by name, as sent (decode with [`Hit::inner_hits`]).
+    #[serde(rename = "inner_hits", default)]
+    pub raw_inner_hits: Map<String, Value>,
 }
 
 fn none<T>() -> Option<T> {
@@ -559,6 +531,9 @@ pub struct SearchResponse<T> {
     /// The scroll to continue with.
     #[serde(rename = "_scroll_id", default)]
     pub scroll_id: Option<String>,
+    /// Suggester results, decoded by name (see [`SearchRequest::suggest`]).
+    #[serde(default)]
+    pub suggest: Suggestions,
 }
 
 /// Aggregation results, decoded by name into typed results.
