@@ -20,6 +20,7 @@ pub mod dev;
 pub mod docs;
 pub mod drill;
 pub mod metrics_cost;
+pub mod metrics_instructions;
 pub mod release;
 pub mod setup;
 pub mod test;
