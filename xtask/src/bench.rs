@@ -555,6 +555,9 @@ pub fn run(args: &ArgMatches) -> Result<()> {
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;
     let meta = Metadata::load(&sh)?;
+    if metrics_cost && args.get_flag("instructions") {
+        return crate::metrics_instructions::run(&sh);
+    }
     if metrics_cost {
         return crate::metrics_cost::run(&sh, &meta, quick);
     }

@@ -147,6 +147,10 @@ pub fn command() -> Command {
                     "metrics-cost",
                     "What feature `metrics` costs: herd get, ratelimit check, geoip lookup, \
                      benched off then on",
+                ))
+                .arg(flag(
+                    "instructions",
+                    "With --metrics-cost: count instructions under callgrind instead of timing",
                 )),
         )
 }

@@ -21,6 +21,7 @@ pub mod docs;
 pub mod drill;
 pub mod mdbook;
 pub mod metrics_cost;
+pub mod metrics_instructions;
 pub mod msrv;
 pub mod release;
 pub mod setup;

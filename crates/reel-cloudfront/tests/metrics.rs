@@ -8,50 +8,25 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use reel_cloudfront::{
     AsyncSigner, CachingSigner, HashAlgorithm, KeyRing, Policy, Signer, SigningKey,
 };
+use reel_testkit::metrics::{DebuggingRecorder, Snapshot};
 
 fn key_text(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
-/// `name{label=value,...}` (labels sorted) → value.
-fn values(snapshotter: &Snapshotter) -> HashMap<String, DebugValue> {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _unit, _help, value)| {
-            let key = key.key();
-            let mut labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            labels.sort();
-            (format!("{}{{{}}}", key.name(), labels.join(",")), value)
-        })
-        .collect()
+/// The counter `key` (strict: it must have been recorded).
+fn counter(seen: &Snapshot, key: &str) -> u64 {
+    seen.counter(key).unwrap()
 }
 
-fn counter(values: &HashMap<String, DebugValue>, key: &str) -> u64 {
-    match values.get(key) {
-        Some(DebugValue::Counter(n)) => *n,
-        None => 0,
-        other => panic!("{key} is not a counter: {other:?}"),
-    }
-}
-
-fn samples(values: &HashMap<String, DebugValue>, key: &str) -> usize {
-    match values.get(key) {
-        Some(DebugValue::Histogram(v)) => {
-            assert!(v.iter().all(|s| s.into_inner() > 0.0), "{key}: {v:?}");
-            v.len()
-        }
-        None => 0,
-        other => panic!("{key} is not a histogram: {other:?}"),
-    }
+/// How many samples the histogram `key` holds (strict), each of them a positive duration.
+fn samples(seen: &Snapshot, key: &str) -> usize {
+    let samples = seen.histogram(key).unwrap();
+    assert!(samples.iter().all(|s| *s > 0.0), "{key}: {samples:?}");
+    samples.len()
 }
 
 fn expires_in_an_hour() -> u64 {
@@ -106,7 +81,7 @@ fn signatures_latency_and_cache_outcomes_are_counted_exactly() {
         }
     }
 
-    let seen = values(&snapshotter);
+    let seen = Snapshot::take(&snapshotter);
     assert_eq!(
         counter(
             &seen,
@@ -179,7 +154,7 @@ fn async_signers_count_their_signatures_too() {
                 .unwrap();
         }
     });
-    let seen = values(&snapshotter);
+    let seen = Snapshot::take(&snapshotter);
     assert_eq!(
         counter(
             &seen,

@@ -643,7 +643,7 @@ impl<B: Backend> Core<B> {
         op: F,
     ) -> Result<T, HerdError>
     where
-        F: Fn(Arc<NodeHandle<B::Pool>>) -> Fut,
+        F: Fn(Arc<NodeHandle<B::Pool>>, Timer) -> Fut,
         Fut: Future<Output = Result<T, HerdError>>,
     {
         let mut attempt = 0;
@@ -655,7 +655,7 @@ impl<B: Backend> Core<B> {
                 self.route_excluding(key, &tried)?
             };
             let result = self
-                .run_on(&handle, command, classify, op(Arc::clone(&handle)))
+                .run_on(&handle, command, classify, |t| op(Arc::clone(&handle), t))
                 .await;
             match result {
                 Err(error) if error.is_node_failure() && attempt < retries => {
@@ -677,13 +677,13 @@ impl<B: Backend> Core<B> {
     /// It runs in a `tracing` span named `herd.command` with the OpenTelemetry database
     /// fields (`db.system.name`, `db.operation.name`, `server.address`, `server.port`, and
     /// `error.type` on failure), and records the command's metrics; `classify` tells a hit
-    /// from a miss for reads (the others answer [`Outcome::Ok`]).
-    pub(crate) async fn run_on<T>(
+    /// from a miss for reads (the others answer [`Outcome::Ok`]); `op` gets its timer.
+    pub(crate) async fn run_on<T, Fut: Future<Output = Result<T, HerdError>>>(
         &self,
         handle: &Arc<NodeHandle<B::Pool>>,
         command: Command,
         classify: fn(&T) -> Outcome,
-        op: impl Future<Output = Result<T, HerdError>>,
+        op: impl FnOnce(Timer) -> Fut,
     ) -> Result<T, HerdError> {
         handle.counters.requests.fetch_add(1, Ordering::Relaxed);
         let timeout = self.config.command_timeout;
@@ -703,7 +703,7 @@ impl<B: Backend> Core<B> {
             timer: Timer::start(),
             armed: true,
         };
-        let outcome = tokio::time::timeout(timeout, op)
+        let outcome = tokio::time::timeout(timeout, op(guard.timer))
             .instrument(span.clone())
             .await;
         guard.armed = false;

@@ -326,7 +326,9 @@ macro_rules! read {
             core.config.read_retries,
             $command,
             metrics::found,
-            |handle| async move { Self::with_connection(&handle, async |$connection| $body).await },
+            |handle, timer| async move {
+                Self::with_connection(&handle, timer, async |$connection| $body).await
+            },
         )
         .await
     }};
@@ -364,12 +366,13 @@ impl MemcacheCluster {
 
     /// Runs `command` on a pooled connection of `handle`'s node. The connection goes back to
     /// the pool only if the command read an allowed reply to its end; after an error, or when
-    /// the future is dropped mid-command, it is closed.
+    /// the future is dropped mid-command, it is closed. The pool wait is measured from the
+    /// command's `timer` (one clock read fewer than a timer of its own).
     async fn with_connection<T>(
         handle: &Handle,
+        timer: Timer,
         command: impl AsyncFnOnce(&mut Connection) -> Result<T, HerdError>,
     ) -> Result<T, HerdError> {
-        let timer = Timer::start();
         let connection = connection(&handle.node, &handle.pool).await;
         handle.counters.metrics.pool_wait(&timer);
         let mut connection = connection?;
@@ -389,12 +392,9 @@ impl MemcacheCluster {
     ) -> Result<T, HerdError> {
         let core = &self.cluster.core;
         let handle = core.route(key.as_bytes())?;
-        core.run_on(
-            &handle,
-            name,
-            metrics::ok,
-            Self::with_connection(&handle, command),
-        )
+        core.run_on(&handle, name, metrics::ok, |timer| {
+            Self::with_connection(&handle, timer, command)
+        })
         .await
     }
 
@@ -450,14 +450,11 @@ impl MemcacheCluster {
             let mut attempt = 0;
             loop {
                 let outcome = core
-                    .run_on(
-                        &handle,
-                        Command::GetMulti,
-                        metrics::ok,
-                        Self::with_connection(&handle, async |connection| {
+                    .run_on(&handle, Command::GetMulti, metrics::ok, |timer| {
+                        Self::with_connection(&handle, timer, async |connection| {
                             connection.retrieve("get", None, &group).await
-                        }),
-                    )
+                        })
+                    })
                     .await;
                 match outcome {
                     Err(error) if error.is_node_failure() && attempt < core.config.read_retries => {
@@ -544,11 +541,8 @@ impl MemcacheCluster {
                 .into_iter()
                 .map(|(handle, positions, wires)| async move {
                     let outcome = core
-                        .run_on(
-                            &handle,
-                            name,
-                            metrics::ok,
-                            Self::with_connection(&handle, async |connection| {
+                        .run_on(&handle, name, metrics::ok, |timer| {
+                            Self::with_connection(&handle, timer, async |connection| {
                                 let mut replies = Vec::with_capacity(wires.len());
                                 for (positions, wires) in positions
                                     .chunks(PIPELINE_CHUNK)
@@ -563,8 +557,8 @@ impl MemcacheCluster {
                                     }
                                 }
                                 Ok(replies)
-                            }),
-                        )
+                            })
+                        })
                         .await;
                     (handle, positions, outcome)
                 }),
@@ -936,12 +930,11 @@ impl MemcacheCluster {
         let core = &self.cluster.core;
         let outcomes = join_all(core.handles().into_iter().map(|handle| async move {
             let outcome = core
-                .run_on(
-                    &handle,
-                    Command::FlushAll,
-                    metrics::ok,
-                    Self::with_connection(&handle, async |connection| connection.flush_all().await),
-                )
+                .run_on(&handle, Command::FlushAll, metrics::ok, |timer| {
+                    Self::with_connection(&handle, timer, async |connection| {
+                        connection.flush_all().await
+                    })
+                })
                 .await;
             (handle.node.clone(), outcome)
         }))

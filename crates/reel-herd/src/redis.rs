@@ -369,7 +369,7 @@ impl RedisCluster {
             0,
             Command::Query,
             metrics::ok,
-            |handle| async move {
+            |handle, _| async move {
                 let mut connection = connection(&handle.node, &handle.pool)?;
                 command
                     .query_async(&mut connection)
@@ -401,7 +401,7 @@ impl RedisCluster {
             0,
             Command::Script,
             metrics::ok,
-            |handle| async move {
+            |handle, _| async move {
                 let mut connection = connection(&handle.node, &handle.pool)?;
                 invocation
                     .invoke_async(&mut connection)
@@ -480,7 +480,7 @@ impl RedisCluster {
             let command = build(&positions);
             async move {
                 let outcome = core
-                    .run_on(&handle, name, metrics::ok, async {
+                    .run_on(&handle, name, metrics::ok, |_| async {
                         let mut connection = connection(&handle.node, &handle.pool)?;
                         command
                             .query_async::<T>(&mut connection)

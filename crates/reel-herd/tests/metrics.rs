@@ -7,86 +7,167 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use metrics_util::{CompositeKey, MetricKind};
-use reel_herd::{ClusterBuilder, StaticDiscovery};
+use reel_herd::{ClusterBuilder, MemcacheCluster, StaticDiscovery};
 use reel_testkit::Memcached;
+use reel_testkit::metrics::{DebuggingRecorder, Snapshot, Totals, series_key};
 
-/// One metric series: kind, name and sorted labels.
-type Series = (MetricKind, String, Vec<(String, String)>);
+const COMMANDS: &str = "reel_herd_commands_total";
 
-/// The debugging recorder resets what it reports; this adds each snapshot to the totals so
-/// far (counters and the increment-only node gauges add up, histogram samples accumulate).
-struct Totals {
-    snapshotter: Snapshotter,
-    values: HashMap<Series, DebugValue>,
+/// The counter `name{pairs}`, which must equal `expected`; a counter expected to be 0 may
+/// never have been recorded, any other must have been.
+fn assert_counter(values: &Snapshot, name: &str, pairs: &[(&str, &str)], expected: u64) {
+    let key = series_key(name, pairs);
+    let value = if expected == 0 {
+        values.counter_or_zero(&key)
+    } else {
+        values.counter(&key)
+    };
+    assert_eq!(value.unwrap(), expected, "{key}");
 }
 
-impl Totals {
-    fn take(&mut self) -> &HashMap<Series, DebugValue> {
-        for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
-            let key: CompositeKey = key;
-            let (kind, key) = key.into_parts();
-            let mut labels: Vec<(String, String)> = key
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            labels.sort();
-            let series = (kind, key.name().to_owned(), labels);
-            match (self.values.get_mut(&series), value) {
-                (Some(DebugValue::Counter(total)), DebugValue::Counter(more)) => *total += more,
-                (Some(DebugValue::Gauge(total)), DebugValue::Gauge(more)) => *total += more,
-                (Some(DebugValue::Histogram(total)), DebugValue::Histogram(more)) => {
-                    total.extend(more);
-                }
-                (_, value) => {
-                    self.values.insert(series, value);
-                }
-            }
+fn gauge(values: &Snapshot, name: &str, pairs: &[(&str, &str)]) -> f64 {
+    values.gauge(&series_key(name, pairs)).unwrap()
+}
+
+fn samples(values: &Snapshot, name: &str, pairs: &[(&str, &str)]) -> u64 {
+    values.histogram(&series_key(name, pairs)).unwrap().len() as u64
+}
+
+/// What the test ran on each node (by address), worked out from the ring.
+#[derive(Default)]
+struct Ran {
+    sets: HashMap<String, u64>,
+    hits: HashMap<String, u64>,
+    misses: HashMap<String, u64>,
+    /// Keys of the multi-get that live on the node, and how many of them were found.
+    multi: HashMap<String, (u64, u64)>,
+}
+
+impl Ran {
+    fn on(map: &HashMap<String, u64>, address: &str) -> u64 {
+        map.get(address).copied().unwrap_or(0)
+    }
+}
+
+/// 20 sets, 30 gets (20 hits, 10 misses) and a multi-get of 10 keys (5 found).
+async fn run_commands(cache: &MemcacheCluster) -> Ran {
+    let ttl = Duration::from_secs(60);
+    let owner = |key: &str| cache.node_for(key).unwrap().address();
+    let mut ran = Ran::default();
+    for i in 0..20 {
+        let key = format!("stored:{i}");
+        cache.set(&key, b"value", ttl).await.unwrap();
+        *ran.sets.entry(owner(&key)).or_default() += 1;
+    }
+    for i in 0..30 {
+        // Keys 0..20 exist, 20..30 do not.
+        let key = format!("stored:{i}");
+        let found = cache.get(&key).await.unwrap().is_some();
+        assert_eq!(found, i < 20);
+        let tally = if found {
+            &mut ran.hits
+        } else {
+            &mut ran.misses
+        };
+        *tally.entry(owner(&key)).or_default() += 1;
+    }
+    // A multi-get: one command per node, its keys counted apart.
+    let multi: Vec<String> = (15..25).map(|i| format!("stored:{i}")).collect();
+    let found = cache.get_multi(&multi).await.unwrap();
+    assert_eq!(found.found.len(), 5);
+    for key in &multi {
+        let entry = ran.multi.entry(owner(key)).or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(found.found.contains_key(key.as_str()));
+    }
+    ran
+}
+
+/// Every series of one healthy node against what ran on it.
+fn check_node(values: &Snapshot, address: &str, ran: &Ran) {
+    let node = ("node", address);
+    let (sets, hits, misses) = (
+        Ran::on(&ran.sets, address),
+        Ran::on(&ran.hits, address),
+        Ran::on(&ran.misses, address),
+    );
+    let (multi_keys, multi_hits) = ran.multi.get(address).copied().unwrap_or((0, 0));
+    let command = |name, outcome| [node, ("command", name), ("outcome", outcome)];
+    assert_counter(values, COMMANDS, &command("set", "ok"), sets);
+    assert_counter(values, COMMANDS, &command("get", "hit"), hits);
+    assert_counter(values, COMMANDS, &command("get", "miss"), misses);
+    let multi_gets = u64::from(multi_keys > 0);
+    assert_counter(values, COMMANDS, &command("get_multi", "ok"), multi_gets);
+    let keys = "reel_herd_multi_get_keys_total";
+    assert_counter(values, keys, &[node, ("outcome", "hit")], multi_hits);
+    assert_counter(
+        values,
+        keys,
+        &[node, ("outcome", "miss")],
+        multi_keys - multi_hits,
+    );
+    // One duration sample per command, one pool wait per command.
+    let durations = "reel_herd_command_duration_seconds";
+    assert_eq!(
+        samples(values, durations, &[node, ("command", "get")]),
+        hits + misses
+    );
+    assert_eq!(
+        samples(values, "reel_herd_pool_wait_seconds", &[node]),
+        sets + hits + misses + multi_gets
+    );
+    assert_counter(
+        values,
+        "reel_herd_errors_total",
+        &[node, ("error_type", "io")],
+        0,
+    );
+}
+
+/// After two failed sets on a killed node: two io errors, one ejection, one node ejected.
+fn check_dead_node(values: &Snapshot, dead: &str) {
+    let node = ("node", dead);
+    let failed_set = [node, ("command", "set"), ("outcome", "error")];
+    assert_counter(values, COMMANDS, &failed_set, 2);
+    assert_counter(
+        values,
+        "reel_herd_errors_total",
+        &[node, ("error_type", "io")],
+        2,
+    );
+    assert_counter(values, "reel_herd_ejections_total", &[node], 1);
+    assert_eq!(
+        gauge(values, "reel_herd_nodes", &[("state", "healthy")]),
+        1.0
+    );
+    assert_eq!(
+        gauge(values, "reel_herd_nodes", &[("state", "ejected")]),
+        1.0
+    );
+}
+
+/// A dropped cluster leaves the node gauges (once its background tasks have stopped).
+async fn wait_until_no_node_is_counted(totals: &mut Totals) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let values = totals.update();
+        let left = gauge(values, "reel_herd_nodes", &[("state", "healthy")])
+            + gauge(values, "reel_herd_nodes", &[("state", "ejected")]);
+        if left == 0.0 {
+            return;
         }
-        &self.values
-    }
-}
-
-fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut labels: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    labels.sort();
-    labels
-}
-
-fn counter(values: &HashMap<Series, DebugValue>, name: &str, pairs: &[(&str, &str)]) -> u64 {
-    match values.get(&(MetricKind::Counter, name.to_owned(), labels(pairs))) {
-        Some(DebugValue::Counter(value)) => *value,
-        None => 0,
-        Some(other) => panic!("{name} {pairs:?} is {other:?}"),
-    }
-}
-
-fn gauge(values: &HashMap<Series, DebugValue>, name: &str, pairs: &[(&str, &str)]) -> f64 {
-    match values.get(&(MetricKind::Gauge, name.to_owned(), labels(pairs))) {
-        Some(DebugValue::Gauge(value)) => value.into_inner(),
-        other => panic!("{name} {pairs:?} is {other:?}"),
-    }
-}
-
-fn samples(values: &HashMap<Series, DebugValue>, name: &str, pairs: &[(&str, &str)]) -> usize {
-    match values.get(&(MetricKind::Histogram, name.to_owned(), labels(pairs))) {
-        Some(DebugValue::Histogram(samples)) => samples.len(),
-        None => 0,
-        Some(other) => panic!("{name} {pairs:?} is {other:?}"),
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} nodes still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_match_the_commands_run_on_real_memcached() {
     let recorder = DebuggingRecorder::new();
-    let mut totals = Totals {
-        snapshotter: recorder.snapshotter(),
-        values: HashMap::new(),
-    };
+    let mut totals = Totals::new(recorder.snapshotter());
     recorder
         .install()
         .expect("the only recorder of this test binary");
@@ -101,135 +182,11 @@ async fn counters_match_the_commands_run_on_real_memcached() {
         .build_memcache()
         .await
         .unwrap();
-    let ttl = Duration::from_secs(60);
 
-    // Expected counts per node address, worked out from the ring.
-    let mut sets: HashMap<String, u64> = HashMap::new();
-    let mut hits: HashMap<String, u64> = HashMap::new();
-    let mut misses: HashMap<String, u64> = HashMap::new();
-    let owner = |key: &str| cache.node_for(key).unwrap().address();
-    for i in 0..20 {
-        let key = format!("stored:{i}");
-        cache.set(&key, b"value", ttl).await.unwrap();
-        *sets.entry(owner(&key)).or_default() += 1;
-    }
-    for i in 0..30 {
-        // Keys 0..20 exist, 20..30 do not.
-        let key = format!("stored:{i}");
-        let found = cache.get(&key).await.unwrap().is_some();
-        assert_eq!(found, i < 20);
-        let tally = if found { &mut hits } else { &mut misses };
-        *tally.entry(owner(&key)).or_default() += 1;
-    }
-    // A multi-get: one command per node, its keys counted apart.
-    let multi: Vec<String> = (15..25).map(|i| format!("stored:{i}")).collect();
-    let found = cache.get_multi(&multi).await.unwrap();
-    assert_eq!(found.found.len(), 5);
-
-    let values = totals.take();
-    let name = "reel_herd_commands_total";
+    let ran = run_commands(&cache).await;
+    let values = totals.update();
     for address in &list {
-        assert_eq!(
-            counter(
-                values,
-                name,
-                &[
-                    ("node", address.as_str()),
-                    ("command", "set"),
-                    ("outcome", "ok")
-                ]
-            ),
-            sets.get(address).copied().unwrap_or(0),
-            "sets on {address}"
-        );
-        let node_hits = hits.get(address).copied().unwrap_or(0);
-        let node_misses = misses.get(address).copied().unwrap_or(0);
-        assert_eq!(
-            counter(
-                values,
-                name,
-                &[
-                    ("node", address.as_str()),
-                    ("command", "get"),
-                    ("outcome", "hit")
-                ]
-            ),
-            node_hits,
-            "hits on {address}"
-        );
-        assert_eq!(
-            counter(
-                values,
-                name,
-                &[
-                    ("node", address.as_str()),
-                    ("command", "get"),
-                    ("outcome", "miss")
-                ]
-            ),
-            node_misses,
-            "misses on {address}"
-        );
-        let multi_keys: Vec<&String> = multi.iter().filter(|k| owner(k) == *address).collect();
-        let multi_hits = multi_keys
-            .iter()
-            .filter(|k| found.found.contains_key(k.as_str()))
-            .count() as u64;
-        assert_eq!(
-            counter(
-                values,
-                name,
-                &[
-                    ("node", address.as_str()),
-                    ("command", "get_multi"),
-                    ("outcome", "ok")
-                ]
-            ),
-            u64::from(!multi_keys.is_empty()),
-            "one multi-get per node on {address}"
-        );
-        assert_eq!(
-            counter(
-                values,
-                "reel_herd_multi_get_keys_total",
-                &[("node", address.as_str()), ("outcome", "hit")]
-            ),
-            multi_hits
-        );
-        assert_eq!(
-            counter(
-                values,
-                "reel_herd_multi_get_keys_total",
-                &[("node", address.as_str()), ("outcome", "miss")]
-            ),
-            multi_keys.len() as u64 - multi_hits
-        );
-        // One duration sample per command, one pool wait per command.
-        let commands = sets.get(address).copied().unwrap_or(0) + node_hits + node_misses;
-        assert_eq!(
-            samples(
-                values,
-                "reel_herd_command_duration_seconds",
-                &[("node", address.as_str()), ("command", "get")]
-            ) as u64,
-            node_hits + node_misses
-        );
-        assert_eq!(
-            samples(
-                values,
-                "reel_herd_pool_wait_seconds",
-                &[("node", address.as_str())]
-            ) as u64,
-            commands + u64::from(!multi_keys.is_empty())
-        );
-        assert_eq!(
-            counter(
-                values,
-                "reel_herd_errors_total",
-                &[("node", address.as_str()), ("error_type", "io")]
-            ),
-            0
-        );
+        check_node(values, address, &ran);
     }
     assert_eq!(
         gauge(values, "reel_herd_nodes", &[("state", "healthy")]),
@@ -244,66 +201,22 @@ async fn counters_match_the_commands_run_on_real_memcached() {
     // Kill one node: its commands fail as io errors until it is ejected.
     let dead = servers[0].host_port();
     servers[0].kill();
+    let owner = |key: &str| cache.node_for(key).unwrap().address();
     let dead_key = (0..1000)
         .map(|i| format!("dead:{i}"))
         .find(|key| owner(key) == dead)
         .unwrap();
     for _ in 0..2 {
-        assert!(cache.set(&dead_key, b"x", ttl).await.is_err());
+        assert!(
+            cache
+                .set(&dead_key, b"x", Duration::from_secs(60))
+                .await
+                .is_err()
+        );
     }
     assert_ne!(owner(&dead_key), dead, "the dead node is ejected");
-    let values = totals.take();
-    assert_eq!(
-        counter(
-            values,
-            name,
-            &[
-                ("node", dead.as_str()),
-                ("command", "set"),
-                ("outcome", "error")
-            ]
-        ),
-        2
-    );
-    assert_eq!(
-        counter(
-            values,
-            "reel_herd_errors_total",
-            &[("node", dead.as_str()), ("error_type", "io")]
-        ),
-        2
-    );
-    assert_eq!(
-        counter(
-            values,
-            "reel_herd_ejections_total",
-            &[("node", dead.as_str())]
-        ),
-        1
-    );
-    assert_eq!(
-        gauge(values, "reel_herd_nodes", &[("state", "healthy")]),
-        1.0
-    );
-    assert_eq!(
-        gauge(values, "reel_herd_nodes", &[("state", "ejected")]),
-        1.0
-    );
+    check_dead_node(totals.update(), &dead);
 
-    // A dropped cluster leaves the node gauges (once its background tasks have stopped).
     drop(cache);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let values = totals.take();
-        let left = gauge(values, "reel_herd_nodes", &[("state", "healthy")])
-            + gauge(values, "reel_herd_nodes", &[("state", "ejected")]);
-        if left == 0.0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{left} nodes still counted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_no_node_is_counted(&mut totals).await;
 }

@@ -5,15 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "metrics")]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use reel_core::ManualClock;
 use reel_core::breaker::CircuitBreaker;
 use reel_ratelimit::{
     BoxFuture, Decision, FailurePolicy, Limit, MemoryStore, Quota, RateLimiter, Store, StoreError,
 };
+use reel_testkit::metrics::{DebuggingRecorder, Snapshot};
 
 /// A store whose backend always fails (what a dead redis looks like to the limiter).
 #[derive(Debug)]
@@ -38,36 +37,13 @@ impl Store for Broken {
     }
 }
 
-/// Every metric as `name{label=value,...}` (labels sorted) → value.
-fn snapshot(snapshotter: &Snapshotter) -> BTreeMap<String, DebugValue> {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let key = key.key();
-            let mut labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            labels.sort();
-            (format!("{}{{{}}}", key.name(), labels.join(",")), value)
-        })
-        .collect()
+/// The counter `key` (strict: it must have been recorded).
+fn counter(map: &Snapshot, key: &str) -> u64 {
+    map.counter(key).unwrap()
 }
 
-fn counter(map: &BTreeMap<String, DebugValue>, key: &str) -> u64 {
-    match map.get(key) {
-        Some(DebugValue::Counter(value)) => *value,
-        other => panic!("{key}: {other:?} in {:#?}", map.keys().collect::<Vec<_>>()),
-    }
-}
-
-fn gauge(map: &BTreeMap<String, DebugValue>, key: &str) -> f64 {
-    match map.get(key) {
-        Some(DebugValue::Gauge(value)) => value.into_inner(),
-        other => panic!("{key}: {other:?}"),
-    }
+fn gauge(map: &Snapshot, key: &str) -> f64 {
+    map.gauge(key).unwrap()
 }
 
 #[tokio::test]
@@ -118,7 +94,7 @@ async fn decisions_store_errors_and_breaker_are_counted_exactly() {
     broken_clock.advance(Duration::from_secs(1));
     broken.check("carol", &quota).await.unwrap();
 
-    let map = snapshot(&snapshotter);
+    let map = Snapshot::take(&snapshotter);
     let decisions = "reel_ratelimit_decisions_total";
     assert_eq!(
         counter(&map, &format!("{decisions}{{limit=api,outcome=allowed}}")),
@@ -180,12 +156,10 @@ async fn decisions_store_errors_and_breaker_are_counted_exactly() {
         ),
         5
     );
-    match map.get("reel_ratelimit_store_duration_seconds{store=broken}") {
-        Some(DebugValue::Histogram(values)) => assert_eq!(values.len(), 5),
-        other => panic!("store duration: {other:?}"),
-    }
+    let durations = map.histogram("reel_ratelimit_store_duration_seconds{store=broken}");
+    assert_eq!(durations.unwrap().len(), 5);
     // The memory store's decision is the call itself: no latency histogram.
-    assert!(!map.contains_key("reel_ratelimit_store_duration_seconds{store=memory}"));
+    assert!(!map.contains("reel_ratelimit_store_duration_seconds{store=memory}"));
     assert_eq!(
         gauge(&map, "reel_ratelimit_breaker_state{store=broken}"),
         1.0

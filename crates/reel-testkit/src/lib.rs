@@ -27,6 +27,8 @@
 
 pub mod cli;
 mod error;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod opensearch;
 mod postgres;
 mod process;
