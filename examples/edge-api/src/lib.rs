@@ -230,9 +230,7 @@ async fn limiter(
         (_, Some(cache)) if config.rate_limit_in_memcache => {
             tracing::info!("rate limits kept in memcached");
             (
-                RateLimiter::new(
-                    MemcacheStore::new(cache.cluster().clone()).with_prefix("edge:rl:"),
-                ),
+                RateLimiter::new(MemcacheStore::new(cache.cluster().clone()).prefix("edge:rl:")),
                 LimitStore::Memcache,
             )
         }
@@ -278,7 +276,7 @@ async fn limiter(
                 .map_err(fail)?;
             tracing::info!("rate limits kept in redis");
             (
-                RateLimiter::new(RedisStore::new(connection.clone()).with_prefix("edge:rl:")),
+                RateLimiter::new(RedisStore::new(connection.clone()).prefix("edge:rl:")),
                 LimitStore::Redis(connection),
             )
         }
