@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use reel_core::client_ip::IpNet;
-use reel_core::{HotSwap, SharedClock, SystemClock};
+use reel_core::{Clock, HotSwap, SharedClock, SystemClock};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
@@ -276,8 +276,8 @@ impl GeoIpBuilder {
     }
 
     /// Sets the clock used for `loaded_at` and `last_check` (default: the system clock).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
         self
     }
 

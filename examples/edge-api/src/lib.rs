@@ -56,7 +56,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use reel_geoip::http::{ClientGeo, GeoIpLayer};
+use reel_geoip::tower::{ClientGeo, GeoIpLayer};
 use reel_jsonapi::axum::{JsonApiBody, JsonApiRequest, Negotiated, render};
 use reel_jsonapi::de::{Create, Update};
 use reel_jsonapi::query::{Query, QueryRules, percent_decode};
