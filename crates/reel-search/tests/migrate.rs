@@ -702,7 +702,7 @@ async fn behind_proxy(
         .await
         .unwrap();
     let proxy = fault_proxy::FaultProxy::start(server.url()).await;
-    let via_proxy = reel_search::Repo::connect(proxy.url()).unwrap();
+    let via_proxy = reel_search::Repo::from_url(proxy.url()).unwrap();
     (alias, proxy, via_proxy)
 }
 
