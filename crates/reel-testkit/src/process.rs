@@ -155,10 +155,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(Error::io(format!(
-                "spawning {}",
-                self.kind.program()
-            )))?;
+            .map_err(Error::io(format!("spawning {}", self.kind.program())))?;
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
