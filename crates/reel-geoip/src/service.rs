@@ -126,19 +126,20 @@ impl Check {
 }
 
 /// What happened on a reload attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ReloadOutcome {
     /// A new database replaced the current one.
     Loaded(DatabaseInfo),
     /// The source had nothing new (HTTP 304, file unchanged).
     Unchanged,
-    /// The candidate or the source failed; the current database keeps serving.
-    Failed(String),
+    /// The candidate or the source failed; the current database keeps serving. The error is
+    /// shared by every receiver.
+    Failed(Arc<Error>),
 }
 
 /// A reload attempt, sent to [`GeoIp::events`] subscribers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ReloadEvent {
     /// The slot.
@@ -454,7 +455,11 @@ impl GeoIp {
         } else {
             tracing::warn!(slot = %slot, source, %error, "geoip load failed; the slot has no database yet, so its lookups find nothing until a load succeeds");
         }
-        self.send(slot, source, ReloadOutcome::Failed(error.to_string()));
+        self.send(
+            slot,
+            source,
+            ReloadOutcome::Failed(Arc::new(error.duplicate())),
+        );
     }
 
     /// Records a check that found the serving database still current (HTTP 304 for the
