@@ -12,7 +12,7 @@ mod encoding;
 mod error;
 mod key;
 #[cfg(feature = "key-management")]
-pub mod management;
+pub mod key_management;
 pub mod metrics;
 #[cfg(feature = "encrypted-keys")]
 mod pbes1;

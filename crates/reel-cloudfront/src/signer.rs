@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use reel_core::{SecretSource, SharedClock, SystemClock};
+use reel_core::{Clock, SecretSource, SharedClock, SystemClock};
 
 use crate::Error;
 use crate::cookies::{CookieOptions, SignedCookies};
@@ -227,8 +227,8 @@ impl Signer {
     }
 
     /// Uses `clock` to decide whether a policy has already expired.
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.identity.clock = clock;
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.identity.clock = Arc::new(clock);
         self
     }
 
@@ -352,8 +352,8 @@ impl AsyncSigner {
     }
 
     /// Uses `clock` to decide whether a policy has already expired.
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.identity.clock = clock;
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.identity.clock = Arc::new(clock);
         self
     }
 
@@ -370,6 +370,11 @@ impl AsyncSigner {
     /// The fingerprint of the key signatures come from.
     pub fn fingerprint(&self) -> KeyFingerprint {
         self.identity.fingerprint
+    }
+
+    /// The clock used for expiry checks.
+    pub fn clock(&self) -> &SharedClock {
+        &self.identity.clock
     }
 
     /// Signs `policy`, refusing one whose expiry is not in the future.

@@ -151,3 +151,89 @@ impl Error {
         }
     }
 }
+
+/// A copy of an I/O error: same kind and message (the source chain is not cloneable).
+fn copy_io(error: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(error.kind(), error.to_string())
+}
+
+impl Error {
+    /// A copy for a [`ReloadEvent`](crate::ReloadEvent) while the original goes back to the
+    /// caller: every field is cloned except an I/O error, copied by kind and message.
+    pub(crate) fn duplicate(&self) -> Self {
+        use reel_core::SecretError;
+        match self {
+            Self::Io {
+                action,
+                path,
+                source,
+            } => Self::Io {
+                action,
+                path: path.clone(),
+                source: copy_io(source),
+            },
+            Self::InvalidDatabase(message) => Self::InvalidDatabase(message.clone()),
+            Self::WrongDatabaseType {
+                slot,
+                found,
+                expected,
+            } => Self::WrongDatabaseType {
+                slot: slot.clone(),
+                found: found.clone(),
+                expected: expected.clone(),
+            },
+            Self::ProbeFailed { ip, reason } => Self::ProbeFailed {
+                ip: *ip,
+                reason: reason.clone(),
+            },
+            Self::Decode { ip, message } => Self::Decode {
+                ip: *ip,
+                message: message.clone(),
+            },
+            Self::UnknownSlot(slot) => Self::UnknownSlot(slot.clone()),
+            Self::HttpStatus { url, status, hint } => Self::HttpStatus {
+                url: url.clone(),
+                status: *status,
+                hint,
+            },
+            Self::Network { url, message } => Self::Network {
+                url: url.clone(),
+                message: message.clone(),
+            },
+            Self::Checksum {
+                url,
+                expected,
+                actual,
+            } => Self::Checksum {
+                url: url.clone(),
+                expected: expected.clone(),
+                actual: actual.clone(),
+            },
+            Self::Archive { what, message } => Self::Archive {
+                what: what.clone(),
+                message: message.clone(),
+            },
+            Self::Secret(error) => Self::Secret(match error {
+                SecretError::MissingEnv { name } => SecretError::MissingEnv { name: name.clone() },
+                SecretError::File { path, error } => SecretError::File {
+                    path: path.clone(),
+                    error: copy_io(error),
+                },
+                SecretError::Empty { source } => SecretError::Empty {
+                    source: source.clone(),
+                },
+                SecretError::NotUnicode { source } => SecretError::NotUnicode {
+                    source: source.clone(),
+                },
+                SecretError::Invalid(message) => SecretError::Invalid(message.clone()),
+                other => SecretError::Invalid(other.to_string()),
+            }),
+            Self::Config(message) => Self::Config(message.clone()),
+            Self::TooLarge { what, limit, hint } => Self::TooLarge {
+                what: what.clone(),
+                limit: *limit,
+                hint,
+            },
+        }
+    }
+}

@@ -14,10 +14,10 @@ mod service;
 
 #[cfg(feature = "download")]
 mod download;
-#[cfg(feature = "tower")]
-pub mod http;
 #[cfg(feature = "testdata")]
 pub mod testdata;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use database::{Database, DatabaseInfo};
 pub use error::Error;

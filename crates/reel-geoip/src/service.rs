@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use reel_core::client_ip::IpNet;
-use reel_core::{HotSwap, SharedClock, SystemClock};
+use reel_core::{Clock, HotSwap, SharedClock, SystemClock};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
@@ -126,19 +126,20 @@ impl Check {
 }
 
 /// What happened on a reload attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ReloadOutcome {
     /// A new database replaced the current one.
     Loaded(DatabaseInfo),
     /// The source had nothing new (HTTP 304, file unchanged).
     Unchanged,
-    /// The candidate or the source failed; the current database keeps serving.
-    Failed(String),
+    /// The candidate or the source failed; the current database keeps serving. The error is
+    /// shared by every receiver.
+    Failed(Arc<Error>),
 }
 
 /// A reload attempt, sent to [`GeoIp::events`] subscribers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ReloadEvent {
     /// The slot.
@@ -276,8 +277,8 @@ impl GeoIpBuilder {
     }
 
     /// Sets the clock used for `loaded_at` and `last_check` (default: the system clock).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -454,7 +455,11 @@ impl GeoIp {
         } else {
             tracing::warn!(slot = %slot, source, %error, "geoip load failed; the slot has no database yet, so its lookups find nothing until a load succeeds");
         }
-        self.send(slot, source, ReloadOutcome::Failed(error.to_string()));
+        self.send(
+            slot,
+            source,
+            ReloadOutcome::Failed(Arc::new(error.duplicate())),
+        );
     }
 
     /// Records a check that found the serving database still current (HTTP 304 for the

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use tracing::Instrument;
 
 use crate::discovery::{BoxFuture, Discovery, DiscoveryError};
-use crate::error::HerdError;
+use crate::error::{Error, PollError};
 use crate::metrics::{ClusterMetrics, Command, NodeMetrics, Outcome, Timer};
 use crate::node::{Node, Topology};
 use crate::ring::{Ketama, Placement, Router};
@@ -80,7 +80,7 @@ impl Default for ClusterConfig {
 }
 
 /// Something that happened to the cluster, sent on the channel from `events()`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum ClusterEvent {
     /// An ejected node answered its probe and is back in the ring.
@@ -92,8 +92,8 @@ pub enum ClusterEvent {
     NodeDown {
         /// The node.
         node: Node,
-        /// The last error.
-        reason: String,
+        /// The last of the consecutive failures that ejected it (shared by every receiver).
+        error: Arc<Error>,
     },
     /// Discovery returned a different node list and the ring was rebuilt.
     TopologyChanged {
@@ -109,8 +109,8 @@ pub enum ClusterEvent {
     },
     /// A discovery poll failed or returned nothing; the last good topology stays.
     DiscoveryFailed {
-        /// What went wrong.
-        error: String,
+        /// [`Error::Discovery`] or [`Error::EmptyDiscovery`] (shared by every receiver).
+        error: Arc<Error>,
     },
 }
 
@@ -123,7 +123,7 @@ pub struct NodeFailure {
     /// Its keys in this request.
     pub keys: Vec<String>,
     /// What went wrong.
-    pub error: HerdError,
+    pub error: Error,
 }
 
 /// Counters of one node, as returned by `stats()`.
@@ -265,7 +265,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
         &'a self,
         node: &'a Node,
         pool: &'a Self::Pool,
-    ) -> BoxFuture<'a, Result<(), HerdError>>;
+    ) -> BoxFuture<'a, Result<(), Error>>;
 
     /// Closes a pool whose node left the topology.
     fn close(&self, pool: &Self::Pool);
@@ -326,7 +326,7 @@ pub(crate) struct Core<B: Backend> {
 ///     .poll_interval(Duration::from_secs(10))
 ///     .failure_limit(5)
 ///     .pool_size(16);
-/// assert_eq!(builder.config().pool_size, 16);
+/// assert_eq!(builder.tunables().pool_size, 16);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -355,7 +355,7 @@ impl ClusterBuilder {
 
     /// Replaces all tunables at once.
     #[must_use]
-    pub fn with_config(mut self, config: ClusterConfig) -> Self {
+    pub fn config(mut self, config: ClusterConfig) -> Self {
         self.config = config;
         self
     }
@@ -484,11 +484,11 @@ impl ClusterBuilder {
     }
 
     /// The tunables so far.
-    pub fn config(&self) -> &ClusterConfig {
+    pub fn tunables(&self) -> &ClusterConfig {
         &self.config
     }
 
-    pub(crate) async fn start<B: Backend>(self, backend: B) -> Result<Cluster<B>, HerdError> {
+    pub(crate) async fn start<B: Backend>(self, backend: B) -> Result<Cluster<B>, Error> {
         let (events, _) = broadcast::channel(self.config.event_capacity.max(1));
         let empty = State {
             topology: Arc::new(Topology::new(0, [])),
@@ -507,11 +507,7 @@ impl ClusterBuilder {
             counters: ClusterCounters::default(),
             metrics: ClusterMetrics::new(),
         });
-        match core.poll().await {
-            Ok(_) => {}
-            Err(PollError::Empty) => return Err(HerdError::EmptyDiscovery),
-            Err(PollError::Failed(error)) => return Err(HerdError::Discovery(error)),
-        }
+        core.poll().await?;
         let poller = {
             let core = Arc::clone(&core);
             BackgroundTask::spawn("reel-herd discovery", move |mut shutdown| async move {
@@ -568,12 +564,6 @@ impl<B: Backend> fmt::Debug for Cluster<B> {
     }
 }
 
-#[derive(Debug)]
-enum PollError {
-    Empty,
-    Failed(DiscoveryError),
-}
-
 impl<B: Backend> Core<B> {
     pub(crate) fn topology(&self) -> Arc<Topology> {
         Arc::clone(&self.state.load().topology)
@@ -589,11 +579,11 @@ impl<B: Backend> Core<B> {
     }
 
     /// The node that owns `key` now (skipping ejected nodes).
-    pub(crate) fn route(&self, key: &[u8]) -> Result<Arc<NodeHandle<B::Pool>>, HerdError> {
+    pub(crate) fn route(&self, key: &[u8]) -> Result<Arc<NodeHandle<B::Pool>>, Error> {
         let state = self.state.load();
-        let slot = state.placement.locate(key).ok_or(HerdError::NoNodes)?;
-        let index = *state.live.get(slot).ok_or(HerdError::NoNodes)?;
-        state.handles.get(index).cloned().ok_or(HerdError::NoNodes)
+        let slot = state.placement.locate(key).ok_or(Error::NoNodes)?;
+        let index = *state.live.get(slot).ok_or(Error::NoNodes)?;
+        state.handles.get(index).cloned().ok_or(Error::NoNodes)
     }
 
     /// The node that owns `key` once the nodes in `tried` are left out: for a read retried
@@ -604,7 +594,7 @@ impl<B: Backend> Core<B> {
         &self,
         key: &[u8],
         tried: &[Arc<NodeHandle<B::Pool>>],
-    ) -> Result<Arc<NodeHandle<B::Pool>>, HerdError> {
+    ) -> Result<Arc<NodeHandle<B::Pool>>, Error> {
         let state = self.state.load();
         let rest: Vec<usize> = state
             .live
@@ -621,9 +611,9 @@ impl<B: Backend> Core<B> {
             .map(|&i| state.topology.nodes()[i].clone())
             .collect();
         let placement = self.router.build(&nodes);
-        let slot = placement.locate(key).ok_or(HerdError::NoNodes)?;
-        let index = *rest.get(slot).ok_or(HerdError::NoNodes)?;
-        state.handles.get(index).cloned().ok_or(HerdError::NoNodes)
+        let slot = placement.locate(key).ok_or(Error::NoNodes)?;
+        let index = *rest.get(slot).ok_or(Error::NoNodes)?;
+        state.handles.get(index).cloned().ok_or(Error::NoNodes)
     }
 
     /// Every node of the current topology (ejected ones included).
@@ -641,10 +631,10 @@ impl<B: Backend> Core<B> {
         command: Command,
         classify: fn(&T) -> Outcome,
         op: F,
-    ) -> Result<T, HerdError>
+    ) -> Result<T, Error>
     where
         F: Fn(Arc<NodeHandle<B::Pool>>, Timer) -> Fut,
-        Fut: Future<Output = Result<T, HerdError>>,
+        Fut: Future<Output = Result<T, Error>>,
     {
         let mut attempt = 0;
         let mut tried: Vec<Arc<NodeHandle<B::Pool>>> = Vec::new();
@@ -678,13 +668,13 @@ impl<B: Backend> Core<B> {
     /// fields (`db.system.name`, `db.operation.name`, `server.address`, `server.port`, and
     /// `error.type` on failure), and records the command's metrics; `classify` tells a hit
     /// from a miss for reads (the others answer [`Outcome::Ok`]); `op` gets its timer.
-    pub(crate) async fn run_on<T, Fut: Future<Output = Result<T, HerdError>>>(
+    pub(crate) async fn run_on<T, Fut: Future<Output = Result<T, Error>>>(
         &self,
         handle: &Arc<NodeHandle<B::Pool>>,
         command: Command,
         classify: fn(&T) -> Outcome,
         op: impl FnOnce(Timer) -> Fut,
-    ) -> Result<T, HerdError> {
+    ) -> Result<T, Error> {
         handle.counters.requests.fetch_add(1, Ordering::Relaxed);
         let timeout = self.config.command_timeout;
         let span = tracing::debug_span!(
@@ -709,7 +699,7 @@ impl<B: Backend> Core<B> {
         guard.armed = false;
         let result = match outcome {
             Ok(result) => result,
-            Err(_) => Err(HerdError::Timeout {
+            Err(_) => Err(Error::Timeout {
                 node: handle.node.clone(),
                 timeout,
             }),
@@ -750,11 +740,11 @@ impl<B: Backend> Core<B> {
         result
     }
 
-    fn failed(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &HerdError) {
+    fn failed(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &Error) {
         handle.counters.errors.fetch_add(1, Ordering::Relaxed);
         // A connection error (refused, reset, closed) means the node dropped its connections,
         // so the idle ones are dead too; a slow reply or a desync says nothing about them.
-        if matches!(error, HerdError::Io { error, .. } if error.kind() != std::io::ErrorKind::TimedOut)
+        if matches!(error, Error::Io { error, .. } if error.kind() != std::io::ErrorKind::TimedOut)
         {
             self.backend.discard_idle(&handle.pool);
         }
@@ -762,7 +752,7 @@ impl<B: Backend> Core<B> {
     }
 
     /// Counts one consecutive failure and ejects the node at the limit.
-    fn count_failure(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &HerdError) {
+    fn count_failure(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &Error) {
         let failures = handle
             .health
             .consecutive_failures
@@ -774,7 +764,7 @@ impl<B: Backend> Core<B> {
         }
     }
 
-    fn eject(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &HerdError) {
+    fn eject(&self, handle: &Arc<NodeHandle<B::Pool>>, error: &Error) {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.state.load();
         let Some(index) = state
@@ -844,7 +834,7 @@ impl<B: Backend> Core<B> {
         tracing::warn!(node = %handle.node, %error, index, ?cooldown, "cache node ejected");
         self.emit(ClusterEvent::NodeDown {
             node: handle.node.clone(),
-            reason: error.to_string(),
+            error: Arc::new(error.duplicate()),
         });
     }
 
@@ -925,7 +915,7 @@ impl<B: Backend> Core<B> {
             let probe = self.backend.probe(&handle.node, &handle.pool);
             let outcome = match tokio::time::timeout(self.config.command_timeout, probe).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(HerdError::Timeout {
+                Err(_) => Err(Error::Timeout {
                     node: handle.node.clone(),
                     timeout: self.config.command_timeout,
                 }),
@@ -969,22 +959,14 @@ impl<B: Backend> Core<B> {
             Ok(nodes) => nodes,
             Err(failure) => {
                 let error = failure.into_inner();
-                let message = match &error {
-                    PollError::Empty => {
-                        self.counters
-                            .discovery_empty
-                            .fetch_add(1, Ordering::Relaxed);
-                        "discovery returned no nodes; keeping the last topology".to_owned()
-                    }
-                    PollError::Failed(error) => {
-                        self.counters
-                            .discovery_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                        format!("{error}; keeping the last topology")
-                    }
+                let counter = match &error {
+                    PollError::Empty => &self.counters.discovery_empty,
+                    PollError::Failed(_) => &self.counters.discovery_failures,
                 };
-                tracing::warn!(error = %message, "cache discovery failed");
-                self.emit(ClusterEvent::DiscoveryFailed { error: message });
+                counter.fetch_add(1, Ordering::Relaxed);
+                let event = Arc::new(error.to_error());
+                tracing::warn!(error = %event, "cache discovery failed; keeping the last topology");
+                self.emit(ClusterEvent::DiscoveryFailed { error: event });
                 return Err(error);
             }
         };
@@ -1085,12 +1067,8 @@ impl<B: Backend> Core<B> {
         true
     }
 
-    pub(crate) async fn refresh(&self) -> Result<bool, HerdError> {
-        match self.poll().await {
-            Ok(changed) => Ok(changed),
-            Err(PollError::Empty) => Err(HerdError::EmptyDiscovery),
-            Err(PollError::Failed(error)) => Err(HerdError::Discovery(error)),
-        }
+    pub(crate) async fn refresh(&self) -> Result<bool, Error> {
+        Ok(self.poll().await?)
     }
 
     pub(crate) fn stats(&self) -> ClusterStats {
@@ -1141,7 +1119,7 @@ struct Cancelled<'a, B: Backend> {
 impl<B: Backend> Drop for Cancelled<'_, B> {
     fn drop(&mut self) {
         if self.armed {
-            let error = HerdError::Io {
+            let error = Error::Io {
                 node: self.handle.node.clone(),
                 error: std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
@@ -1208,7 +1186,7 @@ macro_rules! cluster_common_api {
         /// Polls discovery now (with the configured timeout and retries) and applies a
         /// changed node list; returns whether the topology changed. A failed or empty answer
         /// keeps the current topology and is returned as an error.
-        pub async fn refresh(&self) -> Result<bool, $crate::HerdError> {
+        pub async fn refresh(&self) -> Result<bool, $crate::Error> {
             self.cluster.core.refresh().await
         }
     };

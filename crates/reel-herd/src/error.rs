@@ -8,15 +8,16 @@ use crate::node::Node;
 /// What went wrong talking to the cluster.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum HerdError {
+pub enum Error {
     /// The cluster has no live node to send the key to.
     #[error("no cache node is available (the topology is empty or every node is down)")]
     NoNodes,
-    /// The first discovery failed, so the cluster could not start.
-    #[error("initial discovery failed: {0}")]
+    /// Discovery failed: the first one, so the cluster could not start, or a later poll
+    /// (sent as `ClusterEvent::DiscoveryFailed`; the last good topology stays).
+    #[error("discovery failed: {0}")]
     Discovery(#[source] DiscoveryError),
-    /// The first discovery returned no nodes.
-    #[error("initial discovery returned no nodes; check the discovery source")]
+    /// Discovery returned no nodes (the first one, or a later poll as for `Discovery`).
+    #[error("discovery returned no nodes; check the discovery source")]
     EmptyDiscovery,
     /// A key memcached would reject (empty, longer than 250 bytes, or with spaces or control
     /// characters).
@@ -126,7 +127,7 @@ pub enum HerdError {
     },
 }
 
-impl HerdError {
+impl Error {
     /// The node the error concerns, if any.
     pub fn node(&self) -> Option<&Node> {
         match self {
@@ -181,6 +182,92 @@ impl HerdError {
                     || error.is_connection_refusal()
             }
             _ => false,
+        }
+    }
+}
+
+/// Why a discovery poll kept the last topology.
+#[derive(Debug)]
+pub(crate) enum PollError {
+    Empty,
+    Failed(DiscoveryError),
+}
+
+impl PollError {
+    /// The crate error it stands for, as a copy for a `ClusterEvent` (the original goes on to
+    /// the caller).
+    pub(crate) fn to_error(&self) -> Error {
+        match self {
+            Self::Empty => Error::EmptyDiscovery,
+            Self::Failed(error) => Error::Discovery(error.duplicate()),
+        }
+    }
+}
+
+impl From<PollError> for Error {
+    fn from(error: PollError) -> Self {
+        match error {
+            PollError::Empty => Self::EmptyDiscovery,
+            PollError::Failed(error) => Self::Discovery(error),
+        }
+    }
+}
+
+/// A copy of an I/O error: same kind and message (the source chain is not cloneable).
+pub(crate) fn copy_io(error: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(error.kind(), error.to_string())
+}
+
+impl Error {
+    /// A copy for a `ClusterEvent` while the original goes back to the caller: every field is
+    /// cloned except an I/O error, copied by kind and message.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::NoNodes => Self::NoNodes,
+            Self::Discovery(error) => Self::Discovery(error.duplicate()),
+            Self::EmptyDiscovery => Self::EmptyDiscovery,
+            Self::InvalidKey { key, reason } => Self::InvalidKey {
+                key: key.clone(),
+                reason,
+            },
+            Self::Io { node, error } => Self::Io {
+                node: node.clone(),
+                error: copy_io(error),
+            },
+            Self::Timeout { node, timeout } => Self::Timeout {
+                node: node.clone(),
+                timeout: *timeout,
+            },
+            Self::InvalidTtl { ttl, reason } => Self::InvalidTtl { ttl: *ttl, reason },
+            Self::Protocol { node, message } => Self::Protocol {
+                node: node.clone(),
+                message: message.clone(),
+            },
+            Self::Server { node, message } => Self::Server {
+                node: node.clone(),
+                message: message.clone(),
+            },
+            Self::Pool { node, message } => Self::Pool {
+                node: node.clone(),
+                message: message.clone(),
+            },
+            Self::Credentials { message } => Self::Credentials {
+                message: message.clone(),
+            },
+            #[cfg(feature = "redis-cluster")]
+            Self::RedisCluster { error } => Self::RedisCluster {
+                error: error.clone(),
+            },
+            #[cfg(feature = "redis-tls")]
+            Self::Tls { node, error } => Self::Tls {
+                node: node.clone(),
+                error: error.clone(),
+            },
+            #[cfg(feature = "redis")]
+            Self::Redis { node, error } => Self::Redis {
+                node: node.clone(),
+                error: error.clone(),
+            },
         }
     }
 }

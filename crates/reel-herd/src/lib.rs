@@ -36,7 +36,7 @@ pub use discovery::DnsDiscovery;
 pub use discovery::{
     BoxFuture, Discovery, DiscoveryError, ElastiCacheDiscovery, FileDiscovery, StaticDiscovery,
 };
-pub use error::HerdError;
+pub use error::Error;
 #[cfg(feature = "memcache")]
 pub use memcache::{
     CasOutcome, CasToken, DeleteMulti, GetMulti, MemcacheCluster, MetaWrite, SetMulti, StoreOutcome,

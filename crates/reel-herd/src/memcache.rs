@@ -4,8 +4,8 @@
 //! reel-herd owns the whole text protocol rather than writing part of it over another
 //! crate's socket: a command and its reply are one implementation, so every reply is read to
 //! its end, checked against what the command allows, and any error or unexpected reply
-//! closes the connection instead of returning it to the pool (see [`HerdError::Protocol`]
-//! and [`HerdError::Server`]). A reply can therefore never be read by the wrong command.
+//! closes the connection instead of returning it to the pool (see [`Error::Protocol`]
+//! and [`Error::Server`]). A reply can therefore never be read by the wrong command.
 //!
 //! Each new connection asks the server's `version`. The meta commands (`meta_get`,
 //! `meta_add`, `meta_cas`) go out as `mg`/`ms` only to memcached 1.6.10 or later (the first
@@ -15,7 +15,7 @@
 //!
 //! TTLs are rounded *up* to whole seconds (a 500 ms TTL is sent as 1 s, never as 0, which
 //! memcached reads as "never expires"); beyond 30 days they are sent as an absolute Unix time,
-//! and one past memcached's signed 32-bit range is refused with [`HerdError::InvalidTtl`].
+//! and one past memcached's signed 32-bit range is refused with [`Error::InvalidTtl`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use crate::cluster::{
     Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
 };
 use crate::discovery::BoxFuture;
-use crate::error::HerdError;
+use crate::error::Error;
 use crate::metrics::{self, Command, Timer};
 use crate::node::Node;
 use crate::wire::{self, Connection};
@@ -125,13 +125,13 @@ pub(crate) struct Manager {
 
 impl managed::Manager for Manager {
     type Type = Connection;
-    type Error = HerdError;
+    type Error = Error;
 
-    async fn create(&self) -> Result<Connection, HerdError> {
+    async fn create(&self) -> Result<Connection, Error> {
         wire::connect(&self.node, self.connect_timeout, self.keepalive).await
     }
 
-    async fn recycle(&self, connection: &mut Connection, _: &Metrics) -> RecycleResult<HerdError> {
+    async fn recycle(&self, connection: &mut Connection, _: &Metrics) -> RecycleResult<Error> {
         if connection.clean {
             Ok(())
         } else {
@@ -177,11 +177,7 @@ impl Backend for MemcacheBackend {
         }
     }
 
-    fn probe<'a>(
-        &'a self,
-        node: &'a Node,
-        pool: &'a NodePool,
-    ) -> BoxFuture<'a, Result<(), HerdError>> {
+    fn probe<'a>(&'a self, node: &'a Node, pool: &'a NodePool) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let mut connection = connection(node, pool).await?;
             connection.version().await.map(|_| ())
@@ -204,25 +200,25 @@ impl Backend for MemcacheBackend {
     }
 }
 
-async fn connection(node: &Node, pool: &NodePool) -> Result<managed::Object<Manager>, HerdError> {
+async fn connection(node: &Node, pool: &NodePool) -> Result<managed::Object<Manager>, Error> {
     let Some(pool) = &pool.0 else {
-        return Err(HerdError::Pool {
+        return Err(Error::Pool {
             node: node.clone(),
             message: "the pool could not be built".to_owned(),
         });
     };
     pool.get().await.map_err(|error| match error {
         managed::PoolError::Backend(error) => error,
-        managed::PoolError::Timeout(managed::TimeoutType::Create) => HerdError::Io {
+        managed::PoolError::Timeout(managed::TimeoutType::Create) => Error::Io {
             node: node.clone(),
             error: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
         },
-        managed::PoolError::Timeout(managed::TimeoutType::Wait) => HerdError::Pool {
+        managed::PoolError::Timeout(managed::TimeoutType::Wait) => Error::Pool {
             node: node.clone(),
             message: "every pooled connection stayed busy; raise pool_size or command_timeout"
                 .to_owned(),
         },
-        other => HerdError::Pool {
+        other => Error::Pool {
             node: node.clone(),
             message: other.to_string(),
         },
@@ -239,8 +235,8 @@ fn meta_cas_flag(header: &str) -> Option<CasToken> {
         .map(CasToken)
 }
 
-fn unexpected(node: &Node, reply: &str) -> HerdError {
-    HerdError::Protocol {
+fn unexpected(node: &Node, reply: &str) -> Error {
+    Error::Protocol {
         node: node.clone(),
         message: format!("unexpected reply {reply:?}"),
     }
@@ -248,7 +244,7 @@ fn unexpected(node: &Node, reply: &str) -> HerdError {
 
 /// Checks a key the way memcached's text protocol requires; a space or newline in a key
 /// would otherwise split the command.
-fn check_key(key: &str) -> Result<(), HerdError> {
+fn check_key(key: &str) -> Result<(), Error> {
     let reason = if key.is_empty() {
         "empty"
     } else if key.len() > MAX_KEY_LENGTH {
@@ -258,17 +254,17 @@ fn check_key(key: &str) -> Result<(), HerdError> {
     } else {
         return Ok(());
     };
-    Err(HerdError::InvalidKey {
+    Err(Error::InvalidKey {
         key: key.to_owned(),
         reason,
     })
 }
 
 /// Checks `key` with the cluster's `prefix` in front (non-empty), as memcached will see it.
-fn check_key_with_prefix(prefix: &str, key: &str) -> Result<(), HerdError> {
+fn check_key_with_prefix(prefix: &str, key: &str) -> Result<(), Error> {
     check_key(key)?;
     if prefix.len() + key.len() > MAX_KEY_LENGTH {
-        return Err(HerdError::InvalidKey {
+        return Err(Error::InvalidKey {
             key: key.to_owned(),
             reason: "longer than 250 bytes with the key prefix",
         });
@@ -279,7 +275,7 @@ fn check_key_with_prefix(prefix: &str, key: &str) -> Result<(), HerdError> {
 /// memcached's expiration field: 0 for no expiry, whole seconds (rounded up, so a non-zero
 /// TTL never becomes 0) up to 30 days, an absolute Unix time beyond, which must fit
 /// memcached's signed 32-bit time.
-fn expiration(ttl: Duration) -> Result<u32, HerdError> {
+fn expiration(ttl: Duration) -> Result<u32, Error> {
     expiration_at(ttl, unix_now())
 }
 
@@ -290,7 +286,7 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-fn expiration_at(ttl: Duration, now: u64) -> Result<u32, HerdError> {
+fn expiration_at(ttl: Duration, now: u64) -> Result<u32, Error> {
     if ttl.is_zero() {
         return Ok(0);
     }
@@ -302,7 +298,7 @@ fn expiration_at(ttl: Duration, now: u64) -> Result<u32, HerdError> {
     };
     match i32::try_from(value) {
         Ok(value) => Ok(value.unsigned_abs()),
-        Err(_) => Err(HerdError::InvalidTtl {
+        Err(_) => Err(Error::InvalidTtl {
             ttl,
             reason: "it ends after 2038-01-19 03:14:07 UTC, the last time memcached can store",
         }),
@@ -314,7 +310,7 @@ type Handle = Arc<NodeHandle<NodePool>>;
 /// One node's share of a multi-key write: the positions of its keys and the keys as sent.
 type NodeGroup = (Handle, Vec<usize>, Vec<String>);
 
-/// Runs a read (`|connection| -> Result<Option<T>, HerdError>`) on the key's node, retried on
+/// Runs a read (`|connection| -> Result<Option<T>, Error>`) on the key's node, retried on
 /// the next distinct node after a node failure, counting hits and misses. (A macro rather
 /// than a function taking an async closure: a borrowed async closure makes the future lose
 /// `Send`.)
@@ -346,11 +342,11 @@ pub struct MemcacheCluster {
 impl ClusterBuilder {
     /// Runs the first discovery and starts a memcached cluster (connections open on first
     /// use). Fails when the first discovery fails or finds no nodes.
-    pub async fn build_memcache(self) -> Result<MemcacheCluster, HerdError> {
-        let prefix = &self.config().key_prefix;
+    pub async fn build_memcache(self) -> Result<MemcacheCluster, Error> {
+        let prefix = &self.tunables().key_prefix;
         if !prefix.is_empty() {
             // The prefix with a one-byte key must be a valid memcached key.
-            check_key(&format!("{prefix}k")).map_err(|_| HerdError::InvalidKey {
+            check_key(&format!("{prefix}k")).map_err(|_| Error::InvalidKey {
                 key: prefix.clone(),
                 reason: "the key prefix must be under 250 bytes with no whitespace or control characters",
             })?;
@@ -371,8 +367,8 @@ impl MemcacheCluster {
     async fn with_connection<T>(
         handle: &Handle,
         timer: Timer,
-        command: impl AsyncFnOnce(&mut Connection) -> Result<T, HerdError>,
-    ) -> Result<T, HerdError> {
+        command: impl AsyncFnOnce(&mut Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let connection = connection(&handle.node, &handle.pool).await;
         handle.counters.metrics.pool_wait(&timer);
         let mut connection = connection?;
@@ -388,8 +384,8 @@ impl MemcacheCluster {
         &self,
         key: &str,
         name: Command,
-        command: impl AsyncFnOnce(&mut Connection) -> Result<T, HerdError>,
-    ) -> Result<T, HerdError> {
+        command: impl AsyncFnOnce(&mut Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let core = &self.cluster.core;
         let handle = core.route(key.as_bytes())?;
         core.run_on(&handle, name, metrics::ok, |timer| {
@@ -399,14 +395,14 @@ impl MemcacheCluster {
     }
 
     /// The value of `key`, or `None` on a miss.
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, HerdError> {
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.get_with_flags(key).await?.map(|(value, _)| value))
     }
 
     /// The value of `key` with its client flags (the 32-bit number stored beside the value,
     /// which libmemcached, pylibmc and PHP clients use to mark serialisation and compression),
     /// or `None` on a miss.
-    pub async fn get_with_flags(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HerdError> {
+    pub async fn get_with_flags(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         read!(self, key, Command::Get, async |connection| {
@@ -417,7 +413,7 @@ impl MemcacheCluster {
 
     /// Fetches `key` and sets its expiry to `ttl` in the same round trip (`gat`), or `None`
     /// on a miss.
-    pub async fn gat(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, HerdError> {
+    pub async fn gat(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         let exptime = expiration(ttl)?;
@@ -431,7 +427,7 @@ impl MemcacheCluster {
     /// concurrently. A node that fails fails only its own keys (listed in
     /// [`GetMulti::failed`]); the call itself fails only for an invalid key. A node that
     /// refuses the command (`SERVER_ERROR`) fails its keys without counting as a node failure.
-    pub async fn get_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<GetMulti, HerdError> {
+    pub async fn get_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<GetMulti, Error> {
         // Per node, the keys as sent (with the prefix).
         let mut groups: Vec<(Handle, Vec<String>)> = Vec::new();
         let mut result = GetMulti::default();
@@ -502,7 +498,7 @@ impl MemcacheCluster {
     fn group_by_node<K: AsRef<str>>(
         &self,
         keys: impl Iterator<Item = K>,
-    ) -> Result<Vec<NodeGroup>, HerdError> {
+    ) -> Result<Vec<NodeGroup>, Error> {
         let mut groups: Vec<NodeGroup> = Vec::new();
         for (position, key) in keys.enumerate() {
             let key = key.as_ref();
@@ -530,9 +526,9 @@ impl MemcacheCluster {
             &mut Connection,
             &[usize],
             &[String],
-        ) -> Result<Vec<Result<&'static str, HerdError>>, HerdError>,
+        ) -> Result<Vec<Result<&'static str, Error>>, Error>,
         mut on_status: impl FnMut(usize, &'static str),
-    ) -> Result<Vec<NodeFailure>, HerdError> {
+    ) -> Result<Vec<NodeFailure>, Error> {
         let groups = self.group_by_node(keys.iter())?;
         let core = &self.cluster.core;
         let send = &send;
@@ -581,7 +577,7 @@ impl MemcacheCluster {
                             None => failed.push(NodeFailure {
                                 node: handle.node.clone(),
                                 keys: vec![user_key(position)],
-                                error: HerdError::Server {
+                                error: Error::Server {
                                     node: handle.node.clone(),
                                     message: "not sent: an earlier command of the same batch \
                                               was refused"
@@ -611,7 +607,7 @@ impl MemcacheCluster {
         &self,
         items: &[(K, V)],
         ttl: Duration,
-    ) -> Result<SetMulti, HerdError> {
+    ) -> Result<SetMulti, Error> {
         let exptime = expiration(ttl)?;
         let keys: Vec<&str> = items.iter().map(|(key, _)| key.as_ref()).collect();
         let mut stored = Vec::with_capacity(items.len());
@@ -639,7 +635,7 @@ impl MemcacheCluster {
 
     /// Deletes many keys: grouped by node, one pipeline per node, all nodes concurrently;
     /// failures per node and per key as in [`set_multi`](Self::set_multi).
-    pub async fn delete_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<DeleteMulti, HerdError> {
+    pub async fn delete_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<DeleteMulti, Error> {
         let mut result = DeleteMulti::default();
         let (deleted, not_found) = (&mut result.deleted, &mut result.not_found);
         result.failed = self
@@ -668,7 +664,7 @@ impl MemcacheCluster {
         flags: u32,
         ttl: Duration,
         cas: Option<u64>,
-    ) -> Result<&'static str, HerdError> {
+    ) -> Result<&'static str, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         let exptime = expiration(ttl)?;
@@ -680,7 +676,7 @@ impl MemcacheCluster {
         .await
     }
 
-    fn stored(&self, key: &str, status: &str) -> Result<StoreOutcome, HerdError> {
+    fn stored(&self, key: &str, status: &str) -> Result<StoreOutcome, Error> {
         match status {
             "STORED" => Ok(StoreOutcome::Stored),
             "NOT_STORED" => Ok(StoreOutcome::NotStored),
@@ -691,7 +687,7 @@ impl MemcacheCluster {
     /// Stores `value` under `key` for `ttl` (zero: no expiry; a fraction of a second is
     /// rounded up; beyond 30 days it is sent as an absolute time). Succeeds only when
     /// memcached answered `STORED`.
-    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), HerdError> {
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), Error> {
         self.set_with_flags(key, value, 0, ttl).await
     }
 
@@ -703,7 +699,7 @@ impl MemcacheCluster {
         value: &[u8],
         flags: u32,
         ttl: Duration,
-    ) -> Result<(), HerdError> {
+    ) -> Result<(), Error> {
         match self
             .store(Command::Set, key, value, flags, ttl, None)
             .await?
@@ -714,12 +710,7 @@ impl MemcacheCluster {
     }
 
     /// Stores `value` only if `key` does not exist.
-    pub async fn add(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Duration,
-    ) -> Result<StoreOutcome, HerdError> {
+    pub async fn add(&self, key: &str, value: &[u8], ttl: Duration) -> Result<StoreOutcome, Error> {
         let status = self.store(Command::Add, key, value, 0, ttl, None).await?;
         self.stored(key, status)
     }
@@ -730,7 +721,7 @@ impl MemcacheCluster {
         key: &str,
         value: &[u8],
         ttl: Duration,
-    ) -> Result<StoreOutcome, HerdError> {
+    ) -> Result<StoreOutcome, Error> {
         let status = self
             .store(Command::Replace, key, value, 0, ttl, None)
             .await?;
@@ -739,7 +730,7 @@ impl MemcacheCluster {
 
     /// Appends `value` to the existing value of `key` (its TTL and flags unchanged);
     /// [`StoreOutcome::NotStored`] if the key does not exist.
-    pub async fn append(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, HerdError> {
+    pub async fn append(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, Error> {
         let status = self
             .store(Command::Append, key, value, 0, Duration::ZERO, None)
             .await?;
@@ -748,7 +739,7 @@ impl MemcacheCluster {
 
     /// Prepends `value` to the existing value of `key` (its TTL and flags unchanged);
     /// [`StoreOutcome::NotStored`] if the key does not exist.
-    pub async fn prepend(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, HerdError> {
+    pub async fn prepend(&self, key: &str, value: &[u8]) -> Result<StoreOutcome, Error> {
         let status = self
             .store(Command::Prepend, key, value, 0, Duration::ZERO, None)
             .await?;
@@ -756,7 +747,7 @@ impl MemcacheCluster {
     }
 
     /// Deletes `key`; `true` if it existed.
-    pub async fn delete(&self, key: &str) -> Result<bool, HerdError> {
+    pub async fn delete(&self, key: &str) -> Result<bool, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         self.write(key, Command::Delete, async |connection| {
@@ -767,7 +758,7 @@ impl MemcacheCluster {
 
     /// Adds `by` to the decimal number stored at `key`; the new value, or `None` if the key
     /// does not exist. (memcached wraps at 2^64.)
-    pub async fn incr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
+    pub async fn incr(&self, key: &str, by: u64) -> Result<Option<u64>, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         self.write(key, Command::Incr, async |connection| {
@@ -778,7 +769,7 @@ impl MemcacheCluster {
 
     /// Subtracts `by` (memcached stops at 0); the new value, or `None` if the key does not
     /// exist.
-    pub async fn decr(&self, key: &str, by: u64) -> Result<Option<u64>, HerdError> {
+    pub async fn decr(&self, key: &str, by: u64) -> Result<Option<u64>, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         self.write(key, Command::Decr, async |connection| {
@@ -788,7 +779,7 @@ impl MemcacheCluster {
     }
 
     /// The value of `key` with its CAS token, or `None` on a miss.
-    pub async fn gets(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
+    pub async fn gets(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         read!(self, key, Command::Gets, async |connection| {
@@ -804,7 +795,7 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
         token: CasToken,
-    ) -> Result<CasOutcome, HerdError> {
+    ) -> Result<CasOutcome, Error> {
         match self
             .store(Command::Cas, key, value, 0, ttl, Some(token.0))
             .await?
@@ -818,7 +809,7 @@ impl MemcacheCluster {
 
     /// The value of `key` with its CAS token, or `None` on a miss: `mg <key> v c` on
     /// memcached 1.6.10 and later, `gets` on older servers (same result).
-    pub async fn meta_get(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
+    pub async fn meta_get(&self, key: &str) -> Result<Option<(Vec<u8>, CasToken)>, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         let line = format!("mg {wire} v c\r\n").into_bytes();
@@ -854,7 +845,7 @@ impl MemcacheCluster {
         key: &str,
         value: &[u8],
         ttl: Duration,
-    ) -> Result<MetaWrite, HerdError> {
+    ) -> Result<MetaWrite, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         let exptime = expiration(ttl)?;
@@ -889,7 +880,7 @@ impl MemcacheCluster {
         value: &[u8],
         ttl: Duration,
         token: CasToken,
-    ) -> Result<MetaWrite, HerdError> {
+    ) -> Result<MetaWrite, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         let exptime = expiration(ttl)?;
@@ -914,7 +905,7 @@ impl MemcacheCluster {
     }
 
     /// Sets a new expiry on `key` without fetching it; `true` if it exists.
-    pub async fn touch(&self, key: &str, ttl: Duration) -> Result<bool, HerdError> {
+    pub async fn touch(&self, key: &str, ttl: Duration) -> Result<bool, Error> {
         let wire = self.wire_key(key)?;
         let wire: &str = &wire;
         let exptime = expiration(ttl)?;
@@ -955,7 +946,7 @@ impl MemcacheCluster {
     /// `key` as sent to memcached: the cluster's key prefix (if any) and `key`, checked as a
     /// whole (the prefix counts towards the 250-byte limit). Borrowed when there is no
     /// prefix. Routing uses `key` without the prefix, as libmemcached's namespace does.
-    fn wire_key<'k>(&self, key: &'k str) -> Result<std::borrow::Cow<'k, str>, HerdError> {
+    fn wire_key<'k>(&self, key: &'k str) -> Result<std::borrow::Cow<'k, str>, Error> {
         let prefix = &self.cluster.core.config.key_prefix;
         if prefix.is_empty() {
             check_key(key)?;
@@ -974,9 +965,9 @@ impl MemcacheCluster {
         wire
     }
 
-    fn server_reply(&self, key: &str, reply: &str) -> HerdError {
+    fn server_reply(&self, key: &str, reply: &str) -> Error {
         match self.cluster.core.route(key.as_bytes()) {
-            Ok(handle) => HerdError::Server {
+            Ok(handle) => Error::Server {
                 node: handle.node.clone(),
                 message: reply.to_owned(),
             },
@@ -985,14 +976,14 @@ impl MemcacheCluster {
     }
 }
 
-fn wire_desync(connection: &Connection, header: &str) -> HerdError {
+fn wire_desync(connection: &Connection, header: &str) -> Error {
     unexpected(connection.node(), header)
 }
 
 async fn gets_on(
     connection: &mut Connection,
     key: &str,
-) -> Result<Option<(Vec<u8>, CasToken)>, HerdError> {
+) -> Result<Option<(Vec<u8>, CasToken)>, Error> {
     let mut values = connection.retrieve("gets", None, &[key]).await?;
     Ok(values
         .remove(key)
@@ -1005,7 +996,7 @@ async fn token_after_write(
     connection: &mut Connection,
     key: &str,
     value: &[u8],
-) -> Result<CasToken, HerdError> {
+) -> Result<CasToken, Error> {
     Ok(match gets_on(connection, key).await? {
         Some((current, token)) if current == value => token,
         _ => CasToken(0),
@@ -1019,7 +1010,7 @@ fn meta_set_line(key: &str, value: &[u8], flags: &str) -> Vec<u8> {
     line
 }
 
-async fn meta_set_on(connection: &mut Connection, line: &[u8]) -> Result<MetaWrite, HerdError> {
+async fn meta_set_on(connection: &mut Connection, line: &[u8]) -> Result<MetaWrite, Error> {
     let (header, _) = connection.meta(line, &["HD", "NS", "EX", "NF"]).await?;
     match header.split(' ').next().unwrap_or("") {
         "HD" => match meta_cas_flag(&header) {
@@ -1044,7 +1035,7 @@ mod tests {
         assert!(check_key("user:1").is_ok());
         for bad in ["", "a b", "a\r\nset x 0 0 1", "tab\tkey", &"k".repeat(251)] {
             assert!(
-                matches!(check_key(bad), Err(HerdError::InvalidKey { .. })),
+                matches!(check_key(bad), Err(Error::InvalidKey { .. })),
                 "{bad:?}"
             );
         }
@@ -1068,7 +1059,7 @@ mod tests {
         let too_far = Duration::from_secs(i32::MAX as u64 - now + 1);
         assert!(matches!(
             expiration_at(too_far, now),
-            Err(HerdError::InvalidTtl { .. })
+            Err(Error::InvalidTtl { .. })
         ));
         assert!(expiration_at(too_far - Duration::from_secs(1), now).is_ok());
     }

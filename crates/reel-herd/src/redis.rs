@@ -15,7 +15,7 @@ use crate::cluster::{
     Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
 };
 use crate::discovery::BoxFuture;
-use crate::error::HerdError;
+use crate::error::Error;
 use crate::metrics::{self, Command};
 use crate::node::Node;
 
@@ -199,22 +199,22 @@ impl RedisSettings {
     }
 }
 
-fn connection(node: &Node, pool: &NodeConnection) -> Result<ConnectionManager, HerdError> {
-    pool.0.clone().ok_or_else(|| HerdError::Pool {
+fn connection(node: &Node, pool: &NodeConnection) -> Result<ConnectionManager, Error> {
+    pool.0.clone().ok_or_else(|| Error::Pool {
         node: node.clone(),
         message: "the redis client could not be created for this address".to_owned(),
     })
 }
 
-fn redis_error(node: &Node, error: ::redis::RedisError) -> HerdError {
+fn redis_error(node: &Node, error: ::redis::RedisError) -> Error {
     #[cfg(feature = "redis-tls")]
     if let Some(tls) = tls_error(&error) {
-        return HerdError::Tls {
+        return Error::Tls {
             node: node.clone(),
             error: tls,
         };
     }
-    HerdError::Redis {
+    Error::Redis {
         node: node.clone(),
         error,
     }
@@ -280,7 +280,7 @@ impl Backend for RedisBackend {
         &'a self,
         node: &'a Node,
         pool: &'a NodeConnection,
-    ) -> BoxFuture<'a, Result<(), HerdError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let mut connection = connection(node, pool)?;
             let reply: String = ::redis::cmd("PING")
@@ -290,7 +290,7 @@ impl Backend for RedisBackend {
             if reply == "PONG" {
                 Ok(())
             } else {
-                Err(HerdError::Server {
+                Err(Error::Server {
                     node: node.clone(),
                     message: format!("PING answered {reply}"),
                 })
@@ -328,15 +328,12 @@ pub struct RedisCluster {
 impl ClusterBuilder {
     /// Runs the first discovery and starts a redis cluster (connections open on first use).
     /// Fails when the first discovery fails or finds no nodes.
-    pub async fn build_redis(self) -> Result<RedisCluster, HerdError> {
+    pub async fn build_redis(self) -> Result<RedisCluster, Error> {
         self.build_redis_with(RedisSettings::new()).await
     }
 
     /// [`build_redis`](Self::build_redis) with credentials and a database for every node.
-    pub async fn build_redis_with(
-        self,
-        settings: RedisSettings,
-    ) -> Result<RedisCluster, HerdError> {
+    pub async fn build_redis_with(self, settings: RedisSettings) -> Result<RedisCluster, Error> {
         Ok(RedisCluster {
             cluster: self.start(RedisBackend { settings }).await?,
         })
@@ -351,7 +348,7 @@ impl RedisCluster {
     /// not retried (they may not be idempotent).
     ///
     /// ```no_run
-    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::HerdError> {
+    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::Error> {
     /// let mut cmd = redis::cmd("SET");
     /// cmd.arg("session:42").arg("data").arg("EX").arg(60);
     /// let () = redis.query("session:42", &cmd).await?;
@@ -362,7 +359,7 @@ impl RedisCluster {
         &self,
         route_key: impl AsRef<[u8]>,
         command: &Cmd,
-    ) -> Result<T, HerdError> {
+    ) -> Result<T, Error> {
         let core = &self.cluster.core;
         core.run(
             route_key.as_ref(),
@@ -385,7 +382,7 @@ impl RedisCluster {
     /// they share.
     ///
     /// ```no_run
-    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::HerdError> {
+    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::Error> {
     /// let script = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
     /// let total: i64 = redis.invoke_script("hits:home", script.key("hits:home").arg(3)).await?;
     /// # Ok(()) }
@@ -394,7 +391,7 @@ impl RedisCluster {
         &self,
         route_key: impl AsRef<[u8]>,
         invocation: &ScriptInvocation<'_>,
-    ) -> Result<T, HerdError> {
+    ) -> Result<T, Error> {
         let core = &self.cluster.core;
         core.run(
             route_key.as_ref(),
@@ -418,7 +415,7 @@ impl RedisCluster {
     pub fn connection_for(
         &self,
         route_key: impl AsRef<[u8]>,
-    ) -> Result<(Node, ConnectionManager), HerdError> {
+    ) -> Result<(Node, ConnectionManager), Error> {
         let handle = self.cluster.core.route(route_key.as_ref())?;
         Ok((handle.node.clone(), connection(&handle.node, &handle.pool)?))
     }
@@ -429,7 +426,7 @@ impl RedisCluster {
     /// it themselves.
     ///
     /// ```no_run
-    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::HerdError> {
+    /// # async fn demo(redis: reel_herd::RedisCluster) -> Result<(), reel_herd::Error> {
     /// // With `.key_prefix("billing:")` this sets `billing:session:42`.
     /// let () = redis
     ///     .query("session:42", redis::cmd("SET").arg(redis.key("session:42")).arg("data"))
@@ -450,7 +447,7 @@ impl RedisCluster {
     }
 
     /// Groups `keys` by node: each group keeps the keys' positions in the input.
-    fn group<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<(Handle, Vec<usize>)>, HerdError> {
+    fn group<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<(Handle, Vec<usize>)>, Error> {
         let mut groups: Vec<(Handle, Vec<usize>)> = Vec::new();
         for (position, key) in keys.iter().enumerate() {
             let handle = self.cluster.core.route(key.as_ref())?;
@@ -469,7 +466,7 @@ impl RedisCluster {
         keys: &[K],
         name: Command,
         build: impl Fn(&[usize]) -> Cmd,
-    ) -> Result<Vec<(Handle, Vec<usize>, Result<T, HerdError>)>, HerdError>
+    ) -> Result<Vec<(Handle, Vec<usize>, Result<T, Error>)>, Error>
     where
         K: AsRef<[u8]>,
         T: FromRedisValue,
@@ -499,7 +496,7 @@ impl RedisCluster {
         handle: &Handle,
         keys: &[K],
         positions: &[usize],
-        error: HerdError,
+        error: Error,
     ) -> NodeFailure {
         NodeFailure {
             node: handle.node.clone(),
@@ -512,7 +509,7 @@ impl RedisCluster {
     }
 
     /// `MGET` grouped by node, all nodes concurrently; a failing node fails only its keys.
-    pub async fn mget<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<RedisMultiGet, HerdError> {
+    pub async fn mget<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<RedisMultiGet, Error> {
         let mut result = RedisMultiGet {
             values: vec![None; keys.len()],
             failed: Vec::new(),
@@ -544,7 +541,7 @@ impl RedisCluster {
                     }
                 }
                 Ok(values) => {
-                    let error = HerdError::Server {
+                    let error = Error::Server {
                         node: handle.node.clone(),
                         message: format!(
                             "MGET of {} keys returned {} values",
@@ -568,7 +565,7 @@ impl RedisCluster {
     pub async fn mset<K: AsRef<[u8]>, V: ToRedisArgs>(
         &self,
         pairs: &[(K, V)],
-    ) -> Result<Vec<NodeFailure>, HerdError> {
+    ) -> Result<Vec<NodeFailure>, Error> {
         let keys: Vec<&[u8]> = pairs.iter().map(|(key, _)| key.as_ref()).collect();
         let outcomes = self
             .per_node::<&[u8], ()>(&keys, Command::Mset, |positions| {
@@ -592,10 +589,7 @@ impl RedisCluster {
     }
 
     /// `DEL` grouped by node; the number of keys removed and the nodes that failed.
-    pub async fn del<K: AsRef<[u8]>>(
-        &self,
-        keys: &[K],
-    ) -> Result<(u64, Vec<NodeFailure>), HerdError> {
+    pub async fn del<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<(u64, Vec<NodeFailure>), Error> {
         let outcomes = self
             .per_node::<K, u64>(keys, Command::Del, |positions| {
                 let mut command = ::redis::cmd("DEL");

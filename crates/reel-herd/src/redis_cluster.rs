@@ -15,7 +15,7 @@ use ::redis::{Cmd, FromRedisValue, ScriptInvocation};
 use reel_core::SecretSource;
 use tracing::Instrument;
 
-use crate::error::HerdError;
+use crate::error::Error;
 use crate::node::Node;
 
 /// A connection to a Redis Cluster; cheap to clone (one multiplexed connection per node,
@@ -38,7 +38,7 @@ impl std::fmt::Debug for RedisClusterClient {
 /// is discovered from them).
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), reel_herd::HerdError> {
+/// # async fn demo() -> Result<(), reel_herd::Error> {
 /// use reel_core::SecretSource;
 /// use reel_herd::{Node, RedisClusterBuilder};
 ///
@@ -110,9 +110,9 @@ impl RedisClusterBuilder {
     }
 
     /// Connects to the seeds and reads the slot map.
-    pub async fn connect(self) -> Result<RedisClusterClient, HerdError> {
+    pub async fn connect(self) -> Result<RedisClusterClient, Error> {
         if self.seeds.is_empty() {
-            return Err(HerdError::EmptyDiscovery);
+            return Err(Error::EmptyDiscovery);
         }
         let urls: Vec<String> = self
             .seeds
@@ -138,8 +138,8 @@ impl RedisClusterBuilder {
     }
 }
 
-fn resolve(source: &SecretSource) -> Result<reel_core::Secret, HerdError> {
-    source.resolve().map_err(|error| HerdError::Credentials {
+fn resolve(source: &SecretSource) -> Result<reel_core::Secret, Error> {
+    source.resolve().map_err(|error| Error::Credentials {
         message: format!("{}: {error}", source.describe()),
     })
 }
@@ -156,8 +156,8 @@ fn command_span() -> tracing::Span {
     )
 }
 
-fn cluster_error(error: ::redis::RedisError) -> HerdError {
-    HerdError::RedisCluster { error }
+fn cluster_error(error: ::redis::RedisError) -> Error {
+    Error::RedisCluster { error }
 }
 
 impl RedisClusterClient {
@@ -167,7 +167,7 @@ impl RedisClusterClient {
     /// Runs in a `herd.command` span with `db.system.name = "redis"`, `db.operation.name`
     /// (the command's name) and `error.type` on failure; the node is chosen inside the redis
     /// crate, so `server.address` and `server.port` stay empty.
-    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, HerdError> {
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         let span = command_span();
         if !span.is_disabled()
             && let Some(::redis::Arg::Simple(name)) = cmd.args_iter().next()
@@ -194,7 +194,7 @@ impl RedisClusterClient {
     pub async fn invoke_script<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
-    ) -> Result<T, HerdError> {
+    ) -> Result<T, Error> {
         let span = command_span();
         span.record("db.operation.name", "EVALSHA");
         let mut connection = self.connection.clone();

@@ -6,11 +6,11 @@
 //! the answer to a later command. Errors are reported as what they are:
 //!
 //! - `ERROR`, `CLIENT_ERROR ...`, `SERVER_ERROR ...`: the server refused this command
-//!   ([`HerdError::Server`]); the node is healthy and this never counts towards ejection.
+//!   ([`Error::Server`]); the node is healthy and this never counts towards ejection.
 //! - a reply the command does not allow, a `VALUE` for another key, a data block without its
-//!   `\r\n`: the stream is out of step ([`HerdError::Protocol`]); this counts as a node
+//!   `\r\n`: the stream is out of step ([`Error::Protocol`]); this counts as a node
 //!   failure.
-//! - a read or write error, or the server closing: [`HerdError::Io`], a node failure.
+//! - a read or write error, or the server closing: [`Error::Io`], a node failure.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, ErrorKind};
@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::error::HerdError;
+use crate::error::Error;
 use crate::node::Node;
 
 /// The first memcached release with the meta protocol reel-herd speaks: `HD` replies and the
@@ -75,7 +75,7 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// Wraps a connected stream and asks the server's version.
-    pub(crate) async fn open(node: Node, stream: TcpStream) -> Result<Self, HerdError> {
+    pub(crate) async fn open(node: Node, stream: TcpStream) -> Result<Self, Error> {
         let mut connection = Self {
             node,
             stream: BufReader::with_capacity(16 * 1024, stream),
@@ -98,24 +98,24 @@ impl Connection {
         self.version
     }
 
-    fn io(&self, error: io::Error) -> HerdError {
-        HerdError::Io {
+    fn io(&self, error: io::Error) -> Error {
+        Error::Io {
             node: self.node.clone(),
             error,
         }
     }
 
-    fn desync(&self, message: impl Into<String>) -> HerdError {
-        HerdError::Protocol {
+    fn desync(&self, message: impl Into<String>) -> Error {
+        Error::Protocol {
             node: self.node.clone(),
             message: message.into(),
         }
     }
 
     /// An error for `line`, a reply the command does not allow.
-    fn refused(&self, line: &str) -> HerdError {
+    fn refused(&self, line: &str) -> Error {
         if line == "ERROR" || line.starts_with("CLIENT_ERROR") || line.starts_with("SERVER_ERROR") {
-            HerdError::Server {
+            Error::Server {
                 node: self.node.clone(),
                 message: line.to_owned(),
             }
@@ -131,7 +131,7 @@ impl Connection {
         &mut self.request
     }
 
-    async fn send(&mut self) -> Result<(), HerdError> {
+    async fn send(&mut self) -> Result<(), Error> {
         let stream = self.stream.get_mut();
         let result = async {
             stream.write_all(&self.request).await?;
@@ -142,7 +142,7 @@ impl Connection {
     }
 
     /// Reads one reply line without its `\r\n`.
-    async fn line(&mut self) -> Result<String, HerdError> {
+    async fn line(&mut self) -> Result<String, Error> {
         let mut line = Vec::with_capacity(64);
         let read = self
             .stream
@@ -163,7 +163,7 @@ impl Connection {
     }
 
     /// Reads a data block of `size` bytes and its `\r\n`.
-    async fn block(&mut self, size: usize) -> Result<Vec<u8>, HerdError> {
+    async fn block(&mut self, size: usize) -> Result<Vec<u8>, Error> {
         let mut data = vec![0; size + 2];
         self.stream
             .read_exact(&mut data)
@@ -177,13 +177,13 @@ impl Connection {
     }
 
     /// Finishes a command with an allowed outcome: the connection may be reused.
-    fn done<T>(&mut self, value: T) -> Result<T, HerdError> {
+    fn done<T>(&mut self, value: T) -> Result<T, Error> {
         self.clean = true;
         Ok(value)
     }
 
     /// Sends one command and reads a one-line reply that must be one of `allowed`.
-    async fn status(&mut self, allowed: &[&'static str]) -> Result<&'static str, HerdError> {
+    async fn status(&mut self, allowed: &[&'static str]) -> Result<&'static str, Error> {
         self.send().await?;
         let line = self.line().await?;
         match allowed.iter().find(|status| **status == line) {
@@ -193,7 +193,7 @@ impl Connection {
     }
 
     /// `version`: the text after `VERSION `.
-    pub(crate) async fn version(&mut self) -> Result<String, HerdError> {
+    pub(crate) async fn version(&mut self) -> Result<String, Error> {
         self.begin().extend_from_slice(b"version\r\n");
         self.send().await?;
         let line = self.line().await?;
@@ -213,7 +213,7 @@ impl Connection {
         command: &str,
         exptime: Option<u32>,
         keys: &[K],
-    ) -> Result<HashMap<String, Value>, HerdError> {
+    ) -> Result<HashMap<String, Value>, Error> {
         let request = self.begin();
         request.extend_from_slice(command.as_bytes());
         if let Some(exptime) = exptime {
@@ -275,7 +275,7 @@ impl Connection {
         exptime: u32,
         value: &[u8],
         cas: Option<u64>,
-    ) -> Result<&'static str, HerdError> {
+    ) -> Result<&'static str, Error> {
         let request = self.begin();
         let header = match cas {
             Some(token) => format!("{verb} {key} {flags} {exptime} {} {token}\r\n", value.len()),
@@ -300,7 +300,7 @@ impl Connection {
         items: &[(K, V)],
         flags: u32,
         exptime: u32,
-    ) -> Result<Vec<Result<&'static str, HerdError>>, HerdError> {
+    ) -> Result<Vec<Result<&'static str, Error>>, Error> {
         let request = self.begin();
         for (key, value) in items {
             let (key, value) = (key.as_ref(), value.as_ref());
@@ -318,7 +318,7 @@ impl Connection {
     pub(crate) async fn delete_many<K: AsRef<str>>(
         &mut self,
         keys: &[K],
-    ) -> Result<Vec<Result<&'static str, HerdError>>, HerdError> {
+    ) -> Result<Vec<Result<&'static str, Error>>, Error> {
         let request = self.begin();
         for key in keys {
             request.extend_from_slice(b"delete ");
@@ -340,7 +340,7 @@ impl Connection {
         &mut self,
         allowed: &[&'static str],
         count: usize,
-    ) -> Result<Vec<Result<&'static str, HerdError>>, HerdError> {
+    ) -> Result<Vec<Result<&'static str, Error>>, Error> {
         let mut replies = Vec::with_capacity(count);
         while replies.len() < count {
             let line = self.line().await?;
@@ -349,12 +349,12 @@ impl Connection {
                 continue;
             }
             let error = self.refused(&line);
-            if !matches!(error, HerdError::Server { .. }) {
+            if !matches!(error, Error::Server { .. }) {
                 return Err(error);
             }
             replies.push(Err(error));
             while replies.len() < count {
-                replies.push(Err(HerdError::Server {
+                replies.push(Err(Error::Server {
                     node: self.node.clone(),
                     message: format!(
                         "not confirmed: the server answered {line:?} to an earlier command of \
@@ -368,14 +368,14 @@ impl Connection {
     }
 
     /// `delete`: whether the key existed.
-    pub(crate) async fn delete(&mut self, key: &str) -> Result<bool, HerdError> {
+    pub(crate) async fn delete(&mut self, key: &str) -> Result<bool, Error> {
         let request = self.begin();
         request.extend_from_slice(format!("delete {key}\r\n").as_bytes());
         Ok(self.status(&["DELETED", "NOT_FOUND"]).await? == "DELETED")
     }
 
     /// `touch`: whether the key existed.
-    pub(crate) async fn touch(&mut self, key: &str, exptime: u32) -> Result<bool, HerdError> {
+    pub(crate) async fn touch(&mut self, key: &str, exptime: u32) -> Result<bool, Error> {
         let request = self.begin();
         request.extend_from_slice(format!("touch {key} {exptime}\r\n").as_bytes());
         Ok(self.status(&["TOUCHED", "NOT_FOUND"]).await? == "TOUCHED")
@@ -387,7 +387,7 @@ impl Connection {
         key: &str,
         by: u64,
         up: bool,
-    ) -> Result<Option<u64>, HerdError> {
+    ) -> Result<Option<u64>, Error> {
         let verb = if up { "incr" } else { "decr" };
         let request = self.begin();
         request.extend_from_slice(format!("{verb} {key} {by}\r\n").as_bytes());
@@ -403,7 +403,7 @@ impl Connection {
     }
 
     /// `flush_all`.
-    pub(crate) async fn flush_all(&mut self) -> Result<(), HerdError> {
+    pub(crate) async fn flush_all(&mut self) -> Result<(), Error> {
         self.begin().extend_from_slice(b"flush_all\r\n");
         self.status(&["OK"]).await.map(|_| ())
     }
@@ -414,7 +414,7 @@ impl Connection {
         &mut self,
         request: &[u8],
         allowed: &[&str],
-    ) -> Result<(String, Option<Vec<u8>>), HerdError> {
+    ) -> Result<(String, Option<Vec<u8>>), Error> {
         self.begin().extend_from_slice(request);
         self.send().await?;
         let header = self.line().await?;
@@ -443,8 +443,8 @@ pub(crate) async fn connect(
     node: &Node,
     connect_timeout: Duration,
     keepalive: Option<Duration>,
-) -> Result<Connection, HerdError> {
-    let io = |error: io::Error| HerdError::Io {
+) -> Result<Connection, Error> {
+    let io = |error: io::Error| Error::Io {
         node: node.clone(),
         error,
     };

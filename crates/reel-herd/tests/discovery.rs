@@ -208,6 +208,37 @@ async fn a_memcache_cluster_follows_its_elasticache_endpoint() {
     }
 }
 
+#[cfg(feature = "memcache")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_discovery_poll_is_sent_with_its_typed_error() {
+    use reel_herd::{ClusterBuilder, ClusterEvent, Error, FileDiscovery};
+    let server = reel_testkit::Memcached::start().unwrap();
+    let path = std::env::temp_dir().join(format!("reel-herd-nodes-{}", std::process::id()));
+    std::fs::write(&path, format!("127.0.0.1:{}\n", server.port())).unwrap();
+    let cache = ClusterBuilder::new(FileDiscovery::new(&path))
+        .poll_interval(Duration::from_millis(50))
+        .discovery_timeout(Duration::from_secs(2))
+        .build_memcache()
+        .await
+        .unwrap();
+    let mut events = cache.events();
+    // Hostile content: not a node list.
+    std::fs::write(&path, "not a node:port:weight\n\u{0}\n").unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let ClusterEvent::DiscoveryFailed { error } = &event else {
+        panic!("expected DiscoveryFailed, got {event:?}");
+    };
+    assert!(
+        matches!(**error, Error::Discovery(DiscoveryError::Node(_))),
+        "{error:?}"
+    );
+    assert_eq!(cache.topology().len(), 1, "the last good topology stays");
+    std::fs::remove_file(&path).unwrap();
+}
+
 #[cfg(feature = "dns")]
 mod dns {
     use super::*;
@@ -357,7 +388,7 @@ mod dns {
 mod topology_edges {
     use super::common::{Answer, SwitchDiscovery, node};
     use reel_core::Backoff;
-    use reel_herd::{ClusterBuilder, HerdError};
+    use reel_herd::{ClusterBuilder, Error};
     use std::time::Duration;
 
     #[tokio::test]
@@ -431,9 +462,6 @@ mod topology_edges {
         let outcome = tokio::time::timeout(Duration::from_secs(20), build)
             .await
             .expect("build_memcache() never returned with an uncapped backoff");
-        assert!(
-            matches!(outcome, Err(HerdError::Discovery(_))),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, Err(Error::Discovery(_))), "{outcome:?}");
     }
 }

@@ -8,7 +8,7 @@ mod common;
 mod memcache {
     use std::time::Duration;
 
-    use reel_herd::{ClusterBuilder, HerdError, MemcacheCluster, MetaWrite, StaticDiscovery};
+    use reel_herd::{ClusterBuilder, Error, MemcacheCluster, MetaWrite, StaticDiscovery};
     use reel_testkit::Memcached;
 
     use crate::common::raw;
@@ -86,12 +86,12 @@ mod memcache {
         let too_long = "k".repeat(250 - "billing:".len() + 1);
         let error = cache.set(&too_long, b"v", ttl).await.unwrap_err();
         assert!(
-            matches!(error, HerdError::InvalidKey { reason, .. } if reason.contains("prefix")),
+            matches!(error, Error::InvalidKey { reason, .. } if reason.contains("prefix")),
             "{error}"
         );
         assert!(matches!(
             cache.get_multi(&[too_long.as_str()]).await,
-            Err(HerdError::InvalidKey { .. })
+            Err(Error::InvalidKey { .. })
         ));
     }
 

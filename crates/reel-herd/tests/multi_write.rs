@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use common::raw;
-use reel_herd::{ClusterBuilder, HerdError, MemcacheCluster, StaticDiscovery};
+use reel_herd::{ClusterBuilder, Error, MemcacheCluster, StaticDiscovery};
 use reel_testkit::Memcached;
 
 async fn cluster_over(servers: &[Memcached]) -> MemcacheCluster {
@@ -77,7 +77,7 @@ async fn one_pipeline_per_node_and_a_dead_node_fails_only_its_keys() {
     let failure = &result.failed[0];
     assert_eq!(failure.node.address(), dead);
     assert!(
-        matches!(failure.error, HerdError::Io { .. }),
+        matches!(failure.error, Error::Io { .. }),
         "{}",
         failure.error
     );
@@ -133,7 +133,7 @@ async fn a_refused_key_fails_alone_and_large_batches_go_in_rounds() {
     assert_eq!(result.failed.len(), 3);
     assert_eq!(result.failed[0].keys, vec!["refuse:2".to_owned()]);
     assert!(
-        matches!(&result.failed[0].error, HerdError::Server { message, .. } if message.starts_with("SERVER_ERROR")),
+        matches!(&result.failed[0].error, Error::Server { message, .. } if message.starts_with("SERVER_ERROR")),
         "{}",
         result.failed[0].error
     );

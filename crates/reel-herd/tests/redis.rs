@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Answer, SwitchDiscovery, node};
-use reel_herd::{ClusterBuilder, ClusterEvent, HerdError, RedisCluster, StaticDiscovery};
+use reel_herd::{ClusterBuilder, ClusterEvent, Error, RedisCluster, StaticDiscovery};
 use reel_testkit::Redis;
 
 async fn direct_get(url: &str, key: &str) -> Option<String> {
@@ -71,7 +71,7 @@ async fn commands_scripts_and_multi_key_helpers_run_on_the_owning_node() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, HerdError::Redis { .. }) && !error.is_node_failure(),
+        matches!(error, Error::Redis { .. }) && !error.is_node_failure(),
         "{error}"
     );
 
@@ -227,7 +227,7 @@ async fn nodes_authenticate_as_an_acl_user_and_select_the_database() {
         .build_redis()
         .await
         .unwrap();
-    let refused: Result<(), HerdError> = anonymous
+    let refused: Result<(), Error> = anonymous
         .query("acl:key", redis::cmd("GET").arg("acl:key"))
         .await;
     assert!(refused.is_err(), "{refused:?}");

@@ -9,9 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use reel_herd::{
-    ClusterBuilder, HerdError, RedisCluster, RedisSettings, RedisTls, StaticDiscovery,
-};
+use reel_herd::{ClusterBuilder, Error, RedisCluster, RedisSettings, RedisTls, StaticDiscovery};
 use reel_testkit::{free_port, wait_for_port};
 
 /// A CA and a server certificate for `localhost` / `127.0.0.1` signed by it, as PEM.
@@ -139,7 +137,7 @@ async fn commands_go_over_tls_and_a_wrong_ca_is_a_clear_error() {
             .query::<Option<String>>("tls:key", redis::cmd("GET").arg("tls:key"))
             .await
             .unwrap_err();
-        assert!(matches!(error, HerdError::Tls { .. }), "{error:?}");
+        assert!(matches!(error, Error::Tls { .. }), "{error:?}");
         assert!(!error.is_node_failure());
         let message = error.to_string();
         assert!(
@@ -162,7 +160,7 @@ async fn commands_go_over_tls_and_a_wrong_ca_is_a_clear_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, HerdError::Tls { .. }) && error.to_string().contains("not valid for name"),
+        matches!(error, Error::Tls { .. }) && error.to_string().contains("not valid for name"),
         "{error}"
     );
 }

@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_memcached::FakeMemcached;
 use common::{raw, stat};
-use reel_herd::{
-    ClusterBuilder, HerdError, MemcacheCluster, MetaWrite, StaticDiscovery, StoreOutcome,
-};
+use reel_herd::{ClusterBuilder, Error, MemcacheCluster, MetaWrite, StaticDiscovery, StoreOutcome};
 use reel_testkit::Memcached;
 
 async fn cluster_at(list: &[String], pool_size: usize) -> MemcacheCluster {
@@ -107,7 +105,7 @@ async fn an_error_reply_closes_the_connection_and_is_not_a_node_failure() {
         .set("big", &vec![b'x'; 2 << 20], Duration::ZERO)
         .await
         .unwrap_err();
-    assert!(matches!(error, HerdError::Server { .. }), "{error:?}");
+    assert!(matches!(error, Error::Server { .. }), "{error:?}");
     assert!(error.to_string().contains("SERVER_ERROR"), "{error}");
     assert!(!error.is_node_failure());
     assert_eq!(cache.get("a").await.unwrap().as_deref(), Some(&b"a"[..]));
@@ -226,7 +224,7 @@ async fn one_slow_command_keeps_the_nodes_idle_connections() {
     let opened = fake.connections();
     assert!(opened >= 2, "{opened}");
     let error = cache.get("slow").await.unwrap_err();
-    assert!(matches!(error, HerdError::Timeout { .. }), "{error:?}");
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
     for i in 0..4 {
         cache.get(&format!("k{i}")).await.unwrap();
     }

@@ -31,7 +31,7 @@ fn roundtrips(c: &mut Criterion) {
                 .build_memcache()
                 .await
                 .unwrap();
-            let store = MemcacheStore::new(cluster).with_token_cache(cache);
+            let store = MemcacheStore::new(cluster).token_cache(cache);
             for key in &keys {
                 store.decide(key, &quota, 1).await.unwrap();
             }

@@ -107,7 +107,7 @@ fn redis(c: &mut Criterion) {
     let store = runtime.block_on(async {
         let client = redis::Client::open(server.url()).unwrap();
         let connection = redis::aio::ConnectionManager::new(client).await.unwrap();
-        Arc::new(RedisStore::new(connection).with_prefix("rl:"))
+        Arc::new(RedisStore::new(connection).prefix("rl:"))
     });
     let sha = store.script_hash().to_owned();
     // Load the script so that redis-benchmark's EVALSHA finds it.

@@ -5,7 +5,7 @@ use std::time::Duration;
 /// A quota that cannot be built or parsed, or a request it can never admit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum QuotaError {
+pub enum Error {
     /// The request count is zero.
     #[error("a quota needs a count of at least 1 request per period")]
     ZeroCount,
@@ -73,7 +73,7 @@ pub enum StoreError {
     },
     /// The quota refused the request (its cost exceeds the burst).
     #[error(transparent)]
-    Quota(#[from] QuotaError),
+    Quota(#[from] Error),
 }
 
 impl StoreError {

@@ -19,7 +19,7 @@ mod store;
 #[cfg(feature = "tower")]
 pub mod tower;
 
-pub use error::{QuotaError, StoreError};
+pub use error::{Error, StoreError};
 pub use fast_clock::FastClock;
 pub use limiter::{FailurePolicy, Limit, LimitOutcome, LimiterStats, RateLimiter, Verdict};
 #[cfg(feature = "memcache")]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reel_core::breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder};
 
-use crate::error::{QuotaError, StoreError};
+use crate::error::{Error, StoreError};
 use crate::metrics::DecisionOutcome;
 #[cfg(feature = "metrics")]
 use crate::metrics::LimiterMetrics;
@@ -262,7 +262,7 @@ impl RateLimiter {
     }
 
     /// Decides a request of cost 1.
-    pub async fn check(&self, key: &str, quota: &Quota) -> Result<Decision, QuotaError> {
+    pub async fn check(&self, key: &str, quota: &Quota) -> Result<Decision, Error> {
         self.check_n(key, quota, 1).await
     }
 
@@ -270,12 +270,7 @@ impl RateLimiter {
     /// request can never be admitted); store failures become decisions through the failure
     /// policy, marked [`Decision::is_fallback`] — at once, without calling the store, while
     /// the circuit breaker is open.
-    pub async fn check_n(
-        &self,
-        key: &str,
-        quota: &Quota,
-        cost: u32,
-    ) -> Result<Decision, QuotaError> {
+    pub async fn check_n(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, Error> {
         let decision = self.decide(key, quota, cost).await?;
         #[cfg(feature = "metrics")]
         self.metrics.decision(outcome_of(&decision, false));
@@ -332,7 +327,7 @@ impl RateLimiter {
 
     /// [`check_n`](Self::check_n) without recording the decision metric (the caller records
     /// it with its own label).
-    async fn decide(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, QuotaError> {
+    async fn decide(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, Error> {
         // Refuse an impossible cost before touching the store.
         quota.decide_backlog(0, cost)?;
         let result = self.guarded(|| self.store.decide(key, quota, cost)).await;
@@ -461,7 +456,7 @@ impl RateLimiter {
         &self,
         checks: &[(&str, &Limit)],
         cost: u32,
-    ) -> Result<Verdict, QuotaError> {
+    ) -> Result<Verdict, Error> {
         for (_, limit) in checks.iter().filter(|(_, limit)| !limit.shadow) {
             limit.quota.decide_backlog(0, cost)?;
         }

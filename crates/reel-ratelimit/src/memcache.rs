@@ -29,13 +29,13 @@ const DEFAULT_TOKEN_CACHE: usize = 10_000;
 /// this store's clock and, when admitted, writes the new TAT with an add (no item yet) or a
 /// compare-and-swap against the token read; a denied request writes nothing. A write that
 /// loses a race is retried — read again, decide again — up to
-/// [`with_max_attempts`](Self::with_max_attempts) times with jittered backoff, then the
+/// [`max_attempts`](Self::max_attempts) times with jittered backoff, then the
 /// decision fails with [`StoreError::Contention`]. Items expire one second after their
 /// bucket has drained (`ceil(backlog) + 1` s).
 ///
 /// **One round trip per decision.** memcached's meta protocol returns the new CAS token on
 /// every write, so the store remembers, for keys it wrote itself, the TAT and token it left
-/// (a bounded map, [`with_token_cache`](Self::with_token_cache)). The next admitted request
+/// (a bounded map, [`token_cache`](Self::token_cache)). The next admitted request
 /// on that key goes straight to a compare-and-swap — one round trip. If another process
 /// wrote in between, the swap fails and the store falls back to reading; a request the
 /// remembered state would deny is always confirmed by a read, so the figures reported are
@@ -55,7 +55,7 @@ const DEFAULT_TOKEN_CACHE: usize = 10_000;
 ///     .command_timeout(Duration::from_millis(100))
 ///     .build_memcache()
 ///     .await?;
-/// let store = MemcacheStore::new(cluster).with_prefix("api:rl:");
+/// let store = MemcacheStore::new(cluster).prefix("api:rl:");
 /// let limiter = RateLimiter::new(store)
 ///     .with_timeout(Duration::from_millis(150))
 ///     .with_failure_policy(FailurePolicy::FailOpen);
@@ -110,28 +110,28 @@ impl MemcacheStore {
     }
 
     /// Prefixes every key (default `rl:`).
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// The clock that decides (default: the system clock). A
     /// [`ManualClock`](reel_core::ManualClock) gives exact figures in tests.
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+    pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
 
     /// How many compare-and-swap attempts a decision makes before it fails with
     /// [`StoreError::Contention`] (default 8, at least 1).
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
     /// The delays between attempts (default 0.5 ms doubling to 20 ms, full jitter). Its
-    /// retry limit is ignored: [`with_max_attempts`](Self::with_max_attempts) bounds them.
-    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+    /// retry limit is ignored: [`max_attempts`](Self::max_attempts) bounds them.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
     }
@@ -139,7 +139,7 @@ impl MemcacheStore {
     /// How many (key → TAT, CAS token) entries this process remembers to decide in one
     /// round trip (default 10 000; `0` turns it off: every decision reads first). When full,
     /// drained buckets are forgotten first, then everything.
-    pub fn with_token_cache(mut self, capacity: usize) -> Self {
+    pub fn token_cache(mut self, capacity: usize) -> Self {
         self.token_capacity = capacity;
         self
     }

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use reel_core::{BackgroundTask, SharedClock};
+use reel_core::{BackgroundTask, Clock, SharedClock};
 
 use crate::fast_clock::FastClock;
 
-use crate::error::{QuotaError, StoreError};
+use crate::error::{Error, StoreError};
 use crate::quota::{Decision, Quota};
 use crate::store::{BoxFuture, MAX_KEY_BYTES, Store, bounded_key};
 
@@ -49,7 +49,7 @@ type Map = DashMap<Box<str>, AtomicU64, foldhash::fast::RandomState>;
 ///
 /// clock.advance(Duration::from_millis(100));
 /// assert!(store.decide_now("alice", &quota, 1)?.is_allowed());
-/// # Ok::<(), reel_ratelimit::QuotaError>(())
+/// # Ok::<(), reel_ratelimit::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
@@ -107,7 +107,7 @@ pub struct MemoryStoreBuilder {
 
 impl MemoryStoreBuilder {
     /// The clock decisions use (default: a [`FastClock`], anchored to the system clock).
-    pub fn clock(mut self, clock: impl reel_core::Clock) -> Self {
+    pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
@@ -209,7 +209,7 @@ impl MemoryStore {
     }
 
     /// Decides synchronously: the same as [`Store::decide`] without the future.
-    pub fn decide_now(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, QuotaError> {
+    pub fn decide_now(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, Error> {
         if key.len() > MAX_KEY_BYTES {
             return self.decide_long(key, quota, cost);
         }
@@ -223,7 +223,7 @@ impl MemoryStore {
     /// A key longer than [`MAX_KEY_BYTES`], held as its digest; kept out of the hot path.
     #[cold]
     #[inline(never)]
-    fn decide_long(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, QuotaError> {
+    fn decide_long(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, Error> {
         let key = bounded_key(key, MAX_KEY_BYTES);
         let now = self.inner.clock.unix_nanos();
         if let Some(state) = self.inner.map.get(&*key) {
@@ -234,13 +234,7 @@ impl MemoryStore {
 
     /// A key not held yet (at most [`MAX_KEY_BYTES`] long); kept out of the hot path.
     #[inline(never)]
-    fn decide_new(
-        &self,
-        key: &str,
-        quota: &Quota,
-        now: u64,
-        cost: u32,
-    ) -> Result<Decision, QuotaError> {
+    fn decide_new(&self, key: &str, quota: &Quota, now: u64, cost: u32) -> Result<Decision, Error> {
         // Check the cost before inserting so that a refused request leaves no key.
         quota.decide_backlog(0, cost)?;
         let mut inserted = false;
@@ -323,12 +317,7 @@ pub(crate) fn peek_decision(quota: &Quota, tat: Option<u64>, now: u64) -> Decisi
     quota.peek_backlog(tat.map_or(0, |tat| tat.saturating_sub(now)))
 }
 
-fn decide_atomic(
-    state: &AtomicU64,
-    quota: &Quota,
-    now: u64,
-    cost: u32,
-) -> Result<Decision, QuotaError> {
+fn decide_atomic(state: &AtomicU64, quota: &Quota, now: u64, cost: u32) -> Result<Decision, Error> {
     let mut current = state.load(Ordering::Acquire);
     loop {
         let outcome = quota.decide(Some(current), now, cost)?;

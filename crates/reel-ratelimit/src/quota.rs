@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::error::QuotaError;
+use crate::error::Error;
 
 /// The longest bucket a quota may describe (burst × emission interval): 100 days.
 ///
@@ -27,7 +27,7 @@ pub const MAX_CAPACITY: Duration = Duration::from_secs(100 * 24 * 60 * 60);
 /// assert_eq!(quota.emission_interval(), Duration::from_millis(600));
 /// assert_eq!(quota.burst(), 20);
 /// assert_eq!("100/min burst 20".parse::<Quota>()?, quota);
-/// # Ok::<(), reel_ratelimit::QuotaError>(())
+/// # Ok::<(), reel_ratelimit::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quota {
@@ -39,14 +39,14 @@ pub struct Quota {
 
 impl Quota {
     /// `count` requests per `period`, burst `count`.
-    pub fn new(count: u32, period: Duration) -> Result<Self, QuotaError> {
+    pub fn new(count: u32, period: Duration) -> Result<Self, Error> {
         if count == 0 {
-            return Err(QuotaError::ZeroCount);
+            return Err(Error::ZeroCount);
         }
-        let period_nanos = u64::try_from(period.as_nanos()).map_err(|_| QuotaError::TooLong)?;
+        let period_nanos = u64::try_from(period.as_nanos()).map_err(|_| Error::TooLong)?;
         let emission_nanos = period_nanos / u64::from(count);
         if emission_nanos == 0 {
-            return Err(QuotaError::TooFast);
+            return Err(Error::TooFast);
         }
         Self {
             count,
@@ -58,31 +58,31 @@ impl Quota {
     }
 
     /// `count` requests per second.
-    pub fn per_second(count: u32) -> Result<Self, QuotaError> {
+    pub fn per_second(count: u32) -> Result<Self, Error> {
         Self::new(count, Duration::from_secs(1))
     }
 
     /// `count` requests per minute.
-    pub fn per_minute(count: u32) -> Result<Self, QuotaError> {
+    pub fn per_minute(count: u32) -> Result<Self, Error> {
         Self::new(count, Duration::from_secs(60))
     }
 
     /// `count` requests per hour.
-    pub fn per_hour(count: u32) -> Result<Self, QuotaError> {
+    pub fn per_hour(count: u32) -> Result<Self, Error> {
         Self::new(count, Duration::from_secs(3600))
     }
 
     /// The same rate with a bucket of `burst` requests.
-    pub fn with_burst(self, burst: u32) -> Result<Self, QuotaError> {
+    pub fn with_burst(self, burst: u32) -> Result<Self, Error> {
         if burst == 0 {
-            return Err(QuotaError::ZeroBurst);
+            return Err(Error::ZeroBurst);
         }
         Self { burst, ..self }.checked()
     }
 
-    fn checked(self) -> Result<Self, QuotaError> {
+    fn checked(self) -> Result<Self, Error> {
         if self.capacity_nanos() > MAX_CAPACITY.as_nanos() as u64 {
-            return Err(QuotaError::TooLong);
+            return Err(Error::TooLong);
         }
         Ok(self)
     }
@@ -128,9 +128,9 @@ impl Quota {
     /// This is the whole GCRA: every store reads the TAT, computes the backlog (TAT − now,
     /// at least 0), calls this function and, when the outcome carries a new backlog, writes
     /// `now + backlog` back atomically. A denied request writes nothing.
-    pub fn decide_backlog(&self, backlog_nanos: u64, cost: u32) -> Result<Outcome, QuotaError> {
+    pub fn decide_backlog(&self, backlog_nanos: u64, cost: u32) -> Result<Outcome, Error> {
         if cost > self.burst {
-            return Err(QuotaError::CostExceedsBurst {
+            return Err(Error::CostExceedsBurst {
                 cost,
                 burst: self.burst,
             });
@@ -191,7 +191,7 @@ impl Quota {
         tat_nanos: Option<u64>,
         now_nanos: u64,
         cost: u32,
-    ) -> Result<Outcome, QuotaError> {
+    ) -> Result<Outcome, Error> {
         let backlog = tat_nanos.map_or(0, |tat| tat.saturating_sub(now_nanos));
         let mut outcome = self.decide_backlog(backlog, cost)?;
         outcome.now_nanos = now_nanos;
@@ -226,13 +226,13 @@ fn format_period(period: Duration) -> String {
 }
 
 impl FromStr for Quota {
-    type Err = QuotaError;
+    type Err = Error;
 
     /// Reads `<count>/<period>[ burst <n>]`, where the period is a unit (`s`, `sec`, `second`,
     /// `m`, `min`, `minute`, `h`, `hour`, `d`, `day`) or a number and a unit (`30s`, `5min`,
     /// `250ms`). Examples: `100/min`, `100/m burst 20`, `10/s`, `1000/1h burst 50`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let invalid = || QuotaError::Parse(text.to_owned());
+        let invalid = || Error::Parse(text.to_owned());
         let mut words = text.split_whitespace();
         let rate = words.next().ok_or_else(invalid)?;
         let (count, period) = rate.split_once('/').ok_or_else(invalid)?;

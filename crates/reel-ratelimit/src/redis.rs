@@ -39,7 +39,7 @@ pub trait RedisRouter: Send + Sync + fmt::Debug + 'static {
 
     /// The server that owns `key`, `(host, port)`, for the `server.address` and `server.port`
     /// fields of the store's spans; `None` (the default) when the router cannot tell (then
-    /// [`RedisStore::with_server_address`] supplies it, if set). Called only when a
+    /// [`RedisStore::server_address`] supplies it, if set). Called only when a
     /// subscriber listens to the span.
     fn server_for(&self, key: &str) -> Option<(String, u16)> {
         let _ = key;
@@ -192,7 +192,7 @@ pub enum RedisTime {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
 /// let connection = redis::aio::ConnectionManager::new(client).await?;
-/// let store = RedisStore::new(connection).with_prefix("api:rl:");
+/// let store = RedisStore::new(connection).prefix("api:rl:");
 /// let limiter = RateLimiter::new(store).with_failure_policy(FailurePolicy::FailOpen);
 ///
 /// let quota: Quota = "100/min burst 20".parse()?;
@@ -235,7 +235,7 @@ impl<R: RedisRouter> RedisStore<R> {
     }
 
     /// Prefixes every key (default `rl:`).
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
@@ -243,7 +243,7 @@ impl<R: RedisRouter> RedisStore<R> {
     /// The server's host and port, for the `server.address`/`server.port` fields of the
     /// store's spans when the router cannot tell (a single `ConnectionManager` does not say
     /// where it is connected).
-    pub fn with_server_address(mut self, host: impl Into<String>, port: u16) -> Self {
+    pub fn server_address(mut self, host: impl Into<String>, port: u16) -> Self {
         self.server = Some((host.into(), port));
         self
     }
@@ -257,7 +257,7 @@ impl<R: RedisRouter> RedisStore<R> {
     }
 
     /// Chooses whose clock decides (default: the server's).
-    pub fn with_time(mut self, time: RedisTime) -> Self {
+    pub fn time(mut self, time: RedisTime) -> Self {
         self.time = time;
         self
     }

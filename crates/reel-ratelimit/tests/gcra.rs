@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use reel_ratelimit::{Quota, QuotaError, decode_tat, encode_tat};
+use reel_ratelimit::{Error, Quota, decode_tat, encode_tat};
 
 const SEC: u64 = 1_000_000_000;
 const T0: u64 = 1_700_000_000 * SEC;
@@ -96,7 +96,7 @@ fn cost_weighs_and_cost_above_burst_is_an_error() {
     assert!(quota.decide(tat, T0, 3).unwrap().decision.is_allowed());
     assert_eq!(
         quota.decide(None, T0, 11),
-        Err(QuotaError::CostExceedsBurst {
+        Err(Error::CostExceedsBurst {
             cost: 11,
             burst: 10
         })
@@ -151,10 +151,10 @@ fn parses_quotas() {
     }
     assert!(matches!(
         "1/365d burst 1".parse::<Quota>(),
-        Err(QuotaError::TooLong)
+        Err(Error::TooLong)
     ));
-    assert_eq!(Quota::per_second(0), Err(QuotaError::ZeroCount));
-    assert!(matches!("x".parse::<Quota>(), Err(QuotaError::Parse(_))));
+    assert_eq!(Quota::per_second(0), Err(Error::ZeroCount));
+    assert!(matches!("x".parse::<Quota>(), Err(Error::Parse(_))));
 }
 
 #[test]

@@ -68,8 +68,8 @@ async fn exact_figures_and_one_round_trip_on_a_known_key() {
     let servers = Memcached::cluster(2).unwrap();
     let clock = ManualClock::at_unix(Duration::from_secs(1_700_000_000));
     let store = MemcacheStore::new(cluster(&addresses(&servers)).await)
-        .with_prefix("t:")
-        .with_clock(clock.clone());
+        .prefix("t:")
+        .clock(clock.clone());
     let quota: Quota = "60/min burst 3".parse().unwrap();
 
     // Cold key: a read (miss) and an add.
@@ -131,8 +131,8 @@ async fn exact_figures_and_one_round_trip_on_a_known_key() {
     // the remembered token is stale, the swap fails, the store reads and decides on the
     // server's state — no lost update.
     let other = MemcacheStore::new(cluster(&addresses(&servers)).await)
-        .with_prefix("t:")
-        .with_clock(clock.clone());
+        .prefix("t:")
+        .clock(clock.clone());
     clock.advance(Duration::from_secs(10));
     assert_eq!(
         other.decide("alice", &quota, 1).await.unwrap().remaining(),
@@ -155,7 +155,7 @@ async fn exact_figures_and_one_round_trip_on_a_known_key() {
 #[tokio::test]
 async fn without_the_token_cache_every_decision_reads_first() {
     let server = Memcached::start().unwrap();
-    let store = MemcacheStore::new(cluster(&server.host_port()).await).with_token_cache(0);
+    let store = MemcacheStore::new(cluster(&server.host_port()).await).token_cache(0);
     let quota: Quota = "10/s".parse().unwrap();
     for _ in 0..5 {
         assert!(store.decide("k", &quota, 1).await.unwrap().is_allowed());

@@ -40,8 +40,8 @@ async fn client_time_gives_exact_figures_and_state_is_readable() {
     let connection = connect(&server.url()).await;
     let clock = ManualClock::at_unix(Duration::from_secs(1_700_000_000));
     let store = RedisStore::new(connection.clone())
-        .with_prefix("t:")
-        .with_time(RedisTime::Client(Arc::new(clock.clone())));
+        .prefix("t:")
+        .time(RedisTime::Client(Arc::new(clock.clone())));
     let quota: Quota = "60/min burst 3".parse().unwrap();
     for remaining in [2, 1, 0] {
         let d = store.decide("alice", &quota, 1).await.unwrap();
@@ -307,8 +307,8 @@ async fn herd_cluster_spreads_keys_and_decides_exactly() {
         .unwrap();
     let clock = ManualClock::at_unix(Duration::from_secs(1_700_000_000));
     let store = RedisStore::new(herd.clone())
-        .with_prefix("h:")
-        .with_time(RedisTime::Client(Arc::new(clock.clone())));
+        .prefix("h:")
+        .time(RedisTime::Client(Arc::new(clock.clone())));
     let quota: Quota = "60/min burst 3".parse().unwrap();
     for i in 0..20 {
         let key = format!("user{i}");

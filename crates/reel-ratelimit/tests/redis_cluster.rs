@@ -48,7 +48,7 @@ struct Counts {
 
 /// `tasks` tasks decide on `key` between two Unix times through a fail-closed limiter.
 async fn hammer(seeds: &str, key: &str, start_at: u64, end_at: u64, tasks: usize) -> Arc<Counts> {
-    let store = RedisStore::new(client(seeds).await).with_prefix("cl:");
+    let store = RedisStore::new(client(seeds).await).prefix("cl:");
     let limiter = RateLimiter::new(store)
         .with_timeout(Duration::from_millis(400))
         .with_failure_policy(FailurePolicy::FailClosed)
@@ -148,7 +148,7 @@ async fn two_processes_share_one_cluster_limit_through_a_failover() {
     let key = "tenant:7";
     // The bucket is one hash-tagged key: one slot, one master.
     let probe = client(&seeds).await;
-    let store = RedisStore::new(probe.clone()).with_prefix("cl:");
+    let store = RedisStore::new(probe.clone()).prefix("cl:");
     let redis_key = store.redis_key(key);
     assert_eq!(redis_key, "cl:{tenant:7}");
 

@@ -111,7 +111,7 @@ async fn redis_store_spans_carry_the_semantic_convention_fields() {
     let connection = redis::aio::ConnectionManager::new_with_config(client, config)
         .await
         .unwrap();
-    let store = RedisStore::new(connection).with_server_address("127.0.0.1", server.port());
+    let store = RedisStore::new(connection).server_address("127.0.0.1", server.port());
     let quota: Quota = "10/s".parse().unwrap();
 
     store.decide("k", &quota, 1).await.unwrap();

@@ -71,7 +71,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let repo = Repo::connect(server.url()).unwrap();
+    let repo = Repo::from_url(server.url()).unwrap();
     let reel_index = server.index("reel");
     let raw_index = server.index("raw");
     rt.block_on(async {

@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
     ))
     .unwrap();
     let server = reel_testkit::Search::start().unwrap();
-    let repo = Repo::connect(server.url()).unwrap();
+    let repo = Repo::from_url(server.url()).unwrap();
     let pool = rt.block_on(PgPool::connect(pg.url())).unwrap();
     let reel_index = server.index("reel");
     let raw_index = server.index("raw");

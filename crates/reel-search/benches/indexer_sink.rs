@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let sink = BulkSink::start();
-    let repo = Repo::connect(sink.url()).unwrap();
+    let repo = Repo::from_url(sink.url()).unwrap();
     let mut group = c.benchmark_group("search/indexer_sink");
     group.sample_size(10);
     group.throughput(Throughput::Elements(DOCS));

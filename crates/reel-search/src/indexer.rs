@@ -87,7 +87,7 @@ impl IndexReport {
 /// # struct Asset { #[search(id)] id: i64, title: String }
 ///
 /// # async fn run() -> Result<(), reel_search::Error> {
-/// let repo = Repo::connect("http://127.0.0.1:9200")?;
+/// let repo = Repo::from_url("http://127.0.0.1:9200")?;
 /// let docs = stream::iter((0..1000).map(|id| Ok::<_, std::io::Error>(Asset { id, title: format!("#{id}") })));
 /// let report = Indexer::new(repo, "assets").batch_size(500).concurrency(2).run(docs).await?;
 /// assert!(report.is_complete(), "{:?}", report.failed);

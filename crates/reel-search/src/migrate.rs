@@ -85,7 +85,7 @@ pub enum Outcome {
 /// # struct Asset { #[search(id)] id: i64, title: String }
 ///
 /// # async fn run(all_assets: Vec<Asset>) -> Result<(), reel_search::Error> {
-/// let repo = Repo::connect("http://127.0.0.1:9200")?;
+/// let repo = Repo::from_url("http://127.0.0.1:9200")?;
 /// let assets = VersionedIndex::<Asset>::new(repo);
 /// // Builds `assets_v1` on first run, then migrates only when the mapping changed.
 /// let source = stream::iter(all_assets.into_iter().map(Ok::<_, std::io::Error>));

@@ -317,7 +317,7 @@ pub struct RepoStats {
 /// use serde_json::{Value, json};
 ///
 /// # async fn run() -> Result<(), reel_search::Error> {
-/// let repo = Repo::connect("http://127.0.0.1:9200")?;
+/// let repo = Repo::from_url("http://127.0.0.1:9200")?;
 /// let bulk = repo
 ///     .bulk("assets", vec![BulkOp::index("1", json!({"title": "beach"})), BulkOp::delete("9")])
 ///     .await?;
@@ -355,8 +355,8 @@ pub(crate) fn encode(segment: &str) -> String {
 }
 
 impl Repo {
-    /// A repo for one node at `url` (`http://host:9200`).
-    pub fn connect(url: &str) -> Result<Self, Error> {
+    /// A repo for one node at `url` (`http://host:9200`); nothing connects until a request.
+    pub fn from_url(url: &str) -> Result<Self, Error> {
         let url = elasticsearch::http::Url::parse(url)
             .map_err(|e| Error::Config(format!("`{url}` is not a URL: {e}")))?;
         let server = url
@@ -372,8 +372,8 @@ impl Repo {
     }
 
     /// Names the node for tracing spans (`server.address`, `server.port`) when the repo was
-    /// built with [`Repo::new`] over a configured client ([`Repo::connect`] sets it).
-    pub fn with_server(mut self, host: &str, port: u16) -> Self {
+    /// built with [`Repo::new`] over a configured client ([`Repo::from_url`] sets it).
+    pub fn server(mut self, host: &str, port: u16) -> Self {
         self.server = Some((Arc::from(host), port));
         self
     }
@@ -390,14 +390,14 @@ impl Repo {
     /// use reel_core::breaker::CircuitBreaker;
     /// use reel_search::Repo;
     ///
-    /// let repo = Repo::connect("http://127.0.0.1:9200")?.with_breaker(
+    /// let repo = Repo::from_url("http://127.0.0.1:9200")?.breaker(
     ///     CircuitBreaker::builder()
     ///         .failure_threshold(3)
     ///         .cool_down(Duration::from_secs(2)),
     /// );
     /// # Ok::<(), reel_search::Error>(())
     /// ```
-    pub fn with_breaker(mut self, breaker: reel_core::breaker::CircuitBreakerBuilder) -> Self {
+    pub fn breaker(mut self, breaker: reel_core::breaker::CircuitBreakerBuilder) -> Self {
         let metrics = self.metrics.clone();
         let breaker = breaker
             .on_transition(move |t| {
@@ -416,7 +416,7 @@ impl Repo {
         self
     }
 
-    /// The circuit breaker's state (`None` without [`with_breaker`](Self::with_breaker)).
+    /// The circuit breaker's state (`None` without [`breaker`](Self::breaker)).
     pub fn breaker_state(&self) -> Option<reel_core::breaker::BreakerState> {
         self.breaker.as_ref().map(|b| b.state())
     }
@@ -436,7 +436,7 @@ impl Repo {
     }
 
     /// Replaces the retry policy (keep `with_max_retries` set: retries must stay bounded).
-    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
     }

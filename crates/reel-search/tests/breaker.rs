@@ -29,12 +29,12 @@ async fn after_repeated_failures_searches_fail_at_once_and_one_probe_closes_the_
     }
     let first = tokio::task::spawn_blocking(node).await.unwrap();
     let proxy = fault_proxy::FaultProxy::start(first.url()).await;
-    let repo = Repo::connect(proxy.url())
+    let repo = Repo::from_url(proxy.url())
         .unwrap()
-        .with_backoff(
+        .backoff(
             Backoff::new(Duration::from_millis(10), Duration::from_millis(20)).with_max_retries(1),
         )
-        .with_breaker(
+        .breaker(
             CircuitBreaker::builder()
                 .failure_threshold(3)
                 .cool_down(Duration::from_millis(300)),

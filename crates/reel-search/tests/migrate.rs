@@ -597,6 +597,10 @@ async fn a_closed_leftover_index_does_not_block_migrations() {
     assert_eq!(repo.count(&alias, None).await.unwrap(), 4);
 }
 
+/// A renewal reaches the node but its answer is lost; the client resends it and the resent
+/// compare-and-set finds the version its first copy wrote. The lease document still names
+/// this holder, so the lease is still its own (the old code gave up: "lost the migration
+/// lease").
 #[tokio::test]
 async fn a_lease_renewal_whose_answer_was_lost_keeps_the_lease() {
     let server = common::search_server();

@@ -375,9 +375,9 @@ async fn scan_streams_every_hit_and_by_query_ops() {
 async fn connection_errors_are_retried_then_reported() {
     // Nothing listens on a port just freed: every attempt fails to connect.
     let port = reel_testkit::free_port().unwrap();
-    let repo = Repo::connect(&format!("http://127.0.0.1:{port}"))
+    let repo = Repo::from_url(&format!("http://127.0.0.1:{port}"))
         .unwrap()
-        .with_backoff(
+        .backoff(
             reel_core::Backoff::new(
                 std::time::Duration::from_millis(1),
                 std::time::Duration::from_millis(5),
@@ -406,7 +406,7 @@ async fn update_by_query_whose_client_times_out_is_applied_once() {
     .timeout(std::time::Duration::from_millis(40))
     .build()
     .unwrap();
-    let impatient = Repo::new(elasticsearch::Elasticsearch::new(transport)).with_backoff(
+    let impatient = Repo::new(elasticsearch::Elasticsearch::new(transport)).backoff(
         reel_core::Backoff::new(
             std::time::Duration::from_millis(1),
             std::time::Duration::from_millis(5),

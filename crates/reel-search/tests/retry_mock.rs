@@ -29,7 +29,7 @@ async fn bulk_resends_only_throttled_items() {
         {"index": {"_index": "x", "_id": "2", "status": 201, "result": "created"}},
     ]});
     let (url, seen) = mock_server(vec![(200, first.to_string()), (200, second.to_string())]).await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(3));
     let response = repo
         .bulk(
             "x",
@@ -63,7 +63,7 @@ async fn requests_retry_503_then_succeed() {
         (200, r#"{"count": 42}"#.into()),
     ])
     .await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(3));
     assert_eq!(repo.count("x", None).await.unwrap(), 42);
     assert_eq!(seen.lock().unwrap().len(), 2);
     assert_eq!(repo.stats().retries, 1);
@@ -76,7 +76,7 @@ async fn retries_are_bounded_and_the_last_error_is_reported() {
         r#"{"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}"#.into(),
     )])
     .await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(2));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(2));
     let err = repo.count("x", None).await.unwrap_err();
     assert_eq!(err.status(), Some(429));
     assert!(err.to_string().contains("queue full"), "{err}");
@@ -93,7 +93,7 @@ async fn non_idempotent_requests_are_not_resent_after_502_or_504() {
             r#"{"error":{"type":"gateway","reason":"upstream timed out"}}"#.into(),
         )])
         .await;
-        let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+        let repo = Repo::from_url(&url).unwrap().backoff(fast(3));
         let err = repo
             .bulk("x", vec![BulkOp::create("1", json!({"a": 1}))])
             .await
@@ -124,7 +124,7 @@ async fn idempotent_requests_are_retried_after_504() {
         (200, r#"{"count": 7}"#.into()),
     ])
     .await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(3));
     assert_eq!(repo.count("x", None).await.unwrap(), 7);
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
@@ -145,7 +145,7 @@ async fn alias_update_with_errors_in_a_200_is_an_error() {
         ]
     });
     let (url, seen) = mock_server(vec![(200, partial.to_string())]).await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(3));
     let err = repo
         .update_aliases(&[
             AliasAction::remove("old", "assets"),

@@ -238,7 +238,7 @@ fn generated() -> Vec<Check> {
             .in_index("other")
             .action_line(),
     ));
-    let repo = reel_search::Repo::connect("http://127.0.0.1:1").unwrap();
+    let repo = reel_search::Repo::from_url("http://127.0.0.1:1").unwrap();
     let v = VersionedIndex::<Asset>::new(repo);
     for actions in [
         v.swap_actions(None, "assets_v1"),

@@ -5,7 +5,7 @@ use std::fmt;
 /// Why a test server could not be started.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum TestkitError {
+pub enum Error {
     /// A program the test needs is not installed.
     Missing {
         /// The program.
@@ -29,14 +29,14 @@ pub enum TestkitError {
     },
 }
 
-impl TestkitError {
+impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
         move |error| Self::Io { context, error }
     }
 }
 
-impl fmt::Display for TestkitError {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Missing { program, install } => {
@@ -53,7 +53,7 @@ impl fmt::Display for TestkitError {
     }
 }
 
-impl std::error::Error for TestkitError {
+impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { error, .. } => Some(error),

@@ -17,7 +17,7 @@
 //! nodes[1].kill();
 //! assert!(!nodes[1].is_running());
 //! nodes[1].restart()?;
-//! # Ok::<(), reel_testkit::TestkitError>(())
+//! # Ok::<(), reel_testkit::Error>(())
 //! ```
 //!
 //! Where tools are found: `cargo xtask setup` installs Debian packages system-wide, and creates
@@ -36,7 +36,7 @@ mod redis_cluster;
 mod search;
 mod tools;
 
-pub use error::TestkitError;
+pub use error::Error;
 pub use opensearch::{OPENSEARCH_DIR, OPENSEARCH_VERSION, OpenSearch};
 pub use postgres::{DEFAULT_ADMIN_URL, Postgres};
 pub use process::{Memcached, Redis, free_port, wait_for_port};

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::TestkitError;
+use crate::Error;
 use crate::tools::{find_program, tools_dir};
 
 /// The OpenSearch version the launcher runs (kept in step with `opensearch/pom.xml`).
@@ -39,7 +39,7 @@ pub struct OpenSearch {
 
 impl OpenSearch {
     /// Starts a private node and waits until it answers HTTP.
-    pub fn start() -> Result<Self, TestkitError> {
+    pub fn start() -> Result<Self, Error> {
         let (launcher, lib) = launcher_paths()?;
         let java = java_binary()?;
         let home = std::env::temp_dir().join(format!(
@@ -49,10 +49,10 @@ impl OpenSearch {
         ));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home)
-            .map_err(TestkitError::io(format!("creating {}", home.display())))?;
+            .map_err(Error::io(format!("creating {}", home.display())))?;
         let log_path = home.join("launcher.log");
         let log = std::fs::File::create(&log_path)
-            .map_err(TestkitError::io(format!("creating {}", log_path.display())))?;
+            .map_err(Error::io(format!("creating {}", log_path.display())))?;
         let classpath = format!("{}:{}/*", launcher.display(), lib.display());
         let mut child = Command::new(&java)
             .args([
@@ -72,7 +72,7 @@ impl OpenSearch {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
-            .map_err(TestkitError::io(format!("spawning {}", java.display())))?;
+            .map_err(Error::io(format!("spawning {}", java.display())))?;
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
             let _ = child.wait();
@@ -108,12 +108,12 @@ impl OpenSearch {
     /// The node shared by every test of this process, started on first use.
     ///
     /// It lives until the process exits (its standard input closes then, and it stops).
-    pub fn shared() -> Result<&'static Self, TestkitError> {
+    pub fn shared() -> Result<&'static Self, Error> {
         static SHARED: OnceLock<Result<OpenSearch, String>> = OnceLock::new();
         SHARED
             .get_or_init(|| Self::start().map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|detail| TestkitError::NotReady {
+            .map_err(|detail| Error::NotReady {
                 server: format!("OpenSearch {OPENSEARCH_VERSION}"),
                 detail: detail.clone(),
             })
@@ -150,21 +150,21 @@ impl Drop for OpenSearch {
     }
 }
 
-fn not_ready(detail: &str, log: &std::path::Path) -> TestkitError {
+fn not_ready(detail: &str, log: &std::path::Path) -> Error {
     let tail = std::fs::read_to_string(log)
         .map(|text| {
             let lines: Vec<&str> = text.lines().collect();
             lines[lines.len().saturating_sub(20)..].join("\n")
         })
         .unwrap_or_default();
-    TestkitError::NotReady {
+    Error::NotReady {
         server: format!("OpenSearch {OPENSEARCH_VERSION}"),
         detail: format!("{detail}; log {}:\n{tail}", log.display()),
     }
 }
 
 /// The launcher jar and the directory of its dependencies.
-fn launcher_paths() -> Result<(PathBuf, PathBuf), TestkitError> {
+fn launcher_paths() -> Result<(PathBuf, PathBuf), Error> {
     let dir = match std::env::var_os("REEL_OPENSEARCH_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => tools_dir().join(OPENSEARCH_DIR),
@@ -174,7 +174,7 @@ fn launcher_paths() -> Result<(PathBuf, PathBuf), TestkitError> {
     if launcher.is_file() && lib.is_dir() {
         Ok((launcher, lib))
     } else {
-        Err(TestkitError::Missing {
+        Err(Error::Missing {
             program: format!("the OpenSearch launcher ({})", launcher.display()),
             install: crate::SETUP_COMMAND.into(),
         })
@@ -182,14 +182,14 @@ fn launcher_paths() -> Result<(PathBuf, PathBuf), TestkitError> {
 }
 
 /// `$JAVA_HOME/bin/java`, else `java` on the path.
-fn java_binary() -> Result<PathBuf, TestkitError> {
+fn java_binary() -> Result<PathBuf, Error> {
     if let Some(home) = std::env::var_os("JAVA_HOME") {
         let java = PathBuf::from(home).join("bin").join("java");
         if java.is_file() {
             return Ok(java);
         }
     }
-    find_program("java").ok_or_else(|| TestkitError::Missing {
+    find_program("java").ok_or_else(|| Error::Missing {
         program: "java (17 or newer)".into(),
         install: "apt-get install openjdk-17-jre-headless".into(),
     })

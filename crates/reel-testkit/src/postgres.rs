@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::TestkitError;
+use crate::Error;
 use crate::tools::find_program;
 
 /// The server used when `REEL_DATABASE_URL` is not set: the local one, trust auth.
@@ -25,7 +25,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl Postgres {
     /// Creates a fresh, uniquely named database.
-    pub fn start() -> Result<Self, TestkitError> {
+    pub fn start() -> Result<Self, Error> {
         let admin_url =
             std::env::var("REEL_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
         let database = format!(
@@ -57,7 +57,7 @@ impl Postgres {
     }
 
     /// Runs SQL in the fresh database with `psql` (for fixtures).
-    pub fn execute(&self, sql: &str) -> Result<String, TestkitError> {
+    pub fn execute(&self, sql: &str) -> Result<String, Error> {
         psql(&self.url, sql)
     }
 }
@@ -89,19 +89,19 @@ fn with_database(url: &str, database: &str) -> String {
     out
 }
 
-fn psql(url: &str, sql: &str) -> Result<String, TestkitError> {
-    let program = find_program("psql").ok_or_else(|| TestkitError::Missing {
+fn psql(url: &str, sql: &str) -> Result<String, Error> {
+    let program = find_program("psql").ok_or_else(|| Error::Missing {
         program: "psql".into(),
         install: "sudo apt-get install -y postgresql-client".into(),
     })?;
     let output = Command::new(program)
         .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
         .output()
-        .map_err(TestkitError::io("running psql"))?;
+        .map_err(Error::io("running psql"))?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
-        Err(TestkitError::NotReady {
+        Err(Error::NotReady {
             server: "PostgreSQL".into(),
             detail: format!(
                 "`{sql}` failed: {}. Is PostgreSQL running? Set REEL_DATABASE_URL to a server where you may create databases.",

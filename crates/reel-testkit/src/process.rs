@@ -5,20 +5,20 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::TestkitError;
+use crate::Error;
 use crate::tools::find_program;
 
 /// How long a server gets to accept connections after it is spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A free TCP port on 127.0.0.1, as the operating system hands it out.
-pub fn free_port() -> Result<u16, TestkitError> {
+pub fn free_port() -> Result<u16, Error> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(TestkitError::io("binding an ephemeral port"))?;
+        .map_err(Error::io("binding an ephemeral port"))?;
     listener
         .local_addr()
         .map(|a| a.port())
-        .map_err(TestkitError::io("reading the ephemeral port"))
+        .map_err(Error::io("reading the ephemeral port"))
 }
 
 /// Waits until something accepts TCP connections on `addr`, up to `timeout`.
@@ -121,7 +121,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(kind: Kind) -> Result<Self, TestkitError> {
+    fn start(kind: Kind) -> Result<Self, Error> {
         let mut last = None;
         // A port picked by free_port can be taken by someone else before the server binds it;
         // try a few.
@@ -134,18 +134,18 @@ impl Server {
             };
             match server.spawn() {
                 Ok(()) => return Ok(server),
-                Err(error @ TestkitError::Missing { .. }) => return Err(error),
+                Err(error @ Error::Missing { .. }) => return Err(error),
                 Err(error) => last = Some(error),
             }
         }
-        Err(last.unwrap_or_else(|| TestkitError::NotReady {
+        Err(last.unwrap_or_else(|| Error::NotReady {
             server: kind.program().into(),
             detail: "no port".into(),
         }))
     }
 
-    fn spawn(&mut self) -> Result<(), TestkitError> {
-        let program = find_program(self.kind.program()).ok_or_else(|| TestkitError::Missing {
+    fn spawn(&mut self) -> Result<(), Error> {
+        let program = find_program(self.kind.program()).ok_or_else(|| Error::Missing {
             program: self.kind.program().into(),
             install: self.kind.install().into(),
         })?;
@@ -155,14 +155,11 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(TestkitError::io(format!(
-                "spawning {}",
-                self.kind.program()
-            )))?;
+            .map_err(Error::io(format!("spawning {}", self.kind.program())))?;
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(TestkitError::NotReady {
+                return Err(Error::NotReady {
                     server: self.describe(),
                     detail: format!("exited with {status}"),
                 });
@@ -175,7 +172,7 @@ impl Server {
         }
         let _ = child.kill();
         let _ = child.wait();
-        Err(TestkitError::NotReady {
+        Err(Error::NotReady {
             server: self.describe(),
             detail: format!("no answer within {READY_TIMEOUT:?}"),
         })
@@ -196,7 +193,7 @@ impl Server {
         }
     }
 
-    fn restart(&mut self) -> Result<(), TestkitError> {
+    fn restart(&mut self) -> Result<(), Error> {
         self.kill();
         // The old socket may linger briefly; both servers set SO_REUSEADDR, so a few tries do.
         let mut last = None;
@@ -207,7 +204,7 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(last.unwrap_or_else(|| TestkitError::NotReady {
+        Err(last.unwrap_or_else(|| Error::NotReady {
             server: self.describe(),
             detail: "restart failed".into(),
         }))
@@ -237,12 +234,12 @@ macro_rules! server_type {
 
         impl $name {
             /// Starts one server on a free loopback port and waits until it answers.
-            pub fn start() -> Result<Self, TestkitError> {
+            pub fn start() -> Result<Self, Error> {
                 Ok(Self { server: Server::start($kind)? })
             }
 
             /// Starts `count` independent servers.
-            pub fn cluster(count: usize) -> Result<Vec<Self>, TestkitError> {
+            pub fn cluster(count: usize) -> Result<Vec<Self>, Error> {
                 (0..count).map(|_| Self::start()).collect()
             }
 
@@ -273,7 +270,7 @@ macro_rules! server_type {
             }
 
             /// Starts the server again on the same port, empty, and waits until it answers.
-            pub fn restart(&mut self) -> Result<(), TestkitError> {
+            pub fn restart(&mut self) -> Result<(), Error> {
                 self.server.restart()
             }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::TestkitError;
+use crate::Error;
 use crate::process::{free_port, wait_for_port};
 use crate::tools::find_program;
 
@@ -34,12 +34,12 @@ struct ClusterNode {
 impl RedisCluster {
     /// Starts six servers on free ports, creates the cluster (one replica per master) and
     /// waits until every node reports `cluster_state:ok`.
-    pub fn start() -> Result<Self, TestkitError> {
-        let server = find_program("redis-server").ok_or_else(|| TestkitError::Missing {
+    pub fn start() -> Result<Self, Error> {
+        let server = find_program("redis-server").ok_or_else(|| Error::Missing {
             program: "redis-server".into(),
             install: "sudo apt-get install -y redis-server".into(),
         })?;
-        let cli = find_program("redis-cli").ok_or_else(|| TestkitError::Missing {
+        let cli = find_program("redis-cli").ok_or_else(|| Error::Missing {
             program: "redis-cli".into(),
             install: "sudo apt-get install -y redis-tools".into(),
         })?;
@@ -48,7 +48,7 @@ impl RedisCluster {
             std::process::id(),
             free_port()?
         ));
-        std::fs::create_dir_all(&dir).map_err(TestkitError::io("creating the cluster dir"))?;
+        std::fs::create_dir_all(&dir).map_err(Error::io("creating the cluster dir"))?;
         let mut cluster = Self {
             nodes: Vec::new(),
             dir,
@@ -56,7 +56,7 @@ impl RedisCluster {
         for _ in 0..NODES {
             let port = free_port()?;
             let node_dir = cluster.dir.join(port.to_string());
-            std::fs::create_dir_all(&node_dir).map_err(TestkitError::io("creating a node dir"))?;
+            std::fs::create_dir_all(&node_dir).map_err(Error::io("creating a node dir"))?;
             let child = Command::new(&server)
                 .args([
                     "--bind",
@@ -87,7 +87,7 @@ impl RedisCluster {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .map_err(TestkitError::io("spawning redis-server"))?;
+                .map_err(Error::io("spawning redis-server"))?;
             cluster.nodes.push(ClusterNode {
                 port,
                 child: Some(child),
@@ -95,7 +95,7 @@ impl RedisCluster {
         }
         for node in &cluster.nodes {
             if !wait_for_port(addr(node.port), READY_TIMEOUT) {
-                return Err(TestkitError::NotReady {
+                return Err(Error::NotReady {
                     server: format!("redis-server (cluster) on {}", addr(node.port)),
                     detail: format!("no answer within {READY_TIMEOUT:?}"),
                 });
@@ -108,9 +108,9 @@ impl RedisCluster {
             .args(["--cluster-replicas", "1", "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
-            .map_err(TestkitError::io("running redis-cli --cluster create"))?;
+            .map_err(Error::io("running redis-cli --cluster create"))?;
         if !output.status.success() {
-            return Err(TestkitError::NotReady {
+            return Err(Error::NotReady {
                 server: "redis cluster".into(),
                 detail: format!(
                     "redis-cli --cluster create failed: {}",
@@ -123,7 +123,7 @@ impl RedisCluster {
     }
 
     /// Waits until every running node reports `cluster_state:ok`.
-    pub fn wait_until_ok(&self, timeout: Duration) -> Result<(), TestkitError> {
+    pub fn wait_until_ok(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         loop {
             let ok = self
@@ -135,7 +135,7 @@ impl RedisCluster {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(TestkitError::NotReady {
+                return Err(Error::NotReady {
                     server: "redis cluster".into(),
                     detail: format!("cluster_state not ok within {timeout:?}"),
                 });

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::TestkitError;
+use crate::Error;
 use crate::opensearch::OpenSearch;
 use crate::tools::tools_dir;
 
@@ -56,7 +56,7 @@ pub struct Search {
 impl Search {
     /// Connects to the engine chosen by the environment (see [`Search`]), starting it if
     /// needed.
-    pub fn start() -> Result<Self, TestkitError> {
+    pub fn start() -> Result<Self, Error> {
         let prefix = format!(
             "reel-test-{}-{}",
             std::process::id(),
@@ -79,7 +79,7 @@ impl Search {
                 engine: Engine::OpenSearch,
                 child: None,
             }),
-            Ok(other) => Err(TestkitError::NotReady {
+            Ok(other) => Err(Error::NotReady {
                 server: "search".into(),
                 detail: format!(
                     "REEL_SEARCH_ENGINE={other:?} is not an engine; use `opensearch` (the \
@@ -90,7 +90,7 @@ impl Search {
     }
 
     /// Starts a private `osmem-server`, whatever the environment says.
-    pub fn start_osmem_server() -> Result<Self, TestkitError> {
+    pub fn start_osmem_server() -> Result<Self, Error> {
         let prefix = format!(
             "reel-test-{}-{}",
             std::process::id(),
@@ -99,7 +99,7 @@ impl Search {
         Self::start_osmem(prefix)
     }
 
-    fn start_osmem(prefix: String) -> Result<Self, TestkitError> {
+    fn start_osmem(prefix: String) -> Result<Self, Error> {
         let binary = osmem_binary()?;
         let mut child = Command::new(&binary)
             .args([
@@ -113,10 +113,10 @@ impl Search {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(TestkitError::io(format!("spawning {}", binary.display())))?;
+            .map_err(Error::io(format!("spawning {}", binary.display())))?;
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
-            return Err(TestkitError::NotReady {
+            return Err(Error::NotReady {
                 server: "osmem-server".into(),
                 detail: "no stdout".into(),
             });
@@ -137,7 +137,7 @@ impl Search {
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
-                Err(TestkitError::NotReady {
+                Err(Error::NotReady {
                     server: "osmem-server".into(),
                     detail: format!("unexpected first line {line:?}"),
                 })
@@ -207,7 +207,7 @@ impl Drop for Search {
     }
 }
 
-fn osmem_binary() -> Result<PathBuf, TestkitError> {
+fn osmem_binary() -> Result<PathBuf, Error> {
     if let Some(path) = std::env::var_os("REEL_OSMEM_BIN") {
         return Ok(PathBuf::from(path));
     }
@@ -222,7 +222,7 @@ fn osmem_binary() -> Result<PathBuf, TestkitError> {
             }
         }
     }
-    Err(TestkitError::Missing {
+    Err(Error::Missing {
         program: format!("osmem-server (looked in {})", lib.display()),
         install: "cargo xtask setup".into(),
     })

@@ -34,12 +34,12 @@ pub fn venv_bin(name: &str) -> PathBuf {
 }
 
 /// The venv's Python interpreter, for running reference implementations such as botocore.
-pub fn python() -> Result<PathBuf, crate::TestkitError> {
+pub fn python() -> Result<PathBuf, crate::Error> {
     let path = venv_bin("python3");
     if path.exists() {
         Ok(path)
     } else {
-        Err(crate::TestkitError::Missing {
+        Err(crate::Error::Missing {
             program: path.display().to_string(),
             install: crate::SETUP_COMMAND.into(),
         })
@@ -47,12 +47,12 @@ pub fn python() -> Result<PathBuf, crate::TestkitError> {
 }
 
 /// The `node_modules` directory of npm packages installed by `cargo xtask setup`.
-pub fn node_modules() -> Result<PathBuf, crate::TestkitError> {
+pub fn node_modules() -> Result<PathBuf, crate::Error> {
     let path = tools_dir().join("reel-node").join("node_modules");
     if path.is_dir() {
         Ok(path)
     } else {
-        Err(crate::TestkitError::Missing {
+        Err(crate::Error::Missing {
             program: path.display().to_string(),
             install: crate::SETUP_COMMAND.into(),
         })

@@ -56,7 +56,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use reel_geoip::http::{ClientGeo, GeoIpLayer};
+use reel_geoip::tower::{ClientGeo, GeoIpLayer};
 use reel_jsonapi::axum::{JsonApiBody, JsonApiRequest, Negotiated, render};
 use reel_jsonapi::de::{Create, Update};
 use reel_jsonapi::query::{Query, QueryRules, percent_decode};
@@ -231,9 +231,7 @@ async fn limiter(
         (_, Some(cache)) if config.rate_limit_in_memcache => {
             tracing::info!("rate limits kept in memcached");
             (
-                RateLimiter::new(
-                    MemcacheStore::new(cache.cluster().clone()).with_prefix("edge:rl:"),
-                ),
+                RateLimiter::new(MemcacheStore::new(cache.cluster().clone()).prefix("edge:rl:")),
                 LimitStore::Memcache,
             )
         }
@@ -279,7 +277,7 @@ async fn limiter(
                 .map_err(fail)?;
             tracing::info!("rate limits kept in redis");
             (
-                RateLimiter::new(RedisStore::new(connection.clone()).with_prefix("edge:rl:")),
+                RateLimiter::new(RedisStore::new(connection.clone()).prefix("edge:rl:")),
                 LimitStore::Redis(connection),
             )
         }

@@ -74,9 +74,9 @@ impl AssetSearch {
         let fail = |e: String| crate::StartError::Search(format!("{url}: {e}"));
         // A breaker: while the search server is down, searches get their 503 at once instead
         // of each waiting for a connection error or a timeout (issue 21's drill).
-        let repo = Repo::connect(url)
+        let repo = Repo::from_url(url)
             .map_err(|e| fail(e.to_string()))?
-            .with_breaker(
+            .breaker(
                 reel_core::breaker::CircuitBreaker::builder()
                     .failure_threshold(3)
                     .cool_down(std::time::Duration::from_secs(1))

@@ -238,7 +238,7 @@ async fn main() -> ExitCode {
                     println!("topology changed: +[{}] -[{}]", list(&added), list(&removed));
                     print_topology(&cache.topology());
                 }
-                Ok(ClusterEvent::NodeDown { node, reason }) => println!("node down: {node} ({reason})"),
+                Ok(ClusterEvent::NodeDown { node, error }) => println!("node down: {node} ({error})"),
                 Ok(ClusterEvent::NodeUp { node }) => println!("node up: {node}"),
                 Ok(ClusterEvent::DiscoveryFailed { error }) => println!("discovery failed: {error}"),
                 Ok(other) => println!("{other:?}"),

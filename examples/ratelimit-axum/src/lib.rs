@@ -123,7 +123,7 @@ pub async fn limiter(
                 .build_memcache()
                 .await?;
             tracing::info!(servers, "rate limits kept in memcached");
-            RateLimiter::new(MemcacheStore::new(cluster).with_prefix("example:rl:"))
+            RateLimiter::new(MemcacheStore::new(cluster).prefix("example:rl:"))
         }
         (Some(url), _) => {
             let client = redis::Client::open(url.as_str())
@@ -149,7 +149,7 @@ pub async fn limiter(
                 .await
                 .map_err(|e| format!("cannot reach redis at {url}: {e}"))?;
             tracing::info!(url, "rate limits kept in redis");
-            RateLimiter::new(RedisStore::new(connection).with_prefix("example:rl:"))
+            RateLimiter::new(RedisStore::new(connection).prefix("example:rl:"))
         }
         (None, None) => {
             tracing::info!("rate limits kept in memory");

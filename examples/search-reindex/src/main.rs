@@ -101,7 +101,7 @@ section text)"
         .fetch_one(&pool)
         .await
         .context("counting the rows of `articles`")?;
-    let repo = Repo::connect(&search_url)
+    let repo = Repo::from_url(&search_url)
         .with_context(|| format!("connecting to the search server at {search_url}"))?;
 
     let bar = ProgressBar::new(total as u64);

@@ -78,6 +78,28 @@ pub enum DiscoveryError {
     Other(String),
 }
 
+impl DiscoveryError {
+    /// A copy for a `ClusterEvent`: an I/O error is copied by kind and message.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Node(error) => Self::Node(error.clone()),
+            Self::Io { source_name, error } => Self::Io {
+                source_name: source_name.clone(),
+                error: crate::error::copy_io(error),
+            },
+            Self::Protocol {
+                source_name,
+                detail,
+            } => Self::Protocol {
+                source_name: source_name.clone(),
+                detail: detail.clone(),
+            },
+            Self::Timeout(timeout) => Self::Timeout(*timeout),
+            Self::Other(message) => Self::Other(message.clone()),
+        }
+    }
+}
+
 /// A fixed list of nodes, for clusters that do not change or for tests.
 #[derive(Clone, Debug)]
 pub struct StaticDiscovery {

@@ -124,10 +124,9 @@ impl Stores {
         let memcached = Memcached::start().unwrap();
         let client = redis::Client::open(redis_server.url()).unwrap();
         let connection = redis::aio::ConnectionManager::new(client).await.unwrap();
-        let redis =
-            RedisStore::new(connection).with_time(RedisTime::Client(Arc::new(clock.clone())));
-        let memcache = MemcacheStore::new(memcache_cluster(&memcached.host_port()).await)
-            .with_clock(clock.clone());
+        let redis = RedisStore::new(connection).time(RedisTime::Client(Arc::new(clock.clone())));
+        let memcache =
+            MemcacheStore::new(memcache_cluster(&memcached.host_port()).await).clock(clock.clone());
         let memory = MemoryStore::builder().clock(clock.clone()).build();
         Self {
             memory: Arc::new(memory.clone()),

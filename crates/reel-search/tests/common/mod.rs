@@ -69,7 +69,7 @@ pub fn search_server() -> reel_testkit::Search {
 }
 
 pub fn repo(server: &reel_testkit::Search) -> Repo {
-    Repo::connect(server.url()).unwrap()
+    Repo::from_url(server.url()).unwrap()
 }
 
 /// The queries the search tests run (also type-checked by the conformance test).

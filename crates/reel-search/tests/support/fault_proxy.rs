@@ -86,7 +86,7 @@ impl FaultProxy {
         self.forwarded.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// The proxy's URL, for `Repo::connect`.
+    /// The proxy's URL, for `Repo::from_url`.
     pub fn url(&self) -> &str {
         &self.url
     }

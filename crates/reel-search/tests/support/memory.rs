@@ -263,7 +263,7 @@ pub fn child_main() -> bool {
                 .await
                 .unwrap()
         } else {
-            let repo = Repo::connect(&search).unwrap();
+            let repo = Repo::from_url(&search).unwrap();
             let source = KeysetSource::table(pool.clone(), &table, "id")
                 .unwrap()
                 .page_size(5_000)

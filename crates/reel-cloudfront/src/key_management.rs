@@ -17,7 +17,7 @@
 //!    [`KeyManager::delete_public_key`].
 //!
 //! ```no_run
-//! # async fn rotate(manager: reel_cloudfront::management::KeyManager,
+//! # async fn rotate(manager: reel_cloudfront::key_management::KeyManager,
 //! #                 ring: reel_cloudfront::KeyRing) -> Result<(), reel_cloudfront::Error> {
 //! use reel_cloudfront::{Signer, SigningKey};
 //!

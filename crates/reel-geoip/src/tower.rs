@@ -17,7 +17,7 @@
 //! use axum::{Router, routing::get};
 //! use reel_core::client_ip::{ClientIpResolver, TrustedProxies};
 //! use reel_geoip::GeoIp;
-//! use reel_geoip::http::{ClientGeo, GeoIpLayer};
+//! use reel_geoip::tower::{ClientGeo, GeoIpLayer};
 //!
 //! async fn hello(geo: ClientGeo) -> String {
 //!     let country = geo.location.as_ref().and_then(|l| l.country.as_ref()?.iso_code.clone());
@@ -150,7 +150,7 @@ mod extract {
         ) -> Result<Self, Self::Rejection> {
             parts.extensions.get::<ClientGeo>().cloned().ok_or((
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "ClientGeo needs reel_geoip::http::GeoIpLayer and a server that records the peer \
+                "ClientGeo needs reel_geoip::tower::GeoIpLayer and a server that records the peer \
                  address (into_make_service_with_connect_info::<SocketAddr>())",
             ))
         }

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::routing::get;
 use reel_core::client_ip::{ClientIpResolver, TrustedProxies};
-use reel_geoip::http::{ClientGeo, GeoIpLayer};
 use reel_geoip::testdata::{AsnDatabase, CityDatabase};
+use reel_geoip::tower::{ClientGeo, GeoIpLayer};
 use reel_geoip::{GeoIp, Slot};
 
 async fn describe(geo: ClientGeo) -> String {

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_cloudfront::config::{BehaviorVersion, Credentials, Region};
-use reel_cloudfront::management::KeyManager;
+use reel_cloudfront::key_management::KeyManager;
 use reel_cloudfront::{HashAlgorithm, Policy, PublicKey, Signer, SigningKey};
 
 const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys");
