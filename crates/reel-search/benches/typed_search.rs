@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let server = reel_testkit::Search::start().unwrap_or_else(|e| panic!("search server: {e}"));
-    let repo = Repo::connect(server.url()).unwrap();
+    let repo = Repo::from_url(server.url()).unwrap();
     let client = raw_client(server.url());
     let index = server.index("typed-search");
     let captured = rt.block_on(async {
@@ -139,7 +139,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let replay = replay::Replay::start(captured);
-    let repo = Repo::connect(replay.url()).unwrap();
+    let repo = Repo::from_url(replay.url()).unwrap();
     let client = raw_client(replay.url());
     let mut group = c.benchmark_group("search/typed_search_replay");
     for measure_raw in [raw_first, !raw_first] {

@@ -64,9 +64,9 @@ async fn resent_requests_are_counted_in_retries_total() {
         (200, r#"{"count": 42}"#.into()),
     ])
     .await;
-    let repo = reel_search::Repo::connect(&url)
+    let repo = reel_search::Repo::from_url(&url)
         .unwrap()
-        .with_backoff(fast.clone());
+        .backoff(fast.clone());
     assert_eq!(repo.count("x", None).await.unwrap(), 42);
     assert_eq!(seen.lock().unwrap().len(), 2);
     assert_eq!(retries("count"), count_before + 1);
@@ -81,7 +81,7 @@ async fn resent_requests_are_counted_in_retries_total() {
     ]});
     let (url, seen) =
         canned_http::mock_server(vec![(200, throttled.to_string()), (200, rest.to_string())]).await;
-    let repo = reel_search::Repo::connect(&url).unwrap().with_backoff(fast);
+    let repo = reel_search::Repo::from_url(&url).unwrap().backoff(fast);
     let ops = vec![
         reel_search::BulkOp::index("1", serde_json::json!({"a": 1})),
         reel_search::BulkOp::index("2", serde_json::json!({"a": 2})),

@@ -194,7 +194,7 @@ async fn the_indexer_resends_only_throttled_documents_in_order() {
         {"index": {"_index": "x", "_id": "4", "status": 201, "result": "created"}},
     ]});
     let (url, seen) = mock_server(vec![(200, first.to_string()), (200, second.to_string())]).await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(3));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(3));
     let report = reel_search::Indexer::new(repo.clone(), "x")
         .run(docs(4))
         .await
@@ -223,7 +223,7 @@ async fn the_indexer_reports_items_still_throttled_when_retries_run_out() {
                    "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}},
     ]});
     let (url, seen) = mock_server(vec![(200, throttled.to_string())]).await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(2));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(2));
     let report = reel_search::Indexer::new(repo, "x")
         .run(docs(1))
         .await
@@ -244,7 +244,7 @@ async fn hostile_bulk_answers_fail_clearly_or_per_item() {
         {"index": {"_id": "1", "status": 201}},
     ]});
     let (url, _) = mock_server(vec![(200, short.to_string())]).await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(0));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(0));
     let err = reel_search::Indexer::new(repo, "x")
         .run(docs(2))
         .await
@@ -257,7 +257,7 @@ async fn hostile_bulk_answers_fail_clearly_or_per_item() {
 
     // Not JSON at all.
     let (url, _) = mock_server(vec![(200, "<html>proxy</html>".into())]).await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(0));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(0));
     let err = reel_search::Indexer::new(repo, "x")
         .run(docs(1))
         .await
@@ -272,7 +272,7 @@ async fn hostile_bulk_answers_fail_clearly_or_per_item() {
         {"index": {"_id": "4", "status": 201, "result": "created"}},
     ]});
     let (url, _) = mock_server(vec![(200, odd.to_string())]).await;
-    let repo = Repo::connect(&url).unwrap().with_backoff(fast(0));
+    let repo = Repo::from_url(&url).unwrap().backoff(fast(0));
     let report = reel_search::Indexer::new(repo.clone(), "x")
         .run(docs(4))
         .await

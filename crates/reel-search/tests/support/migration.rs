@@ -92,6 +92,6 @@ pub async fn behind_proxy(
     let alias = server.index(name);
     v1(&repo, &alias).ensure_current(all(0..4)).await.unwrap();
     let proxy = fault_proxy::FaultProxy::start(server.url()).await;
-    let via_proxy = Repo::connect(proxy.url()).unwrap();
+    let via_proxy = Repo::from_url(proxy.url()).unwrap();
     (alias, proxy, via_proxy)
 }
