@@ -125,62 +125,72 @@ fn generated() -> Vec<Check> {
             .to_value(),
     ));
     out.push(search(SearchRequest::new().no_source().to_value()));
-    // Highlight options, suggesters, collapse, post_filter, match_bool_prefix.
-    out.push(search(
-        SearchRequest::new()
-            .query(Query::match_bool_prefix("title", "quick bro").operator("and"))
-            .post_filter(Query::term("kind", "video"))
-            .highlight(
-                reel_search::Highlight::new()
-                    .field("title")
-                    .field_with(
-                        "body",
-                        reel_search::HighlightField::new()
-                            .fragment_size(60)
-                            .number_of_fragments(2)
-                            .matched_fields(["body", "body.raw"])
-                            .highlighter(reel_search::Highlighter::FastVector),
-                    )
-                    .tags("<mark>", "</mark>")
-                    .highlighter(reel_search::Highlighter::Plain)
-                    .require_field_match(false)
-                    .no_match_size(20)
-                    .order_by_score()
-                    .html_encoder()
-                    .highlight_query(Query::matches("title", "x")),
-            )
-            .suggest(
-                "t",
-                reel_search::Suggester::term("title", "x")
-                    .size(2)
-                    .suggest_mode("popular"),
-            )
-            .suggest(
-                "p",
-                reel_search::Suggester::phrase("title", "x y").highlight("<b>", "</b>"),
-            )
-            .suggest(
-                "c",
-                reel_search::Suggester::completion("title_suggest", "x")
-                    .skip_duplicates(true)
-                    .fuzzy(1),
-            )
-            .suggest(
-                "r",
-                reel_search::Suggester::completion_regex("title_suggest", "x.*"),
-            )
-            .collapse(
-                reel_search::Collapse::new("kind")
-                    .inner_hits(
-                        reel_search::InnerHits::new("top")
-                            .size(2)
-                            .from(1)
-                            .sort(reel_search::Sort::desc("views")),
-                    )
-                    .max_concurrent_group_searches(4),
-            )
-            .to_value(),
-    ));
+    out.push(search(search_features()));
+    out.extend(document_bodies(&index));
+    out
+}
+
+/// A search body with highlight options, suggesters, collapse, post_filter and
+/// match_bool_prefix.
+fn search_features() -> serde_json::Value {
+    SearchRequest::new()
+        .query(Query::match_bool_prefix("title", "quick bro").operator("and"))
+        .post_filter(Query::term("kind", "video"))
+        .highlight(
+            reel_search::Highlight::new()
+                .field("title")
+                .field_with(
+                    "body",
+                    reel_search::HighlightField::new()
+                        .fragment_size(60)
+                        .number_of_fragments(2)
+                        .matched_fields(["body", "body.raw"])
+                        .highlighter(reel_search::Highlighter::FastVector),
+                )
+                .tags("<mark>", "</mark>")
+                .highlighter(reel_search::Highlighter::Plain)
+                .require_field_match(false)
+                .no_match_size(20)
+                .order_by_score()
+                .html_encoder()
+                .highlight_query(Query::matches("title", "x")),
+        )
+        .suggest(
+            "t",
+            reel_search::Suggester::term("title", "x")
+                .size(2)
+                .suggest_mode("popular"),
+        )
+        .suggest(
+            "p",
+            reel_search::Suggester::phrase("title", "x y").highlight("<b>", "</b>"),
+        )
+        .suggest(
+            "c",
+            reel_search::Suggester::completion("title_suggest", "x")
+                .skip_duplicates(true)
+                .fuzzy(1),
+        )
+        .suggest(
+            "r",
+            reel_search::Suggester::completion_regex("title_suggest", "x.*"),
+        )
+        .collapse(
+            reel_search::Collapse::new("kind")
+                .inner_hits(
+                    reel_search::InnerHits::new("top")
+                        .size(2)
+                        .from(1)
+                        .sort(reel_search::Sort::desc("views")),
+                )
+                .max_concurrent_group_searches(4),
+        )
+        .to_value()
+}
+
+/// Count, by-query, mget, update, bulk, alias and settings bodies.
+fn document_bodies(index: &serde_json::Value) -> Vec<Check> {
+    let mut out = Vec::new();
     out.push(check(
         "T.CountRequest",
         index.clone(),
