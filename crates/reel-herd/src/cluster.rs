@@ -17,6 +17,10 @@ use crate::metrics::{ClusterMetrics, Command, NodeMetrics, Outcome, Timer};
 use crate::node::{Node, Topology};
 use crate::ring::{Ketama, Placement, Router};
 
+/// The longest command timeout honoured (about 30 years), so that a deadline computed from
+/// a huge configured timeout cannot overflow the clock.
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(60 * 60 * 24 * 365 * 30);
+
 /// Tunables of a cluster; see [`ClusterBuilder`] for what each one does and its default.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -685,15 +689,18 @@ impl<B: Backend> Core<B> {
             server.port = handle.node.port(),
             error.type = tracing::field::Empty,
         );
+        // One clock read serves the deadline and the metrics' timer.
+        let started = tokio::time::Instant::now();
+        let deadline = started + timeout.min(LONGEST_TIMEOUT);
         let mut guard = Cancelled {
             core: self,
             handle,
             command,
             span: &span,
-            timer: Timer::start(),
+            timer: Timer::started_at(started),
             armed: true,
         };
-        let outcome = tokio::time::timeout(timeout, op(guard.timer))
+        let outcome = tokio::time::timeout_at(deadline, op(guard.timer))
             .instrument(span.clone())
             .await;
         guard.armed = false;

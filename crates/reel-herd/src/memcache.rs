@@ -362,15 +362,27 @@ impl MemcacheCluster {
 
     /// Runs `command` on a pooled connection of `handle`'s node. The connection goes back to
     /// the pool only if the command read an allowed reply to its end; after an error, or when
-    /// the future is dropped mid-command, it is closed. The pool wait is measured from the
-    /// command's `timer` (one clock read fewer than a timer of its own).
+    /// the future is dropped mid-command, it is closed. A pool wait (the pool had no idle
+    /// connection) is measured from the command's `timer` (one clock read fewer than a timer
+    /// of its own).
     async fn with_connection<T>(
         handle: &Handle,
         timer: Timer,
         command: impl AsyncFnOnce(&mut Connection) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let connection = connection(&handle.node, &handle.pool).await;
-        handle.counters.metrics.pool_wait(&timer);
+        let acquire = connection(&handle.node, &handle.pool);
+        let mut acquire = std::pin::pin!(acquire);
+        // An idle connection is handed over on the first poll: no wait, nothing to observe
+        // (and no clock read). Only a command that queued or opened a connection is timed.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(acquire.as_mut().poll(cx)));
+        let connection = match first.await {
+            std::task::Poll::Ready(connection) => connection,
+            std::task::Poll::Pending => {
+                let connection = acquire.await;
+                handle.counters.metrics.pool_wait(&timer);
+                connection
+            }
+        };
         let mut connection = connection?;
         let result = command(&mut connection).await;
         if result.is_err() {

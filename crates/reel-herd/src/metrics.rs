@@ -17,9 +17,12 @@
 //! | `reel_herd_pool_wait_seconds` | histogram | `node` |
 //!
 //! Handles are built once per node (per node and command on first use) and cached, so a
-//! command costs two clock reads (three on memcached, whose pool wait ends at a third read
-//! and starts at the command's own start), a counter increment and a histogram record (two
-//! with the pool wait), and allocates nothing.
+//! command costs one clock read of its own (its start is the read its timeout deadline is
+//! computed from; the end is the one extra read), a counter increment and a histogram
+//! record, and allocates nothing. `reel_herd_pool_wait_seconds` observes only the memcached
+//! commands that found no idle connection (they queued, or opened one): a command served
+//! at once by the pool adds no observation and no clock read. Its `_count` against
+//! `reel_herd_commands_total` is the share of commands that waited.
 
 // Each backend uses part of the commands and helpers.
 #![cfg_attr(not(all(feature = "memcache", feature = "redis")), allow(dead_code))]
@@ -195,9 +198,11 @@ mod enabled {
     pub(crate) struct Timer(Instant);
 
     impl Timer {
+        /// A timer started at `started`: the clock read the command's timeout deadline is
+        /// computed from, so that timing a command costs no read of its own at the start.
         #[inline]
-        pub(crate) fn start() -> Self {
-            Self(Instant::now())
+        pub(crate) fn started_at(started: tokio::time::Instant) -> Self {
+            Self(started.into_std())
         }
 
         #[inline]
@@ -317,7 +322,7 @@ mod enabled {
                 .increment(1);
         }
 
-        /// The wait for a pooled connection, which began when `timer` started.
+        /// A wait for a pooled connection (none was idle), which began when `timer` started.
         #[inline]
         pub(crate) fn pool_wait(&self, timer: &Timer) {
             let seconds = timer.seconds();
@@ -382,7 +387,7 @@ mod disabled {
 
     impl Timer {
         #[inline(always)]
-        pub(crate) fn start() -> Self {
+        pub(crate) fn started_at(_: tokio::time::Instant) -> Self {
             Self
         }
     }

@@ -106,14 +106,20 @@ fn check_node(values: &Snapshot, address: &str, ran: &Ran) {
         &[node, ("outcome", "miss")],
         multi_keys - multi_hits,
     );
-    // One duration sample per command, one pool wait per command.
+    // One duration sample per command. The commands ran one after another, so every one but
+    // the node's first found the pool's connection idle: at most one pool wait (opening it).
     let durations = "reel_herd_command_duration_seconds";
     assert_eq!(
         samples(values, durations, &[node, ("command", "get")]),
         hits + misses
     );
-    assert_eq!(
-        samples(values, "reel_herd_pool_wait_seconds", &[node]),
+    let waits = values
+        .histogram_or_empty(&series_key("reel_herd_pool_wait_seconds", &[node]))
+        .unwrap()
+        .len();
+    assert!(
+        waits <= 1,
+        "{waits} pool waits observed for {} commands run one at a time",
         sets + hits + misses + multi_gets
     );
     assert_counter(
@@ -197,6 +203,36 @@ async fn counters_match_the_commands_run_on_real_memcached() {
         0.0
     );
     assert_eq!(gauge(values, "reel_herd_topology_version", &[]), 1.0);
+
+    // A burst of concurrent gets on one node: the pool has one idle connection, so one get
+    // is served at once and every other one waits (it queues or opens a connection).
+    let busy = list[1].clone();
+    let busy_key = (0..1000)
+        .map(|i| format!("stored:{i}"))
+        .find(|key| cache.node_for(key).unwrap().address() == busy)
+        .unwrap();
+    let pool_wait = |values: &Snapshot| {
+        values
+            .histogram_or_empty(&series_key(
+                "reel_herd_pool_wait_seconds",
+                &[("node", &busy)],
+            ))
+            .unwrap()
+    };
+    let before = pool_wait(totals.update()).len();
+    let burst = 16;
+    let gets = (0..burst).map(|_| cache.get(&busy_key));
+    for got in futures_util::future::join_all(gets).await {
+        got.unwrap();
+    }
+    let after = pool_wait(totals.update());
+    let waited = after.len() - before;
+    assert_eq!(
+        waited,
+        burst - 1,
+        "concurrent gets that observed a pool wait; expected all but the first"
+    );
+    assert!(after[before..].iter().all(|seconds| *seconds > 0.0));
 
     // Kill one node: its commands fail as io errors until it is ejected.
     let dead = servers[0].host_port();

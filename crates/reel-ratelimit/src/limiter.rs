@@ -295,7 +295,7 @@ impl RateLimiter {
             None => None,
         };
         #[cfg(feature = "metrics")]
-        let started = (self.store_kind != "memory").then(quanta::Instant::now);
+        let started = self.metrics.timed().then(quanta::Instant::now);
         let result = match tokio::time::timeout(self.timeout, call()).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Timeout(self.timeout)),

@@ -121,6 +121,9 @@ mod enabled {
     #[derive(Debug)]
     pub(crate) struct LimiterMetrics {
         store: &'static str,
+        /// Whether store calls are timed: not for the in-process memory store, whose calls
+        /// are not I/O (decided once, not compared per call).
+        timed: bool,
         name: Arc<str>,
         own: OnceLock<DecisionCounters>,
         by_limit: DashMap<Arc<str>, DecisionCounters>,
@@ -136,6 +139,7 @@ mod enabled {
         ) -> Self {
             Self {
                 store,
+                timed: store != "memory",
                 name,
                 own: OnceLock::new(),
                 by_limit: DashMap::new(),
@@ -151,6 +155,12 @@ mod enabled {
                 ::metrics::gauge!(BREAKER_STATE, "store" => self.store)
                     .set(f64::from(breaker.state().as_gauge()));
             }
+        }
+
+        /// Whether store calls of this limiter are timed.
+        #[inline]
+        pub(crate) fn timed(&self) -> bool {
+            self.timed
         }
 
         #[inline]
