@@ -19,7 +19,7 @@ use crate::quota::Quota;
 
 /// Where a request's bucket key comes from.
 #[derive(Clone)]
-pub struct KeyExtractor(pub(super) Arc<KeyFn>);
+pub struct KeyExtractor(Arc<KeyFn>);
 
 impl fmt::Debug for KeyExtractor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
