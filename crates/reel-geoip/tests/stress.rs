@@ -123,6 +123,7 @@ fn lookups_never_fail_or_mix_while_databases_are_swapped() {
             &geoip.database(&Slot::Location).unwrap().unwrap(),
         ));
         swaps += 1;
+        // Not a wait: spaces the swaps so the readers see each database for a while.
         std::thread::sleep(Duration::from_millis(1));
     }
     stop.store(true, Ordering::Relaxed);

@@ -17,26 +17,22 @@
 //! memcached reads as "never expires"); beyond 30 days they are sent as an absolute Unix time,
 //! and one past memcached's signed 32-bit range is refused with [`Error::InvalidTtl`].
 
+mod multi;
+mod pool;
+
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use futures_util::future::join_all;
 
-use crate::cluster::{
-    Backend, Cluster, ClusterBuilder, ClusterConfig, NodeFailure, NodeHandle, cluster_common_api,
-};
-use crate::discovery::BoxFuture;
+use crate::cluster::{Cluster, ClusterBuilder, NodeFailure, NodeHandle, cluster_common_api};
 use crate::error::Error;
-use crate::metrics::{self, Command, Timer};
+use crate::metrics::{self, Command};
 use crate::node::Node;
-use crate::wire::{self, Connection};
+use crate::wire::{Connection, check_key, check_key_with_prefix, expiration};
 
-/// memcached reads expirations above 30 days as absolute Unix times.
-const RELATIVE_TTL_LIMIT: u64 = 60 * 60 * 24 * 30;
-/// memcached's key length limit.
-const MAX_KEY_LENGTH: usize = 250;
+use pool::{MemcacheBackend, NodePool};
 
 /// Outcome of `add` and `replace`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,120 +107,6 @@ pub struct DeleteMulti {
     pub failed: Vec<NodeFailure>,
 }
 
-/// Commands per pipeline round: a batch larger than this is sent in several rounds on the
-/// same connection, so the replies never fill the socket buffers while the requests are
-/// still being written.
-const PIPELINE_CHUNK: usize = 512;
-
-#[derive(Debug)]
-pub(crate) struct Manager {
-    node: Node,
-    connect_timeout: Duration,
-    keepalive: Option<Duration>,
-}
-
-impl managed::Manager for Manager {
-    type Type = Connection;
-    type Error = Error;
-
-    async fn create(&self) -> Result<Connection, Error> {
-        wire::connect(&self.node, self.connect_timeout, self.keepalive).await
-    }
-
-    async fn recycle(&self, connection: &mut Connection, _: &Metrics) -> RecycleResult<Error> {
-        if connection.clean {
-            Ok(())
-        } else {
-            Err(RecycleError::message(
-                "connection was left in the middle of a command or after an error",
-            ))
-        }
-    }
-}
-
-/// A node's pool (None only if deadpool refused the configuration).
-pub(crate) struct NodePool(Option<managed::Pool<Manager>>);
-
-/// The memcached backend of the cluster core.
-#[derive(Debug, Default)]
-pub(crate) struct MemcacheBackend;
-
-impl Backend for MemcacheBackend {
-    type Pool = NodePool;
-
-    const SYSTEM: &'static str = "memcached";
-
-    fn open(&self, node: &Node, config: &ClusterConfig) -> NodePool {
-        let manager = Manager {
-            node: node.clone(),
-            connect_timeout: config.connect_timeout,
-            keepalive: config.tcp_keepalive,
-        };
-        // Waiting for a free connection gives up at half the command timeout, so a burst
-        // that exhausts the pool fails as "pool busy" (not held against the node) before the
-        // command timeout (which is) can fire.
-        let pool = managed::Pool::builder(manager)
-            .max_size(config.pool_size)
-            .wait_timeout(Some(config.command_timeout / 2))
-            .runtime(deadpool::Runtime::Tokio1)
-            .build();
-        match pool {
-            Ok(pool) => NodePool(Some(pool)),
-            Err(error) => {
-                tracing::error!(%node, %error, "could not build the connection pool");
-                NodePool(None)
-            }
-        }
-    }
-
-    fn probe<'a>(&'a self, node: &'a Node, pool: &'a NodePool) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move {
-            let mut connection = connection(node, pool).await?;
-            connection.version().await.map(|_| ())
-        })
-    }
-
-    fn close(&self, pool: &NodePool) {
-        // Idle connections go now; connections still serving a request go when it ends and
-        // the last handle to the pool is dropped. (Closing the pool outright would fail a
-        // request that picked the node just before the topology changed.)
-        if let Some(pool) = &pool.0 {
-            pool.retain(|_, _| false);
-        }
-    }
-
-    fn discard_idle(&self, pool: &NodePool) {
-        if let Some(pool) = &pool.0 {
-            pool.retain(|_, _| false);
-        }
-    }
-}
-
-async fn connection(node: &Node, pool: &NodePool) -> Result<managed::Object<Manager>, Error> {
-    let Some(pool) = &pool.0 else {
-        return Err(Error::Pool {
-            node: node.clone(),
-            message: "the pool could not be built".to_owned(),
-        });
-    };
-    pool.get().await.map_err(|error| match error {
-        managed::PoolError::Backend(error) => error,
-        managed::PoolError::Timeout(managed::TimeoutType::Create) => Error::Io {
-            node: node.clone(),
-            error: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-        },
-        managed::PoolError::Timeout(managed::TimeoutType::Wait) => Error::Pool {
-            node: node.clone(),
-            message: "every pooled connection stayed busy; raise pool_size or command_timeout"
-                .to_owned(),
-        },
-        other => Error::Pool {
-            node: node.clone(),
-            message: other.to_string(),
-        },
-    })
-}
-
 /// The `c<token>` return flag of a meta reply header.
 fn meta_cas_flag(header: &str) -> Option<CasToken> {
     header
@@ -242,73 +124,7 @@ fn unexpected(node: &Node, reply: &str) -> Error {
     }
 }
 
-/// Checks a key the way memcached's text protocol requires; a space or newline in a key
-/// would otherwise split the command.
-fn check_key(key: &str) -> Result<(), Error> {
-    let reason = if key.is_empty() {
-        "empty"
-    } else if key.len() > MAX_KEY_LENGTH {
-        "longer than 250 bytes"
-    } else if key.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        "contains whitespace or control characters"
-    } else {
-        return Ok(());
-    };
-    Err(Error::InvalidKey {
-        key: key.to_owned(),
-        reason,
-    })
-}
-
-/// Checks `key` with the cluster's `prefix` in front (non-empty), as memcached will see it.
-fn check_key_with_prefix(prefix: &str, key: &str) -> Result<(), Error> {
-    check_key(key)?;
-    if prefix.len() + key.len() > MAX_KEY_LENGTH {
-        return Err(Error::InvalidKey {
-            key: key.to_owned(),
-            reason: "longer than 250 bytes with the key prefix",
-        });
-    }
-    Ok(())
-}
-
-/// memcached's expiration field: 0 for no expiry, whole seconds (rounded up, so a non-zero
-/// TTL never becomes 0) up to 30 days, an absolute Unix time beyond, which must fit
-/// memcached's signed 32-bit time.
-fn expiration(ttl: Duration) -> Result<u32, Error> {
-    expiration_at(ttl, unix_now())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn expiration_at(ttl: Duration, now: u64) -> Result<u32, Error> {
-    if ttl.is_zero() {
-        return Ok(0);
-    }
-    let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
-    let value = if seconds <= RELATIVE_TTL_LIMIT {
-        seconds
-    } else {
-        now.saturating_add(seconds)
-    };
-    match i32::try_from(value) {
-        Ok(value) => Ok(value.unsigned_abs()),
-        Err(_) => Err(Error::InvalidTtl {
-            ttl,
-            reason: "it ends after 2038-01-19 03:14:07 UTC, the last time memcached can store",
-        }),
-    }
-}
-
 type Handle = Arc<NodeHandle<NodePool>>;
-
-/// One node's share of a multi-key write: the positions of its keys and the keys as sent.
-type NodeGroup = (Handle, Vec<usize>, Vec<String>);
 
 /// Runs a read (`|connection| -> Result<Option<T>, Error>`) on the key's node, retried on
 /// the next distinct node after a node failure, counting hits and misses. (A macro rather
@@ -360,37 +176,6 @@ impl ClusterBuilder {
 impl MemcacheCluster {
     cluster_common_api!();
 
-    /// Runs `command` on a pooled connection of `handle`'s node. The connection goes back to
-    /// the pool only if the command read an allowed reply to its end; after an error, or when
-    /// the future is dropped mid-command, it is closed. A pool wait (the pool had no idle
-    /// connection) is measured from the command's `timer` (one clock read fewer than a timer
-    /// of its own).
-    async fn with_connection<T>(
-        handle: &Handle,
-        timer: Timer,
-        command: impl AsyncFnOnce(&mut Connection) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let acquire = connection(&handle.node, &handle.pool);
-        let mut acquire = std::pin::pin!(acquire);
-        // An idle connection is handed over on the first poll: no wait, nothing to observe
-        // (and no clock read). Only a command that queued or opened a connection is timed.
-        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(acquire.as_mut().poll(cx)));
-        let connection = match first.await {
-            std::task::Poll::Ready(connection) => connection,
-            std::task::Poll::Pending => {
-                let connection = acquire.await;
-                handle.counters.metrics.pool_wait(&timer);
-                connection
-            }
-        };
-        let mut connection = connection?;
-        let result = command(&mut connection).await;
-        if result.is_err() {
-            connection.clean = false;
-        }
-        result
-    }
-
     /// Runs a write on the key's node (no retry: a write may have reached the server).
     async fn write<T>(
         &self,
@@ -435,239 +220,8 @@ impl MemcacheCluster {
         })
     }
 
-    /// Fetches many keys: they are grouped by node and each node is asked once, all nodes
-    /// concurrently. A node that fails fails only its own keys (listed in
-    /// [`GetMulti::failed`]); the call itself fails only for an invalid key. A node that
-    /// refuses the command (`SERVER_ERROR`) fails its keys without counting as a node failure.
-    pub async fn get_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<GetMulti, Error> {
-        // Per node, the keys as sent (with the prefix).
-        let mut groups: Vec<(Handle, Vec<String>)> = Vec::new();
-        let mut result = GetMulti::default();
-        for key in keys {
-            let key = key.as_ref();
-            let wire = self.wire_key(key)?.into_owned();
-            let handle = self.cluster.core.route(key.as_bytes())?;
-            match groups.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &handle)) {
-                Some((_, group)) => group.push(wire),
-                None => groups.push((handle, vec![wire])),
-            }
-        }
-        // All nodes at once, in this task: no spawn, no cross-thread wake-ups.
-        let core = &self.cluster.core;
-        let outcomes = join_all(groups.into_iter().map(|(handle, group)| async move {
-            let mut attempt = 0;
-            loop {
-                let outcome = core
-                    .run_on(&handle, Command::GetMulti, metrics::ok, |timer| {
-                        Self::with_connection(&handle, timer, async |connection| {
-                            connection.retrieve("get", None, &group).await
-                        })
-                    })
-                    .await;
-                match outcome {
-                    Err(error) if error.is_node_failure() && attempt < core.config.read_retries => {
-                        attempt += 1;
-                    }
-                    other => return (handle, group, other),
-                }
-            }
-        }))
-        .await;
-        for (handle, group, outcome) in outcomes {
-            match outcome {
-                Ok(found) => {
-                    for key in &group {
-                        if found.contains_key(key) {
-                            handle.hit();
-                        } else {
-                            handle.miss();
-                        }
-                    }
-                    let hits = found.len() as u64;
-                    handle
-                        .counters
-                        .metrics
-                        .multi_keys(hits, group.len() as u64 - hits);
-                    result.found.extend(
-                        found
-                            .into_iter()
-                            .map(|(key, value)| (self.user_key(key), value.data)),
-                    );
-                }
-                Err(error) => result.failed.push(NodeFailure {
-                    node: handle.node.clone(),
-                    keys: group.into_iter().map(|key| self.user_key(key)).collect(),
-                    error,
-                }),
-            }
-        }
-        Ok(result)
-    }
-
     /// A storage command; `name` is its verb (`set`, `add`, `replace`, `append`, `prepend`,
     /// `cas`).
-    /// Groups `keys` by node: per node, the positions (in `keys`) and the keys as sent.
-    fn group_by_node<K: AsRef<str>>(
-        &self,
-        keys: impl Iterator<Item = K>,
-    ) -> Result<Vec<NodeGroup>, Error> {
-        let mut groups: Vec<NodeGroup> = Vec::new();
-        for (position, key) in keys.enumerate() {
-            let key = key.as_ref();
-            let wire = self.wire_key(key)?.into_owned();
-            let handle = self.cluster.core.route(key.as_bytes())?;
-            match groups.iter_mut().find(|(h, _, _)| Arc::ptr_eq(h, &handle)) {
-                Some((_, positions, wires)) => {
-                    positions.push(position);
-                    wires.push(wire);
-                }
-                None => groups.push((handle, vec![position], vec![wire])),
-            }
-        }
-        Ok(groups)
-    }
-
-    /// Runs one pipeline per node (all nodes concurrently, each in rounds of
-    /// [`PIPELINE_CHUNK`] commands) and sorts each key's reply: `on_status(position, status)`
-    /// for an allowed reply, a [`NodeFailure`] otherwise.
-    async fn per_node_pipeline<K: AsRef<str>>(
-        &self,
-        keys: &[K],
-        name: Command,
-        send: impl AsyncFn(
-            &mut Connection,
-            &[usize],
-            &[String],
-        ) -> Result<Vec<Result<&'static str, Error>>, Error>,
-        mut on_status: impl FnMut(usize, &'static str),
-    ) -> Result<Vec<NodeFailure>, Error> {
-        let groups = self.group_by_node(keys.iter())?;
-        let core = &self.cluster.core;
-        let send = &send;
-        let outcomes = join_all(
-            groups
-                .into_iter()
-                .map(|(handle, positions, wires)| async move {
-                    let outcome = core
-                        .run_on(&handle, name, metrics::ok, |timer| {
-                            Self::with_connection(&handle, timer, async |connection| {
-                                let mut replies = Vec::with_capacity(wires.len());
-                                for (positions, wires) in positions
-                                    .chunks(PIPELINE_CHUNK)
-                                    .zip(wires.chunks(PIPELINE_CHUNK))
-                                {
-                                    let round = send(connection, positions, wires).await?;
-                                    let refused = round.iter().any(Result::is_err);
-                                    replies.extend(round);
-                                    if refused {
-                                        // The connection is closed; the later rounds are not sent.
-                                        break;
-                                    }
-                                }
-                                Ok(replies)
-                            })
-                        })
-                        .await;
-                    (handle, positions, outcome)
-                }),
-        )
-        .await;
-        let user_key = |position: usize| keys[position].as_ref().to_owned();
-        let mut failed = Vec::new();
-        for (handle, positions, outcome) in outcomes {
-            match outcome {
-                Ok(replies) => {
-                    let mut replies = replies.into_iter();
-                    for &position in &positions {
-                        match replies.next() {
-                            Some(Ok(status)) => on_status(position, status),
-                            Some(Err(error)) => failed.push(NodeFailure {
-                                node: handle.node.clone(),
-                                keys: vec![user_key(position)],
-                                error,
-                            }),
-                            None => failed.push(NodeFailure {
-                                node: handle.node.clone(),
-                                keys: vec![user_key(position)],
-                                error: Error::Server {
-                                    node: handle.node.clone(),
-                                    message: "not sent: an earlier command of the same batch \
-                                              was refused"
-                                        .to_owned(),
-                                },
-                            }),
-                        }
-                    }
-                }
-                Err(error) => failed.push(NodeFailure {
-                    node: handle.node.clone(),
-                    keys: positions.into_iter().map(user_key).collect(),
-                    error,
-                }),
-            }
-        }
-        Ok(failed)
-    }
-
-    /// Stores many items for `ttl`: grouped by node, one pipeline per node (every `set` of a
-    /// node written in one send, the `STORED` replies read in order), all nodes
-    /// concurrently. A node that fails fails only its own keys, and a key a node refuses
-    /// (a value over its item size limit) fails alone with the keys sent after it on that
-    /// node (see [`SetMulti::failed`]). The call itself fails only for an invalid key or TTL.
-    /// Writes are not retried.
-    pub async fn set_multi<K: AsRef<str>, V: AsRef<[u8]>>(
-        &self,
-        items: &[(K, V)],
-        ttl: Duration,
-    ) -> Result<SetMulti, Error> {
-        let exptime = expiration(ttl)?;
-        let keys: Vec<&str> = items.iter().map(|(key, _)| key.as_ref()).collect();
-        let mut stored = Vec::with_capacity(items.len());
-        let failed = self
-            .per_node_pipeline(
-                &keys,
-                Command::SetMulti,
-                async |connection, positions, wires| {
-                    let round: Vec<(&str, &[u8])> = positions
-                        .iter()
-                        .zip(wires)
-                        .map(|(&p, wire)| (wire.as_str(), items[p].1.as_ref()))
-                        .collect();
-                    connection.store_many("set", &round, 0, exptime).await
-                },
-                |position, status| {
-                    if status == "STORED" {
-                        stored.push(keys[position].to_owned());
-                    }
-                },
-            )
-            .await?;
-        Ok(SetMulti { stored, failed })
-    }
-
-    /// Deletes many keys: grouped by node, one pipeline per node, all nodes concurrently;
-    /// failures per node and per key as in [`set_multi`](Self::set_multi).
-    pub async fn delete_multi<K: AsRef<str>>(&self, keys: &[K]) -> Result<DeleteMulti, Error> {
-        let mut result = DeleteMulti::default();
-        let (deleted, not_found) = (&mut result.deleted, &mut result.not_found);
-        result.failed = self
-            .per_node_pipeline(
-                keys,
-                Command::DeleteMulti,
-                async |connection, _, wires| connection.delete_many(wires).await,
-                |position, status| {
-                    let key = keys[position].as_ref().to_owned();
-                    if status == "DELETED" {
-                        deleted.push(key);
-                    } else {
-                        not_found.push(key);
-                    }
-                },
-            )
-            .await?;
-        Ok(result)
-    }
-
     async fn store(
         &self,
         name: Command,
@@ -1035,44 +589,5 @@ async fn meta_set_on(connection: &mut Connection, line: &[u8]) -> Result<MetaWri
         "NS" => Ok(MetaWrite::NotStored),
         "EX" => Ok(MetaWrite::Exists),
         _ => Ok(MetaWrite::NotFound),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_that_would_break_the_protocol_are_refused() {
-        assert!(check_key("user:1").is_ok());
-        for bad in ["", "a b", "a\r\nset x 0 0 1", "tab\tkey", &"k".repeat(251)] {
-            assert!(
-                matches!(check_key(bad), Err(Error::InvalidKey { .. })),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn ttls_round_up_and_long_ones_become_absolute_times() {
-        let now = 1_800_000_000;
-        assert_eq!(expiration_at(Duration::ZERO, now).unwrap(), 0);
-        assert_eq!(expiration_at(Duration::from_millis(1), now).unwrap(), 1);
-        assert_eq!(expiration_at(Duration::from_millis(500), now).unwrap(), 1);
-        assert_eq!(expiration_at(Duration::from_millis(1500), now).unwrap(), 2);
-        assert_eq!(expiration_at(Duration::from_secs(60), now).unwrap(), 60);
-        let month = Duration::from_secs(RELATIVE_TTL_LIMIT);
-        assert_eq!(expiration_at(month, now).unwrap(), 2_592_000);
-        assert_eq!(
-            expiration_at(month + Duration::from_millis(1), now).unwrap(),
-            1_802_592_001
-        );
-        // Past 2^31 - 1 memcached would wrap the time negative: refused.
-        let too_far = Duration::from_secs(i32::MAX as u64 - now + 1);
-        assert!(matches!(
-            expiration_at(too_far, now),
-            Err(Error::InvalidTtl { .. })
-        ));
-        assert!(expiration_at(too_far - Duration::from_secs(1), now).is_ok());
     }
 }

@@ -11,10 +11,14 @@
 //!   `\r\n`: the stream is out of step ([`Error::Protocol`]); this counts as a node
 //!   failure.
 //! - a read or write error, or the server closing: [`Error::Io`], a node failure.
+//!
+//! The fields the protocol constrains are checked and encoded here too: keys (at most 250
+//! bytes, no whitespace or control characters, the cluster's key prefix included) and the
+//! expiration field (see [`expiration`]).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, ErrorKind};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -472,6 +476,74 @@ pub(crate) async fn connect(
         })?
 }
 
+/// memcached reads expirations above 30 days as absolute Unix times.
+const RELATIVE_TTL_LIMIT: u64 = 60 * 60 * 24 * 30;
+/// memcached's key length limit.
+const MAX_KEY_LENGTH: usize = 250;
+
+/// Checks a key the way memcached's text protocol requires; a space or newline in a key
+/// would otherwise split the command.
+pub(crate) fn check_key(key: &str) -> Result<(), Error> {
+    let reason = if key.is_empty() {
+        "empty"
+    } else if key.len() > MAX_KEY_LENGTH {
+        "longer than 250 bytes"
+    } else if key.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        "contains whitespace or control characters"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidKey {
+        key: key.to_owned(),
+        reason,
+    })
+}
+
+/// Checks `key` with the cluster's `prefix` in front (non-empty), as memcached will see it.
+pub(crate) fn check_key_with_prefix(prefix: &str, key: &str) -> Result<(), Error> {
+    check_key(key)?;
+    if prefix.len() + key.len() > MAX_KEY_LENGTH {
+        return Err(Error::InvalidKey {
+            key: key.to_owned(),
+            reason: "longer than 250 bytes with the key prefix",
+        });
+    }
+    Ok(())
+}
+
+/// memcached's expiration field: 0 for no expiry, whole seconds (rounded up, so a non-zero
+/// TTL never becomes 0) up to 30 days, an absolute Unix time beyond, which must fit
+/// memcached's signed 32-bit time.
+pub(crate) fn expiration(ttl: Duration) -> Result<u32, Error> {
+    expiration_at(ttl, unix_now())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn expiration_at(ttl: Duration, now: u64) -> Result<u32, Error> {
+    if ttl.is_zero() {
+        return Ok(0);
+    }
+    let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    let value = if seconds <= RELATIVE_TTL_LIMIT {
+        seconds
+    } else {
+        now.saturating_add(seconds)
+    };
+    match i32::try_from(value) {
+        Ok(value) => Ok(value.unsigned_abs()),
+        Err(_) => Err(Error::InvalidTtl {
+            ttl,
+            reason: "it ends after 2038-01-19 03:14:07 UTC, the last time memcached can store",
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,5 +560,39 @@ mod tests {
         assert!(!ServerVersion::parse("1.6.9").has_meta());
         assert!(!ServerVersion::parse("1.6.6").has_meta());
         assert!(!ServerVersion::parse("garbage").has_meta());
+    }
+
+    #[test]
+    fn keys_that_would_break_the_protocol_are_refused() {
+        assert!(check_key("user:1").is_ok());
+        for bad in ["", "a b", "a\r\nset x 0 0 1", "tab\tkey", &"k".repeat(251)] {
+            assert!(
+                matches!(check_key(bad), Err(Error::InvalidKey { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ttls_round_up_and_long_ones_become_absolute_times() {
+        let now = 1_800_000_000;
+        assert_eq!(expiration_at(Duration::ZERO, now).unwrap(), 0);
+        assert_eq!(expiration_at(Duration::from_millis(1), now).unwrap(), 1);
+        assert_eq!(expiration_at(Duration::from_millis(500), now).unwrap(), 1);
+        assert_eq!(expiration_at(Duration::from_millis(1500), now).unwrap(), 2);
+        assert_eq!(expiration_at(Duration::from_secs(60), now).unwrap(), 60);
+        let month = Duration::from_secs(RELATIVE_TTL_LIMIT);
+        assert_eq!(expiration_at(month, now).unwrap(), 2_592_000);
+        assert_eq!(
+            expiration_at(month + Duration::from_millis(1), now).unwrap(),
+            1_802_592_001
+        );
+        // Past 2^31 - 1 memcached would wrap the time negative: refused.
+        let too_far = Duration::from_secs(i32::MAX as u64 - now + 1);
+        assert!(matches!(
+            expiration_at(too_far, now),
+            Err(Error::InvalidTtl { .. })
+        ));
+        assert!(expiration_at(too_far - Duration::from_secs(1), now).is_ok());
     }
 }

@@ -73,6 +73,7 @@ impl ConfigEndpoint {
                     return;
                 }
                 stream.get_mut().flush().await.ok();
+                // Not a wait: the reply dribbles in 7-byte pieces, the case under test.
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::node;
 use reel_herd::{ClusterBuilder, ClusterEvent, MemcacheCluster, StaticDiscovery};
-use reel_testkit::Memcached;
+use reel_testkit::{Memcached, eventually};
 use tokio::sync::broadcast::error::RecvError;
 
 fn signal(server: &Memcached, name: &str) {
@@ -86,11 +86,22 @@ async fn a_blip_on_every_node_ejects_no_more_than_the_cap() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The load runs on every node before the blip.
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            cache.stats().nodes.iter().all(|n| n.requests >= 50)
+        })
+        .await,
+        "the load never reached every node: {:?}",
+        cache.stats()
+    );
     {
         let _frozen = Frozen::stop(&servers);
+        // Not a wait: the blip itself, every node frozen for 1 s.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // Not a wait: the load runs on for 300 ms past the blip, so ejections it still causes
+    // are counted too.
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     for task in load {

@@ -12,7 +12,7 @@ use reel_herd::{
     CasOutcome, ClusterBuilder, ClusterEvent, Error, MemcacheCluster, MetaWrite, StaticDiscovery,
     StoreOutcome,
 };
-use reel_testkit::Memcached;
+use reel_testkit::{Memcached, eventually};
 
 async fn cluster_over(servers: &[Memcached]) -> MemcacheCluster {
     let list: Vec<String> = servers.iter().map(Memcached::host_port).collect();
@@ -108,6 +108,7 @@ async fn every_command_reports_what_the_server_answered() {
     );
     assert!(cache.touch("short", Duration::from_secs(1)).await.unwrap());
     assert!(!cache.touch("absent", ttl).await.unwrap());
+    // Not a wait: the scenario is the 1 s TTL running out (memcached counts whole seconds).
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(cache.get("short").await.unwrap(), None);
     assert_eq!(
@@ -241,7 +242,8 @@ async fn a_killed_node_is_ejected_traffic_continues_and_it_comes_back() {
         cache.set(key, b"w", Duration::ZERO).await.unwrap();
         assert_ne!(cache.node_for(key).unwrap().address(), victim);
     }
-    // Still down: probes fail, it stays out.
+    // Still down: probes fail, it stays out. Not a wait: the 300 ms cool-down runs out and
+    // several 100 ms probes fail, so a probe that wrongly restored the node would show.
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
         cache
@@ -304,6 +306,7 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
                 }
                 ops += 2;
                 if round % 50 == 0 {
+                    // Not a wait: spaces the load so the topology changes interleave with it.
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
@@ -320,7 +323,10 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
             .map(|n| n.requests)
             .unwrap()
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        eventually(Duration::from_secs(10), async || first_requests(&cache) > 0).await,
+        "the load never reached the first node"
+    );
     let before = first_requests(&cache);
     discovery.set(Answer::Nodes(nodes.clone()));
     let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
@@ -337,15 +343,18 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
     assert_eq!(cache.topology().len(), 4);
     // The node that stayed kept its pool and counters.
     assert!(first_requests(&cache) >= before);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let stats = cache.stats();
-    assert!(
-        stats
+    let new_nodes_serve = |cache: &MemcacheCluster| {
+        cache
+            .stats()
             .nodes
             .iter()
             .filter(|n| nodes[2..].contains(&n.node))
-            .all(|n| n.requests > 0),
-        "{stats:?}"
+            .all(|n| n.requests > 0)
+    };
+    assert!(
+        eventually(Duration::from_secs(10), async || new_nodes_serve(&cache)).await,
+        "{:?}",
+        cache.stats()
     );
 
     discovery.set(Answer::Nodes(nodes[..2].to_vec()));
@@ -357,7 +366,24 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
         matches!(&event, ClusterEvent::TopologyChanged { removed, .. } if removed == &nodes[2..].to_vec()),
         "{event:?}"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The load goes on against the shrunk topology before it stops.
+    let kept_requests = |cache: &MemcacheCluster| -> u64 {
+        cache
+            .stats()
+            .nodes
+            .iter()
+            .filter(|n| nodes[..2].contains(&n.node))
+            .map(|n| n.requests)
+            .sum()
+    };
+    let after_removal = kept_requests(&cache);
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            kept_requests(&cache) >= after_removal + 100
+        })
+        .await,
+        "the load stalled after the nodes were removed"
+    );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ops, errors) = load.await.unwrap();
     assert!(ops > 100, "the load barely ran: {ops} operations");
@@ -365,8 +391,11 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
     assert_eq!(cache.topology().len(), 2);
     assert_eq!(cache.stats().topology_changes, 3);
     // The removed nodes' pools were closed: memcached sees no client connection left.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     for server in &servers[2..] {
+        eventually(Duration::from_secs(10), async || {
+            stat(&server.host_port(), "curr_connections") == idle_connections
+        })
+        .await;
         assert_eq!(
             stat(&server.host_port(), "curr_connections"),
             idle_connections,

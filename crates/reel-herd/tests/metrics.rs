@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use reel_herd::{ClusterBuilder, MemcacheCluster, StaticDiscovery};
-use reel_testkit::Memcached;
 use reel_testkit::metrics::{DebuggingRecorder, Snapshot, Totals, series_key};
+use reel_testkit::{Memcached, eventually};
 
 const COMMANDS: &str = "reel_herd_commands_total";
 
@@ -154,20 +154,15 @@ fn check_dead_node(values: &Snapshot, dead: &str) {
 
 /// A dropped cluster leaves the node gauges (once its background tasks have stopped).
 async fn wait_until_no_node_is_counted(totals: &mut Totals) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let mut left = 0.0;
+    let gone = eventually(Duration::from_secs(10), async || {
         let values = totals.update();
-        let left = gauge(values, "reel_herd_nodes", &[("state", "healthy")])
+        left = gauge(values, "reel_herd_nodes", &[("state", "healthy")])
             + gauge(values, "reel_herd_nodes", &[("state", "ejected")]);
-        if left == 0.0 {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{left} nodes still counted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        left == 0.0
+    })
+    .await;
+    assert!(gone, "{left} nodes still counted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

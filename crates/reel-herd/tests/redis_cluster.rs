@@ -74,6 +74,8 @@ async fn a_key_spread_workload_survives_a_master_failover() {
                     Ok(()) => break,
                     Err(_) if attempts < 200 => {
                         errors.push(Instant::now());
+                        // Not a wait: a client backs off between retries; the errors' times
+                        // measure the failover window.
                         tokio::time::sleep(Duration::from_millis(25)).await;
                     }
                     Err(error) => panic!("{key} never written: {error}"),

@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::fake_memcached::FakeMemcached;
 use common::{raw, stat};
 use reel_herd::{ClusterBuilder, Error, MemcacheCluster, MetaWrite, StaticDiscovery, StoreOutcome};
-use reel_testkit::Memcached;
+use reel_testkit::{Memcached, eventually};
 
 async fn cluster_at(list: &[String], pool_size: usize) -> MemcacheCluster {
     ClusterBuilder::new(StaticDiscovery::parse(&list.join(",")).unwrap())
@@ -19,18 +19,6 @@ async fn cluster_at(list: &[String], pool_size: usize) -> MemcacheCluster {
         .build_memcache()
         .await
         .unwrap()
-}
-
-/// Polls `check` until it holds or `within` passes.
-async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

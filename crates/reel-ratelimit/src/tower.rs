@@ -26,16 +26,18 @@
 //! crate uses: axum's `ConnectInfo<SocketAddr>` (with feature `axum`), else a
 //! `std::net::SocketAddr` request extension (insert it in a hyper service).
 
+// Who a request is limited as (`key.rs`) and what the response says about it
+// (`headers.rs`); the layer and its service are here.
+mod headers;
+mod key;
+
 use std::borrow::Cow;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use reel_core::client_ip::ClientIpResolver;
 use reel_core::{Clock, SharedClock, SystemClock};
 use tower_layer::Layer;
@@ -44,17 +46,14 @@ use tower_service::Service;
 use crate::limiter::{Limit, RateLimiter, Verdict};
 use crate::quota::{Decision, Quota};
 use crate::store::BoxFuture;
+use headers::{default_rejection, keyless_rejection, too_costly};
+use key::{Policy, RouteQuota, path_segments, route_name};
 
-/// `X-RateLimit-Limit`: the bucket size.
-pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-/// `X-RateLimit-Remaining`: requests left now.
-pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-/// `X-RateLimit-Reset`: seconds until the bucket is empty again.
-pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-/// `RateLimit-Policy` (IETF draft).
-pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-/// `RateLimit` (IETF draft).
-pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+pub use headers::{
+    RATELIMIT, RATELIMIT_POLICY, ResetFormat, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING,
+    X_RATELIMIT_RESET,
+};
+pub use key::{KeyExtractor, KeylessPolicy};
 
 /// The parts of a request that extractors, cost functions and hooks see.
 pub type RequestHead = Request<()>;
@@ -63,155 +62,6 @@ type KeyFn = dyn Fn(&RequestHead) -> Option<String> + Send + Sync;
 type CostFn = dyn Fn(&RequestHead) -> u32 + Send + Sync;
 type RejectFn = dyn Fn(&Decision) -> Response<String> + Send + Sync;
 type HookFn = dyn Fn(&DecisionEvent<'_>) + Send + Sync;
-
-/// Where a request's bucket key comes from.
-#[derive(Clone)]
-pub struct KeyExtractor(Arc<KeyFn>);
-
-impl fmt::Debug for KeyExtractor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyExtractor(..)")
-    }
-}
-
-impl KeyExtractor {
-    /// The client IP: the TCP peer, or the address that trusted proxies forwarded in the one
-    /// header `resolver` reads (see [`reel_core::client_ip`] for the presets). IPv6 clients
-    /// are keyed by their /64, since one host usually owns a whole /64.
-    pub fn client_ip(resolver: ClientIpResolver) -> Self {
-        Self(Arc::new(move |request: &RequestHead| {
-            resolver.resolve_request(request).map(ip_key)
-        }))
-    }
-
-    /// The method and route, for one global bucket per endpoint: the route axum matched
-    /// (`MatchedPath`, such as `/users/{id}`, with feature `axum`) when there is one, so that
-    /// `/users/1` and `/users/2` share a bucket; otherwise the path with empty and `.`
-    /// segments removed and `..` applied, so that `/login/` and `//login` are `/login`.
-    pub fn route_and_method() -> Self {
-        Self(Arc::new(|request: &RequestHead| {
-            if let Some(route) = matched_path(request) {
-                return Some(format!("{} {route}", request.method()));
-            }
-            let mut key = format!("{} ", request.method());
-            for segment in path_segments(request.uri().path()) {
-                key.push('/');
-                key.push_str(&segment);
-            }
-            if key.ends_with(' ') {
-                key.push('/');
-            }
-            Some(key)
-        }))
-    }
-
-    /// A header's value, such as an API key. A request without it gets the layer's
-    /// [`KeylessPolicy`]. Long values are fine: stores digest keys longer than
-    /// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES).
-    pub fn header(name: HeaderName) -> Self {
-        Self(Arc::new(move |request: &RequestHead| {
-            let value = request.headers().get(&name)?;
-            Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
-        }))
-    }
-
-    /// Any function of the request; `None` means the request has no key, and the layer's
-    /// [`KeylessPolicy`] applies.
-    pub fn from_fn(f: impl Fn(&RequestHead) -> Option<String> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-
-    fn extract(&self, request: &RequestHead) -> Option<String> {
-        (self.0)(request)
-    }
-}
-
-fn ip_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
-}
-
-/// The route axum matched for the request, if any.
-fn matched_path(request: &RequestHead) -> Option<&str> {
-    #[cfg(feature = "axum")]
-    if let Some(path) = request.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(path.as_str());
-    }
-    let _ = request;
-    None
-}
-
-/// A path's segments as a router sees them: empty and `.` segments dropped, `..` applied,
-/// percent-escapes decoded (so `/login/`, `//login`, `/./login` and `/%6Cogin` are all
-/// `["login"]`).
-fn path_segments(path: &str) -> Vec<Cow<'_, str>> {
-    let mut segments: Vec<Cow<'_, str>> = Vec::new();
-    for raw in path.split('/') {
-        let segment = percent_decode(raw);
-        match &*segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            _ => segments.push(segment),
-        }
-    }
-    segments
-}
-
-fn percent_decode(segment: &str) -> Cow<'_, str> {
-    if !segment.contains('%') {
-        return Cow::Borrowed(segment);
-    }
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// What the layer does with a request whose [`KeyExtractor`] found no key (a missing API-key
-/// header, a service served without the peer address).
-///
-/// A keyless request is never silently unlimited unless [`Unlimited`](Self::Unlimited) is
-/// chosen; the first keyless request is logged as a warning (later ones at debug level).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum KeylessPolicy {
-    /// Limit it by the TCP peer's IP instead (IPv6 by /64), in buckets of their own (the
-    /// default). Without a peer address either — a service not served with `ConnectInfo`
-    /// or a `SocketAddr` extension — the request is refused with `500 Internal Server
-    /// Error`, since the limit cannot hold.
-    #[default]
-    PeerAddress,
-    /// Refuse it with this status (for example `400 Bad Request` or `401 Unauthorized` for
-    /// a missing API key) and a plain-text body saying why.
-    Reject(StatusCode),
-    /// Limit every keyless request together, in one shared bucket.
-    Shared,
-    /// Let it through unlimited. Opt-in only: it removes the limit for any client that
-    /// leaves the key out.
-    Unlimited,
-}
 
 /// What the decision hook sees.
 #[derive(Debug)]
@@ -233,82 +83,6 @@ pub struct DecisionEvent<'a> {
     /// Whether the request had no key and the [`KeylessPolicy`] supplied one (`key` is then
     /// `peer <ip>` or `keyless`, in buckets apart from every extracted key).
     pub keyless: bool,
-}
-
-/// A named set of limits (`default`, or a route's).
-#[derive(Debug, Clone)]
-struct Policy {
-    name: Arc<str>,
-    limits: Vec<Limit>,
-}
-
-impl Policy {
-    fn new(name: impl Into<Arc<str>>, quota: Quota) -> Self {
-        let name = name.into();
-        Self {
-            limits: vec![Limit::new(name.clone(), quota)],
-            name,
-        }
-    }
-
-    /// The bucket key of each limit: `<policy>|<key>` for the policy's own limit,
-    /// `<policy>/<limit>|<key>` for the others.
-    fn buckets(&self, key: &str) -> Vec<String> {
-        self.limits
-            .iter()
-            .map(|limit| {
-                if limit.name() == &*self.name {
-                    format!("{}|{key}", self.name)
-                } else {
-                    format!("{}/{}|{key}", self.name, limit.name())
-                }
-            })
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone)]
-struct RouteQuota {
-    method: Option<Method>,
-    segments: Vec<String>,
-    prefix: bool,
-    policy: Policy,
-}
-
-impl RouteQuota {
-    fn matches(&self, request: &RequestHead, path: &[Cow<'_, str>]) -> bool {
-        if self.method.as_ref().is_some_and(|m| m != request.method()) {
-            return false;
-        }
-        // The path as a router sees it, and the route axum matched: either one matching is
-        // enough, so neither a path variant nor a route template escapes a quota.
-        self.matches_segments(path)
-            || matched_path(request)
-                .is_some_and(|route| self.matches_segments(&path_segments(route)))
-    }
-
-    fn matches_segments(&self, path: &[Cow<'_, str>]) -> bool {
-        let head = self.segments.iter().map(String::as_str);
-        if self.prefix {
-            path.len() >= self.segments.len()
-                && head.zip(path.iter()).all(|(want, got)| want == got)
-        } else {
-            path.len() == self.segments.len()
-                && head.zip(path.iter()).all(|(want, got)| want == got)
-        }
-    }
-}
-
-/// How `X-RateLimit-Reset` is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ResetFormat {
-    /// Seconds until the bucket is empty again, rounded up (the default).
-    #[default]
-    DeltaSeconds,
-    /// The Unix time, in seconds (rounded up), at which the bucket is empty again, as
-    /// GitHub's API sends it.
-    EpochSeconds,
 }
 
 #[derive(Clone)]
@@ -559,20 +333,6 @@ impl RateLimitLayer {
     }
 }
 
-fn default_rejection(decision: &Decision) -> Response<String> {
-    let body = match decision.retry_after() {
-        Some(wait) => format!("Too Many Requests: retry in {} s\n", ceil_secs(wait)),
-        None => "Too Many Requests\n".to_owned(),
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
 impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimitService<S>;
     fn layer(&self, inner: S) -> Self::Service {
@@ -693,178 +453,4 @@ where
             }
         })
     }
-}
-
-/// The answer to a request whose cost exceeds an enforced limit's burst.
-fn too_costly(policy: &Policy, cost: u32) -> Response<String> {
-    let (name, burst) = policy
-        .limits
-        .iter()
-        .filter(|limit| !limit.is_shadow() && limit.quota().burst() < cost)
-        .map(|limit| (limit.name(), limit.quota().burst()))
-        .next()
-        .unwrap_or((&policy.name, 0));
-    let mut response = Response::new(format!(
-        "Content Too Large: this request costs {cost}, more than the {burst} the `{name}` rate limit admits at once; it can never be admitted, so split it into smaller requests instead of retrying\n"
-    ));
-    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    set_default(headers, X_RATELIMIT_LIMIT, burst.to_string());
-    response
-}
-
-impl Config {
-    fn policy_for(&self, request: &RequestHead) -> Option<&Policy> {
-        if !self.routes.is_empty() {
-            let path = path_segments(request.uri().path());
-            if let Some(route) = self
-                .routes
-                .iter()
-                .find(|route| route.matches(request, &path))
-            {
-                return Some(&route.policy);
-            }
-        }
-        self.default_policy.as_ref()
-    }
-
-    /// The key for a request the extractor found none for, `Ok(None)` to let it through
-    /// unlimited, or the response that refuses it.
-    fn keyless_key(&self, request: &RequestHead) -> Result<Option<String>, (StatusCode, &str)> {
-        if self.keyless_warned.swap(true, Ordering::Relaxed) {
-            tracing::debug!(path = request.uri().path(), policy = ?self.keyless, "request without a rate-limit key");
-        } else {
-            tracing::warn!(
-                path = request.uri().path(),
-                policy = ?self.keyless,
-                "request without a rate-limit key (missing header? service not served with ConnectInfo?); applying the keyless policy, logged once"
-            );
-        }
-        match self.keyless {
-            KeylessPolicy::PeerAddress => {
-                match reel_core::client_ip::peer_addr(request.extensions()) {
-                    Some(peer) => Ok(Some(format!("peer {}", ip_key(peer.ip())))),
-                    None => Err((
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the rate limiter found neither a key nor the client's address; serve the app with `into_make_service_with_connect_info::<SocketAddr>()` (axum) or insert the peer `SocketAddr` as a request extension",
-                    )),
-                }
-            }
-            KeylessPolicy::Reject(status) => Err((
-                status,
-                "this request carries no rate-limit key (such as the API-key header) and cannot be served without one",
-            )),
-            KeylessPolicy::Shared => Ok(Some("keyless".to_owned())),
-            KeylessPolicy::Unlimited => Ok(None),
-        }
-    }
-
-    fn set_headers(&self, headers: &mut http::HeaderMap, verdict: &Verdict, rejected: bool) {
-        let Some(deciding) = verdict.deciding() else {
-            return;
-        };
-        let decision = &deciding.decision;
-        if decision.is_fallback() {
-            // The store did not answer: the bucket's state is unknown, so no figures are
-            // claimed; a fail-closed rejection still says when to come back.
-            if rejected && let Some(wait) = decision.retry_after() {
-                set_default(headers, RETRY_AFTER, ceil_secs(wait).to_string());
-            }
-            return;
-        }
-        if self.legacy {
-            let reset = match self.reset_format {
-                ResetFormat::DeltaSeconds => ceil_secs(decision.reset()),
-                ResetFormat::EpochSeconds => {
-                    let at = self.clock.unix_nanos().saturating_add(
-                        u64::try_from(decision.reset().as_nanos()).unwrap_or(u64::MAX),
-                    );
-                    at.div_ceil(1_000_000_000)
-                }
-            };
-            set_default(headers, X_RATELIMIT_LIMIT, decision.limit().to_string());
-            set_default(
-                headers,
-                X_RATELIMIT_REMAINING,
-                decision.remaining().to_string(),
-            );
-            set_default(headers, X_RATELIMIT_RESET, reset.to_string());
-        }
-        if self.ietf {
-            let reported = || verdict.enforced().filter(|o| !o.decision.is_fallback());
-            let policies: Vec<String> = reported()
-                .map(|o| {
-                    format!(
-                        "{};q={};w={}",
-                        sf_string(&o.name),
-                        o.quota.burst(),
-                        ceil_secs(o.quota.capacity())
-                    )
-                })
-                .collect();
-            let states: Vec<String> = reported()
-                .map(|o| {
-                    format!(
-                        "{};r={};t={}",
-                        sf_string(&o.name),
-                        o.decision.remaining(),
-                        ceil_secs(o.decision.reset())
-                    )
-                })
-                .collect();
-            set_default(headers, RATELIMIT_POLICY, policies.join(", "));
-            set_default(headers, RATELIMIT, states.join(", "));
-        }
-        if rejected && let Some(wait) = decision.retry_after() {
-            set_default(headers, RETRY_AFTER, ceil_secs(wait).to_string());
-        }
-    }
-}
-
-fn keyless_rejection(status: StatusCode, message: &str) -> Response<String> {
-    let mut response = Response::new(format!("{message}\n"));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn route_name(method: Option<&Method>, path: &str) -> String {
-    match method {
-        Some(method) => format!("{method} {path}"),
-        None => path.to_owned(),
-    }
-}
-
-fn set_default(headers: &mut http::HeaderMap, name: HeaderName, value: String) {
-    if headers.contains_key(&name) {
-        return;
-    }
-    if let Ok(value) = HeaderValue::try_from(value) {
-        headers.insert(name, value);
-    }
-}
-
-/// A structured-field string: quoted, with `"` and `\` escaped and non-ASCII dropped.
-fn sf_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars().filter(|c| (' '..='~').contains(c)) {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
-fn ceil_secs(duration: Duration) -> u64 {
-    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }

@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use reel_core::breaker::BreakerState;
 use reel_ratelimit::{
     BoxFuture, Decision, FailurePolicy, Quota, RateLimiter, RedisStore, Store, StoreError,
 };
-use reel_testkit::Redis;
+use reel_testkit::{Redis, eventually};
 
 /// Counts the calls that reach the wrapped store.
 #[derive(Debug)]
@@ -84,18 +84,11 @@ async fn decide_many(limiter: &RateLimiter, count: u32) -> (u32, u32) {
 /// Polls (with a deadline) until the limiter decides from the store again.
 async fn until_store_decides(limiter: &RateLimiter, deadline: Duration) {
     let quota: Quota = "1000/s".parse().unwrap();
-    let start = Instant::now();
-    loop {
-        let d = limiter.check("client", &quota).await.unwrap();
-        if !d.is_fallback() {
-            return;
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "the limiter did not recover within {deadline:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let recovered = eventually(deadline, async || {
+        !limiter.check("client", &quota).await.unwrap().is_fallback()
+    })
+    .await;
+    assert!(recovered, "the limiter did not recover within {deadline:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

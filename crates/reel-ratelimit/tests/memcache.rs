@@ -201,6 +201,7 @@ async fn hammer(
     let admitted = Arc::new(AtomicU64::new(0));
     let contention = Arc::new(AtomicU64::new(0));
     let wait = Duration::from_nanos(start_at.saturating_sub(unix_nanos()));
+    // Not a wait: both processes start hammering at the same agreed wall-clock time.
     tokio::time::sleep(wait).await;
     let handles: Vec<_> = (0..tasks)
         .map(|_| {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use reel_core::ManualClock;
 use reel_ratelimit::{MemoryStore, Quota, RateLimiter, Store};
+use reel_testkit::eventually;
 
 fn clock() -> ManualClock {
     ManualClock::at_unix(Duration::from_secs(1_700_000_000))
@@ -90,10 +91,7 @@ async fn background_sweeper_evicts_when_over_capacity() {
     for i in 0..200 {
         store.decide_now(&format!("k{i}"), &quota, 1).unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while store.len() > 50 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(Duration::from_secs(10), async || store.len() <= 50).await;
     assert!(store.len() <= 50, "{} keys left", store.len());
     assert!(store.evicted() >= 150);
 }

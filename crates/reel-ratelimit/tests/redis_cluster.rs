@@ -60,6 +60,7 @@ async fn hammer(seeds: &str, key: &str, start_at: u64, end_at: u64, tasks: usize
         );
     let quota: Quota = QUOTA.parse().unwrap();
     let counts = Arc::new(Counts::default());
+    // Not a wait: both processes start hammering at the same agreed wall-clock time.
     tokio::time::sleep(Duration::from_nanos(start_at.saturating_sub(unix_nanos()))).await;
     let handles: Vec<_> = (0..tasks)
         .map(|_| {
@@ -73,7 +74,7 @@ async fn hammer(seeds: &str, key: &str, start_at: u64, end_at: u64, tasks: usize
                             .last_fallback_at
                             .store(unix_nanos(), Ordering::Relaxed);
                         counts.store_since_fallback.store(0, Ordering::Relaxed);
-                        // A client refused by the policy backs off a little.
+                        // Not a wait: a client refused by the policy backs off a little.
                         tokio::time::sleep(Duration::from_millis(1)).await;
                         continue;
                     }
@@ -180,6 +181,7 @@ async fn two_processes_share_one_cluster_limit_through_a_failover() {
     let child = spawn_child(&seeds, key, start_at, end_at);
     let seeds_for_us = seeds.clone();
     let ours = tokio::spawn(async move { hammer(&seeds_for_us, key, start_at, end_at, 8).await });
+    // Not a wait: the master is killed at the agreed time, mid-run for both processes.
     tokio::time::sleep(Duration::from_nanos(kill_at.saturating_sub(unix_nanos()))).await;
     assert!(cluster.kill(&victim), "{victim} was not running");
     let killed_at = unix_nanos();

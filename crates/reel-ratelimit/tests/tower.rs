@@ -93,6 +93,7 @@ async fn a_client_that_waits_retry_after_is_admitted() {
     assert_eq!(denied.status, 429);
     let wait: u64 = denied.header("retry-after").unwrap().parse().unwrap();
     assert_eq!(wait, 1, "500 ms rounds up to 1 s");
+    // Not a wait: the client waits out the Retry-After it was given; that is the test.
     tokio::time::sleep(Duration::from_secs(wait)).await;
     assert_eq!(get_with(addr, "/", "").await.status, 200);
 }

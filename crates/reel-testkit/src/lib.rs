@@ -35,6 +35,7 @@ mod process;
 mod redis_cluster;
 mod search;
 mod tools;
+mod wait;
 
 pub use error::Error;
 pub use opensearch::{OPENSEARCH_DIR, OPENSEARCH_VERSION, OpenSearch};
@@ -43,6 +44,7 @@ pub use process::{Memcached, Redis, free_port, wait_for_port};
 pub use redis_cluster::RedisCluster;
 pub use search::{Engine, Search};
 pub use tools::{node_modules, python, tools_dir, venv_bin};
+pub use wait::eventually;
 
 /// The command that installs everything reel's tests need.
 pub const SETUP_COMMAND: &str = "cargo xtask setup";

@@ -97,6 +97,7 @@ fn serve(shared: &Shared, stream: TcpStream) {
             Some("version") => format!("VERSION {}\r\n", shared.version).into_bytes(),
             Some(verb @ ("get" | "gets")) => {
                 if tokens[1..].iter().any(|k| k.starts_with("slow")) {
+                    // Not a wait: the fake's scripted slow reply.
                     std::thread::sleep(shared.slow_reply);
                 }
                 if tokens[1..].iter().any(|k| k.starts_with("oom")) {

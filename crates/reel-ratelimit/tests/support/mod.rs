@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reel_ratelimit::{Quota, RateLimiter};
+use reel_testkit::eventually;
 
 /// The quota both hammering processes share.
 pub(crate) const QUOTA: &str = "400/s burst 20";
@@ -76,23 +77,28 @@ pub(crate) async fn drive_through_outage<S>(
                         (true, true) => _ = tally.fallback_allowed.fetch_add(1, Ordering::Relaxed),
                         (true, false) => _ = tally.fallback_denied.fetch_add(1, Ordering::Relaxed),
                     }
+                    // Not a wait: spaces the decisions of each task.
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The store decides before the outage.
+    eventually(Duration::from_secs(10), async || {
+        tally.store.load(Ordering::Relaxed) >= 20
+    })
+    .await;
     kill(server);
+    // Not a wait: the outage lasts a known 800 ms, the scenario the callers assert on.
     tokio::time::sleep(Duration::from_millis(800)).await;
     restart(server);
     restarted.store(true, Ordering::Relaxed);
-    // Recovery is automatic: wait (bounded) for decisions from the store again.
-    for _ in 0..200 {
-        if tally.store_after_restart.load(Ordering::Relaxed) >= 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Recovery is automatic: wait (bounded) for decisions from the store again; the callers
+    // assert on the count.
+    eventually(Duration::from_secs(10), async || {
+        tally.store_after_restart.load(Ordering::Relaxed) >= 20
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
         worker.await.unwrap();
