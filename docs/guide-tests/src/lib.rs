@@ -1,7 +1,9 @@
 //! The guide's Rust blocks, compiled: each chapter of `docs/src` is included as the docs of a
 //! module here, so `cargo test --doc -p reel-guide-tests` compiles every ```` ```rust ```` block
 //! of the book (and runs those not marked `no_run`) against today's crates. A block marked
-//! `ignore` says why beside it. `cargo xtask test` runs these with the other doctests.
+//! `ignore` says why on the line before it (`<!-- ignore: reason -->`); blocks that need a server
+//! are `no_run`. `xtask/tests/guide_blocks.rs` checks both that every chapter with a Rust block is
+//! included here and that reason. `cargo xtask test` runs these with the other doctests.
 
 #[doc = include_str!("../../src/herd.md")]
 mod herd {}
