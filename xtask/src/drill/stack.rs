@@ -1,7 +1,19 @@
 //! The drill's backends: its own PostgreSQL, memcached, redis, the search server and the
 //! edge API itself, started (in parallel where they are independent) and taken away on cue.
 
-use super::*;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use reel_testkit::{Memcached, OpenSearch, Redis, Search, free_port, wait_for_port};
+
+use super::{RATE_LIMIT, Target};
+
 // ---------------------------------------------------------------------------------------------
 // Backends
 
