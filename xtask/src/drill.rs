@@ -18,6 +18,11 @@
 //! `docs/src/ops/drill.md` and its chart `docs/src/ops/drill.svg`; without it nothing tracked
 //! is touched.
 //!
+//! `--dashboard` (implied by `--write-report`) runs a real Prometheus beside the drill that
+//! scrapes the edge API's `/metrics` every second, then draws the Grafana dashboard
+//! `docs/grafana/reel.json` from it (`docs/src/ops/dashboard.svg` with `--write-report`) and
+//! lists each panel that had no data ([`dashboard`](self::dashboard)).
+//!
 //! Why a debug build: it is the build the test command already made, so the drill adds seconds
 //! rather than a release build of the whole dependency tree to `.ci/run`. Absolute latencies
 //! are higher than in release, but every promise is relative to the same run's steady state
@@ -81,8 +86,12 @@ pub struct DrillOptions {
     /// The compressed schedule for `.ci/run` (and `osmem-server` unless
     /// `REEL_SEARCH_ENGINE=opensearch`).
     pub short: bool,
-    /// Write `docs/src/ops/drill.md` and its chart.
+    /// Write `docs/src/ops/drill.md`, its chart and the dashboard drawing (implies
+    /// `dashboard`).
     pub write_report: bool,
+    /// Run Prometheus beside the drill and draw `docs/grafana/reel.json` from it; panels
+    /// without data are listed.
+    pub dashboard: bool,
     /// Concurrent reading clients (each one keep-alive connection); one more client writes.
     pub concurrency: usize,
 }
@@ -177,7 +186,7 @@ fn schedule(short: bool) -> Vec<Phase> {
     phases
 }
 
-/// `cargo xtask drill [--short] [--write-report] [--concurrency N]`.
+/// `cargo xtask drill [--short] [--write-report] [--dashboard] [--concurrency N]`.
 pub fn run(args: &clap::ArgMatches) -> Result<()> {
     let short = args.get_flag("short");
     let write_report = args.get_flag("write-report");
@@ -192,6 +201,7 @@ pub fn run(args: &clap::ArgMatches) -> Result<()> {
     let options = DrillOptions {
         short,
         write_report,
+        dashboard: write_report || args.get_flag("dashboard"),
         concurrency,
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -217,6 +227,18 @@ pub fn run(args: &clap::ArgMatches) -> Result<()> {
         std::fs::write(root.join(CHART_PATH), outcome.svg())
             .with_context(|| format!("writing {CHART_PATH}"))?;
         eprintln!("wrote {REPORT_PATH} and {CHART_PATH}");
+        if let Some(rendered) = &outcome.dashboard {
+            std::fs::write(root.join(dashboard::DASHBOARD_SVG), &rendered.svg)
+                .with_context(|| format!("writing {}", dashboard::DASHBOARD_SVG))?;
+            eprintln!("wrote {}", dashboard::DASHBOARD_SVG);
+        }
+    } else if let Some(rendered) = &outcome.dashboard {
+        // Nothing tracked is touched without --write-report; the drawing goes to the tools dir.
+        let root = crate::workspace::project_root()?;
+        let path = crate::workspace::tools_dir(&root).join("drill-dashboard.svg");
+        std::fs::write(&path, &rendered.svg)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
     }
     if outcome.broken.is_empty() {
         eprintln!("every promise held");
@@ -230,6 +252,7 @@ pub fn run(args: &clap::ArgMatches) -> Result<()> {
 }
 
 mod analysis;
+mod dashboard;
 mod load;
 mod report;
 mod stack;
@@ -251,7 +274,19 @@ struct PhaseSpan {
 
 async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<Outcome> {
     let short = options.short;
+    // Before any server starts: the first use builds Prometheus, which takes minutes.
+    let prometheus_bin = if options.dashboard {
+        Some(tokio::task::block_in_place(dashboard::install)?)
+    } else {
+        None
+    };
     let mut stack = tokio::task::block_in_place(|| Stack::start(short))?;
+    let prometheus = match &prometheus_bin {
+        Some(bin) => Some(tokio::task::block_in_place(|| {
+            dashboard::start(bin, stack.metrics)
+        })?),
+        None => None,
+    };
     let addr = stack.api;
     let engine = stack.search.engine();
     eprintln!(
@@ -261,6 +296,7 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
     let machine = machine();
     let stop = Arc::new(AtomicBool::new(false));
     let epoch = Instant::now();
+    let epoch_unix = crate::prometheus::unix_now();
     let readers: Vec<_> = (0..options.concurrency)
         .map(|i| tokio::spawn(reader(addr, i, epoch, stop.clone())))
         .collect();
@@ -325,6 +361,15 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
     samples.extend(writer.await.context("the writing client panicked")?);
     let health = health.await.context("the health poller panicked")?;
     let edge_log = std::fs::read_to_string(&stack.edge_log).unwrap_or_default();
+    if let Some(server) = &prometheus {
+        // The last second of load is in Prometheus before the edge API stops.
+        let last = epoch_unix + load_end.as_secs_f64();
+        if let Err(error) = tokio::task::block_in_place(|| {
+            server.wait_for_scrape_after(last, Duration::from_secs(10))
+        }) {
+            eprintln!("warning: {error:#}");
+        }
+    }
     eprintln!(
         "[{:6.1} s] load stopped ({:.1} s to finish the requests in flight); stopping the stack",
         epoch.elapsed().as_secs_f64(),
@@ -335,6 +380,13 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
     if let Some(error) = failure {
         return Err(error.context("the drill could not run its schedule"));
     }
+    let dashboard = match &prometheus {
+        Some(server) => Some(tokio::task::block_in_place(|| {
+            dashboard::render(server, epoch_unix, &spans, load_end)
+        })?),
+        None => None,
+    };
+    drop(prometheus);
     samples.sort_by_key(|sample| sample.at);
     let mut outcome = Outcome {
         samples,
@@ -349,6 +401,7 @@ async fn drill(options: &DrillOptions, interrupted: Arc<AtomicBool>) -> Result<O
         stats: Vec::new(),
         broken: Vec::new(),
         notes: Vec::new(),
+        dashboard,
     };
     outcome.evaluate();
     Ok(outcome)

@@ -76,6 +76,8 @@ pub(super) struct Outcome {
     pub(super) stats: Vec<PhaseStats>,
     pub(super) broken: Vec<String>,
     pub(super) notes: Vec<String>,
+    /// The dashboard drawn from Prometheus (`--dashboard`), with its findings.
+    pub(super) dashboard: Option<crate::dashboard::Rendered>,
 }
 
 impl Outcome {

@@ -96,7 +96,21 @@ impl Outcome {
     }
 
     pub(super) fn summary_text(&self) -> String {
-        format!("\n{}\n{}{}", self.table(), self.verdicts(), self.log_text())
+        format!(
+            "\n{}\n{}{}{}",
+            self.table(),
+            self.verdicts(),
+            self.log_text(),
+            self.dashboard_text()
+        )
+    }
+
+    /// The dashboard's picture, caption and findings, when `--dashboard` drew it.
+    pub(super) fn dashboard_text(&self) -> String {
+        self.dashboard
+            .as_ref()
+            .map(super::dashboard::report)
+            .unwrap_or_default()
     }
 
     pub(super) fn markdown(&self, options: &DrillOptions) -> String {
@@ -156,6 +170,7 @@ impl Outcome {
         out.push('\n');
         out.push_str(&self.verdicts());
         out.push_str(&self.log_text());
+        out.push_str(&self.dashboard_text());
         out
     }
 

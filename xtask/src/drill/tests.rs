@@ -52,6 +52,7 @@ fn outcome(samples: Vec<Sample>, spans: Vec<PhaseSpan>) -> Outcome {
         stats: Vec::new(),
         broken: Vec::new(),
         notes: Vec::new(),
+        dashboard: None,
     };
     outcome.evaluate();
     outcome
@@ -192,6 +193,7 @@ fn the_chart_and_the_report_carry_every_phase() {
     let options = DrillOptions {
         short: true,
         write_report: true,
+        dashboard: false,
         concurrency: 8,
     };
     let markdown = result.markdown(&options);
