@@ -364,6 +364,9 @@ pub struct Rendered {
     pub svg: String,
     /// One line per panel (or target) without data or with a broken query.
     pub findings: Vec<String>,
+    /// Panels with data whose every value was zero (`panel "<title>"`): a counter that never
+    /// moved, or one Prometheus could not see move (created at its first increment).
+    pub flat: Vec<String>,
     /// Panels with queries.
     pub panels: usize,
     /// Panels of those with at least one finite point.
@@ -438,6 +441,13 @@ pub fn render(
                 .iter()
                 .any(|(_, points)| points.iter().any(|(_, v)| v.is_finite()));
             rendered.panels_with_data += usize::from(has_data);
+            let all_zero = lines
+                .iter()
+                .flat_map(|(_, points)| points.iter())
+                .all(|(_, v)| !v.is_finite() || *v == 0.0);
+            if has_data && all_zero {
+                rendered.flat.push(format!("panel \"{}\"", panel.title));
+            }
         }
         for problem in &problems {
             rendered

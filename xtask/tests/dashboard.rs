@@ -79,8 +79,10 @@ fn renders_a_small_dashboard_from_canned_answers_and_lists_what_had_no_data() {
     assert!(wanted.iter().all(|expr| answers.contains_key(expr)));
 
     let rendered = dashboard::render(&json, &answers, &variables, &timeline());
-    assert_eq!(rendered.panels, 6);
-    assert_eq!(rendered.panels_with_data, 3);
+    assert_eq!(rendered.panels, 7);
+    assert_eq!(rendered.panels_with_data, 4);
+    // A counter that never moved is drawn, and listed apart.
+    assert_eq!(rendered.flat, ["panel \"Stays zero\""]);
     let findings = rendered.findings.join("\n");
     assert_eq!(rendered.findings.len(), 4, "{findings}");
     assert!(
@@ -115,7 +117,7 @@ fn renders_a_small_dashboard_from_canned_answers_and_lists_what_had_no_data() {
     assert!(svg.contains(" ms</text>"));
     // The assets series is one line; the search series breaks at its NaN and +Inf points:
     // two runs of two points and a lone point, so two polylines and one dot.
-    assert_eq!(svg.matches("<polyline").count(), 1 + 2 + 1, "{svg}");
+    assert_eq!(svg.matches("<polyline").count(), 1 + 2 + 1 + 1, "{svg}");
     assert_eq!(svg.matches("<circle").count(), 1);
     // Panels without data say so; the outage is shaded, numbered and named in the strip.
     assert_eq!(svg.matches(">No data</text>").count(), 3);

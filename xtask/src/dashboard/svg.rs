@@ -416,8 +416,14 @@ fn seconds(value: f64) -> String {
         format!("{} µs", trim(value * 1e6))
     } else if magnitude < 1.0 {
         format!("{} ms", trim(value * 1e3))
-    } else {
+    } else if magnitude < 120.0 {
         format!("{} s", trim(value))
+    } else if magnitude < 7200.0 {
+        format!("{} min", trim(value / 60.0))
+    } else if magnitude < 172_800.0 {
+        format!("{} h", trim(value / 3600.0))
+    } else {
+        format!("{} d", trim(value / 86_400.0))
     }
 }
 
