@@ -59,7 +59,13 @@ pub fn command() -> Command {
                 .arg(flag("short", "The compressed form .ci/run runs"))
                 .arg(flag(
                     "write-report",
-                    "Rewrite docs/src/ops/drill.md and its chart",
+                    "Rewrite docs/src/ops/drill.md, its chart and the dashboard drawing \
+                     (docs/src/ops/dashboard.svg; implies --dashboard)",
+                ))
+                .arg(flag(
+                    "dashboard",
+                    "Run Prometheus beside the drill (built on first use) and draw \
+                     docs/grafana/reel.json from it; lists panels without data",
                 ))
                 .arg(option("concurrency", "N", "Closed-loop clients (1 to 256, default 8)")),
         )

@@ -9,6 +9,9 @@
 //!   `<tools dir>/reel-opensearch` (needs Java 17 and Maven, installed with the Debian packages).
 //! - mdBook [`crate::mdbook::MDBOOK_VERSION`] for the guide (`cargo install --locked`, skipped
 //!   when that version is on `PATH`).
+//! - Prometheus and promtool [`crate::prometheus::PROMETHEUS_VERSION`] (`go install` from the
+//!   Go module proxy into `<tools dir>/reel-prometheus/<version>`): the drill's dashboard
+//!   (`cargo xtask drill --dashboard`) and the test that every dashboard query parses.
 //!
 //! The tools dir is `$REEL_TOOLS_DIR`, else `$CARGO_TARGET_DIR`, else `<workspace>/target`. A
 //! stamp file in the venv and in the npm prefix holds a hash of the package list, so adding a
@@ -69,6 +72,7 @@ pub fn setup(root: &Path) -> Result<()> {
     npm_prefix(&sh, &tools)?;
     opensearch(&sh, root, &tools)?;
     crate::mdbook::install(&sh)?;
+    crate::prometheus::install(&tools)?;
     Ok(())
 }
 

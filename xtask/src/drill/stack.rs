@@ -1,7 +1,19 @@
 //! The drill's backends: its own PostgreSQL, memcached, redis, the search server and the
 //! edge API itself, started (in parallel where they are independent) and taken away on cue.
 
-use super::*;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use reel_testkit::{Memcached, OpenSearch, Redis, Search, free_port, wait_for_port};
+
+use super::{RATE_LIMIT, Target};
+
 // ---------------------------------------------------------------------------------------------
 // Backends
 
@@ -253,6 +265,9 @@ pub(super) struct Stack {
     edge: Option<Child>,
     pub(super) edge_log: PathBuf,
     pub(super) api: SocketAddr,
+    /// Where the edge API serves `/metrics` (a free port: never the default 9464, which
+    /// another edge API on the machine may hold).
+    pub(super) metrics: SocketAddr,
     memcached: Vec<Memcached>,
     redis: Redis,
     pub(super) search: SearchServer,
@@ -312,11 +327,13 @@ impl Stack {
         write_geo_database(&geo_file, 1)?;
         let port = free_port()?;
         let api = SocketAddr::from(([127, 0, 0, 1], port));
+        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let servers: Vec<String> = memcached.iter().map(Memcached::host_port).collect();
         let edge_log = work.join("edge-api.log");
         let log = File::create(&edge_log).context("creating the edge API log")?;
         let edge = Command::new(&binary)
             .env("REEL_LISTEN", api.to_string())
+            .env("REEL_METRICS_ADDR", metrics.to_string())
             .env("REEL_DATABASE_URL", postgres.url())
             .env("REEL_REDIS_URL", redis.url())
             .env("REEL_MEMCACHE_SERVERS", servers.join(","))
@@ -339,6 +356,7 @@ impl Stack {
             edge: Some(edge),
             edge_log,
             api,
+            metrics,
             memcached,
             redis,
             search,
