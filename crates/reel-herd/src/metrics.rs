@@ -230,15 +230,41 @@ mod enabled {
         }
     }
 
+    /// The error types that eject a node (`Error::is_node_failure`): their counters exist
+    /// from the node's start.
+    const NODE_FAILURES: [&str; 3] = ["io", "timeout", "protocol"];
+
     impl NodeMetrics {
+        /// The node's handles. Its ejection counter and the counters of the errors that eject
+        /// a node are registered at once, at zero: a counter created by its first increment is
+        /// first scraped at 1, which `rate()` and `increase()` take as the start rather than a
+        /// rise, so a node that failed and was ejected between two scrapes would show nothing.
         pub(crate) fn new(node: &Node) -> Self {
+            let node = SharedString::from_shared(Arc::<str>::from(node.address()));
+            let zero = |counter: Counter| {
+                counter.increment(0);
+                counter
+            };
+            let errors = NODE_FAILURES
+                .iter()
+                .map(|error_type| {
+                    let counter = ::metrics::counter!(
+                        ERRORS,
+                        "node" => node.clone(),
+                        "error_type" => *error_type
+                    );
+                    (*error_type, zero(counter))
+                })
+                .collect();
+            let ejections = OnceLock::new();
+            let _ = ejections.set(zero(::metrics::counter!(EJECTIONS, "node" => node.clone())));
             Self {
-                node: SharedString::from_shared(Arc::<str>::from(node.address())),
+                node,
                 commands: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
                 durations: std::array::from_fn(|_| OnceLock::new()),
                 multi_keys: std::array::from_fn(|_| OnceLock::new()),
-                errors: Mutex::new(Vec::new()),
-                ejections: OnceLock::new(),
+                errors: Mutex::new(errors),
+                ejections,
                 pool_wait: OnceLock::new(),
             }
         }
