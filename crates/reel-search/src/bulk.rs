@@ -395,20 +395,15 @@ impl NdjsonBody {
         }
     }
 
-    /// Drops the first `n` operations and keeps the others, and the buffer's capacity.
-    pub(crate) fn drain_front(&mut self, n: usize) {
-        if n >= self.len() {
-            self.buf.clear();
-            self.starts.clear();
-            return;
+    /// Moves the operations from `at` on into a new body (this one keeps the first `at`).
+    pub(crate) fn split_off(&mut self, at: usize) -> Self {
+        if at >= self.len() {
+            return Self::default();
         }
-        let cut = self.starts[n];
-        self.buf.copy_within(cut.., 0);
-        self.buf.truncate(self.buf.len() - cut);
-        self.starts.drain(..n);
-        for start in &mut self.starts {
-            *start -= cut;
-        }
+        let cut = self.starts[at];
+        let buf = self.buf.split_off(cut);
+        let starts = self.starts.split_off(at).iter().map(|s| s - cut).collect();
+        Self { buf, starts }
     }
 
     /// The request body of the operations `pending` (ascending indices).

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
+use futures::FutureExt;
+use futures::future::{self, BoxFuture, Either};
 use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::bulk::NdjsonBody;
 use crate::{BulkAction, Error, Indexable, Repo};
@@ -219,6 +220,10 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
 
     /// Indexes every document of `source`. A source error stops the run (documents already
     /// sent stay indexed); bulk item failures are collected in the report.
+    ///
+    /// Reading, the preload hook and serialization run one request ahead of the bulk
+    /// requests in flight: when a request is answered the next body is already built, so the
+    /// server never waits for the source (a PostgreSQL page, say) between requests.
     pub async fn run<S, E>(&self, source: S) -> Result<IndexReport, Error>
     where
         S: Stream<Item = Result<D, E>> + Send,
@@ -233,40 +238,27 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
             start: Instant::now(),
             rows: crate::metrics::Rows::new(&self.index),
         });
-        let counted = {
-            let shared = shared.clone();
-            source.map_err(source_error::<E>).inspect_ok(move |_: &D| {
-                shared.read.fetch_add(1, Ordering::Relaxed);
-            })
-        };
-        let batches = counted.try_chunks(self.batch_size).map(
-            |chunk: Result<Vec<D>, futures::stream::TryChunksError<D, Error>>| {
-                let shared = shared.clone();
-                async move {
-                    let batch =
-                        chunk.map_err(|e: futures::stream::TryChunksError<D, Error>| e.1)?;
-                    let failed = self.send_batch(batch, &shared).await?;
-                    let _ = self.progress.send(shared.snapshot(false));
-                    Ok::<_, Error>(failed)
-                }
-            },
-        );
-        let mut in_flight = std::pin::pin!(batches.buffer_unordered(self.concurrency));
-        let mut failed = Vec::new();
-        let mut first_error = None;
-        while let Some(result) = in_flight.next().await {
-            match result {
-                Ok(mut f) => failed.append(&mut f),
-                Err(e) => {
-                    first_error = Some(e);
-                    break;
-                }
+        // One built request waits here while `concurrency` are in flight: memory holds at
+        // most `concurrency + 1` request bodies (documents are dropped once serialized).
+        let (ready, queued) = mpsc::channel::<Result<Request, Error>>(1);
+        let producer = self.produce(source, &shared, ready).fuse();
+        let consumer = self.consume(queued, &shared);
+        let (sent, mut failed) = {
+            let mut producer = std::pin::pin!(producer);
+            let consumer = std::pin::pin!(consumer);
+            match future::select(consumer, producer.as_mut()).await {
+                // The consumer stops early only on an error (it drops the queue, so the
+                // producer stops at its next request); the producer is dropped with it.
+                Either::Left((Err(e), _)) => (Err(e), Vec::new()),
+                Either::Left((Ok(sent), _)) => (Ok(sent), producer.await),
+                Either::Right((failed, consumer)) => (consumer.await, failed),
             }
-        }
+        };
+        let sent = sent.inspect_err(|_| {
+            let _ = self.progress.send(shared.snapshot(true));
+        })?;
+        failed.extend(sent);
         let _ = self.progress.send(shared.snapshot(true));
-        if let Some(e) = first_error {
-            return Err(e);
-        }
         let p = shared.snapshot(true);
         tracing::info!(index = %self.index, read = p.read, indexed = p.indexed, failed = p.failed, "indexing finished");
         Ok(IndexReport {
@@ -279,50 +271,111 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
         })
     }
 
-    async fn send_batch(&self, batch: Vec<D>, shared: &Shared) -> Result<Vec<FailedItem>, Error> {
-        let batch = match &self.preload {
-            Some(hook) => hook(batch).await.map_err(|e| Error::Source {
-                stage: "preload hook",
-                source: e,
-            })?,
-            None => batch,
-        };
+    /// Reads `source` in batches, runs the preload hook and serializes each batch into
+    /// request bodies of at most `batch_bytes`, handing them to `ready` one at a time (a
+    /// source or preload error is handed over too, and ends the run). Returns the documents
+    /// that could not be serialized.
+    async fn produce<S, E>(
+        &self,
+        source: S,
+        shared: &Shared,
+        ready: mpsc::Sender<Result<Request, Error>>,
+    ) -> Vec<FailedItem>
+    where
+        S: Stream<Item = Result<D, E>> + Send,
+        E: Into<BoxError>,
+    {
         let action = match self.create_only {
             true => BulkAction::Create,
             false => BulkAction::Index,
         };
+        let counted = source.map_err(source_error::<E>).inspect_ok(|_: &D| {
+            shared.read.fetch_add(1, Ordering::Relaxed);
+        });
+        let mut batches = std::pin::pin!(counted.try_chunks(self.batch_size));
         let mut failed = Vec::new();
-        // Each document is serialized once, straight into the body; `ids[i]` is the id of the
-        // body's operation `i`.
-        let mut body = NdjsonBody::default();
-        let mut ids: Vec<String> = Vec::with_capacity(batch.len());
-        for doc in &batch {
-            let id = doc.document_id();
-            if let Err(e) = body.push_doc(action, &id, doc) {
-                failed.push(FailedItem {
-                    id,
-                    status: 0,
-                    kind: "serialization".into(),
-                    reason: e.to_string(),
-                });
-                continue;
+        loop {
+            // Wait for room before reading, so at most one built request waits.
+            let Ok(permit) = ready.reserve().await else {
+                break;
+            };
+            let batch = match batches.next().await {
+                None => break,
+                Some(Err(e)) => Err(e.1),
+                Some(Ok(batch)) => match &self.preload {
+                    Some(hook) => hook(batch).await.map_err(|e| Error::Source {
+                        stage: "preload hook",
+                        source: e,
+                    }),
+                    None => Ok(batch),
+                },
+            };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    permit.send(Err(e));
+                    break;
+                }
+            };
+            let mut permit = Some(permit);
+            let mut request = Request::with_capacity(batch.len());
+            let mut dropped = 0u64;
+            for doc in &batch {
+                let id = doc.document_id();
+                if let Err(e) = request.body.push_doc(action, &id, doc) {
+                    dropped += 1;
+                    failed.push(FailedItem {
+                        id,
+                        status: 0,
+                        kind: "serialization".into(),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+                request.ids.push(id);
+                // Over the byte bound: send what came before this document.
+                if request.body.bytes() > self.batch_bytes && request.body.len() > 1 {
+                    let rest = request.split_last();
+                    if !hand_over(&ready, &mut permit, request).await {
+                        return failed;
+                    }
+                    request = rest;
+                }
             }
-            ids.push(id);
-            // Over the byte bound: send what came before this document.
-            if body.bytes() > self.batch_bytes && body.len() > 1 {
-                let sent = body.len() - 1;
-                self.flush(&body, &ids[..sent], &mut failed, shared).await?;
-                body.drain_front(sent);
-                ids.drain(..sent);
+            shared.failed.fetch_add(dropped, Ordering::Relaxed);
+            if !request.ids.is_empty() && !hand_over(&ready, &mut permit, request).await {
+                break;
             }
         }
-        if !ids.is_empty() {
-            self.flush(&body, &ids, &mut failed, shared).await?;
+        failed
+    }
+
+    /// Sends the requests handed over by [`produce`](Self::produce), `concurrency` at a time,
+    /// until the queue closes or a request fails. Returns the failed items.
+    async fn consume(
+        &self,
+        queued: mpsc::Receiver<Result<Request, Error>>,
+        shared: &Shared,
+    ) -> Result<Vec<FailedItem>, Error> {
+        let requests = futures::stream::unfold(queued, |mut queued| async move {
+            queued.recv().await.map(|request| (request, queued))
+        });
+        let mut in_flight = std::pin::pin!(
+            requests
+                .map(|request| async move {
+                    let request = request?;
+                    let mut failed = Vec::new();
+                    self.flush(&request.body, &request.ids, &mut failed, shared)
+                        .await?;
+                    let _ = self.progress.send(shared.snapshot(false));
+                    Ok::<_, Error>(failed)
+                })
+                .buffer_unordered(self.concurrency)
+        );
+        let mut failed = Vec::new();
+        while let Some(result) = in_flight.next().await {
+            failed.append(&mut result?);
         }
-        let serialization_failures = failed.iter().filter(|f| f.status == 0).count() as u64;
-        shared
-            .failed
-            .fetch_add(serialization_failures, Ordering::Relaxed);
         Ok(failed)
     }
 
@@ -363,6 +416,47 @@ impl<D: Indexable + Send + 'static> Indexer<D> {
         shared.failed.fetch_add(failures, Ordering::Relaxed);
         shared.rows.add(ok);
         Ok(())
+    }
+}
+
+/// One bulk request, built: its body and the id of each of its operations, in order.
+#[derive(Debug, Default)]
+struct Request {
+    body: NdjsonBody,
+    ids: Vec<String>,
+}
+
+impl Request {
+    fn with_capacity(docs: usize) -> Self {
+        Self {
+            body: NdjsonBody::default(),
+            ids: Vec::with_capacity(docs),
+        }
+    }
+
+    /// Moves the last operation into a request of its own and returns it.
+    fn split_last(&mut self) -> Self {
+        let mut rest = Self::with_capacity(self.ids.capacity());
+        let keep = self.body.len() - 1;
+        rest.body = self.body.split_off(keep);
+        rest.ids = self.ids.split_off(keep);
+        rest
+    }
+}
+
+/// Hands `request` over with the reserved `permit` if there is one, else waits for room;
+/// `false` when the sending side is gone (the run stopped).
+async fn hand_over(
+    ready: &mpsc::Sender<Result<Request, Error>>,
+    permit: &mut Option<mpsc::Permit<'_, Result<Request, Error>>>,
+    request: Request,
+) -> bool {
+    match permit.take() {
+        Some(permit) => {
+            permit.send(Ok(request));
+            true
+        }
+        None => ready.send(Ok(request)).await.is_ok(),
     }
 }
 
