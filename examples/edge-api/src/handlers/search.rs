@@ -129,7 +129,14 @@ fn search_unavailable(detail: &str) -> ErrorDocument {
 /// A document saying what the search server did: a 503 when it did not answer (try again
 /// later), a 502 with its error when it answered one.
 fn search_failed(error: reel_search::Error) -> ErrorDocument {
-    tracing::error!(%error, "search failed");
+    // While the breaker is open every search fails at once: the breaker logged its opening
+    // (a warning from reel_search), so each refused search is only a debug line, not an
+    // error line per request drowning the log during an outage.
+    if matches!(error, reel_search::Error::CircuitOpen { .. }) {
+        tracing::debug!(%error, "search refused by the open circuit breaker");
+    } else {
+        tracing::error!(%error, "search failed");
+    }
     match &error {
         reel_search::Error::Transport(_) => {
             search_unavailable("the search server did not answer; check that it runs (REEL_ES_URL)")
