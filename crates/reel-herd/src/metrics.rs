@@ -20,8 +20,9 @@
 //! command costs one clock read of its own (its start is the read its timeout deadline is
 //! computed from; the end is the one extra read), a counter increment and a histogram
 //! record, and allocates nothing. `reel_herd_pool_wait_seconds` observes only the memcached
-//! commands that found no idle connection (they queued, or opened one): a command served
-//! at once by the pool adds no observation and no clock read. Its `_count` against
+//! commands whose connection was not ready at once (they queued for one, or waited for one
+//! to open): a command served at once (an idle connection, or a loopback connect that
+//! finished immediately) adds no observation and no clock read. Its `_count` against
 //! `reel_herd_commands_total` is the share of commands that waited.
 
 // Each backend uses part of the commands and helpers.

@@ -199,8 +199,10 @@ async fn counters_match_the_commands_run_on_real_memcached() {
     );
     assert_eq!(gauge(values, "reel_herd_topology_version", &[]), 1.0);
 
-    // A burst of concurrent gets on one node: the pool has one idle connection, so one get
-    // is served at once and every other one waits (it queues or opens a connection).
+    // A burst of concurrent gets on one node, more than the pool holds (8): the pool has one
+    // idle connection, so the first get is served at once (no observation); the others open
+    // a connection (a loopback connect may finish at once too: not a wait) or queue for one
+    // of the 8, and at least the 8 beyond the pool's size must queue.
     let busy = list[1].clone();
     let busy_key = (0..1000)
         .map(|i| format!("stored:{i}"))
@@ -222,10 +224,11 @@ async fn counters_match_the_commands_run_on_real_memcached() {
     }
     let after = pool_wait(totals.update());
     let waited = after.len() - before;
-    assert_eq!(
-        waited,
-        burst - 1,
-        "concurrent gets that observed a pool wait; expected all but the first"
+    assert!(
+        (burst - 8..burst).contains(&waited),
+        "{waited} of {burst} concurrent gets observed a pool wait; expected the {} that \
+         queued beyond the pool's 8 connections at least, and never the get served at once",
+        burst - 8
     );
     assert!(after[before..].iter().all(|seconds| *seconds > 0.0));
 
