@@ -63,6 +63,8 @@ pub enum FailurePolicy {
 pub struct RateLimiter {
     store: Arc<dyn Store>,
     store_kind: &'static str,
+    /// [`Store::in_process`], asked once: decisions then skip the timeout and the breaker.
+    in_process: bool,
     policy: FailurePolicy,
     timeout: Duration,
     breaker: Option<CircuitBreaker>,
@@ -139,10 +141,12 @@ impl RateLimiter {
     /// A limiter over a shared store.
     pub fn from_arc(store: Arc<dyn Store>) -> Self {
         let store_kind = store.kind();
+        let in_process = store.in_process();
         let name: Arc<str> = Arc::from("default");
         let limiter = Self {
             store,
             store_kind,
+            in_process,
             policy: FailurePolicy::FailOpen,
             timeout: Duration::from_millis(100),
             breaker: None,
@@ -165,7 +169,8 @@ impl RateLimiter {
         self
     }
 
-    /// How long to wait for the store before applying the failure policy.
+    /// How long to wait for the store before applying the failure policy. Decisions of an
+    /// in-process store ([`Store::in_process`], the memory store) are not timed out.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -173,7 +178,8 @@ impl RateLimiter {
 
     /// Puts the store behind a circuit breaker built from `breaker` (threshold, cool-down,
     /// clock, callbacks), replacing the default one. The limiter adds its own callback, which
-    /// logs each change with the store's kind and updates the breaker metrics.
+    /// logs each change with the store's kind and updates the breaker metrics. The decisions
+    /// of an in-process store ([`Store::in_process`]) do not go through the breaker.
     ///
     /// ```
     /// use std::time::Duration;
@@ -330,7 +336,13 @@ impl RateLimiter {
     async fn decide(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, Error> {
         // Refuse an impossible cost before touching the store.
         quota.decide_backlog(0, cost)?;
-        let result = self.guarded(|| self.store.decide(key, quota, cost)).await;
+        // An in-process store cannot hang or be unreachable: no timeout (a timer entry per
+        // call), no breaker, no timing.
+        let result = if self.in_process {
+            self.store.decide(key, quota, cost).await
+        } else {
+            self.guarded(|| self.store.decide(key, quota, cost)).await
+        };
         let c = &self.counters;
         match result {
             Ok(decision) => {

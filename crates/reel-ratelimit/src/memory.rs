@@ -437,6 +437,10 @@ impl Store for MemoryStore {
         "memory"
     }
 
+    fn in_process(&self) -> bool {
+        true
+    }
+
     fn decide<'a>(
         &'a self,
         key: &'a str,

@@ -63,6 +63,17 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         "custom"
     }
 
+    /// Whether [`decide`](Self::decide) finishes without I/O (a store in this process's
+    /// memory); the default is `false`.
+    ///
+    /// The limiter calls an in-process store's `decide` directly: the timeout, the circuit
+    /// breaker and the store timing exist for stores across a network, and around a call
+    /// that cannot hang they only cost a timer entry per decision. Such a store's
+    /// decisions need no Tokio timer, so they run on any executor.
+    fn in_process(&self) -> bool {
+        false
+    }
+
     /// Decides a request of `cost` for `key` under `quota`, updating the state atomically.
     fn decide<'a>(
         &'a self,
@@ -93,6 +104,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn kind(&self) -> &'static str {
         (**self).kind()
+    }
+
+    fn in_process(&self) -> bool {
+        (**self).in_process()
     }
 
     fn decide<'a>(

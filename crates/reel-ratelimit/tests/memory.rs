@@ -170,3 +170,26 @@ fn max_bytes_holds_under_a_flood_of_long_distinct_keys() {
     key.replace_range(..8, "fresh-01");
     assert!(store.decide_now(&key, &quota, 1).unwrap().is_allowed());
 }
+
+/// The memory store is in-process: the limiter decides through it without a timeout (a timer
+/// entry per call around a call that cannot hang) or the breaker, so a check needs no Tokio
+/// timer and runs on a runtime built without one. Before, every check armed the limiter's
+/// 100 ms timeout and panicked there ("timers are disabled").
+#[test]
+fn a_memory_check_needs_no_timer() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let quota: Quota = "60/min burst 2".parse().unwrap();
+    let limiter = RateLimiter::new(MemoryStore::new());
+    let decisions: Vec<bool> = runtime.block_on(async {
+        let mut allowed = Vec::new();
+        for _ in 0..3 {
+            allowed.push(limiter.check("k", &quota).await.unwrap().is_allowed());
+        }
+        allowed
+    });
+    assert_eq!(decisions, [true, true, false]);
+    let stats = limiter.stats();
+    assert_eq!((stats.allowed, stats.denied, stats.timeouts), (2, 1, 0));
+}
