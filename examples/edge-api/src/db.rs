@@ -343,7 +343,8 @@ impl Db {
     }
 
     /// Runs `call` on the pool if the breaker lets it, and tells the breaker whether the
-    /// database could be reached (an answer, even an error, is a success).
+    /// database could be reached (an answer, even an error, is a success). `call` must ask
+    /// the database: an answer made up without it would count as the database answering.
     ///
     /// A request never becomes the breaker's probe: while it is not closed, requests get
     /// their 503 at once and [`probe_while_open`] probes in the background, so no client
@@ -498,10 +499,12 @@ impl Db {
 
     /// The assets with these ids, in the order given (missing ids are skipped).
     pub(crate) async fn assets_by_ids(&self, ids: &[i64]) -> Result<Vec<Asset>, DbError> {
-        self.guarded(async {
+        // No id, no query: answered here, not through the breaker, which would count it as
+        // the database answering (a search with no hits kept it closed through an outage).
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        self.guarded(async {
         let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT {ASSET_COLUMNS} FROM assets a JOIN owners o ON o.id = a.owner_id WHERE a.id IN ({})",

@@ -273,6 +273,12 @@ async fn with_postgres_down_every_request_is_a_503_and_the_api_recovers_by_itsel
     let health = get(&http, &format!("{base}/healthz")).await;
     assert_eq!(health.status, 503, "{}", health.body);
     assert_eq!(health.body["down"], json!(["database"]), "{}", health.body);
+    // Four requests in a row could not reach the database: the breaker (3 failures) opened.
+    let breaker = &health.body["backends"]["database"]["breaker"];
+    assert!(
+        breaker["opened"].as_u64().unwrap_or(0) >= 1,
+        "the database breaker never opened: {breaker}"
+    );
 
     relay.restore().await;
     eventually(Duration::from_secs(20), "reads work again", async || {
@@ -370,4 +376,44 @@ async fn with_postgres_hanging_the_breaker_answers_503_without_asking_the_pool_a
     assert_eq!(database_breaker(&http, &base).await.0, "closed");
     let health = get(&http, &format!("{base}/healthz")).await;
     assert_eq!(health.status, 200, "{}", health.body);
+}
+
+/// The drill's PostgreSQL phase in small. With the database gone, a writer's requests fail
+/// one after another while searches that match nothing still answer 200 (their empty id
+/// list needs no database). Those searches never reached the database, so they must not
+/// count as the database answering: the drill's dashboard showed the breaker closed for the
+/// whole outage because every empty search reset its count of consecutive failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_down_searches_that_need_no_rows_do_not_keep_the_breaker_closed() {
+    let postgres = Postgres::start().unwrap();
+    let search = Search::start().unwrap();
+    let mut relay = Cut::new(&target_of(postgres.url()));
+    relay.restore().await;
+    let base = start(Config {
+        database_url: Some(through(postgres.url(), &relay.host_port())),
+        search_url: Some(search.url().to_owned()),
+        search_index: search.index("edge-assets"),
+        data_dir: scratch_dir("degraded"),
+        ..Config::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let nothing = format!("{base}/v2/search?q=xylophonequartz");
+    let empty = get(&http, &nothing).await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert_eq!(empty.body["data"], json!([]), "{}", empty.body);
+
+    relay.cut().await;
+    for _ in 0..4 {
+        let reply = get(&http, &format!("{base}/v2/owners/1")).await;
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        // A search with no hits needs no row: it answers, without asking the database.
+        assert_eq!(get(&http, &nothing).await.status, 200);
+    }
+    let health = get(&http, &format!("{base}/healthz")).await;
+    let breaker = &health.body["backends"]["database"]["breaker"];
+    assert!(
+        breaker["opened"].as_u64().unwrap_or(0) >= 1,
+        "four requests in a row could not reach the database, yet its breaker never opened: {breaker}"
+    );
 }
