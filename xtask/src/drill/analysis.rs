@@ -13,6 +13,8 @@ pub(super) struct PhaseStats {
     pub(super) seconds: f64,
     pub(super) requests: usize,
     pub(super) statuses: BTreeMap<u16, usize>,
+    /// The answers other than 2xx by status and request kind (which requests an outage hit).
+    pub(super) failed_by_kind: BTreeMap<u16, BTreeMap<&'static str, usize>>,
     pub(super) p50_ms: f64,
     pub(super) p99_ms: f64,
     /// p99 and throughput without the first [`promise::GRACE`].
@@ -105,8 +107,16 @@ impl Outcome {
                 .filter(|s| s.at.saturating_sub(s.latency) >= settled_from)
                 .collect();
             let mut statuses = BTreeMap::new();
+            let mut failed_by_kind: BTreeMap<u16, BTreeMap<&'static str, usize>> = BTreeMap::new();
             for sample in &all {
                 *statuses.entry(sample.status).or_insert(0) += 1;
+                if !(200..300).contains(&sample.status) {
+                    *failed_by_kind
+                        .entry(sample.status)
+                        .or_default()
+                        .entry(sample.kind.label())
+                        .or_insert(0) += 1;
+                }
             }
             let sorted = latencies(all.iter().copied());
             let settled_sorted = latencies(settled.iter().copied());
@@ -136,6 +146,7 @@ impl Outcome {
                 dropped: statuses.get(&DROPPED).copied().unwrap_or(0),
                 timed_out: statuses.get(&TIMED_OUT).copied().unwrap_or(0),
                 statuses,
+                failed_by_kind,
                 p50_ms: percentile(&sorted, 0.50),
                 p99_ms: percentile(&sorted, 0.99),
                 settled_p99_ms: percentile(&settled_sorted, 0.99),

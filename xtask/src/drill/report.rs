@@ -39,7 +39,20 @@ impl Outcome {
             let statuses = stats
                 .statuses
                 .iter()
-                .map(|(status, n)| format!("{} ×{n}", status_label(*status)))
+                .map(|(status, n)| {
+                    let by_kind =
+                        stats
+                            .failed_by_kind
+                            .get(status)
+                            .map_or_else(String::new, |kinds| {
+                                let kinds: Vec<String> = kinds
+                                    .iter()
+                                    .map(|(kind, n)| format!("{kind} {n}"))
+                                    .collect();
+                                format!(" ({})", kinds.join(", "))
+                            });
+                    format!("{} ×{n}{by_kind}", status_label(*status))
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = writeln!(
