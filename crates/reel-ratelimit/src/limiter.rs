@@ -277,10 +277,7 @@ impl RateLimiter {
     /// policy, marked [`Decision::is_fallback`] — at once, without calling the store, while
     /// the circuit breaker is open.
     pub async fn check_n(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, Error> {
-        let decision = self.decide(key, quota, cost).await?;
-        #[cfg(feature = "metrics")]
-        self.metrics.decision(outcome_of(&decision, false));
-        Ok(decision)
+        self.decide::<true>(key, quota, cost).await
     }
 
     /// Calls the store through the breaker and the timeout, measuring and counting errors;
@@ -331,9 +328,15 @@ impl RateLimiter {
         result
     }
 
-    /// [`check_n`](Self::check_n) without recording the decision metric (the caller records
-    /// it with its own label).
-    async fn decide(&self, key: &str, quota: &Quota, cost: u32) -> Result<Decision, Error> {
+    /// [`check_n`](Self::check_n); the decision metric is recorded under the limiter's name
+    /// when `RECORD` (else the caller records it with its own label). Recorded in the
+    /// branches that already know the outcome, so the metric adds no test of its own.
+    async fn decide<const RECORD: bool>(
+        &self,
+        key: &str,
+        quota: &Quota,
+        cost: u32,
+    ) -> Result<Decision, Error> {
         // Refuse an impossible cost before touching the store.
         quota.decide_backlog(0, cost)?;
         // An in-process store cannot hang or be unreachable: no timeout (a timer entry per
@@ -352,12 +355,16 @@ impl RateLimiter {
                         "rate-limit store answers again; decisions come from the store"
                     );
                 }
-                let counter = if decision.is_allowed() {
-                    &c.allowed
+                let (counter, _outcome) = if decision.is_allowed() {
+                    (&c.allowed, DecisionOutcome::Allowed)
                 } else {
-                    &c.denied
+                    (&c.denied, DecisionOutcome::Denied)
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                if RECORD {
+                    self.metrics.decision(_outcome);
+                }
                 Ok(decision)
             }
             Err(StoreError::Quota(error)) => Err(error),
@@ -376,6 +383,13 @@ impl RateLimiter {
                 } else {
                     c.failed_closed.fetch_add(1, Ordering::Relaxed);
                     c.denied.fetch_add(1, Ordering::Relaxed);
+                }
+                #[cfg(feature = "metrics")]
+                if RECORD {
+                    self.metrics.decision(match allowed {
+                        true => DecisionOutcome::FailedOpen,
+                        false => DecisionOutcome::FailedClosed,
+                    });
                 }
                 if c.failing.swap(true, Ordering::Relaxed) {
                     tracing::debug!(%error, policy = ?self.policy, store = self.store_kind, key, "rate-limit store failed");
@@ -486,7 +500,7 @@ impl RateLimiter {
                     }
                 }
             } else {
-                match self.decide(key, &limit.quota, cost).await {
+                match self.decide::<false>(key, &limit.quota, cost).await {
                     Ok(decision) => {
                         #[cfg(feature = "metrics")]
                         self.metrics
