@@ -391,15 +391,18 @@ async fn scaling_out_and_back_under_load_needs_no_configuration_change() {
     assert_eq!(cache.topology().len(), 2);
     assert_eq!(cache.stats().topology_changes, 3);
     // The removed nodes' pools were closed: memcached sees no client connection left.
+    // Polled: each `stat` opens a connection of its own, and memcached may not have counted
+    // the previous probe's close yet, so a second read right after a good one can see one more.
     for server in &servers[2..] {
-        eventually(Duration::from_secs(10), async || {
-            stat(&server.host_port(), "curr_connections") == idle_connections
+        let mut seen = 0;
+        let closed = eventually(Duration::from_secs(10), async || {
+            seen = stat(&server.host_port(), "curr_connections");
+            seen == idle_connections
         })
         .await;
-        assert_eq!(
-            stat(&server.host_port(), "curr_connections"),
-            idle_connections,
-            "{}",
+        assert!(
+            closed,
+            "{}: {seen} connections, {idle_connections} expected with no client left",
             server.host_port()
         );
     }

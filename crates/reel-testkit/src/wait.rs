@@ -27,6 +27,7 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 /// );
 /// # }
 /// ```
+#[must_use = "assert the result: false means the condition never held"]
 pub async fn eventually(within: Duration, mut condition: impl AsyncFnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     loop {

@@ -84,10 +84,13 @@ pub(crate) async fn drive_through_outage<S>(
         })
         .collect();
     // The store decides before the outage.
-    eventually(Duration::from_secs(10), async || {
-        tally.store.load(Ordering::Relaxed) >= 20
-    })
-    .await;
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            tally.store.load(Ordering::Relaxed) >= 20
+        })
+        .await,
+        "the store made no 20 decisions before the outage"
+    );
     kill(server);
     // Not a wait: the outage lasts a known 800 ms, the scenario the callers assert on.
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -95,10 +98,13 @@ pub(crate) async fn drive_through_outage<S>(
     restarted.store(true, Ordering::Relaxed);
     // Recovery is automatic: wait (bounded) for decisions from the store again; the callers
     // assert on the count.
-    eventually(Duration::from_secs(10), async || {
-        tally.store_after_restart.load(Ordering::Relaxed) >= 20
-    })
-    .await;
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            tally.store_after_restart.load(Ordering::Relaxed) >= 20
+        })
+        .await,
+        "the store made no 20 decisions after its restart"
+    );
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
         worker.await.unwrap();
