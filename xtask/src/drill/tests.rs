@@ -140,6 +140,14 @@ fn with_the_database_down_only_fast_503s_and_answers_pass() {
         "{:?}",
         result.notes
     );
+    // The table says which requests each failing status hit; 2xx answers are not split.
+    let table = result.table();
+    assert!(
+        table.contains("503 ×300 (read 300), 500 ×1 (write 1)")
+            || table.contains("500 ×1 (write 1), 503 ×300 (read 300)"),
+        "{table}"
+    );
+    assert!(!table.contains("200 ×1 ("), "{table}");
 }
 
 #[test]
