@@ -90,6 +90,7 @@ fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
 #[tokio::test]
 async fn requests_bulk_items_indexer_rows_and_migration_phase_are_counted() {
     snapshotter();
+    spans();
     let server = common::search_server();
     let repo = common::repo(&server);
     let alias = server.index("metrics");
@@ -170,8 +171,38 @@ fn counter_or_zero(name: &str, labels: &[(&str, &str)]) -> u64 {
 #[derive(Clone, Default)]
 struct Spans(Arc<Mutex<Vec<SpanFields>>>);
 
-/// A span's name and its fields.
-type SpanFields = (String, HashMap<String, String>);
+/// The thread a span was created on, its name and its fields.
+type SpanFields = (std::thread::ThreadId, String, HashMap<String, String>);
+
+/// The span capture, installed as the global subscriber once per test binary before any
+/// test sends a request. (A thread-local `set_default` is not enough: when another test
+/// thread without a subscriber registers a span's callsite while the default is being set,
+/// tracing can cache "never interested" for that callsite, and the span is never seen.)
+/// Each test reads only the spans created on its own thread (`#[tokio::test]` runs on a
+/// current-thread runtime).
+fn spans() -> &'static Spans {
+    static SPANS: OnceLock<Spans> = OnceLock::new();
+    SPANS.get_or_init(|| {
+        let spans = Spans::default();
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans.clone()))
+            .unwrap();
+        spans
+    })
+}
+
+impl Spans {
+    /// The spans created on the calling thread.
+    fn on_this_thread(&self) -> Vec<(String, HashMap<String, String>)> {
+        let me = std::thread::current().id();
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(thread, _, _)| *thread == me)
+            .map(|(_, name, fields)| (name.clone(), fields.clone()))
+            .collect()
+    }
+}
 
 struct Fields<'a>(&'a mut HashMap<String, String>);
 
@@ -204,7 +235,11 @@ where
             fields.entry(field.name().to_owned()).or_default();
         }
         let mut spans = self.0.lock().unwrap();
-        spans.push((attrs.metadata().name().to_owned(), fields));
+        spans.push((
+            std::thread::current().id(),
+            attrs.metadata().name().to_owned(),
+            fields,
+        ));
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(spans.len() - 1);
         }
@@ -220,18 +255,16 @@ where
             return;
         };
         let mut spans = self.0.lock().unwrap();
-        values.record(&mut Fields(&mut spans[i].1));
+        values.record(&mut Fields(&mut spans[i].2));
     }
 }
 
 #[tokio::test]
 async fn every_request_runs_in_a_span_with_the_semantic_convention_fields() {
+    let spans = spans();
     let server = common::search_server();
     let repo = common::repo(&server);
     let index = server.index("spans");
-    let spans = Spans::default();
-    let subscriber = tracing_subscriber::registry().with(spans.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
 
     repo.create_index(&index, &Asset::definition())
         .await
@@ -250,7 +283,7 @@ async fn every_request_runs_in_a_span_with_the_semantic_convention_fields() {
         .unwrap()
         .trim_end_matches('/')
         .to_owned();
-    let spans = spans.0.lock().unwrap().clone();
+    let spans = spans.on_this_thread();
     let requests: Vec<&HashMap<String, String>> = spans
         .iter()
         .filter(|(name, _)| name == "elasticsearch")
