@@ -524,3 +524,48 @@ async fn bulk_updates_and_upserts_during_the_backfill_reach_the_new_index() {
     assert_eq!(get("a7").await, Some(asset(7)));
     assert_eq!(repo.count(&to, None).await.unwrap(), 11);
 }
+
+/// A new index whose shard can never be allocated (an allocation filter naming no node) never
+/// turns yellow: the migration gives up after `shard_wait` with the shard state in its error,
+/// never adds it to the write alias (where every live write would wait for its primary),
+/// deletes it, and leaves reads and writes on the old one. (Only a real engine allocates
+/// shards.)
+#[tokio::test]
+async fn a_new_index_whose_shards_never_start_fails_after_shard_wait_and_reads_stay() {
+    let server = common::search_server();
+    if !server.engine().is_real() {
+        return;
+    }
+    let repo = common::repo(&server);
+    let alias = server.index("unallocated");
+    v1(&repo, &alias).ensure_current(all(0..3)).await.unwrap();
+    let old = format!("{alias}_v1");
+
+    let def = changed(&alias);
+    let mut settings = def.settings().clone();
+    settings.insert(
+        "index.routing.allocation.require._name".into(),
+        json!("no-such-node"),
+    );
+    let def = IndexDefinition::new(&alias, json!(settings), json!(def.mappings()));
+    let wait = Duration::from_secs(3);
+    let next = VersionedIndex::<Asset>::with_definition(repo.clone(), def).shard_wait(wait);
+    let started = std::time::Instant::now();
+    let err = next
+        .ensure_current(all(0..0))
+        .await
+        .unwrap_err()
+        .to_string();
+    let took = started.elapsed();
+    assert!(took >= wait, "gave up before shard_wait: {took:?}");
+    // Not stuck in requests waiting for the primary: creating the index waited 30 s for it,
+    // the refresh a minute per try (6.5 minutes in all before the fix).
+    assert!(took < Duration::from_secs(25), "{took:?}");
+    assert!(err.contains("shard_wait"), "{err}");
+    assert!(err.contains("red") && err.contains("1 unassigned"), "{err}");
+
+    assert_eq!(next.current_index().await.unwrap().as_deref(), Some(&*old));
+    assert_eq!(next.write_targets().await.unwrap(), vec![old.clone()]);
+    assert!(!repo.index_exists(&format!("{alias}_v2")).await.unwrap());
+    assert_eq!(repo.count(&alias, None).await.unwrap(), 3);
+}

@@ -177,11 +177,13 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         self
     }
 
-    /// How long to wait, before the swap, for the new index's shards to finish initializing
-    /// and relocating (default 120 s; `Duration::ZERO` skips the wait). Replicas are added
-    /// after the backfill; swapping before they recover would send every search to the
-    /// primaries alone. If the wait times out the migration fails and reads stay on the old
-    /// index.
+    /// How long to wait for the new index's shards (default 120 s; `Duration::ZERO` skips
+    /// the waits): once after creating it, for its primaries to start before it joins the
+    /// write alias (until then every live write to it would wait for them), and once before
+    /// the swap, for the replicas added after the backfill to finish initializing and
+    /// relocating (swapping earlier would send every search to the primaries alone). If a
+    /// wait times out the migration fails, deletes the new index, and reads and writes stay
+    /// on the old one.
     pub fn shard_wait(mut self, wait: Duration) -> Self {
         self.shard_wait = wait;
         self

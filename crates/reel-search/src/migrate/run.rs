@@ -181,7 +181,8 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             settings.insert("refresh_interval".into(), "-1".into());
             settings.insert("number_of_replicas".into(), 0.into());
         }
-        self.repo.create_index_with_body(&to, &body).await?;
+        // No wait for the primaries here: `build` waits for them within `shard_wait`.
+        self.repo.create_index_waiting(&to, &body, Some(0)).await?;
         tracing::info!(index = %to, "created; backfilling");
 
         // From here writes go to both indices; deletes leave tombstones for the new one.
@@ -240,6 +241,9 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         S: Stream<Item = Result<D, E>> + Send,
         E: Into<BoxError>,
     {
+        // Until its primaries start, every write to the new index would wait (a minute, by
+        // default) for them: live writes must not reach it before then.
+        self.wait_for_shards(to).await?;
         self.repo.update_aliases(&write_add).await?;
         phase.set(2);
         let indexer = Indexer::new(self.repo.clone(), to)
@@ -300,8 +304,10 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
                 &json!({"index": {"refresh_interval": refresh, "number_of_replicas": replicas}}),
             )
             .await?;
-        self.repo.refresh(to).await?;
+        // A refresh also waits for unstarted primaries: wait for the shards first, within
+        // `shard_wait`.
         self.wait_for_shards(to).await?;
+        self.repo.refresh(to).await?;
         self.check_lease(lease, "moving the aliases").await?;
         phase.set(5);
         let mut swap = self.swap_actions(from, to);
@@ -334,6 +340,10 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
         struct Health {
             #[serde(default)]
             timed_out: bool,
+            #[serde(default)]
+            status: String,
+            #[serde(default)]
+            unassigned_shards: u64,
             #[serde(default)]
             initializing_shards: u64,
             #[serde(default)]
@@ -376,8 +386,12 @@ impl<D: Indexable + Send + 'static> VersionedIndex<D> {
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(self.error(format!(
-                    "{index} still had {} initializing and {} relocating shards after {:?}; reads stay on the old index (raise `shard_wait` or check the cluster's allocation)",
-                    health.initializing_shards, health.relocating_shards, self.shard_wait
+                    "{index} was still {} after {:?} of `shard_wait`, with {} unassigned, {} initializing and {} relocating shards; reads stay on the old index (raise `shard_wait`, or check the cluster's allocation with `GET _cluster/allocation/explain`)",
+                    if health.status.is_empty() { "not ready" } else { &health.status },
+                    self.shard_wait,
+                    health.unassigned_shards,
+                    health.initializing_shards,
+                    health.relocating_shards
                 )));
             }
         }

@@ -147,12 +147,28 @@ impl Repo {
 
     /// Creates `index` with a raw body (`settings`, `mappings`, `aliases`).
     pub async fn create_index_with_body(&self, index: &str, body: &Value) -> Result<(), Error> {
+        self.create_index_waiting(index, body, None).await
+    }
+
+    /// Creates `index`; with `Some(n)`, the answer waits for `n` active copies of each
+    /// shard (`wait_for_active_shards`) instead of the server's default of the primary, up
+    /// to 30 s.
+    pub(crate) async fn create_index_waiting(
+        &self,
+        index: &str,
+        body: &Value,
+        active_shards: Option<u32>,
+    ) -> Result<(), Error> {
+        let params: Vec<(&str, String)> = active_shards
+            .map(|n| ("wait_for_active_shards", n.to_string()))
+            .into_iter()
+            .collect();
         let _: Value = self
             .call(
                 &format!("create index {index}"),
                 Method::Put,
                 &format!("/{}", encode(index)),
-                &[],
+                &params,
                 Some(body),
             )
             .await?;
