@@ -20,6 +20,9 @@ pub enum Fault {
     HoldAnswer(Arc<Notify>),
     /// The request is held (not forwarded) until the [`Notify`] is notified.
     HoldRequest(Arc<Notify>),
+    /// Nothing happens: the request and its answer pass unchanged. The rule's notification
+    /// tells the test that a matching request arrived.
+    Pass,
 }
 
 struct Rule {
@@ -205,7 +208,7 @@ async fn serve(
         match fault {
             Some(Fault::LoseAnswer) => return,
             Some(Fault::HoldAnswer(release)) => release.notified().await,
-            Some(Fault::HoldRequest(_)) | None => {}
+            Some(Fault::HoldRequest(_) | Fault::Pass) | None => {}
         }
         if client.get_mut().write_all(&answer).await.is_err() {
             return;
