@@ -13,7 +13,6 @@
 //! default features and with no features, and `cargo package`); the full run is for the GitHub
 //! workflow and before a release.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -22,7 +21,6 @@ use xshell::{Shell, cmd};
 use clap::ArgMatches;
 
 use crate::cli;
-use crate::release::dependency_order;
 use crate::workspace::{self, Metadata, Package};
 
 /// Crates whose optional integrations interact (a store and a layer, a source and a format):
@@ -142,7 +140,10 @@ pub fn run(args: &ArgMatches) -> Result<()> {
     let root = workspace::project_root()?;
     let sh = workspace::shell_at(&root)?;
     let metadata = Metadata::load(&sh)?;
-    let publishable = publish_order(&metadata);
+    let publishable: Vec<Package> = crate::release::all::publish_order(&metadata)
+        .into_iter()
+        .cloned()
+        .collect();
     let mut failed = Vec::new();
     for step in steps {
         let started = Instant::now();
@@ -174,32 +175,6 @@ pub fn run(args: &ArgMatches) -> Result<()> {
     } else {
         bail!("ci steps failed: {}", failed.join(", "))
     }
-}
-
-/// The publishable packages, dependencies before their dependents.
-fn publish_order(metadata: &Metadata) -> Vec<Package> {
-    let publishable: BTreeMap<&str, &Package> = metadata
-        .packages
-        .iter()
-        .filter(|p| p.publishable)
-        .map(|p| (p.name.as_str(), p))
-        .collect();
-    let graph: BTreeMap<String, BTreeSet<String>> = publishable
-        .values()
-        .map(|p| {
-            let deps = p
-                .dependencies
-                .iter()
-                .filter(|d| publishable.contains_key(d.as_str()))
-                .cloned()
-                .collect();
-            (p.name.clone(), deps)
-        })
-        .collect();
-    dependency_order(&graph)
-        .into_iter()
-        .filter_map(|name| publishable.get(name.as_str()).map(|p| (*p).clone()))
-        .collect()
 }
 
 /// Installs `cargo <subcommand>` from crates.io when it is missing.
