@@ -16,7 +16,9 @@
 //! `REEL_SEARCH_BENCH_ROUNDS` rounds (default 5; 0 skips it) and prints the fastest and the
 //! median of each with the throughput ratios, the figures to quote on a shared machine.
 //!
-//! `REEL_SEARCH_BENCH_ROWS` sets the row count (default 10,000). PostgreSQL comes from
+//! `REEL_SEARCH_BENCH_ROWS` sets the row count (default 50,000: runs of 10,000 rows last about
+//! 150 ms, short enough for one scheduling hiccup on a shared 2-core machine to move a ratio by
+//! 15 %). PostgreSQL comes from
 //! `REEL_DATABASE_URL` (or the local server), the search node from reel-testkit (the real
 //! OpenSearch node by default).
 
@@ -161,7 +163,7 @@ fn setup(
     pg: &reel_testkit::Postgres,
     server: &reel_testkit::Search,
 ) -> Setup {
-    let n = env_number("REEL_SEARCH_BENCH_ROWS", 10_000);
+    let n = env_number("REEL_SEARCH_BENCH_ROWS", 50_000);
     pg.execute(&format!(
         "CREATE TABLE rows (id bigint PRIMARY KEY, title text NOT NULL, kind text NOT NULL, views bigint NOT NULL);
          INSERT INTO rows SELECT g, 'row ' || g, (ARRAY['video','image','audio'])[g % 3 + 1], g * 2
