@@ -73,6 +73,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the request ran into the client's timeout (the server may still be working
+    /// on it; see [`Repo::retry_on_timeout`](crate::Repo::retry_on_timeout)).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Transport(error) if error.is_timeout())
+    }
+
     /// Whether retrying could help: 429, 502, 503, 504 and connection errors.
     pub fn is_retryable(&self) -> bool {
         match self {

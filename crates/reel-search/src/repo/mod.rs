@@ -94,7 +94,10 @@ pub struct RepoStats {
 /// Requests are retried with a bounded [`Backoff`]: idempotent ones (reads, `PUT` with an
 /// id, `DELETE`) on 429/502/503/504 and connection errors; writes that could apply twice
 /// (`POST` bulk, update, by-query, aliases) only on 429/503 and refused connections. Bulk
-/// requests resend only the items that got 429/503. Works with
+/// requests resend only the items that got 429/503. A request that ran into the client's
+/// timeout (60 s with [`Repo::from_url`]) is not sent again unless
+/// [`retry_on_timeout`](Self::retry_on_timeout) is set: against a node that stopped
+/// answering, six attempts would keep a caller waiting six minutes. Works with
 /// Elasticsearch 8 and 9 (and OpenSearch-compatible servers).
 ///
 /// ```no_run
@@ -125,6 +128,7 @@ pub struct Repo {
     server: Option<(Arc<str>, u16)>,
     pub(crate) metrics: Arc<crate::metrics::RepoMetrics>,
     breaker: Option<Arc<reel_core::breaker::CircuitBreaker>>,
+    retry_on_timeout: bool,
 }
 
 pub(crate) fn encode(segment: &str) -> String {
@@ -217,7 +221,24 @@ impl Repo {
             server: None,
             metrics: Arc::new(crate::metrics::RepoMetrics::new()),
             breaker: None,
+            retry_on_timeout: false,
         }
+    }
+
+    /// Whether an idempotent request that ran into the client's timeout is sent again
+    /// (default `false`, as in the official Python clients). A timeout already cost the
+    /// whole transport timeout, and the node that caused it is most likely overloaded or
+    /// not answering at all: a retry multiplies the caller's wait by the number of attempts
+    /// and adds load where there is too much. Refused or reset connections and
+    /// 429/502/503/504 answers are retried either way.
+    ///
+    /// ```
+    /// let repo = reel_search::Repo::from_url("http://127.0.0.1:9200")?.retry_on_timeout(true);
+    /// # Ok::<(), reel_search::Error>(())
+    /// ```
+    pub fn retry_on_timeout(mut self, retry: bool) -> Self {
+        self.retry_on_timeout = retry;
+        self
     }
 
     /// Replaces the retry policy (keep `with_max_retries` set: retries must stay bounded).
@@ -242,8 +263,9 @@ impl Repo {
     }
 
     /// Sends one request and returns status and body. Idempotent requests (see
-    /// [`is_idempotent`]) are retried on transport errors and 429/502/503/504; the others only
-    /// when the server certainly did not apply them (429, 503, connection refused).
+    /// [`is_idempotent`]) are retried on transport errors (timeouts only with
+    /// [`retry_on_timeout`](Self::retry_on_timeout)) and 429/502/503/504; the others only when
+    /// the server certainly did not apply them (429, 503, connection refused).
     pub(crate) async fn send(
         &self,
         operation: &str,
@@ -317,7 +339,9 @@ impl Repo {
                     }
                 },
                 |error: &Error| {
-                    if idempotent {
+                    if error.is_timeout() && !self.retry_on_timeout {
+                        false
+                    } else if idempotent {
                         error.is_retryable()
                     } else {
                         error.is_retryable_unapplied()
