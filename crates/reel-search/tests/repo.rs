@@ -472,12 +472,14 @@ async fn update_by_query_whose_client_times_out_is_applied_once() {
 }
 
 /// Open search contexts (points in time and scrolls) on the node.
-async fn open_contexts(repo: &Repo) -> u64 {
+/// The search contexts (scrolls, points in time) open on `index` alone: the other tests of
+/// this binary open and close theirs on other indices meanwhile.
+async fn open_contexts(repo: &Repo, index: &str) -> u64 {
     let stats: Value = repo
         .client()
         .send::<(), _>(
             elasticsearch::http::Method::Get,
-            "/_nodes/stats/indices/search",
+            &format!("/{index}/_stats/search"),
             elasticsearch::http::headers::HeaderMap::new(),
             None::<&()>,
             None,
@@ -488,16 +490,9 @@ async fn open_contexts(repo: &Repo) -> u64 {
         .json()
         .await
         .unwrap();
-    stats["nodes"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|n| {
-            n["indices"]["search"]["open_contexts"]
-                .as_u64()
-                .unwrap_or(0)
-        })
-        .sum()
+    stats["_all"]["total"]["search"]["open_contexts"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no open_contexts in {stats}"))
 }
 
 /// A scan dropped before its end releases its point in time (or scroll) at once instead of
@@ -509,7 +504,7 @@ async fn a_dropped_scan_releases_its_search_context() {
         return; // the emulator keeps no search contexts
     }
     let (repo, index) = seeded(&server, "scan-drop", 12).await;
-    let before = open_contexts(&repo).await;
+    let before = open_contexts(&repo, &index).await;
     for scroll in [false, true] {
         let mut hits = if scroll {
             repo.scroll::<Asset>(&index, SearchRequest::new(), 2)
@@ -518,12 +513,12 @@ async fn a_dropped_scan_releases_its_search_context() {
         };
         hits.try_next().await.unwrap().unwrap();
         assert!(
-            open_contexts(&repo).await > before,
+            open_contexts(&repo, &index).await > before,
             "the scan holds a context"
         );
         drop(hits);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while open_contexts(&repo).await > before {
+        while open_contexts(&repo, &index).await > before {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the dropped scan (scroll: {scroll}) still holds its context"
