@@ -74,7 +74,7 @@ pub enum Error {
 
 impl Error {
     /// Whether the request ran into the client's timeout (the server may still be working
-    /// on it; see [`Repo::retry_on_timeout`](crate::Repo::retry_on_timeout)).
+    /// on it; see [`Repo::retry_timeouts`](crate::Repo::retry_timeouts)).
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Transport(error) if error.is_timeout())
     }

@@ -59,7 +59,7 @@ async fn a_search_that_timed_out_is_sent_again_only_when_asked() {
     );
     assert_eq!(proxy.fired("/_search"), 1);
 
-    let retrying = impatient(proxy.url()).retry_on_timeout(true);
+    let retrying = impatient(proxy.url()).retry_timeouts(true);
     let err = retrying
         .search::<Asset>(&index, &SearchRequest::new())
         .await

@@ -96,7 +96,7 @@ pub struct RepoStats {
 /// (`POST` bulk, update, by-query, aliases) only on 429/503 and refused connections. Bulk
 /// requests resend only the items that got 429/503. A request that ran into the client's
 /// timeout (60 s with [`Repo::from_url`]) is not sent again unless
-/// [`retry_on_timeout`](Self::retry_on_timeout) is set: against a node that stopped
+/// [`retry_timeouts`](Self::retry_timeouts) is set: against a node that stopped
 /// answering, six attempts would keep a caller waiting six minutes. Works with
 /// Elasticsearch 8 and 9 (and OpenSearch-compatible servers).
 ///
@@ -128,7 +128,7 @@ pub struct Repo {
     server: Option<(Arc<str>, u16)>,
     pub(crate) metrics: Arc<crate::metrics::RepoMetrics>,
     breaker: Option<Arc<reel_core::breaker::CircuitBreaker>>,
-    retry_on_timeout: bool,
+    retry_timeouts: bool,
 }
 
 pub(crate) fn encode(segment: &str) -> String {
@@ -221,7 +221,7 @@ impl Repo {
             server: None,
             metrics: Arc::new(crate::metrics::RepoMetrics::new()),
             breaker: None,
-            retry_on_timeout: false,
+            retry_timeouts: false,
         }
     }
 
@@ -233,11 +233,11 @@ impl Repo {
     /// 429/502/503/504 answers are retried either way.
     ///
     /// ```
-    /// let repo = reel_search::Repo::from_url("http://127.0.0.1:9200")?.retry_on_timeout(true);
+    /// let repo = reel_search::Repo::from_url("http://127.0.0.1:9200")?.retry_timeouts(true);
     /// # Ok::<(), reel_search::Error>(())
     /// ```
-    pub fn retry_on_timeout(mut self, retry: bool) -> Self {
-        self.retry_on_timeout = retry;
+    pub fn retry_timeouts(mut self, retry: bool) -> Self {
+        self.retry_timeouts = retry;
         self
     }
 
@@ -264,7 +264,7 @@ impl Repo {
 
     /// Sends one request and returns status and body. Idempotent requests (see
     /// [`is_idempotent`]) are retried on transport errors (timeouts only with
-    /// [`retry_on_timeout`](Self::retry_on_timeout)) and 429/502/503/504; the others only when
+    /// [`retry_timeouts`](Self::retry_timeouts)) and 429/502/503/504; the others only when
     /// the server certainly did not apply them (429, 503, connection refused).
     pub(crate) async fn send(
         &self,
@@ -339,7 +339,7 @@ impl Repo {
                     }
                 },
                 |error: &Error| {
-                    if error.is_timeout() && !self.retry_on_timeout {
+                    if error.is_timeout() && !self.retry_timeouts {
                         false
                     } else if idempotent {
                         error.is_retryable()
